@@ -1,0 +1,87 @@
+/**
+ * Every error that crosses a boundary (API, CLI, RPC) is a MeshError with a stable `code`.
+ * The code decides the HTTP status and the CLI exit code, so scripts can rely on them.
+ */
+export const errorCodes = {
+  BAD_REQUEST: { status: 400, exit: 64 },
+  INVALID_CONFIG: { status: 400, exit: 78 },
+  UNAUTHORIZED: { status: 401, exit: 77 },
+  FORBIDDEN: { status: 403, exit: 77 },
+  NOT_FOUND: { status: 404, exit: 1 },
+  METHOD_NOT_ALLOWED: { status: 405, exit: 64 },
+  CONFLICT: { status: 409, exit: 75 },
+  PAYLOAD_TOO_LARGE: { status: 413, exit: 64 },
+  MESSAGE_TOO_LARGE: { status: 413, exit: 64 },
+  MALFORMED_MESSAGE: { status: 400, exit: 64 },
+  RATE_LIMITED: { status: 429, exit: 75 },
+  INTERNAL: { status: 500, exit: 70 },
+  NOT_IMPLEMENTED: { status: 501, exit: 70 },
+  UNAVAILABLE: { status: 503, exit: 2 },
+  TIMEOUT: { status: 504, exit: 2 },
+  ABORTED: { status: 499, exit: 130 },
+  NODE_UNREACHABLE: { status: 502, exit: 69 },
+  DATA_DIR_LOCKED: { status: 409, exit: 73 },
+  UNKNOWN_METHOD: { status: 404, exit: 64 }
+} as const
+
+export type ErrorCode = keyof typeof errorCodes
+
+export function isErrorCode (code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(errorCodes, code)
+}
+
+export class MeshError extends Error {
+  readonly code: ErrorCode
+  constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = 'MeshError'
+  }
+
+  get status (): number { return errorCodes[this.code].status }
+  get exitCode (): number { return errorCodes[this.code].exit }
+
+  toJSON (): { error: { code: ErrorCode, message: string } } {
+    return { error: { code: this.code, message: this.message } }
+  }
+}
+
+export class BadRequestError extends MeshError {
+  constructor (message: string) { super('BAD_REQUEST', message); this.name = 'BadRequestError' }
+}
+export class NotFoundError extends MeshError {
+  constructor (message: string) { super('NOT_FOUND', message); this.name = 'NotFoundError' }
+}
+export class UnavailableError extends MeshError {
+  constructor (message: string) { super('UNAVAILABLE', message); this.name = 'UnavailableError' }
+}
+export class TimeoutError extends MeshError {
+  constructor (message: string) { super('TIMEOUT', message); this.name = 'TimeoutError' }
+}
+export class PayloadTooLargeError extends MeshError {
+  constructor (message: string) { super('PAYLOAD_TOO_LARGE', message); this.name = 'PayloadTooLargeError' }
+}
+export class MessageTooLargeError extends MeshError {
+  constructor (message: string) { super('MESSAGE_TOO_LARGE', message); this.name = 'MessageTooLargeError' }
+}
+export class MalformedMessageError extends MeshError {
+  constructor (message: string) { super('MALFORMED_MESSAGE', message); this.name = 'MalformedMessageError' }
+}
+export class InvalidConfigError extends MeshError {
+  constructor (message: string) { super('INVALID_CONFIG', message); this.name = 'InvalidConfigError' }
+}
+export class DataDirLockedError extends MeshError {
+  constructor (message: string) { super('DATA_DIR_LOCKED', message); this.name = 'DataDirLockedError' }
+}
+export class NodeUnreachableError extends MeshError {
+  constructor (message: string) { super('NODE_UNREACHABLE', message); this.name = 'NodeUnreachableError' }
+}
+
+/** Converts anything thrown into a MeshError, keeping the code of one that already is. */
+export function toMeshError (err: unknown): MeshError {
+  if (err instanceof MeshError) return err
+  const e = err as { name?: string, message?: string, code?: unknown } | undefined
+  if (e?.name === 'AbortError' || e?.name === 'TimeoutError') return new MeshError('TIMEOUT', e.message ?? 'deadline exceeded', { cause: err })
+  if (isErrorCode(e?.code)) return new MeshError(e.code, e?.message ?? String(err), { cause: err })
+  return new MeshError('INTERNAL', e?.message ?? String(err), { cause: err })
+}
