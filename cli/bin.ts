@@ -1,0 +1,175 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander'
+import { MeshError, toMeshError } from '../lib/errors.js'
+import { configFromEnv, configFromFile, resolveConfig, type MeshConfig } from '../node/config.js'
+import { version } from '../node/version.js'
+import { MeshClient, defaultApi } from './client.js'
+import { formatDuration, printTable } from './format.js'
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
+
+interface ClientOpts { api: string, json?: boolean, token?: string }
+
+/** Adds the options every client command shares. */
+function clientCommand (cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--api <url>', 'API of the node to talk to').env('MESH_API').default(defaultApi))
+    .addOption(new Option('--token <token>', 'API bearer token').env('MESH_TOKEN'))
+    .option('--json', 'print JSON instead of text')
+}
+
+function client (opts: ClientOpts): MeshClient {
+  return new MeshClient({ api: opts.api, token: opts.token })
+}
+
+let jsonErrors = false
+
+/** Runs a command body; any error becomes one line (or JSON with --json) and the exit code of its error code. */
+function action<A extends any[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    const cmd = args[args.length - 1] as Command
+    jsonErrors = cmd.opts().json === true
+    try {
+      await fn(...args)
+    } catch (err) {
+      fail(toMeshError(err))
+    }
+  }
+}
+
+function fail (e: MeshError): never {
+  if (jsonErrors) process.stdout.write(JSON.stringify(e.toJSON()) + '\n')
+  else process.stderr.write(`mesh: ${e.message} (${e.code})\n`)
+  process.exit(e.exitCode)
+}
+
+function print (opts: { json?: boolean }, value: unknown, text: () => void): void {
+  if (opts.json === true) process.stdout.write(JSON.stringify(value, null, 2) + '\n')
+  else text()
+}
+
+const program = new Command()
+program
+  .name('mesh')
+  .description('meshos: a peer-to-peer node mesh that makes a group of machines act as one small distributed OS')
+  .version(version, '-V, --version')
+  .showSuggestionAfterError(true)
+  .exitOverride()
+  .configureOutput({
+    writeErr: (s) => { process.stderr.write(s) },
+    outputError: (s, write) => { write(`mesh: ${s.replace(/^error: /, '').trim()}\n`) }
+  })
+
+program.command('start')
+  .description('run the mesh daemon on this machine')
+  .option('--config <file>', 'JSON config file (flags win over it, and MESH_* variables over the file)')
+  .option('--data-dir <dir>', 'data directory (default ~/.meshos)')
+  .option('--listen <multiaddr>', 'libp2p listen address, repeatable (default /ip4/0.0.0.0/tcp/7946)', collect)
+  .option('--announce <multiaddr>', 'address to announce instead, repeatable (NAT, port mapping)', collect)
+  .option('--bootstrap <multiaddr>', 'a peer to join through, with /p2p/<peerId>; repeatable', collect)
+  .option('--api <host:port>', 'where the HTTP API listens (default 127.0.0.1:7947)')
+  .option('--api-token <token>', 'require this bearer token on the API (needed off loopback)')
+  .option('--log-level <level>', 'fatal | error | warn | info | debug | trace | silent')
+  .option('--log-format <format>', 'json | pretty')
+  .option('--network-key <file>', 'pre-shared network key: only peers holding it can connect')
+  .option('--allow-exec', 'allow this node to run task commands')
+  .addOption(new Option('--clock-skew-ms <ms>', 'test only: offset this node\'s wall clock').hideHelp())
+  .action(action(async (opts: Record<string, unknown>) => {
+    const { runDaemon } = await import('../node/daemon.js')
+    const file = typeof opts.config === 'string' ? await configFromFile(opts.config) : {}
+    const env = configFromEnv(process.env)
+    // MESH_API is the clients' URL of a node; the daemon takes the host:port from it when MESH_API_LISTEN is not set.
+    if (env.api == null && process.env.MESH_API != null) {
+      try { env.api = new URL(process.env.MESH_API).host } catch { env.api = process.env.MESH_API }
+    }
+    const flags: Partial<Record<keyof MeshConfig, unknown>> = {
+      dataDir: opts.dataDir,
+      listen: opts.listen,
+      announce: opts.announce,
+      bootstrap: opts.bootstrap,
+      api: opts.api,
+      apiToken: opts.apiToken,
+      logLevel: opts.logLevel,
+      logFormat: opts.logFormat,
+      networkKey: opts.networkKey,
+      allowExec: opts.allowExec,
+      clockSkewMs: opts.clockSkewMs == null ? undefined : Number(opts.clockSkewMs)
+    }
+    await runDaemon(resolveConfig(file, env, flags))
+  }))
+
+clientCommand(program.command('status'))
+  .description('show this node: peer id, addresses, version, uptime, connections')
+  .action(action(async (opts: ClientOpts) => {
+    const s = await client(opts).status()
+    print(opts, s, () => {
+      console.log(`peer id      ${s.peerId}`)
+      console.log(`version      ${s.version}`)
+      console.log(`uptime       ${formatDuration(s.uptimeMs)}`)
+      console.log(`connections  ${s.connections}`)
+      console.log('addresses')
+      for (const a of s.addrs) console.log(`  ${a}`)
+    })
+  }))
+
+const pubsub = program.command('pubsub').description('publish and subscribe to mesh-wide topics (gossipsub)')
+clientCommand(pubsub.command('publish <topic> <message>'))
+  .description('publish a message on a topic')
+  .action(action(async (topic: string, message: string, opts: ClientOpts) => {
+    const r = await client(opts).publish(topic, message)
+    print(opts, r, () => { console.log(`published to ${r.recipients.length} peer(s)`) })
+  }))
+clientCommand(pubsub.command('subscribe <topic>'))
+  .description('print each message on a topic as a JSON line until interrupted')
+  .action(action(async (topic: string, opts: ClientOpts) => {
+    const aborter = new AbortController()
+    process.once('SIGINT', () => { aborter.abort() })
+    process.once('SIGTERM', () => { aborter.abort() })
+    for await (const m of client(opts).subscribe(topic, aborter.signal)) {
+      if ('subscribed' in m) {
+        if (process.stderr.isTTY) process.stderr.write(`subscribed to ${topic}; Ctrl-C to stop\n`)
+        continue
+      }
+      process.stdout.write(JSON.stringify(m) + '\n')
+    }
+  }))
+
+program.command('testnet')
+  .description('run a local multi-node mesh of separate processes on 127.0.0.1 until interrupted')
+  .option('--nodes <n>', 'number of nodes', '5')
+  .option('--dir <dir>', 'parent of the nodes\' data dirs (default: a fresh temp dir)')
+  .option('--base-port <port>', 'node i listens on port P+2i and serves its API on P+2i+1 (default: free ports)')
+  .option('--json', 'print testnet.json instead of a table')
+  .action(action(async (opts: { nodes: string, dir?: string, basePort?: string, json?: boolean }) => {
+    const n = Number(opts.nodes)
+    if (!Number.isInteger(n) || n < 1 || n > 200) throw new MeshError('BAD_REQUEST', '--nodes must be an integer from 1 to 200')
+    const basePort = opts.basePort == null ? undefined : Number(opts.basePort)
+    if (basePort != null && (!Number.isInteger(basePort) || basePort < 1024 || basePort + 2 * n > 65535)) throw new MeshError('BAD_REQUEST', '--base-port must leave room for 2 ports per node below 65536')
+    const { createTestnet } = await import('../testnet/index.js')
+    if (process.stderr.isTTY) process.stderr.write(`starting ${n} nodes...\n`)
+    const net = await createTestnet(n, { dir: opts.dir, basePort })
+    print(opts, { nodes: net.nodes }, () => {
+      printTable(['index', 'peer id', 'api'], net.nodes.map(x => [String(x.index), x.peerId, x.api]))
+      console.log(`\ndata dirs under ${net.dir}; manifest ${net.dir}/testnet.json`)
+      console.log('try: mesh status --api ' + net.nodes[0].api + '\nCtrl-C stops every node.')
+    })
+    await new Promise<void>(resolve => {
+      const stop = (): void => { resolve() }
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+    })
+    if (process.stderr.isTTY) process.stderr.write('stopping the testnet...\n')
+    await net.stop()
+    process.exit(0)
+  }))
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0)
+    // Commander has already printed its one-line message.
+    process.exit(64)
+  }
+  fail(toMeshError(err))
+}

@@ -1,0 +1,140 @@
+import { KiB, millisecond, minute, second } from '../lib/units.js'
+
+/** The libp2p protocol id the membership protocol speaks. */
+export const PROTOCOL = '/meshos/swim/1.0.0'
+
+/** Signed payloads start with this, so a signature made for membership can never be replayed elsewhere. */
+export const SIGNATURE_DOMAIN = 'meshos-swim-v1'
+
+/*
+ * Defaults, tuned with membership/sim.ts (1 ms links) against these targets at N=20:
+ * a silent crash seen as dead by every survivor in about 3.5 s, a graceful leave everywhere in 0.5 s,
+ * a join everywhere in 1 s, no false deaths (idle, 5% loss, a 1.5 s freeze), and at most 4 messages
+ * sent per node per second.
+ *
+ * Message budget: each node sends one ping per period and, on average, answers one, so probing costs
+ * 2 / probeInterval messages per second: 3.3/s at 600 ms. Push-pull adds 2 per push-pull interval
+ * (0.07/s at 30 s). What is left covers ping-reqs, nacks and the gossip bursts that follow a
+ * change (they cost nothing when the cluster is quiet).
+ */
+
+/**
+ * One probe per protocol period. Shorter detects faster but every 100 ms less costs ~0.6 messages
+ * per node per second; 600 ms is the shortest that keeps idle traffic under 4/s with room for gossip.
+ */
+export const PROBE_INTERVAL = 600 * millisecond
+
+/**
+ * How long a direct ping waits before asking others. Loopback and LAN round trips are well under
+ * 10 ms; 250 ms leaves room for a GC pause or an event-loop stall, and leaves 350 ms of the period
+ * for the indirect probes.
+ */
+export const PROBE_TIMEOUT = 250 * millisecond
+
+/** How many members are asked to probe indirectly (k in SWIM). Three tolerates ~5% loss on every path. */
+export const INDIRECT_CHECKS = 3
+
+/**
+ * Relays answer a ping-req with a nack when their own ping saw no ack within this fraction of the
+ * probe timeout, so the nack reaches the requester before its period ends.
+ */
+export const NACK_TIMEOUT_FRACTION = 0.8
+
+/**
+ * Lifeguard local health: the multiplier (0..MAX) by which probe interval and timeout are scaled as
+ * (LHM + 1). Eight matches Lifeguard and memberlist: a badly overloaded node slows to 1/9th.
+ */
+export const MAX_HEALTH_MULTIPLIER = 8
+
+/**
+ * Floor of the suspicion timeout at N ≤ 10. A suspect is refuted in about two link round trips once
+ * it runs again, so the floor only has to cover the longest stall we forgive: the targets ask for a
+ * 1.5 s freeze to be survived, and the first suspicion can only start a probe period after the
+ * freeze, so 2 s leaves margin while still declaring a crash dead in about 3.5 s.
+ */
+export const SUSPICION_MIN_BASE = 2 * second
+
+/**
+ * The floor grows by this fraction per decade of cluster size (2 s at 10, 2.4 s at 100, 2.8 s at
+ * 1000): gossip needs a few more hops in a big cluster, but the growth stays mild because
+ * gossip bursts spread in milliseconds, not protocol periods.
+ */
+export const SUSPICION_LOG_SCALE = 0.2
+
+/**
+ * The suspicion timeout starts at this multiple of the floor and shrinks towards the floor as
+ * independent members confirm (Lifeguard dynamic suspicion). Four: a suspicion nobody confirms is
+ * most likely this node's own problem, and it gets 8+ s to be refuted.
+ */
+export const SUSPICION_MAX_MULT = 4
+
+/** Independent confirmations (K) after which the suspicion timeout reaches its floor. */
+export const SUSPICION_CONFIRMATIONS = 3
+
+/**
+ * λ in "each update is retransmitted λ·log10(N+1) times" (rounded up). Four is memberlist's value:
+ * with bursts to GOSSIP_FANOUT members on top, an update reaches everyone with high probability.
+ */
+export const RETRANSMIT_MULT = 4
+
+/** The broadcast queue never holds more than this; the most transmitted, oldest entries go first. */
+export const MAX_BROADCASTS = 2048
+
+/** At most this many updates are piggybacked on one message. */
+export const MAX_PIGGYBACK = 24
+
+/** Piggybacked updates stop once a message's gossip reaches this many encoded bytes. */
+export const MAX_PIGGYBACK_BYTES = 8 * KiB
+
+/**
+ * A new update is pushed at once to this many random members (a gossip burst), and each member
+ * that accepts it does the same: an epidemic with fan-out 3 reaches 1000 nodes in about 7 hops,
+ * which is what makes a leave, a join and a death visible everywhere in well under a second.
+ * It costs 3 messages per node per change, nothing when the cluster is quiet.
+ */
+export const GOSSIP_FANOUT = 3
+
+/** New updates are batched for this long before a burst, so a change that produces several goes out in one message. */
+export const GOSSIP_DELAY = 5 * millisecond
+
+/**
+ * Full-state push-pull with one random member. Repairs what gossip missed; its cost is bytes, not
+ * messages, so it stays slow. Scaled up for big clusters as memberlist does.
+ */
+export const PUSH_PULL_INTERVAL = 30 * second
+
+/**
+ * Partition healing (the gap in memberlist#222): this often, push-pull with a random member held as
+ * dead, or with a seed that is not a known alive member. Quiet clusters with no dead members pay nothing.
+ */
+export const HEAL_INTERVAL = 5 * second
+
+/** Dead and left members are kept this long (so healing can find them) and then forgotten. */
+export const DEAD_RECLAIM_TIME = 30 * minute
+
+/** A push-pull (and any message) is trimmed to stay under this many encoded bytes. */
+export const MAX_MESSAGE_BYTES = 60 * KiB
+
+/** The libp2p transport refuses frames larger than this and closes the stream that sent one. */
+export const MAX_FRAME_BYTES = 64 * KiB
+
+/** Encoded member metadata may not exceed this. */
+export const MAX_META_BYTES = 1 * KiB
+
+/** A leave is sent directly to every alive member when there are at most this many, on top of gossip. */
+export const LEAVE_DIRECT_MAX = 64
+
+/** After sending its leave, a node keeps answering (and gossiping) this long before it stops. */
+export const LEAVE_LINGER = 200 * millisecond
+
+/** leave() never takes longer than this. */
+export const LEAVE_TIMEOUT = 2 * second
+
+/** join() gives up on seeds that have not answered a push-pull within this. */
+export const JOIN_TIMEOUT = 10 * second
+
+/** Signatures already verified are remembered (by peer, incarnation, kind) up to this many entries. */
+export const VERIFIED_CACHE_SIZE = 4096
+
+/** Relayed pings for ping-req (state held per outstanding request) are capped so a flood cannot grow memory. */
+export const MAX_PENDING_RELAYS = 1024

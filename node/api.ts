@@ -1,0 +1,238 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { timingSafeEqual, createHash } from 'node:crypto'
+import { MeshError, PayloadTooLargeError, toMeshError } from '../lib/errors.js'
+import { silentLogger, type Logger } from '../lib/log.js'
+import * as C from './constants.js'
+
+export type Access = 'read' | 'write'
+
+export interface RouteContext {
+  req: IncomingMessage
+  res: ServerResponse
+  params: Record<string, string>
+  query: URLSearchParams
+  /** Reads the whole body, refusing more than the route's limit. */
+  body: () => Promise<Buffer>
+  /** Reads and parses a JSON body. */
+  json: () => Promise<unknown>
+  /** Aborted when the client goes away. */
+  signal: AbortSignal
+}
+
+/**
+ * A handler returns a value to send as JSON (status 200 unless it sets one), or `undefined` after writing the response
+ * itself (streams, server-sent events, raw bytes).
+ */
+export type RouteHandler = (ctx: RouteContext) => Promise<unknown> | unknown
+
+export interface Route {
+  method: string
+  /** Segments starting with ':' are parameters, e.g. `/v1/kv/:key`; a final `*name` takes the rest of the path. */
+  path: string
+  handler: RouteHandler
+  /** Write routes need a read-write token when tokens are in force. @default 'read' for GET/HEAD, else 'write' */
+  access?: Access
+  /** @default 1 MiB */
+  maxBody?: number
+}
+
+export interface ApiTokens {
+  /** Returns the access a presented bearer token grants, or undefined if it grants none. */
+  check: (token: string) => Access | undefined
+}
+
+export interface ApiServerInit {
+  host: string
+  port: number
+  /** When set, every request needs a bearer token. */
+  tokens?: ApiTokens
+  logger?: Logger
+}
+
+interface CompiledRoute extends Route {
+  segments: string[]
+}
+
+export class ApiServer {
+  private readonly routes: CompiledRoute[] = []
+  private server?: Server
+  private readonly log: Logger
+  private readonly sockets = new Set<import('node:net').Socket>()
+  onRequest?: (method: string, route: string, status: number) => void
+
+  constructor (private readonly init: ApiServerInit) {
+    this.log = (init.logger ?? silentLogger).child({ component: 'api' })
+  }
+
+  route (r: Route): void {
+    this.routes.push({ ...r, segments: r.path.split('/').filter(s => s !== '') })
+  }
+
+  get address (): { host: string, port: number } {
+    const a = this.server?.address()
+    if (a == null || typeof a === 'string') return { host: this.init.host, port: this.init.port }
+    return { host: a.address, port: a.port }
+  }
+
+  get url (): string {
+    const { host, port } = this.address
+    return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  }
+
+  async start (): Promise<void> {
+    const server = createServer((req, res) => { void this.dispatch(req, res) })
+    server.requestTimeout = C.apiRequestTimeout
+    server.headersTimeout = C.apiHeadersTimeout
+    server.on('connection', (s) => {
+      this.sockets.add(s)
+      s.on('close', () => this.sockets.delete(s))
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.init.port, this.init.host, () => { server.off('error', reject); resolve() })
+    })
+    this.server = server
+    this.log.info({ url: this.url }, 'api listening')
+  }
+
+  async stop (): Promise<void> {
+    const server = this.server
+    if (server == null) return
+    this.server = undefined
+    const closed = new Promise<void>(resolve => server.close(() => { resolve() }))
+    server.closeIdleConnections()
+    // Long-lived responses (event streams) would hold close() open forever.
+    for (const s of this.sockets) s.destroy()
+    await closed
+  }
+
+  private match (method: string, path: string): { route?: CompiledRoute, params: Record<string, string>, pathMatched: boolean } {
+    const parts = path.split('/').filter(s => s !== '')
+    let pathMatched = false
+    for (const r of this.routes) {
+      const params: Record<string, string> = {}
+      let ok = true
+      for (let i = 0; i < r.segments.length; i++) {
+        const seg = r.segments[i]
+        if (seg.startsWith('*')) {
+          if (i >= parts.length) { ok = false; break }
+          params[seg.slice(1)] = parts.slice(i).map(decodeURIComponent).join('/')
+          i = parts.length
+          break
+        }
+        if (i >= parts.length) { ok = false; break }
+        if (seg.startsWith(':')) params[seg.slice(1)] = decodeURIComponent(parts[i])
+        else if (seg !== parts[i]) { ok = false; break }
+      }
+      const last = r.segments[r.segments.length - 1]
+      if (ok && (last?.startsWith('*') === true || r.segments.length === parts.length)) {
+        pathMatched = true
+        if (r.method === method || (method === 'HEAD' && r.method === 'GET')) return { route: r, params, pathMatched }
+      }
+    }
+    return { params: {}, pathMatched }
+  }
+
+  private authorise (req: IncomingMessage, access: Access): void {
+    const tokens = this.init.tokens
+    if (tokens == null) return
+    const header = req.headers.authorization ?? ''
+    const m = /^Bearer\s+(\S+)$/i.exec(header)
+    if (m == null) throw new MeshError('UNAUTHORIZED', 'this API needs a bearer token (Authorization: Bearer <token>)')
+    const granted = tokens.check(m[1])
+    if (granted == null) throw new MeshError('UNAUTHORIZED', 'the bearer token is not valid')
+    if (access === 'write' && granted !== 'write') throw new MeshError('FORBIDDEN', 'this token is read-only; the request needs a read-write token')
+  }
+
+  private async dispatch (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    const method = req.method ?? 'GET'
+    const aborter = new AbortController()
+    res.on('close', () => { aborter.abort(new MeshError('ABORTED', 'client went away')) })
+    let routeName = 'unmatched'
+    try {
+      let m: ReturnType<ApiServer['match']>
+      try {
+        m = this.match(method, url.pathname)
+      } catch {
+        throw new MeshError('BAD_REQUEST', 'malformed percent-encoding in the path')
+      }
+      if (m.route == null) {
+        if (m.pathMatched) throw new MeshError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`)
+        throw new MeshError('NOT_FOUND', `no route for ${method} ${url.pathname}`)
+      }
+      const route = m.route
+      routeName = route.path
+      this.authorise(req, route.access ?? (route.method === 'GET' ? 'read' : 'write'))
+      const maxBody = route.maxBody ?? C.apiMaxBody
+      const declared = Number(req.headers['content-length'] ?? 0)
+      if (declared > maxBody) throw new PayloadTooLargeError(`request body of ${declared} bytes exceeds the limit of ${maxBody}`)
+      let bodyPromise: Promise<Buffer> | undefined
+      const body = async (): Promise<Buffer> => (bodyPromise ??= readBody(req, maxBody))
+      const ctx: RouteContext = {
+        req,
+        res,
+        params: m.params,
+        query: url.searchParams,
+        body,
+        json: async () => {
+          const b = await body()
+          if (b.byteLength === 0) return {}
+          try {
+            return JSON.parse(b.toString('utf8'))
+          } catch {
+            throw new MeshError('BAD_REQUEST', 'request body is not valid JSON')
+          }
+        },
+        signal: aborter.signal
+      }
+      const result = await route.handler(ctx)
+      if (result !== undefined && !res.headersSent) sendJson(res, res.statusCode === 200 ? 200 : res.statusCode, result)
+      this.onRequest?.(method, routeName, res.statusCode)
+    } catch (err) {
+      const e = toMeshError(err)
+      if (e.code === 'INTERNAL') this.log.error({ err, method, path: url.pathname }, 'api request failed')
+      this.onRequest?.(method, routeName, e.status)
+      if (!res.headersSent) {
+        sendJson(res, e.status, e.toJSON())
+      } else {
+        res.destroy()
+      }
+      // Unread request bytes would otherwise hang a client that is still sending.
+      if (!req.complete) req.resume()
+    }
+  }
+}
+
+export function sendJson (res: ServerResponse, status: number, value: unknown): void {
+  const text = JSON.stringify(value)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+async function readBody (req: IncomingMessage, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let size = 0
+  return await new Promise<Buffer>((resolve, reject) => {
+    req.on('data', (c: Buffer) => {
+      size += c.byteLength
+      if (size > max) {
+        reject(new PayloadTooLargeError(`request body exceeds the limit of ${max} bytes`))
+        req.removeAllListeners('data')
+        req.resume()
+        return
+      }
+      chunks.push(c)
+    })
+    req.on('end', () => { resolve(Buffer.concat(chunks)) })
+    req.on('aborted', () => { reject(new MeshError('BAD_REQUEST', 'request body was truncated')) })
+    req.on('error', (err) => { reject(new MeshError('BAD_REQUEST', `request body could not be read: ${err.message}`)) })
+  })
+}
+
+/** Compares a presented token with a stored one without leaking, through timing, how much of it matched. */
+export function tokenEquals (presented: string, stored: string): boolean {
+  const a = createHash('sha256').update(presented).digest()
+  const b = createHash('sha256').update(stored).digest()
+  return timingSafeEqual(a, b)
+}

@@ -1,0 +1,123 @@
+import { readFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
+import { z } from 'zod'
+import { InvalidConfigError } from '../lib/errors.js'
+
+const multiaddrString = z.string().refine((s) => {
+  try { multiaddr(s); return s.startsWith('/') } catch { return false }
+}, { message: 'not a valid multiaddr' })
+
+const bootstrapAddr = multiaddrString.refine((s) => {
+  try { return multiaddr(s).getComponents().some(c => c.name === 'p2p') } catch { return false }
+}, { message: 'a bootstrap address must end in /p2p/<peerId>' })
+
+export const hostPort = z.string().refine((s) => parseHostPort(s) != null, { message: 'expected HOST:PORT with a port from 0 to 65535' })
+
+export function parseHostPort (s: string): { host: string, port: number } | undefined {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(s)
+  if (m == null) return undefined
+  const port = Number(m[2])
+  if (port > 65535) return undefined
+  return { host: m[1].replace(/^\[|\]$/g, ''), port }
+}
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/**
+ * The daemon's whole configuration. One schema validates the merge of defaults, the config file, MESH_* variables and
+ * flags, so every bad field is reported by name, whichever source it came from.
+ */
+export const configSchema = z.object({
+  dataDir: z.string().min(1),
+  listen: z.array(multiaddrString).min(1),
+  announce: z.array(multiaddrString),
+  bootstrap: z.array(bootstrapAddr),
+  api: hostPort,
+  apiToken: z.string().min(16).optional(),
+  logLevel: z.enum(logLevels),
+  logFormat: z.enum(['json', 'pretty']),
+  networkKey: z.string().min(1).optional(),
+  allowExec: z.boolean(),
+  /** Test-only: offsets this node's wall clock, to show that a skewed clock loses no writes. */
+  clockSkewMs: z.number().int().min(-86_400_000).max(86_400_000)
+}).strict()
+
+export type MeshConfig = z.infer<typeof configSchema>
+
+export const defaults: MeshConfig = {
+  dataDir: join(homedir(), '.meshos'),
+  listen: ['/ip4/0.0.0.0/tcp/7946'],
+  announce: [],
+  bootstrap: [],
+  api: '127.0.0.1:7947',
+  logLevel: 'info',
+  logFormat: 'json',
+  allowExec: false,
+  clockSkewMs: 0
+}
+
+/** MESH_* variables and how each maps onto a field; list fields take comma-separated values. */
+const envFields: Record<string, { key: keyof MeshConfig, kind: 'string' | 'list' | 'bool' | 'int' }> = {
+  MESH_DATA_DIR: { key: 'dataDir', kind: 'string' },
+  MESH_LISTEN: { key: 'listen', kind: 'list' },
+  MESH_ANNOUNCE: { key: 'announce', kind: 'list' },
+  MESH_BOOTSTRAP: { key: 'bootstrap', kind: 'list' },
+  MESH_API_LISTEN: { key: 'api', kind: 'string' },
+  MESH_API_TOKEN: { key: 'apiToken', kind: 'string' },
+  MESH_LOG_LEVEL: { key: 'logLevel', kind: 'string' },
+  MESH_LOG_FORMAT: { key: 'logFormat', kind: 'string' },
+  MESH_NETWORK_KEY_FILE: { key: 'networkKey', kind: 'string' },
+  MESH_ALLOW_EXEC: { key: 'allowExec', kind: 'bool' },
+  MESH_CLOCK_SKEW_MS: { key: 'clockSkewMs', kind: 'int' }
+}
+
+export function configFromEnv (env: NodeJS.ProcessEnv): Partial<Record<keyof MeshConfig, unknown>> {
+  const out: Partial<Record<keyof MeshConfig, unknown>> = {}
+  for (const [name, { key, kind }] of Object.entries(envFields)) {
+    const v = env[name]
+    if (v == null || v === '') continue
+    if (kind === 'list') out[key] = v.split(',').map(s => s.trim()).filter(s => s !== '')
+    else if (kind === 'bool') out[key] = /^(1|true|yes|on)$/i.test(v) ? true : /^(0|false|no|off)$/i.test(v) ? false : v
+    else if (kind === 'int') out[key] = /^-?\d+$/.test(v) ? Number(v) : v
+    else out[key] = v
+  }
+  return out
+}
+
+export async function configFromFile (path: string): Promise<Record<string, unknown>> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new InvalidConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  try {
+    const parsed = JSON.parse(text)
+    if (parsed == null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('expected a JSON object')
+    return parsed
+  } catch (err) {
+    throw new InvalidConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`)
+  }
+}
+
+/** Merges the sources, later ones winning (defaults < file < env < flags), and validates the result. */
+export function resolveConfig (...sources: Array<Record<string, unknown>>): MeshConfig {
+  const merged: Record<string, unknown> = { ...defaults }
+  for (const s of sources) {
+    for (const [k, v] of Object.entries(s)) if (v !== undefined) merged[k] = v
+  }
+  const result = configSchema.safeParse(merged)
+  if (!result.success) {
+    const problems = result.error.issues.map(i => {
+      if (i.code === 'unrecognized_keys') return `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}`
+      return `${i.path.length > 0 ? i.path.join('.') : 'config'}: ${i.message}`
+    })
+    throw new InvalidConfigError(`invalid configuration: ${problems.join('; ')}`)
+  }
+  const config = result.data
+  config.dataDir = resolve(config.dataDir)
+  if (config.networkKey != null) config.networkKey = resolve(config.networkKey)
+  return config
+}

@@ -1,0 +1,21 @@
+import { MiB, minute, second } from '../lib/units.js'
+
+/** Largest JSON body an API route accepts unless it sets its own. */
+export const apiMaxBody = 1 * MiB
+export const apiRequestTimeout = 5 * minute
+export const apiHeadersTimeout = 30 * second
+
+/** Bootstrap dials back off from this to the maximum, with jitter, and never give up. */
+export const bootstrapInitialBackoff = 500
+export const bootstrapMaxBackoff = 30 * second
+export const bootstrapDialTimeout = 5 * second
+
+/** How long a graceful stop may take before the daemon exits anyway. */
+export const gracefulStopTimeout = 20 * second
+
+/** New inbound connections per second per remote host; libp2p's default of 5 drops a testnet's start-up burst. */
+export const inboundConnectionThreshold = 100
+export const maxConnections = 1000
+
+/** Largest message published on a pub/sub topic. */
+export const maxPubsubMessage = 64 * 1024

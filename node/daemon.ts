@@ -1,0 +1,81 @@
+import { rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createLogger, type Logger } from '../lib/log.js'
+import { toMeshError } from '../lib/errors.js'
+import { loadOrCreateIdentity } from './identity.js'
+import { lockDataDir } from './lock.js'
+import { MeshNode } from './node.js'
+import * as C from './constants.js'
+import type { MeshConfig } from './config.js'
+
+/** Written into the data dir once the node serves, so that scripts and the testnet can find its API and addresses. */
+export const nodeInfoFile = 'node.json'
+
+export interface NodeInfo {
+  peerId: string
+  pid: number
+  api: string
+  addrs: string[]
+}
+
+/**
+ * Runs `mesh start`: lock the data dir, load the identity, start the node, and stop it gracefully on the first
+ * SIGINT/SIGTERM. A second signal forces exit, for an operator whose graceful stop is stuck.
+ */
+export async function runDaemon (config: MeshConfig): Promise<void> {
+  const root = createLogger({ level: config.logLevel, format: config.logFormat })
+  const log = root.child({ component: 'daemon' })
+  let release: (() => Promise<void>) | undefined
+  let node: MeshNode | undefined
+  let stopping = false
+
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: forcing exit')
+      root.flush()
+      process.exit(130)
+    }
+    stopping = true
+    log.info({ signal }, 'stopping gracefully (send the signal again to force exit)')
+    const force = setTimeout(() => {
+      log.error('graceful stop timed out; forcing exit')
+      process.exit(1)
+    }, C.gracefulStopTimeout)
+    force.unref()
+    try {
+      await node?.stop()
+      await rm(join(config.dataDir, nodeInfoFile), { force: true })
+    } catch (err) {
+      log.error({ err }, 'error during stop')
+    } finally {
+      await release?.()
+      log.info('stopped')
+      await flush(root)
+      process.exit(0)
+    }
+  }
+  process.on('SIGINT', () => { void stop('SIGINT') })
+  process.on('SIGTERM', () => { void stop('SIGTERM') })
+  process.on('unhandledRejection', (err) => { log.warn({ err }, 'unhandled rejection') })
+
+  try {
+    release = (await lockDataDir(config.dataDir)).release
+    const privateKey = await loadOrCreateIdentity(config.dataDir, log)
+    node = new MeshNode({ config, privateKey, logger: root })
+    await node.start()
+    const info: NodeInfo = { peerId: node.status().peerId, pid: process.pid, api: node.api.url, addrs: node.addrs() }
+    await writeFile(join(config.dataDir, nodeInfoFile), JSON.stringify(info, null, 2) + '\n')
+  } catch (err) {
+    const e = toMeshError(err)
+    log.fatal({ code: e.code, err: e.message }, 'failed to start')
+    process.stderr.write(`mesh: ${e.message} (${e.code})\n`)
+    await node?.stop().catch(() => {})
+    await release?.()
+    await flush(root)
+    process.exit(e.exitCode)
+  }
+}
+
+async function flush (log: Logger): Promise<void> {
+  await new Promise<void>(resolve => { log.flush(() => { resolve() }) })
+}

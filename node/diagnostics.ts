@@ -1,0 +1,17 @@
+import { EchoMessage } from './diag.js'
+import type { ServiceDef } from '../rpc/index.js'
+import { MiB } from '../lib/units.js'
+
+/** `/meshos/diag/1.0.0`: echo, for measuring the RPC path and for health checks between peers. */
+export const diagService = {
+  name: 'diag',
+  version: 1,
+  maxMessageSize: 4 * MiB,
+  methods: {
+    echo: { request: EchoMessage, response: EchoMessage }
+  }
+} satisfies ServiceDef<any>
+
+export const diagHandlers = {
+  echo: async (req: EchoMessage) => req
+}

@@ -1,0 +1,121 @@
+import { Registry, collectDefaultMetrics } from 'prom-client'
+import { silentLogger, type Logger } from '../lib/log.js'
+import { Rpc } from '../rpc/index.js'
+import { ApiServer, type ApiTokens } from './api.js'
+import { Bootstrapper } from './bootstrap.js'
+import { parseHostPort, type MeshConfig } from './config.js'
+import { diagHandlers, diagService } from './diagnostics.js'
+import { createMeshLibp2p, type BaseServices } from './libp2p.js'
+import { pubsubRoutes } from './pubsub.js'
+import { version } from './version.js'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+
+export interface MeshNodeComponents {
+  config: MeshConfig
+  privateKey: PrivateKey
+  logger?: Logger
+  tokens?: ApiTokens
+}
+
+export interface NodeStatus {
+  peerId: string
+  addrs: string[]
+  version: string
+  uptimeMs: number
+  connections: number
+}
+
+/**
+ * The composition root: it builds libp2p and every subsystem from the config, hands each the narrow components it
+ * needs, and starts and stops them in dependency order.
+ */
+export class MeshNode {
+  readonly registry = new Registry()
+  readonly log: Logger
+  libp2p!: Libp2p<BaseServices>
+  rpc!: Rpc
+  api!: ApiServer
+  private bootstrapper?: Bootstrapper
+  private startedAt = 0
+  private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
+
+  constructor (private readonly components: MeshNodeComponents) {
+    this.log = components.logger ?? silentLogger
+  }
+
+  get config (): MeshConfig { return this.components.config }
+  get started (): boolean { return this.state === 'started' }
+
+  async start (): Promise<void> {
+    if (this.state !== 'new') throw new Error(`cannot start a node that is ${this.state}`)
+    this.state = 'starting'
+    const { config, privateKey } = this.components
+    collectDefaultMetrics({ register: this.registry, prefix: 'meshos_process_' })
+
+    this.libp2p = await createMeshLibp2p({
+      privateKey,
+      listen: config.listen,
+      announce: config.announce,
+      networkKey: config.networkKey
+    })
+    this.rpc = new Rpc({ libp2p: this.libp2p, logger: this.log, registry: this.registry })
+    await this.rpc.handle(diagService, diagHandlers)
+
+    const api = parseHostPort(config.api)
+    if (api == null) throw new Error(`bad api address ${config.api}`)
+    this.api = new ApiServer({ host: api.host, port: api.port, tokens: this.components.tokens, logger: this.log })
+    this.routes()
+
+    await this.libp2p.start()
+    await this.rpc.start()
+    await this.api.start()
+    this.bootstrapper = new Bootstrapper(this.libp2p, { addrs: config.bootstrap, logger: this.log })
+    this.bootstrapper.start()
+    this.startedAt = Date.now()
+    this.state = 'started'
+    this.log.info({ peerId: this.libp2p.peerId.toString(), addrs: this.addrs(), api: this.api.url }, 'node started')
+  }
+
+  async stop (): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping' || this.state === 'new') return
+    this.state = 'stopping'
+    this.bootstrapper?.stop()
+    await this.api?.stop().catch(err => { this.log.warn({ err }, 'api stop failed') })
+    await this.rpc?.stop().catch(err => { this.log.warn({ err }, 'rpc stop failed') })
+    await Promise.resolve(this.libp2p?.stop()).catch((err: unknown) => { this.log.warn({ err }, 'libp2p stop failed') })
+    this.state = 'stopped'
+    this.log.info('node stopped')
+  }
+
+  /** Full multiaddrs (with /p2p/<id>) that peers can dial. */
+  addrs (): string[] {
+    return this.libp2p.getMultiaddrs().map(a => a.toString())
+  }
+
+  status (): NodeStatus {
+    return {
+      peerId: this.libp2p.peerId.toString(),
+      addrs: this.addrs(),
+      version,
+      uptimeMs: this.startedAt === 0 ? 0 : Date.now() - this.startedAt,
+      connections: this.libp2p.getConnections().length
+    }
+  }
+
+  private routes (): void {
+    const api = this.api
+    api.route({ method: 'GET', path: '/v1/health', handler: () => ({ ok: this.started, state: this.state }) })
+    api.route({ method: 'GET', path: '/v1/status', handler: () => this.status() })
+    api.route({
+      method: 'GET',
+      path: '/metrics',
+      handler: async ({ res }) => {
+        const text = await this.registry.metrics()
+        res.writeHead(200, { 'content-type': this.registry.contentType })
+        res.end(text)
+        return undefined
+      }
+    })
+    pubsubRoutes(api, this.libp2p.services.pubsub)
+  }
+}

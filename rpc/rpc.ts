@@ -1,0 +1,385 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { Counter, Histogram, type Registry } from 'prom-client'
+import { MeshError, MessageTooLargeError, MalformedMessageError, UnavailableError, TimeoutError, isErrorCode, toMeshError } from '../lib/errors.js'
+import { silentLogger, type Logger } from '../lib/log.js'
+import { FrameDecoder, encodeLengthPrefixed } from './framing.js'
+import { Frame } from './frame.js'
+import * as C from './constants.js'
+import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+/** How a request or response type goes to and from bytes; protons-generated namespaces fit as they are. */
+export interface Codec<T> {
+  encode (value: T): Uint8Array
+  decode (bytes: Uint8Array | Uint8ArrayList): T
+}
+
+export interface MethodDef<Req, Res> {
+  request: Codec<Req>
+  response: Codec<Res>
+}
+
+export type Methods = Record<string, MethodDef<any, any>>
+
+export interface ServiceDef<M extends Methods> {
+  /** Becomes the protocol id `/meshos/<name>/<version>.0.0`. */
+  name: string
+  version: number
+  methods: M
+  /** Largest frame accepted in either direction. @default 4 MiB */
+  maxMessageSize?: number
+  /** Requests one stream may have in flight at the server before it stops reading. @default 64 */
+  maxInFlight?: number
+}
+
+// Inferred from decode, since protons' encode accepts a Partial of the message.
+export type RequestOf<D> = D extends { request: { decode: (...args: any[]) => infer Req } } ? Req : never
+export type ResponseOf<D> = D extends { response: { decode: (...args: any[]) => infer Res } } ? Res : never
+
+export interface CallContext {
+  /** The remote peer making the call. */
+  peer: PeerId
+  connection: Connection
+  /** Aborted when the stream closes or the server's deadline passes. */
+  signal: AbortSignal
+}
+
+export type Handlers<M extends Methods> = {
+  [K in keyof M]: (request: RequestOf<M[K]>, context: CallContext) => Promise<ResponseOf<M[K]>>
+}
+
+export interface CallOptions {
+  signal?: AbortSignal
+  /** @default 10 seconds */
+  timeout?: number
+}
+
+export function protocolId (service: { name: string, version: number }): string {
+  return `/meshos/${service.name}/${service.version}.0.0`
+}
+
+/** The narrow part of libp2p the RPC layer needs. */
+export interface RpcComponents {
+  libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol'>
+  logger?: Logger
+  registry?: Registry
+}
+
+export interface RpcInit {
+  /** Deadline of a call that names none. @default 10 seconds */
+  defaultTimeout?: number
+  /** Deadline a server gives a handler. @default 30 seconds */
+  handlerTimeout?: number
+}
+
+interface Pending {
+  resolve: (body: Uint8Array) => void
+  reject: (err: Error) => void
+}
+
+/**
+ * One persistent outbound stream per (peer, service), carrying many concurrent calls matched by id. A new stream per
+ * call costs about 1.2 ms here against 0.15 ms on a stream that is already open.
+ */
+class Channel {
+  private nextId = 1
+  private readonly pending = new Map<number, Pending>()
+  private readonly decoder: FrameDecoder
+  closed = false
+
+  constructor (readonly stream: Stream, maxMessageSize: number, private readonly onClose: () => void, private readonly onMalformed: () => void) {
+    this.decoder = new FrameDecoder(maxMessageSize + C.frameOverhead)
+    stream.addEventListener('message', (evt) => { this.onData(evt.data) })
+    stream.addEventListener('close', () => { this.fail(new UnavailableError('rpc stream closed')) })
+    stream.addEventListener('remoteCloseWrite', () => { this.fail(new UnavailableError('rpc stream closed by remote')) })
+  }
+
+  get inFlight (): number { return this.pending.size }
+
+  async call (method: string, body: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
+    const id = this.nextId
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1
+    const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>()
+    const onAbort = (): void => {
+      this.pending.delete(id)
+      reject(signal.reason?.name === 'TimeoutError' ? new TimeoutError(`rpc ${method} timed out`) : toMeshError(signal.reason))
+    }
+    if (signal.aborted) { onAbort(); return await promise }
+    signal.addEventListener('abort', onAbort, { once: true })
+    this.pending.set(id, {
+      resolve: (b) => { signal.removeEventListener('abort', onAbort); resolve(b) },
+      reject: (e) => { signal.removeEventListener('abort', onAbort); reject(e) }
+    })
+    try {
+      await writeFrame(this.stream, { id, kind: Frame.Kind.REQUEST, method, body: body as Uint8Array<ArrayBuffer>, code: '', message: '' }, signal)
+    } catch (err) {
+      this.pending.get(id)?.reject(toMeshError(err))
+      this.pending.delete(id)
+    }
+    return await promise
+  }
+
+  private onData (data: Uint8Array | Uint8ArrayList): void {
+    let frames: Uint8Array[]
+    try {
+      frames = this.decoder.push(data)
+    } catch (err) {
+      this.onMalformed()
+      this.fail(toMeshError(err))
+      return
+    }
+    for (const bytes of frames) {
+      let frame: Frame
+      try {
+        frame = Frame.decode(bytes)
+      } catch {
+        this.onMalformed()
+        this.fail(new MalformedMessageError('malformed rpc response frame'))
+        return
+      }
+      if (frame.id === 0 && frame.kind === Frame.Kind.ERROR) {
+        // The server lost framing on this stream and is closing it: every call on it fails with the server's reason.
+        this.fail(new MeshError(isErrorCode(frame.code) ? frame.code : 'INTERNAL', frame.message))
+        return
+      }
+      const p = this.pending.get(frame.id)
+      if (p == null) continue
+      this.pending.delete(frame.id)
+      if (frame.kind === Frame.Kind.ERROR) p.reject(new MeshError(isErrorCode(frame.code) ? frame.code : 'INTERNAL', frame.message))
+      else p.resolve(frame.body)
+    }
+  }
+
+  fail (err: Error): void {
+    if (!this.closed) {
+      this.closed = true
+      this.onClose()
+      if (this.stream.status === 'open') this.stream.abort(err)
+    }
+    for (const p of this.pending.values()) p.reject(err)
+    this.pending.clear()
+  }
+}
+
+async function writeFrame (stream: Stream, frame: Frame, signal?: AbortSignal): Promise<void> {
+  // Waiting for `drain` rather than stream.onDrain(): the latter stops applying backpressure after its first use.
+  while (stream.writableNeedsDrain) {
+    if (stream.status !== 'open') throw new UnavailableError('rpc stream closed')
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        stream.removeEventListener('drain', done)
+        stream.removeEventListener('close', done)
+        signal?.removeEventListener('abort', aborted)
+        resolve()
+      }
+      const aborted = (): void => { done(); reject(signal?.reason) }
+      stream.addEventListener('drain', done)
+      stream.addEventListener('close', done)
+      signal?.addEventListener('abort', aborted)
+    })
+  }
+  if (stream.writeStatus !== 'writable') throw new UnavailableError('rpc stream is not writable')
+  stream.send(encodeLengthPrefixed(Frame.encode(frame)))
+}
+
+interface Registered {
+  service: ServiceDef<any>
+  handlers: Handlers<any>
+}
+
+/**
+ * Typed request/response between peers over libp2p streams. Frames are length-prefixed protobuf; each call has a
+ * deadline and each service a maximum message size. A peer's malformed or oversized frame fails only its own stream.
+ */
+export class Rpc {
+  private readonly log: Logger
+  private readonly channels = new Map<string, Promise<Channel>>()
+  private readonly services = new Map<string, Registered>()
+  private readonly inbound = new Set<Stream>()
+  private readonly defaultTimeout: number
+  private readonly handlerTimeout: number
+  private readonly metrics?: { calls: Counter, malformed: Counter, latency: Histogram, served: Counter }
+  private started = false
+
+  constructor (private readonly components: RpcComponents, init: RpcInit = {}) {
+    this.log = (components.logger ?? silentLogger).child({ component: 'rpc' })
+    this.defaultTimeout = init.defaultTimeout ?? C.defaultTimeout
+    this.handlerTimeout = init.handlerTimeout ?? C.handlerTimeout
+    if (components.registry != null) {
+      const registers = [components.registry]
+      this.metrics = {
+        calls: new Counter({ name: 'meshos_rpc_calls_total', help: 'Outbound RPC calls by service, method and outcome', labelNames: ['service', 'method', 'outcome'], registers }),
+        served: new Counter({ name: 'meshos_rpc_served_total', help: 'Inbound RPC requests by service, method and outcome', labelNames: ['service', 'method', 'outcome'], registers }),
+        malformed: new Counter({ name: 'meshos_rpc_malformed_total', help: 'Malformed or oversized RPC frames received, by service and reason', labelNames: ['service', 'reason'], registers }),
+        latency: new Histogram({ name: 'meshos_rpc_call_seconds', help: 'Outbound RPC call latency', labelNames: ['service'], buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers })
+      }
+    }
+  }
+
+  async start (): Promise<void> {
+    this.started = true
+    for (const r of this.services.values()) await this.register(r)
+  }
+
+  async stop (): Promise<void> {
+    this.started = false
+    await this.components.libp2p.unhandle([...this.services.keys()]).catch(() => {})
+    for (const ch of this.channels.values()) ch.then(c => { c.fail(new UnavailableError('rpc stopped')) }, () => {})
+    this.channels.clear()
+    for (const s of this.inbound) s.abort(new UnavailableError('rpc stopped'))
+    this.inbound.clear()
+  }
+
+  /** Serves a service. Handlers may throw MeshErrors; their codes reach the caller. */
+  async handle<M extends Methods>(service: ServiceDef<M>, handlers: Handlers<M>): Promise<void> {
+    const r: Registered = { service, handlers }
+    this.services.set(protocolId(service), r)
+    if (this.started) await this.register(r)
+  }
+
+  async call<M extends Methods, K extends keyof M & string>(peer: PeerId | string, service: ServiceDef<M>, method: K, request: RequestOf<M[K]>, options: CallOptions = {}): Promise<ResponseOf<M[K]>> {
+    const def = service.methods[method]
+    const body = def.request.encode(request)
+    const max = service.maxMessageSize ?? C.maxMessageSize
+    if (body.byteLength > max) throw new MessageTooLargeError(`request of ${body.byteLength} bytes exceeds ${service.name}'s limit of ${max}`)
+    const timeout = AbortSignal.timeout(options.timeout ?? this.defaultTimeout)
+    const signal = options.signal == null ? timeout : AbortSignal.any([options.signal, timeout])
+    const started = performance.now()
+    try {
+      const channel = await this.channel(typeof peer === 'string' ? peerIdFromString(peer) : peer, service, signal)
+      const res = await channel.call(method, body, signal)
+      let decoded: ResponseOf<M[K]>
+      try {
+        decoded = def.response.decode(res)
+      } catch (err) {
+        throw new MalformedMessageError(`malformed ${service.name}.${method} response: ${(err as Error).message}`)
+      }
+      this.metrics?.calls.inc({ service: service.name, method, outcome: 'ok' })
+      this.metrics?.latency.observe({ service: service.name }, (performance.now() - started) / 1000)
+      return decoded
+    } catch (err) {
+      const e = toMeshError(err)
+      this.metrics?.calls.inc({ service: service.name, method, outcome: e.code })
+      throw e
+    }
+  }
+
+  private async channel (peer: PeerId, service: ServiceDef<any>, signal: AbortSignal): Promise<Channel> {
+    const protocol = protocolId(service)
+    const key = `${peer.toString()} ${protocol}`
+    let ch = this.channels.get(key)
+    if (ch != null) {
+      const c = await ch.catch(() => undefined)
+      if (c != null && !c.closed) return c
+      if (this.channels.get(key) === ch) this.channels.delete(key)
+      ch = this.channels.get(key)
+      if (ch != null) return await ch
+    }
+    ch = (async () => {
+      try {
+        const stream = await this.components.libp2p.dialProtocol(peer, protocol, { signal })
+        return new Channel(stream, service.maxMessageSize ?? C.maxMessageSize, () => {
+          if (this.channels.get(key) === ch) this.channels.delete(key)
+        }, () => { this.metrics?.malformed.inc({ service: service.name, reason: 'response' }) })
+      } catch (err) {
+        if (this.channels.get(key) === ch) this.channels.delete(key)
+        const e = toMeshError(err)
+        throw e.code === 'INTERNAL' ? new UnavailableError(`cannot reach ${peer.toString()} for ${service.name}: ${e.message}`) : e
+      }
+    })()
+    this.channels.set(key, ch)
+    return await ch
+  }
+
+  private async register (r: Registered): Promise<void> {
+    await this.components.libp2p.handle(protocolId(r.service), (stream, connection) => { this.serve(r, stream, connection) }, {
+      maxInboundStreams: C.maxInboundStreams,
+      maxOutboundStreams: C.maxOutboundStreams,
+      force: true
+    })
+  }
+
+  private serve (r: Registered, stream: Stream, connection: Connection): void {
+    const { service, handlers } = r
+    const max = service.maxMessageSize ?? C.maxMessageSize
+    const maxInFlight = service.maxInFlight ?? C.maxInFlight
+    const decoder = new FrameDecoder(max + C.frameOverhead)
+    const closed = new AbortController()
+    let inFlight = 0
+    this.inbound.add(stream)
+    stream.addEventListener('close', () => {
+      this.inbound.delete(stream)
+      closed.abort(new UnavailableError('stream closed'))
+    })
+
+    const reject = (reason: 'malformed' | 'oversized', err: MeshError): void => {
+      // Framing is lost, so the stream cannot carry further calls: tell the peer why, then close only this stream.
+      this.metrics?.malformed.inc({ service: service.name, reason })
+      this.log.debug({ peer: connection.remotePeer.toString(), service: service.name, err: err.message }, 'closing rpc stream after bad frame')
+      writeFrame(stream, { id: 0, kind: Frame.Kind.ERROR, method: '', body: new Uint8Array(), code: err.code, message: err.message })
+        .then(async () => { await stream.close() })
+        .catch(() => { stream.abort(err) })
+        .finally(() => { stream.abort(err) })
+    }
+
+    const dispatch = async (frame: Frame): Promise<void> => {
+      const reply = async (f: Partial<Frame>): Promise<void> => {
+        if (stream.writeStatus !== 'writable') return
+        await writeFrame(stream, { id: frame.id, kind: Frame.Kind.RESPONSE, method: '', body: new Uint8Array(), code: '', message: '', ...f }).catch(() => {})
+      }
+      const def = service.methods[frame.method]
+      if (frame.kind !== Frame.Kind.REQUEST || def == null) {
+        this.metrics?.served.inc({ service: service.name, method: 'unknown', outcome: 'UNKNOWN_METHOD' })
+        await reply({ kind: Frame.Kind.ERROR, code: 'UNKNOWN_METHOD', message: `unknown method ${service.name}.${frame.method}` })
+        return
+      }
+      let request: unknown
+      try {
+        request = def.request.decode(frame.body)
+      } catch (err) {
+        this.metrics?.malformed.inc({ service: service.name, reason: 'request' })
+        await reply({ kind: Frame.Kind.ERROR, code: 'MALFORMED_MESSAGE', message: `malformed ${service.name}.${frame.method} request: ${(err as Error).message}` })
+        return
+      }
+      const signal = AbortSignal.any([closed.signal, AbortSignal.timeout(this.handlerTimeout)])
+      try {
+        const response = await handlers[frame.method](request, { peer: connection.remotePeer, connection, signal })
+        const body = def.response.encode(response)
+        if (body.byteLength > max) throw new MessageTooLargeError(`response of ${body.byteLength} bytes exceeds ${service.name}'s limit of ${max}`)
+        this.metrics?.served.inc({ service: service.name, method: frame.method, outcome: 'ok' })
+        await reply({ body: body as Uint8Array<ArrayBuffer> })
+      } catch (err) {
+        const e = toMeshError(err)
+        if (e.code === 'INTERNAL') this.log.warn({ err, service: service.name, method: frame.method }, 'rpc handler failed')
+        this.metrics?.served.inc({ service: service.name, method: frame.method, outcome: e.code })
+        await reply({ kind: Frame.Kind.ERROR, code: e.code, message: e.message })
+      }
+    }
+
+    stream.addEventListener('message', (evt) => {
+      let frames: Uint8Array[]
+      try {
+        frames = decoder.push(evt.data)
+      } catch (err) {
+        const e = toMeshError(err)
+        reject(e.code === 'MESSAGE_TOO_LARGE' ? 'oversized' : 'malformed', e)
+        return
+      }
+      for (const bytes of frames) {
+        let frame: Frame
+        try {
+          frame = Frame.decode(bytes)
+        } catch (err) {
+          reject('malformed', new MalformedMessageError(`malformed rpc frame: ${(err as Error).message}`))
+          return
+        }
+        inFlight++
+        if (inFlight >= maxInFlight) stream.pause()
+        void dispatch(frame).finally(() => {
+          inFlight--
+          if (inFlight < maxInFlight && stream.readStatus === 'paused') stream.resume()
+        })
+      }
+    })
+  }
+}

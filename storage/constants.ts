@@ -1,0 +1,39 @@
+import { KiB, MiB, second, minute, hour } from '../lib/units.js'
+
+/** Largest key, in UTF-8 bytes. */
+export const MAX_KEY_BYTES = 1 * KiB
+/** Largest value, in bytes; configurable per store up to what the RPC layer can carry. */
+export const MAX_VALUE_BYTES = 1 * MiB
+/** Copies of every key. */
+export const DEFAULT_REPLICATION_FACTOR = 3
+/** 256 keeps the busiest of 20 nodes well under 1.25x the mean at RF=3 (see bench/placement.ts). */
+export const DEFAULT_VNODES = 256
+/** Coordinator deadline for one put/get/delete when the caller gives none. */
+export const DEFAULT_REQUEST_TIMEOUT = 2 * second
+/** Budget for one anti-entropy round or one handoff batch. */
+export const DEFAULT_ROUND_TIMEOUT = 10 * second
+/** One anti-entropy round (one peer, one segment) per this interval. */
+export const DEFAULT_ANTI_ENTROPY_INTERVAL = 2 * second
+/** The token space is cut into this many equal segments; a round compares one. */
+export const DEFAULT_SEGMENTS = 16
+/** Merkle leaves per segment are 2^depth. */
+export const DEFAULT_MERKLE_DEPTH = 10
+/** Records repaired per anti-entropy round; more differences are left to the next round. */
+export const DEFAULT_MAX_RECORDS_PER_ROUND = 2000
+/** Upper bound of one request/response batch of records, to stay under the RPC message limit. */
+export const DEFAULT_MAX_BATCH_BYTES = 4 * MiB
+/** Hints kept at most; beyond this new hints are dropped (anti-entropy still repairs). */
+export const DEFAULT_MAX_HINTS = 100_000
+/** Hints older than this are dropped: by then anti-entropy has had ample time to repair. */
+export const DEFAULT_MAX_HINT_AGE = 3 * hour
+/** Hinted records replayed per second per target. */
+export const DEFAULT_HINT_REPLAY_RATE = 1000
+/** Sweep for deliverable hints in case an alive event was missed. */
+export const DEFAULT_HINT_SWEEP_INTERVAL = 10 * second
+/** Remote timestamps further ahead than this do not advance our clock (a broken peer clock must not drag everyone). */
+export const DEFAULT_MAX_CLOCK_DRIFT = 1 * hour
+/** Scan page size per node. */
+export const DEFAULT_SCAN_LIMIT = 1000
+export const MAX_SCAN_LIMIT = 10_000
+/** Statistics recount period (keys held are counted exactly by iteration, which is cheap at our sizes). */
+export const DEFAULT_STATS_INTERVAL = 1 * minute

@@ -1,0 +1,75 @@
+import { BadRequestError, NotFoundError, PayloadTooLargeError, UnavailableError, TimeoutError } from '../lib/errors.js'
+import type { ConsistencyLevel } from './types.js'
+
+export class KeyTooLargeError extends PayloadTooLargeError {
+  constructor (bytes: number, max: number) {
+    super(`key is ${bytes} bytes of UTF-8, the limit is ${max}`)
+    this.name = 'KeyTooLargeError'
+  }
+}
+
+export class ValueTooLargeError extends PayloadTooLargeError {
+  constructor (bytes: number, max: number) {
+    super(`value is ${bytes} bytes, the limit is ${max}`)
+    this.name = 'ValueTooLargeError'
+  }
+}
+
+export class InvalidKeyError extends BadRequestError {
+  constructor (reason: string) {
+    super(`invalid key: ${reason}`)
+    this.name = 'InvalidKeyError'
+  }
+}
+
+export class InvalidOptionError extends BadRequestError {
+  constructor (message: string) {
+    super(message)
+    this.name = 'InvalidOptionError'
+  }
+}
+
+export class KeyNotFoundError extends NotFoundError {
+  readonly key: string
+  constructor (key: string) {
+    super(`key not found: ${JSON.stringify(key.length > 80 ? key.slice(0, 80) + '…' : key)}`)
+    this.name = 'KeyNotFoundError'
+    this.key = key
+  }
+}
+
+/** Counts that explain why a consistency level was not met. */
+export interface ConsistencyShortfall {
+  op: 'read' | 'write'
+  level: ConsistencyLevel
+  /** Replicas that answered (or were alive, when failing before sending). */
+  answered: number
+  /** Replicas of the key. */
+  replicas: number
+  /** Answers the level needs. */
+  required: number
+}
+
+function describe (s: ConsistencyShortfall, verb: string, suffix = ''): string {
+  return `${s.answered} of ${s.replicas} replicas ${verb}, ${s.level.toUpperCase()} needs ${s.required}${suffix}`
+}
+
+/** The consistency level cannot be met: too few replicas alive or answering. Nothing is reported as done that was not. */
+export class ConsistencyUnavailableError extends UnavailableError {
+  readonly shortfall: ConsistencyShortfall
+  constructor (s: ConsistencyShortfall, verb = 'answered') {
+    super(describe(s, verb, s.op === 'write' && verb === 'answered' && s.answered > 0 ? ' (the write may be applied on the replicas that answered)' : ''))
+    this.name = 'ConsistencyUnavailableError'
+    this.shortfall = s
+  }
+}
+
+/** The request deadline passed before the consistency level was met. */
+export class ConsistencyTimeoutError extends TimeoutError {
+  readonly shortfall: ConsistencyShortfall
+  constructor (s: ConsistencyShortfall, ms: number) {
+    super(describe(s, `answered within ${ms} ms`, s.op === 'write' && s.answered > 0 ? ' (the write may be applied on the replicas that answered)' : ''))
+    this.name = 'ConsistencyTimeoutError'
+    this.shortfall = s
+  }
+}

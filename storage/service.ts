@@ -1,0 +1,334 @@
+import { createHash } from 'node:crypto'
+import type { Logger } from '../lib/log.js'
+import type { Clock } from '../lib/clock.js'
+import { BadRequestError } from '../lib/errors.js'
+import type { StorageEngine, EngineOp } from './engine.js'
+import type { HybridClock } from './hlc.js'
+import { compareTimestamps } from './hlc.js'
+import {
+  StoredRecord, type Record as KvRecord, type TokenRange, type Version,
+  type WriteRequest, type WriteResponse, type ReadRequest, type ReadResponse, type FetchRequest, type FetchResponse,
+  type MerkleRequest, type MerkleResponse, type FetchRangeRequest, type FetchRangeResponse, type ScanRequest, type ScanResponse
+} from './storage.js'
+import { tokenOf, tokenHex, MAX_TOKEN, normalize, intersect, FULL_RANGE } from './tokens.js'
+import { validateKey, isDead, recordBytes } from './record.js'
+import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MERKLE_DEPTH, MAX_KEY_BYTES, MAX_VALUE_BYTES, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT } from './constants.js'
+import { ValueTooLargeError } from './errors.js'
+
+/** Engine key layout. Data is ordered by ring token so a token range is one ordered scan. */
+export const DATA_PREFIX = 'd/'
+const DATA_END = 'd0'
+/** Secondary index ordered by key, for prefix scans. */
+export const KEY_PREFIX = 'k/'
+/** Hints, see hints.ts. */
+export const HINT_PREFIX = 'h/'
+
+export function dataKey (key: string, token = tokenOf(key)): string {
+  return DATA_PREFIX + tokenHex(token) + key
+}
+
+export function tokenOfDataKey (engineKey: string): bigint {
+  return BigInt('0x' + engineKey.slice(DATA_PREFIX.length, DATA_PREFIX.length + 16))
+}
+
+const EMPTY = new Uint8Array(0)
+const HASH_BYTES = 16
+
+export interface ReplicaServiceComponents {
+  engine: StorageEngine
+  clock: Clock
+  hlc: HybridClock
+  logger: Logger
+}
+
+export interface ReplicaServiceInit {
+  /** Leaves per Merkle tree are 2^depth. @default 10 */
+  merkleDepth?: number
+  /** Response batches stop growing at this many bytes. @default 4 MiB */
+  maxBatchBytes?: number
+  /** @default 1 KiB */
+  maxKeyBytes?: number
+  /** @default 1 MiB */
+  maxValueBytes?: number
+}
+
+export interface LocalEntry {
+  engineKey: string
+  token: bigint
+  stored: StoredRecord
+  record: KvRecord
+}
+
+export interface ReplicaStats {
+  /** Records held, including tombstones and expired values not yet purged. */
+  records: number
+  tombstones: number
+  /** Approximate bytes of data on disk. */
+  bytes: number
+}
+
+/**
+ * The replica side: every operation a remote coordinator or anti-entropy peer performs on
+ * this node's data, against the local engine. Put it behind the RPC layer one method per
+ * {@link ReplicaTransport} method; the in-process transport calls it directly.
+ */
+export class ReplicaService {
+  private readonly engine: StorageEngine
+  private readonly clock: Clock
+  private readonly hlc: HybridClock
+  private readonly log: Logger
+  readonly merkleDepth: number
+  private readonly maxBatchBytes: number
+  private readonly maxKeyBytes: number
+  private readonly maxValueBytes: number
+  private readonly locks = new Map<string, Promise<void>>()
+  private readonly inflight = new Map<number, number>()
+  private nextWriteId = 0
+  private counts = { records: 0, tombstones: 0 }
+
+  constructor (components: ReplicaServiceComponents, init: ReplicaServiceInit = {}) {
+    this.engine = components.engine
+    this.clock = components.clock
+    this.hlc = components.hlc
+    this.log = components.logger
+    this.merkleDepth = init.merkleDepth ?? DEFAULT_MERKLE_DEPTH
+    this.maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
+    this.maxKeyBytes = init.maxKeyBytes ?? MAX_KEY_BYTES
+    this.maxValueBytes = init.maxValueBytes ?? MAX_VALUE_BYTES
+  }
+
+  /** Counts what is stored; the engine must be open. */
+  async start (): Promise<void> {
+    const counts = { records: 0, tombstones: 0 }
+    for await (const e of this.entries([FULL_RANGE])) {
+      counts.records++
+      if (e.record.tombstone) counts.tombstones++
+    }
+    this.counts = counts
+  }
+
+  async stop (): Promise<void> {
+    await Promise.allSettled([...this.locks.values()])
+  }
+
+  // --- RPC surface -------------------------------------------------------------------------
+
+  /** Stores every record that is newer than what this replica has (last writer wins). */
+  async write (req: WriteRequest, signal?: AbortSignal): Promise<WriteResponse> {
+    signal?.throwIfAborted()
+    for (const r of req.records) this.check(r)
+    const results = await Promise.all(req.records.map(async r => await this.apply(r)))
+    const applied = results.filter(Boolean).length
+    return { applied, superseded: results.length - applied, clock: this.hlc.peek() }
+  }
+
+  async read (req: ReadRequest, signal?: AbortSignal): Promise<ReadResponse> {
+    signal?.throwIfAborted()
+    const key = validateKey(req.key, this.maxKeyBytes)
+    const stored = await this.getStored(key)
+    const record = stored?.record
+    if (record == null) return { found: false }
+    return req.digestOnly ? { found: true, version: record.ts } : { found: true, record, version: record.ts }
+  }
+
+  async fetch (req: FetchRequest, signal?: AbortSignal): Promise<FetchResponse> {
+    signal?.throwIfAborted()
+    const records: KvRecord[] = []
+    let bytes = 0
+    for (const key of req.keys) {
+      const r = (await this.getStored(validateKey(key, this.maxKeyBytes)))?.record
+      if (r == null) continue
+      // Always return at least one record so a caller makes progress.
+      if (records.length > 0 && bytes + recordBytes(r) > this.maxBatchBytes) break
+      bytes += recordBytes(r)
+      records.push(r)
+    }
+    return { records }
+  }
+
+  async merkle (req: MerkleRequest, signal?: AbortSignal): Promise<MerkleResponse> {
+    const span = req.span ?? FULL_RANGE
+    const levels = await this.tree(span, req.ranges, signal)
+    const depth = Math.min(req.depth, this.merkleDepth)
+    return { depth, hashes: levels[depth].hashes, count: BigInt(levels[depth].count) }
+  }
+
+  async fetchRange (req: FetchRangeRequest, signal?: AbortSignal): Promise<FetchRangeResponse> {
+    const limit = req.limit > 0 ? req.limit : 1000
+    const records: KvRecord[] = []
+    const versions: Version[] = []
+    let bytes = 0
+    let cursor = ''
+    let more = false
+    const now = this.clock.now()
+    for await (const e of this.entries(req.ranges, req.after !== '' ? req.after : undefined)) {
+      signal?.throwIfAborted()
+      const size = req.digestsOnly ? e.record.key.length + 32 : recordBytes(e.record)
+      if (records.length + versions.length >= limit || (bytes > 0 && bytes + size > this.maxBatchBytes)) { more = true; break }
+      bytes += size
+      cursor = e.engineKey
+      if (req.digestsOnly) versions.push({ key: e.record.key, ts: e.record.ts, dead: isDead(e.record, now) })
+      else records.push(e.record)
+    }
+    return { records, versions, cursor, more }
+  }
+
+  async scan (req: ScanRequest, signal?: AbortSignal): Promise<ScanResponse> {
+    const limit = Math.min(req.limit > 0 ? req.limit : DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT)
+    const start = KEY_PREFIX + req.prefix
+    const records: KvRecord[] = []
+    let bytes = 0
+    let more = false
+    const range = req.after !== '' && req.after > req.prefix ? { gt: KEY_PREFIX + req.after } : { gte: start }
+    for await (const [k] of this.engine.iterate(range)) {
+      signal?.throwIfAborted()
+      if (!k.startsWith(start)) break
+      const r = (await this.getStored(k.slice(KEY_PREFIX.length)))?.record
+      if (r == null) continue
+      if (records.length >= limit || (bytes > 0 && bytes + recordBytes(r) > this.maxBatchBytes)) { more = true; break }
+      bytes += recordBytes(r)
+      records.push(r)
+    }
+    return { records, more }
+  }
+
+  // --- local operations (coordinator, anti-entropy, hints on this node) -----------------------
+
+  async getStored (key: string): Promise<StoredRecord | undefined> {
+    const raw = await this.engine.get(dataKey(key))
+    return raw == null ? undefined : StoredRecord.decode(raw)
+  }
+
+  /** Ordered by (token, key) over the given ranges; resumes strictly after `after` (an engine key). */
+  async * entries (ranges: TokenRange[], after?: string): AsyncGenerator<LocalEntry> {
+    for (const r of normalize(ranges)) {
+      const lower = DATA_PREFIX + tokenHex(r.start)
+      const upper = r.end === MAX_TOKEN ? DATA_END : DATA_PREFIX + tokenHex(r.end + 1n)
+      if (after != null && after >= upper) continue
+      const bounds = after != null && after >= lower ? { gt: after, lt: upper } : { gte: lower, lt: upper }
+      for await (const [k, v] of this.engine.iterate(bounds)) {
+        const stored = StoredRecord.decode(v)
+        if (stored.record == null) continue
+        yield { engineKey: k, token: tokenOfDataKey(k), stored, record: stored.record }
+      }
+    }
+  }
+
+  private check (r: KvRecord): void {
+    validateKey(r.key, this.maxKeyBytes)
+    if (r.ts == null) throw new BadRequestError(`record ${r.key} has no timestamp`)
+    if (r.value.byteLength > this.maxValueBytes) throw new ValueTooLargeError(r.value.byteLength, this.maxValueBytes)
+  }
+
+  /** Stores the record if it is newer than the local version; durable when it resolves. True if applied. */
+  async apply (r: KvRecord): Promise<boolean> {
+    this.hlc.update(r.ts)
+    return await this.withKey(r.key, async () => {
+      const existing = (await this.getStored(r.key))?.record
+      if (existing != null && compareTimestamps(existing.ts, r.ts) >= 0) return false
+      const id = this.nextWriteId++
+      const storedAt = Math.floor(this.clock.now())
+      this.inflight.set(id, storedAt)
+      try {
+        const ops: EngineOp[] = [
+          { type: 'put', key: dataKey(r.key), value: StoredRecord.encode({ record: r, storedAt: BigInt(storedAt) }) }
+        ]
+        if (existing == null) ops.push({ type: 'put', key: KEY_PREFIX + r.key, value: EMPTY })
+        await this.engine.batch(ops)
+      } finally {
+        this.inflight.delete(id)
+      }
+      if (existing == null) this.counts.records++
+      if (r.tombstone && existing?.tombstone !== true) this.counts.tombstones++
+      if (!r.tombstone && existing?.tombstone === true) this.counts.tombstones--
+      return true
+    })
+  }
+
+  /** Deletes the key if it still holds exactly this version. Returns true if deleted. */
+  async purge (key: string, ts: KvRecord['ts']): Promise<boolean> {
+    return await this.withKey(key, async () => {
+      const existing = (await this.getStored(key))?.record
+      if (existing == null || compareTimestamps(existing.ts, ts) !== 0) return false
+      await this.engine.batch([{ type: 'del', key: dataKey(key) }, { type: 'del', key: KEY_PREFIX + key }])
+      this.counts.records--
+      if (existing.tombstone) this.counts.tombstones--
+      return true
+    })
+  }
+
+  /**
+   * Every record this replica stored at or before the returned time is visible to iteration
+   * now. A write in flight has its storedAt assigned but may not be committed yet; anti-entropy
+   * stamps completed rounds with this, so tombstone GC never counts an uncommitted write as synced.
+   */
+  stableTime (): number {
+    let t = Math.floor(this.clock.now())
+    for (const s of this.inflight.values()) if (s - 1 < t) t = s - 1
+    return t
+  }
+
+  async stats (): Promise<ReplicaStats> {
+    return { ...this.counts, bytes: await this.engine.approximateSize(DATA_PREFIX, DATA_END) }
+  }
+
+  /** Merkle levels over span; leaves split span evenly, hashing (key, timestamp) of entries in `ranges`. */
+  async tree (span: TokenRange, ranges: TokenRange[], signal?: AbortSignal): Promise<Array<{ hashes: Uint8Array<ArrayBuffer>[], count: number }>> {
+    const depth = this.merkleDepth
+    const leafCount = 1 << depth
+    const width = (span.end - span.start) / BigInt(leafCount) + 1n
+    const hashers: Array<ReturnType<typeof createHash> | undefined> = new Array(leafCount)
+    const counts = new Array<number>(leafCount).fill(0)
+    let n = 0
+    for await (const e of this.entries(intersect(normalize(ranges), [span]))) {
+      if ((++n & 1023) === 0) signal?.throwIfAborted()
+      const leaf = Number((e.token - span.start) / width)
+      const h = hashers[leaf] ??= createHash('sha256')
+      const ts = e.record.ts
+      h.update(e.record.key).update(`\0${ts?.wall ?? 0n}.${ts?.logical ?? 0}.${ts?.node ?? ''}\0`)
+      counts[leaf]++
+    }
+    let level = hashers.map(h => h == null ? EMPTY as Uint8Array<ArrayBuffer> : new Uint8Array(h.digest().subarray(0, HASH_BYTES)))
+    let levelCounts = counts
+    const levels = new Array<{ hashes: Uint8Array<ArrayBuffer>[], count: number }>(depth + 1)
+    levels[depth] = { hashes: level, count: n }
+    for (let d = depth - 1; d >= 0; d--) {
+      const next: Uint8Array<ArrayBuffer>[] = []
+      const nextCounts: number[] = []
+      for (let i = 0; i < level.length; i += 2) {
+        const a = level[i]
+        const b = level[i + 1]
+        nextCounts.push(levelCounts[i] + levelCounts[i + 1])
+        if (a.byteLength === 0 && b.byteLength === 0) { next.push(EMPTY as Uint8Array<ArrayBuffer>); continue }
+        next.push(new Uint8Array(createHash('sha256').update(a).update(b).update(`${a.byteLength},${b.byteLength}`).digest().subarray(0, HASH_BYTES)))
+      }
+      level = next
+      levelCounts = nextCounts
+      levels[d] = { hashes: level, count: n }
+    }
+    return levels
+  }
+
+  /** The leaf interval i of a tree over span (for fetching what a differing leaf covers). */
+  leafRange (span: TokenRange, leaf: number): TokenRange {
+    const width = (span.end - span.start) / BigInt(1 << this.merkleDepth) + 1n
+    const start = span.start + width * BigInt(leaf)
+    const end = start + width - 1n
+    return { start, end: end > span.end ? span.end : end }
+  }
+
+  private async withKey<T> (key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key)
+    let release!: () => void
+    const mine = new Promise<void>(resolve => { release = resolve })
+    const tail = prev == null ? mine : prev.then(async () => await mine)
+    this.locks.set(key, tail)
+    try {
+      if (prev != null) await prev
+      return await fn()
+    } finally {
+      release()
+      if (this.locks.get(key) === tail) this.locks.delete(key)
+    }
+  }
+}

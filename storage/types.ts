@@ -1,0 +1,50 @@
+import type {
+  WriteRequest, WriteResponse, ReadRequest, ReadResponse, FetchRequest, FetchResponse,
+  MerkleRequest, MerkleResponse, FetchRangeRequest, FetchRangeResponse, ScanRequest, ScanResponse
+} from './storage.js'
+
+/**
+ * How many replicas must answer. `one`: 1, `quorum`: floor(rf/2)+1, `all`: every replica.
+ * `any` (writes only): one ack or one durable hint on the coordinator.
+ */
+export type ConsistencyLevel = 'any' | 'one' | 'quorum' | 'all'
+export const consistencyLevels: readonly ConsistencyLevel[] = ['any', 'one', 'quorum', 'all']
+
+export type MembershipEvent = 'join' | 'alive' | 'dead' | 'left'
+
+/**
+ * What storage needs to know about the mesh. Provided by the membership protocol.
+ *
+ * `members()` is the ring: nodes that hold data, including ones that are currently down
+ * (they get hints). A node leaves the ring only by leaving or by being removed
+ * (`left`); only then do its ranges move to other nodes and the replication factor is
+ * restored by anti-entropy. `dead` means unreachable for now.
+ */
+export interface MembershipView {
+  /** This node's peer id. */
+  self(): string
+  /** Peer ids in the ring, including self and down members. */
+  members(): string[]
+  /** Peer ids currently reachable, including self. */
+  alive(): string[]
+  isAlive(id: string): boolean
+  /** Subscribe; returns the unsubscribe function. */
+  on(event: MembershipEvent, listener: (peerId: string) => void): () => void
+}
+
+/**
+ * What a coordinator, hint replayer and anti-entropy need from a remote replica.
+ * Every method mirrors a {@link ReplicaService} method with the same protons messages,
+ * so an RPC adapter is a table of (name, request codec, response codec).
+ * Implementations throw a MeshError (e.g. NodeUnreachableError) on failure and honour the signal.
+ */
+export interface ReplicaTransport {
+  write(peer: string, req: WriteRequest, signal: AbortSignal): Promise<WriteResponse>
+  read(peer: string, req: ReadRequest, signal: AbortSignal): Promise<ReadResponse>
+  fetch(peer: string, req: FetchRequest, signal: AbortSignal): Promise<FetchResponse>
+  merkle(peer: string, req: MerkleRequest, signal: AbortSignal): Promise<MerkleResponse>
+  fetchRange(peer: string, req: FetchRangeRequest, signal: AbortSignal): Promise<FetchRangeResponse>
+  scan(peer: string, req: ScanRequest, signal: AbortSignal): Promise<ScanResponse>
+}
+
+export type ReplicaMethod = keyof ReplicaTransport

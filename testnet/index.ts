@@ -1,0 +1,2 @@
+export { createTestnet, Testnet } from './testnet.js'
+export type { TestnetOptions, TestnetNodeInfo } from './testnet.js'

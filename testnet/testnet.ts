@@ -1,0 +1,225 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, mkdir, readFile, rm, writeFile, open } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { MeshClient } from '../cli/client.js'
+import { second } from '../lib/units.js'
+
+export interface TestnetNodeInfo {
+  index: number
+  peerId: string
+  pid: number
+  api: string
+  addrs: string[]
+  dataDir: string
+}
+
+export interface TestnetOptions {
+  /** Parent of the nodes' data dirs. @default a fresh temp dir, removed again by stop() */
+  dir?: string
+  /** Node i listens on basePort + 2i and serves its API on basePort + 2i + 1. @default ephemeral ports */
+  basePort?: number
+  /** Extra `mesh start` flags for node i. */
+  args?: (index: number) => string[]
+  /** Extra environment for every node. */
+  env?: Record<string, string>
+  /** @default 'info' */
+  logLevel?: string
+  /** Start the nodes with --allow-exec. @default true */
+  allowExec?: boolean
+  /** How long each node may take to come up. @default 60 seconds */
+  startTimeout?: number
+  /** Called when a node exits without stop()/kill() having asked it to. @default a line on stderr */
+  onUnexpectedExit?: (index: number, code: number | null, signal: NodeJS.Signals | null) => void
+}
+
+const binPath = fileURLToPath(new URL('../cli/bin.js', import.meta.url))
+
+interface NodeProcess {
+  info: TestnetNodeInfo
+  child?: ChildProcess
+  exited?: Promise<void>
+  expectExit: boolean
+  frozen: boolean
+}
+
+/**
+ * A local mesh of real `mesh start` processes on 127.0.0.1, each with its own data dir. Tests and `mesh testnet` both
+ * use it. It never restarts a node by itself: chaos tests kill nodes on purpose.
+ */
+export class Testnet {
+  readonly nodes: TestnetNodeInfo[] = []
+  private readonly procs: NodeProcess[] = []
+  private stopped = false
+
+  constructor (readonly dir: string, readonly size: number, private readonly opts: TestnetOptions, private readonly ownsDir: boolean) {}
+
+  client (index: number, init: { timeout?: number, token?: string } = {}): MeshClient {
+    return new MeshClient({ api: this.nodes[index].api, ...init })
+  }
+
+  /** Node 0's full address, which the others bootstrap from. */
+  get bootstrapAddr (): string {
+    return this.nodes[0].addrs[0]
+  }
+
+  async startNode (index: number): Promise<TestnetNodeInfo> {
+    const dataDir = join(this.dir, `node-${index}`)
+    await mkdir(dataDir, { recursive: true })
+    await rm(join(dataDir, 'node.json'), { force: true })
+    const base = this.opts.basePort
+    const listenPort = base == null ? 0 : base + 2 * index
+    const apiPort = base == null ? 0 : base + 2 * index + 1
+    const args = [
+      binPath, 'start',
+      '--data-dir', dataDir,
+      '--listen', `/ip4/127.0.0.1/tcp/${listenPort}`,
+      '--api', `127.0.0.1:${apiPort}`,
+      '--log-level', this.opts.logLevel ?? 'info',
+      ...((this.opts.allowExec ?? true) ? ['--allow-exec'] : []),
+      ...(index > 0 && this.nodes[0] != null ? ['--bootstrap', this.bootstrapAddr] : []),
+      ...(this.opts.args?.(index) ?? [])
+    ]
+    const log = await open(join(dataDir, 'mesh.log'), 'a')
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', log.fd, log.fd],
+      env: { ...process.env, ...this.opts.env },
+      detached: false
+    })
+    await log.close()
+    const proc: NodeProcess = this.procs[index] ?? { info: undefined as unknown as TestnetNodeInfo, expectExit: false, frozen: false }
+    proc.child = child
+    proc.expectExit = false
+    proc.frozen = false
+    proc.exited = new Promise<void>(resolve => {
+      child.once('exit', (code, signal) => {
+        if (!proc.expectExit && !this.stopped) {
+          (this.opts.onUnexpectedExit ?? ((i, c, s) => { process.stderr.write(`testnet: node ${i} (pid ${child.pid}) exited unexpectedly (${s ?? `code ${c}`}); see ${join(dataDir, 'mesh.log')}\n`) }))(index, code, signal)
+        }
+        resolve()
+      })
+    })
+    this.procs[index] = proc
+
+    const deadline = Date.now() + (this.opts.startTimeout ?? 60 * second)
+    let info: { peerId: string, api: string, addrs: string[], pid: number } | undefined
+    while (info == null) {
+      if (child.exitCode != null || child.signalCode != null) {
+        const tail = (await readFile(join(dataDir, 'mesh.log'), 'utf8').catch(() => '')).trim().split('\n').slice(-3).join('\n')
+        throw new Error(`testnet node ${index} exited during start-up (${child.signalCode ?? `code ${child.exitCode}`}):\n${tail}`)
+      }
+      if (Date.now() > deadline) throw new Error(`testnet node ${index} did not start within ${this.opts.startTimeout ?? 60 * second} ms`)
+      try {
+        const parsed = JSON.parse(await readFile(join(dataDir, 'node.json'), 'utf8'))
+        if (parsed.pid === child.pid) info = parsed
+      } catch {}
+      if (info == null) await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    const nodeInfo: TestnetNodeInfo = { index, peerId: info.peerId, pid: info.pid, api: info.api, addrs: info.addrs, dataDir }
+    proc.info = nodeInfo
+    this.nodes[index] = nodeInfo
+    return nodeInfo
+  }
+
+  /** Sends a signal to node i; SIGKILL and SIGTERM are expected exits, not reported as unexpected. */
+  async kill (index: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.procs[index]
+    if (p?.child == null || p.child.exitCode != null || p.child.signalCode != null) return
+    p.expectExit = true
+    if (p.frozen) p.child.kill('SIGCONT')
+    p.child.kill(signal)
+    await p.exited
+  }
+
+  /** Stops node i gracefully (SIGTERM), killing it if it has not exited within the deadline. */
+  async stopNode (index: number, timeout = 20 * second): Promise<void> {
+    const p = this.procs[index]
+    if (p?.child == null || p.child.exitCode != null || p.child.signalCode != null) return
+    p.expectExit = true
+    if (p.frozen) { p.child.kill('SIGCONT'); p.frozen = false }
+    p.child.kill('SIGTERM')
+    const t = setTimeout(() => p.child?.kill('SIGKILL'), timeout)
+    await p.exited
+    clearTimeout(t)
+  }
+
+  /** Restarts node i on the same data dir (and so with the same peer id). */
+  async restart (index: number): Promise<TestnetNodeInfo> {
+    await this.stopNode(index)
+    const info = await this.startNode(index)
+    await this.writeManifest()
+    return info
+  }
+
+  /** SIGSTOP: the process stays, silent, holding its connections open, as a hung machine would. */
+  freeze (index: number): void {
+    const p = this.procs[index]
+    if (p?.child == null) return
+    p.child.kill('SIGSTOP')
+    p.frozen = true
+  }
+
+  resume (index: number): void {
+    const p = this.procs[index]
+    if (p?.child == null) return
+    p.child.kill('SIGCONT')
+    p.frozen = false
+  }
+
+  isRunning (index: number): boolean {
+    const c = this.procs[index]?.child
+    return c != null && c.exitCode == null && c.signalCode == null
+  }
+
+  async writeManifest (): Promise<void> {
+    await writeFile(join(this.dir, 'testnet.json'), JSON.stringify({ nodes: this.nodes }, null, 2) + '\n')
+  }
+
+  /** Polls until `check` returns true, or throws after `timeout`. */
+  async waitFor (what: string, check: () => Promise<boolean> | boolean, timeout = 60 * second, interval = 100): Promise<void> {
+    const deadline = Date.now() + timeout
+    let lastErr: unknown
+    while (Date.now() < deadline) {
+      try {
+        if (await check()) return
+      } catch (err) { lastErr = err }
+      await new Promise(resolve => setTimeout(resolve, interval))
+    }
+    throw new Error(`testnet: timed out after ${timeout} ms waiting for ${what}${lastErr != null ? ` (last error: ${(lastErr as Error).message})` : ''}`)
+  }
+
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    await Promise.all(this.procs.map(async (_, i) => { await this.stopNode(i, 10 * second) }))
+    if (this.ownsDir) await rm(this.dir, { recursive: true, force: true, maxRetries: 3 })
+  }
+}
+
+/**
+ * Starts an n-node local mesh: node 0 first, then the rest bootstrapping from it, and waits until every node is
+ * connected before writing `DIR/testnet.json`.
+ */
+export async function createTestnet (n: number, opts: TestnetOptions = {}): Promise<Testnet> {
+  if (!Number.isInteger(n) || n < 1) throw new Error('a testnet needs at least one node')
+  const ownsDir = opts.dir == null
+  const dir = opts.dir ?? await mkdtemp(join(tmpdir(), 'meshos-testnet-'))
+  await mkdir(dir, { recursive: true })
+  const net = new Testnet(dir, n, opts, ownsDir)
+  try {
+    await net.startNode(0)
+    await Promise.all(Array.from({ length: n - 1 }, async (_, i) => await net.startNode(i + 1)))
+    if (n > 1) {
+      await net.waitFor('every node to be connected', async () => {
+        const statuses = await Promise.all(net.nodes.map(async (_, i) => await net.client(i, { timeout: 5000 }).status()))
+        return statuses.every(s => s.connections >= 1)
+      })
+    }
+    await net.writeManifest()
+    return net
+  } catch (err) {
+    await net.stop()
+    throw err
+  }
+}
