@@ -47,15 +47,16 @@ export const NACK_TIMEOUT_FRACTION = 0.8
 export const MAX_HEALTH_MULTIPLIER = 8
 
 /**
- * Floor of the suspicion timeout at N ≤ 10. A suspect is refuted in about two link round trips once
- * it runs again, so the floor only has to cover the longest stall we forgive: the targets ask for a
- * 1.5 s freeze to be survived, and the first suspicion can only start a probe period after the
- * freeze, so 2 s leaves margin while still declaring a crash dead in about 3.5 s.
+ * Floor of the suspicion timeout at N ≤ 10. Crash → dead is (time until someone probes the node,
+ * ~0.5 s at N=20) + (probe period until suspect, ~0.45 s) + this floor, so 1.8 s gives ~3 s on
+ * average and ~3.5 s in the tail. It must also outlast a stall we forgive: a 1.5 s freeze cannot be
+ * suspected before a probe period after it began, so it is refuted with ~0.9 s to spare; and under
+ * 5% loss a false suspicion is refuted by gossip bursts within a few link round trips.
  */
-export const SUSPICION_MIN_BASE = 2 * second
+export const SUSPICION_MIN_BASE = 1800 * millisecond
 
 /**
- * The floor grows by this fraction per decade of cluster size (2 s at 10, 2.4 s at 100, 2.8 s at
+ * The floor grows by this fraction per decade of cluster size (1.8 s at 10, 2.16 s at 100, 2.5 s at
  * 1000): gossip needs a few more hops in a big cluster, but the growth stays mild because
  * gossip bursts spread in milliseconds, not protocol periods.
  */
@@ -81,7 +82,7 @@ export const RETRANSMIT_MULT = 4
 export const MAX_BROADCASTS = 2048
 
 /** At most this many updates are piggybacked on one message. */
-export const MAX_PIGGYBACK = 24
+export const MAX_PIGGYBACK = 64
 
 /** Piggybacked updates stop once a message's gossip reaches this many encoded bytes. */
 export const MAX_PIGGYBACK_BYTES = 8 * KiB
@@ -121,8 +122,9 @@ export const MAX_FRAME_BYTES = 64 * KiB
 /** Encoded member metadata may not exceed this. */
 export const MAX_META_BYTES = 1 * KiB
 
-/** A leave is sent directly to every alive member when there are at most this many, on top of gossip. */
-export const LEAVE_DIRECT_MAX = 64
+/** A leave is sent directly to every alive member when there are at most this many, on top of gossip:
+ * one message per member, once, and nobody has to wait for a burst that happened to miss them. */
+export const LEAVE_DIRECT_MAX = 128
 
 /** After sending its leave, a node keeps answering (and gossiping) this long before it stops. */
 export const LEAVE_LINGER = 200 * millisecond

@@ -839,6 +839,8 @@ export interface SwimMessage {
   updates: Update[]
   states: Update[]
   join: boolean
+  part: number
+  parts: number
 }
 
 export namespace SwimMessage {
@@ -892,6 +894,16 @@ export namespace SwimMessage {
           w.bool(obj.join)
         }
 
+        if ((obj.part != null && obj.part !== 0)) {
+          w.uint32(64)
+          w.uint32(obj.part)
+        }
+
+        if ((obj.parts != null && obj.parts !== 0)) {
+          w.uint32(72)
+          w.uint32(obj.parts)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -903,7 +915,9 @@ export namespace SwimMessage {
           targetAddrs: [],
           updates: [],
           states: [],
-          join: false
+          join: false,
+          part: 0,
+          parts: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -954,6 +968,14 @@ export namespace SwimMessage {
             }
             case 7: {
               obj.join = reader.bool()
+              break
+            }
+            case 8: {
+              obj.part = reader.uint32()
+              break
+            }
+            case 9: {
+              obj.parts = reader.uint32()
               break
             }
             default: {
@@ -1053,6 +1075,20 @@ export namespace SwimMessage {
               yield {
                 field: `${prefix}.join`,
                 value: reader.bool()
+              }
+              break
+            }
+            case 8: {
+              yield {
+                field: `${prefix}.part`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 9: {
+              yield {
+                field: `${prefix}.parts`,
+                value: reader.uint32()
               }
               break
             }
@@ -1214,6 +1250,16 @@ export namespace SwimMessage {
     value: boolean
   }
 
+  export interface SwimMessagePartFieldEvent {
+    field: '$.part'
+    value: number
+  }
+
+  export interface SwimMessagePartsFieldEvent {
+    field: '$.parts'
+    value: number
+  }
+
   export function encode (obj: Partial<SwimMessage>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, SwimMessage.codec())
   }
@@ -1222,7 +1268,7 @@ export namespace SwimMessage {
     return decodeMessage(buf, SwimMessage.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SwimMessage>): Generator<SwimMessageTypeFieldEvent | SwimMessageSeqFieldEvent | SwimMessageTargetFieldEvent | SwimMessageTargetAddrsFieldEvent | SwimMessageUpdatesKindFieldEvent | SwimMessageUpdatesMemberFieldEvent | SwimMessageUpdatesIncarnationFieldEvent | SwimMessageUpdatesAddrsFieldEvent | SwimMessageUpdatesMetaTagsKeyFieldEvent | SwimMessageUpdatesMetaTagsValueFieldEvent | SwimMessageUpdatesMetaCapacityFieldEvent | SwimMessageUpdatesMetaLoadFieldEvent | SwimMessageUpdatesAccuserFieldEvent | SwimMessageUpdatesSignatureFieldEvent | SwimMessageStatesKindFieldEvent | SwimMessageStatesMemberFieldEvent | SwimMessageStatesIncarnationFieldEvent | SwimMessageStatesAddrsFieldEvent | SwimMessageStatesMetaTagsKeyFieldEvent | SwimMessageStatesMetaTagsValueFieldEvent | SwimMessageStatesMetaCapacityFieldEvent | SwimMessageStatesMetaLoadFieldEvent | SwimMessageStatesAccuserFieldEvent | SwimMessageStatesSignatureFieldEvent | SwimMessageJoinFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SwimMessage>): Generator<SwimMessageTypeFieldEvent | SwimMessageSeqFieldEvent | SwimMessageTargetFieldEvent | SwimMessageTargetAddrsFieldEvent | SwimMessageUpdatesKindFieldEvent | SwimMessageUpdatesMemberFieldEvent | SwimMessageUpdatesIncarnationFieldEvent | SwimMessageUpdatesAddrsFieldEvent | SwimMessageUpdatesMetaTagsKeyFieldEvent | SwimMessageUpdatesMetaTagsValueFieldEvent | SwimMessageUpdatesMetaCapacityFieldEvent | SwimMessageUpdatesMetaLoadFieldEvent | SwimMessageUpdatesAccuserFieldEvent | SwimMessageUpdatesSignatureFieldEvent | SwimMessageStatesKindFieldEvent | SwimMessageStatesMemberFieldEvent | SwimMessageStatesIncarnationFieldEvent | SwimMessageStatesAddrsFieldEvent | SwimMessageStatesMetaTagsKeyFieldEvent | SwimMessageStatesMetaTagsValueFieldEvent | SwimMessageStatesMetaCapacityFieldEvent | SwimMessageStatesMetaLoadFieldEvent | SwimMessageStatesAccuserFieldEvent | SwimMessageStatesSignatureFieldEvent | SwimMessageJoinFieldEvent | SwimMessagePartFieldEvent | SwimMessagePartsFieldEvent> {
     return streamMessage(buf, SwimMessage.codec(), opts)
   }
 }

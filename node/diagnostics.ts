@@ -8,10 +8,13 @@ export const diagService = {
   version: 1,
   maxMessageSize: 4 * MiB,
   methods: {
-    echo: { request: EchoMessage, response: EchoMessage }
+    echo: { request: EchoMessage, response: EchoMessage },
+    /** Takes a payload and answers with nothing, for one-way bulk throughput. */
+    sink: { request: EchoMessage, response: EchoMessage }
   }
 } satisfies ServiceDef<any>
 
 export const diagHandlers = {
-  echo: async (req: EchoMessage) => req
+  echo: async (req: EchoMessage) => req,
+  sink: async () => ({ data: new Uint8Array() })
 }

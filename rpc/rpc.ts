@@ -96,27 +96,46 @@ class Channel {
 
   get inFlight (): number { return this.pending.size }
 
-  async call (method: string, body: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
-    const id = this.nextId
-    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1
-    const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>()
-    const onAbort = (): void => {
-      this.pending.delete(id)
-      reject(signal.reason?.name === 'TimeoutError' ? new TimeoutError(`rpc ${method} timed out`) : toMeshError(signal.reason))
-    }
-    if (signal.aborted) { onAbort(); return await promise }
-    signal.addEventListener('abort', onAbort, { once: true })
-    this.pending.set(id, {
-      resolve: (b) => { signal.removeEventListener('abort', onAbort); resolve(b) },
-      reject: (e) => { signal.removeEventListener('abort', onAbort); reject(e) }
+  /**
+   * One timer per call and no AbortController unless the caller passed a signal: on loopback, allocating signals cost
+   * a measurable share of the round trip.
+   */
+  async call (method: string, body: Uint8Array, timeoutMs: number, label: string, outer?: AbortSignal): Promise<Uint8Array> {
+    return await new Promise<Uint8Array>((resolve, reject) => {
+      const id = this.nextId
+      this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1
+      let onAbort: (() => void) | undefined
+      const cleanup = (): void => {
+        clearTimeout(timer)
+        if (onAbort != null) outer?.removeEventListener('abort', onAbort)
+      }
+      const timer = setTimeout(() => {
+        this.pending.delete(id)
+        cleanup()
+        reject(new TimeoutError(`rpc ${label} timed out after ${timeoutMs} ms`))
+      }, timeoutMs)
+      if (outer != null) {
+        onAbort = () => {
+          this.pending.delete(id)
+          cleanup()
+          reject(toMeshError(outer.reason))
+        }
+        if (outer.aborted) { onAbort(); return }
+        outer.addEventListener('abort', onAbort, { once: true })
+      }
+      const entry: Pending = {
+        resolve: (b) => { cleanup(); resolve(b) },
+        reject: (e) => { cleanup(); reject(e) }
+      }
+      this.pending.set(id, entry)
+      const frame: Frame = { id, kind: Frame.Kind.REQUEST, method, body: body as Uint8Array<ArrayBuffer>, code: '', message: '' }
+      writeFrame(this.stream, frame, outer).catch((err) => {
+        if (this.pending.get(id) === entry) {
+          this.pending.delete(id)
+          entry.reject(toMeshError(err))
+        }
+      })
     })
-    try {
-      await writeFrame(this.stream, { id, kind: Frame.Kind.REQUEST, method, body: body as Uint8Array<ArrayBuffer>, code: '', message: '' }, signal)
-    } catch (err) {
-      this.pending.get(id)?.reject(toMeshError(err))
-      this.pending.delete(id)
-    }
-    return await promise
   }
 
   private onData (data: Uint8Array | Uint8ArrayList): void {
@@ -162,6 +181,10 @@ class Channel {
 }
 
 async function writeFrame (stream: Stream, frame: Frame, signal?: AbortSignal): Promise<void> {
+  if (!stream.writableNeedsDrain && stream.writeStatus === 'writable') {
+    stream.send(encodeLengthPrefixed(Frame.encode(frame)))
+    return
+  }
   // Waiting for `drain` rather than stream.onDrain(): the latter stops applying backpressure after its first use.
   while (stream.writableNeedsDrain) {
     if (stream.status !== 'open') throw new UnavailableError('rpc stream closed')
@@ -193,7 +216,10 @@ interface Registered {
  */
 export class Rpc {
   private readonly log: Logger
+  /** Streams being opened, so concurrent first calls to a peer share one. */
   private readonly channels = new Map<string, Promise<Channel>>()
+  /** Open streams, looked up synchronously on every call. */
+  private readonly open = new Map<string, Channel>()
   private readonly services = new Map<string, Registered>()
   private readonly inbound = new Set<Stream>()
   private readonly defaultTimeout: number
@@ -225,7 +251,9 @@ export class Rpc {
     this.started = false
     await this.components.libp2p.unhandle([...this.services.keys()]).catch(() => {})
     for (const ch of this.channels.values()) ch.then(c => { c.fail(new UnavailableError('rpc stopped')) }, () => {})
+    for (const c of this.open.values()) c.fail(new UnavailableError('rpc stopped'))
     this.channels.clear()
+    this.open.clear()
     for (const s of this.inbound) s.abort(new UnavailableError('rpc stopped'))
     this.inbound.clear()
   }
@@ -242,20 +270,24 @@ export class Rpc {
     const body = def.request.encode(request)
     const max = service.maxMessageSize ?? C.maxMessageSize
     if (body.byteLength > max) throw new MessageTooLargeError(`request of ${body.byteLength} bytes exceeds ${service.name}'s limit of ${max}`)
-    const timeout = AbortSignal.timeout(options.timeout ?? this.defaultTimeout)
-    const signal = options.signal == null ? timeout : AbortSignal.any([options.signal, timeout])
-    const started = performance.now()
+    const timeoutMs = options.timeout ?? this.defaultTimeout
+    const started = this.metrics == null ? 0 : performance.now()
     try {
-      const channel = await this.channel(typeof peer === 'string' ? peerIdFromString(peer) : peer, service, signal)
-      const res = await channel.call(method, body, signal)
+      const peerKey = typeof peer === 'string' ? peer : peer.toString()
+      const key = peerKey + ' ' + protocolId(service)
+      let channel = this.open.get(key)
+      if (channel == null || channel.closed) channel = await this.channel(key, peer, service, options.signal == null ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]))
+      const res = await channel.call(method, body, timeoutMs, `${service.name}.${method}`, options.signal)
       let decoded: ResponseOf<M[K]>
       try {
         decoded = def.response.decode(res)
       } catch (err) {
         throw new MalformedMessageError(`malformed ${service.name}.${method} response: ${(err as Error).message}`)
       }
-      this.metrics?.calls.inc({ service: service.name, method, outcome: 'ok' })
-      this.metrics?.latency.observe({ service: service.name }, (performance.now() - started) / 1000)
+      if (this.metrics != null) {
+        this.metrics.calls.inc({ service: service.name, method, outcome: 'ok' })
+        this.metrics.latency.observe({ service: service.name }, (performance.now() - started) / 1000)
+      }
       return decoded
     } catch (err) {
       const e = toMeshError(err)
@@ -264,30 +296,26 @@ export class Rpc {
     }
   }
 
-  private async channel (peer: PeerId, service: ServiceDef<any>, signal: AbortSignal): Promise<Channel> {
-    const protocol = protocolId(service)
-    const key = `${peer.toString()} ${protocol}`
+  private async channel (key: string, peer: PeerId | string, service: ServiceDef<any>, signal: AbortSignal): Promise<Channel> {
     let ch = this.channels.get(key)
-    if (ch != null) {
-      const c = await ch.catch(() => undefined)
-      if (c != null && !c.closed) return c
-      if (this.channels.get(key) === ch) this.channels.delete(key)
-      ch = this.channels.get(key)
-      if (ch != null) return await ch
+    if (ch == null) {
+      ch = (async () => {
+        try {
+          const stream = await this.components.libp2p.dialProtocol(typeof peer === 'string' ? peerIdFromString(peer) : peer, protocolId(service), { signal })
+          const channel = new Channel(stream, service.maxMessageSize ?? C.maxMessageSize, () => {
+            if (this.open.get(key) === channel) this.open.delete(key)
+          }, () => { this.metrics?.malformed.inc({ service: service.name, reason: 'response' }) })
+          this.open.set(key, channel)
+          return channel
+        } catch (err) {
+          const e = toMeshError(err)
+          throw e.code === 'INTERNAL' ? new UnavailableError(`cannot reach ${peer.toString()} for ${service.name}: ${e.message}`) : e
+        } finally {
+          this.channels.delete(key)
+        }
+      })()
+      this.channels.set(key, ch)
     }
-    ch = (async () => {
-      try {
-        const stream = await this.components.libp2p.dialProtocol(peer, protocol, { signal })
-        return new Channel(stream, service.maxMessageSize ?? C.maxMessageSize, () => {
-          if (this.channels.get(key) === ch) this.channels.delete(key)
-        }, () => { this.metrics?.malformed.inc({ service: service.name, reason: 'response' }) })
-      } catch (err) {
-        if (this.channels.get(key) === ch) this.channels.delete(key)
-        const e = toMeshError(err)
-        throw e.code === 'INTERNAL' ? new UnavailableError(`cannot reach ${peer.toString()} for ${service.name}: ${e.message}`) : e
-      }
-    })()
-    this.channels.set(key, ch)
     return await ch
   }
 
@@ -306,6 +334,13 @@ export class Rpc {
     const decoder = new FrameDecoder(max + C.frameOverhead)
     const closed = new AbortController()
     let inFlight = 0
+    let remoteDone = false
+    // A caller that closes its side has sent its last request: answer what is in flight, then close ours, so a
+    // stream per request does not leave half-open streams counting against the limit.
+    const maybeClose = (): void => {
+      if (remoteDone && inFlight === 0 && stream.writeStatus === 'writable') stream.close().catch(() => { stream.abort(new Error('close failed')) })
+    }
+    stream.addEventListener('remoteCloseWrite', () => { remoteDone = true; maybeClose() })
     this.inbound.add(stream)
     stream.addEventListener('close', () => {
       this.inbound.delete(stream)
@@ -341,7 +376,11 @@ export class Rpc {
         await reply({ kind: Frame.Kind.ERROR, code: 'MALFORMED_MESSAGE', message: `malformed ${service.name}.${frame.method} request: ${(err as Error).message}` })
         return
       }
-      const signal = AbortSignal.any([closed.signal, AbortSignal.timeout(this.handlerTimeout)])
+      const controller = new AbortController()
+      const timer = setTimeout(() => { controller.abort(new TimeoutError(`handler ${service.name}.${frame.method} timed out`)) }, this.handlerTimeout)
+      const onClosed = (): void => { controller.abort(closed.signal.reason) }
+      closed.signal.addEventListener('abort', onClosed, { once: true })
+      const signal = controller.signal
       try {
         const response = await handlers[frame.method](request, { peer: connection.remotePeer, connection, signal })
         const body = def.response.encode(response)
@@ -353,6 +392,9 @@ export class Rpc {
         if (e.code === 'INTERNAL') this.log.warn({ err, service: service.name, method: frame.method }, 'rpc handler failed')
         this.metrics?.served.inc({ service: service.name, method: frame.method, outcome: e.code })
         await reply({ kind: Frame.Kind.ERROR, code: e.code, message: e.message })
+      } finally {
+        clearTimeout(timer)
+        closed.signal.removeEventListener('abort', onClosed)
       }
     }
 
@@ -378,6 +420,7 @@ export class Rpc {
         void dispatch(frame).finally(() => {
           inFlight--
           if (inFlight < maxInFlight && stream.readStatus === 'paused') stream.resume()
+          maybeClose()
         })
       }
     })

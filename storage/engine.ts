@@ -77,6 +77,11 @@ function inRange (key: string, r: EngineRange): boolean {
   return true
 }
 
+/** classic-level hands out Buffers; callers get plain Uint8Array views so comparisons and cloning behave the same for every engine. */
+function plain (v: Uint8Array): Uint8Array {
+  return Buffer.isBuffer(v) ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : v
+}
+
 interface Pending { ops: EngineOp[], resolve: () => void, reject: (err: unknown) => void }
 
 /**
@@ -108,7 +113,8 @@ export class LevelEngine implements StorageEngine {
   }
 
   async get (key: string): Promise<Uint8Array | undefined> {
-    return await this.db.get(key)
+    const v = await this.db.get(key)
+    return v == null ? undefined : plain(v)
   }
 
   async batch (ops: EngineOp[]): Promise<void> {
@@ -146,7 +152,7 @@ export class LevelEngine implements StorageEngine {
     if (range.limit != null) opts.limit = range.limit
     const it = this.db.iterator(opts)
     try {
-      for await (const entry of it) yield entry as [string, Uint8Array]
+      for await (const [k, v] of it) yield [k, plain(v)]
     } finally {
       await it.close()
     }

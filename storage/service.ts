@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Logger } from '../lib/log.js'
 import type { Clock } from '../lib/clock.js'
-import { BadRequestError } from '../lib/errors.js'
+import { BadRequestError, UnavailableError } from '../lib/errors.js'
 import type { StorageEngine, EngineOp } from './engine.js'
 import type { HybridClock } from './hlc.js'
 import { compareTimestamps } from './hlc.js'
@@ -85,6 +85,8 @@ export class ReplicaService {
   private readonly inflight = new Map<number, number>()
   private nextWriteId = 0
   private counts = { records: 0, tombstones: 0 }
+  private stopped = false
+  private readonly active = new Set<Promise<unknown>>()
 
   constructor (components: ReplicaServiceComponents, init: ReplicaServiceInit = {}) {
     this.engine = components.engine
@@ -105,91 +107,119 @@ export class ReplicaService {
       if (e.record.tombstone) counts.tombstones++
     }
     this.counts = counts
+    this.stopped = false
   }
 
+  /** Refuses new requests and waits for those in progress, so the engine can be closed under none. */
   async stop (): Promise<void> {
+    this.stopped = true
+    await Promise.allSettled([...this.active])
     await Promise.allSettled([...this.locks.values()])
+  }
+
+  private async run<T> (signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+    if (this.stopped) throw new UnavailableError('storage is stopped on this node')
+    signal?.throwIfAborted()
+    const p = fn()
+    this.active.add(p)
+    try {
+      return await p
+    } finally {
+      this.active.delete(p)
+    }
   }
 
   // --- RPC surface -------------------------------------------------------------------------
 
   /** Stores every record that is newer than what this replica has (last writer wins). */
   async write (req: WriteRequest, signal?: AbortSignal): Promise<WriteResponse> {
-    signal?.throwIfAborted()
-    for (const r of req.records) this.check(r)
-    const results = await Promise.all(req.records.map(async r => await this.apply(r)))
-    const applied = results.filter(Boolean).length
-    return { applied, superseded: results.length - applied, clock: this.hlc.peek() }
+    return await this.run(signal, async () => {
+      signal?.throwIfAborted()
+      for (const r of req.records) this.check(r)
+      const results = await Promise.all(req.records.map(async r => await this.apply(r)))
+      const applied = results.filter(Boolean).length
+      return { applied, superseded: results.length - applied, clock: this.hlc.peek() }
+    })
   }
 
   async read (req: ReadRequest, signal?: AbortSignal): Promise<ReadResponse> {
-    signal?.throwIfAborted()
-    const key = validateKey(req.key, this.maxKeyBytes)
-    const stored = await this.getStored(key)
-    const record = stored?.record
-    if (record == null) return { found: false }
-    return req.digestOnly ? { found: true, version: record.ts } : { found: true, record, version: record.ts }
+    return await this.run(signal, async () => {
+      signal?.throwIfAborted()
+      const key = validateKey(req.key, this.maxKeyBytes)
+      const stored = await this.getStored(key)
+      const record = stored?.record
+      if (record == null) return { found: false }
+      return req.digestOnly ? { found: true, version: record.ts } : { found: true, record, version: record.ts }
+    })
   }
 
   async fetch (req: FetchRequest, signal?: AbortSignal): Promise<FetchResponse> {
-    signal?.throwIfAborted()
-    const records: KvRecord[] = []
-    let bytes = 0
-    for (const key of req.keys) {
-      const r = (await this.getStored(validateKey(key, this.maxKeyBytes)))?.record
-      if (r == null) continue
-      // Always return at least one record so a caller makes progress.
-      if (records.length > 0 && bytes + recordBytes(r) > this.maxBatchBytes) break
-      bytes += recordBytes(r)
-      records.push(r)
-    }
-    return { records }
+    return await this.run(signal, async () => {
+      signal?.throwIfAborted()
+      const records: KvRecord[] = []
+      let bytes = 0
+      for (const key of req.keys) {
+        const r = (await this.getStored(validateKey(key, this.maxKeyBytes)))?.record
+        if (r == null) continue
+        // Always return at least one record so a caller makes progress.
+        if (records.length > 0 && bytes + recordBytes(r) > this.maxBatchBytes) break
+        bytes += recordBytes(r)
+        records.push(r)
+      }
+      return { records }
+    })
   }
 
   async merkle (req: MerkleRequest, signal?: AbortSignal): Promise<MerkleResponse> {
-    const span = req.span ?? FULL_RANGE
-    const levels = await this.tree(span, req.ranges, signal)
-    const depth = Math.min(req.depth, this.merkleDepth)
-    return { depth, hashes: levels[depth].hashes, count: BigInt(levels[depth].count) }
+    return await this.run(signal, async () => {
+      const span = req.span ?? FULL_RANGE
+      const levels = await this.tree(span, req.ranges, signal)
+      const depth = Math.min(req.depth, this.merkleDepth)
+      return { depth, hashes: levels[depth].hashes, count: BigInt(levels[depth].count) }
+    })
   }
 
   async fetchRange (req: FetchRangeRequest, signal?: AbortSignal): Promise<FetchRangeResponse> {
-    const limit = req.limit > 0 ? req.limit : 1000
-    const records: KvRecord[] = []
-    const versions: Version[] = []
-    let bytes = 0
-    let cursor = ''
-    let more = false
-    const now = this.clock.now()
-    for await (const e of this.entries(req.ranges, req.after !== '' ? req.after : undefined)) {
-      signal?.throwIfAborted()
-      const size = req.digestsOnly ? e.record.key.length + 32 : recordBytes(e.record)
-      if (records.length + versions.length >= limit || (bytes > 0 && bytes + size > this.maxBatchBytes)) { more = true; break }
-      bytes += size
-      cursor = e.engineKey
-      if (req.digestsOnly) versions.push({ key: e.record.key, ts: e.record.ts, dead: isDead(e.record, now) })
-      else records.push(e.record)
-    }
-    return { records, versions, cursor, more }
+    return await this.run(signal, async () => {
+      const limit = req.limit > 0 ? req.limit : 1000
+      const records: KvRecord[] = []
+      const versions: Version[] = []
+      let bytes = 0
+      let cursor = ''
+      let more = false
+      const now = this.clock.now()
+      for await (const e of this.entries(req.ranges, req.after !== '' ? req.after : undefined)) {
+        signal?.throwIfAborted()
+        const size = req.digestsOnly ? e.record.key.length + 32 : recordBytes(e.record)
+        if (records.length + versions.length >= limit || (bytes > 0 && bytes + size > this.maxBatchBytes)) { more = true; break }
+        bytes += size
+        cursor = e.engineKey
+        if (req.digestsOnly) versions.push({ key: e.record.key, ts: e.record.ts, dead: isDead(e.record, now) })
+        else records.push(e.record)
+      }
+      return { records, versions, cursor, more }
+    })
   }
 
   async scan (req: ScanRequest, signal?: AbortSignal): Promise<ScanResponse> {
-    const limit = Math.min(req.limit > 0 ? req.limit : DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT)
-    const start = KEY_PREFIX + req.prefix
-    const records: KvRecord[] = []
-    let bytes = 0
-    let more = false
-    const range = req.after !== '' && req.after > req.prefix ? { gt: KEY_PREFIX + req.after } : { gte: start }
-    for await (const [k] of this.engine.iterate(range)) {
-      signal?.throwIfAborted()
-      if (!k.startsWith(start)) break
-      const r = (await this.getStored(k.slice(KEY_PREFIX.length)))?.record
-      if (r == null) continue
-      if (records.length >= limit || (bytes > 0 && bytes + recordBytes(r) > this.maxBatchBytes)) { more = true; break }
-      bytes += recordBytes(r)
-      records.push(r)
-    }
-    return { records, more }
+    return await this.run(signal, async () => {
+      const limit = Math.min(req.limit > 0 ? req.limit : DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT)
+      const start = KEY_PREFIX + req.prefix
+      const records: KvRecord[] = []
+      let bytes = 0
+      let more = false
+      const range = req.after !== '' && req.after > req.prefix ? { gt: KEY_PREFIX + req.after } : { gte: start }
+      for await (const [k] of this.engine.iterate(range)) {
+        signal?.throwIfAborted()
+        if (!k.startsWith(start)) break
+        const r = (await this.getStored(k.slice(KEY_PREFIX.length)))?.record
+        if (r == null) continue
+        if (records.length >= limit || (bytes > 0 && bytes + recordBytes(r) > this.maxBatchBytes)) { more = true; break }
+        bytes += recordBytes(r)
+        records.push(r)
+      }
+      return { records, more }
+    })
   }
 
   // --- local operations (coordinator, anti-entropy, hints on this node) -----------------------
@@ -288,7 +318,10 @@ export class ReplicaService {
       h.update(e.record.key).update(`\0${ts?.wall ?? 0n}.${ts?.logical ?? 0}.${ts?.node ?? ''}\0`)
       counts[leaf]++
     }
-    let level = hashers.map(h => h == null ? EMPTY as Uint8Array<ArrayBuffer> : new Uint8Array(h.digest().subarray(0, HASH_BYTES)))
+    let level = Array.from({ length: leafCount }, (_, i) => {
+      const h = hashers[i]
+      return h == null ? EMPTY as Uint8Array<ArrayBuffer> : new Uint8Array(h.digest().subarray(0, HASH_BYTES))
+    })
     let levelCounts = counts
     const levels = new Array<{ hashes: Uint8Array<ArrayBuffer>[], count: number }>(depth + 1)
     levels[depth] = { hashes: level, count: n }

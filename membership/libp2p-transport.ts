@@ -1,0 +1,304 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { Uint8ArrayList } from 'uint8arraylist'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { silentLogger, type Logger } from '../lib/log.js'
+import { second } from '../lib/units.js'
+import { varintLength } from './codec.js'
+import { MAX_FRAME_BYTES, PROTOCOL } from './constants.js'
+import { SwimMessage } from './swim.js'
+import type { PeerAddress, Transport } from './types.js'
+
+export interface Libp2pTransportInit {
+  libp2p: Libp2p
+  /** @default PROTOCOL ('/meshos/swim/1.0.0') */
+  protocol?: string
+  /** Frames larger than this are refused; an inbound one closes its stream. @default MAX_FRAME_BYTES (64 KiB) */
+  maxFrameBytes?: number
+  /** Give up opening a stream after this long (the message is dropped, like a lost datagram). @default 5 s */
+  dialTimeout?: number
+  /** Messages held while a stream is being opened; beyond this they are dropped. @default 32 */
+  maxPendingPerPeer?: number
+  /** @default 8 */
+  maxInboundStreams?: number
+  /** @default 8 */
+  maxOutboundStreams?: number
+  /** @default silentLogger */
+  logger?: Logger
+  /** Called once per malformed or oversized inbound frame. @default undefined */
+  onMalformed?: () => void
+  /** Called per frame sent or received, with its size in bytes (metrics). @default undefined */
+  onFrame?: (direction: 'sent' | 'received', bytes: number) => void
+}
+
+export interface Libp2pTransportStats {
+  messagesSent: number
+  bytesSent: number
+  messagesReceived: number
+  bytesReceived: number
+  malformedFrames: number
+  /** Messages dropped: stream busy or failing, frame too big, dial failed. */
+  dropped: number
+}
+
+interface Outbound {
+  stream?: Stream
+  opening: boolean
+  pending: Uint8Array[]
+}
+
+/** Thrown inside the frame reader; never escapes it. */
+class BadFrame extends Error {}
+
+/**
+ * The membership Transport over libp2p streams: one persistent outbound stream per peer, reused,
+ * carrying unsigned-varint length-prefixed SwimMessage frames; inbound streams are only read.
+ * Sending never blocks the state machine: a busy stream (send() returned false), a stream being
+ * opened with a full backlog, or a failed dial all drop the message, as UDP would.
+ */
+export class Libp2pTransport implements Transport {
+  readonly stats: Libp2pTransportStats = { messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, malformedFrames: 0, dropped: 0 }
+  private readonly libp2p: Libp2p
+  private readonly protocol: string
+  private readonly maxFrameBytes: number
+  private readonly dialTimeout: number
+  private readonly maxPending: number
+  private readonly maxInboundStreams: number
+  private readonly maxOutboundStreams: number
+  private readonly log: Logger
+  private readonly onMalformed?: () => void
+  private readonly onFrame?: (direction: 'sent' | 'received', bytes: number) => void
+  private readonly outbound = new Map<string, Outbound>()
+  private readonly inbound = new Set<Stream>()
+  private readonly dials = new Set<AbortController>()
+  private receiver?: (from: string, msg: SwimMessage) => void
+  private running = false
+
+  constructor (init: Libp2pTransportInit) {
+    this.libp2p = init.libp2p
+    this.protocol = init.protocol ?? PROTOCOL
+    this.maxFrameBytes = init.maxFrameBytes ?? MAX_FRAME_BYTES
+    this.dialTimeout = init.dialTimeout ?? 5 * second
+    this.maxPending = init.maxPendingPerPeer ?? 32
+    this.maxInboundStreams = init.maxInboundStreams ?? 8
+    this.maxOutboundStreams = init.maxOutboundStreams ?? 8
+    this.log = init.logger ?? silentLogger
+    this.onMalformed = init.onMalformed
+    this.onFrame = init.onFrame
+  }
+
+  /** Where received messages go (the state machine's onMessage). */
+  setReceiver (fn: (from: string, msg: SwimMessage) => void): void {
+    this.receiver = fn
+  }
+
+  async start (): Promise<void> {
+    if (this.running) return
+    await this.libp2p.handle(this.protocol, (stream, connection) => {
+      this.onInbound(stream, connection.remotePeer.toString())
+    }, { maxInboundStreams: this.maxInboundStreams, maxOutboundStreams: this.maxOutboundStreams })
+    this.running = true
+  }
+
+  async stop (): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    for (const c of this.dials) c.abort()
+    this.dials.clear()
+    await this.libp2p.unhandle(this.protocol).catch(() => {})
+    const closing: Array<Promise<void>> = []
+    for (const o of this.outbound.values()) {
+      o.pending.length = 0
+      if (o.stream !== undefined) closing.push(closeQuietly(o.stream))
+    }
+    this.outbound.clear()
+    for (const s of this.inbound) closing.push(closeQuietly(s))
+    this.inbound.clear()
+    await Promise.all(closing)
+  }
+
+  send (to: PeerAddress, msg: SwimMessage): void {
+    if (!this.running) return
+    let frame: Uint8Array
+    try {
+      const body = SwimMessage.encode(msg)
+      if (body.byteLength > this.maxFrameBytes) {
+        this.stats.dropped++
+        this.log.warn({ bytes: body.byteLength }, 'membership message exceeds the frame limit; dropped')
+        return
+      }
+      frame = new Uint8Array(varintLength(body.byteLength) + body.byteLength)
+      const n = writeVarint(body.byteLength, frame)
+      frame.set(body, n)
+    } catch (err) {
+      this.stats.dropped++
+      this.log.warn({ err }, 'could not encode membership message')
+      return
+    }
+    const key = to.peerId ?? to.addrs[0]
+    if (key === undefined) {
+      this.stats.dropped++
+      return
+    }
+    let out = this.outbound.get(key)
+    if (out === undefined) {
+      out = { opening: false, pending: [] }
+      this.outbound.set(key, out)
+    }
+    const stream = out.stream
+    if (stream !== undefined && stream.status === 'open' && stream.writeStatus === 'writable') {
+      this.write(key, out, stream, frame)
+      return
+    }
+    out.stream = undefined
+    if (out.pending.length >= this.maxPending) {
+      this.stats.dropped++
+      return
+    }
+    out.pending.push(frame)
+    if (!out.opening) this.open(key, out, to)
+  }
+
+  private write (key: string, out: Outbound, stream: Stream, frame: Uint8Array): void {
+    // A full buffer means the peer or the link is behind; queueing more would only delay fresher news.
+    if (stream.writableNeedsDrain) {
+      this.stats.dropped++
+      return
+    }
+    try {
+      stream.send(frame)
+      this.stats.messagesSent++
+      this.stats.bytesSent += frame.byteLength
+      this.onFrame?.('sent', frame.byteLength)
+    } catch (err) {
+      this.stats.dropped++
+      this.log.debug({ err, peer: key }, 'membership stream send failed; will reopen')
+      if (out.stream === stream) out.stream = undefined
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  private open (key: string, out: Outbound, to: PeerAddress): void {
+    out.opening = true
+    const controller = new AbortController()
+    this.dials.add(controller)
+    const timer = setTimeout(() => { controller.abort() }, this.dialTimeout)
+    timer.unref?.()
+    this.dial(to, controller.signal).then(stream => {
+      if (!this.running || this.outbound.get(key) !== out) {
+        void closeQuietly(stream)
+        return
+      }
+      out.stream = stream
+      stream.addEventListener('close', () => {
+        // Idle streams time out after 120 s: forget this one and open a fresh one on the next send.
+        if (out.stream === stream) out.stream = undefined
+      })
+      // We never expect data on our outbound stream; reading it keeps the muxer's buffers empty.
+      stream.addEventListener('message', () => {})
+      const pending = out.pending.splice(0)
+      for (const f of pending) this.write(key, out, stream, f)
+    }, err => {
+      this.stats.dropped += out.pending.length
+      out.pending.length = 0
+      this.log.debug({ err, peer: key }, 'could not open a membership stream')
+    }).finally(() => {
+      clearTimeout(timer)
+      this.dials.delete(controller)
+      out.opening = false
+    })
+  }
+
+  private async dial (to: PeerAddress, signal: AbortSignal): Promise<Stream> {
+    const addrs: Multiaddr[] = []
+    for (const a of to.addrs) {
+      try { addrs.push(multiaddr(a)) } catch {}
+    }
+    if (to.peerId === undefined) {
+      if (addrs.length === 0) throw new Error('no address to dial')
+      return await this.libp2p.dialProtocol(addrs, this.protocol, { signal })
+    }
+    const peer: PeerId = peerIdFromString(to.peerId)
+    if (addrs.length > 0 && !(await this.libp2p.peerStore.has(peer).catch(() => false))) {
+      await this.libp2p.peerStore.merge(peer, { multiaddrs: addrs }).catch(() => {})
+    }
+    return await this.libp2p.dialProtocol(peer, this.protocol, { signal })
+  }
+
+  private onInbound (stream: Stream, from: string): void {
+    if (!this.running) {
+      stream.abort(new Error('membership transport stopped'))
+      return
+    }
+    this.inbound.add(stream)
+    const buf = new Uint8ArrayList()
+    stream.addEventListener('close', () => { this.inbound.delete(stream) })
+    stream.addEventListener('message', (evt) => {
+      buf.append(evt.data)
+      try {
+        for (;;) {
+          const frame = this.nextFrame(buf)
+          if (frame === undefined) break
+          let msg: SwimMessage
+          try {
+            msg = SwimMessage.decode(frame, { limits: { updates: 4096, states: 65536, targetAddrs: 64 } })
+          } catch {
+            throw new BadFrame('undecodable frame')
+          }
+          this.stats.messagesReceived++
+          this.stats.bytesReceived += frame.byteLength
+          this.onFrame?.('received', frame.byteLength)
+          this.receiver?.(from, msg)
+        }
+      } catch (err) {
+        // Only this stream is at fault: close it and count it; the peer may open another.
+        this.stats.malformedFrames++
+        this.onMalformed?.()
+        this.log.debug({ err, peer: from }, 'malformed membership frame; closing the stream')
+        buf.consume(buf.byteLength)
+        this.inbound.delete(stream)
+        stream.abort(err instanceof Error ? err : new Error(String(err)))
+      }
+    })
+  }
+
+  /** Takes one whole frame off the buffer, or returns undefined until one has arrived. */
+  private nextFrame (buf: Uint8ArrayList): Uint8Array | undefined {
+    let len = 0
+    let shift = 1
+    let i = 0
+    for (;; i++) {
+      if (i >= buf.byteLength) return undefined
+      if (i >= 5) throw new BadFrame('frame length varint too long')
+      const b = buf.get(i)
+      len += (b & 0x7f) * shift
+      shift *= 128
+      if ((b & 0x80) === 0) break
+    }
+    if (len > this.maxFrameBytes) throw new BadFrame(`frame of ${len} bytes exceeds ${this.maxFrameBytes}`)
+    const start = i + 1
+    if (buf.byteLength < start + len) return undefined
+    const frame = buf.subarray(start, start + len)
+    buf.consume(start + len)
+    return frame
+  }
+}
+
+function writeVarint (n: number, out: Uint8Array): number {
+  let i = 0
+  while (n >= 0x80) {
+    out[i++] = (n & 0x7f) | 0x80
+    n = Math.floor(n / 128)
+  }
+  out[i++] = n
+  return i
+}
+
+/** close() may reject with an Event rather than an Error; either way the stream is done with. */
+async function closeQuietly (stream: Stream): Promise<void> {
+  try {
+    await stream.close({ signal: AbortSignal.timeout(2 * second) })
+  } catch {
+    try { stream.abort(new Error('closed')) } catch {}
+  }
+}

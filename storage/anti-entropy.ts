@@ -1,0 +1,360 @@
+import type { Logger } from '../lib/log.js'
+import type { Clock, TimerHandle } from '../lib/clock.js'
+import { deadline } from '../lib/abort.js'
+import type { Record as KvRecord, TokenRange, Version } from './storage.js'
+import type { MembershipView, ReplicaTransport } from './types.js'
+import type { ReplicaService, LocalEntry } from './service.js'
+import type { StorageMetrics } from './metrics.js'
+import type { Ring } from './placement.js'
+import { compareTimestamps } from './hlc.js'
+import { isDead, recordBytes } from './record.js'
+import { segment, intersect, normalize } from './tokens.js'
+import {
+  DEFAULT_ANTI_ENTROPY_INTERVAL, DEFAULT_SEGMENTS, DEFAULT_MAX_RECORDS_PER_ROUND, DEFAULT_ROUND_TIMEOUT,
+  DEFAULT_REPLICATION_FACTOR, DEFAULT_MAX_BATCH_BYTES
+} from './constants.js'
+
+export interface AntiEntropyComponents {
+  service: ReplicaService
+  transport: ReplicaTransport
+  membership: MembershipView
+  clock: Clock
+  logger: Logger
+  metrics: StorageMetrics
+  ring: () => Ring
+}
+
+export interface AntiEntropyInit {
+  /** @default true */
+  enabled?: boolean
+  /** One round (one peer, one segment) per interval (ms). @default 2 s */
+  interval?: number
+  /** Equal parts of the token space; a round compares one. @default 16 */
+  segments?: number
+  /** Records pulled + pushed per round; the rest is left to later rounds. @default 2000 */
+  maxRecordsPerRound?: number
+  /** Deadline of one round (ms). @default 10 s */
+  timeout?: number
+  /** @default 3 */
+  replicationFactor?: number
+  /** @default 4 MiB */
+  maxBatchBytes?: number
+}
+
+export interface RoundResult {
+  peer: string
+  segment: number
+  /** Merkle leaves that differed. */
+  differingLeaves: number
+  pulled: number
+  pushed: number
+  purged: number
+  /** Every difference was repaired, so the round counts towards tombstone GC. */
+  complete: boolean
+}
+
+export interface AntiEntropyStats {
+  rounds: number
+  completeRounds: number
+  failedRounds: number
+  pulled: number
+  pushed: number
+  purged: number
+  handedOff: number
+}
+
+/**
+ * Background repair between replicas. Every interval it compares one segment of the ring with
+ * one co-replica: Merkle roots first, then only the differing leaves' versions, then streams
+ * the differing records both ways. The same ticks move data this node no longer replicates to
+ * its current replicas (rebalancing after a join), and purge tombstones once every replica of
+ * the key is known to hold them.
+ *
+ * Tombstone GC rule: a completed round with peer P over segment S, started when every record
+ * stored here at or before t0 was visible, proves that for every such record P holds a version
+ * at least as new, or no version of the key at all (then it has no older value a tombstone
+ * would need to shadow, so dead records are never sent to a peer that lacks the key). A dead
+ * record with storedAt <= t0 for every other replica of its key is purged. The proofs are
+ * forgotten whenever the ring changes. No wall-clock grace period is involved.
+ *
+ * Known gap: a hint or a delayed write carrying a version older than a purged tombstone, delivered
+ * after the purge, brings the old value back (Cassandra bounds this with gc_grace > hint window).
+ * Hints are bounded by maxHintAge, so keep that short relative to how long tombstones live.
+ */
+export class AntiEntropy {
+  private readonly c: AntiEntropyComponents
+  private readonly log: Logger
+  private readonly enabled: boolean
+  private readonly interval: number
+  readonly segments: number
+  private readonly maxRecords: number
+  private readonly timeout: number
+  private readonly rf: number
+  private readonly maxBatchBytes: number
+  private timer: TimerHandle | undefined
+  private controller = new AbortController()
+  private current: Promise<void> | undefined
+  private running = false
+  private tick = 0
+  private ringKey = ''
+  /** peer -> segment -> stable time of the start of the last complete round. */
+  private synced = new Map<string, Map<number, number>>()
+  private readonly counters: AntiEntropyStats = { rounds: 0, completeRounds: 0, failedRounds: 0, pulled: 0, pushed: 0, purged: 0, handedOff: 0 }
+
+  constructor (components: AntiEntropyComponents, init: AntiEntropyInit = {}) {
+    this.c = components
+    this.log = components.logger
+    this.enabled = init.enabled ?? true
+    this.interval = init.interval ?? DEFAULT_ANTI_ENTROPY_INTERVAL
+    this.segments = init.segments ?? DEFAULT_SEGMENTS
+    this.maxRecords = init.maxRecordsPerRound ?? DEFAULT_MAX_RECORDS_PER_ROUND
+    this.timeout = init.timeout ?? DEFAULT_ROUND_TIMEOUT
+    this.rf = init.replicationFactor ?? DEFAULT_REPLICATION_FACTOR
+    this.maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
+  }
+
+  start (): void {
+    if (!this.enabled || this.running) return
+    this.running = true
+    this.controller = new AbortController()
+    this.schedule()
+  }
+
+  async stop (): Promise<void> {
+    this.running = false
+    if (this.timer != null) this.c.clock.clearTimeout(this.timer)
+    this.timer = undefined
+    this.controller.abort()
+    await this.current?.catch(() => {})
+  }
+
+  stats (): AntiEntropyStats { return { ...this.counters } }
+
+  private schedule (): void {
+    if (!this.running) return
+    this.timer = this.c.clock.setTimeout(() => {
+      this.current = this.step().finally(() => { this.current = undefined; this.schedule() })
+    }, this.interval)
+  }
+
+  private get self (): string { return this.c.membership.self() }
+
+  /** Forgets GC proofs when the ring changed: they were about other replica sets. */
+  private checkRing (ring: Ring): void {
+    const key = ring.members.join(',')
+    if (key !== this.ringKey) {
+      this.ringKey = key
+      this.synced = new Map()
+    }
+  }
+
+  /** One background tick: the next (peer, segment) round, then rebalance and GC of that segment. */
+  async step (): Promise<void> {
+    const ring = this.c.ring()
+    this.checkRing(ring)
+    const peers = ring.members.filter(p => p !== this.self && this.c.membership.isAlive(p))
+    const seg = Math.floor(this.tick / Math.max(1, peers.length)) % this.segments
+    const peer = peers.length > 0 ? peers[this.tick % peers.length] : undefined
+    this.tick++
+    const signal = deadline(this.timeout, this.controller.signal)
+    try {
+      if (peer != null) await this.round(peer, seg, signal)
+      await this.rebalance(seg, signal)
+      await this.collect(seg, signal)
+    } catch (err) {
+      if (!this.controller.signal.aborted) this.log.debug({ err, peer, seg }, 'anti-entropy tick failed')
+    }
+  }
+
+  /** Compares and repairs one segment with one peer. */
+  async round (peer: string, seg: number, signal: AbortSignal): Promise<RoundResult> {
+    const ring = this.c.ring()
+    this.checkRing(ring)
+    const result: RoundResult = { peer, segment: seg, differingLeaves: 0, pulled: 0, pushed: 0, purged: 0, complete: false }
+    const span = segment(seg, this.segments)
+    const ranges = intersect(ring.sharedRanges(this.self, peer, this.rf), [span])
+    if (ranges.length === 0) return { ...result, complete: true }
+    this.counters.rounds++
+    try {
+      const t0 = this.c.service.stableTime()
+      const depth = this.c.service.merkleDepth
+      const [local, remoteRoot] = await Promise.all([
+        this.c.service.tree(span, ranges, signal),
+        this.c.transport.merkle(peer, { span, ranges, depth: 0 }, signal)
+      ])
+      if (!equal(local[0].hashes[0], remoteRoot.hashes[0])) {
+        const remote = await this.c.transport.merkle(peer, { span, ranges, depth }, signal)
+        let diffRanges: TokenRange[]
+        if (remote.depth !== depth || remote.hashes.length !== local[depth].hashes.length) {
+          diffRanges = ranges
+          result.differingLeaves = 1
+        } else {
+          const leaves: TokenRange[] = []
+          local[depth].hashes.forEach((h, i) => { if (!equal(h, remote.hashes[i])) leaves.push(this.c.service.leafRange(span, i)) })
+          result.differingLeaves = leaves.length
+          diffRanges = intersect(normalize(leaves), ranges)
+        }
+        this.c.metrics.aeRangesRepaired.inc(result.differingLeaves)
+        const truncated = await this.repair(peer, diffRanges, result, signal)
+        result.complete = !truncated
+      } else {
+        result.complete = true
+      }
+      if (result.complete && this.c.ring().members.join(',') === this.ringKey) {
+        let m = this.synced.get(peer)
+        if (m == null) this.synced.set(peer, m = new Map())
+        m.set(seg, t0)
+        this.counters.completeRounds++
+      }
+      this.c.metrics.aeRounds.inc({ outcome: result.complete ? 'complete' : 'partial' })
+      if (result.pulled + result.pushed > 0) this.log.debug(result, 'anti-entropy repaired differences')
+      return result
+    } catch (err) {
+      this.counters.failedRounds++
+      this.c.metrics.aeRounds.inc({ outcome: 'failed' })
+      throw err
+    }
+  }
+
+  private syncedAt (peer: string, seg: number): number {
+    return this.synced.get(peer)?.get(seg) ?? -Infinity
+  }
+
+  /** Diffs versions in the given ranges and streams records both ways. Returns true if it stopped at the record limit. */
+  private async repair (peer: string, ranges: TokenRange[], result: RoundResult, signal: AbortSignal): Promise<boolean> {
+    const remote = new Map<string, Version>()
+    let after = ''
+    for (;;) {
+      const page = await this.c.transport.fetchRange(peer, { ranges, digestsOnly: true, limit: 5000, after }, signal)
+      for (const v of page.versions) remote.set(v.key, v)
+      if (!page.more || page.cursor === '') break
+      after = page.cursor
+    }
+    const now = this.c.clock.now()
+    const pull: string[] = []
+    const push: KvRecord[] = []
+    for await (const e of this.c.service.entries(ranges)) {
+      const r = remote.get(e.record.key)
+      remote.delete(e.record.key)
+      if (r == null) {
+        // A peer with no version of the key has nothing a tombstone must shadow, so dead records are
+        // not sent to it: "holds it or holds nothing" is what GC needs, and not re-sending lets purges
+        // on different replicas converge instead of bouncing the tombstone around.
+        if (!isDead(e.record, now)) push.push(e.record)
+        continue
+      }
+      const cmp = compareTimestamps(e.record.ts, r.ts)
+      if (cmp > 0) push.push(e.record)
+      else if (cmp < 0) pull.push(r.key)
+    }
+    // A dead record we lack entirely cannot resurrect anything here; not pulling it lets purges converge.
+    for (const r of remote.values()) if (!r.dead) pull.push(r.key)
+
+    const budget = this.maxRecords
+    const truncated = pull.length + push.length > budget
+    const pullNow = pull.slice(0, Math.max(0, Math.min(pull.length, budget - Math.min(push.length, Math.floor(budget / 2)))))
+    const pushNow = push.slice(0, budget - pullNow.length)
+
+    for (let i = 0; i < pullNow.length;) {
+      const res = await this.c.transport.fetch(peer, { keys: pullNow.slice(i, i + 500) }, signal)
+      if (res.records.length === 0) break
+      i += Math.min(500, res.records.length)
+      await this.c.service.write({ records: res.records }, signal)
+      result.pulled += res.records.length
+    }
+    for (const batch of batches(pushNow, this.maxBatchBytes)) {
+      await this.c.transport.write(peer, { records: batch }, signal)
+      result.pushed += batch.length
+    }
+    this.counters.pulled += result.pulled
+    this.counters.pushed += result.pushed
+    this.counters.purged += result.purged
+    this.c.metrics.aeRecordsStreamed.inc({ direction: 'in' }, result.pulled)
+    this.c.metrics.aeRecordsStreamed.inc({ direction: 'out' }, result.pushed)
+    this.c.metrics.tombstonesPurged.inc(result.purged)
+    return truncated
+  }
+
+  /**
+   * Moves records in this segment that this node no longer replicates (the ring changed) to
+   * their replicas, and deletes them here once every replica acknowledged.
+   */
+  async rebalance (seg: number, signal: AbortSignal): Promise<number> {
+    const ring = this.c.ring()
+    const span = segment(seg, this.segments)
+    const foreign = intersect(normalize(ring.ranges(this.rf).filter(r => !r.replicas.includes(this.self)).flatMap(r => r.ranges)), [span])
+    if (foreign.length === 0) return 0
+    const entries: Array<{ e: LocalEntry, targets: string[] }> = []
+    for await (const e of this.c.service.entries(foreign)) {
+      const targets = ring.replicasForToken(e.token, this.rf)
+      if (targets.every(t => this.c.membership.isAlive(t))) entries.push({ e, targets })
+      if (entries.length >= this.maxRecords) break
+    }
+    if (entries.length === 0) return 0
+    const byTarget = new Map<string, KvRecord[]>()
+    for (const { e, targets } of entries) {
+      for (const t of targets) {
+        const list = byTarget.get(t) ?? []
+        byTarget.set(t, list)
+        list.push(e.record)
+      }
+    }
+    const failed = new Set<string>()
+    await Promise.all([...byTarget].map(async ([t, records]) => {
+      try {
+        for (const batch of batches(records, this.maxBatchBytes)) await this.c.transport.write(t, { records: batch }, signal)
+      } catch (err) {
+        failed.add(t)
+        this.log.debug({ err, peer: t }, 'rebalance push failed')
+      }
+    }))
+    let moved = 0
+    for (const { e, targets } of entries) {
+      if (targets.some(t => failed.has(t))) continue
+      if (await this.c.service.purge(e.record.key, e.record.ts)) moved++
+    }
+    this.counters.handedOff += moved
+    this.c.metrics.rebalanced.inc(moved)
+    return moved
+  }
+
+  /** Tombstone (and expired value) GC for one segment. */
+  async collect (seg: number, signal: AbortSignal): Promise<number> {
+    const ring = this.c.ring()
+    if (ring.members.join(',') !== this.ringKey) return 0
+    const now = this.c.clock.now()
+    let purged = 0
+    const dead: LocalEntry[] = []
+    for await (const e of this.c.service.entries([segment(seg, this.segments)])) {
+      signal.throwIfAborted()
+      if (!isDead(e.record, now)) continue
+      const replicas = ring.replicasForToken(e.token, this.rf)
+      if (!replicas.includes(this.self)) continue
+      const storedAt = Number(e.stored.storedAt)
+      if (replicas.every(r => r === this.self || storedAt <= this.syncedAt(r, seg))) dead.push(e)
+    }
+    for (const e of dead) if (await this.c.service.purge(e.record.key, e.record.ts)) purged++
+    this.counters.purged += purged
+    this.c.metrics.tombstonesPurged.inc(purged)
+    return purged
+  }
+}
+
+function equal (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a == null || b == null) return (a?.byteLength ?? 0) === 0 && (b?.byteLength ?? 0) === 0
+  return Buffer.compare(a, b) === 0
+}
+
+function batches (records: KvRecord[], maxBytes: number): KvRecord[][] {
+  const out: KvRecord[][] = []
+  let cur: KvRecord[] = []
+  let bytes = 0
+  for (const r of records) {
+    const size = recordBytes(r)
+    if (cur.length > 0 && (bytes + size > maxBytes || cur.length >= 1000)) { out.push(cur); cur = []; bytes = 0 }
+    cur.push(r)
+    bytes += size
+  }
+  if (cur.length > 0) out.push(cur)
+  return out
+}

@@ -1,0 +1,501 @@
+import type { Logger } from '../lib/log.js'
+import type { Clock, TimerHandle } from '../lib/clock.js'
+import { deadline } from '../lib/abort.js'
+import { MeshError, UnavailableError } from '../lib/errors.js'
+import type { Record as KvRecord, Timestamp, ReadResponse } from './storage.js'
+import type { ConsistencyLevel, MembershipView, ReplicaTransport } from './types.js'
+import type { ReplicaService } from './service.js'
+import type { HintStore } from './hints.js'
+import type { StorageMetrics } from './metrics.js'
+import { Ring } from './placement.js'
+import { HybridClock, compareTimestamps } from './hlc.js'
+import { validateKey, validateValue, isDead, recordBytes } from './record.js'
+import { compareKeys } from './engine.js'
+import { FULL_RANGE } from './tokens.js'
+import {
+  ConsistencyUnavailableError, ConsistencyTimeoutError, InvalidOptionError, KeyNotFoundError, type ConsistencyShortfall
+} from './errors.js'
+import {
+  DEFAULT_REPLICATION_FACTOR, DEFAULT_REQUEST_TIMEOUT, MAX_KEY_BYTES, MAX_VALUE_BYTES, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT,
+  DEFAULT_MAX_BATCH_BYTES, DEFAULT_ROUND_TIMEOUT
+} from './constants.js'
+
+export interface CoordinatorComponents {
+  service: ReplicaService
+  hints: HintStore
+  membership: MembershipView
+  transport: ReplicaTransport
+  clock: Clock
+  hlc: HybridClock
+  logger: Logger
+  metrics: StorageMetrics
+  /** The current ring (recomputed by the caller when membership changes). */
+  ring: () => Ring
+}
+
+export interface CoordinatorInit {
+  /** @default 3 */
+  replicationFactor?: number
+  /** @default 'quorum' */
+  defaultConsistency?: ConsistencyLevel
+  /** Per-request deadline when the caller gives none (ms). @default 2 s */
+  timeout?: number
+  /** @default 1 KiB */
+  maxKeyBytes?: number
+  /** @default 1 MiB */
+  maxValueBytes?: number
+  /** @default 4 MiB */
+  maxBatchBytes?: number
+  /** A read asks one more replica each time this fraction of its timeout passes without enough answers. @default 0.2 */
+  speculativeRetry?: number
+}
+
+export interface OperationOptions {
+  /** @default the store's defaultConsistency ('quorum') */
+  consistency?: ConsistencyLevel
+  signal?: AbortSignal
+  /** Deadline for this call (ms). @default the store's timeout (2 s) */
+  timeoutMs?: number
+}
+
+export interface PutOptions extends OperationOptions {
+  /** Time to live in ms; afterwards the key reads as not found. @default none */
+  ttl?: number
+}
+
+export interface GetOptions extends OperationOptions {
+  /** Read only this replica (consistency must be `one`); for tests and debugging. */
+  replica?: string
+}
+
+export interface WriteResult {
+  key: string
+  timestamp: Timestamp
+  /** Replicas that acknowledged before the call returned. */
+  acks: number
+  /** Hints stored for replicas that were down or failed before the call returned. */
+  hinted: number
+}
+
+export interface GetResult {
+  key: string
+  value: Uint8Array
+  timestamp: Timestamp
+  /** Wall-clock ms at which the value expires, if it has a TTL. */
+  expiresAt?: number
+}
+
+export interface ScanOptions {
+  /** @default '' (all keys) */
+  prefix?: string
+  /** @default 1000 */
+  limit?: number
+  signal?: AbortSignal
+  /** @default the store's timeout */
+  timeoutMs?: number
+}
+
+export interface ScanResult {
+  entries: GetResult[]
+  /** Nodes that did not answer; keys held only by them are missing. */
+  unreachable: string[]
+}
+
+export interface HandoffResult {
+  records: number
+  /** Records that could not be delivered to any new replica. */
+  failed: number
+}
+
+export function requiredAnswers (level: ConsistencyLevel, replicas: number): number {
+  switch (level) {
+    case 'any': case 'one': return Math.min(1, replicas)
+    case 'quorum': return Math.floor(replicas / 2) + 1
+    case 'all': return replicas
+  }
+}
+
+/**
+ * Coordinates reads and writes for any key from any node: sends them to the key's replicas
+ * and answers once the consistency level is met, or fails with counts saying why not.
+ */
+export class Coordinator {
+  private readonly c: CoordinatorComponents
+  private readonly log: Logger
+  readonly rf: number
+  private readonly defaultConsistency: ConsistencyLevel
+  private readonly timeout: number
+  readonly maxKeyBytes: number
+  readonly maxValueBytes: number
+  private readonly maxBatchBytes: number
+  private readonly speculate: number
+  private readonly background = new Set<Promise<unknown>>()
+
+  constructor (components: CoordinatorComponents, init: CoordinatorInit = {}) {
+    this.c = components
+    this.log = components.logger
+    this.rf = init.replicationFactor ?? DEFAULT_REPLICATION_FACTOR
+    this.defaultConsistency = init.defaultConsistency ?? 'quorum'
+    this.timeout = init.timeout ?? DEFAULT_REQUEST_TIMEOUT
+    this.maxKeyBytes = init.maxKeyBytes ?? MAX_KEY_BYTES
+    this.maxValueBytes = init.maxValueBytes ?? MAX_VALUE_BYTES
+    this.maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
+    this.speculate = init.speculativeRetry ?? 0.2
+  }
+
+  /** Waits for read repairs and late hint writes still running. */
+  async stop (): Promise<void> {
+    await Promise.allSettled([...this.background])
+  }
+
+  private track (p: Promise<unknown>): void {
+    const q = p.catch(err => { this.log.debug({ err }, 'background storage task failed') }).finally(() => { this.background.delete(q) })
+    this.background.add(q)
+  }
+
+  private get self (): string { return this.c.membership.self() }
+
+  private isAlive (peer: string): boolean { return peer === this.self || this.c.membership.isAlive(peer) }
+
+  private async write (peer: string, records: KvRecord[], signal: AbortSignal): Promise<void> {
+    if (peer === this.self) await this.c.service.write({ records }, signal)
+    else this.c.hlc.update((await this.c.transport.write(peer, { records }, signal)).clock)
+  }
+
+  private async read (peer: string, key: string, digestOnly: boolean, signal: AbortSignal): Promise<ReadResponse> {
+    if (peer === this.self) return await this.c.service.read({ key, digestOnly }, signal)
+    return await this.c.transport.read(peer, { key, digestOnly }, signal)
+  }
+
+  private async measure<T> (op: string, level: ConsistencyLevel, fn: () => Promise<T>): Promise<T> {
+    const end = this.c.metrics.latency.startTimer({ op, consistency: level })
+    let outcome = 'ok'
+    try {
+      return await fn()
+    } catch (err) {
+      outcome = err instanceof KeyNotFoundError ? 'not_found' : err instanceof MeshError ? err.code.toLowerCase() : 'error'
+      if (err instanceof UnavailableError || err instanceof ConsistencyTimeoutError) this.c.metrics.unavailable.inc({ op, consistency: level })
+      throw err
+    } finally {
+      end()
+      this.c.metrics.ops.inc({ op, consistency: level, outcome })
+    }
+  }
+
+  private level (opts: OperationOptions, op: 'read' | 'write'): ConsistencyLevel {
+    const level = opts.consistency ?? this.defaultConsistency
+    if (!['any', 'one', 'quorum', 'all'].includes(level)) throw new InvalidOptionError(`unknown consistency level ${String(level)}`)
+    if (level === 'any' && op === 'read') throw new InvalidOptionError('consistency ANY applies to writes only')
+    return level
+  }
+
+  private timeoutOf (opts: { timeoutMs?: number }): number {
+    const t = opts.timeoutMs ?? this.timeout
+    if (!(t > 0)) throw new InvalidOptionError(`timeoutMs must be positive, got ${t}`)
+    return t
+  }
+
+  async put (key: string | Uint8Array, value: string | Uint8Array, opts: PutOptions = {}): Promise<WriteResult> {
+    const k = validateKey(key, this.maxKeyBytes)
+    const v = validateValue(value, this.maxValueBytes)
+    const level = this.level(opts, 'write')
+    if (opts.ttl != null && !(opts.ttl > 0)) throw new InvalidOptionError(`ttl must be a positive number of ms, got ${opts.ttl}`)
+    return await this.measure('put', level, async () => {
+      const ts = this.c.hlc.now()
+      const expiresAt = opts.ttl != null ? ts.wall + BigInt(Math.ceil(opts.ttl)) : 0n
+      return await this.writeRecord({ key: k, value: v, ts, tombstone: false, expiresAt }, level, opts)
+    })
+  }
+
+  async delete (key: string | Uint8Array, opts: OperationOptions = {}): Promise<WriteResult> {
+    const k = validateKey(key, this.maxKeyBytes)
+    const level = this.level(opts, 'write')
+    return await this.measure('delete', level, async () => {
+      return await this.writeRecord({ key: k, value: new Uint8Array(0), ts: this.c.hlc.now(), tombstone: true, expiresAt: 0n }, level, opts)
+    })
+  }
+
+  /**
+   * Sends the record to every alive replica and stores hints for the others; resolves when
+   * the level is met. Sends that are still outstanding continue; failures become hints.
+   */
+  private async writeRecord (record: KvRecord, level: ConsistencyLevel, opts: OperationOptions): Promise<WriteResult> {
+    const timeoutMs = this.timeoutOf(opts)
+    const replicas = this.c.ring().replicas(record.key, this.rf)
+    const required = requiredAnswers(level, replicas.length)
+    const alive = replicas.filter(p => this.isAlive(p))
+    const down = replicas.filter(p => !this.isAlive(p))
+    const shortfall = (answered: number): ConsistencyShortfall => ({ op: 'write', level, answered, replicas: replicas.length, required })
+    if (level !== 'any' && alive.length < required) throw new ConsistencyUnavailableError(shortfall(alive.length), 'alive')
+    opts.signal?.throwIfAborted()
+    const signal = deadline(timeoutMs, opts.signal)
+
+    return await new Promise<WriteResult>((resolve, reject) => {
+      let acks = 0
+      let failed = 0
+      let hinted = 0
+      let hintsInFlight = 0
+      let settled = false
+      let doomed = false
+      const finish = (err?: Error): void => {
+        if (settled) return
+        settled = true
+        signal.removeEventListener('abort', onAbort)
+        if (err != null) reject(err)
+        else resolve({ key: record.key, timestamp: record.ts as Timestamp, acks, hinted })
+      }
+      const check = (): void => {
+        if (settled) return
+        if (level === 'any' ? acks + hinted >= 1 : acks >= required) { finish(); return }
+        const outstanding = alive.length - acks - failed
+        // Once the level is out of reach, wait only for the sends still in flight (bounded by the
+        // deadline) so the error reports how many replicas really answered.
+        const impossible = level === 'any' ? outstanding === 0 && hintsInFlight === 0 : acks + outstanding < required
+        if (impossible && outstanding === 0) finish(new ConsistencyUnavailableError(shortfall(acks)))
+        else if (impossible) doomed = true
+      }
+      const onAbort = (): void => {
+        if (opts.signal?.aborted === true) finish(opts.signal.reason)
+        else if (doomed) finish(new ConsistencyUnavailableError(shortfall(acks)))
+        else finish(new ConsistencyTimeoutError(shortfall(acks), timeoutMs))
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      const hint = (peer: string): void => {
+        hintsInFlight++
+        const p = this.c.hints.store(peer, record)
+          .then(ok => { if (ok) hinted++ })
+          .finally(() => { hintsInFlight--; check() })
+        this.track(p)
+      }
+      for (const peer of down) hint(peer)
+      for (const peer of alive) {
+        this.track(this.write(peer, [record], signal).then(
+          () => { acks++; check() },
+          (err) => {
+            failed++
+            this.log.debug({ err, peer, key: record.key }, 'replica write failed, storing a hint')
+            if (peer !== this.self) hint(peer)
+            check()
+          }
+        ))
+      }
+      check()
+    })
+  }
+
+  async get (key: string | Uint8Array, opts: GetOptions = {}): Promise<GetResult> {
+    const k = validateKey(key, this.maxKeyBytes)
+    const level = this.level(opts, 'read')
+    if (opts.replica != null && level !== 'one') throw new InvalidOptionError('a pinned replica read needs consistency ONE')
+    return await this.measure('get', level, async () => await this.readKey(k, level, opts))
+  }
+
+  private async readKey (key: string, level: ConsistencyLevel, opts: GetOptions): Promise<GetResult> {
+    const timeoutMs = this.timeoutOf(opts)
+    const replicas = opts.replica != null ? [opts.replica] : this.c.ring().replicas(key, this.rf)
+    const required = requiredAnswers(level, replicas.length)
+    const shortfall = (answered: number): ConsistencyShortfall => ({ op: 'read', level, answered, replicas: replicas.length, required })
+    // Local first: it saves a network round trip for the full read.
+    const candidates = replicas.filter(p => this.isAlive(p)).sort((a, b) => (b === this.self ? 1 : 0) - (a === this.self ? 1 : 0))
+    if (candidates.length < required) throw new ConsistencyUnavailableError(shortfall(candidates.length), 'alive')
+    opts.signal?.throwIfAborted()
+    const signal = deadline(timeoutMs, opts.signal)
+    const onTimeout = (answered: number): Error => opts.signal?.aborted === true ? opts.signal.reason : new ConsistencyTimeoutError(shortfall(answered), timeoutMs)
+
+    // One full read, digests (versions) from the rest; replacements for failures are digests too.
+    const answers = await gather(candidates, required, async (peer, i) => await this.read(peer, key, i > 0, signal), signal,
+      (n) => new ConsistencyUnavailableError(shortfall(n)), onTimeout, this.c.clock, Math.max(1, Math.floor(timeoutMs * this.speculate)))
+
+    let best: Timestamp | undefined
+    for (const a of answers.values()) if (a.found && compareTimestamps(a.version, best) > 0) best = a.version
+    if (best == null) throw new KeyNotFoundError(key)
+    this.c.hlc.update(best)
+    let record = [...answers.values()].find(a => a.record != null && compareTimestamps(a.record.ts, best) === 0)?.record
+    if (record == null) {
+      // The full read was stale (or failed): fetch the newest from a replica that has it.
+      for (const [peer, a] of answers) {
+        if (!a.found || compareTimestamps(a.version, best) !== 0) continue
+        try {
+          const full = await this.read(peer, key, false, signal)
+          if (full.record != null && compareTimestamps(full.record.ts, best) >= 0) { record = full.record; break }
+        } catch (err) {
+          if (signal.aborted) throw onTimeout(answers.size - 1)
+        }
+      }
+      if (record == null) throw new ConsistencyUnavailableError(shortfall(answers.size - 1))
+    }
+    const stale = [...answers].filter(([, a]) => !a.found || compareTimestamps(a.version, record.ts) < 0).map(([p]) => p)
+    if (stale.length > 0 && opts.replica == null) this.repair(record, stale)
+    if (isDead(record, this.c.clock.now())) throw new KeyNotFoundError(key)
+    return toResult(record)
+  }
+
+  /** Read repair: write the newest version back to stale replicas without delaying the reply. */
+  private repair (record: KvRecord, peers: string[]): void {
+    const signal = AbortSignal.timeout(this.timeout)
+    for (const peer of peers) {
+      this.c.metrics.readRepairs.inc()
+      this.track(this.write(peer, [record], signal))
+    }
+  }
+
+  /**
+   * Prefix scan across the mesh: pages from every alive node, merged by key with the newest
+   * version winning; tombstones and expired values are dropped. Best effort: nodes that fail are
+   * listed in `unreachable`, and with RF > 1 their keys usually come from other replicas.
+   */
+  async scan (opts: ScanOptions = {}): Promise<ScanResult> {
+    const prefix = opts.prefix ?? ''
+    const limit = opts.limit ?? DEFAULT_SCAN_LIMIT
+    if (!(limit > 0) || limit > MAX_SCAN_LIMIT) throw new InvalidOptionError(`limit must be 1..${MAX_SCAN_LIMIT}, got ${limit}`)
+    return await this.measure('scan', 'one', async () => {
+      const signal = deadline(this.timeoutOf(opts), opts.signal)
+      const members = new Set(this.c.membership.members())
+      let nodes = [...new Set([this.self, ...this.c.membership.alive()])].filter(p => members.has(p))
+      const unreachable = this.c.membership.members().filter(p => !nodes.includes(p))
+      const entries: GetResult[] = []
+      const pageSize = Math.min(MAX_SCAN_LIMIT, limit + 16)
+      let after = ''
+      while (entries.length < limit) {
+        const pages = await Promise.all(nodes.map(async peer => {
+          try {
+            const req = { prefix, limit: pageSize, after }
+            return { peer, res: peer === this.self ? await this.c.service.scan(req, signal) : await this.c.transport.scan(peer, req, signal) }
+          } catch (err) {
+            if (opts.signal?.aborted === true) throw opts.signal.reason
+            return { peer, res: undefined }
+          }
+        }))
+        for (const p of pages) if (p.res == null) unreachable.push(p.peer)
+        nodes = pages.filter(p => p.res != null).map(p => p.peer)
+        if (nodes.length === 0) throw new UnavailableError(`scan: no node answered (${unreachable.length} unreachable)`)
+        // Keys past the smallest "last key" of a node that has more are not final yet.
+        let horizon: string | undefined
+        const merged = new Map<string, KvRecord>()
+        for (const { res } of pages) {
+          if (res == null) continue
+          const last = res.records[res.records.length - 1]?.key
+          if (res.more && last != null && (horizon == null || compareKeys(last, horizon) < 0)) horizon = last
+          for (const r of res.records) {
+            const cur = merged.get(r.key)
+            if (cur == null || compareTimestamps(r.ts, cur.ts) > 0) merged.set(r.key, r)
+          }
+        }
+        const keys = [...merged.keys()].filter(k => horizon == null || compareKeys(k, horizon) <= 0).sort(compareKeys)
+        const now = this.c.clock.now()
+        for (const k of keys) {
+          const r = merged.get(k) as KvRecord
+          if (!isDead(r, now)) entries.push(toResult(r))
+          if (entries.length >= limit) break
+        }
+        if (horizon == null || keys.length === 0) break
+        after = horizon
+      }
+      return { entries, unreachable }
+    })
+  }
+
+  /**
+   * Graceful leave: sends every local record to the replicas it has once this node is out of
+   * the ring. Call before announcing the leave; hints held here for other nodes are replayed
+   * separately by the caller (see Storage.handoff).
+   */
+  async handoff (signal?: AbortSignal): Promise<HandoffResult> {
+    const next = this.c.ring().members.filter(m => m !== this.self)
+    const result: HandoffResult = { records: 0, failed: 0 }
+    if (next.length === 0) return result
+    const ring = Ring.of(next, { vnodes: this.c.ring().vnodes })
+    const queues = new Map<string, { records: KvRecord[], bytes: number }>()
+    const flush = async (peer: string): Promise<void> => {
+      const q = queues.get(peer)
+      if (q == null || q.records.length === 0) return
+      queues.delete(peer)
+      try {
+        await this.c.transport.write(peer, { records: q.records }, deadline(DEFAULT_ROUND_TIMEOUT, signal))
+        this.c.metrics.rebalanced.inc(q.records.length)
+      } catch (err) {
+        if (signal?.aborted === true) throw err
+        this.log.warn({ err, peer, records: q.records.length }, 'handoff batch failed')
+        result.failed += q.records.length
+      }
+    }
+    for await (const e of this.c.service.entries([FULL_RANGE])) {
+      signal?.throwIfAborted()
+      result.records++
+      for (const peer of ring.replicasForToken(e.token, this.rf)) {
+        if (!this.c.membership.isAlive(peer)) { result.failed++; continue }
+        const q = queues.get(peer) ?? { records: [], bytes: 0 }
+        queues.set(peer, q)
+        q.records.push(e.record)
+        q.bytes += recordBytes(e.record)
+        if (q.bytes >= this.maxBatchBytes / 2 || q.records.length >= 1000) await flush(peer)
+      }
+    }
+    for (const peer of [...queues.keys()]) await flush(peer)
+    return result
+  }
+
+  /** Writes records to their current replicas with consistency ONE each (used to forward orphaned hints). */
+  async forward (records: KvRecord[], signal: AbortSignal): Promise<void> {
+    await Promise.all(records.map(async r => await this.writeRecord(r, 'one', { signal, timeoutMs: DEFAULT_ROUND_TIMEOUT })))
+  }
+}
+
+function toResult (r: KvRecord): GetResult {
+  const out: GetResult = { key: r.key, value: r.value, timestamp: r.ts as Timestamp }
+  if (r.expiresAt !== 0n) out.expiresAt = Number(r.expiresAt)
+  return out
+}
+
+/**
+ * Runs fn on candidates, at most `required` at a time, replacing each failure by the next
+ * candidate, until `required` answers arrive. A replica that neither answers nor fails (hung) is
+ * covered by speculation: every `speculateAfter` ms one more candidate is asked. Rejects as soon as that becomes impossible, or
+ * when the signal aborts; never waits past either.
+ */
+export async function gather<T> (
+  candidates: string[], required: number, fn: (peer: string, index: number) => Promise<T>, signal: AbortSignal,
+  unavailable: (answered: number) => Error, timedOut: (answered: number) => Error,
+  clock?: Clock, speculateAfter?: number
+): Promise<Map<string, T>> {
+  const results = new Map<string, T>()
+  if (required === 0) return results
+  return await new Promise((resolve, reject) => {
+    let next = 0
+    let inflight = 0
+    let extra = 0
+    let done = false
+    let timer: TimerHandle | undefined
+    const speculate = (): void => {
+      if (done || clock == null || speculateAfter == null || next >= candidates.length) return
+      timer = clock.setTimeout(() => { extra++; pump(); speculate() }, speculateAfter)
+    }
+    const finish = (err?: Error): void => {
+      if (done) return
+      done = true
+      if (timer != null) clock?.clearTimeout(timer)
+      signal.removeEventListener('abort', onAbort)
+      if (err != null) reject(err)
+      else resolve(results)
+    }
+    const onAbort = (): void => { finish(timedOut(results.size)) }
+    const pump = (): void => {
+      if (done) return
+      if (results.size >= required) { finish(); return }
+      while (inflight + results.size < required + extra && next < candidates.length) {
+        const i = next++
+        const peer = candidates[i]
+        inflight++
+        fn(peer, i).then(
+          r => { inflight--; if (!done) results.set(peer, r); pump() },
+          () => { inflight--; pump() }
+        )
+      }
+      if (inflight === 0 && results.size < required) finish(unavailable(results.size))
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    if (signal.aborted) { onAbort(); return }
+    pump()
+    speculate()
+  })
+}

@@ -1,0 +1,205 @@
+import type { Logger } from '../lib/log.js'
+import type { Clock, TimerHandle } from '../lib/clock.js'
+import { deadline } from '../lib/abort.js'
+import type { StorageEngine } from './engine.js'
+import { Hint, type Record as KvRecord } from './storage.js'
+import type { MembershipView, ReplicaTransport } from './types.js'
+import type { StorageMetrics } from './metrics.js'
+import { HINT_PREFIX } from './service.js'
+import { recordBytes } from './record.js'
+import { sleep } from './util.js'
+import {
+  DEFAULT_MAX_HINTS, DEFAULT_MAX_HINT_AGE, DEFAULT_HINT_REPLAY_RATE, DEFAULT_HINT_SWEEP_INTERVAL,
+  DEFAULT_MAX_BATCH_BYTES, DEFAULT_ROUND_TIMEOUT
+} from './constants.js'
+
+export interface HintsComponents {
+  engine: StorageEngine
+  clock: Clock
+  logger: Logger
+  membership: MembershipView
+  transport: ReplicaTransport
+  metrics: StorageMetrics
+  /**
+   * Delivers records whose target left the ring to the key's current replicas instead.
+   * Without it such hints are dropped (anti-entropy among the remaining replicas still repairs
+   * anything a quorum saw).
+   */
+  forward?: (records: KvRecord[], signal: AbortSignal) => Promise<void>
+}
+
+export interface HintsInit {
+  /** Hints held at most; further hints are dropped and counted. @default 100000 */
+  maxHints?: number
+  /** Hints older than this are dropped instead of replayed (ms). @default 3 hours */
+  maxAge?: number
+  /** Records replayed per second per target. @default 1000 */
+  replayRate?: number
+  /** Period of the sweep that replays to alive targets in case an alive event was missed (ms). @default 10 s */
+  sweepInterval?: number
+  /** Bytes per replay batch. @default 4 MiB */
+  maxBatchBytes?: number
+  /** Deadline of one replay batch (ms). @default 10 s */
+  timeout?: number
+}
+
+export interface HintStats {
+  pending: number
+  byTarget: { [target: string]: number }
+}
+
+/**
+ * Durable hints: a coordinator that could not reach a replica keeps the record locally under
+ * `h/<target>/` and replays it, rate-limited, once the target is alive again.
+ */
+export class HintStore {
+  private readonly c: HintsComponents
+  private readonly log: Logger
+  private readonly maxHints: number
+  private readonly maxAge: number
+  private readonly replayRate: number
+  private readonly sweepInterval: number
+  private readonly maxBatchBytes: number
+  private readonly timeout: number
+  private readonly pending = new Map<string, number>()
+  private total = 0
+  private seq = 0
+  private readonly replaying = new Map<string, Promise<void>>()
+  private controller = new AbortController()
+  private timer: TimerHandle | undefined
+  private unsubscribe: Array<() => void> = []
+  private running = false
+
+  constructor (components: HintsComponents, init: HintsInit = {}) {
+    this.c = components
+    this.log = components.logger
+    this.maxHints = init.maxHints ?? DEFAULT_MAX_HINTS
+    this.maxAge = init.maxAge ?? DEFAULT_MAX_HINT_AGE
+    this.replayRate = init.replayRate ?? DEFAULT_HINT_REPLAY_RATE
+    this.sweepInterval = init.sweepInterval ?? DEFAULT_HINT_SWEEP_INTERVAL
+    this.maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
+    this.timeout = init.timeout ?? DEFAULT_ROUND_TIMEOUT
+  }
+
+  async start (): Promise<void> {
+    this.controller = new AbortController()
+    this.pending.clear()
+    this.total = 0
+    for await (const [k] of this.c.engine.iterate({ gte: HINT_PREFIX, lt: 'h0' })) {
+      const target = k.slice(HINT_PREFIX.length, k.indexOf('/', HINT_PREFIX.length))
+      this.pending.set(target, (this.pending.get(target) ?? 0) + 1)
+      this.total++
+    }
+    this.c.metrics.hintsPending.set(this.total)
+    this.running = true
+    this.unsubscribe = [
+      this.c.membership.on('alive', peer => { this.kick(peer) }),
+      this.c.membership.on('left', peer => { this.kick(peer) })
+    ]
+    this.schedule()
+  }
+
+  async stop (): Promise<void> {
+    this.running = false
+    for (const u of this.unsubscribe) u()
+    this.unsubscribe = []
+    if (this.timer != null) this.c.clock.clearTimeout(this.timer)
+    this.timer = undefined
+    this.controller.abort()
+    await Promise.allSettled([...this.replaying.values()])
+  }
+
+  private schedule (): void {
+    if (!this.running) return
+    this.timer = this.c.clock.setTimeout(() => {
+      for (const target of this.pending.keys()) this.kick(target)
+      this.schedule()
+    }, this.sweepInterval)
+  }
+
+  stats (): HintStats {
+    return { pending: this.total, byTarget: Object.fromEntries(this.pending) }
+  }
+
+  /** Stores a hint durably. False when the hint store is full (the hint is dropped and counted). */
+  async store (target: string, record: KvRecord): Promise<boolean> {
+    if (this.total >= this.maxHints) {
+      this.c.metrics.hintsDropped.inc({ reason: 'full' })
+      return false
+    }
+    const now = Math.floor(this.c.clock.now())
+    const key = `${HINT_PREFIX}${target}/${now.toString(16).padStart(12, '0')}${(this.seq++ % 0x100000000).toString(16).padStart(8, '0')}`
+    this.total++
+    this.pending.set(target, (this.pending.get(target) ?? 0) + 1)
+    try {
+      await this.c.engine.batch([{ type: 'put', key, value: Hint.encode({ target, record, createdAt: BigInt(now) }) }])
+    } catch (err) {
+      this.forget(target, 1)
+      throw err
+    }
+    this.c.metrics.hintsStored.inc()
+    this.c.metrics.hintsPending.set(this.total)
+    return true
+  }
+
+  private forget (target: string, n: number): void {
+    this.total -= n
+    const left = (this.pending.get(target) ?? 0) - n
+    if (left > 0) this.pending.set(target, left)
+    else this.pending.delete(target)
+    this.c.metrics.hintsPending.set(this.total)
+  }
+
+  /** Starts replaying to target unless a replay to it is already running. */
+  kick (target: string): void {
+    if (!this.running || this.replaying.has(target) || !this.pending.has(target)) return
+    const members = this.c.membership.members()
+    if (members.includes(target) && !this.c.membership.isAlive(target)) return
+    const p = this.replay(target, !members.includes(target))
+      .catch(err => { this.log.debug({ err, target }, 'hint replay interrupted') })
+      .finally(() => { this.replaying.delete(target) })
+    this.replaying.set(target, p)
+  }
+
+  /** Replays every hint for target; resolves when done or on the first failure (the rest wait for the next kick). */
+  async replay (target: string, orphaned = false): Promise<void> {
+    const signal = this.controller.signal
+    const prefix = `${HINT_PREFIX}${target}/`
+    while (this.running) {
+      const batch: Array<{ key: string, record: KvRecord }> = []
+      const expired: string[] = []
+      let bytes = 0
+      const now = this.c.clock.now()
+      for await (const [k, v] of this.c.engine.iterate({ gte: prefix, lt: prefix + '\uffff' })) {
+        const hint = Hint.decode(v)
+        if (hint.record == null || now - Number(hint.createdAt) > this.maxAge) { expired.push(k); continue }
+        if (batch.length > 0 && bytes + recordBytes(hint.record) > this.maxBatchBytes) break
+        bytes += recordBytes(hint.record)
+        batch.push({ key: k, record: hint.record })
+        if (batch.length >= Math.max(1, this.replayRate)) break
+      }
+      if (expired.length > 0) {
+        await this.c.engine.batch(expired.map(key => ({ type: 'del' as const, key })))
+        this.forget(target, expired.length)
+        this.c.metrics.hintsDropped.inc({ reason: 'expired' }, expired.length)
+      }
+      if (batch.length === 0) return
+      const records = batch.map(b => b.record)
+      if (orphaned) {
+        if (this.c.forward == null) {
+          this.c.metrics.hintsDropped.inc({ reason: 'left' }, batch.length)
+        } else {
+          await this.c.forward(records, deadline(this.timeout, signal))
+        }
+      } else {
+        await this.c.transport.write(target, { records }, deadline(this.timeout, signal))
+        this.c.metrics.hintsReplayed.inc(batch.length)
+      }
+      await this.c.engine.batch(batch.map(b => ({ type: 'del' as const, key: b.key })))
+      this.forget(target, batch.length)
+      this.log.debug({ target, records: batch.length }, 'hints replayed')
+      // Rate limit: this batch's share of a second before the next.
+      await sleep(this.c.clock, Math.ceil(batch.length / this.replayRate * 1000), signal)
+    }
+  }
+}

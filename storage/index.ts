@@ -1,0 +1,187 @@
+import type { Registry } from 'prom-client'
+import { systemClock, type Clock } from '../lib/clock.js'
+import { silentLogger, componentLogger, type Logger } from '../lib/log.js'
+import type { StorageEngine } from './engine.js'
+import type { MembershipView, ReplicaTransport, ConsistencyLevel } from './types.js'
+import { HybridClock } from './hlc.js'
+import { ReplicaService } from './service.js'
+import { HintStore, type HintsInit } from './hints.js'
+import { Coordinator, type PutOptions, type GetOptions, type OperationOptions, type WriteResult, type GetResult, type ScanOptions, type ScanResult, type HandoffResult } from './coordinator.js'
+import { AntiEntropy, type AntiEntropyInit, type AntiEntropyStats } from './anti-entropy.js'
+import { StorageMetrics } from './metrics.js'
+import { Ring } from './placement.js'
+import { DEFAULT_REPLICATION_FACTOR, DEFAULT_VNODES, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_CLOCK_DRIFT } from './constants.js'
+
+export * from './types.js'
+export * from './errors.js'
+export * from './engine.js'
+export * from './hlc.js'
+export * from './placement.js'
+export * from './tokens.js'
+export * from './record.js'
+export * from './constants.js'
+export { ReplicaService, type ReplicaServiceInit, type ReplicaStats } from './service.js'
+export { HintStore, type HintsInit, type HintStats } from './hints.js'
+export { Coordinator, requiredAnswers, type PutOptions, type GetOptions, type OperationOptions, type WriteResult, type GetResult, type ScanOptions, type ScanResult, type HandoffResult } from './coordinator.js'
+export { AntiEntropy, type AntiEntropyInit, type AntiEntropyStats, type RoundResult } from './anti-entropy.js'
+export { StorageMetrics } from './metrics.js'
+export { LocalNetwork, LocalReplicaTransport, LocalMembership, type FailureMode } from './local.js'
+export { replicaMethods } from './methods.js'
+export * as messages from './storage.js'
+
+/** What the store needs from its host node. */
+export interface StorageComponents {
+  /** The local engine; the store opens it on start() and closes it on stop(). */
+  engine: StorageEngine
+  membership: MembershipView
+  transport: ReplicaTransport
+  /** @default systemClock */
+  clock?: Clock
+  /** @default silentLogger */
+  logger?: Logger
+  /** Metrics are registered here when given. */
+  registry?: Registry
+}
+
+export interface StorageInit {
+  /** Copies of each key. @default 3 */
+  replicationFactor?: number
+  /** Virtual nodes per member on the ring; must be equal on every node. @default 256 */
+  vnodes?: number
+  /** @default 'quorum' */
+  defaultConsistency?: ConsistencyLevel
+  /** Per-request deadline (ms). @default 2 s */
+  timeout?: number
+  /** @default 1 KiB */
+  maxKeyBytes?: number
+  /** @default 1 MiB */
+  maxValueBytes?: number
+  /** Largest batch of records per request/response (keep below the RPC message limit). @default 4 MiB */
+  maxBatchBytes?: number
+  /** Merkle leaves per segment are 2^depth; must be equal on every node. @default 10 */
+  merkleDepth?: number
+  /** Remote timestamps further ahead than this do not advance the HLC (ms). @default 1 hour */
+  maxClockDrift?: number
+  /** @default see HintsInit */
+  hints?: HintsInit
+  /** @default see AntiEntropyInit */
+  antiEntropy?: Omit<AntiEntropyInit, 'replicationFactor' | 'maxBatchBytes'>
+}
+
+export interface StorageStats {
+  self: string
+  /** Records held locally, including tombstones not yet purged. */
+  records: number
+  tombstones: number
+  /** Approximate bytes of data on disk. */
+  bytes: number
+  hintsPending: number
+  /** Fraction of the token space this node is primary for. */
+  ringShare: number
+  /** Fraction of all data this node holds a replica of (sums to RF over members). */
+  replicaShare: number
+  antiEntropy: AntiEntropyStats
+}
+
+export interface Storage {
+  start(): Promise<void>
+  /** Stops background work, waits for in-flight operations, closes the engine. */
+  stop(): Promise<void>
+  put(key: string | Uint8Array, value: string | Uint8Array, opts?: PutOptions): Promise<WriteResult>
+  /** Throws KeyNotFoundError (code NOT_FOUND) for a missing, deleted or expired key. */
+  get(key: string | Uint8Array, opts?: GetOptions): Promise<GetResult>
+  delete(key: string | Uint8Array, opts?: OperationOptions): Promise<WriteResult>
+  scan(opts?: ScanOptions): Promise<ScanResult>
+  /** Before a graceful leave: sends every local record to its replicas in the ring without this node, and delivers hints. */
+  handoff(signal?: AbortSignal): Promise<HandoffResult & { hintsPending: number }>
+  /** The replica side, to serve behind the RPC layer. */
+  readonly service: ReplicaService
+  readonly antiEntropy: AntiEntropy
+  readonly hints: HintStore
+  /** The ring as this node sees it now. */
+  ring(): Ring
+  /** The key's replicas in preference order. */
+  replicasOf(key: string): string[]
+  stats(): Promise<StorageStats>
+}
+
+export function createStorage (components: StorageComponents, init: StorageInit = {}): Storage {
+  const clock = components.clock ?? systemClock
+  const root = components.logger ?? silentLogger
+  const logger = componentLogger(root, 'storage')
+  const { engine, membership, transport } = components
+  const self = membership.self()
+  const rf = init.replicationFactor ?? DEFAULT_REPLICATION_FACTOR
+  const vnodes = init.vnodes ?? DEFAULT_VNODES
+  const maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
+  const metrics = new StorageMetrics(components.registry)
+  const hlc = new HybridClock(self, clock, { maxDrift: init.maxClockDrift ?? DEFAULT_MAX_CLOCK_DRIFT })
+  const ring = (): Ring => Ring.of(membership.members().concat(self), { vnodes })
+
+  const service = new ReplicaService({ engine, clock, hlc, logger }, {
+    merkleDepth: init.merkleDepth, maxBatchBytes, maxKeyBytes: init.maxKeyBytes, maxValueBytes: init.maxValueBytes
+  })
+  let coordinator: Coordinator | undefined
+  const hints = new HintStore({
+    engine, clock, logger, membership, transport, metrics,
+    forward: async (records, signal) => { await coordinator?.forward(records, signal) }
+  }, { maxBatchBytes, ...init.hints })
+  coordinator = new Coordinator({ service, hints, membership, transport, clock, hlc, logger, metrics, ring }, {
+    replicationFactor: rf,
+    defaultConsistency: init.defaultConsistency,
+    timeout: init.timeout,
+    maxKeyBytes: init.maxKeyBytes,
+    maxValueBytes: init.maxValueBytes,
+    maxBatchBytes
+  })
+  const antiEntropy = new AntiEntropy({ service, transport, membership, clock, logger, metrics, ring }, {
+    ...init.antiEntropy, replicationFactor: rf, maxBatchBytes
+  })
+  const co = coordinator
+
+  return {
+    service,
+    antiEntropy,
+    hints,
+    ring,
+    replicasOf: (key) => ring().replicas(key, rf),
+    async start () {
+      await engine.open()
+      await service.start()
+      await hints.start()
+      antiEntropy.start()
+      logger.info({ self, rf, vnodes }, 'storage started')
+    },
+    async stop () {
+      await antiEntropy.stop()
+      await hints.stop()
+      await co.stop()
+      await service.stop()
+      await engine.close()
+    },
+    put: async (key, value, opts) => await co.put(key, value, opts),
+    get: async (key, opts) => await co.get(key, opts),
+    delete: async (key, opts) => await co.delete(key, opts),
+    scan: async (opts) => await co.scan(opts),
+    async handoff (signal) {
+      const result = await co.handoff(signal)
+      for (const target of Object.keys(hints.stats().byTarget)) {
+        signal?.throwIfAborted()
+        await hints.replay(target, !membership.members().includes(target)).catch(err => { logger.warn({ err, target }, 'hint delivery before leaving failed') })
+      }
+      return { ...result, hintsPending: hints.stats().pending }
+    },
+    async stats () {
+      const s = await service.stats()
+      const r = ring()
+      return {
+        self,
+        ...s,
+        hintsPending: hints.stats().pending,
+        ringShare: r.share(self),
+        replicaShare: r.replicaShare(self, rf),
+        antiEntropy: antiEntropy.stats()
+      }
+    }
+  }
+}

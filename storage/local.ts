@@ -1,0 +1,122 @@
+import { EventEmitter } from 'node:events'
+import { NodeUnreachableError } from '../lib/errors.js'
+import type { MembershipEvent, MembershipView, ReplicaTransport } from './types.js'
+import type { ReplicaService } from './service.js'
+import type {
+  WriteRequest, WriteResponse, ReadRequest, ReadResponse, FetchRequest, FetchResponse,
+  MerkleRequest, MerkleResponse, FetchRangeRequest, FetchRangeResponse, ScanRequest, ScanResponse
+} from './storage.js'
+import { raceSignal } from './util.js'
+
+/** How an unreachable node fails: at once (connection refused) or by never answering (until the caller's deadline). */
+export type FailureMode = 'throw' | 'timeout'
+
+/**
+ * In-process "network" of ReplicaServices, for tests and simulations. Requests and responses are
+ * deep-copied through structuredClone so no node shares objects with another.
+ */
+export class LocalNetwork {
+  private readonly services = new Map<string, ReplicaService>()
+  private readonly down = new Map<string, FailureMode>()
+  /** Requests routed, by method, for tests that count traffic. */
+  readonly calls = new Map<string, number>()
+
+  register (peer: string, service: ReplicaService): void { this.services.set(peer, service) }
+  unregister (peer: string): void { this.services.delete(peer) }
+  /** Makes requests to peer fail (or stop failing with `false`). */
+  setDown (peer: string, mode: FailureMode | false = 'throw'): void {
+    if (mode === false) this.down.delete(peer)
+    else this.down.set(peer, mode)
+  }
+
+  isDown (peer: string): boolean { return this.down.has(peer) || !this.services.has(peer) }
+
+  async call<Req, Res> (peer: string, method: string, req: Req, signal: AbortSignal, fn: (s: ReplicaService, req: Req, signal: AbortSignal) => Promise<Res>): Promise<Res> {
+    signal.throwIfAborted()
+    this.calls.set(method, (this.calls.get(method) ?? 0) + 1)
+    // Yield first, as a real network would, so callers never rely on synchronous answers.
+    await new Promise(resolve => setImmediate(resolve))
+    const mode = this.down.get(peer)
+    const service = this.services.get(peer)
+    if (mode === 'timeout') return await raceSignal(new Promise<never>(() => {}), signal)
+    if (mode === 'throw' || service == null) throw new NodeUnreachableError(`${peer} is unreachable`)
+    const res = await raceSignal(fn(service, structuredClone(req), signal), signal)
+    return structuredClone(res)
+  }
+
+  transport (): LocalReplicaTransport { return new LocalReplicaTransport(this) }
+}
+
+export class LocalReplicaTransport implements ReplicaTransport {
+  constructor (private readonly network: LocalNetwork) {}
+  async write (peer: string, req: WriteRequest, signal: AbortSignal): Promise<WriteResponse> {
+    return await this.network.call(peer, 'write', req, signal, async (s, r, sig) => await s.write(r, sig))
+  }
+
+  async read (peer: string, req: ReadRequest, signal: AbortSignal): Promise<ReadResponse> {
+    return await this.network.call(peer, 'read', req, signal, async (s, r, sig) => await s.read(r, sig))
+  }
+
+  async fetch (peer: string, req: FetchRequest, signal: AbortSignal): Promise<FetchResponse> {
+    return await this.network.call(peer, 'fetch', req, signal, async (s, r, sig) => await s.fetch(r, sig))
+  }
+
+  async merkle (peer: string, req: MerkleRequest, signal: AbortSignal): Promise<MerkleResponse> {
+    return await this.network.call(peer, 'merkle', req, signal, async (s, r, sig) => await s.merkle(r, sig))
+  }
+
+  async fetchRange (peer: string, req: FetchRangeRequest, signal: AbortSignal): Promise<FetchRangeResponse> {
+    return await this.network.call(peer, 'fetchRange', req, signal, async (s, r, sig) => await s.fetchRange(r, sig))
+  }
+
+  async scan (peer: string, req: ScanRequest, signal: AbortSignal): Promise<ScanResponse> {
+    return await this.network.call(peer, 'scan', req, signal, async (s, r, sig) => await s.scan(r, sig))
+  }
+}
+
+/**
+ * Shared membership state for in-process nodes; `view(self)` gives each node its MembershipView.
+ * Tests flip liveness with setAlive and change the ring with join/leave.
+ */
+export class LocalMembership {
+  private readonly memberSet = new Set<string>()
+  private readonly aliveSet = new Set<string>()
+  private readonly events = new EventEmitter()
+
+  constructor (members: string[] = []) {
+    this.events.setMaxListeners(0)
+    for (const m of members) { this.memberSet.add(m); this.aliveSet.add(m) }
+  }
+
+  join (peer: string): void {
+    this.memberSet.add(peer)
+    this.aliveSet.add(peer)
+    this.events.emit('join', peer)
+  }
+
+  leave (peer: string): void {
+    this.memberSet.delete(peer)
+    this.aliveSet.delete(peer)
+    this.events.emit('left', peer)
+  }
+
+  setAlive (peer: string, alive: boolean): void {
+    if (alive === this.aliveSet.has(peer)) return
+    if (alive) this.aliveSet.add(peer)
+    else this.aliveSet.delete(peer)
+    this.events.emit(alive ? 'alive' : 'dead', peer)
+  }
+
+  view (self: string): MembershipView {
+    return {
+      self: () => self,
+      members: () => [...this.memberSet],
+      alive: () => [...this.aliveSet],
+      isAlive: (id) => this.aliveSet.has(id),
+      on: (event: MembershipEvent, listener: (peerId: string) => void) => {
+        this.events.on(event, listener)
+        return () => { this.events.off(event, listener) }
+      }
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import test from 'ava'
+import { mesh } from './util.js'
+
+test('mesh --version and mesh help work', async t => {
+  const v = await mesh(['--version'])
+  t.is(v.code, 0)
+  t.regex(v.stdout.trim(), /^\d+\.\d+\.\d+$/)
+  const h = await mesh(['help'])
+  t.is(h.code, 0)
+  for (const cmd of ['start', 'status', 'pubsub', 'testnet']) t.true(h.stdout.includes(cmd), `help lists ${cmd}`)
+})
+
+const oneLine = (s: string): boolean => s.trim().split('\n').length === 1 && !s.includes('    at ')
+
+test('an unknown flag gives a one-line error and a non-zero exit', async t => {
+  const r = await mesh(['status', '--bogus'])
+  t.not(r.code, 0)
+  t.true(oneLine(r.stderr), r.stderr)
+  t.regex(r.stderr, /unknown option '--bogus'/)
+})
+
+test('a node that is not reachable gives a one-line error and a non-zero exit', async t => {
+  const r = await mesh(['status', '--api', 'http://127.0.0.1:1'])
+  t.is(r.code, 69)
+  t.true(oneLine(r.stderr), r.stderr)
+  t.regex(r.stderr, /cannot reach the mesh node.*NODE_UNREACHABLE/)
+  const j = await mesh(['status', '--api', 'http://127.0.0.1:1', '--json'])
+  t.is(j.code, 69)
+  t.is(JSON.parse(j.stdout).error.code, 'NODE_UNREACHABLE')
+})
+
+test('a malformed argument gives a one-line error and a non-zero exit', async t => {
+  const r = await mesh(['status', '--api', 'not a url'])
+  t.is(r.code, 64)
+  t.true(oneLine(r.stderr), r.stderr)
+  t.regex(r.stderr, /--api must be an http\(s\) URL/)
+  const n = await mesh(['testnet', '--nodes', 'many'])
+  t.is(n.code, 64)
+  t.true(oneLine(n.stderr), n.stderr)
+})
+
+test('MESH_API is honoured by client commands', async t => {
+  const r = await mesh(['status'], { env: { MESH_API: 'http://127.0.0.1:2' } })
+  t.is(r.code, 69)
+  t.regex(r.stderr, /127\.0\.0\.1:2/)
+})

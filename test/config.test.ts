@@ -1,0 +1,54 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import test from 'ava'
+import { configFromEnv, configFromFile, resolveConfig, defaults } from '../node/config.js'
+import { MeshError } from '../lib/errors.js'
+import { mesh, tempDir } from './util.js'
+
+const id = '12D3KooWPpq66L6e4HoDvgdFW37tRo8EBxc5D25UgK7TDLccyeRM'
+
+test('defaults are the documented ones', t => {
+  const c = resolveConfig()
+  t.deepEqual(c.listen, ['/ip4/0.0.0.0/tcp/7946'])
+  t.is(c.api, '127.0.0.1:7947')
+  t.true(c.dataDir.endsWith('.meshos'))
+  t.deepEqual(defaults.bootstrap, [])
+})
+
+test('flags win over env, env over the file, the file over defaults', async t => {
+  const dir = await tempDir(t)
+  const file = join(dir, 'mesh.json')
+  await writeFile(file, JSON.stringify({ api: '127.0.0.1:1000', logLevel: 'debug', dataDir: '/tmp/file', listen: ['/ip4/127.0.0.1/tcp/1'] }))
+  const env = configFromEnv({ MESH_API_LISTEN: '127.0.0.1:2000', MESH_DATA_DIR: '/tmp/env', MESH_BOOTSTRAP: `/ip4/127.0.0.1/tcp/5/p2p/${id}` })
+  const c = resolveConfig(await configFromFile(file), env, { dataDir: '/tmp/flag', listen: undefined })
+  t.is(c.dataDir, '/tmp/flag')
+  t.is(c.api, '127.0.0.1:2000')
+  t.is(c.logLevel, 'debug')
+  t.deepEqual(c.listen, ['/ip4/127.0.0.1/tcp/1'])
+  t.deepEqual(c.bootstrap, [`/ip4/127.0.0.1/tcp/5/p2p/${id}`])
+})
+
+test('every bad field is reported by name', t => {
+  const err = t.throws(() => resolveConfig({ listen: ['nope'], api: 'x', bootstrap: ['/ip4/1.2.3.4/tcp/1'], logLevel: 'loud', extra: 1 }))
+  t.true(err instanceof MeshError)
+  t.is((err as MeshError).code, 'INVALID_CONFIG')
+  for (const field of ['listen.0', 'api', 'bootstrap.0', 'logLevel', 'extra']) t.true(err!.message.includes(field), `${field} named in: ${err!.message}`)
+})
+
+test('mesh start with bad flags exits with a clear one-line error', async t => {
+  const dir = await tempDir(t)
+  const r = await mesh(['start', '--data-dir', dir, '--listen', 'bogus', '--api', 'nope'])
+  t.is(r.code, 78)
+  t.regex(r.stderr, /listen\.0: not a valid multiaddr/)
+  t.regex(r.stderr, /api: expected HOST:PORT/)
+})
+
+test('a config file that is not JSON is a clear error', async t => {
+  const dir = await tempDir(t)
+  const file = join(dir, 'bad.json')
+  await writeFile(file, '{ nope')
+  await t.throwsAsync(configFromFile(file), { message: /not valid JSON/ })
+  const r = await mesh(['start', '--config', join(dir, 'missing.json')])
+  t.is(r.code, 78)
+  t.regex(r.stderr, /cannot read config file/)
+})

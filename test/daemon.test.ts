@@ -1,0 +1,80 @@
+import { createServer } from 'node:net'
+import { access, readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import test from 'ava'
+import { MeshClient } from '../cli/client.js'
+import { startDaemon, tempDir, waitFor } from './util.js'
+
+async function freePort (): Promise<number> {
+  const s = createServer()
+  await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))
+  const port = (s.address() as { port: number }).port
+  await new Promise(resolve => s.close(resolve))
+  return port
+}
+
+const local = ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--log-level', 'info']
+
+test('a node restarted on the same data dir keeps its peer id, and its key is owner-only', async t => {
+  const dir = await tempDir(t)
+  const first = startDaemon(t, ['--data-dir', dir, ...local])
+  const a = await first.info()
+  t.is((await stat(join(dir, 'identity.key'))).mode & 0o777, 0o600)
+  first.child.kill('SIGTERM')
+  t.is(await first.exited, 0)
+  const second = startDaemon(t, ['--data-dir', dir, ...local])
+  const b = await second.info()
+  t.is(b.peerId, a.peerId)
+  const status = await new MeshClient({ api: b.api }).status()
+  t.is(status.peerId, a.peerId)
+})
+
+test('a second daemon on the same data dir exits with a clear error and the first is unharmed', async t => {
+  const dir = await tempDir(t)
+  const first = startDaemon(t, ['--data-dir', dir, ...local])
+  const info = await first.info()
+  const second = startDaemon(t, ['--data-dir', dir, ...local])
+  const code = await second.exited
+  t.is(code, 73)
+  t.regex(second.output(), /data dir .* is in use by another mesh daemon \(pid \d+\).*DATA_DIR_LOCKED/)
+  const status = await new MeshClient({ api: info.api }).status()
+  t.is(status.peerId, info.peerId)
+  t.is(first.child.exitCode, null)
+  t.is(Number((await readFile(join(dir, 'mesh.pid'), 'utf8')).trim()), info.pid)
+})
+
+test('SIGINT stops the node gracefully and releases the data dir', async t => {
+  const dir = await tempDir(t)
+  const d = startDaemon(t, ['--data-dir', dir, ...local])
+  await d.info()
+  d.child.kill('SIGINT')
+  t.is(await d.exited, 0)
+  await t.throwsAsync(access(join(dir, 'mesh.pid')))
+  await t.throwsAsync(access(join(dir, 'node.json')))
+  t.regex(d.output(), /stopping gracefully/)
+})
+
+test('a bootstrap peer that is down is retried with backoff until it comes up', async t => {
+  const seedDir = await tempDir(t)
+  const joinerDir = await tempDir(t)
+  // Start the seed once to learn its peer id, then stop it so that it is down when the joiner starts.
+  const port = await freePort()
+  const seedArgs = ['--data-dir', seedDir, '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', '127.0.0.1:0']
+  const once = startDaemon(t, seedArgs)
+  const seedInfo = await once.info()
+  once.child.kill('SIGTERM')
+  await once.exited
+
+  const joiner = startDaemon(t, ['--data-dir', joinerDir, ...local, '--bootstrap', `/ip4/127.0.0.1/tcp/${port}/p2p/${seedInfo.peerId}`])
+  const info = await joiner.info()
+  await waitFor('a failed bootstrap attempt to be logged', () => joiner.output().includes('bootstrap peer unreachable'))
+  t.is(joiner.child.exitCode, null, 'the node does not exit because its bootstrap peer is down')
+
+  startDaemon(t, seedArgs)
+  const client = new MeshClient({ api: info.api })
+  const status = await waitFor('the joiner to connect to the seed', async () => {
+    const s = await client.status()
+    return s.connections >= 1 ? s : undefined
+  }, 60_000)
+  t.true(status.connections >= 1)
+})

@@ -1,0 +1,94 @@
+import test from 'ava'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { noise } from '@libp2p/noise'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p } from 'libp2p'
+import { Registry } from 'prom-client'
+import type { Libp2p, Stream } from '@libp2p/interface'
+import { createMembership, PROTOCOL, type Libp2pMembership } from '../membership/index.js'
+
+/** Polls until `cond` holds; real time, generous deadline, no fixed sleeps. */
+async function until (cond: () => boolean | Promise<boolean>, what: string, deadlineMs = 20_000): Promise<void> {
+  const end = Date.now() + deadlineMs
+  while (Date.now() < end) {
+    if (await cond()) return
+    await new Promise(resolve => setTimeout(resolve, 25))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+interface TestNode { libp2p: Libp2p, membership: Libp2pMembership, registry: Registry }
+
+async function makeNode (seeds: string[]): Promise<TestNode> {
+  const privateKey = await generateKeyPair('Ed25519')
+  const libp2p = await createLibp2p({
+    privateKey,
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()]
+  })
+  const registry = new Registry()
+  const membership = createMembership({ libp2p, privateKey, seeds, registry, meta: { tags: { role: 'test' }, capacity: 4 } })
+  await membership.start()
+  return { libp2p, membership, registry }
+}
+
+async function metric (registry: Registry, name: string): Promise<number> {
+  const m = await registry.getSingleMetric(name)?.get()
+  return m?.values.reduce((s, v) => s + v.value, 0) ?? 0
+}
+
+function isClosed (s: Stream): boolean {
+  return s.status !== 'open'
+}
+
+test('three libp2p nodes converge; garbage and oversized frames close only their stream', async t => {
+  const nodes: TestNode[] = []
+  t.teardown(async () => {
+    for (const n of nodes) {
+      await n.membership.stop().catch(() => {})
+      try { await n.libp2p.stop() } catch {}
+    }
+  })
+  nodes.push(await makeNode([]))
+  const seed = nodes[0].libp2p.getMultiaddrs()[0].toString()
+  nodes.push(await makeNode([seed]))
+  nodes.push(await makeNode([seed]))
+
+  await until(() => nodes.every(n => n.membership.aliveMembers().length === 3), 'three alive everywhere')
+  const view = nodes[0].membership.member(nodes[2].membership.peerId)
+  t.is(view?.state, 'alive')
+  t.deepEqual(view?.meta.tags, { role: 'test' })
+  t.is(view?.meta.capacity, 4)
+
+  const target = nodes[0]
+  const before = target.membership.transport.stats.malformedFrames
+
+  // A frame whose body is not protobuf.
+  const garbage = await nodes[1].libp2p.dialProtocol(target.libp2p.peerId, PROTOCOL)
+  garbage.send(Uint8Array.from([5, 0xff, 0xff, 0xff, 0xff, 0xff]))
+  await until(() => isClosed(garbage), 'garbage stream closed')
+  await until(() => target.membership.transport.stats.malformedFrames === before + 1, 'garbage counted')
+
+  // A length prefix announcing 1 MiB: refused before the body arrives.
+  const oversized = await nodes[2].libp2p.dialProtocol(target.libp2p.peerId, PROTOCOL)
+  oversized.send(Uint8Array.from([0x80, 0x80, 0x40, 1, 2, 3]))
+  await until(() => isClosed(oversized), 'oversized stream closed')
+  await until(() => target.membership.transport.stats.malformedFrames === before + 2, 'oversized counted')
+  t.is(await metric(target.registry, 'meshos_membership_malformed_frames_total'), 2)
+
+  // Membership carries on over the other streams: a metadata change still reaches the target.
+  const received = target.membership.transport.stats.messagesReceived
+  nodes[1].membership.setMeta({ load: 3 })
+  await until(() => target.membership.member(nodes[1].membership.peerId)?.meta.load === 3, 'metadata change seen')
+  await until(() => target.membership.transport.stats.messagesReceived > received + 2, 'messages still flowing')
+  t.deepEqual(nodes.map(n => n.membership.members().map(m => m.state).sort()), [0, 1, 2].map(() => ['alive', 'alive', 'alive']))
+  t.true(await metric(target.registry, 'meshos_membership_messages_total') > 0)
+  await until(async () => await metric(target.registry, 'meshos_membership_probes_total') > 0, 'a probe counted')
+
+  // A graceful leave is seen as left, not dead.
+  await nodes[2].membership.leave()
+  await until(() => nodes.slice(0, 2).every(n => n.membership.member(nodes[2].membership.peerId)?.state === 'left'), 'leave seen')
+})

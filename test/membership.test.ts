@@ -1,0 +1,369 @@
+import test from 'ava'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { seededRandom } from '../lib/clock.js'
+import { hour, KiB } from '../lib/units.js'
+import { VirtualClock } from '../lib/virtual-clock.js'
+import { BroadcastQueue } from '../membership/broadcast-queue.js'
+import { emptyMessage, emptyMeta, metaToWire, signedBytes } from '../membership/codec.js'
+import { MetaTooLargeError } from '../membership/errors.js'
+import { Membership, type MembershipInit } from '../membership/membership.js'
+import { Ed25519Signer, Ed25519Verifier, FakeSigner, FakeVerifier } from '../membership/signer.js'
+import { Simulation } from '../membership/sim.js'
+import { Suspicion, suspicionTimeout } from '../membership/suspicion.js'
+import { Kind, MessageType, type SwimMessage, type Update } from '../membership/swim.js'
+import type { MemberMeta, MembershipEventName, PeerAddress, Signer } from '../membership/types.js'
+
+// ---------------------------------------------------------------------------------------------
+// A single node fed messages by hand. Probing is slowed to a crawl so that only what a test sends
+// changes the table.
+
+interface Harness {
+  clock: VirtualClock
+  m: Membership
+  sent: Array<{ to: PeerAddress, msg: SwimMessage }>
+  events: Array<{ type: MembershipEventName, peerId: string }>
+}
+
+function harness (t: { teardown: (fn: () => void) => void }, init: Partial<MembershipInit> = {}): Harness {
+  const clock = new VirtualClock()
+  const sent: Harness['sent'] = []
+  const m = new Membership({
+    peerId: 'me',
+    addrs: ['/sim/me'],
+    transport: { send: (to, msg) => { sent.push({ to, msg }) } },
+    signer: new FakeSigner('me'),
+    verifier: new FakeVerifier(),
+    clock,
+    random: seededRandom(7),
+    probeInterval: hour,
+    pushPullInterval: hour,
+    healInterval: hour,
+    ...init
+  })
+  const events: Harness['events'] = []
+  for (const type of ['join', 'update', 'suspect', 'alive', 'dead', 'left'] as const) {
+    m.events.on(type, e => { events.push({ type, peerId: e.member.peerId }) })
+  }
+  m.start()
+  t.teardown(() => { m.stop() })
+  return { clock, m, sent, events }
+}
+
+function alive (member: string, incarnation: number, meta: MemberMeta = emptyMeta(), signer: Signer = new FakeSigner(member)): Update {
+  const u: Update = { kind: Kind.ALIVE, member, incarnation, addrs: [`/sim/${member}`], meta: metaToWire(meta), accuser: '', signature: new Uint8Array(0) }
+  return { ...u, signature: signer.sign(signedBytes(u)) as Uint8Array<ArrayBuffer> }
+}
+
+function left (member: string, incarnation: number, signer: Signer = new FakeSigner(member)): Update {
+  const u: Update = { kind: Kind.LEFT, member, incarnation, addrs: [], accuser: '', signature: new Uint8Array(0) }
+  return { ...u, signature: signer.sign(signedBytes(u)) as Uint8Array<ArrayBuffer> }
+}
+
+function claim (kind: Kind.SUSPECT | Kind.DEAD, member: string, incarnation: number, accuser: string): Update {
+  return { kind, member, incarnation, addrs: [], accuser, signature: new Uint8Array(0) }
+}
+
+function gossip (h: Harness, from: string, ...updates: Update[]): void {
+  h.m.onMessage(from, { ...emptyMessage(MessageType.GOSSIP), updates })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incarnation rules
+
+test('incarnation conflicts: higher wins; at equal incarnation suspect beats alive, dead and left beat suspect', t => {
+  const h = harness(t)
+  const st = (): string | undefined => h.m.member('x')?.state
+  gossip(h, 'a', alive('a', 0), alive('x', 1))
+  t.is(st(), 'alive')
+  gossip(h, 'a', alive('x', 1))
+  t.is(h.events.filter(e => e.peerId === 'x').length, 1, 'a repeated alive is not news')
+
+  gossip(h, 'a', claim(Kind.SUSPECT, 'x', 0, 'a'))
+  t.is(st(), 'alive', 'a suspicion about an older incarnation is stale')
+  gossip(h, 'a', claim(Kind.SUSPECT, 'x', 1, 'a'))
+  t.is(st(), 'suspect', 'suspect beats alive at equal incarnation')
+  gossip(h, 'a', alive('x', 1))
+  t.is(st(), 'suspect', 'alive does not beat suspect at equal incarnation')
+  gossip(h, 'a', alive('x', 2))
+  t.is(st(), 'alive', 'a higher incarnation wins')
+  t.is(h.m.member('x')?.incarnation, 2)
+
+  gossip(h, 'a', claim(Kind.SUSPECT, 'x', 2, 'a'))
+  gossip(h, 'a', claim(Kind.DEAD, 'x', 2, 'a'))
+  t.is(st(), 'dead', 'dead beats suspect at equal incarnation')
+  gossip(h, 'a', claim(Kind.SUSPECT, 'x', 2, 'b'))
+  t.is(st(), 'dead', 'suspect does not beat dead')
+  gossip(h, 'a', left('x', 2))
+  t.is(st(), 'left', 'left beats dead at equal incarnation')
+  gossip(h, 'a', claim(Kind.DEAD, 'x', 2, 'a'))
+  t.is(st(), 'left', 'dead does not beat left')
+  gossip(h, 'a', alive('x', 3))
+  t.is(st(), 'alive', 'a member that left can come back with a higher incarnation')
+
+  t.deepEqual(h.events.filter(e => e.peerId === 'x').map(e => e.type), ['join', 'suspect', 'alive', 'suspect', 'dead', 'left', 'join'])
+})
+
+test('claims about members never seen are ignored', t => {
+  const h = harness(t)
+  gossip(h, 'a', claim(Kind.SUSPECT, 'ghost', 5, 'a'), claim(Kind.DEAD, 'ghost', 5, 'a'))
+  t.is(h.m.member('ghost'), undefined)
+})
+
+test('a node that hears itself suspected refutes with a higher incarnation, and tells the accuser directly', t => {
+  const h = harness(t)
+  gossip(h, 'a', alive('a', 0))
+  h.sent.length = 0
+  gossip(h, 'b', claim(Kind.SUSPECT, 'me', 0, 'a'))
+  t.is(h.m.incarnation, 1)
+  t.is(h.m.stats.refutations, 1)
+  t.is(h.m.healthMultiplier, 1, 'being suspected raises the local health multiplier')
+  const direct = h.sent.filter(s => s.to.peerId === 'a' && s.msg.type === MessageType.GOSSIP)
+  t.is(direct.length, 1)
+  t.is(direct[0].msg.updates[0].kind, Kind.ALIVE)
+  t.is(direct[0].msg.updates[0].incarnation, 1)
+  t.true(new FakeVerifier().verify('me', signedBytes(direct[0].msg.updates[0]), direct[0].msg.updates[0].signature))
+  // A claim about an incarnation already outbid changes nothing.
+  gossip(h, 'b', claim(Kind.DEAD, 'me', 0, 'a'))
+  t.is(h.m.incarnation, 1)
+})
+
+test('refutation in a cluster: the suspicion clears everywhere', t => {
+  const sim = new Simulation({ seed: 11 })
+  t.teardown(() => { sim.stop() })
+  const nodes = sim.addNodes(10)
+  t.true(sim.runUntil(() => sim.converged(), 10_000))
+  const [subject, accuser, listener] = [nodes[3], nodes[4], nodes[5]]
+  const before = subject.membership.incarnation
+  let suspects = 0
+  for (const n of nodes) n.membership.events.on('suspect', e => { if (e.member.peerId === subject.id) suspects++ })
+  listener.membership.onMessage(accuser.id, { ...emptyMessage(MessageType.GOSSIP), updates: [claim(Kind.SUSPECT, subject.id, before, accuser.id)] })
+  t.true(suspects >= 1, 'the suspicion was taken')
+  t.true(sim.runUntil(() => nodes.every(n => n.stateOf(subject.id) === 'alive' && n.membership.member(subject.id)?.incarnation === before + 1), 1_000))
+  t.is(subject.membership.stats.refutations, 1)
+  sim.run(10_000)
+  t.true(sim.allSee(subject.id, 'alive'))
+})
+
+// ---------------------------------------------------------------------------------------------
+// Suspicion
+
+test('suspicion timeout shrinks from max to min as confirmations arrive', t => {
+  const [min, max] = [2_000, 8_000]
+  t.is(suspicionTimeout(0, 3, min, max), max)
+  t.is(suspicionTimeout(3, 3, min, max), min)
+  t.is(suspicionTimeout(9, 3, min, max), min, 'never below the floor')
+  const c1 = suspicionTimeout(1, 3, min, max)
+  const c2 = suspicionTimeout(2, 3, min, max)
+  t.true(max > c1 && c1 > c2 && c2 > min)
+  t.is(c1, Math.floor(max - (max - min) * Math.log(2) / Math.log(4)))
+  t.is(suspicionTimeout(0, 0, min, max), min, 'with nobody to confirm, the floor applies')
+
+  const clock = new VirtualClock()
+  let fired = -1
+  const s = new Suspicion({ clock, accuser: 'a', confirmations: 3, min, max, onTimeout: () => { fired = clock.now() } })
+  t.false(s.confirm('a'), 'the first accuser is not a confirmation')
+  clock.advance(1_000)
+  t.true(s.confirm('b'))
+  t.false(s.confirm('b'), 'each accuser counts once')
+  t.is(s.deadline, c1)
+  clock.advance(500)
+  t.true(s.confirm('c'))
+  t.true(s.confirm('d'))
+  t.false(s.confirm('e'), 'beyond K, confirmations no longer count')
+  clock.advance(10_000)
+  t.is(fired, min, 'fires at start + min once K confirmations are in')
+  s.stop()
+})
+
+test('a suspect is declared dead at max without confirmations and at min with K of them', t => {
+  for (const accusers of [['a'], ['a', 'b', 'c', 'd']]) {
+    const h = harness(t)
+    gossip(h, 'a', ...['a', 'b', 'c', 'd', 'e', 'x'].map(id => alive(id, 0)))
+    const min = h.m.suspicionMin
+    for (const acc of accusers) gossip(h, acc, claim(Kind.SUSPECT, 'x', 0, acc))
+    const expected = accusers.length === 1 ? min * 4 : min
+    h.clock.advance(expected - 10)
+    t.is(h.m.member('x')?.state, 'suspect')
+    h.clock.advance(20)
+    t.is(h.m.member('x')?.state, 'dead', `${accusers.length} accusers`)
+  }
+})
+
+// ---------------------------------------------------------------------------------------------
+// Leaving
+
+test('a graceful leave is `left` everywhere, with a `left` event and never `dead`', async t => {
+  const sim = new Simulation({ seed: 5 })
+  t.teardown(() => { sim.stop() })
+  const nodes = sim.addNodes(10)
+  t.true(sim.runUntil(() => sim.converged(), 10_000))
+  const leaver = nodes[3]
+  const seen: string[] = []
+  for (const n of nodes) {
+    if (n === leaver) continue
+    for (const type of ['left', 'dead', 'suspect'] as const) {
+      n.membership.events.on(type, e => { if (e.member.peerId === leaver.id) seen.push(type) })
+    }
+  }
+  const t0 = sim.clock.now()
+  const done = sim.leave(leaver.id)
+  t.true(sim.runUntil(() => sim.allSee(leaver.id, 'left', nodes.filter(n => n !== leaver)), 500, 1))
+  t.true(sim.clock.now() - t0 <= 500)
+  sim.run(1_000)
+  await done
+  t.false(leaver.membership.isRunning)
+  sim.run(60_000)
+  t.deepEqual(seen, Array(9).fill('left'))
+  t.true(sim.allSee(leaver.id, 'left', nodes.filter(n => n !== leaver)))
+})
+
+// ---------------------------------------------------------------------------------------------
+// Signatures
+
+test('forged alive, leave and metadata for another peer are ignored and counted', t => {
+  const h = harness(t)
+  const mallory = new FakeSigner('mallory')
+  gossip(h, 'mallory', alive('x', 0, emptyMeta(), mallory))
+  t.is(h.m.member('x'), undefined, 'a forged alive does not create a member')
+  t.is(h.m.stats.invalidSignatures, 1)
+
+  gossip(h, 'a', alive('x', 1, { tags: { zone: 'a' }, capacity: 1, load: 0 }))
+  gossip(h, 'mallory', alive('x', 2, { tags: { zone: 'evil' }, capacity: 99, load: 0 }, mallory))
+  t.deepEqual(h.m.member('x')?.meta.tags, { zone: 'a' }, 'forged metadata is ignored')
+  t.is(h.m.member('x')?.incarnation, 1, 'and so is the incarnation it claims')
+  gossip(h, 'mallory', left('x', 1, mallory))
+  t.is(h.m.member('x')?.state, 'alive', 'a forged leave is ignored')
+  const tampered = { ...alive('x', 3), addrs: ['/ip4/6.6.6.6/tcp/1'] }
+  gossip(h, 'mallory', tampered)
+  t.is(h.m.member('x')?.incarnation, 1, 'a valid signature over other content is ignored')
+  t.is(h.m.stats.invalidSignatures, 4)
+  gossip(h, 'a', left('x', 1))
+  t.is(h.m.member('x')?.state, 'left', 'the genuine leave is taken')
+})
+
+test('Ed25519: updates are signed with the libp2p key and checked against the peer id', async t => {
+  const [ka, kb] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
+  const [ida, idb] = [peerIdFromPrivateKey(ka).toString(), peerIdFromPrivateKey(kb).toString()]
+  const verifier = new Ed25519Verifier()
+  const data = new TextEncoder().encode('hello')
+  const sig = new Ed25519Signer(ka).sign(data)
+  t.true(verifier.verify(ida, data, sig))
+  t.false(verifier.verify(idb, data, sig))
+  t.false(verifier.verify('not-a-peer-id', data, sig))
+
+  const h = harness(t, { verifier })
+  gossip(h, idb, alive(ida, 0, emptyMeta(), new Ed25519Signer(kb)))
+  t.is(h.m.member(ida), undefined)
+  t.is(h.m.stats.invalidSignatures, 1)
+  gossip(h, idb, alive(ida, 0, { tags: { a: '1' }, capacity: 2, load: 1 }, new Ed25519Signer(ka)))
+  t.deepEqual(h.m.member(ida)?.meta, { tags: { a: '1' }, capacity: 2, load: 1 })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Bounded queues
+
+test('broadcast queue: bounded, one entry per member, least transmitted and newest first, λ·log N transmits', t => {
+  const q = new BroadcastQueue({ maxEntries: 10 })
+  const mk = (member: string, incarnation = 0): Update => alive(member, incarnation)
+  for (let i = 0; i < 100; i++) {
+    q.enqueue(mk(`m${i}`), 50)
+    t.true(q.size <= 10)
+  }
+  t.is(q.dropped, 90)
+  q.enqueue(mk('m99', 1), 50)
+  t.is(q.size, 10, 'a newer update about a member replaces the older one')
+  const first = q.take({ maxCount: 3, maxBytes: 10_000, retransmitLimit: 4 })
+  t.deepEqual(first.map(u => `${u.member}@${u.incarnation}`), ['m99@1', 'm98@0', 'm97@0'], 'newest first')
+  const second = q.take({ maxCount: 3, maxBytes: 10_000, retransmitLimit: 4 })
+  t.false(second.some(u => ['m99', 'm98', 'm97'].includes(u.member)), 'least transmitted first')
+  t.is(q.take({ maxCount: 100, maxBytes: 120, retransmitLimit: 4 }).length, 2, 'byte budget respected')
+
+  const counts = new Map<string, number>()
+  for (let i = 0; i < 100; i++) {
+    for (const u of q.take({ maxCount: 4, maxBytes: 10_000, retransmitLimit: 4 })) counts.set(u.member, (counts.get(u.member) ?? 0) + 1)
+  }
+  t.is(q.size, 0, 'every update retires after its transmits')
+  t.true([...counts.values()].every(c => c <= 4))
+})
+
+test('in a cluster, the broadcast queue stays within its bound and no update is sent more than λ·log N times', t => {
+  const maxBroadcasts = 16
+  const sends = new Map<Update, Map<string, number>>()
+  const sim = new Simulation({
+    seed: 3,
+    membership: { maxBroadcasts },
+    onSend: (from, to, msg) => {
+      if (msg.type === MessageType.PUSH_PULL || msg.type === MessageType.PUSH_PULL_REPLY) return
+      for (const u of msg.updates) {
+        // Updates about the recipient itself (buddy system, telling a suspect) come from the table, not the queue.
+        if (u.member === to.peerId) continue
+        const per = sends.get(u) ?? new Map<string, number>()
+        per.set(from, (per.get(from) ?? 0) + 1)
+        sends.set(u, per)
+      }
+    }
+  })
+  t.teardown(() => { sim.stop() })
+  const nodes = sim.addNodes(50, { staggerMs: 500 })
+  let maxQueue = 0
+  t.true(sim.runUntil(() => {
+    for (const n of nodes) maxQueue = Math.max(maxQueue, n.membership.broadcastQueueSize)
+    return sim.converged(sim.nodes)
+  }, 60_000, 5))
+  t.true(maxQueue <= maxBroadcasts)
+  const limit = Math.ceil(4 * Math.log10(50 + 1))
+  let worst = 0
+  for (const per of sends.values()) for (const c of per.values()) worst = Math.max(worst, c)
+  t.true(worst <= limit, `worst ${worst} > ${limit}`)
+})
+
+// ---------------------------------------------------------------------------------------------
+// Metadata
+
+test('metadata is size limited with a named error, and versioned by the incarnation', t => {
+  const h = harness(t)
+  const big = { tags: { blob: 'x'.repeat(2 * KiB) } }
+  const err = t.throws(() => h.m.setMeta(big), { instanceOf: MetaTooLargeError })
+  t.is(err?.code, 'PAYLOAD_TOO_LARGE')
+  t.is(h.m.incarnation, 0, 'a refused change does not bump the incarnation')
+  t.throws(() => harness(t, { meta: big }), { instanceOf: MetaTooLargeError })
+
+  const info = h.m.setMeta({ tags: { zone: 'b' }, load: 2 })
+  t.is(info.incarnation, 1)
+  t.deepEqual(info.meta, { tags: { zone: 'b' }, capacity: 0, load: 2 })
+
+  gossip(h, 'a', alive('x', 0, { tags: { blob: 'x'.repeat(2 * KiB) }, capacity: 0, load: 0 }))
+  t.is(h.m.member('x'), undefined, 'an oversized metadata update from the wire is refused')
+  t.is(h.m.stats.invalidUpdates, 1)
+})
+
+test('a metadata change reaches every member', t => {
+  const sim = new Simulation({ seed: 9 })
+  t.teardown(() => { sim.stop() })
+  const nodes = sim.addNodes(20)
+  t.true(sim.runUntil(() => sim.converged(), 10_000))
+  nodes[7].membership.setMeta({ tags: { gpu: 'yes' }, capacity: 8 })
+  t.true(sim.runUntil(() => nodes.every(n => n.membership.member(nodes[7].id)?.meta.tags.gpu === 'yes'), 1_000, 1))
+  t.true(nodes.every(n => n.membership.member(nodes[7].id)?.incarnation === 1))
+})
+
+test('unsigned claims cannot push a member to an incarnation it never signed', t => {
+  const h = harness(t)
+  gossip(h, 'a', alive('x', 1))
+  gossip(h, 'mallory', claim(Kind.DEAD, 'x', 4_000_000_000, 'mallory'))
+  t.is(h.m.member('x')?.state, 'alive')
+  t.is(h.m.member('x')?.incarnation, 1)
+  gossip(h, 'mallory', claim(Kind.SUSPECT, 'me', 4_000_000_000, 'mallory'))
+  t.is(h.m.incarnation, 0, 'an absurd claim about us is not refuted into overflow')
+})
+
+test('a restarted node outbids its previous life, even at the same incarnation', t => {
+  const h = harness(t)
+  const old = { ...alive('me', 0), addrs: ['/sim/old-me'] }
+  const signedOld = { ...old, signature: new FakeSigner('me').sign(signedBytes(old)) as Uint8Array<ArrayBuffer> }
+  gossip(h, 'a', signedOld)
+  t.is(h.m.incarnation, 1)
+  gossip(h, 'a', alive('me', 5))
+  t.is(h.m.incarnation, 6)
+})

@@ -1,0 +1,149 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import anyTest, { type TestFn } from 'ava'
+import { Registry } from 'prom-client'
+import { MeshError } from '../lib/errors.js'
+import { createMeshLibp2p } from '../node/libp2p.js'
+import { EchoMessage } from '../node/diag.js'
+import { Frame } from '../rpc/frame.js'
+import { FrameDecoder, Rpc, encodeLengthPrefixed, protocolId, type ServiceDef } from '../rpc/index.js'
+import type { Libp2p, Stream } from '@libp2p/interface'
+
+const service = {
+  name: 'test',
+  version: 1,
+  maxMessageSize: 64 * 1024,
+  methods: {
+    echo: { request: EchoMessage, response: EchoMessage },
+    fail: { request: EchoMessage, response: EchoMessage },
+    slow: { request: EchoMessage, response: EchoMessage }
+  }
+} satisfies ServiceDef<any>
+
+interface Ctx { server: Libp2p, client: Libp2p, serverRpc: Rpc, clientRpc: Rpc, registry: Registry }
+const test = anyTest as TestFn<Ctx>
+
+test.before(async t => {
+  const make = async (): Promise<Libp2p> => {
+    const node = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], announce: [] })
+    await node.start()
+    return node
+  }
+  const server = await make()
+  const client = await make()
+  const registry = new Registry()
+  const serverRpc = new Rpc({ libp2p: server, registry })
+  await serverRpc.handle(service, {
+    echo: async (req) => req,
+    fail: async () => { throw new MeshError('NOT_FOUND', 'no such thing') },
+    slow: async (_req, { signal }) => await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { resolve({ data: new Uint8Array() }) }, 60_000)
+      signal.addEventListener('abort', () => { clearTimeout(timer); reject(signal.reason) })
+    })
+  })
+  await serverRpc.start()
+  const clientRpc = new Rpc({ libp2p: client })
+  await clientRpc.start()
+  await client.dial(server.getMultiaddrs()[0])
+  Object.assign(t.context, { server, client, serverRpc, clientRpc, registry })
+})
+
+test.after.always(async t => {
+  await t.context.clientRpc?.stop()
+  await t.context.serverRpc?.stop()
+  await t.context.client?.stop()
+  await t.context.server?.stop()
+})
+
+const bytes = (s: string): Uint8Array<ArrayBuffer> => new TextEncoder().encode(s) as Uint8Array<ArrayBuffer>
+
+async function malformedCount (registry: Registry, reason: string): Promise<number> {
+  const m = await registry.getSingleMetric('meshos_rpc_malformed_total')!.get()
+  return m.values.find(v => v.labels.reason === reason && v.labels.service === 'test')?.value ?? 0
+}
+
+/** Opens a raw stream to the service, sends bytes, and returns the frames the server answers before closing it. */
+async function rawExchange (t: { context: Ctx }, payload: Uint8Array): Promise<{ frames: Frame[], stream: Stream }> {
+  const stream = await t.context.client.dialProtocol(t.context.server.peerId, protocolId(service))
+  stream.send(payload)
+  const decoder = new FrameDecoder(1024 * 1024)
+  const frames: Frame[] = []
+  try {
+    for await (const chunk of stream) {
+      for (const f of decoder.push(chunk)) frames.push(Frame.decode(f))
+      if (frames.length > 0) break
+    }
+  } catch {}
+  return { frames, stream }
+}
+
+test.serial('calls round-trip, concurrently, over one persistent stream', async t => {
+  const { clientRpc, server, client } = t.context
+  const replies = await Promise.all(Array.from({ length: 200 }, async (_, i) => await clientRpc.call(server.peerId, service, 'echo', { data: bytes(`m${i}`) })))
+  replies.forEach((r, i) => { t.is(new TextDecoder().decode(r.data), `m${i}`) })
+  const streams = client.getConnections(server.peerId).flatMap(c => c.streams).filter(s => s.protocol === protocolId(service))
+  t.is(streams.length, 1)
+})
+
+test.serial('a handler\'s error reaches the caller with its code', async t => {
+  const err = await t.throwsAsync(t.context.clientRpc.call(t.context.server.peerId, service, 'fail', { data: bytes('x') }))
+  t.true(err instanceof MeshError)
+  t.is((err as MeshError).code, 'NOT_FOUND')
+  t.is(err!.message, 'no such thing')
+})
+
+test.serial('every call has a deadline', async t => {
+  const err = await t.throwsAsync(t.context.clientRpc.call(t.context.server.peerId, service, 'slow', { data: bytes('x') }, { timeout: 200 }))
+  t.is((err as MeshError).code, 'TIMEOUT')
+  const ok = await t.context.clientRpc.call(t.context.server.peerId, service, 'echo', { data: bytes('after') })
+  t.is(new TextDecoder().decode(ok.data), 'after')
+})
+
+test.serial('a request over the size limit is refused before it is sent', async t => {
+  const err = await t.throwsAsync(t.context.clientRpc.call(t.context.server.peerId, service, 'echo', { data: new Uint8Array(65 * 1024) }))
+  t.is((err as MeshError).code, 'MESSAGE_TOO_LARGE')
+})
+
+test.serial('garbage on an RPC stream gets a typed error, closes only that stream, and is counted', async t => {
+  const before = await malformedCount(t.context.registry, 'malformed')
+  // A valid length prefix around bytes that are not a Frame.
+  const { frames } = await rawExchange(t, encodeLengthPrefixed(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f, 0x01])))
+  t.is(frames.length, 1)
+  t.is(frames[0].kind, Frame.Kind.ERROR)
+  t.is(frames[0].code, 'MALFORMED_MESSAGE')
+  t.is(await malformedCount(t.context.registry, 'malformed'), before + 1)
+  const ok = await t.context.clientRpc.call(t.context.server.peerId, service, 'echo', { data: bytes('still serving') })
+  t.is(new TextDecoder().decode(ok.data), 'still serving')
+})
+
+test.serial('a frame over the size limit gets a typed error and the node keeps serving', async t => {
+  const before = await malformedCount(t.context.registry, 'oversized')
+  // Declares a 100 MiB frame; the server must refuse it from the prefix alone.
+  const prefix = new Uint8Array([0x80, 0x80, 0x80, 0x32])
+  const { frames } = await rawExchange(t, prefix)
+  t.is(frames.length, 1)
+  t.is(frames[0].code, 'MESSAGE_TOO_LARGE')
+  t.is(await malformedCount(t.context.registry, 'oversized'), before + 1)
+  const ok = await t.context.clientRpc.call(t.context.server.peerId, service, 'echo', { data: bytes('still serving') })
+  t.is(new TextDecoder().decode(ok.data), 'still serving')
+})
+
+test.serial('a well-framed request whose body is malformed fails only that call', async t => {
+  const stream = await t.context.client.dialProtocol(t.context.server.peerId, protocolId(service))
+  const bad = Frame.encode({ id: 7, kind: Frame.Kind.REQUEST, method: 'echo', body: new Uint8Array([0x0a, 0xff]), code: '', message: '' })
+  const good = Frame.encode({ id: 8, kind: Frame.Kind.REQUEST, method: 'echo', body: EchoMessage.encode({ data: bytes('ok') }), code: '', message: '' })
+  const unknown = Frame.encode({ id: 9, kind: Frame.Kind.REQUEST, method: 'nope', body: new Uint8Array(), code: '', message: '' })
+  stream.send(encodeLengthPrefixed(bad))
+  stream.send(encodeLengthPrefixed(good))
+  stream.send(encodeLengthPrefixed(unknown))
+  const decoder = new FrameDecoder(1024 * 1024)
+  const frames = new Map<number, Frame>()
+  for await (const chunk of stream) {
+    for (const f of decoder.push(chunk)) { const fr = Frame.decode(f); frames.set(fr.id, fr) }
+    if (frames.size === 3) break
+  }
+  t.is(frames.get(7)?.code, 'MALFORMED_MESSAGE')
+  t.is(frames.get(8)?.kind, Frame.Kind.RESPONSE)
+  t.is(new TextDecoder().decode(EchoMessage.decode(frames.get(8)!.body).data), 'ok')
+  t.is(frames.get(9)?.code, 'UNKNOWN_METHOD')
+  await stream.close()
+})

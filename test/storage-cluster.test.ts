@@ -1,0 +1,236 @@
+import test from 'ava'
+import { rm } from 'node:fs/promises'
+import { systemClock } from '../lib/clock.js'
+import { minute } from '../lib/units.js'
+import { ConsistencyUnavailableError, ConsistencyTimeoutError, KeyNotFoundError, KeyTooLargeError, ValueTooLargeError, InvalidKeyError, compareTimestamps } from '../storage/index.js'
+import { Cluster, fastInit, waitFor, text } from './storage-helpers.js'
+
+const noAntiEntropy = { ...fastInit, antiEntropy: { ...fastInit.antiEntropy, enabled: false } }
+
+test('quorum write and read succeed with one replica down; the write leaves a hint', async t => {
+  const c = await Cluster.create(t, 5, noAntiEntropy)
+  const key = 'user/1'
+  const replicas = c.node('node-1').replicasOf(key)
+  t.is(replicas.length, 3)
+  c.down(replicas[2])
+  const coord = c.other(replicas[2])
+  const w = await c.node(coord).put(key, 'hello')
+  t.is(w.acks, 2)
+  t.is(w.hinted, 1)
+  const r = await c.node(c.other(replicas[2], coord)).get(key)
+  t.is(text(r.value), 'hello')
+  t.is(c.node(coord).hints.stats().byTarget[replicas[2]], 1)
+})
+
+test('ALL fails fast with counts while a replica is down; unreachable and silent replicas too', async t => {
+  const c = await Cluster.create(t, 5, noAntiEntropy)
+  const key = 'all-key'
+  const replicas = c.node('node-1').replicasOf(key)
+  const coord = c.other(...replicas)
+  await c.node(coord).put(key, 'v1', { consistency: 'all' })
+
+  c.down(replicas[0])
+  const e1 = await t.throwsAsync(c.node(coord).put(key, 'v2', { consistency: 'all' }))
+  t.true(e1 instanceof ConsistencyUnavailableError)
+  t.is((e1 as any).code, 'UNAVAILABLE')
+  t.regex(e1!.message, /2 of 3 replicas alive, ALL needs 3/)
+  const e2 = await t.throwsAsync(c.node(coord).get(key, { consistency: 'all' }))
+  t.true(e2 instanceof ConsistencyUnavailableError)
+  t.regex(e2!.message, /2 of 3 replicas alive, ALL needs 3/)
+  c.up(replicas[0])
+
+  // Membership still thinks it is alive but the network refuses: fails as soon as that is known.
+  c.network.setDown(replicas[1], 'throw')
+  const e3 = await t.throwsAsync(c.node(coord).get(key, { consistency: 'all' }))
+  t.true(e3 instanceof ConsistencyUnavailableError)
+  t.regex(e3!.message, /2 of 3 replicas answered, ALL needs 3/)
+  const e4 = await t.throwsAsync(c.node(coord).put(key, 'v3', { consistency: 'all' }))
+  t.regex(e4!.message, /2 of 3 replicas answered, ALL needs 3/)
+
+  // A replica that never answers: the per-request timeout ends the call.
+  c.network.setDown(replicas[1], 'timeout')
+  const started = Date.now()
+  const e5 = await t.throwsAsync(c.node(coord).get(key, { consistency: 'all', timeoutMs: 200 }))
+  t.true(e5 instanceof ConsistencyTimeoutError)
+  t.is((e5 as any).code, 'TIMEOUT')
+  t.regex(e5!.message, /2 of 3 replicas answered within 200 ms, ALL needs 3/)
+  t.true(Date.now() - started < 2000)
+  // QUORUM still works around it.
+  t.is(text((await c.node(coord).get(key, { timeoutMs: 500 })).value), 'v3')
+})
+
+test('hints are replayed when the replica comes back', async t => {
+  const c = await Cluster.create(t, 5, noAntiEntropy)
+  const key = 'hinted'
+  const replicas = c.node('node-1').replicasOf(key)
+  const target = replicas[1]
+  c.down(target)
+  const coord = c.other(target)
+  await c.node(coord).put(key, 'while-you-were-out')
+  await t.throwsAsync(c.node(coord).get(key, { consistency: 'one', replica: target }), { instanceOf: ConsistencyUnavailableError })
+  c.up(target)
+  await waitFor(async () => {
+    try { return text((await c.node(coord).get(key, { consistency: 'one', replica: target })).value) === 'while-you-were-out' } catch { return false }
+  }, 'hint replay')
+  await waitFor(() => c.node(coord).hints.stats().pending === 0, 'hint removal')
+  t.pass()
+})
+
+test('read repair fixes a stale replica', async t => {
+  const c = await Cluster.create(t, 5, noAntiEntropy)
+  const key = 'repair-me'
+  const replicas = c.node('node-1').replicasOf(key)
+  const coord = c.other(...replicas)
+  await c.node(coord).put(key, 'old', { consistency: 'all' })
+  // Make one replica stale behind the coordinators' backs: write a newer version to two replicas only.
+  const stale = replicas[2]
+  const newer = { key, value: new TextEncoder().encode('new'), ts: { wall: BigInt(Date.now() + 1000), logical: 0, node: 'test' }, tombstone: false, expiresAt: 0n }
+  for (const r of replicas.slice(0, 2)) await c.node(r).service.write({ records: [newer] })
+  t.is(text((await c.node(coord).get(key, { consistency: 'one', replica: stale })).value), 'old')
+  t.is(text((await c.node(coord).get(key, { consistency: 'all' })).value), 'new')
+  await waitFor(async () => text((await c.node(coord).get(key, { consistency: 'one', replica: stale })).value) === 'new', 'read repair')
+  t.pass()
+})
+
+test('a replica that lost its data dir converges back through anti-entropy, no command needed', async t => {
+  const c = await Cluster.create(t, 5)
+  const keys = Array.from({ length: 60 }, (_, i) => `wiped/${i}`)
+  for (const k of keys) await c.node('node-1').put(k, `value-${k}`, { consistency: 'all' })
+  const victim = 'node-3'
+  const mine = keys.filter(k => c.node('node-1').replicasOf(k).includes(victim))
+  t.true(mine.length > 0)
+  const dir = c.nodes.get(victim)!.dir
+  await c.stopNode(victim)
+  await rm(dir, { recursive: true, force: true })
+  await c.startNode(victim)
+  t.is((await c.node(victim).stats()).records, 0)
+  await waitFor(async () => (await c.node(victim).stats()).records === mine.length, 'anti-entropy refill')
+  for (const k of mine) t.is(text((await c.node('node-1').get(k, { consistency: 'one', replica: victim })).value), `value-${k}`)
+  t.true(c.node(victim).antiEntropy.stats().pulled + c.node('node-1').antiEntropy.stats().pushed >= 0)
+})
+
+test('tombstones are purged only after every replica holds them, and deleted data does not come back', async t => {
+  const c = await Cluster.create(t, 5)
+  const key = 'doomed'
+  const replicas = c.node('node-1').replicasOf(key)
+  const coord = c.other(...replicas)
+  await c.node(coord).put(key, 'alive', { consistency: 'all' })
+  const [a, b, lagging] = replicas
+  c.down(lagging)
+  await c.node(coord).delete(key)
+  await t.throwsAsync(c.node(coord).get(key), { instanceOf: KeyNotFoundError })
+  const roundsA = c.node(a).antiEntropy.stats().completeRounds
+  const roundsB = c.node(b).antiEntropy.stats().completeRounds
+  // Plenty of complete rounds between the two live replicas: still no purge, the third lacks the tombstone.
+  await waitFor(() => c.node(a).antiEntropy.stats().completeRounds > roundsA + 40 && c.node(b).antiEntropy.stats().completeRounds > roundsB + 40, 'anti-entropy rounds')
+  for (const r of [a, b]) t.true((await c.node(r).service.getStored(key))?.record?.tombstone, `tombstone kept on ${r}`)
+  t.is(text((await c.node(coord).get(key, { consistency: 'one', replica: lagging }).catch(() => ({ value: new TextEncoder().encode('unreachable') }))).value), 'unreachable')
+
+  c.up(lagging)
+  await waitFor(async () => {
+    for (const r of replicas) if ((await c.node(r).service.getStored(key)) != null) return false
+    return true
+  }, 'tombstone purge on all replicas')
+  // Give anti-entropy more rounds to resurrect anything it would resurrect.
+  const rounds = c.node(lagging).antiEntropy.stats().completeRounds
+  await waitFor(() => c.node(lagging).antiEntropy.stats().completeRounds > rounds + 30, 'more rounds')
+  for (const r of replicas) {
+    t.is(await c.node(r).service.getStored(key), undefined)
+    await t.throwsAsync(c.node(coord).get(key, { consistency: 'one', replica: r }), { instanceOf: KeyNotFoundError })
+  }
+  await t.throwsAsync(c.node(coord).get(key, { consistency: 'all' }), { instanceOf: KeyNotFoundError })
+})
+
+test('oversized keys and values and invalid UTF-8 are refused with named errors', async t => {
+  const c = await Cluster.create(t, 3, noAntiEntropy)
+  const s = c.node('node-1')
+  const e1 = await t.throwsAsync(s.put('k'.repeat(1025), 'v'))
+  t.true(e1 instanceof KeyTooLargeError)
+  t.is((e1 as any).code, 'PAYLOAD_TOO_LARGE')
+  const e2 = await t.throwsAsync(s.put('k', new Uint8Array(1024 * 1024 + 1)))
+  t.true(e2 instanceof ValueTooLargeError)
+  t.is((e2 as any).code, 'PAYLOAD_TOO_LARGE')
+  const e3 = await t.throwsAsync(s.put(new Uint8Array([0xc3, 0x28]), 'v'))
+  t.true(e3 instanceof InvalidKeyError)
+  t.is((e3 as any).code, 'BAD_REQUEST')
+  await t.throwsAsync(s.get('\udc00'), { instanceOf: InvalidKeyError })
+  await t.throwsAsync(s.get('x', { consistency: 'any' }), { message: /ANY applies to writes only/ })
+  // The 1 MiB limit itself is fine.
+  await s.put('k', new Uint8Array(1024 * 1024))
+  t.is((await s.get('k')).value.byteLength, 1024 * 1024)
+})
+
+test('TTL values read as not found once expired; ANY writes succeed with every replica down', async t => {
+  const c = await Cluster.create(t, 5, noAntiEntropy)
+  const s = c.node('node-1')
+  await s.put('short-lived', 'v', { ttl: 1000 })
+  t.is(text((await s.get('short-lived')).value), 'v')
+  await waitFor(async () => await s.get('short-lived').then(() => false, err => err instanceof KeyNotFoundError), 'expiry')
+  const key = 'any-key'
+  const replicas = s.replicasOf(key)
+  const coord = c.other(...replicas)
+  for (const r of replicas) c.down(r)
+  await t.throwsAsync(c.node(coord).put(key, 'v', { consistency: 'one' }), { message: /0 of 3 replicas alive, ONE needs 1/ })
+  const w = await c.node(coord).put(key, 'v', { consistency: 'any' })
+  t.is(w.acks, 0)
+  t.true(w.hinted >= 1)
+  for (const r of replicas) c.up(r)
+  await waitFor(async () => await c.node(coord).get(key, { consistency: 'all' }).then(r => text(r.value) === 'v', () => false), 'hinted ANY write delivered')
+  t.pass()
+})
+
+test('a node whose clock is minutes behind still wins with writes made after seeing newer ones', async t => {
+  const skewed = { ...systemClock, now: () => systemClock.now() - 5 * minute }
+  const c = await Cluster.create(t, 5, noAntiEntropy, { 'node-2': skewed })
+  // A key node-2 replicates, so it sees the other writer's timestamp.
+  let key = ''
+  for (let i = 0; key === ''; i++) if (c.node('node-1').replicasOf(`skew/${i}`).includes('node-2')) key = `skew/${i}`
+  const other = c.other('node-2')
+  const first = await c.node(other).put(key, 'from-correct-clock', { consistency: 'all' })
+  const second = await c.node('node-2').put(key, 'from-slow-clock')
+  t.true(compareTimestamps(second.timestamp, first.timestamp) > 0)
+  t.is(text((await c.node(other).get(key, { consistency: 'all' })).value), 'from-slow-clock')
+})
+
+test('scan merges replicas, newest wins, tombstones dropped, ordered and limited', async t => {
+  const c = await Cluster.create(t, 5, noAntiEntropy)
+  const s = c.node('node-2')
+  for (let i = 0; i < 30; i++) await s.put(`scan/${String(i).padStart(2, '0')}`, `v${i}`)
+  await s.put('other/x', 'no')
+  await s.put('scan/05', 'updated')
+  await s.delete('scan/07')
+  const res = await c.node('node-4').scan({ prefix: 'scan/', limit: 100 })
+  t.is(res.entries.length, 29)
+  t.deepEqual(res.entries.map(e => e.key), [...res.entries.map(e => e.key)].sort())
+  t.is(text(res.entries.find(e => e.key === 'scan/05')!.value), 'updated')
+  t.false(res.entries.some(e => e.key === 'scan/07'))
+  const limited = await c.node('node-1').scan({ prefix: 'scan/', limit: 10 })
+  t.deepEqual(limited.entries.map(e => e.key), res.entries.slice(0, 10).map(e => e.key))
+})
+
+test('a joining node receives the ranges it now owns; old owners drop them; graceful leave hands off', async t => {
+  const c = await Cluster.create(t, 4)
+  const keys = Array.from({ length: 80 }, (_, i) => `join/${i}`)
+  for (const k of keys) await c.node('node-1').put(k, k, { consistency: 'all' })
+  // node-5 joins the ring.
+  c.ids.push('node-5')
+  await c.startNode('node-5')
+  c.membership.join('node-5')
+  const expected = keys.filter(k => c.node('node-1').replicasOf(k).includes('node-5'))
+  t.true(expected.length > 0)
+  await waitFor(async () => (await c.node('node-5').stats()).records === expected.length, 'new owner filled')
+  // Every node ends up holding exactly the keys it replicates.
+  await waitFor(async () => {
+    for (const id of c.nodes.keys()) {
+      const want = keys.filter(k => c.node(id).replicasOf(k).includes(id)).length
+      if ((await c.node(id).stats()).records !== want) return false
+    }
+    return true
+  }, 'rebalanced')
+  // node-2 leaves gracefully: hands off first, then the ring drops it.
+  const res = await c.node('node-2').handoff()
+  t.is(res.failed, 0)
+  c.membership.leave('node-2')
+  await c.stopNode('node-2')
+  for (const k of keys) t.is(text((await c.node('node-1').get(k, { consistency: 'all' })).value), k)
+})

@@ -1,0 +1,85 @@
+import test from 'ava'
+import { join } from 'node:path'
+import { LevelEngine, MemoryEngine, compareKeys, validateKey, validateValue, KeyTooLargeError, ValueTooLargeError, InvalidKeyError, type StorageEngine } from '../storage/index.js'
+import { tempDir } from './storage-helpers.js'
+
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
+
+test('level engine: group commit shares fsyncs between concurrent writes', async t => {
+  const engine = new LevelEngine({ path: join(await tempDir(t), 'db') })
+  await engine.open()
+  t.teardown(async () => { await engine.close() })
+  const n = 500
+  await Promise.all(Array.from({ length: n }, async (_, i) => { await engine.batch([{ type: 'put', key: `k${i}`, value: bytes(`v${i}`) }]) }))
+  const s = engine.stats()
+  t.is(s.writes, n)
+  t.true(s.syncedCommits < n / 10, `${s.syncedCommits} synced batches for ${n} writes`)
+  t.log(`${n} concurrent writes -> ${s.syncedCommits} synced batches`)
+  for (let i = 0; i < n; i += 97) t.deepEqual(await engine.get(`k${i}`), bytes(`v${i}`))
+})
+
+test('level engine: relaxed durability never syncs', async t => {
+  const engine = new LevelEngine({ path: join(await tempDir(t), 'db'), durability: 'relaxed' })
+  await engine.open()
+  t.teardown(async () => { await engine.close() })
+  await Promise.all(Array.from({ length: 50 }, async (_, i) => { await engine.batch([{ type: 'put', key: `k${i}`, value: bytes('v') }]) }))
+  t.is(engine.stats().syncedCommits, 0)
+  t.true(engine.stats().commits >= 1)
+})
+
+test('level engine: reopen keeps data; a second open of the same dir is DATA_DIR_LOCKED', async t => {
+  const path = join(await tempDir(t), 'db')
+  const a = new LevelEngine({ path })
+  await a.open()
+  await a.batch([{ type: 'put', key: 'x', value: bytes('1') }, { type: 'put', key: 'y', value: bytes('2') }])
+  await a.batch([{ type: 'del', key: 'y' }])
+  const locked = new LevelEngine({ path })
+  const err = await t.throwsAsync(locked.open())
+  t.is((err as any).code, 'DATA_DIR_LOCKED')
+  await a.close()
+  const b = new LevelEngine({ path })
+  await b.open()
+  t.teardown(async () => { await b.close() })
+  t.deepEqual(await b.get('x'), bytes('1'))
+  t.is(await b.get('y'), undefined)
+})
+
+async function collect (e: StorageEngine, range: Parameters<StorageEngine['iterate']>[0]): Promise<string[]> {
+  const out: string[] = []
+  for await (const [k] of e.iterate(range)) out.push(k)
+  return out
+}
+
+test('memory and level engines order and bound iteration identically (UTF-8 byte order)', async t => {
+  const keys = ['a', 'b', 'ab', '\uffff', '\u{1F600}', 'é', 'z', 'a\u0000', '\ue000x', '']
+    .filter(k => k !== '')
+  const level = new LevelEngine({ path: join(await tempDir(t), 'db') })
+  await level.open()
+  t.teardown(async () => { await level.close() })
+  const mem = new MemoryEngine()
+  for (const e of [level, mem]) await e.batch(keys.map(key => ({ type: 'put' as const, key, value: bytes(key) })))
+  const expected = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+  t.deepEqual([...keys].sort(compareKeys), expected)
+  for (const range of [{}, { gte: 'ab' }, { gt: 'ab', lt: '\u{1F600}' }, { lte: 'é', limit: 3 }, { gt: 'a' }]) {
+    t.deepEqual(await collect(mem, range), await collect(level, range), JSON.stringify(range))
+  }
+  t.true(await mem.approximateSize('a', 'b') > 0)
+})
+
+test('key and value validation gives named errors with stable codes', t => {
+  t.is(validateKey('ok', 1024), 'ok')
+  t.is(validateKey(bytes('bytes ok'), 1024), 'bytes ok')
+  const big = t.throws(() => validateKey('x'.repeat(1025), 1024))
+  t.true(big instanceof KeyTooLargeError)
+  t.is((big as any).code, 'PAYLOAD_TOO_LARGE')
+  // 342 three-byte characters is 1026 bytes, over the limit although only 342 UTF-16 units.
+  t.throws(() => validateKey('€'.repeat(342), 1024), { instanceOf: KeyTooLargeError })
+  const bad = t.throws(() => validateKey(new Uint8Array([0x66, 0xff, 0xfe]), 1024))
+  t.true(bad instanceof InvalidKeyError)
+  t.is((bad as any).code, 'BAD_REQUEST')
+  t.throws(() => validateKey('\ud800', 1024), { instanceOf: InvalidKeyError })
+  t.throws(() => validateKey('', 1024), { instanceOf: InvalidKeyError })
+  const v = t.throws(() => validateValue(new Uint8Array(11), 10))
+  t.true(v instanceof ValueTooLargeError)
+  t.is((v as any).code, 'PAYLOAD_TOO_LARGE')
+})

@@ -1,0 +1,77 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { ExecutionContext } from 'ava'
+
+export const meshBin = fileURLToPath(new URL('../cli/bin.js', import.meta.url))
+
+/** A temp dir removed in teardown. */
+export async function tempDir (t: ExecutionContext, prefix = 'meshos-test-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true, maxRetries: 3 }) })
+  return dir
+}
+
+export interface RunResult { code: number | null, stdout: string, stderr: string }
+
+/** Runs the real `mesh` CLI as a process and collects its output. */
+export async function mesh (args: string[], opts: { env?: Record<string, string>, timeout?: number, input?: string } = {}): Promise<RunResult> {
+  const child = spawn(process.execPath, [meshBin, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (c) => { stdout += c })
+  child.stderr.on('data', (c) => { stderr += c })
+  child.stdin.end(opts.input ?? '')
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeout ?? 60_000)
+  const code = await new Promise<number | null>(resolve => child.once('close', (c) => { resolve(c) }))
+  clearTimeout(timer)
+  return { code, stdout, stderr }
+}
+
+/** Polls `check` until it returns a truthy value; never a fixed sleep standing in for an event. */
+export async function waitFor<T> (what: string, check: () => Promise<T> | T, timeout = 30_000, interval = 50): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeout
+  let lastErr: unknown
+  while (Date.now() < deadline) {
+    try {
+      const v = await check()
+      if (v) return v as NonNullable<T>
+    } catch (err) { lastErr = err }
+    await new Promise(resolve => setTimeout(resolve, interval))
+  }
+  throw new Error(`timed out after ${timeout} ms waiting for ${what}${lastErr != null ? `: ${(lastErr as Error).message}` : ''}`)
+}
+
+export interface Daemon {
+  child: ChildProcess
+  exited: Promise<number | null>
+  output: () => string
+  info: () => Promise<{ peerId: string, api: string, addrs: string[], pid: number }>
+}
+
+/** Starts `mesh start` as a real process; it is killed in teardown if still running. */
+export function startDaemon (t: ExecutionContext, args: string[], env: Record<string, string> = {}): Daemon {
+  const child = spawn(process.execPath, [meshBin, 'start', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout!.on('data', (c) => { out += c })
+  child.stderr!.on('data', (c) => { out += c })
+  const exited = new Promise<number | null>(resolve => child.once('exit', (c) => { resolve(c) }))
+  t.teardown(async () => {
+    if (child.exitCode == null && child.signalCode == null) {
+      child.kill('SIGKILL')
+      await exited
+    }
+  })
+  const dataDir = args[args.indexOf('--data-dir') + 1]
+  return {
+    child,
+    exited,
+    output: () => out,
+    info: async () => await waitFor('node.json', async () => {
+      const info = JSON.parse(await readFile(join(dataDir, 'node.json'), 'utf8'))
+      return info.pid === child.pid ? info : undefined
+    }, 30_000)
+  }
+}
