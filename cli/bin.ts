@@ -112,6 +112,23 @@ clientCommand(program.command('status'))
     })
   }))
 
+clientCommand(program.command('members'))
+  .description('list the members of the mesh as this node sees them, itself included')
+  .action(action(async (opts: ClientOpts) => {
+    const r = await client(opts).members()
+    print(opts, r, () => {
+      const now = Date.now()
+      printTable(['peer id', 'address', 'state', 'incarnation', 'tags', 'in state'], r.members.map(m => [
+        m.peerId + (m.self === true ? ' (self)' : ''),
+        m.addrs[0] ?? '-',
+        m.state,
+        String(m.incarnation),
+        Object.entries(m.meta?.tags ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '-',
+        formatDuration(now - Date.parse(m.stateSince))
+      ]))
+    })
+  }))
+
 const pubsub = program.command('pubsub').description('publish and subscribe to mesh-wide topics (gossipsub)')
 clientCommand(pubsub.command('publish <topic> <message>'))
   .description('publish a message on a topic')

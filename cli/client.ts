@@ -12,6 +12,16 @@ export interface ClientInit {
 
 export const defaultApi = 'http://127.0.0.1:7947'
 
+export interface Member {
+  peerId: string
+  addrs: string[]
+  state: 'alive' | 'suspect' | 'dead' | 'left'
+  incarnation: number
+  meta: { tags: Record<string, string>, capacity: number, load: number }
+  stateSince: string
+  self?: boolean
+}
+
 /**
  * A small typed client of a node's HTTP API; the CLI uses it and so can any TypeScript program. API errors come back as
  * MeshErrors with the server's code.
@@ -71,6 +81,10 @@ export class MeshClient {
 
   async status (): Promise<{ peerId: string, addrs: string[], version: string, uptimeMs: number, connections: number }> {
     return await this.json('GET', '/v1/status')
+  }
+
+  async members (): Promise<{ members: Member[] }> {
+    return await this.json('GET', '/v1/members')
   }
 
   async health (): Promise<{ ok: boolean }> {

@@ -1,6 +1,7 @@
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import { silentLogger, type Logger } from '../lib/log.js'
 import { Rpc } from '../rpc/index.js'
+import { createMembership, type Libp2pMembership } from '../membership/index.js'
 import { ApiServer, type ApiTokens } from './api.js'
 import { Bootstrapper } from './bootstrap.js'
 import { parseHostPort, type MeshConfig } from './config.js'
@@ -35,6 +36,7 @@ export class MeshNode {
   libp2p!: Libp2p<BaseServices>
   rpc!: Rpc
   api!: ApiServer
+  membership!: Libp2pMembership
   private bootstrapper?: Bootstrapper
   private startedAt = 0
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
@@ -68,6 +70,8 @@ export class MeshNode {
 
     await this.libp2p.start()
     await this.rpc.start()
+    this.membership = createMembership({ libp2p: this.libp2p, privateKey, seeds: config.bootstrap, logger: this.log, registry: this.registry })
+    await this.membership.start()
     await this.api.start()
     this.bootstrapper = new Bootstrapper(this.libp2p, { addrs: config.bootstrap, logger: this.log })
     this.bootstrapper.start()
@@ -76,10 +80,16 @@ export class MeshNode {
     this.log.info({ peerId: this.libp2p.peerId.toString(), addrs: this.addrs(), api: this.api.url }, 'node started')
   }
 
-  async stop (): Promise<void> {
+  /**
+   * Stops the node. A graceful stop first tells the mesh this node is leaving, so that others record it as `left`
+   * rather than waiting to declare it dead.
+   */
+  async stop (options: { leave?: boolean } = {}): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping' || this.state === 'new') return
     this.state = 'stopping'
     this.bootstrapper?.stop()
+    if (options.leave ?? true) await this.membership?.leave().catch(err => { this.log.warn({ err }, 'leave failed') })
+    else await this.membership?.stop().catch(err => { this.log.warn({ err }, 'membership stop failed') })
     await this.api?.stop().catch(err => { this.log.warn({ err }, 'api stop failed') })
     await this.rpc?.stop().catch(err => { this.log.warn({ err }, 'rpc stop failed') })
     await Promise.resolve(this.libp2p?.stop()).catch((err: unknown) => { this.log.warn({ err }, 'libp2p stop failed') })
@@ -117,5 +127,20 @@ export class MeshNode {
       }
     })
     pubsubRoutes(api, this.libp2p.services.pubsub)
+    api.route({
+      method: 'GET',
+      path: '/v1/members',
+      handler: () => ({
+        members: this.membership.members().map(m => ({
+          peerId: m.peerId,
+          addrs: m.addrs,
+          state: m.state,
+          incarnation: m.incarnation,
+          meta: m.meta,
+          stateSince: new Date(m.stateSince).toISOString(),
+          self: m.peerId === this.membership.peerId
+        }))
+      })
+    })
   }
 }

@@ -176,6 +176,16 @@ export class Testnet {
     await writeFile(join(this.dir, 'testnet.json'), JSON.stringify({ nodes: this.nodes }, null, 2) + '\n')
   }
 
+  /** Waits until each of `nodes` (default: all running) sees `expected` (default: those nodes) alive. */
+  async waitForMembers (opts: { nodes?: number[], alive?: number, timeout?: number } = {}): Promise<void> {
+    const nodes = opts.nodes ?? this.nodes.map((_, i) => i).filter(i => this.isRunning(i))
+    const alive = opts.alive ?? nodes.length
+    await this.waitFor(`every node to see ${alive} alive members`, async () => {
+      const views = await Promise.all(nodes.map(async i => (await this.client(i, { timeout: 5000 }).members()).members))
+      return views.every(v => v.filter(m => m.state === 'alive').length === alive)
+    }, opts.timeout ?? 60 * second)
+  }
+
   /** Polls until `check` returns true, or throws after `timeout`. */
   async waitFor (what: string, check: () => Promise<boolean> | boolean, timeout = 60 * second, interval = 100): Promise<void> {
     const deadline = Date.now() + timeout
@@ -215,6 +225,7 @@ export async function createTestnet (n: number, opts: TestnetOptions = {}): Prom
         const statuses = await Promise.all(net.nodes.map(async (_, i) => await net.client(i, { timeout: 5000 }).status()))
         return statuses.every(s => s.connections >= 1)
       })
+      await net.waitForMembers()
     }
     await net.writeManifest()
     return net
