@@ -3,50 +3,10 @@ import { Command, CommanderError, Option } from 'commander'
 import { MeshError, toMeshError } from '../lib/errors.js'
 import { configFromEnv, configFromFile, resolveConfig, type MeshConfig } from '../node/config.js'
 import { version } from '../node/version.js'
-import { MeshClient, defaultApi } from './client.js'
 import { formatDuration, printTable } from './format.js'
-
-const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
-
-interface ClientOpts { api: string, json?: boolean, token?: string }
-
-/** Adds the options every client command shares. */
-function clientCommand (cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--api <url>', 'API of the node to talk to').env('MESH_API').default(defaultApi))
-    .addOption(new Option('--token <token>', 'API bearer token').env('MESH_TOKEN'))
-    .option('--json', 'print JSON instead of text')
-}
-
-function client (opts: ClientOpts): MeshClient {
-  return new MeshClient({ api: opts.api, token: opts.token })
-}
-
-let jsonErrors = false
-
-/** Runs a command body; any error becomes one line (or JSON with --json) and the exit code of its error code. */
-function action<A extends any[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    const cmd = args[args.length - 1] as Command
-    jsonErrors = cmd.opts().json === true
-    try {
-      await fn(...args)
-    } catch (err) {
-      fail(toMeshError(err))
-    }
-  }
-}
-
-function fail (e: MeshError): never {
-  if (jsonErrors) process.stdout.write(JSON.stringify(e.toJSON()) + '\n')
-  else process.stderr.write(`mesh: ${e.message} (${e.code})\n`)
-  process.exit(e.exitCode)
-}
-
-function print (opts: { json?: boolean }, value: unknown, text: () => void): void {
-  if (opts.json === true) process.stdout.write(JSON.stringify(value, null, 2) + '\n')
-  else text()
-}
+import { action, client, clientCommand, collect, fail, print, type ClientOpts } from './common.js'
+import { registerResourceCommands } from './commands/resource.js'
+import { registerKvCommands } from './commands/kv.js'
 
 const program = new Command()
 program
@@ -179,6 +139,9 @@ program.command('testnet')
     await net.stop()
     process.exit(0)
   }))
+
+registerResourceCommands(program)
+registerKvCommands(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -9,6 +9,9 @@ import { diagHandlers, diagService } from './diagnostics.js'
 import { createMeshLibp2p, type BaseServices } from './libp2p.js'
 import { pubsubRoutes } from './pubsub.js'
 import { version } from './version.js'
+import { createNodeDht, dhtLibp2pServices } from './dht.js'
+import { createNodeStorage } from './storage.js'
+import type { Subsystem } from './subsystem.js'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 
 export interface MeshNodeComponents {
@@ -33,10 +36,12 @@ export interface NodeStatus {
 export class MeshNode {
   readonly registry = new Registry()
   readonly log: Logger
-  libp2p!: Libp2p<BaseServices>
+  libp2p!: Libp2p<BaseServices & Record<string, any>>
   rpc!: Rpc
   api!: ApiServer
   membership!: Libp2pMembership
+  /** Subsystems in start order; stopped in reverse. */
+  readonly subsystems: Subsystem[] = []
   private bootstrapper?: Bootstrapper
   private startedAt = 0
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
@@ -58,7 +63,8 @@ export class MeshNode {
       privateKey,
       listen: config.listen,
       announce: config.announce,
-      networkKey: config.networkKey
+      networkKey: config.networkKey,
+      services: dhtLibp2pServices(config)
     })
     this.rpc = new Rpc({ libp2p: this.libp2p, logger: this.log, registry: this.registry })
     await this.rpc.handle(diagService, diagHandlers)
@@ -72,6 +78,13 @@ export class MeshNode {
     await this.rpc.start()
     this.membership = createMembership({ libp2p: this.libp2p, privateKey, seeds: config.bootstrap, logger: this.log, registry: this.registry })
     await this.membership.start()
+    for (const create of [createNodeDht, createNodeStorage]) {
+      const sub = await create(this)
+      if (sub == null) continue
+      await sub.start()
+      sub.routes(this.api)
+      this.subsystems.push(sub)
+    }
     await this.api.start()
     this.bootstrapper = new Bootstrapper(this.libp2p, { addrs: config.bootstrap, logger: this.log })
     this.bootstrapper.start()
@@ -88,9 +101,11 @@ export class MeshNode {
     if (this.state === 'stopped' || this.state === 'stopping' || this.state === 'new') return
     this.state = 'stopping'
     this.bootstrapper?.stop()
+    await this.api?.stop().catch(err => { this.log.warn({ err }, 'api stop failed') })
+    // Subsystems stop while membership and RPC still run, so that storage can hand its ranges off first.
+    for (const sub of [...this.subsystems].reverse()) await sub.stop().catch(err => { this.log.warn({ err, subsystem: sub.name }, 'stop failed') })
     if (options.leave ?? true) await this.membership?.leave().catch(err => { this.log.warn({ err }, 'leave failed') })
     else await this.membership?.stop().catch(err => { this.log.warn({ err }, 'membership stop failed') })
-    await this.api?.stop().catch(err => { this.log.warn({ err }, 'api stop failed') })
     await this.rpc?.stop().catch(err => { this.log.warn({ err }, 'rpc stop failed') })
     await Promise.resolve(this.libp2p?.stop()).catch((err: unknown) => { this.log.warn({ err }, 'libp2p stop failed') })
     this.state = 'stopped'

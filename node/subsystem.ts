@@ -1,0 +1,11 @@
+import type { ApiServer } from './api.js'
+
+/** What the composition root needs from each subsystem it wires in. */
+export interface Subsystem {
+  readonly name: string
+  start (): Promise<void>
+  /** Graceful: hand off what should be handed off. Releases every timer, handle and file. */
+  stop (): Promise<void>
+  /** Adds the subsystem's API routes; called before the API starts listening. */
+  routes (api: ApiServer): void
+}
