@@ -1,19 +1,38 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import anyTest, { type TestFn } from 'ava'
-import { createTestnet, type Testnet } from '../testnet/index.js'
-import { mesh, waitFor } from './util.js'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { MeshClient } from '../cli/client.js'
+import { mesh, meshBin, waitFor } from './util.js'
 
-const test = anyTest as TestFn<{ net: Testnet, dir: string }>
+interface Ctx { dir: string, stderr: () => string, proc: ChildProcess, exited: Promise<number | null>, nodes: Array<{ index: number, peerId: string, pid: number, api: string, addrs: string[], dataDir: string }> }
+const test = anyTest as TestFn<Ctx>
+const client = (t: { context: Ctx }, i: number): MeshClient => new MeshClient({ api: t.context.nodes[i].api })
 
+// The real `mesh testnet` command, as a user runs it; the tests read its manifest.
 test.before(async t => {
-  // The testnet owns its temp dir and removes it in stop().
-  t.context.net = await createTestnet(5)
-  t.context.dir = t.context.net.dir
+  const dir = await mkdtemp(join(tmpdir(), 'meshos-testnet-cli-'))
+  const proc = spawn(process.execPath, [meshBin, 'testnet', '--nodes', '5', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = new Promise<number | null>(resolve => proc.once('exit', (c) => { resolve(c) }))
+  let stderr = ''
+  proc.stderr!.on('data', (c) => { stderr += c })
+  proc.stdout!.resume()
+  Object.assign(t.context, { dir, proc, exited, stderr: () => stderr })
+  const manifest = await waitFor('testnet.json', async () => JSON.parse(await readFile(join(dir, 'testnet.json'), 'utf8')), 90_000, 200)
+  t.context.nodes = manifest.nodes
 })
 
 test.after.always(async t => {
-  await t.context.net?.stop()
+  const { proc, exited, dir, nodes } = t.context
+  if (proc != null && proc.exitCode == null) {
+    proc.kill('SIGINT')
+    await exited
+  }
+  // If the command died without cleaning up, take its nodes down here.
+  for (const n of nodes ?? []) { try { process.kill(n.pid, 'SIGKILL') } catch {} }
+  if (dir != null) await rm(dir, { recursive: true, force: true })
 })
 
 test.serial('testnet.json lists 5 nodes with distinct peer ids', async t => {
@@ -27,7 +46,7 @@ test.serial('testnet.json lists 5 nodes with distinct peer ids', async t => {
 })
 
 test.serial('every node\'s `mesh status --json` shows at least one connection', async t => {
-  for (const n of t.context.net.nodes) {
+  for (const n of t.context.nodes) {
     const r = await mesh(['status', '--api', n.api, '--json'])
     t.is(r.code, 0, r.stderr)
     const s = JSON.parse(r.stdout)
@@ -38,24 +57,24 @@ test.serial('every node\'s `mesh status --json` shows at least one connection', 
 })
 
 test.serial('a message published on node 0 reaches a subscriber on each of nodes 1-4', async t => {
-  const net = t.context.net
+  const nodes = t.context.nodes
   const topic = 'test-topic'
   const aborter = new AbortController()
   t.teardown(() => { aborter.abort() })
   const received = new Map<number, { from: string, data: string, topic: string, receivedAt: string }>()
   const subscriptions = [1, 2, 3, 4].map(async i => {
-    for await (const m of net.client(i).subscribe(topic, aborter.signal)) {
+    for await (const m of client(t, i).subscribe(topic, aborter.signal)) {
       if ('subscribed' in m) continue
       if (m.data === 'hello mesh') { received.set(i, m); return }
     }
   })
   // gossipsub learns subscriptions through its heartbeat: wait until node 0 knows every subscriber, then publish once.
-  await waitFor('node 0 to see 4 subscribers', async () => (await net.client(0).json('GET', `/v1/pubsub/${topic}/peers`)).peers.length === 4, 30_000)
-  const r = await mesh(['pubsub', 'publish', topic, 'hello mesh', '--api', net.nodes[0].api, '--json'])
+  await waitFor('node 0 to see 4 subscribers', async () => (await client(t, 0).json('GET', `/v1/pubsub/${topic}/peers`)).peers.length === 4, 30_000)
+  const r = await mesh(['pubsub', 'publish', topic, 'hello mesh', '--api', nodes[0].api, '--json'])
   t.is(r.code, 0, r.stderr)
   await waitFor('every subscriber to receive the message', () => received.size === 4, 30_000)
   for (const [, m] of received) {
-    t.is(m.from, net.nodes[0].peerId)
+    t.is(m.from, nodes[0].peerId)
     t.is(m.topic, topic)
     t.false(Number.isNaN(Date.parse(m.receivedAt)))
   }
@@ -64,17 +83,32 @@ test.serial('a message published on node 0 reaches a subscriber on each of nodes
 })
 
 test.serial('mesh pubsub subscribe prints messages as JSON lines', async t => {
-  const net = t.context.net
-  const { spawn } = await import('node:child_process')
-  const { meshBin } = await import('./util.js')
-  const child = spawn(process.execPath, [meshBin, 'pubsub', 'subscribe', 'cli-topic', '--api', net.nodes[2].api])
+  const nodes = t.context.nodes
+  const child = spawn(process.execPath, [meshBin, 'pubsub', 'subscribe', 'cli-topic', '--api', nodes[2].api])
   t.teardown(() => child.kill('SIGKILL'))
   let out = ''
   child.stdout.on('data', (c) => { out += c })
-  await waitFor('node 0 to see the CLI subscriber', async () => (await net.client(0).json('GET', '/v1/pubsub/cli-topic/peers')).peers.length === 1, 30_000)
-  await net.client(0).publish('cli-topic', 'from the cli')
+  await waitFor('node 0 to see the CLI subscriber', async () => (await client(t, 0).json('GET', '/v1/pubsub/cli-topic/peers')).peers.length === 1, 30_000)
+  await client(t, 0).publish('cli-topic', 'from the cli')
   await waitFor('the line', () => out.includes('\n'))
   const line = JSON.parse(out.split('\n')[0])
-  t.like(line, { topic: 'cli-topic', from: net.nodes[0].peerId, data: 'from the cli' })
+  t.like(line, { topic: 'cli-topic', from: nodes[0].peerId, data: 'from the cli' })
   child.kill('SIGINT')
+})
+
+test.serial('a node that dies unexpectedly is reported on stderr and not restarted', async t => {
+  const victim = t.context.nodes[4]
+  process.kill(victim.pid, 'SIGKILL')
+  await waitFor('the report', () => t.context.stderr().includes('node 4'), 30_000)
+  t.regex(t.context.stderr(), /testnet: node 4 \(pid \d+\) exited unexpectedly \(SIGKILL\)/)
+  t.is(t.context.proc.exitCode, null, 'the testnet keeps running')
+})
+
+test.serial('SIGINT stops every testnet node and the command exits 0', async t => {
+  const { proc, exited, nodes } = t.context
+  proc.kill('SIGINT')
+  t.is(await exited, 0)
+  for (const n of nodes) {
+    t.throws(() => process.kill(n.pid, 0), undefined, `node ${n.index} (pid ${n.pid}) is gone`)
+  }
 })
