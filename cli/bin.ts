@@ -89,6 +89,21 @@ clientCommand(program.command('members'))
     })
   }))
 
+program.command('keygen')
+  .description('write a new pre-shared network key; nodes started with --network-key FILE accept only peers that hold it')
+  .requiredOption('--network-key <file>', 'where to write the key (must not exist)')
+  .option('--json', 'print JSON')
+  .action(action(async (opts: { networkKey: string, json?: boolean }) => {
+    const { writeNetworkKey } = await import('../node/pnet.js')
+    try {
+      await writeNetworkKey(opts.networkKey)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new MeshError('CONFLICT', `${opts.networkKey} already exists; a key is never overwritten`)
+      throw new MeshError('BAD_REQUEST', `cannot write ${opts.networkKey}: ${(err as Error).message}`)
+    }
+    print(opts, { networkKey: opts.networkKey }, () => { console.log(`wrote a network key to ${opts.networkKey} (mode 0600); copy it to every node and start them with --network-key`) })
+  }))
+
 const pubsub = program.command('pubsub').description('publish and subscribe to mesh-wide topics (gossipsub)')
 clientCommand(pubsub.command('publish <topic> <message>'))
   .description('publish a message on a topic')

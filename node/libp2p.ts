@@ -1,12 +1,11 @@
-import { readFile } from 'node:fs/promises'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
-import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { InvalidConfigError } from '../lib/errors.js'
+import { silentLogger, type Logger } from '../lib/log.js'
+import { guardedPreSharedKey, readNetworkKey } from './pnet.js'
 import * as C from './constants.js'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -18,6 +17,10 @@ export interface MeshLibp2pInit<S extends ServiceMap> {
   announce: string[]
   /** Path of a pre-shared network key file; when set, only peers that hold the same key can connect. */
   networkKey?: string
+  /** Where a refused connection is logged. @default silent */
+  logger?: Logger
+  /** Called for each connection refused for lacking the network key (a metric). */
+  onRefused?: () => void
   /** Services the subsystems add (the DHT, for example). */
   services?: { [K in keyof S]: (components: any) => S[K] }
 }
@@ -27,13 +30,8 @@ export type BaseServices = { identify: Identify, pubsub: GossipSub }
 export async function createMeshLibp2p<S extends ServiceMap = Record<string, never>> (init: MeshLibp2pInit<S>): Promise<Libp2p<BaseServices & S>> {
   let connectionProtector
   if (init.networkKey != null) {
-    let psk: Uint8Array
-    try {
-      psk = await readFile(init.networkKey)
-    } catch (err) {
-      throw new InvalidConfigError(`cannot read network key ${init.networkKey}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-    }
-    connectionProtector = preSharedKey({ psk })
+    const psk = await readNetworkKey(init.networkKey)
+    connectionProtector = guardedPreSharedKey({ psk, logger: (init.logger ?? silentLogger).child({ component: 'pnet' }), onRefused: init.onRefused })
   }
   return await createLibp2p({
     privateKey: init.privateKey,

@@ -1,4 +1,4 @@
-import { Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client'
 import { silentLogger, type Logger } from '../lib/log.js'
 import { Rpc } from '../rpc/index.js'
 import { createMembership, type Libp2pMembership } from '../membership/index.js'
@@ -58,12 +58,15 @@ export class MeshNode {
     this.state = 'starting'
     const { config, privateKey } = this.components
     collectDefaultMetrics({ register: this.registry, prefix: 'meshos_process_' })
+    const refused = new Counter({ name: 'meshos_connections_refused_total', help: 'Connections refused because the peer lacked the network key', registers: [this.registry] })
 
     this.libp2p = await createMeshLibp2p({
       privateKey,
       listen: config.listen,
       announce: config.announce,
       networkKey: config.networkKey,
+      logger: this.log,
+      onRefused: () => { refused.inc() },
       services: dhtLibp2pServices(config)
     })
     this.rpc = new Rpc({ libp2p: this.libp2p, logger: this.log, registry: this.registry })

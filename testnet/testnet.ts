@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { MeshClient } from '../cli/client.js'
+import { writeNetworkKey } from '../node/pnet.js'
 import { second } from '../lib/units.js'
 
 export interface TestnetNodeInfo {
@@ -26,6 +27,11 @@ export interface TestnetOptions {
   env?: Record<string, string>
   /** @default 'info' */
   logLevel?: string
+  /**
+   * Run the mesh with a pre-shared network key (written to DIR/network.key), as a real deployment should.
+   * @default false
+   */
+  networkKey?: boolean
   /** Start the nodes with --allow-exec. @default true */
   allowExec?: boolean
   /** How long each node may take to come up. @default 60 seconds */
@@ -52,6 +58,8 @@ export class Testnet {
   readonly nodes: TestnetNodeInfo[] = []
   private readonly procs: NodeProcess[] = []
   private stopped = false
+  /** Path of the mesh's network key, when it has one. */
+  networkKeyFile?: string
 
   constructor (readonly dir: string, readonly size: number, private readonly opts: TestnetOptions, private readonly ownsDir: boolean) {}
 
@@ -78,6 +86,7 @@ export class Testnet {
       '--api', `127.0.0.1:${apiPort}`,
       '--log-level', this.opts.logLevel ?? 'info',
       ...((this.opts.allowExec ?? true) ? ['--allow-exec'] : []),
+      ...(this.networkKeyFile != null ? ['--network-key', this.networkKeyFile] : []),
       ...(index > 0 && this.nodes[0] != null ? ['--bootstrap', this.bootstrapAddr] : []),
       ...(this.opts.args?.(index) ?? [])
     ]
@@ -218,6 +227,11 @@ export async function createTestnet (n: number, opts: TestnetOptions = {}): Prom
   await mkdir(dir, { recursive: true })
   const net = new Testnet(dir, n, opts, ownsDir)
   try {
+    if (opts.networkKey === true) {
+      net.networkKeyFile = join(dir, 'network.key')
+      await rm(net.networkKeyFile, { force: true })
+      await writeNetworkKey(net.networkKeyFile)
+    }
     await net.startNode(0)
     await Promise.all(Array.from({ length: n - 1 }, async (_, i) => await net.startNode(i + 1)))
     if (n > 1) {

@@ -1,0 +1,61 @@
+import { readFile, writeFile } from 'node:fs/promises'
+import { generateKey, preSharedKey } from '@libp2p/pnet'
+import { InvalidConfigError } from '../lib/errors.js'
+import type { Logger } from '../lib/log.js'
+import type { AbortOptions, ConnectionProtector, MessageStream } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+/** Writes a new pre-shared network key in libp2p's swarm.key format, readable by its owner only. */
+export async function writeNetworkKey (path: string): Promise<void> {
+  const key = new Uint8Array(95)
+  generateKey(key)
+  await writeFile(path, key, { mode: 0o600, flag: 'wx' })
+}
+
+export async function readNetworkKey (path: string): Promise<Uint8Array> {
+  let psk: Uint8Array
+  try {
+    psk = await readFile(path)
+  } catch (err) {
+    throw new InvalidConfigError(`cannot read network key ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  try {
+    preSharedKey({ psk })()
+  } catch (err) {
+    throw new InvalidConfigError(`network key ${path} is not a libp2p pre-shared key (make one with \`mesh keygen --network-key FILE\`): ${(err as Error).message}`)
+  }
+  return psk
+}
+
+/**
+ * libp2p's pnet protector, plus a log line that says why a connection was refused. A peer without our key still
+ * completes pnet's nonce exchange; what it sends next decrypts to noise instead of the multistream-select header
+ * every libp2p connection opens with. That is checked on the first decrypted bytes, so the refusal is logged and the
+ * connection closed at once instead of failing later as an opaque handshake error.
+ */
+export function guardedPreSharedKey (init: { psk: Uint8Array, logger: Logger, onRefused?: () => void }): () => ConnectionProtector {
+  const inner = preSharedKey({ psk: init.psk })()
+  return () => ({
+    protect: async (connection: MessageStream, options?: AbortOptions): Promise<MessageStream> => {
+      const remoteAddr = String((connection as unknown as { remoteAddr?: unknown }).remoteAddr ?? 'unknown')
+      let boxed: MessageStream
+      try {
+        boxed = await inner.protect(connection, options)
+      } catch (err) {
+        init.logger.warn({ remoteAddr, direction: connection.direction, err: (err as Error).message }, 'connection refused: network key exchange failed')
+        throw err
+      }
+      const check = (evt: { data: Uint8Array | Uint8ArrayList }): void => {
+        boxed.removeEventListener('message', check)
+        const first = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
+        // 0x13 is the length of "/multistream/1.0.0\n", which opens every libp2p connection.
+        if (first.byteLength >= 2 && first[0] === 0x13 && first[1] === 0x2f) return
+        init.onRefused?.()
+        init.logger.warn({ remoteAddr, direction: connection.direction }, 'connection refused: the peer does not hold this mesh\'s network key')
+        boxed.abort(new Error('network key mismatch'))
+      }
+      boxed.addEventListener('message', check)
+      return boxed
+    }
+  })
+}
