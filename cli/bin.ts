@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+import { mkdir } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { Command, CommanderError, Option } from 'commander'
 import { MeshError, toMeshError } from '../lib/errors.js'
 import { configFromEnv, configFromFile, resolveConfig, type MeshConfig } from '../node/config.js'
@@ -102,6 +105,22 @@ program.command('keygen')
       throw new MeshError('BAD_REQUEST', `cannot write ${opts.networkKey}: ${(err as Error).message}`)
     }
     print(opts, { networkKey: opts.networkKey }, () => { console.log(`wrote a network key to ${opts.networkKey} (mode 0600); copy it to every node and start them with --network-key`) })
+  }))
+
+const token = program.command('token').description('API tokens (needed when the API listens off loopback)')
+token.command('create')
+  .description('create an API token in a node\'s data dir and print it (it is shown only once)')
+  .option('--data-dir <dir>', 'the node\'s data directory', process.env.MESH_DATA_DIR ?? join(homedir(), '.meshos'))
+  .option('--read-only', 'a token that can read but not write data, publish or submit tasks')
+  .option('--json', 'print JSON')
+  .action(action(async (opts: { dataDir: string, readOnly?: boolean, json?: boolean }) => {
+    const { createToken } = await import('../node/tokens.js')
+    await mkdir(opts.dataDir, { recursive: true, mode: 0o700 })
+    const t = await createToken(opts.dataDir, opts.readOnly === true ? 'read' : 'write')
+    print(opts, t, () => {
+      console.log(t.token)
+      if (process.stderr.isTTY) process.stderr.write(`${t.access === 'write' ? 'read-write' : 'read-only'} token ${t.id}; clients send it as --token or MESH_TOKEN\n`)
+    })
   }))
 
 const pubsub = program.command('pubsub').description('publish and subscribe to mesh-wide topics (gossipsub)')

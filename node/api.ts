@@ -1,5 +1,4 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { timingSafeEqual, createHash } from 'node:crypto'
 import { MeshError, PayloadTooLargeError, toMeshError } from '../lib/errors.js'
 import { silentLogger, type Logger } from '../lib/log.js'
 import * as C from './constants.js'
@@ -31,7 +30,7 @@ export interface Route {
   path: string
   handler: RouteHandler
   /** Write routes need a read-write token when tokens are in force. @default 'read' for GET/HEAD, else 'write' */
-  access?: Access
+  access?: Access | 'public'
   /** @default 1 MiB */
   maxBody?: number
 }
@@ -133,9 +132,9 @@ export class ApiServer {
     return { params: {}, pathMatched }
   }
 
-  private authorise (req: IncomingMessage, access: Access): void {
+  private authorise (req: IncomingMessage, access: Access | 'public'): void {
     const tokens = this.init.tokens
-    if (tokens == null) return
+    if (tokens == null || access === 'public') return
     const header = req.headers.authorization ?? ''
     const m = /^Bearer\s+(\S+)$/i.exec(header)
     if (m == null) throw new MeshError('UNAUTHORIZED', 'this API needs a bearer token (Authorization: Bearer <token>)')
@@ -228,11 +227,4 @@ async function readBody (req: IncomingMessage, max: number): Promise<Buffer> {
     req.on('aborted', () => { reject(new MeshError('BAD_REQUEST', 'request body was truncated')) })
     req.on('error', (err) => { reject(new MeshError('BAD_REQUEST', `request body could not be read: ${err.message}`)) })
   })
-}
-
-/** Compares a presented token with a stored one without leaking, through timing, how much of it matched. */
-export function tokenEquals (presented: string, stored: string): boolean {
-  const a = createHash('sha256').update(presented).digest()
-  const b = createHash('sha256').update(stored).digest()
-  return timingSafeEqual(a, b)
 }

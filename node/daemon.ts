@@ -1,7 +1,9 @@
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createLogger, type Logger } from '../lib/log.js'
-import { toMeshError } from '../lib/errors.js'
+import { InvalidConfigError, toMeshError } from '../lib/errors.js'
+import { parseHostPort } from './config.js'
+import { TokenStore, isLoopback } from './tokens.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { lockDataDir } from './lock.js'
 import { MeshNode } from './node.js'
@@ -61,7 +63,8 @@ export async function runDaemon (config: MeshConfig): Promise<void> {
   try {
     release = (await lockDataDir(config.dataDir)).release
     const privateKey = await loadOrCreateIdentity(config.dataDir, log)
-    node = new MeshNode({ config, privateKey, logger: root })
+    const tokens = await apiTokens(config)
+    node = new MeshNode({ config, privateKey, logger: root, tokens })
     await node.start()
     const info: NodeInfo = { peerId: node.status().peerId, pid: process.pid, api: node.api.url, addrs: node.addrs() }
     await writeFile(join(config.dataDir, nodeInfoFile), JSON.stringify(info, null, 2) + '\n')
@@ -74,6 +77,21 @@ export async function runDaemon (config: MeshConfig): Promise<void> {
     await flush(root)
     process.exit(e.exitCode)
   }
+}
+
+/**
+ * An API on loopback may run open; one on any other address refuses to start without a token, since anyone who can
+ * reach it could otherwise write data and run commands.
+ */
+async function apiTokens (config: MeshConfig): Promise<TokenStore | undefined> {
+  const api = parseHostPort(config.api)
+  const store = new TokenStore(config.dataDir, config.apiToken)
+  await store.load()
+  if (api != null && isLoopback(api.host)) return config.apiToken != null ? store : undefined
+  if (store.size === 0) {
+    throw new InvalidConfigError(`the API on ${config.api} is not on loopback and no token exists; create one with \`mesh token create --data-dir ${config.dataDir}\` or pass --api-token`)
+  }
+  return store
 }
 
 async function flush (log: Logger): Promise<void> {

@@ -132,7 +132,8 @@ export class MeshNode {
 
   private routes (): void {
     const api = this.api
-    api.route({ method: 'GET', path: '/v1/health', handler: () => ({ ok: this.started, state: this.state }) })
+    // Public so that a load balancer or supervisor can probe it without a token; it reveals nothing else.
+    api.route({ method: 'GET', path: '/v1/health', access: 'public', handler: () => ({ ok: this.started, state: this.state }) })
     api.route({ method: 'GET', path: '/v1/status', handler: () => this.status() })
     api.route({
       method: 'GET',

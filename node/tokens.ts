@@ -1,0 +1,88 @@
+import { randomBytes, createHash, timingSafeEqual } from 'node:crypto'
+import { readFile, writeFile, stat, rename } from 'node:fs/promises'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { InvalidConfigError } from '../lib/errors.js'
+import type { Access, ApiTokens } from './api.js'
+
+export const tokensFile = 'tokens.json'
+
+const tokenRecord = z.object({ id: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), access: z.enum(['read', 'write']), createdAt: z.string() })
+const tokensSchema = z.object({ tokens: z.array(tokenRecord) })
+type TokenRecord = z.infer<typeof tokenRecord>
+
+const digest = (token: string): Buffer => createHash('sha256').update(token).digest()
+
+/** Creates a token, stores only its hash in the data dir, and returns the token itself (shown once). */
+export async function createToken (dataDir: string, access: Access): Promise<{ id: string, token: string, access: Access }> {
+  const path = join(dataDir, tokensFile)
+  const existing = await readTokens(path)
+  const id = randomBytes(4).toString('hex')
+  const token = `mesh_${access === 'write' ? 'rw' : 'ro'}_${randomBytes(24).toString('base64url')}`
+  existing.push({ id, sha256: digest(token).toString('hex'), access, createdAt: new Date().toISOString() })
+  const tmp = `${path}.${process.pid}.tmp`
+  await writeFile(tmp, JSON.stringify({ tokens: existing }, null, 2) + '\n', { mode: 0o600 })
+  await rename(tmp, path)
+  return { id, token, access }
+}
+
+async function readTokens (path: string): Promise<TokenRecord[]> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw err
+  }
+  const parsed = tokensSchema.safeParse((() => { try { return JSON.parse(text) } catch { return null } })())
+  if (!parsed.success) throw new InvalidConfigError(`${path} is not a valid token file`)
+  return parsed.data.tokens
+}
+
+/**
+ * The tokens a node accepts: those in DATA_DIR/tokens.json (re-read when the file changes, so `mesh token create`
+ * takes effect without a restart) plus an optional --api-token, which grants read-write. Presented tokens are
+ * hashed and compared in constant time.
+ */
+export class TokenStore implements ApiTokens {
+  private records: TokenRecord[] = []
+  private mtimeMs = 0
+  private checkedAt = 0
+  private readonly path: string
+
+  constructor (dataDir: string, private readonly extra?: string) {
+    this.path = join(dataDir, tokensFile)
+  }
+
+  async load (): Promise<void> {
+    this.records = await readTokens(this.path)
+    this.mtimeMs = (await stat(this.path).catch(() => undefined))?.mtimeMs ?? 0
+  }
+
+  get size (): number { return this.records.length + (this.extra != null ? 1 : 0) }
+
+  check (token: string): Access | undefined {
+    this.refresh()
+    const presented = digest(token)
+    let granted: Access | undefined
+    // Every stored token is compared, so the time taken does not reveal which one matched.
+    if (this.extra != null && timingSafeEqual(presented, digest(this.extra))) granted = 'write'
+    for (const r of this.records) {
+      if (timingSafeEqual(presented, Buffer.from(r.sha256, 'hex')) && granted == null) granted = r.access
+    }
+    return granted
+  }
+
+  private refresh (): void {
+    const now = Date.now()
+    if (now - this.checkedAt < 1000) return
+    this.checkedAt = now
+    stat(this.path).then(s => {
+      if (s.mtimeMs !== this.mtimeMs) void this.load().catch(() => {})
+    }, () => {})
+  }
+}
+
+export function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host)
+}
