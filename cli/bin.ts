@@ -10,6 +10,7 @@ import { formatDuration, printTable } from './format.js'
 import { action, client, clientCommand, collect, fail, print, type ClientOpts } from './common.js'
 import { registerResourceCommands } from './commands/resource.js'
 import { registerKvCommands } from './commands/kv.js'
+import { registerFileCommands } from './commands/files.js'
 
 const program = new Command()
 program
@@ -176,6 +177,7 @@ program.command('testnet')
 
 registerResourceCommands(program)
 registerKvCommands(program)
+registerFileCommands(program)
 
 try {
   await program.parseAsync(process.argv)
