@@ -1,5 +1,7 @@
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import type { Registry } from 'prom-client'
 import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
@@ -19,6 +21,8 @@ export interface MeshLibp2pInit<S extends ServiceMap> {
   networkKey?: string
   /** Where a refused connection is logged. @default silent */
   logger?: Logger
+  /** libp2p's own metrics (connections, streams, dials, protocols) go here when given. */
+  registry?: Registry
   /** Called for each connection refused for lacking the network key (a metric). */
   onRefused?: () => void
   /** Services the subsystems add (the DHT, for example). */
@@ -41,6 +45,7 @@ export async function createMeshLibp2p<S extends ServiceMap = Record<string, nev
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionProtector,
+    metrics: init.registry == null ? undefined : prometheusMetrics({ registry: init.registry, collectDefaultMetrics: false, preserveExistingMetrics: true }),
     connectionManager: {
       // Loopback is always this machine; a testnet opens many connections from it at once.
       allow: ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128'],

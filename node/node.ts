@@ -8,6 +8,7 @@ import { parseHostPort, type MeshConfig } from './config.js'
 import { diagHandlers, diagService } from './diagnostics.js'
 import { createMeshLibp2p, type BaseServices } from './libp2p.js'
 import { pubsubRoutes } from './pubsub.js'
+import { exposition } from './metrics.js'
 import { version } from './version.js'
 import { createNodeDht, dhtLibp2pServices } from './dht.js'
 import { createNodeStorage } from './storage.js'
@@ -67,6 +68,7 @@ export class MeshNode {
       announce: config.announce,
       networkKey: config.networkKey,
       logger: this.log,
+      registry: this.registry,
       onRefused: () => { refused.inc() },
       services: dhtLibp2pServices(config)
     })
@@ -140,7 +142,7 @@ export class MeshNode {
       method: 'GET',
       path: '/metrics',
       handler: async ({ res }) => {
-        const text = await this.registry.metrics()
+        const text = await exposition(this.registry)
         res.writeHead(200, { 'content-type': this.registry.contentType })
         res.end(text)
         return undefined
