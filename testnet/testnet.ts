@@ -77,8 +77,11 @@ export class Testnet {
     await mkdir(dataDir, { recursive: true })
     await rm(join(dataDir, 'node.json'), { force: true })
     const base = this.opts.basePort
-    const listenPort = base == null ? 0 : base + 2 * index
-    const apiPort = base == null ? 0 : base + 2 * index + 1
+    // A restarted node keeps its ports, as a real one would: peers and bootstrap lists hold its address.
+    const previous = this.nodes[index]
+    const previousPort = (re: RegExp, s?: string): number | undefined => { const m = s == null ? null : re.exec(s); return m == null ? undefined : Number(m[1]) }
+    const listenPort = previousPort(/\/tcp\/(\d+)/, previous?.addrs[0]) ?? (base == null ? 0 : base + 2 * index)
+    const apiPort = previousPort(/:(\d+)$/, previous?.api) ?? (base == null ? 0 : base + 2 * index + 1)
     const args = [
       binPath, 'start',
       '--data-dir', dataDir,
