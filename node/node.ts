@@ -9,6 +9,7 @@ import { diagHandlers, diagService } from './diagnostics.js'
 import { createMeshLibp2p, type BaseServices } from './libp2p.js'
 import { pubsubRoutes } from './pubsub.js'
 import { exposition } from './metrics.js'
+import { dashboardRoutes } from './dashboard.js'
 import { version } from './version.js'
 import { createNodeDht, dhtLibp2pServices } from './dht.js'
 import { createNodeStorage } from './storage.js'
@@ -149,6 +150,7 @@ export class MeshNode {
       }
     })
     pubsubRoutes(api, this.libp2p.services.pubsub)
+    dashboardRoutes(api)
     api.route({
       method: 'GET',
       path: '/v1/members',
