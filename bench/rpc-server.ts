@@ -8,7 +8,7 @@ import { Rpc } from '../rpc/index.js'
 
 const node = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], networkKey: process.env.BENCH_NETWORK_KEY })
 const rpc = new Rpc({ libp2p: node })
-await rpc.handle(diagService, diagHandlers)
+await rpc.handle(diagService, diagHandlers())
 // A bare stream echo with no RPC layer, to show what the layer itself costs.
 await node.handle('/meshos/bench-echo/1.0.0', (stream) => { stream.addEventListener('message', (evt) => { stream.send(evt.data) }) })
 await node.start()

@@ -6,7 +6,7 @@ import { Command, CommanderError, Option } from 'commander'
 import { MeshError, toMeshError } from '../lib/errors.js'
 import { configFromEnv, configFromFile, resolveConfig, type MeshConfig } from '../node/config.js'
 import { version } from '../node/version.js'
-import { formatDuration, printTable } from './format.js'
+import { formatBytes, formatDuration, printTable } from './format.js'
 import { action, client, clientCommand, collect, fail, print, type ClientOpts } from './common.js'
 import { registerResourceCommands } from './commands/resource.js'
 import { registerKvCommands } from './commands/kv.js'
@@ -63,16 +63,37 @@ program.command('start')
   }))
 
 clientCommand(program.command('status'))
-  .description('show this node: peer id, addresses, version, uptime, connections')
+  .description('this node, then one line per member: state, address, data load, ring share, tasks, uptime')
   .action(action(async (opts: ClientOpts) => {
-    const s = await client(opts).status()
-    print(opts, s, () => {
+    const c = client(opts)
+    const s = await c.status()
+    // The per-member view is best effort: a node that cannot reach its peers still reports itself.
+    const cluster = await c.cluster().catch(() => undefined)
+    print(opts, cluster == null ? s : { ...s, members: cluster.members }, () => {
       console.log(`peer id      ${s.peerId}`)
       console.log(`version      ${s.version}`)
       console.log(`uptime       ${formatDuration(s.uptimeMs)}`)
       console.log(`connections  ${s.connections}`)
       console.log('addresses')
       for (const a of s.addrs) console.log(`  ${a}`)
+      if (cluster == null) return
+      console.log('')
+      const st = (m: { stats?: Record<string, number> }, k: string): number | undefined => m.stats?.[k]
+      printTable(['state', 'address', 'load', 'ring share', 'tasks run/queued', 'uptime', 'peer id'], cluster.members.map(m => {
+        const tr = st(m, 'tasksRunning')
+        const tq = st(m, 'tasksQueued')
+        const share = st(m, 'ringShare')
+        const bytes = st(m, 'dataBytes')
+        return [
+          ({ alive: 'UP', suspect: 'SUSPECT', dead: 'DOWN', left: 'LEFT' } as Record<string, string>)[m.state] ?? m.state,
+          (m.addrs[0] ?? '-').replace(/\/p2p\/.*$/, ''),
+          bytes == null ? '-' : formatBytes(bytes),
+          share == null ? '-' : `${(share * 100).toFixed(1)}%`,
+          tr == null && tq == null ? '-' : `${tr ?? 0}/${tq ?? 0}`,
+          m.uptimeMs == null ? '-' : formatDuration(m.uptimeMs),
+          m.peerId + (m.self ? ' (self)' : '')
+        ]
+      }))
     })
   }))
 

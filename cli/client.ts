@@ -83,6 +83,10 @@ export class MeshClient {
     return await this.json('GET', '/v1/status')
   }
 
+  async cluster (): Promise<{ members: Array<{ peerId: string, addrs: string[], state: string, self: boolean, version?: string, uptimeMs?: number, stats?: Record<string, number>, error?: string }> }> {
+    return await this.json('GET', '/v1/cluster')
+  }
+
   async members (): Promise<{ members: Member[] }> {
     return await this.json('GET', '/v1/members')
   }

@@ -6,6 +6,7 @@ import { ApiServer, type ApiTokens } from './api.js'
 import { Bootstrapper } from './bootstrap.js'
 import { parseHostPort, type MeshConfig } from './config.js'
 import { diagHandlers, diagService } from './diagnostics.js'
+import type { NodeInfo } from './diag.js'
 import { createMeshLibp2p, type BaseServices } from './libp2p.js'
 import { pubsubRoutes } from './pubsub.js'
 import { exposition } from './metrics.js'
@@ -22,6 +23,18 @@ export interface MeshNodeComponents {
   privateKey: PrivateKey
   logger?: Logger
   tokens?: ApiTokens
+}
+
+export interface ClusterMember {
+  peerId: string
+  addrs: string[]
+  state: string
+  self: boolean
+  version?: string
+  uptimeMs?: number
+  stats?: Record<string, number>
+  /** Why the member's figures are missing, when it did not answer. */
+  error?: string
 }
 
 export interface NodeStatus {
@@ -74,7 +87,7 @@ export class MeshNode {
       services: dhtLibp2pServices(config)
     })
     this.rpc = new Rpc({ libp2p: this.libp2p, logger: this.log, registry: this.registry })
-    await this.rpc.handle(diagService, diagHandlers)
+    await this.rpc.handle(diagService, diagHandlers(async () => await this.info()))
 
     const api = parseHostPort(config.api)
     if (api == null) throw new Error(`bad api address ${config.api}`)
@@ -134,11 +147,43 @@ export class MeshNode {
     }
   }
 
+  /** This node's line in `mesh status`: version, uptime and every subsystem's figures. */
+  async info (): Promise<NodeInfo> {
+    const stats = new Map<string, number>()
+    for (const sub of this.subsystems) {
+      try {
+        for (const [k, v] of Object.entries(await sub.stats?.() ?? {})) if (Number.isFinite(v)) stats.set(k, v)
+      } catch (err) {
+        this.log.debug({ err, subsystem: sub.name }, 'stats failed')
+      }
+    }
+    return { version, uptimeMs: BigInt(this.startedAt === 0 ? 0 : Date.now() - this.startedAt), stats }
+  }
+
+  /** Every member as this node sees it, with the figures each live member reports about itself. */
+  async cluster (signal?: AbortSignal): Promise<ClusterMember[]> {
+    const self = this.libp2p.peerId.toString()
+    return await Promise.all(this.membership.members().map(async (m): Promise<ClusterMember> => {
+      const row: ClusterMember = { peerId: m.peerId, addrs: m.addrs, state: m.state, self: m.peerId === self }
+      if (m.state === 'dead' || m.state === 'left') return row
+      try {
+        const info = m.peerId === self ? await this.info() : await this.rpc.call(m.peerId, diagService, 'info', {}, { timeout: 2000, signal })
+        row.version = info.version
+        row.uptimeMs = Number(info.uptimeMs)
+        row.stats = Object.fromEntries(info.stats)
+      } catch (err) {
+        row.error = (err as Error).message
+      }
+      return row
+    }))
+  }
+
   private routes (): void {
     const api = this.api
     // Public so that a load balancer or supervisor can probe it without a token; it reveals nothing else.
     api.route({ method: 'GET', path: '/v1/health', access: 'public', handler: () => ({ ok: this.started, state: this.state }) })
     api.route({ method: 'GET', path: '/v1/status', handler: () => this.status() })
+    api.route({ method: 'GET', path: '/v1/cluster', handler: async ({ signal }) => ({ members: await this.cluster(signal) }) })
     api.route({
       method: 'GET',
       path: '/metrics',

@@ -8,4 +8,6 @@ export interface Subsystem {
   stop (): Promise<void>
   /** Adds the subsystem's API routes; called before the API starts listening. */
   routes (api: ApiServer): void
+  /** Figures for `mesh status`, e.g. dataBytes, records, ringShare, tasksRunning, tasksQueued. */
+  stats?: () => Promise<Record<string, number>> | Record<string, number>
 }
