@@ -63,6 +63,11 @@ export class ApiServer {
     this.log = (init.logger ?? silentLogger).child({ component: 'api' })
   }
 
+  /** Method and path of every route, for `GET /v1/routes` and the fuzz test. */
+  list (): Array<{ method: string, path: string }> {
+    return this.routes.map(r => ({ method: r.method, path: r.path }))
+  }
+
   route (r: Route): void {
     this.routes.push({ ...r, segments: r.path.split('/').filter(s => s !== '') })
   }

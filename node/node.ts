@@ -183,6 +183,12 @@ export class MeshNode {
     // Public so that a load balancer or supervisor can probe it without a token; it reveals nothing else.
     api.route({ method: 'GET', path: '/v1/health', access: 'public', handler: () => ({ ok: this.started, state: this.state }) })
     api.route({ method: 'GET', path: '/v1/status', handler: () => this.status() })
+    api.route({ method: 'GET', path: '/v1/routes', handler: () => ({ routes: api.list() }) })
+    // Only exists when the daemon runs with --expose-gc (tests measure heap growth with it).
+    const gc = (globalThis as { gc?: () => void }).gc
+    if (gc != null) {
+      api.route({ method: 'POST', path: '/v1/debug/gc', handler: () => { gc(); gc(); return process.memoryUsage() } })
+    }
     api.route({ method: 'GET', path: '/v1/cluster', handler: async ({ signal }) => ({ members: await this.cluster(signal) }) })
     api.route({
       method: 'GET',

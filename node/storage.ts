@@ -1,7 +1,280 @@
+import { join } from 'node:path'
+import { mkdir } from 'node:fs/promises'
+import { systemClock, type Clock } from '../lib/clock.js'
+import { MeshError, BadRequestError, InvalidConfigError } from '../lib/errors.js'
+import { MiB, second } from '../lib/units.js'
+import type { ServiceDef } from '../rpc/index.js'
+import {
+  createStorage, LevelEngine, replicaMethods, consistencyLevels, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_SCAN_LIMIT,
+  type Storage, type MembershipView, type MembershipEvent, type ReplicaTransport, type ReplicaMethod, type ConsistencyLevel,
+  type Durability
+} from '../storage/index.js'
+import * as M from '../storage/storage.js'
+import type { Timestamp } from '../storage/storage.js'
 import type { MeshNode } from './node.js'
 import type { Subsystem } from './subsystem.js'
+import type { ApiServer } from './api.js'
+
+/**
+ * How long a dead member keeps its place in the ring. A short outage (a restart, a frozen process) then costs hints
+ * and no data movement; past the grace the member leaves the ring and anti-entropy restores the replication factor
+ * on the new owners. `left` members leave at once.
+ */
+export const DEAD_GRACE_MS = 45 * second
+
+/** The replica RPC service: `/meshos/kv/1.0.0`, one method per ReplicaTransport method. */
+export const kvService = {
+  name: 'kv',
+  version: 1,
+  maxMessageSize: 8 * MiB,
+  methods: {
+    write: { request: M.WriteRequest, response: M.WriteResponse },
+    read: { request: M.ReadRequest, response: M.ReadResponse },
+    fetch: { request: M.FetchRequest, response: M.FetchResponse },
+    merkle: { request: M.MerkleRequest, response: M.MerkleResponse },
+    fetchRange: { request: M.FetchRangeRequest, response: M.FetchRangeResponse },
+    scan: { request: M.ScanRequest, response: M.ScanResponse }
+  }
+} satisfies ServiceDef<any>
+
+export interface NodeStorageEnv {
+  /** MESH_REPLICATION_FACTOR @default 3 */
+  replicationFactor: number
+  /** MESH_DURABILITY @default 'strict' */
+  durability: Durability
+  /** MESH_KV_ANTI_ENTROPY_MS: interval between anti-entropy rounds. @default 2 s */
+  antiEntropyInterval?: number
+}
+
+export function storageEnv (env: NodeJS.ProcessEnv = process.env): NodeStorageEnv {
+  const rf = Number(env.MESH_REPLICATION_FACTOR ?? 3)
+  if (!Number.isInteger(rf) || rf < 1 || rf > 7) throw new InvalidConfigError(`MESH_REPLICATION_FACTOR must be an integer from 1 to 7, not ${env.MESH_REPLICATION_FACTOR}`)
+  const durability = env.MESH_DURABILITY ?? 'strict'
+  if (durability !== 'strict' && durability !== 'relaxed') throw new InvalidConfigError(`MESH_DURABILITY must be strict or relaxed, not ${durability}`)
+  const ae = env.MESH_KV_ANTI_ENTROPY_MS != null ? Number(env.MESH_KV_ANTI_ENTROPY_MS) : undefined
+  if (ae != null && !(ae >= 50)) throw new InvalidConfigError('MESH_KV_ANTI_ENTROPY_MS must be at least 50')
+  return { replicationFactor: rf, durability, antiEntropyInterval: ae }
+}
+
+/** The node's wall clock as storage sees it, offset by --clock-skew-ms (a test flag). */
+export function skewedClock (skewMs: number): Clock {
+  if (skewMs === 0) return systemClock
+  return { ...systemClock, now: () => systemClock.now() + skewMs }
+}
+
+/** Adapts SWIM membership to storage's MembershipView (see DEAD_GRACE_MS for the ring rule). */
+export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS): MembershipView & { close: () => void } {
+  const m = node.membership
+  const self = m.peerId
+  const unsubscribe: Array<() => void> = []
+  return {
+    self: () => self,
+    members: () => {
+      const now = Date.now()
+      const out: string[] = []
+      for (const x of m.members()) {
+        if (x.peerId === self || x.state === 'alive' || x.state === 'suspect' || (x.state === 'dead' && now - x.stateSince < graceMs)) out.push(x.peerId)
+      }
+      if (!out.includes(self)) out.push(self)
+      return out
+    },
+    alive: () => {
+      const out = m.aliveMembers().map(x => x.peerId)
+      if (!out.includes(self)) out.push(self)
+      return out
+    },
+    isAlive: (id) => id === self || m.member(id)?.state === 'alive',
+    on: (event: MembershipEvent, listener: (peerId: string) => void) => {
+      // SWIM says `join` for a member that is alive again after dead or left, and `alive` for a refuted suspicion;
+      // for storage both mean "reachable again" (hints replay on it).
+      const sources: string[] = event === 'alive' ? ['alive', 'join'] : [event]
+      const offs = sources.map(s => m.events.on(s as any, ({ member }: { member: { peerId: string } }) => { listener(member.peerId) }))
+      const off = (): void => { for (const o of offs) o() }
+      unsubscribe.push(off)
+      return off
+    },
+    close: () => { for (const off of unsubscribe.splice(0)) off() }
+  }
+}
+
+/** ReplicaTransport over the node's RPC layer. */
+export function rpcTransport (node: MeshNode, timeout = 10 * second): ReplicaTransport {
+  const call = (method: ReplicaMethod) => async (peer: string, req: any, signal: AbortSignal): Promise<any> =>
+    await node.rpc.call(peer, kvService, method, req, { signal, timeout })
+  return {
+    write: call('write'),
+    read: call('read'),
+    fetch: call('fetch'),
+    merkle: call('merkle'),
+    fetchRange: call('fetchRange'),
+    scan: call('scan')
+  }
+}
+
+export function timestampJson (ts: Timestamp | undefined): { wall: number, logical: number, node: string } | undefined {
+  return ts == null ? undefined : { wall: Number(ts.wall), logical: ts.logical, node: ts.node }
+}
+
+function parseConsistency (v: string | null): ConsistencyLevel | undefined {
+  if (v == null || v === '') return undefined
+  const l = v.toLowerCase()
+  if (!(consistencyLevels as readonly string[]).includes(l)) throw new BadRequestError(`unknown consistency level "${v}"; use one of ${consistencyLevels.join(', ')}`)
+  return l as ConsistencyLevel
+}
+
+/** `30s`, `5m`, `2h`, `1d`, `1500ms` or a bare number of seconds → ms. */
+export function parseTtl (v: string | null): number | undefined {
+  if (v == null || v === '') return undefined
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim())
+  if (m == null) throw new BadRequestError(`ttl must be a duration such as 30s, 5m or 1h, not "${v}"`)
+  const n = Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const)[(m[2] ?? 's') as 'ms']
+  if (!(n >= 1)) throw new BadRequestError('ttl must be at least 1 ms')
+  return n
+}
+
+function parseTimeout (v: string | null): number | undefined {
+  if (v == null || v === '') return undefined
+  const n = Number(v)
+  if (!Number.isFinite(n) || n <= 0 || n > 60_000) throw new BadRequestError('timeout must be a number of ms from 1 to 60000')
+  return n
+}
+
+/** The raw path segment after /v1/kv/, checked for UTF-8 before the router's decoding is trusted. */
+function rawKey (url: string | undefined): void {
+  const path = (url ?? '').split('?')[0]
+  const raw = path.replace(/^\/v1\/kv\/?/, '')
+  const bytes: number[] = []
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] === '%' && /^[0-9a-fA-F]{2}$/.test(raw.slice(i + 1, i + 3))) { bytes.push(parseInt(raw.slice(i + 1, i + 3), 16)); i += 2 } else bytes.push(raw.charCodeAt(i) & 0xff)
+  }
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(bytes))
+  } catch {
+    throw new BadRequestError('invalid key: not valid UTF-8')
+  }
+}
+
+export function kvRoutes (api: ApiServer, storage: Storage): void {
+  const maxBody = MAX_VALUE_BYTES
+  api.route({
+    method: 'PUT',
+    path: '/v1/kv/*key',
+    maxBody,
+    handler: async ({ req, params, query, body, signal }) => {
+      rawKey(req.url)
+      const consistency = parseConsistency(query.get('consistency'))
+      const ttl = parseTtl(query.get('ttl'))
+      const timeoutMs = parseTimeout(query.get('timeout'))
+      const value = await body()
+      const declared = req.headers['content-length']
+      if (declared != null && Number(declared) !== value.byteLength) throw new BadRequestError('request body was truncated')
+      const r = await storage.put(params.key, new Uint8Array(value.buffer, value.byteOffset, value.byteLength), { consistency, ttl, timeoutMs, signal })
+      return { key: r.key, timestamp: timestampJson(r.timestamp), acks: r.acks, hinted: r.hinted }
+    }
+  })
+  api.route({
+    method: 'GET',
+    path: '/v1/kv/*key',
+    handler: async ({ req, res, params, query, signal }) => {
+      rawKey(req.url)
+      const consistency = parseConsistency(query.get('consistency'))
+      const replica = query.get('replica') ?? undefined
+      const timeoutMs = parseTimeout(query.get('timeout'))
+      if (replica != null && consistency != null && consistency !== 'one') throw new BadRequestError('replica= needs consistency=one')
+      const r = await storage.get(params.key, { consistency: replica != null ? 'one' : consistency, replica, timeoutMs, signal })
+      const ts = timestampJson(r.timestamp)
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': r.value.byteLength,
+        'x-mesh-timestamp': ts == null ? '' : `${ts.wall}.${ts.logical}@${ts.node}`,
+        ...(r.expiresAt != null ? { 'x-mesh-expires-at': String(r.expiresAt) } : {})
+      })
+      res.end(req.method === 'HEAD' ? undefined : r.value)
+      return undefined
+    }
+  })
+  api.route({
+    method: 'DELETE',
+    path: '/v1/kv/*key',
+    handler: async ({ req, params, query, signal }) => {
+      rawKey(req.url)
+      const consistency = parseConsistency(query.get('consistency'))
+      const timeoutMs = parseTimeout(query.get('timeout'))
+      const r = await storage.delete(params.key, { consistency, timeoutMs, signal })
+      return { key: r.key, deleted: true, timestamp: timestampJson(r.timestamp), acks: r.acks, hinted: r.hinted }
+    }
+  })
+  api.route({
+    method: 'GET',
+    path: '/v1/kv',
+    handler: async ({ query, signal }) => {
+      const prefix = query.get('prefix') ?? ''
+      if (!prefix.isWellFormed()) throw new BadRequestError('prefix is not valid UTF-8')
+      if (Buffer.byteLength(prefix) > MAX_KEY_BYTES) throw new MeshError('PAYLOAD_TOO_LARGE', `prefix is longer than ${MAX_KEY_BYTES} bytes`)
+      const limitRaw = query.get('limit')
+      const limit = limitRaw == null || limitRaw === '' ? undefined : Number(limitRaw)
+      if (limit != null && (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN_LIMIT)) throw new BadRequestError(`limit must be an integer from 1 to ${MAX_SCAN_LIMIT}`)
+      const r = await storage.scan({ prefix, limit, signal })
+      return {
+        entries: r.entries.map(e => ({ key: e.key, value: Buffer.from(e.value).toString('base64'), timestamp: timestampJson(e.timestamp) })),
+        unreachable: r.unreachable
+      }
+    }
+  })
+  api.route({
+    method: 'GET',
+    path: '/v1/storage/replicas',
+    handler: ({ query }) => ({ key: query.get('key') ?? '', replicas: storage.replicasOf(query.get('key') ?? '') })
+  })
+  api.route({
+    method: 'GET',
+    path: '/v1/storage/stats',
+    handler: async () => {
+      const s = await storage.stats()
+      return s
+    }
+  })
+}
 
 /** Wires storage/ into the node: engine, membership view, replica RPC service, routes. */
-export async function createNodeStorage (_node: MeshNode): Promise<Subsystem | undefined> {
-  return undefined
+export async function createNodeStorage (node: MeshNode): Promise<Subsystem | undefined> {
+  const env = storageEnv()
+  const log = node.log.child({ component: 'storage' })
+  const dir = join(node.config.dataDir, 'storage')
+  await mkdir(dir, { recursive: true })
+  const view = membershipView(node)
+  const storage = createStorage({
+    engine: new LevelEngine({ path: dir, durability: env.durability }),
+    membership: view,
+    transport: rpcTransport(node),
+    clock: skewedClock(node.config.clockSkewMs),
+    logger: node.log,
+    registry: node.registry
+  }, {
+    replicationFactor: env.replicationFactor,
+    maxBatchBytes: 4 * MiB,
+    antiEntropy: env.antiEntropyInterval != null ? { interval: env.antiEntropyInterval } : undefined
+  })
+  const s = storage.service
+  const handlers = Object.fromEntries((Object.keys(replicaMethods) as ReplicaMethod[]).map(name =>
+    [name, async (req: any, ctx: { signal: AbortSignal }) => await (s as any)[name](req, ctx.signal)]))
+  return {
+    name: 'storage',
+    async start () {
+      await storage.start()
+      await node.rpc.handle(kvService, handlers as any)
+      log.info({ dir, rf: env.replicationFactor, durability: env.durability, clockSkewMs: node.config.clockSkewMs }, 'kv store ready')
+    },
+    async stop () {
+      try {
+        const r = await storage.handoff(AbortSignal.timeout(8 * second))
+        log.info(r, 'handoff before leaving done')
+      } catch (err) {
+        log.warn({ err }, 'handoff before leaving incomplete; anti-entropy will restore replicas')
+      }
+      view.close()
+      await storage.stop()
+    },
+    routes (api) { kvRoutes(api, storage) }
+  }
 }

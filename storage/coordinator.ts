@@ -157,9 +157,28 @@ export class Coordinator {
 
   private isAlive (peer: string): boolean { return peer === this.self || this.c.membership.isAlive(peer) }
 
-  private async write (peer: string, records: KvRecord[], signal: AbortSignal): Promise<void> {
-    if (peer === this.self) await this.c.service.write({ records }, signal)
-    else this.c.hlc.update((await this.c.transport.write(peer, { records }, signal)).clock)
+  /** Resolves to the number of records the replica already had a newer version of. */
+  private async write (peer: string, records: KvRecord[], signal: AbortSignal): Promise<number> {
+    if (peer === this.self) return (await this.c.service.write({ records }, signal)).superseded
+    const res = await this.c.transport.write(peer, { records }, signal)
+    this.c.hlc.update(res.clock)
+    return res.superseded
+  }
+
+  /**
+   * A coordinator whose wall clock is behind (and which has not yet seen the key's newer timestamps) stamps a new
+   * write older than what replicas hold, and last-writer-wins would silently drop it. A replica that supersedes it
+   * answers with its clock, which has by then advanced our HLC past the stored version; so re-stamp and send again.
+   */
+  private async writeFresh (make: () => KvRecord, level: ConsistencyLevel, opts: OperationOptions): Promise<WriteResult> {
+    let result: WriteResult & { superseded?: boolean } = { key: '', timestamp: undefined as unknown as Timestamp, acks: 0, hinted: 0 }
+    for (let attempt = 0; attempt < 3; attempt++) {
+      result = await this.writeRecord(make(), level, opts)
+      if (result.superseded !== true) break
+      this.log.debug({ key: result.key, attempt }, 'write superseded by a newer version; re-stamping')
+    }
+    delete result.superseded
+    return result
   }
 
   private async read (peer: string, key: string, digestOnly: boolean, signal: AbortSignal): Promise<ReadResponse> {
@@ -201,9 +220,11 @@ export class Coordinator {
     const level = this.level(opts, 'write')
     if (opts.ttl != null && !(opts.ttl > 0)) throw new InvalidOptionError(`ttl must be a positive number of ms, got ${opts.ttl}`)
     return await this.measure('put', level, async () => {
-      const ts = this.c.hlc.now()
-      const expiresAt = opts.ttl != null ? ts.wall + BigInt(Math.ceil(opts.ttl)) : 0n
-      return await this.writeRecord({ key: k, value: v, ts, tombstone: false, expiresAt }, level, opts)
+      return await this.writeFresh(() => {
+        const ts = this.c.hlc.now()
+        const expiresAt = opts.ttl != null ? ts.wall + BigInt(Math.ceil(opts.ttl)) : 0n
+        return { key: k, value: v, ts, tombstone: false, expiresAt }
+      }, level, opts)
     })
   }
 
@@ -211,7 +232,7 @@ export class Coordinator {
     const k = validateKey(key, this.maxKeyBytes)
     const level = this.level(opts, 'write')
     return await this.measure('delete', level, async () => {
-      return await this.writeRecord({ key: k, value: new Uint8Array(0), ts: this.c.hlc.now(), tombstone: true, expiresAt: 0n }, level, opts)
+      return await this.writeFresh(() => ({ key: k, value: new Uint8Array(0), ts: this.c.hlc.now(), tombstone: true, expiresAt: 0n }), level, opts)
     })
   }
 
@@ -219,7 +240,7 @@ export class Coordinator {
    * Sends the record to every alive replica and stores hints for the others; resolves when
    * the level is met. Sends that are still outstanding continue; failures become hints.
    */
-  private async writeRecord (record: KvRecord, level: ConsistencyLevel, opts: OperationOptions): Promise<WriteResult> {
+  private async writeRecord (record: KvRecord, level: ConsistencyLevel, opts: OperationOptions): Promise<WriteResult & { superseded?: boolean }> {
     const timeoutMs = this.timeoutOf(opts)
     const replicas = this.c.ring().replicas(record.key, this.rf)
     const required = requiredAnswers(level, replicas.length)
@@ -230,7 +251,8 @@ export class Coordinator {
     opts.signal?.throwIfAborted()
     const signal = deadline(timeoutMs, opts.signal)
 
-    return await new Promise<WriteResult>((resolve, reject) => {
+    return await new Promise<WriteResult & { superseded?: boolean }>((resolve, reject) => {
+      let superseded = false
       let acks = 0
       let failed = 0
       let hinted = 0
@@ -242,7 +264,7 @@ export class Coordinator {
         settled = true
         signal.removeEventListener('abort', onAbort)
         if (err != null) reject(err)
-        else resolve({ key: record.key, timestamp: record.ts as Timestamp, acks, hinted })
+        else resolve({ key: record.key, timestamp: record.ts as Timestamp, acks, hinted, ...(superseded ? { superseded } : {}) })
       }
       const check = (): void => {
         if (settled) return
@@ -270,7 +292,7 @@ export class Coordinator {
       for (const peer of down) hint(peer)
       for (const peer of alive) {
         this.track(this.write(peer, [record], signal).then(
-          () => { acks++; check() },
+          (n) => { if (n > 0) superseded = true; acks++; check() },
           (err) => {
             failed++
             this.log.debug({ err, peer, key: record.key }, 'replica write failed, storing a hint')

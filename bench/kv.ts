@@ -1,0 +1,187 @@
+// `npm run bench -- kv [seconds-per-cell]`: YCSB-A-like (50% read, 50% update, zipfian keys, 1 KiB values) against
+// local 3- and 5-node testnets at one/quorum/all, a single-node RF=1 baseline through the same API, and a local
+// redis-server driven by the same load generator over a minimal RESP client.
+import { createConnection, createServer, type Socket } from 'node:net'
+import { spawn, execSync, type ChildProcess } from 'node:child_process'
+import { Agent, request } from 'node:http'
+import { createTestnet, type Testnet } from '../testnet/index.js'
+import { machine, summarize, table, writeResult } from './util.js'
+import { seededRandom } from '../lib/clock.js'
+
+const KEYS = 10_000
+const VALUE = Buffer.alloc(1024, 'x')
+const CONCURRENCY = [1, 16, 64]
+const LEVELS = ['one', 'quorum', 'all'] as const
+
+interface Cell { system: string, level: string, concurrency: number, ops: number, opsPerSec: number, writesPerSec: number, p50: number, p99: number, p999: number, errors: number }
+
+/** Zipfian(0.99) over [0, n), by inverse CDF over precomputed cumulative weights. */
+function zipf (n: number, rand: () => number): () => number {
+  const cdf = new Float64Array(n)
+  let sum = 0
+  for (let i = 0; i < n; i++) { sum += 1 / Math.pow(i + 1, 0.99); cdf[i] = sum }
+  return () => {
+    const x = rand() * sum
+    let lo = 0
+    let hi = n - 1
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (cdf[mid] < x) lo = mid + 1; else hi = mid }
+    return lo
+  }
+}
+
+type Driver = (op: 'get' | 'put', key: string) => Promise<void>
+
+async function run (system: string, level: string, concurrency: number, seconds: number, driver: Driver): Promise<Cell> {
+  const rand = seededRandom(42 + concurrency)
+  const key = zipf(KEYS, rand)
+  const lat: number[] = []
+  let writes = 0
+  let errors = 0
+  const end = performance.now() + seconds * 1000
+  await Promise.all(Array.from({ length: concurrency }, async (): Promise<void> => {
+    while (performance.now() < end) {
+      const op = rand() < 0.5 ? 'get' : 'put'
+      const t0 = performance.now()
+      try { await driver(op, `user${key()}`) } catch { errors++; continue }
+      lat.push(performance.now() - t0)
+      if (op === 'put') writes++
+    }
+  }))
+  const s = summarize(lat)
+  return { system, level, concurrency, ops: s.n, opsPerSec: s.n / seconds, writesPerSec: writes / seconds, p50: s.p50, p99: s.p99, p999: s.p999, errors }
+}
+
+function httpDriver (apis: string[], level: string): { driver: Driver, close: () => void } {
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 })
+  let next = 0
+  const driver: Driver = async (op, key) => {
+    const u = new URL(apis[next++ % apis.length])
+    await new Promise<void>((resolve, reject) => {
+      const req = request({ host: u.hostname, port: u.port, agent, method: op === 'get' ? 'GET' : 'PUT', path: `/v1/kv/${key}?consistency=${level}`, headers: op === 'put' ? { 'content-type': 'application/octet-stream', 'content-length': VALUE.byteLength } : {} }, (res) => {
+        res.on('data', () => {})
+        res.on('end', () => { (res.statusCode === 200 || res.statusCode === 404) ? resolve() : reject(new Error(`HTTP ${res.statusCode}`)) })
+      })
+      req.on('error', reject)
+      req.end(op === 'put' ? VALUE : undefined)
+    })
+  }
+  return { driver, close: () => { agent.destroy() } }
+}
+
+async function load (apis: string[]): Promise<void> {
+  const { driver, close } = httpDriver(apis, 'quorum')
+  const keys = Array.from({ length: 2000 }, (_, i) => `user${i}`)
+  for (let i = 0; i < keys.length; i += 64) await Promise.all(keys.slice(i, i + 64).map(async k => { await driver('put', k).catch(() => {}) }))
+  close()
+}
+
+async function freePort (): Promise<number> {
+  return await new Promise(resolve => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => { resolve(p) }) }) })
+}
+
+/** A pipelined RESP client: one socket, replies matched in order. */
+class Resp {
+  private readonly pending: Array<() => void> = []
+  private buf = Buffer.alloc(0)
+  constructor (private readonly sock: Socket) {
+    sock.on('data', (d) => { this.buf = Buffer.concat([this.buf, d]); this.parse() })
+  }
+
+  private parse (): void {
+    for (;;) {
+      const nl = this.buf.indexOf('\r\n')
+      if (nl < 0) return
+      const t = this.buf[0]
+      let len = nl + 2
+      if (t === 0x24) { // $
+        const n = Number(this.buf.subarray(1, nl).toString())
+        if (n >= 0) { len = nl + 2 + n + 2; if (this.buf.length < len) return }
+      }
+      this.buf = this.buf.subarray(len)
+      this.pending.shift()?.()
+    }
+  }
+
+  async cmd (...args: Array<string | Buffer>): Promise<void> {
+    const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)]
+    for (const a of args) { const b = Buffer.isBuffer(a) ? a : Buffer.from(a); parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n')) }
+    await new Promise<void>(resolve => { this.pending.push(resolve); this.sock.write(Buffer.concat(parts)) })
+  }
+}
+
+async function redis (seconds: number): Promise<Cell[]> {
+  try { execSync('command -v redis-server', { stdio: 'ignore' }) } catch {
+    process.stderr.write('installing redis-server with apt-get\n')
+    execSync('apt-get install -y redis-server', { stdio: 'inherit' })
+  }
+  const port = await freePort()
+  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  try {
+    const socks: Socket[] = []
+    const connect = async (): Promise<Resp> => {
+      for (let i = 0; i < 100; i++) {
+        try {
+          const s = await new Promise<Socket>((resolve, reject) => { const c = createConnection(port, '127.0.0.1', () => { resolve(c) }); c.once('error', reject) })
+          socks.push(s)
+          return new Resp(s)
+        } catch { await new Promise(resolve => setTimeout(resolve, 50)) }
+      }
+      throw new Error('redis-server did not start')
+    }
+    const cells: Cell[] = []
+    for (const c of CONCURRENCY) {
+      const conns = await Promise.all(Array.from({ length: c }, connect))
+      let i = 0
+      cells.push(await run('redis', '-', c, seconds, async (op, key) => {
+        const r = conns[i++ % conns.length]
+        await (op === 'get' ? r.cmd('GET', key) : r.cmd('SET', key, VALUE))
+      }))
+    }
+    for (const s of socks) s.destroy()
+    return cells
+  } finally { child.kill('SIGTERM') }
+}
+
+async function mesh (n: number, seconds: number, env: Record<string, string> = {}): Promise<Cell[]> {
+  const net: Testnet = await createTestnet(n, { logLevel: 'warn', env })
+  try {
+    const apis = net.nodes.map(x => x.api)
+    await load(apis)
+    const cells: Cell[] = []
+    const levels = n === 1 ? ['one'] as const : LEVELS
+    for (const level of levels) {
+      for (const c of CONCURRENCY) {
+        const { driver, close } = httpDriver(apis, level)
+        cells.push(await run(n === 1 ? 'single node RF=1' : `${n} nodes RF=3`, level, c, seconds, driver))
+        close()
+      }
+    }
+    return cells
+  } finally { await net.stop() }
+}
+
+export async function main (args: string[]): Promise<void> {
+  const seconds = Number(args[0] ?? 3)
+  const cells: Cell[] = []
+  const print = (cs: Cell[]): void => {
+    process.stdout.write(table(['system', 'level', 'conc', 'ops/s', 'writes/s', 'p50 ms', 'p99 ms', 'p999 ms', 'errors'],
+      cs.map(c => [c.system, c.level, c.concurrency, c.opsPerSec, c.writesPerSec, c.p50, c.p99, c.p999, c.errors])) + '\n\n')
+  }
+  for (const [n, env] of [[1, { MESH_REPLICATION_FACTOR: '1' }], [3, {}], [5, {}]] as const) {
+    const cs = await mesh(n, seconds, env)
+    print(cs)
+    cells.push(...cs)
+  }
+  const rc = await redis(seconds)
+  print(rc)
+  cells.push(...rc)
+  const ratios = cells.filter(c => c.system !== 'redis' && c.system !== 'single node RF=1').map(c => {
+    const base = cells.find(b => b.system === 'single node RF=1' && b.concurrency === c.concurrency)
+    const red = rc.find(b => b.concurrency === c.concurrency)
+    return [c.system, c.level, c.concurrency, c.opsPerSec / (base?.opsPerSec ?? NaN), c.opsPerSec / (red?.opsPerSec ?? NaN), c.p99 / (base?.p99 ?? NaN)]
+  })
+  process.stdout.write(table(['system', 'level', 'conc', 'ops/s ÷ single node', 'ops/s ÷ redis', 'p99 ÷ single node'], ratios) + '\n')
+  const m = machine()
+  process.stdout.write(`\ncores ${m.cores}, commit ${m.commit}\n`)
+  process.stdout.write(`written to ${await writeResult('kv', { seconds, cells })}\n`)
+}

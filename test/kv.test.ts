@@ -1,0 +1,303 @@
+import { readdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { request as httpRequest } from 'node:http'
+import anyTest, { type TestFn } from 'ava'
+import { createTestnet, type Testnet } from '../testnet/index.js'
+import { KvClient } from '../cli/kv-client.js'
+import { seededRandom } from '../lib/clock.js'
+import { mesh, waitFor } from './util.js'
+import { History, check, parseTs, type Ts } from './checker.js'
+
+const test = anyTest as TestFn<{ net: Testnet }>
+const SKEWED = 4
+
+test.before(async t => {
+  // Node 4's wall clock runs 5 minutes behind for the whole file: every test also covers clock skew.
+  t.context.net = await createTestnet(5, {
+    logLevel: 'warn',
+    env: { MESH_KV_ANTI_ENTROPY_MS: '500' },
+    args: (i) => i === SKEWED ? ['--clock-skew-ms', '-300000'] : []
+  })
+})
+
+test.after.always(async t => { await t.context.net?.stop() })
+
+const kv = (net: Testnet, i: number, timeout = 10_000): KvClient => new KvClient(net.client(i, { timeout }))
+
+async function replicasOf (net: Testnet, key: string): Promise<string[]> {
+  return (await net.client(0).json('GET', `/v1/storage/replicas?key=${encodeURIComponent(key)}`)).replicas
+}
+
+function indexOf (net: Testnet, peerId: string): number {
+  return net.nodes.findIndex(n => n.peerId === peerId)
+}
+
+async function wipe (net: Testnet, i: number): Promise<void> {
+  await net.kill(i, 'SIGKILL')
+  const dir = net.nodes[i].dataDir
+  for (const f of await readdir(dir)) if (f !== 'identity.key' && f !== 'mesh.log') await rm(join(dir, f), { recursive: true, force: true })
+  await net.startNode(i)
+}
+
+async function healthy (net: Testnet, maxHints = 0): Promise<void> {
+  await net.waitForMembers({ timeout: 90_000 })
+  // Hints drained everywhere, so the next fault starts from fully replicated data.
+  await net.waitFor('hints to drain', async () => {
+    const s = await Promise.all(net.nodes.map(async (_, i) => await net.client(i, { timeout: 5000 }).json('GET', '/v1/storage/stats')))
+    return s.every(x => x.hintsPending <= maxHints)
+  }, 90_000, 250)
+}
+
+/** A raw HTTP request, for bodies and paths fetch() refuses to send. */
+async function raw (api: string, method: string, path: string, body?: Buffer, headers: Record<string, string | number> = {}, endEarly = false): Promise<{ status: number, body: string }> {
+  const u = new URL(api)
+  return await new Promise((resolve, reject) => {
+    const req = httpRequest({ host: u.hostname, port: u.port, method, path, headers }, (res) => {
+      let b = ''
+      res.on('data', (c) => { b += c })
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, body: b }) })
+    })
+    req.on('error', (err) => { if (endEarly) resolve({ status: 0, body: err.message }); else reject(err) })
+    if (endEarly) { req.write(body); setTimeout(() => { req.destroy() }, 100) } else req.end(body)
+  })
+}
+
+test.serial('put/get/del/scan over HTTP and the CLI; bad input gets a clear 4xx and the node stays healthy', async t => {
+  const { net } = t.context
+  const api = net.nodes[1].api
+  let r = await mesh(['kv', 'put', 'greeting/en', 'hello world', '--api', api])
+  t.is(r.code, 0, r.stderr)
+  r = await mesh(['kv', 'get', 'greeting/en', '--api', net.nodes[3].api])
+  t.is(r.code, 0, r.stderr)
+  t.is(r.stdout, 'hello world')
+  r = await mesh(['kv', 'get', 'greeting/en', '--api', net.nodes[SKEWED].api, '--json', '--consistency', 'all'])
+  t.is(r.code, 0, r.stderr)
+  const j = JSON.parse(r.stdout)
+  t.is(Buffer.from(j.value, 'base64').toString(), 'hello world')
+  t.is(j.key, 'greeting/en')
+  t.truthy(j.timestamp)
+  r = await mesh(['kv', 'put', 'greeting/fr', 'bonjour', '--api', api, '--ttl', '1h', '--consistency', 'one'])
+  t.is(r.code, 0, r.stderr)
+  r = await mesh(['kv', 'scan', '--prefix', 'greeting/', '--api', api, '--json'])
+  t.is(r.code, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout).entries.map((e: { key: string }) => e.key), ['greeting/en', 'greeting/fr'])
+  r = await mesh(['kv', 'del', 'greeting/en', '--api', api])
+  t.is(r.code, 0, r.stderr)
+  r = await mesh(['kv', 'get', 'greeting/en', '--api', api])
+  t.is(r.code, 1)
+  t.regex(r.stderr, /NOT_FOUND/)
+
+  // Binary values round-trip as raw octet streams.
+  const bin = Buffer.from([0, 255, 1, 254, 10, 13])
+  let res = await net.client(2).request('PUT', '/v1/kv/bin%20key?consistency=quorum', { body: bin, headers: { 'content-type': 'application/octet-stream' } })
+  t.is(res.status, 200)
+  res = await net.client(0).request('GET', '/v1/kv/bin%20key')
+  t.deepEqual(Buffer.from(await res.arrayBuffer()), bin)
+
+  // Bad input.
+  const cases: Array<[string, Promise<{ status: number, body: string }>, number]> = [
+    ['oversized key', raw(api, 'PUT', '/v1/kv/' + 'k'.repeat(2000), Buffer.from('v')), 413],
+    ['oversized value', raw(api, 'PUT', '/v1/kv/big', Buffer.alloc(1024 * 1024 + 1)), 413],
+    ['bad consistency', raw(api, 'PUT', '/v1/kv/x?consistency=most', Buffer.from('v')), 400],
+    ['bad consistency on read', raw(api, 'GET', '/v1/kv/x?consistency=any'), 400],
+    ['invalid UTF-8 key', raw(api, 'PUT', '/v1/kv/%ff%fe', Buffer.from('v')), 400],
+    ['bad ttl', raw(api, 'PUT', '/v1/kv/x?ttl=soon', Buffer.from('v')), 400],
+    ['bad scan limit', raw(api, 'GET', '/v1/kv?prefix=a&limit=-1'), 400],
+    ['truncated body', raw(api, 'PUT', '/v1/kv/trunc', Buffer.from('abc'), { 'content-length': 100 }, true), -1]
+  ]
+  for (const [what, p, status] of cases) {
+    const out = await p
+    if (status === -1) { t.true(out.status === 0 || out.status === 400, `${what}: ${out.status}`); continue }
+    t.is(out.status, status, `${what}: ${out.body}`)
+    const e = JSON.parse(out.body)
+    t.truthy(e.error?.code, what)
+    t.truthy(e.error?.message, what)
+  }
+  r = await mesh(['kv', 'get', 'trunc', '--api', api])
+  t.is(r.code, 1, 'a truncated PUT stored nothing')
+  t.true((await net.client(1).health()).ok)
+  r = await mesh(['kv', 'get', 'bin key', '--api', api, '--json'])
+  t.is(r.code, 0, r.stderr)
+})
+
+test.serial('a replica down: quorum works, all fails with UNAVAILABLE (exit 2), hints reach it within 10 s of its return', async t => {
+  const { net } = t.context
+  await healthy(net)
+  const keys = Array.from({ length: 20 }, (_, i) => `down/${i}`)
+  // A replica of down/0 that is neither the coordinator (node 0) nor the skewed node.
+  const reps = await replicasOf(net, keys[0])
+  const victim = reps.map(p => indexOf(net, p)).find(i => i !== 0 && i !== SKEWED) as number
+  t.true(victim > 0)
+  await net.kill(victim, 'SIGKILL')
+  await net.waitFor('the victim to be seen down', async () => {
+    const m = (await net.client(0).members()).members.find(x => x.peerId === net.nodes[victim].peerId)
+    return m?.state === 'dead' || m?.state === 'suspect'
+  }, 30_000)
+  const c = kv(net, 0)
+  for (const k of keys) await c.put(k, `v-${k}`, { consistency: 'quorum' })
+  for (const k of keys) t.is(Buffer.from((await c.get(k, { consistency: 'quorum' })).value).toString(), `v-${k}`)
+  const r = await mesh(['kv', 'put', keys[0], 'all-value', '--consistency', 'all', '--api', net.nodes[0].api])
+  t.is(r.code, 2, r.stderr)
+  t.regex(r.stderr, /UNAVAILABLE/)
+  const rg = await mesh(['kv', 'get', keys[0], '--consistency', 'all', '--api', net.nodes[0].api])
+  t.is(rg.code, 2, rg.stderr)
+  // Keys the victim replicates, written while it was down.
+  const mine: string[] = []
+  for (const k of keys) if ((await replicasOf(net, k)).includes(net.nodes[victim].peerId)) mine.push(k)
+  t.true(mine.length > 0)
+
+  await net.startNode(victim)
+  await net.waitForMembers({ nodes: [0], alive: 5 })
+  const back = Date.now()
+  const peer = net.nodes[victim].peerId
+  await waitFor('hinted writes on the returned replica', async () => {
+    for (const k of mine) {
+      const out = await mesh(['kv', 'get', k, '--consistency', 'one', '--replica', peer, '--api', net.nodes[0].api])
+      if (out.code !== 0 || out.stdout !== `v-${k}`) return false
+    }
+    return true
+  }, 10_000, 200)
+  t.log(`hints delivered ${Date.now() - back} ms after the replica was seen alive`)
+})
+
+test.serial('a node with its clock 5 minutes behind does not cause later writes to be lost', async t => {
+  const { net } = t.context
+  await healthy(net)
+  const normal = kv(net, 1)
+  const skewed = kv(net, SKEWED)
+  for (let i = 0; i < 30; i++) {
+    const key = `skew/${i}`
+    await normal.put(key, 'first')
+    await skewed.put(key, 'second')
+    t.is(Buffer.from((await normal.get(key)).value).toString(), 'second', `${key}: the later write through the skewed node wins`)
+    await normal.put(key, 'third')
+    t.is(Buffer.from((await skewed.get(key)).value).toString(), 'third', `${key}: the later write through a normal node wins`)
+    await skewed.delete(key)
+    await t.throwsAsync(normal.get(key), { code: 'NOT_FOUND' } as any)
+  }
+})
+
+test.serial('a wiped node converges back to full data through anti-entropy', async t => {
+  const { net } = t.context
+  await healthy(net)
+  const c = kv(net, 0)
+  const keys = Array.from({ length: 300 }, (_, i) => `wipe/${i}`)
+  for (let i = 0; i < keys.length; i += 20) await Promise.all(keys.slice(i, i + 20).map(async k => await c.put(k, `w-${k}`)))
+  const target = 2
+  const peer = net.nodes[target].peerId
+  const mine: string[] = []
+  for (const k of keys) if ((await replicasOf(net, k)).includes(peer)) mine.push(k)
+  await wipe(net, target)
+  await net.waitForMembers({ alive: 5 })
+  const started = Date.now()
+  const pinned = kv(net, 0)
+  let missing = [...mine]
+  await net.waitFor(`the wiped node to hold its ${mine.length} keys again`, async () => {
+    const still: string[] = []
+    for (const k of missing) {
+      try {
+        if (Buffer.from((await pinned.get(k, { consistency: 'one', replica: peer })).value).toString() !== `w-${k}`) still.push(k)
+      } catch { still.push(k) }
+    }
+    missing = still
+    return missing.length === 0
+  }, 120_000, 1000)
+  t.log(`anti-entropy restored ${mine.length} keys in ${Date.now() - started} ms`)
+  t.is(missing.length, 0)
+})
+
+test.serial('checker: concurrent clients under freeze, kill -9 and wipe keep every acknowledged quorum write', async t => {
+  const { net } = t.context
+  await healthy(net)
+  const seed = Number(process.env.KV_CHECKER_SEED ?? Math.floor(Math.random() * 2 ** 31))
+  t.log(`checker seed ${seed} (replay with KV_CHECKER_SEED=${seed})`)
+  const rand = seededRandom(seed)
+  const history = new History()
+  const keys = Array.from({ length: 40 }, (_, i) => `chk/${i}`)
+  const clients = 10
+  const minOps = 5000
+  let stop = false
+  let nemesisDone = false
+
+  const worker = async (client: number): Promise<void> => {
+    const node = client % net.nodes.length
+    const c = kv(net, node, 3000)
+    let seq = 0
+    const r = seededRandom(seed + client + 1)
+    while (!stop) {
+      const key = keys[Math.floor(r() * r() * keys.length)]
+      const invoke = history.now()
+      if (r() < 0.5) {
+        const value = `c${client}-${seq++}`
+        try {
+          const w = await c.put(key, value, { consistency: 'quorum', timeoutMs: 2000 })
+          history.add({ type: 'write', client, key, value, invoke, complete: history.now(), ok: true, ts: w.timestamp as Ts, consistency: 'quorum' })
+        } catch {
+          history.add({ type: 'write', client, key, value, invoke, complete: history.now(), ok: false, consistency: 'quorum' })
+          await new Promise(resolve => setTimeout(resolve, 50))
+        }
+      } else {
+        try {
+          const g = await c.get(key, { consistency: 'quorum', timeoutMs: 2000 })
+          history.add({ type: 'read', client, key, value: Buffer.from(g.value).toString(), invoke, complete: history.now(), ok: true, ts: parseTs(g.timestamp), consistency: 'quorum' })
+        } catch (err) {
+          const nf = (err as { code?: string }).code === 'NOT_FOUND'
+          history.add({ type: 'read', client, key, value: null, invoke, complete: history.now(), ok: nf, consistency: 'quorum' })
+          if (!nf) await new Promise(resolve => setTimeout(resolve, 50))
+        }
+      }
+    }
+  }
+
+  const nemesis = async (): Promise<void> => {
+    const steps: Array<'freeze' | 'kill' | 'wipe'> = ['freeze', 'kill', 'wipe', 'kill']
+    for (const step of steps) {
+      const i = Math.floor(rand() * net.nodes.length)
+      t.log(`${history.now().toFixed(0)} ms: nemesis ${step} node ${i}`)
+      if (step === 'freeze') {
+        net.freeze(i)
+        await new Promise(resolve => setTimeout(resolve, 3000 + rand() * 3000))
+        net.resume(i)
+      } else if (step === 'kill') {
+        await new Promise(resolve => setTimeout(resolve, 500 + rand() * 1500))
+        await net.kill(i, 'SIGKILL')
+        await new Promise(resolve => setTimeout(resolve, 1000 + rand() * 2000))
+        await net.startNode(i)
+      } else {
+        await wipe(net, i)
+      }
+      // Under load a few hints are always in flight; wait for the backlog of the fault to drain.
+      await healthy(net, 20)
+      t.log(`${history.now().toFixed(0)} ms: healed after ${step}`)
+    }
+    nemesisDone = true
+  }
+
+  const workers = Array.from({ length: clients }, async (_, i) => { await worker(i) })
+  try {
+    await nemesis()
+    await waitFor(`${minOps} operations`, () => nemesisDone && history.ops.length >= minOps, 180_000, 200)
+  } finally {
+    stop = true
+    await Promise.all(workers)
+  }
+  await healthy(net)
+
+  const final = new Map<string, { value: string | null, ts?: Ts }>()
+  const reader = kv(net, 0)
+  for (const k of keys) {
+    try {
+      const g = await reader.get(k, { consistency: 'all' })
+      final.set(k, { value: Buffer.from(g.value).toString(), ts: parseTs(g.timestamp) })
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'NOT_FOUND') throw err
+      final.set(k, { value: null })
+    }
+  }
+  const result = check(history.ops, final)
+  const failed = history.ops.filter(o => !o.ok).length
+  t.log(`checker: ${result.ops} ops (${failed} failed/indeterminate), ${result.acknowledgedWrites} acknowledged quorum writes, ${result.checkedReads} session-checked reads, ${result.strictReads} strict reads, ${result.violations.length} violations, seed ${seed}`)
+  for (const v of result.violations.slice(0, 20)) t.log(v)
+  t.true(result.ops >= minOps)
+  t.deepEqual(result.violations, [], `seed ${seed}`)
+})
