@@ -37,6 +37,8 @@ program.command('start')
   .option('--log-format <format>', 'json | pretty')
   .option('--network-key <file>', 'pre-shared network key: only peers holding it can connect')
   .option('--allow-exec', 'allow this node to run task commands')
+  .option('--durability <mode>', 'strict (fsync before acknowledging, the default) | relaxed (see docs/operations.md)')
+  .option('--replication-factor <n>', 'copies of each key and file chunk; the same on every node (default 3)')
   .addOption(new Option('--clock-skew-ms <ms>', 'test only: offset this node\'s wall clock').hideHelp())
   .action(action(async (opts: Record<string, unknown>) => {
     const { runDaemon } = await import('../node/daemon.js')
@@ -57,6 +59,8 @@ program.command('start')
       logFormat: opts.logFormat,
       networkKey: opts.networkKey,
       allowExec: opts.allowExec,
+      durability: opts.durability,
+      replicationFactor: opts.replicationFactor == null ? undefined : Number(opts.replicationFactor),
       clockSkewMs: opts.clockSkewMs == null ? undefined : Number(opts.clockSkewMs)
     }
     await runDaemon(resolveConfig(file, env, flags))

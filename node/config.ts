@@ -40,6 +40,10 @@ export const configSchema = z.object({
   logFormat: z.enum(['json', 'pretty']),
   networkKey: z.string().min(1).optional(),
   allowExec: z.boolean(),
+  /** strict: a write is acknowledged only after fsync (group commit). relaxed: after the OS has it, before fsync. */
+  durability: z.enum(['strict', 'relaxed']),
+  /** Copies of each key and file chunk; the same on every node of a mesh. */
+  replicationFactor: z.number().int().min(1).max(7),
   /** Test-only: offsets this node's wall clock, to show that a skewed clock loses no writes. */
   clockSkewMs: z.number().int().min(-86_400_000).max(86_400_000)
 }).strict()
@@ -55,6 +59,8 @@ export const defaults: MeshConfig = {
   logLevel: 'info',
   logFormat: 'json',
   allowExec: false,
+  durability: 'strict',
+  replicationFactor: 3,
   clockSkewMs: 0
 }
 
@@ -70,6 +76,8 @@ const envFields: Record<string, { key: keyof MeshConfig, kind: 'string' | 'list'
   MESH_LOG_FORMAT: { key: 'logFormat', kind: 'string' },
   MESH_NETWORK_KEY_FILE: { key: 'networkKey', kind: 'string' },
   MESH_ALLOW_EXEC: { key: 'allowExec', kind: 'bool' },
+  MESH_DURABILITY: { key: 'durability', kind: 'string' },
+  MESH_REPLICATION_FACTOR: { key: 'replicationFactor', kind: 'int' },
   MESH_CLOCK_SKEW_MS: { key: 'clockSkewMs', kind: 'int' }
 }
 

@@ -46,14 +46,11 @@ export interface NodeStorageEnv {
   antiEntropyInterval?: number
 }
 
-export function storageEnv (env: NodeJS.ProcessEnv = process.env): NodeStorageEnv {
-  const rf = Number(env.MESH_REPLICATION_FACTOR ?? 3)
-  if (!Number.isInteger(rf) || rf < 1 || rf > 7) throw new InvalidConfigError(`MESH_REPLICATION_FACTOR must be an integer from 1 to 7, not ${env.MESH_REPLICATION_FACTOR}`)
-  const durability = env.MESH_DURABILITY ?? 'strict'
-  if (durability !== 'strict' && durability !== 'relaxed') throw new InvalidConfigError(`MESH_DURABILITY must be strict or relaxed, not ${durability}`)
+/** Replication factor and durability come from the config (--replication-factor, --durability); only the test knob is here. */
+export function storageEnv (env: NodeJS.ProcessEnv = process.env): Pick<NodeStorageEnv, 'antiEntropyInterval'> {
   const ae = env.MESH_KV_ANTI_ENTROPY_MS != null ? Number(env.MESH_KV_ANTI_ENTROPY_MS) : undefined
   if (ae != null && !(ae >= 50)) throw new InvalidConfigError('MESH_KV_ANTI_ENTROPY_MS must be at least 50')
-  return { replicationFactor: rf, durability, antiEntropyInterval: ae }
+  return { antiEntropyInterval: ae }
 }
 
 /** The node's wall clock as storage sees it, offset by --clock-skew-ms (a test flag). */
@@ -238,7 +235,7 @@ export function kvRoutes (api: ApiServer, storage: Storage): void {
 
 /** Wires storage/ into the node: engine, membership view, replica RPC service, routes. */
 export async function createNodeStorage (node: MeshNode): Promise<Subsystem | undefined> {
-  const env = storageEnv()
+  const env = { ...storageEnv(), durability: node.config.durability, replicationFactor: node.config.replicationFactor }
   const log = node.log.child({ component: 'storage' })
   const dir = join(node.config.dataDir, 'storage')
   await mkdir(dir, { recursive: true })
@@ -275,6 +272,10 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
       view.close()
       await storage.stop()
     },
-    routes (api) { kvRoutes(api, storage) }
+    routes (api) { kvRoutes(api, storage) },
+    async stats () {
+      const st = await storage.stats()
+      return { dataBytes: Number(st.bytes), records: Number(st.records), ringShare: st.ringShare, hintsPending: st.hintsPending }
+    }
   }
 }
