@@ -75,12 +75,14 @@ export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS): Member
       if (!out.includes(self)) out.push(self)
       return out
     },
+    // A suspect is not convicted: writes still go to it (a failure becomes a hint) and reads may ask it. Treating
+    // suspects as down would turn every brief suspicion, common on a loaded machine, into hint churn.
     alive: () => {
-      const out = m.aliveMembers().map(x => x.peerId)
+      const out = m.members().filter(x => x.state === 'alive' || x.state === 'suspect').map(x => x.peerId)
       if (!out.includes(self)) out.push(self)
       return out
     },
-    isAlive: (id) => id === self || m.member(id)?.state === 'alive',
+    isAlive: (id) => { const st = m.member(id)?.state; return id === self || st === 'alive' || st === 'suspect' },
     on: (event: MembershipEvent, listener: (peerId: string) => void) => {
       // SWIM says `join` for a member that is alive again after dead or left, and `alive` for a refuted suspicion;
       // for storage both mean "reachable again" (hints replay on it).
