@@ -1,13 +1,76 @@
+import { ping } from '@libp2p/ping'
+import { MeshDht, meshKadDht, parseDuration, constants as DC } from '../dht/index.js'
+import { BadRequestError } from '../lib/errors.js'
 import type { MeshConfig } from './config.js'
 import type { MeshNode } from './node.js'
 import type { Subsystem } from './subsystem.js'
 
-/** libp2p services the DHT needs, added when libp2p is created. */
+/** libp2p services the DHT needs, added when libp2p is created: kad-dht (server mode, /meshos/kad/1.0.0) and ping. */
 export function dhtLibp2pServices (_config: MeshConfig): Record<string, (components: any) => unknown> {
-  return {}
+  return {
+    // kad-dht pings new contacts before adding them; the connection monitor pings too, so allow more than one stream.
+    ping: ping({ maxOutboundStreams: 16, maxInboundStreams: 16 }),
+    dht: meshKadDht()
+  }
+}
+
+function timeoutParam (query: URLSearchParams): number | undefined {
+  const t = query.get('timeout')
+  if (t == null || t === '') return undefined
+  const ms = parseDuration(/^\d+$/.test(t) ? `${t}ms` : t, 'timeout')
+  if (ms > DC.FIND_TIMEOUT_MAX) throw new BadRequestError(`timeout is at most ${DC.FIND_TIMEOUT_MAX / 1000}s`)
+  return ms
 }
 
 /** Wires dht/ into the node: seeding from membership, resource advertisement, routes. */
-export async function createNodeDht (_node: MeshNode): Promise<Subsystem | undefined> {
-  return undefined
+export async function createNodeDht (node: MeshNode): Promise<Subsystem | undefined> {
+  const kad = node.libp2p.services.dht
+  if (kad == null) return undefined
+  const dht = new MeshDht({
+    libp2p: node.libp2p,
+    dht: kad,
+    membership: node.membership,
+    pubsub: node.libp2p.services.pubsub as any,
+    dataDir: node.config.dataDir,
+    logger: node.log,
+    registry: node.registry
+  })
+  ;(node as unknown as { dht?: MeshDht }).dht = dht
+  return {
+    name: 'dht',
+    start: async () => { await dht.start() },
+    stop: async () => { await dht.stop() },
+    routes: (api) => {
+      api.route({ method: 'GET', path: '/v1/resources', handler: () => ({ adverts: dht.advertised() }) })
+      api.route({
+        method: 'GET',
+        path: '/v1/resources/:name',
+        handler: async ({ params, query, signal }) => await dht.findResource(params.name, { signal, timeout: timeoutParam(query) })
+      })
+      api.route({
+        method: 'POST',
+        path: '/v1/resources/:name',
+        handler: async ({ params, body }) => {
+          const raw = (await body()).toString('utf8').trim()
+          let ttl: number | undefined
+          if (raw !== '') {
+            let parsed: any
+            try { parsed = JSON.parse(raw) } catch { throw new BadRequestError('the body must be JSON, e.g. {"ttl":"1h"}') }
+            if (parsed?.ttl != null) ttl = parseDuration(parsed.ttl, 'ttl')
+          }
+          return await dht.advertise(params.name, { ttl })
+        }
+      })
+      api.route({
+        method: 'DELETE',
+        path: '/v1/resources/:name',
+        handler: async ({ params }) => ({ name: params.name, withdrawn: await dht.withdraw(params.name) })
+      })
+      api.route({
+        method: 'GET',
+        path: '/v1/peers/:id',
+        handler: async ({ params, signal }) => await dht.findPeer(params.id, { signal })
+      })
+    }
+  }
 }

@@ -1,0 +1,138 @@
+import test from 'ava'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { createTestnet, type Testnet } from '../testnet/index.js'
+import { mesh, waitFor } from './util.js'
+
+const N = 10
+let net: Testnet
+
+test.before(async () => {
+  net = await createTestnet(N, { logLevel: 'warn' })
+})
+
+test.after.always(async () => {
+  await net?.stop()
+})
+
+interface FindResult { providers: Array<{ peerId: string, addrs: string[] }>, timedOut: boolean }
+
+const find = async (i: number, name = 'gpu'): Promise<FindResult> => await net.client(i, { timeout: 15_000 }).json<FindResult>('GET', `/v1/resources/${name}`)
+const ids = (r: FindResult): string[] => r.providers.map(p => p.peerId).sort()
+const same = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i])
+
+/** Polls until every running node (except `skip`) returns exactly `expected` providers of gpu. */
+async function everyNodeFinds (expected: string[], skip: number[] = [], timeout = 40_000): Promise<void> {
+  const want = [...expected].sort()
+  await waitFor(`every node to find ${want.length} providers`, async () => {
+    const nodes = net.nodes.map(n => n.index).filter(i => !skip.includes(i))
+    const results = await Promise.all(nodes.map(async i => await find(i)))
+    return results.every(r => same(ids(r), want))
+  }, timeout, 200)
+}
+
+test.serial('node 3 and node 7 advertise gpu; every node finds exactly those two (one through the real CLI)', async t => {
+  const a3 = await net.client(3).json('POST', '/v1/resources/gpu', {})
+  t.is(a3.name, 'gpu')
+  t.true(a3.storedOn >= 1)
+  const cli = await mesh(['resource', 'advertise', 'gpu', '--api', net.nodes[7].api, '--json'])
+  t.is(cli.code, 0, cli.stderr)
+  const expected = [net.nodes[3].peerId, net.nodes[7].peerId]
+  await everyNodeFinds(expected)
+  const r = await mesh(['resource', 'find', 'gpu', '--api', net.nodes[0].api, '--json'])
+  t.is(r.code, 0, r.stderr)
+  const out = JSON.parse(r.stdout) as FindResult
+  t.deepEqual(ids(out), [...expected].sort())
+  t.false(out.timedOut)
+  for (const p of out.providers) t.true(p.addrs.length > 0 && p.addrs.every(a => a.includes('/ip4/127.0.0.1/')))
+})
+
+test.serial('after node 7 withdraws, no node returns it; it comes back when re-advertised', async t => {
+  const w = await mesh(['resource', 'withdraw', 'gpu', '--api', net.nodes[7].api, '--json'])
+  t.is(w.code, 0, w.stderr)
+  t.true(JSON.parse(w.stdout).withdrawn)
+  await everyNodeFinds([net.nodes[3].peerId])
+  await net.client(7).json('POST', '/v1/resources/gpu', {})
+  await everyNodeFinds([net.nodes[3].peerId, net.nodes[7].peerId])
+  t.pass()
+})
+
+test.serial('when node 7 is frozen and declared dead, lookups stop returning it', async t => {
+  net.freeze(7)
+  try {
+    await everyNodeFinds([net.nodes[3].peerId], [7], 60_000)
+  } finally {
+    net.resume(7)
+  }
+  // Once it refutes its death, it is a provider again (its records never went away).
+  await everyNodeFinds([net.nodes[3].peerId, net.nodes[7].peerId], [], 60_000)
+  t.pass()
+})
+
+test.serial('after a restart, node 3 advertises gpu again without any command', async t => {
+  await net.restart(3)
+  const adverts = await net.client(3).json('GET', '/v1/resources')
+  t.deepEqual(adverts.adverts.map((a: { name: string }) => a.name), ['gpu'])
+  await everyNodeFinds([net.nodes[3].peerId, net.nodes[7].peerId], [], 60_000)
+  // It provided again on start: node 3's own lookup has itself, and nodes hold the fresh record.
+  const r = await find(3)
+  t.true(ids(r).includes(net.nodes[3].peerId))
+})
+
+test.serial('a stock js-libp2p node finds the providers of gpu over /meshos/kad/1.0.0', async t => {
+  const node = await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({ protocol: '/meshos/kad/1.0.0', peerInfoMapper: passthroughMapper, clientMode: false })
+    }
+  })
+  t.teardown(async () => { await node.stop() })
+  await node.dial(multiaddr(net.nodes[5].addrs[0]))
+  // The meshos key derivation, computed here without meshos code.
+  const key = CID.create(1, raw.code, await sha256.digest(new TextEncoder().encode('meshos:resource:gpu')))
+  const meshKey = (await find(0)) as FindResult & { key: string }
+  t.is(meshKey.key, key.toString())
+  const expected = [net.nodes[3].peerId, net.nodes[7].peerId].sort()
+  const found = await waitFor('the stock node to find both providers', async () => {
+    const seen = new Set<string>()
+    for await (const e of node.services.dht.findProviders(key, { signal: AbortSignal.timeout(10_000) })) {
+      if (e.name === 'PROVIDER') for (const p of e.providers) seen.add(p.id.toString())
+    }
+    const list = [...seen].sort()
+    return expected.every(p => list.includes(p)) ? list : undefined
+  }, 30_000, 200)
+  t.true(expected.every(p => found.includes(p)))
+})
+
+test.serial('bad names are 400; peer find returns addrs, 400 on a malformed id, NOT_FOUND on an unknown one', async t => {
+  const bad = await mesh(['resource', 'find', 'bad name!', '--api', net.nodes[0].api, '--json'])
+  t.is(bad.code, 64)
+  t.is(JSON.parse(bad.stdout).error.code, 'BAD_REQUEST')
+  const long = await mesh(['resource', 'advertise', 'x'.repeat(200), '--api', net.nodes[0].api, '--json'])
+  t.is(JSON.parse(long.stdout).error.code, 'BAD_REQUEST')
+
+  const p = await mesh(['peer', 'find', net.nodes[4].peerId, '--api', net.nodes[1].api, '--json'])
+  t.is(p.code, 0, p.stderr)
+  const info = JSON.parse(p.stdout)
+  t.is(info.peerId, net.nodes[4].peerId)
+  t.true(info.addrs.length > 0)
+  const malformed = await mesh(['peer', 'find', 'not-a-peer-id', '--api', net.nodes[1].api, '--json'])
+  t.is(JSON.parse(malformed.stdout).error.code, 'BAD_REQUEST')
+  const unknown = await mesh(['peer', 'find', '12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq', '--api', net.nodes[1].api, '--json'])
+  t.is(JSON.parse(unknown.stdout).error.code, 'NOT_FOUND')
+  t.is(unknown.code, 1)
+})
