@@ -149,6 +149,13 @@ token.command('create')
     })
   }))
 
+clientCommand(program.command('leave'))
+  .description('leave the mesh gracefully: hand off this node\'s data, tell the others, and stop the daemon')
+  .action(action(async (opts: ClientOpts) => {
+    const r = await client(opts).json('POST', '/v1/leave')
+    print(opts, r, () => { console.log(`${r.peerId as string} is leaving: it hands its data off, announces the leave, and exits`) })
+  }))
+
 const pubsub = program.command('pubsub').description('publish and subscribe to mesh-wide topics (gossipsub)')
 clientCommand(pubsub.command('publish <topic> <message>'))
   .description('publish a message on a topic')

@@ -139,7 +139,22 @@ export class ApiServer {
 
   private authorise (req: IncomingMessage, access: Access | 'public'): void {
     const tokens = this.init.tokens
-    if (tokens == null || access === 'public') return
+    if (tokens == null) {
+      // A tokenless API trusts whoever can reach loopback. A web page the operator browses can reach it too, through
+      // DNS rebinding (a foreign Host) or a cross-origin request (a foreign Origin): refuse both.
+      const host = hostOf(req.headers.host)
+      if (host != null && !loopbackHosts.has(host)) throw new MeshError('FORBIDDEN', `requests for host ${host} are refused; this API answers loopback names only`)
+      const origin = req.headers.origin
+      if (origin != null && origin !== 'null') {
+        let originHost: string | undefined
+        try { originHost = new URL(origin).hostname.replace(/^\[|\]$/g, '') } catch {}
+        if (originHost == null || !loopbackHosts.has(originHost)) throw new MeshError('FORBIDDEN', `cross-origin requests from ${origin} are refused`)
+      } else if (origin === 'null') {
+        throw new MeshError('FORBIDDEN', 'requests from an opaque origin are refused')
+      }
+      return
+    }
+    if (access === 'public') return
     const header = req.headers.authorization ?? ''
     const m = /^Bearer\s+(\S+)$/i.exec(header)
     if (m == null) throw new MeshError('UNAUTHORIZED', 'this API needs a bearer token (Authorization: Bearer <token>)')
@@ -206,6 +221,16 @@ export class ApiServer {
       if (!req.complete) req.resume()
     }
   }
+}
+
+const loopbackHosts = new Set(['127.0.0.1', 'localhost', '::1'])
+
+function hostOf (header: string | undefined): string | undefined {
+  if (header == null || header === '') return undefined
+  const m = /^\[([^\]]+)\](?::\d+)?$/.exec(header) ?? /^([^:]+)(?::\d+)?$/.exec(header)
+  const host = (m?.[1] ?? header).toLowerCase()
+  // Any 127/8 address is loopback.
+  return /^127\./.test(host) ? '127.0.0.1' : host
 }
 
 export function sendJson (res: ServerResponse, status: number, value: unknown): void {

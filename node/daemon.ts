@@ -65,6 +65,7 @@ export async function runDaemon (config: MeshConfig): Promise<void> {
     const privateKey = await loadOrCreateIdentity(config.dataDir, log)
     const tokens = await apiTokens(config)
     node = new MeshNode({ config, privateKey, logger: root, tokens })
+    node.onLeave = () => { void stop('leave request') }
     await node.start()
     const info: NodeInfo = { peerId: node.status().peerId, pid: process.pid, api: node.api.url, addrs: node.addrs() }
     await writeFile(join(config.dataDir, nodeInfoFile), JSON.stringify(info, null, 2) + '\n')

@@ -1,4 +1,5 @@
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client'
+import { MeshError } from '../lib/errors.js'
 import { silentLogger, type Logger } from '../lib/log.js'
 import { Rpc } from '../rpc/index.js'
 import { createMembership, type Libp2pMembership } from '../membership/index.js'
@@ -60,6 +61,8 @@ export class MeshNode {
   readonly subsystems: Subsystem[] = []
   private bootstrapper?: Bootstrapper
   private startedAt = 0
+  /** Set by the daemon: a graceful stop and exit, as on SIGTERM. */
+  onLeave?: () => void
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
 
   constructor (private readonly components: MeshNodeComponents) {
@@ -183,6 +186,17 @@ export class MeshNode {
     // Public so that a load balancer or supervisor can probe it without a token; it reveals nothing else.
     api.route({ method: 'GET', path: '/v1/health', access: 'public', handler: () => ({ ok: this.started, state: this.state }) })
     api.route({ method: 'GET', path: '/v1/status', handler: () => this.status() })
+    api.route({
+      method: 'POST',
+      path: '/v1/leave',
+      handler: ({ res }) => {
+        if (this.onLeave == null) throw new MeshError('NOT_IMPLEMENTED', 'this node cannot leave through the API')
+        // Answer first: the leave stops the API.
+        res.once('finish', () => { setImmediate(() => this.onLeave?.()) })
+        res.statusCode = 202
+        return { peerId: this.libp2p.peerId.toString(), leaving: true }
+      }
+    })
     api.route({ method: 'GET', path: '/v1/routes', handler: () => ({ routes: api.list() }) })
     // Only exists when the daemon runs with --expose-gc (tests measure heap growth with it).
     const gc = (globalThis as { gc?: () => void }).gc

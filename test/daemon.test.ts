@@ -78,3 +78,32 @@ test('a bootstrap peer that is down is retried with backoff until it comes up', 
   }, 60_000)
   t.true(status.connections >= 1)
 })
+
+test('mesh leave stops the node gracefully', async t => {
+  const dir = await tempDir(t)
+  const d = startDaemon(t, ['--data-dir', dir, ...local])
+  const info = await d.info()
+  const { mesh } = await import('./util.js')
+  const r = await mesh(['leave', '--api', info.api, '--json'])
+  t.is(r.code, 0, r.stderr)
+  t.is(JSON.parse(r.stdout).leaving, true)
+  t.is(await d.exited, 0)
+  t.regex(d.output(), /stopping gracefully/)
+})
+
+test('a tokenless API refuses foreign Host and Origin headers (DNS rebinding, cross-origin pages)', async t => {
+  const dir = await tempDir(t)
+  const d = startDaemon(t, ['--data-dir', dir, ...local])
+  const info = await d.info()
+  const { request } = await import('node:http')
+  const url = new URL(info.api)
+  const status = async (headers: Record<string, string>): Promise<number> => await new Promise(resolve => {
+    const req = request({ host: url.hostname, port: url.port, path: '/v1/status', headers }, res => { res.resume(); resolve(res.statusCode ?? 0) })
+    req.end()
+  })
+  t.is(await status({}), 200)
+  t.is(await status({ host: 'localhost:1' }), 200)
+  t.is(await status({ host: 'evil.example:7947' }), 403)
+  t.is(await status({ origin: 'http://evil.example' }), 403)
+  t.is(await status({ origin: `http://127.0.0.1:${url.port}` }), 200)
+})
