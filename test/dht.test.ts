@@ -6,6 +6,8 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
+import { readFile } from 'node:fs/promises'
+import { preSharedKey } from '@libp2p/pnet'
 import { createLibp2p } from 'libp2p'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
@@ -92,6 +94,8 @@ test.serial('a stock js-libp2p node finds the providers of gpu over /meshos/kad/
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
+    // The testnet runs with a network key; a stock node joins with libp2p's own pnet module and the key file.
+    connectionProtector: preSharedKey({ psk: await readFile(net.networkKeyFile!) }),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     services: {

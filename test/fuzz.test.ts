@@ -63,7 +63,8 @@ test('10,000 hostile frames to every protocol and random requests to every route
   const target = net.nodes[0]
   const api = new URL(target.api)
 
-  const fuzzer: Libp2p = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], announce: [] })
+  // The fuzzer holds the network key: it plays a malicious member, the strongest position short of a node's own keys.
+  const fuzzer: Libp2p = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], networkKey: net.networkKeyFile })
   await fuzzer.start()
   t.teardown(async () => { await fuzzer.stop() })
   const rpc = new Rpc({ libp2p: fuzzer })

@@ -28,8 +28,9 @@ export interface TestnetOptions {
   /** @default 'info' */
   logLevel?: string
   /**
-   * Run the mesh with a pre-shared network key (written to DIR/network.key), as a real deployment should.
-   * @default false
+   * Run the mesh with a pre-shared network key (written to DIR/network.key), as a real deployment should. A client
+   * that dials the nodes itself needs it too: `net.networkKeyFile`.
+   * @default true
    */
   networkKey?: boolean
   /** Start the nodes with --allow-exec. @default true */
@@ -230,7 +231,7 @@ export async function createTestnet (n: number, opts: TestnetOptions = {}): Prom
   await mkdir(dir, { recursive: true })
   const net = new Testnet(dir, n, opts, ownsDir)
   try {
-    if (opts.networkKey === true) {
+    if (opts.networkKey ?? true) {
       net.networkKeyFile = join(dir, 'network.key')
       await rm(net.networkKeyFile, { force: true })
       await writeNetworkKey(net.networkKeyFile)
