@@ -11,6 +11,7 @@ import { action, client, clientCommand, collect, fail, print, type ClientOpts } 
 import { registerResourceCommands } from './commands/resource.js'
 import { registerKvCommands } from './commands/kv.js'
 import { registerFileCommands } from './commands/files.js'
+import { registerTaskCommands } from './commands/tasks.js'
 
 const program = new Command()
 program
@@ -210,6 +211,7 @@ program.command('testnet')
 registerResourceCommands(program)
 registerKvCommands(program)
 registerFileCommands(program)
+registerTaskCommands(program)
 
 try {
   await program.parseAsync(process.argv)

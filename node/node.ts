@@ -16,6 +16,7 @@ import { version } from './version.js'
 import { createNodeDht, dhtLibp2pServices } from './dht.js'
 import { createNodeStorage } from './storage.js'
 import { createNodeFiles } from './files.js'
+import { createNodeTasks } from './tasks.js'
 import type { Subsystem } from './subsystem.js'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 
@@ -101,7 +102,7 @@ export class MeshNode {
     await this.rpc.start()
     this.membership = createMembership({ libp2p: this.libp2p, privateKey, seeds: config.bootstrap, logger: this.log, registry: this.registry })
     await this.membership.start()
-    for (const create of [createNodeDht, createNodeStorage, createNodeFiles]) {
+    for (const create of [createNodeDht, createNodeStorage, createNodeFiles, createNodeTasks]) {
       const sub = await create(this)
       if (sub == null) continue
       await sub.start()

@@ -1,0 +1,4 @@
+import type { Command } from 'commander'
+
+/** `mesh task ...` and `mesh top`: distributed tasks. */
+export function registerTaskCommands (_program: Command): void {}
