@@ -259,6 +259,8 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     [name, async (req: any, ctx: { signal: AbortSignal }) => await (s as any)[name](req, ctx.signal)]))
   return {
     name: 'storage',
+    /** The store itself, for subsystems built on it (tasks keep their state here). */
+    service: storage,
     async start () {
       await storage.start()
       await node.rpc.handle(kvService, handlers as any)
