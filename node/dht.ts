@@ -38,6 +38,7 @@ export async function createNodeDht (node: MeshNode): Promise<Subsystem | undefi
   ;(node as unknown as { dht?: MeshDht }).dht = dht
   return {
     name: 'dht',
+    service: dht,
     start: async () => { await dht.start() },
     stop: async () => { await dht.stop() },
     routes: (api) => {
