@@ -135,6 +135,7 @@ function createMetrics (registry: Registry): {
   bind: (m: Membership) => void
 } {
   let bound: Membership | undefined
+  const transitions = new Counter({ name: 'meshos_membership_events_total', help: 'Membership changes this node observed about other members, by event (join, suspect, alive, dead, left)', labelNames: ['event'], registers: [registry] })
   const states: MemberState[] = ['alive', 'suspect', 'dead', 'left']
   new Gauge({
     name: 'meshos_membership_members',
@@ -158,6 +159,13 @@ function createMetrics (registry: Registry): {
     messages: new Counter({ name: 'meshos_membership_messages_total', help: 'Membership frames sent and received', labelNames: ['direction'], registers: [registry] }),
     bytes: new Counter({ name: 'meshos_membership_bytes_total', help: 'Membership bytes sent and received', labelNames: ['direction'], registers: [registry] }),
     malformed: new Counter({ name: 'meshos_membership_malformed_frames_total', help: 'Inbound frames that were malformed or oversized (the stream was closed)', registers: [registry] }),
-    bind: (m) => { bound = m }
+    bind: (m) => {
+      bound = m
+      // State changes this node saw about others. A suspicion or death that was refuted later shows here and
+      // nowhere else, which is what false-positive counts (benchmarks, alerts) need.
+      for (const event of ['join', 'suspect', 'alive', 'dead', 'left'] as const) {
+        m.events.on(event, () => { transitions.inc({ event }) })
+      }
+    }
   }
 }

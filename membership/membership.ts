@@ -56,7 +56,7 @@ export interface MembershipInit {
   maxPiggyback?: number
   /** @default MAX_PIGGYBACK_BYTES (8 KiB) */
   maxPiggybackBytes?: number
-  /** @default GOSSIP_FANOUT (3) */
+  /** @default GOSSIP_FANOUT (4) */
   gossipFanout?: number
   /** @default GOSSIP_DELAY (5 ms) */
   gossipDelay?: number
