@@ -1,7 +1,136 @@
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { IncomingMessage } from 'node:http'
+import { BadRequestError, InvalidConfigError, MeshError } from '../lib/errors.js'
+import { Files, parseFileCid, parseRange, type ContentRouting, type FilesInit, type FilesMembership } from '../files/index.js'
+import type { CID } from 'multiformats/cid'
+import type { ApiServer } from './api.js'
 import type { MeshNode } from './node.js'
 import type { Subsystem } from './subsystem.js'
 
+/** The DHT as node/dht.ts exposes it on the node; only what files/ adapts. */
+interface NodeDht {
+  provide: (key: CID, options: { signal?: AbortSignal }) => Promise<unknown>
+  findProviders: (key: CID, options: { signal?: AbortSignal }) => Promise<{ providers: Array<{ peerId: string }> }>
+  unprovide?: (key: CID) => Promise<void>
+}
+
+/** Tunables from the environment, for tests and operators: MESH_FILES_CHUNK_SIZE, MESH_FILES_REPLICAS, MESH_FILES_REPAIR_INTERVAL_MS. */
+export function filesEnv (env: NodeJS.ProcessEnv = process.env): Partial<FilesInit> {
+  const out: Partial<FilesInit> = {}
+  const num = (name: string, min: number): number | undefined => {
+    const v = env[name]
+    if (v == null || v === '') return undefined
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < min) throw new InvalidConfigError(`${name} must be an integer of at least ${min}, not ${v}`)
+    return n
+  }
+  out.chunkSize = num('MESH_FILES_CHUNK_SIZE', 1)
+  out.replicas = num('MESH_FILES_REPLICAS', 1)
+  out.repairInterval = num('MESH_FILES_REPAIR_INTERVAL_MS', 100)
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined))
+}
+
+/** Adapts the DHT subsystem's service to files/' ContentRouting, or undefined when the node runs without a DHT. */
+function contentRouting (node: MeshNode): ContentRouting | undefined {
+  const dht = (node.subsystems.find(s => s.name === 'dht')?.service ?? (node as unknown as { dht?: unknown }).dht) as NodeDht | undefined
+  if (dht == null || typeof dht.provide !== 'function' || typeof dht.findProviders !== 'function') return undefined
+  return {
+    provide: async (cid, { signal }) => { await dht.provide(cid, { signal }) },
+    findProviders: async (cid, { signal }) => (await dht.findProviders(cid, { signal })).providers.map(p => p.peerId),
+    unprovide: dht.unprovide == null ? undefined : async (cid) => { await dht.unprovide?.(cid) }
+  }
+}
+
+function membership (node: MeshNode): FilesMembership {
+  const m = node.membership
+  return {
+    get peerId () { return m.peerId },
+    aliveMembers: () => m.aliveMembers(),
+    on: (event, fn) => m.events.on(event, ({ member }) => { fn(member.peerId) })
+  }
+}
+
+function intParam (query: URLSearchParams, name: string): number | undefined {
+  const v = query.get(name)
+  if (v == null || v === '') return undefined
+  if (!/^\d+$/.test(v)) throw new BadRequestError(`${name} must be a non-negative integer`)
+  return Number(v)
+}
+
+/** The request body, failing instead of ending quietly when the client goes away mid-upload. */
+async function * requestBody (req: IncomingMessage): AsyncGenerator<Uint8Array> {
+  for await (const piece of req) yield piece as Uint8Array
+  if (!req.complete) throw new BadRequestError('request body was truncated')
+}
+
 /** Wires files/ into the node: chunk store, transfer RPC service, provider records, repair, routes. */
-export async function createNodeFiles (_node: MeshNode): Promise<Subsystem | undefined> {
-  return undefined
+export async function createNodeFiles (node: MeshNode): Promise<Subsystem | undefined> {
+  const files = new Files({
+    rpc: node.rpc,
+    membership: membership(node),
+    contentRouting: contentRouting(node),
+    logger: node.log,
+    registry: node.registry
+  }, { dir: join(node.config.dataDir, 'files'), ...filesEnv() })
+  ;(node as unknown as { files?: Files }).files = files
+  return {
+    name: 'files',
+    service: files,
+    start: async () => { await files.start() },
+    stop: async () => { await files.stop() },
+    stats: () => ({ filePins: files.pins.pins.size, fileBlocks: files.store.stats.blocks, fileBytes: files.store.stats.bytes }),
+    routes: (api: ApiServer) => {
+      api.route({
+        method: 'POST',
+        path: '/v1/files',
+        // The body is streamed into chunks, never buffered, so there is no size limit to enforce here.
+        maxBody: Number.MAX_SAFE_INTEGER,
+        handler: async ({ req, query, signal }) => {
+          const replicas = intParam(query, 'replicas')
+          const chunkSize = intParam(query, 'chunkSize')
+          return await files.importFile(requestBody(req), { name: query.get('name') ?? '', replicas, chunkSize, signal })
+        }
+      })
+      api.route({ method: 'GET', path: '/v1/files', handler: async ({ signal }) => ({ files: await files.list({ signal }) }) })
+      api.route({ method: 'GET', path: '/v1/files/:cid/stat', handler: async ({ params, signal }) => await files.stat(params.cid, { signal }) })
+      api.route({ method: 'DELETE', path: '/v1/files/:cid', handler: async ({ params, signal }) => await files.remove(params.cid, { signal }) })
+      api.route({
+        method: 'GET',
+        path: '/v1/files/:cid',
+        handler: async ({ params, query, req, res, signal }) => {
+          parseFileCid(params.cid)
+          // Size first (the manifest only), so that the Range header can be checked before any byte is promised.
+          const head = await files.read(params.cid, { signal, length: 0 })
+          let offset = intParam(query, 'offset') ?? 0
+          let length = intParam(query, 'length')
+          const range = parseRange(req.headers.range, head.size)
+          if (range === 'unsatisfiable') {
+            res.writeHead(416, { 'content-range': `bytes */${head.size}`, 'content-type': 'application/json' })
+            res.end(JSON.stringify(new MeshError('BAD_REQUEST', `range not satisfiable for ${head.size} bytes`).toJSON()))
+            return undefined
+          }
+          if (range != null) ({ offset, length } = range)
+          const r = await files.read(params.cid, { signal, offset, length })
+          const headers: Record<string, string | number> = {
+            'content-type': 'application/octet-stream',
+            'content-length': r.length,
+            'accept-ranges': 'bytes',
+            etag: `"${r.cid}"`,
+            'cache-control': 'public, max-age=31536000, immutable'
+          }
+          if (range != null) headers['content-range'] = `bytes ${r.offset}-${r.offset + r.length - 1}/${r.size}`
+          res.writeHead(range != null ? 206 : 200, headers)
+          if (req.method === 'HEAD') {
+            await r.body.return(undefined)
+            res.end()
+            return undefined
+          }
+          await pipeline(Readable.from(r.body, { objectMode: false, highWaterMark: 1 }), res, { signal })
+          return undefined
+        }
+      })
+    }
+  }
 }

@@ -1,9 +1,41 @@
 import { readFile, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { generateKey, preSharedKey } from '@libp2p/pnet'
 import { InvalidConfigError } from '../lib/errors.js'
 import type { Logger } from '../lib/log.js'
 import type { AbortOptions, ConnectionProtector, MessageStream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
+
+/**
+ * pnet encrypts with the `xsalsa20` package, whose WebAssembly instances share one memory. Each instance caches a
+ * view of that memory; when one grows it, every other view is detached (length 0), so the next write through another
+ * connection "grows" the memory by its whole size again, until a busy node hits WebAssembly's limit and crashes
+ * (seen with concurrent 1 MiB file chunks). The patch keeps every instance on the live view and feeds the cipher in
+ * bounded pieces, which the cipher's own 64-byte carry-over makes equivalent to one call.
+ */
+function patchXsalsa20 (): void {
+  const XSalsa20 = createRequire(import.meta.url)('xsalsa20') as ((nonce: Uint8Array, key: Uint8Array) => { _xor: unknown, finalize: () => void })
+  const probe = XSalsa20(new Uint8Array(24), new Uint8Array(32))
+  const proto = Object.getPrototypeOf(probe._xor) as { update?: (i: Uint8Array, o: Uint8Array) => void, realloc?: (size: number) => void, __meshos?: boolean }
+  probe.finalize()
+  if (proto.update == null || proto.realloc == null || proto.__meshos === true) return
+  proto.__meshos = true
+  const update = proto.update
+  const realloc = proto.realloc
+  let live: Uint8Array | undefined
+  proto.realloc = function (this: { _memory: Uint8Array }, size: number) {
+    realloc.call(this, size)
+    live = this._memory
+  }
+  proto.update = function (this: { _memory: Uint8Array }, input: Uint8Array, output: Uint8Array) {
+    for (let o = 0; o < input.length; o += xsalsaPiece) {
+      if (this._memory.byteLength === 0 && live != null && live.byteLength > 0) this._memory = live
+      update.call(this, input.subarray(o, o + xsalsaPiece), output.subarray(o, o + xsalsaPiece))
+    }
+  }
+}
+const xsalsaPiece = 256 * 1024
+patchXsalsa20()
 
 /** Writes a new pre-shared network key in libp2p's swarm.key format, readable by its owner only. */
 export async function writeNetworkKey (path: string): Promise<void> {

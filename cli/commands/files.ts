@@ -1,4 +1,162 @@
-import type { Command } from 'commander'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { basename } from 'node:path'
+import { Readable, Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { Option, type Command } from 'commander'
+import { BadRequestError } from '../../lib/errors.js'
+import { action, client, clientCommand, print, type ClientOpts } from '../common.js'
+import { formatBytes, formatDuration, printTable } from '../format.js'
+
+const enc = encodeURIComponent
+
+const int = (name: string) => (v: string): number => {
+  if (!/^\d+$/.test(v)) throw new BadRequestError(`--${name} must be a non-negative integer`)
+  return Number(v)
+}
+
+/** A one-line progress bar on stderr (bytes, rate, ETA), redrawn at most 10 times a second; silent off a TTY. */
+class Progress {
+  private readonly started = Date.now()
+  private last = 0
+  private done = 0
+  private readonly on = process.stderr.isTTY === true
+
+  constructor (private readonly label: string, private readonly total?: number, private readonly base = 0) {}
+
+  add (n: number): void {
+    this.done += n
+    if (!this.on) return
+    const now = Date.now()
+    if (now - this.last < 100) return
+    this.last = now
+    this.draw()
+  }
+
+  private draw (): void {
+    const secs = Math.max(0.001, (Date.now() - this.started) / 1000)
+    const rate = this.done / secs
+    const have = this.base + this.done
+    let line = `${this.label} ${formatBytes(have)}`
+    if (this.total != null && this.total > 0) {
+      const frac = Math.min(1, have / this.total)
+      const width = 24
+      const filled = Math.round(frac * width)
+      const eta = rate > 0 ? (this.total - have) / rate * 1000 : Infinity
+      line = `${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ${formatBytes(have)}/${formatBytes(this.total)} ${formatBytes(rate)}/s ETA ${Number.isFinite(eta) ? formatDuration(eta) : '?'}`
+    } else {
+      line += ` ${formatBytes(rate)}/s`
+    }
+    process.stderr.write(`\r${line}\x1b[K`)
+  }
+
+  end (): void {
+    if (!this.on) return
+    this.draw()
+    process.stderr.write('\n')
+  }
+
+  counter (): Transform {
+    return new Transform({ transform: (chunk: Buffer, _enc, cb) => { this.add(chunk.byteLength); cb(null, chunk) } })
+  }
+}
+
+interface PartState { cid: string, offset: number, length: number | null }
 
 /** `mesh file ...`: the distributed file system. */
-export function registerFileCommands (_program: Command): void {}
+export function registerFileCommands (program: Command): void {
+  const file = program.command('file').description('store and fetch files on the mesh (content-addressed, replicated)')
+
+  clientCommand(file.command('put <path>').description('store a file on the mesh; prints its id (CID)'))
+    .option('--replicas <n>', 'copies to keep (default 3)', int('replicas'))
+    .option('--name <name>', 'a name to list it under (default: the file name)')
+    .addOption(new Option('--chunk-size <bytes>', 'chunk size in bytes (default 1 MiB)').argParser(int('chunk-size')))
+    .action(action(async (path: string, opts: ClientOpts & { replicas?: number, name?: string, chunkSize?: number }) => {
+      const info = await stat(path).catch(() => { throw new BadRequestError(`cannot read ${path}`) })
+      if (!info.isFile()) throw new BadRequestError(`${path} is not a file`)
+      const q = new URLSearchParams({ name: opts.name ?? basename(path) })
+      if (opts.replicas != null) q.set('replicas', String(opts.replicas))
+      if (opts.chunkSize != null) q.set('chunkSize', String(opts.chunkSize))
+      const progress = new Progress('put', info.size)
+      const body = createReadStream(path, { highWaterMark: 1024 * 1024 }).pipe(progress.counter())
+      const res = await client(opts).request('POST', `/v1/files?${q.toString()}`, {
+        body: Readable.toWeb(body) as unknown as ReadableStream,
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(info.size) },
+        timeout: null
+      })
+      const out = await res.json() as { cid: string, size: number, chunks: number, replicas: number }
+      progress.end()
+      print(opts, { cid: out.cid, size: out.size, chunks: out.chunks }, () => { process.stdout.write(`${out.cid}\n`) })
+    }))
+
+  clientCommand(file.command('get <cid>').description('fetch a file; an interrupted get resumes where it stopped'))
+    .requiredOption('-o, --output <path>', 'where to write it ("-" for stdout)')
+    .option('--offset <bytes>', 'first byte to fetch', int('offset'))
+    .option('--length <bytes>', 'bytes to fetch', int('length'))
+    .action(action(async (cid: string, opts: ClientOpts & { output: string, offset?: number, length?: number }) => {
+      const offset = opts.offset ?? 0
+      const length = opts.length ?? null
+      const api = client(opts)
+      const toStdout = opts.output === '-'
+      // Bytes arrive in order and each chunk was verified before it was sent, so any prefix already written is
+      // good: a re-run asks only for the rest. The state file ties the partial file to this cid and range.
+      const part = `${opts.output}.part`
+      const stateFile = `${opts.output}.part.json`
+      const want: PartState = { cid, offset, length }
+      let have = 0
+      if (!toStdout) {
+        const prev = await readFile(stateFile, 'utf8').then(t => JSON.parse(t) as PartState, () => undefined)
+        if (prev != null && prev.cid === want.cid && prev.offset === want.offset && prev.length === want.length) {
+          have = await stat(part).then(s => s.size, () => 0)
+        } else {
+          await rm(part, { force: true })
+          await writeFile(stateFile, JSON.stringify(want))
+        }
+      }
+      const from = offset + have
+      const headers: Record<string, string> = {}
+      if (length !== null && have >= length) {
+        // Everything arrived before; only the rename was missed.
+      } else {
+        if (from > 0 || length !== null) headers.range = `bytes=${from}-${length !== null ? offset + length - 1 : ''}`
+        const res = await api.request('GET', `/v1/files/${enc(cid)}`, { headers, timeout: null })
+        const total = Number(res.headers.get('content-length') ?? NaN)
+        const progress = new Progress('get', Number.isFinite(total) ? have + total : undefined, have)
+        const sink = toStdout ? process.stdout : createWriteStream(part, { flags: have > 0 ? 'a' : 'w' })
+        if (res.body != null) await pipeline(Readable.fromWeb(res.body as any), progress.counter(), sink)
+        progress.end()
+      }
+      let size = 0
+      if (!toStdout) {
+        size = (await stat(part)).size
+        await rename(part, opts.output)
+        await rm(stateFile, { force: true })
+      }
+      if (!toStdout) print(opts, { cid, path: opts.output, size, resumedFrom: have }, () => {})
+    }))
+
+  clientCommand(file.command('stat <cid>').description('size, chunks, and replicas of each chunk'))
+    .action(action(async (cid: string, opts: ClientOpts) => {
+      const s = await client(opts).json('GET', `/v1/files/${enc(cid)}/stat`)
+      print(opts, s, () => {
+        process.stdout.write(`cid       ${s.cid}\nname      ${s.name}\nsize      ${s.size} (${formatBytes(s.size)})\nchunks    ${s.chunks} of ${formatBytes(s.chunkSize)}\nreplicas  ${s.replicas} wanted; held by ${s.holders.length}: ${s.holders.join(' ')}\n`)
+        if (s.underReplicated > 0) process.stdout.write(`under-replicated chunks: ${s.underReplicated}\n`)
+        process.stdout.write('\n')
+        printTable(['#', 'CHUNK', 'SIZE', 'REPLICAS'], s.chunkReplicas.map((c: any) => [String(c.index), c.cid, String(c.size), String(c.replicas)]))
+      })
+    }))
+
+  clientCommand(file.command('ls').description('files this mesh holds'))
+    .action(action(async (opts: ClientOpts) => {
+      const r = await client(opts).json('GET', '/v1/files')
+      print(opts, r, () => {
+        printTable(['CID', 'NAME', 'SIZE', 'CHUNKS', 'REPLICAS'], r.files.map((f: any) => [f.cid, f.name, formatBytes(f.size), String(f.chunks), `${f.holders}/${f.replicas}`]))
+      })
+    }))
+
+  clientCommand(file.command('rm <cid>').description('unpin a file; chunks no other file uses are collected on every replica'))
+    .action(action(async (cid: string, opts: ClientOpts) => {
+      const r = await client(opts).json('DELETE', `/v1/files/${enc(cid)}`)
+      print(opts, r, () => { process.stdout.write(`removed ${r.cid} from ${r.removed} node(s); ${r.collected} block(s) collected\n`) })
+    }))
+}

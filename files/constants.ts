@@ -1,0 +1,51 @@
+import { KiB, MiB, hour, minute, second } from '../lib/units.js'
+
+/** Default chunk size: large enough that per-chunk overhead (a CID, an RPC, an fsync) is small next to the bytes. */
+export const CHUNK_SIZE = 1 * MiB
+/** Smallest and largest chunk size a put may ask for; the largest must fit one RPC message with room to spare. */
+export const MIN_CHUNK_SIZE = 4 * KiB
+export const MAX_CHUNK_SIZE = 1 * MiB
+/** Largest RPC message of the files service: a full chunk plus framing. */
+export const MAX_MESSAGE_SIZE = 2 * MiB
+/**
+ * Largest manifest. It travels as one block in one RPC message; at ~62 bytes per chunk that is about 25,000 chunks, so
+ * 25 GiB at the default chunk size.
+ */
+export const MAX_MANIFEST_BYTES = 1536 * KiB
+/** Copies of each file unless a put asks for another number. */
+export const REPLICAS = 3
+export const MAX_REPLICAS = 7
+/**
+ * Chunk transfers in flight per replica during a put, and per pull. Each in-flight chunk costs several copies in the
+ * RPC and encryption layers; at 8 the node taking a 200 MiB put peaked near 290 MiB RSS, at 4 near 235 MiB.
+ */
+export const WINDOW = 4
+/** Chunks in flight during a get. Twice this measured no faster on 2 cores and cost ~30 MiB more peak RSS. */
+export const READ_WINDOW = 8
+/** Deadline of one chunk transfer; a provider that misses it is dropped for the rest of the transfer. */
+export const CHUNK_TIMEOUT = 15 * second
+/**
+ * A chunk not received after this long is asked of a second provider as well. Well above a loaded 1 MiB transfer
+ * (tens of ms), well below CHUNK_TIMEOUT, so a frozen provider costs seconds, not a timeout per chunk.
+ */
+export const HEDGE_AFTER = 2 * second
+/** Deadline of small control calls (has, pin, unpin, pins). */
+export const CONTROL_TIMEOUT = 5 * second
+/** Deadline of a provider lookup before falling back to asking members. */
+export const FIND_TIMEOUT = 5 * second
+/** How long a provider lookup's answer is reused by later reads of the same file. */
+export const PROVIDER_CACHE_TTL = 30 * second
+/** How often each node checks the replication of the files it holds, besides on membership events. */
+export const REPAIR_INTERVAL = 30 * second
+/** Membership events within this delay are handled by one repair round. */
+export const REPAIR_DEBOUNCE = 1 * second
+/** Re-announce held files well inside the DHT's record TTL (1 h). */
+export const REPROVIDE_INTERVAL = 20 * minute
+/** Unreferenced chunks younger than this are kept: they may belong to a put or pull still in progress. */
+export const ORPHAN_GRACE = 1 * hour
+/** How often unreferenced chunks are swept. */
+export const SWEEP_INTERVAL = 1 * hour
+/** How long a removal is remembered, so a replica that missed `rm` drops the file instead of re-replicating it. */
+export const TOMBSTONE_TTL = 7 * 24 * hour
+/** Default deadline of a whole operation (put, get, stat) that the caller gave none for. */
+export const OPERATION_TIMEOUT = 1 * hour

@@ -1,0 +1,25 @@
+import { MeshError } from '../lib/errors.js'
+
+/** A stored or received chunk whose bytes do not hash to its CID. */
+export class CorruptChunkError extends MeshError {
+  constructor (readonly cid: string, where: string) {
+    super('UNAVAILABLE', `chunk ${cid} is corrupt (${where})`)
+    this.name = 'CorruptChunkError'
+  }
+}
+
+/** A string that is not a CID, or a CID that is not a file's manifest. */
+export class InvalidCidError extends MeshError {
+  constructor (message: string) {
+    super('BAD_REQUEST', message)
+    this.name = 'InvalidCidError'
+  }
+}
+
+/** No node that answered holds the file or chunk. */
+export class FileNotFoundError extends MeshError {
+  constructor (message: string) {
+    super('NOT_FOUND', message)
+    this.name = 'FileNotFoundError'
+  }
+}

@@ -1,0 +1,985 @@
+import { randomBytes } from 'node:crypto'
+import { CID } from 'multiformats/cid'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { BadRequestError, MeshError, UnavailableError, toMeshError } from '../lib/errors.js'
+import { silentLogger, type Logger } from '../lib/log.js'
+import { placement as ringPlacement } from '../storage/placement.js'
+import * as C from './constants.js'
+import { chunker } from './chunker.js'
+import { CorruptChunkError, FileNotFoundError } from './errors.js'
+import {
+  chunkCid, chunkLength, cidFromBytes, decodeManifest, encodeManifest, parseChunkCid, parseFileCid, verifyBlock,
+  MANIFEST_CODEC, type Manifest
+} from './manifest.js'
+import { filesService } from './service.js'
+import { ChunkStore, PinStore, type Pin } from './store.js'
+import { ordered, parallel } from './window.js'
+import type * as M from './messages.js'
+import type { Handlers, Rpc } from '../rpc/index.js'
+
+/** Finds and announces the holders of a CID (the DHT, in a node). */
+export interface ContentRouting {
+  provide: (cid: CID, options: { signal?: AbortSignal }) => Promise<void>
+  /** Peer ids of providers; may be incomplete or stale. */
+  findProviders: (cid: CID, options: { signal?: AbortSignal }) => Promise<string[]>
+  /** Stops announcing `cid`. */
+  unprovide?: (cid: CID) => Promise<void>
+}
+
+export type FilesMembershipEvent = 'join' | 'alive' | 'dead' | 'left'
+
+/** The part of membership files/ reads: who is alive, and when that changes. */
+export interface FilesMembership {
+  readonly peerId: string
+  /** Alive members; may or may not include this node. */
+  aliveMembers: () => Array<{ peerId: string }>
+  /** Returns an unsubscribe function. */
+  on: (event: FilesMembershipEvent, fn: (peerId: string) => void) => () => void
+}
+
+/** Chooses `rf` distinct members for `key`, deterministically. */
+export type Placement = (key: string, members: string[], rf: number) => string[]
+
+export interface FilesComponents {
+  rpc: Pick<Rpc, 'handle' | 'call'>
+  membership: FilesMembership
+  /** @default none: providers are found by asking alive members directly */
+  contentRouting?: ContentRouting
+  /** @default the storage ring's `placement` (consistent hashing, 256 vnodes per member) */
+  placement?: Placement
+  /** @default silentLogger */
+  logger?: Logger
+  /** @default none: no metrics */
+  registry?: Registry
+}
+
+export interface FilesInit {
+  /** Directory files/ owns (chunks, pins, tombstones). */
+  dir: string
+  /** @default `CHUNK_SIZE` (1 MiB) */
+  chunkSize?: number
+  /** @default `REPLICAS` (3) */
+  replicas?: number
+  /** Chunk transfers in flight per replica during a put, and per pull. @default `WINDOW` (4) */
+  window?: number
+  /** Chunks in flight during a read. @default `READ_WINDOW` (8) */
+  readWindow?: number
+  /** @default `CHUNK_TIMEOUT` (15 s) */
+  chunkTimeout?: number
+  /** @default `CONTROL_TIMEOUT` (5 s) */
+  controlTimeout?: number
+  /** A chunk not received after this long is asked of a second provider too. @default `HEDGE_AFTER` (2 s) */
+  hedgeAfter?: number
+  /** @default `FIND_TIMEOUT` (5 s) */
+  findTimeout?: number
+  /** @default `REPAIR_INTERVAL` (30 s) */
+  repairInterval?: number
+  /** @default `REPAIR_DEBOUNCE` (1 s) */
+  repairDebounce?: number
+  /** @default `REPROVIDE_INTERVAL` (20 min) */
+  reprovideInterval?: number
+  /** @default `ORPHAN_GRACE` (1 h) */
+  orphanGrace?: number
+  /** @default `SWEEP_INTERVAL` (1 h) */
+  sweepInterval?: number
+  /** @default `TOMBSTONE_TTL` (7 days) */
+  tombstoneTtl?: number
+  /** fsync every stored block. @default true */
+  fsync?: boolean
+}
+
+export interface OpOptions {
+  /** @default a deadline of `OPERATION_TIMEOUT` (1 h) */
+  signal?: AbortSignal
+}
+
+export interface ImportOptions extends OpOptions {
+  /** @default '' */
+  name?: string
+  /** @default the store's replicas (3) */
+  replicas?: number
+  /** @default the store's chunk size (1 MiB) */
+  chunkSize?: number
+  /** Called with the bytes read so far. @default none */
+  onProgress?: (bytes: number) => void
+}
+
+export interface ImportResult {
+  cid: string
+  size: number
+  chunks: number
+  name: string
+  /** Nodes holding every chunk when the put returned. */
+  replicas: number
+}
+
+export interface ReadOptions extends OpOptions {
+  /** @default 0 */
+  offset?: number
+  /** @default to the end of the file */
+  length?: number
+}
+
+export interface ReadResult {
+  cid: string
+  /** Size of the whole file. */
+  size: number
+  /** First byte and length of what `body` yields. */
+  offset: number
+  length: number
+  body: AsyncGenerator<Uint8Array>
+}
+
+export interface ChunkStat { index: number, cid: string, size: number, replicas: number, holders: string[] }
+
+export interface FileStat {
+  cid: string
+  name: string
+  size: number
+  chunkSize: number
+  chunks: number
+  /** Replication factor the file should have. */
+  replicas: number
+  /** Nodes that pin the file (answering within the control deadline). */
+  holders: string[]
+  chunkReplicas: ChunkStat[]
+  underReplicated: number
+}
+
+export interface FileEntry { cid: string, name: string, size: number, chunks: number, replicas: number, holders: number }
+
+export interface RemoveResult { cid: string, removed: number, collected: number }
+
+interface Metrics {
+  fetched: Counter<'source'>
+  bytes: Counter<'direction'>
+  corrupt: Counter
+  repaired: Counter
+  collected: Counter
+  rounds: Counter
+  underReplicated: Gauge
+  lookup: Histogram
+}
+
+const notFound = (err: unknown): boolean => err instanceof MeshError && err.code === 'NOT_FOUND'
+
+/**
+ * The distributed file system of one node: import (chunk, address, replicate), read (find providers, fetch in
+ * parallel, verify, retry), stat, list, remove, and the repair loop that keeps each file at its replication factor.
+ *
+ * ## Placement
+ * All chunks of a file live on the same replica set, so every provider of a file id can serve every chunk and a
+ * reader needs one provider lookup, not one per chunk. As in HDFS, the first replica is the node the file is put
+ * through; the others are the storage ring's `placement` of a random upload key over the other alive members, which
+ * spreads files evenly. Repair adds replicas by `placement(fileCid, non-holders)`. Deletion is by pin: a node stores
+ * a chunk once however many of its files reference it, and collects it when the last one is unpinned.
+ */
+export class Files {
+  readonly store: ChunkStore
+  readonly pins: PinStore
+  private readonly log: Logger
+  private readonly placement: Placement
+  private readonly chunkSize: number
+  private readonly replicas: number
+  private readonly window: number
+  private readonly readWindow: number
+  private readonly chunkTimeout: number
+  private readonly controlTimeout: number
+  private readonly findTimeout: number
+  readonly hedgeAfter: number
+  private readonly metrics?: Metrics
+  /** Pins referencing each block held here (manifests count as their own reference). */
+  private readonly refs = new Map<string, number>()
+  private readonly counted = new Set<string>()
+  private readonly pulling = new Map<string, Promise<void>>()
+  /** Recently read manifests: a ranged or resumed read, and the size probe before it, need not fetch them again. */
+  private readonly manifests = new Map<string, Manifest>()
+  private readonly providerCache = new Map<string, { at: number, peers: string[] }>()
+  private readonly timers: NodeJS.Timeout[] = []
+  private readonly unsubscribe: Array<() => void> = []
+  private abort = new AbortController()
+  private repairTimer?: NodeJS.Timeout
+  private repairing?: Promise<void>
+  private repairAgain = false
+  private recheck = false
+  private running = false
+
+  constructor (private readonly components: FilesComponents, private readonly init: FilesInit) {
+    this.log = (components.logger ?? silentLogger).child({ component: 'files' })
+    this.placement = components.placement ?? ((key, members, rf) => ringPlacement(key, members, rf))
+    this.chunkSize = init.chunkSize ?? C.CHUNK_SIZE
+    checkChunkSize(this.chunkSize)
+    this.replicas = init.replicas ?? C.REPLICAS
+    this.window = init.window ?? C.WINDOW
+    this.readWindow = init.readWindow ?? C.READ_WINDOW
+    this.chunkTimeout = init.chunkTimeout ?? C.CHUNK_TIMEOUT
+    this.controlTimeout = init.controlTimeout ?? C.CONTROL_TIMEOUT
+    this.findTimeout = init.findTimeout ?? C.FIND_TIMEOUT
+    this.hedgeAfter = init.hedgeAfter ?? C.HEDGE_AFTER
+    this.store = new ChunkStore({ dir: init.dir, fsync: init.fsync, logger: this.log, onCorrupt: () => { this.metrics?.corrupt.inc() } })
+    this.pins = new PinStore(init.dir)
+    const registry = components.registry
+    if (registry != null) {
+      const registers = [registry]
+      const store = this.store
+      const pins = this.pins
+      this.metrics = {
+        fetched: new Counter({ name: 'meshos_files_chunks_fetched_total', help: 'Blocks read for gets and pulls, by source (local store or a remote provider)', labelNames: ['source'], registers }),
+        bytes: new Counter({ name: 'meshos_files_transfer_bytes_total', help: 'Block bytes sent to and received from peers', labelNames: ['direction'], registers }),
+        corrupt: new Counter({ name: 'meshos_files_corrupt_chunks_total', help: 'Blocks that failed verification (on disk or received)', registers }),
+        repaired: new Counter({ name: 'meshos_files_repaired_chunks_total', help: 'Missing or corrupt local blocks restored from a replica', registers }),
+        collected: new Counter({ name: 'meshos_files_collected_chunks_total', help: 'Blocks deleted because no pin referenced them', registers }),
+        rounds: new Counter({ name: 'meshos_files_repair_rounds_total', help: 'Replication checks run', registers }),
+        lookup: new Histogram({ name: 'meshos_files_provider_lookup_seconds', help: 'Time to find the providers of a file', buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers }),
+        underReplicated: new Gauge({ name: 'meshos_files_under_replicated_chunks', help: 'Chunks of files this node leads with fewer replicas than their factor, at the last check', registers })
+      }
+      new Gauge({ name: 'meshos_files_stored_blocks', help: 'Blocks in the local chunk store', registers, collect () { this.set(store.stats.blocks) } }) // eslint-disable-line no-new
+      new Gauge({ name: 'meshos_files_stored_bytes', help: 'Bytes in the local chunk store', registers, collect () { this.set(store.stats.bytes) } }) // eslint-disable-line no-new
+      new Gauge({ name: 'meshos_files_pins', help: 'Files pinned on this node', registers, collect () { this.set(pins.pins.size) } }) // eslint-disable-line no-new
+    }
+  }
+
+  get self (): string { return this.components.membership.peerId }
+
+  async start (): Promise<void> {
+    if (this.running) return
+    this.running = true
+    this.abort = new AbortController()
+    await this.store.start()
+    await this.pins.start()
+    for (const pin of this.pins.pins.values()) await this.countRefs(pin.cid).catch(() => {})
+    await this.components.rpc.handle(filesService, this.handlers())
+    const m = this.components.membership
+    for (const ev of ['dead', 'left', 'join'] as const) this.unsubscribe.push(m.on(ev, () => { this.scheduleRepair() }))
+    const every = (ms: number, fn: () => Promise<unknown>): void => {
+      const t = setInterval(() => { fn().catch(err => { this.log.warn({ err }, 'background files task failed') }) }, ms)
+      t.unref()
+      this.timers.push(t)
+    }
+    every(this.init.repairInterval ?? C.REPAIR_INTERVAL, async () => { this.scheduleRepair(0) })
+    every(this.init.reprovideInterval ?? C.REPROVIDE_INTERVAL, async () => { await this.reprovide() })
+    every(this.init.sweepInterval ?? C.SWEEP_INTERVAL, async () => { await this.sweep() })
+    // Pins from before a restart: announce them again and finish any pull a stop interrupted.
+    void this.reprovide()
+    this.scheduleRepair()
+  }
+
+  async stop (): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    this.abort.abort(new UnavailableError('files stopped'))
+    for (const u of this.unsubscribe.splice(0)) u()
+    for (const t of this.timers.splice(0)) clearInterval(t)
+    clearTimeout(this.repairTimer)
+    await Promise.allSettled([...this.pulling.values(), this.repairing])
+    await this.store.stop()
+  }
+
+  // ------------------------------------------------------------------------------------------------ import
+
+  /** Splits `source` into chunks, stores them on the replica set as they arrive, and pins the file there. */
+  async importFile (source: AsyncIterable<Uint8Array>, options: ImportOptions = {}): Promise<ImportResult> {
+    const signal = this.opSignal(options.signal)
+    const name = options.name ?? ''
+    const replicas = options.replicas ?? this.replicas
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > C.MAX_REPLICAS) throw new BadRequestError(`replicas must be an integer from 1 to ${C.MAX_REPLICAS}`)
+    const chunkSize = options.chunkSize ?? this.chunkSize
+    checkChunkSize(chunkSize)
+    if (name.length > 1024) throw new BadRequestError('name is at most 1024 characters')
+
+    const others = this.alive().filter(p => p !== this.self)
+    const targets = this.placement(`upload:${randomBytes(16).toString('hex')}`, others, replicas - 1)
+    const local = new Sink('local', this.window, async (cid, data) => { await this.store.put(cid, data) })
+    const remotes = targets.map(peer => new Sink(peer, this.window, async (cid, data, s) => {
+      await this.components.rpc.call(peer, filesService, 'putChunk', { cid: cid.bytes as Uint8Array<ArrayBuffer>, data: data as Uint8Array<ArrayBuffer> }, { signal: s, timeout: this.chunkTimeout })
+      this.metrics?.bytes.inc({ direction: 'out' }, data.byteLength)
+    }))
+    const sinks = [local, ...remotes]
+
+    const chunks: string[] = []
+    let size = 0
+    for await (const data of chunker(source, chunkSize)) {
+      signal.throwIfAborted()
+      const cid = chunkCid(data)
+      chunks.push(cid.toString())
+      size += data.byteLength
+      for (const s of sinks) await s.send(cid, data, signal)
+      if (local.error != null) throw local.error
+      options.onProgress?.(size)
+    }
+    const { cid, bytes } = encodeManifest({ version: 1, size, chunkSize, chunks })
+    for (const s of sinks) await s.send(cid, bytes, signal)
+    for (const s of sinks) await s.drain()
+    if (local.error != null) throw local.error
+
+    await this.pinLocal(cid, { name, replicas, complete: true })
+    const holders = [this.self]
+    await Promise.all(remotes.filter(s => s.error == null).map(async s => {
+      try {
+        const res = await this.components.rpc.call(s.peer, filesService, 'pin', { cid: cid.bytes, name, replicas, sources: [this.self] }, { signal, timeout: this.controlTimeout })
+        if (res.complete) holders.push(s.peer)
+      } catch (err) {
+        this.log.debug({ err, peer: s.peer }, 'replica refused pin')
+      }
+    }))
+    for (const s of remotes) if (s.error != null) this.log.warn({ peer: s.peer, err: s.error.message, cid: cid.toString() }, 'replica failed during put; repair will replace it')
+    if (holders.length < replicas) this.scheduleRepair(0)
+    this.log.info({ cid: cid.toString(), size, chunks: chunks.length, replicas: holders.length }, 'file imported')
+    return { cid: cid.toString(), size, chunks: chunks.length, name, replicas: holders.length }
+  }
+
+  // ------------------------------------------------------------------------------------------------ read
+
+  /**
+   * Resolves the manifest (so a missing file fails before any byte is promised), then returns a body that fetches the
+   * chunks covering [offset, offset+length) with a bounded window, verified, in order.
+   */
+  async read (cidText: string, options: ReadOptions = {}): Promise<ReadResult> {
+    const signal = this.opSignal(options.signal)
+    const cid = parseFileCid(cidText)
+    const transfer = new Transfer(this, cid, signal)
+    const manifest = await this.manifest(cid, transfer, signal)
+    const offset = options.offset ?? 0
+    if (!Number.isInteger(offset) || offset < 0) throw new BadRequestError('offset must be a non-negative integer')
+    if (offset > manifest.size) throw new BadRequestError(`offset ${offset} is past the end of the file (${manifest.size} bytes)`)
+    const length = options.length ?? manifest.size - offset
+    if (!Number.isInteger(length) || length < 0) throw new BadRequestError('length must be a non-negative integer')
+    const end = Math.min(manifest.size, offset + length)
+    const first = Math.floor(offset / manifest.chunkSize)
+    const count = end > offset ? Math.floor((end - 1) / manifest.chunkSize) - first + 1 : 0
+    const pinned = this.pins.pins.has(cid.toString())
+    const self = this
+    async function * body (): AsyncGenerator<Uint8Array> {
+      const blocks = ordered(count, self.readWindow, async (k, s) => await self.chunkFor(manifest, first + k, transfer, pinned, s), signal)
+      let k = 0
+      for await (const data of blocks) {
+        const start = (first + k) * manifest.chunkSize
+        const from = Math.max(0, offset - start)
+        const to = Math.min(data.byteLength, end - start)
+        k++
+        yield from === 0 && to === data.byteLength ? data : data.subarray(from, to)
+      }
+    }
+    return { cid: cid.toString(), size: manifest.size, offset, length: end - offset, body: body() }
+  }
+
+  /** One chunk: from the local store when it is here and sound, else from a provider (and kept, if this node pins it). */
+  private async chunkFor (manifest: Manifest, i: number, transfer: Transfer, pinned: boolean, signal: AbortSignal): Promise<Uint8Array> {
+    const cid = parseChunkCid(manifest.chunks[i])
+    let corrupt = false
+    try {
+      const data = await this.store.get(cid)
+      if (data != null) {
+        this.metrics?.fetched.inc({ source: 'local' })
+        return data
+      }
+    } catch (err) {
+      if (!(err instanceof CorruptChunkError)) throw err
+      corrupt = true
+    }
+    const data = await transfer.fetch(cid, signal)
+    if (data.byteLength !== chunkLength(manifest, i)) throw new UnavailableError(`chunk ${i} of ${transfer.cid.toString()} has the wrong size`)
+    if (pinned || corrupt) {
+      await this.store.put(cid, data)
+      this.metrics?.repaired.inc()
+      this.log.info({ cid: cid.toString(), corrupt }, 'restored a local chunk from a replica')
+    }
+    return data
+  }
+
+  /** The manifest of a file: local, or fetched from a provider and verified. */
+  private async manifest (cid: CID, transfer: Transfer, signal: AbortSignal): Promise<Manifest> {
+    const cached = this.manifests.get(cid.toString())
+    if (cached != null) return cached
+    let bytes: Uint8Array | undefined
+    try {
+      bytes = await this.store.get(cid)
+    } catch (err) {
+      if (!(err instanceof CorruptChunkError)) throw err
+    }
+    if (bytes == null) {
+      bytes = await transfer.fetch(cid, signal)
+      if (this.pins.pins.has(cid.toString())) await this.store.put(cid, bytes)
+    }
+    const manifest = decodeManifest(cid, bytes)
+    // Manifests are immutable (content-addressed), so a cache needs no invalidation, only a bound.
+    if (this.manifests.size >= 32) this.manifests.delete(this.manifests.keys().next().value as string)
+    this.manifests.set(cid.toString(), manifest)
+    return manifest
+  }
+
+  // ------------------------------------------------------------------------------------------------ providers
+
+  /**
+   * Holders of `cid` other than this node: the content routing's answer, plus every alive member that has it when that
+   * gives fewer than two. Remembered for a short while (`fresh` skips that), so the size probe of a ranged read and
+   * the read itself, or a resumed get, do not pay for two lookups.
+   */
+  async providers (cid: CID, signal: AbortSignal, exclude: Set<string> = new Set(), fresh = false): Promise<string[]> {
+    const key = cid.toString()
+    const cached = this.providerCache.get(key)
+    const alive = new Set(this.alive())
+    if (!fresh && cached != null && Date.now() - cached.at < C.PROVIDER_CACHE_TTL) {
+      const peers = cached.peers.filter(p => alive.has(p) && !exclude.has(p))
+      if (peers.length > 0) return shuffle(peers)
+    }
+    const started = performance.now()
+    const peers = await this.lookup(cid, signal, exclude, alive)
+    this.metrics?.lookup.observe((performance.now() - started) / 1000)
+    if (this.providerCache.size >= 64) this.providerCache.delete(this.providerCache.keys().next().value as string)
+    if (peers.length > 0) this.providerCache.set(key, { at: Date.now(), peers })
+    return shuffle([...peers])
+  }
+
+  private async lookup (cid: CID, signal: AbortSignal, exclude: Set<string>, alive: Set<string>): Promise<string[]> {
+    const found = new Set<string>()
+    const cr = this.components.contentRouting
+    // Only file ids are announced; a chunk id goes straight to asking members.
+    if (cr != null && cid.code === MANIFEST_CODEC) {
+      try {
+        for (const p of await cr.findProviders(cid, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.findTimeout)]) })) found.add(p)
+      } catch (err) {
+        signal.throwIfAborted()
+        this.log.debug({ err, cid: cid.toString() }, 'provider lookup failed; asking members')
+      }
+    }
+    let out = [...found].filter(p => p !== this.self && !exclude.has(p) && alive.has(p))
+    // Too few to spread a transfer over (records not yet provided, or stale): ask the members as well.
+    if (out.length < 2) {
+      const answers = await this.askAll('has', { cids: [cid.bytes] }, signal, exclude)
+      out = [...new Set([...out, ...answers.filter(a => a.res.present[0]).map(a => a.peer)])]
+    }
+    return out
+  }
+
+  /** Calls `method` on every alive member but this node (and `exclude`), in parallel; members that fail are left out. */
+  private async askAll<K extends 'has' | 'pins' | 'unpin'>(method: K, req: K extends 'has' ? M.HasRequest : K extends 'pins' ? M.PinsRequest : M.UnpinRequest, signal: AbortSignal, exclude: Set<string> = new Set(), silent?: string[]): Promise<Array<{ peer: string, res: K extends 'has' ? M.HasResponse : K extends 'pins' ? M.PinsResponse : M.UnpinResponse }>> {
+    const peers = this.alive().filter(p => p !== this.self && !exclude.has(p))
+    const out: Array<{ peer: string, res: any }> = []
+    await Promise.all(peers.map(async peer => {
+      try {
+        const res = await this.components.rpc.call(peer, filesService, method, req as any, { signal, timeout: this.controlTimeout })
+        out.push({ peer, res })
+      } catch (err) {
+        silent?.push(peer)
+        this.log.debug({ err, peer, method }, 'member did not answer')
+      }
+    }))
+    return out
+  }
+
+  alive (): string[] {
+    const ids = new Set(this.components.membership.aliveMembers().map(m => m.peerId))
+    ids.add(this.self)
+    return [...ids].sort()
+  }
+
+  /** Fetches one block from a provider, verified. Used by Transfer. */
+  async fetchFrom (peer: string, cid: CID, signal: AbortSignal): Promise<Uint8Array> {
+    const res = await this.components.rpc.call(peer, filesService, 'getChunk', { cid: cid.bytes }, { signal, timeout: this.chunkTimeout })
+    this.metrics?.bytes.inc({ direction: 'in' }, res.data.byteLength)
+    if (!verifyBlock(cid, res.data)) {
+      this.metrics?.corrupt.inc()
+      throw new CorruptChunkError(cid.toString(), `received from ${peer}`)
+    }
+    if (cid.code !== MANIFEST_CODEC) this.metrics?.fetched.inc({ source: 'remote' })
+    return res.data
+  }
+
+  // ------------------------------------------------------------------------------------------------ stat, ls, rm
+
+  async stat (cidText: string, options: OpOptions = {}): Promise<FileStat> {
+    const signal = this.opSignal(options.signal)
+    const cid = parseFileCid(cidText)
+    const manifest = await this.manifest(cid, new Transfer(this, cid, signal), signal)
+    const cids = [cid, ...manifest.chunks.map(c => parseChunkCid(c))]
+    const [has, pins] = await Promise.all([
+      this.askAll('has', { cids: cids.map(c => c.bytes) }, signal),
+      this.askAll('pins', { cids: [cid.bytes] }, signal)
+    ])
+    const local = await Promise.all(cids.map(async c => await this.store.has(c)))
+    const answers = [{ peer: this.self, present: local }, ...has.map(a => ({ peer: a.peer, present: a.res.present }))]
+    const mine = this.pins.pins.get(cid.toString())
+    const pinInfos = [...(mine != null ? [{ peer: this.self, name: mine.name, replicas: mine.replicas }] : []), ...pins.flatMap(a => a.res.pins.map(p => ({ peer: a.peer, name: p.name, replicas: p.replicas })))]
+    const chunkReplicas = manifest.chunks.map((c, i) => {
+      const holders = answers.filter(a => a.present[i + 1] === true).map(a => a.peer)
+      return { index: i, cid: c, size: chunkLength(manifest, i), replicas: holders.length, holders }
+    })
+    const replicas = Math.max(0, ...pinInfos.map(p => p.replicas))
+    return {
+      cid: cid.toString(),
+      name: pinInfos.find(p => p.name !== '')?.name ?? '',
+      size: manifest.size,
+      chunkSize: manifest.chunkSize,
+      chunks: manifest.chunks.length,
+      replicas,
+      holders: pinInfos.map(p => p.peer).sort(),
+      chunkReplicas,
+      underReplicated: chunkReplicas.filter(c => c.replicas < replicas).length
+    }
+  }
+
+  /** Files pinned anywhere in the mesh (among members that answer). */
+  async list (options: OpOptions = {}): Promise<FileEntry[]> {
+    const signal = this.opSignal(options.signal)
+    const answers = await this.askAll('pins', { cids: [] }, signal)
+    const all = [...[...this.pins.pins.values()].map(p => ({ ...p })), ...answers.flatMap(a => a.res.pins.map(fromPinInfo))]
+    const byCid = new Map<string, FileEntry>()
+    for (const p of all) {
+      const e = byCid.get(p.cid)
+      if (e == null) byCid.set(p.cid, { cid: p.cid, name: p.name, size: p.size, chunks: p.chunks, replicas: p.replicas, holders: 1 })
+      else {
+        e.holders++
+        if (e.name === '') e.name = p.name
+        e.replicas = Math.max(e.replicas, p.replicas)
+      }
+    }
+    return [...byCid.values()].sort((a, b) => a.name.localeCompare(b.name) || a.cid.localeCompare(b.cid))
+  }
+
+  /** Unpins the file on every alive member; each collects the chunks no other file of its own references. */
+  async remove (cidText: string, options: OpOptions = {}): Promise<RemoveResult> {
+    const signal = this.opSignal(options.signal)
+    const cid = parseFileCid(cidText)
+    const removedAt = Date.now()
+    const local = await this.unpinLocal(cid, removedAt)
+    const answers = await this.askAll('unpin', { cid: cid.bytes, trim: false }, signal)
+    const removed = (local.removed ? 1 : 0) + answers.filter(a => a.res.removed).length
+    if (removed === 0) throw new FileNotFoundError(`no member holds ${cid.toString()}`)
+    const collected = local.collected + answers.reduce((n, a) => n + a.res.collected, 0)
+    return { cid: cid.toString(), removed, collected }
+  }
+
+  // ------------------------------------------------------------------------------------------------ pins and refs
+
+  private async pinLocal (cid: CID, p: { name: string, replicas: number, complete: boolean }): Promise<void> {
+    const key = cid.toString()
+    const manifest = await this.localManifest(cid)
+    await this.pins.clearTombstone(key)
+    const prev = this.pins.pins.get(key)
+    await this.pins.set({
+      cid: key,
+      name: p.name !== '' ? p.name : prev?.name ?? '',
+      size: manifest?.size ?? prev?.size ?? 0,
+      chunks: manifest?.chunks.length ?? prev?.chunks ?? 0,
+      replicas: p.replicas,
+      pinnedAt: prev?.pinnedAt ?? Date.now(),
+      complete: p.complete
+    })
+    await this.countRefs(key)
+    if (p.complete) void this.provide(cid)
+  }
+
+  private async localManifest (cid: CID): Promise<Manifest | undefined> {
+    try {
+      const bytes = await this.store.get(cid)
+      return bytes == null ? undefined : decodeManifest(cid, bytes)
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Adds a pin's references once its manifest is here. */
+  private async countRefs (key: string): Promise<void> {
+    if (this.counted.has(key)) return
+    const manifest = await this.localManifest(CID.parse(key))
+    if (manifest == null) return
+    this.counted.add(key)
+    for (const c of [key, ...manifest.chunks]) this.refs.set(c, (this.refs.get(c) ?? 0) + 1)
+  }
+
+  /** Drops the pin and collects unreferenced blocks; `removedAt` undefined is a trim (a surplus copy), not a removal. */
+  private async unpinLocal (cid: CID, removedAt: number | undefined): Promise<{ removed: boolean, collected: number }> {
+    const key = cid.toString()
+    if (removedAt != null) await this.pins.tombstone(key, removedAt)
+    const pin = await this.pins.delete(key)
+    if (pin == null) return { removed: false, collected: 0 }
+    const manifest = await this.localManifest(cid)
+    let collected = 0
+    if (this.counted.delete(key) && manifest != null) {
+      for (const c of [key, ...manifest.chunks]) {
+        const n = (this.refs.get(c) ?? 1) - 1
+        if (n > 0) { this.refs.set(c, n); continue }
+        this.refs.delete(c)
+        if (await this.store.delete(c)) collected++
+      }
+    } else if (await this.store.delete(key)) collected++
+    this.metrics?.collected.inc(collected)
+    this.providerCache.delete(key)
+    void this.components.contentRouting?.unprovide?.(cid).catch(() => {})
+    this.log.info({ cid: key, collected, trim: removedAt == null }, removedAt == null ? 'surplus replica dropped' : 'file unpinned')
+    return { removed: true, collected }
+  }
+
+  private async provide (cid: CID): Promise<void> {
+    const cr = this.components.contentRouting
+    if (cr == null || !this.running) return
+    try {
+      await cr.provide(cid, { signal: this.abort.signal })
+    } catch (err) {
+      this.log.debug({ err, cid: cid.toString() }, 'provide failed; the next reprovide retries')
+    }
+  }
+
+  private async reprovide (): Promise<void> {
+    for (const p of this.pins.pins.values()) if (p.complete && this.running) await this.provide(CID.parse(p.cid))
+  }
+
+  /** Deletes blocks no pin references that are older than the grace (leftovers of failed puts and pulls). */
+  private async sweep (): Promise<void> {
+    const before = Date.now() - (this.init.orphanGrace ?? C.ORPHAN_GRACE)
+    await this.pins.expireTombstones(Date.now() - (this.init.tombstoneTtl ?? C.TOMBSTONE_TTL))
+    if ([...this.pins.pins.keys()].some(k => !this.counted.has(k))) return
+    let collected = 0
+    for await (const e of this.store.entries()) {
+      if (!this.running) return
+      if (e.mtimeMs < before && !this.refs.has(e.cid) && !this.pins.pins.has(e.cid) && await this.store.delete(e.cid)) collected++
+    }
+    if (collected > 0) this.log.info({ collected }, 'swept unreferenced blocks')
+    this.metrics?.collected.inc(collected)
+  }
+
+  // ------------------------------------------------------------------------------------------------ pull and repair
+
+  /** Makes the local pin complete: fetches the manifest and every missing chunk from the sources or providers. */
+  private pull (cid: CID, sources: string[]): Promise<void> {
+    const key = cid.toString()
+    let p = this.pulling.get(key)
+    if (p == null) {
+      p = (async () => {
+        const signal = this.abort.signal
+        const transfer = new Transfer(this, cid, signal, sources)
+        const manifest = await this.manifest(cid, transfer, signal)
+        if (!this.pins.pins.has(key)) return
+        await this.store.put(cid, encodeManifest(manifest).bytes)
+        await parallel(manifest.chunks.length, this.window, async (i, s) => {
+          const c = parseChunkCid(manifest.chunks[i])
+          if (await this.store.has(c)) return
+          const data = await transfer.fetch(c, s)
+          await this.store.put(c, data)
+          this.metrics?.repaired.inc()
+        }, signal)
+        const pin = this.pins.pins.get(key)
+        if (pin == null) return
+        await this.pinLocal(cid, { name: pin.name, replicas: pin.replicas, complete: true })
+        this.log.info({ cid: key }, 'replica complete')
+      })().catch(err => {
+        if (this.running) this.log.warn({ err: toMeshError(err).message, cid: key }, 'pull failed; the next repair round retries')
+      }).finally(() => { this.pulling.delete(key) })
+      this.pulling.set(key, p)
+    }
+    return p
+  }
+
+  private scheduleRepair (delay = this.init.repairDebounce ?? C.REPAIR_DEBOUNCE): void {
+    if (!this.running) return
+    if (this.repairing != null) { this.repairAgain = true; return }
+    clearTimeout(this.repairTimer)
+    this.repairTimer = setTimeout(() => {
+      this.repairing = this.repairRound().catch(err => { this.log.warn({ err }, 'repair round failed') }).finally(() => {
+        this.repairing = undefined
+        if (this.repairAgain) { this.repairAgain = false; this.scheduleRepair() } else if (this.recheck) { this.recheck = false; this.scheduleRepair(3 * (this.init.repairDebounce ?? C.REPAIR_DEBOUNCE)) }
+      })
+    }, delay)
+    this.repairTimer.unref()
+  }
+
+  /** Runs a repair round now and waits for it (tests, and `stat` right after an event). */
+  async repairNow (): Promise<void> {
+    while (this.repairing != null) await this.repairing
+    clearTimeout(this.repairTimer)
+    const p = this.repairRound()
+    this.repairing = p.finally(() => { this.repairing = undefined })
+    await p
+  }
+
+  /**
+   * For each pinned file: finish the local copy if chunks are missing; drop the pin if another member remembers a
+   * later removal; and, if this node leads the file (lowest peer id among its holders), bring it back to its
+   * replication factor by asking `placement(fileCid, non-holders)` to pin it, pulling from the holders.
+   */
+  private async repairRound (): Promise<void> {
+    this.metrics?.rounds.inc()
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.chunkTimeout * 4)])
+    const pins = [...this.pins.pins.values()]
+    if (pins.length === 0) { this.metrics?.underReplicated.set(0); return }
+    const silent: string[] = []
+    const answers = await this.askAll('pins', { cids: pins.map(p => CID.parse(p.cid).bytes) }, signal, new Set(), silent)
+    const alive = this.alive()
+    let under = 0
+    let again = false
+    for (const pin of pins) {
+      if (!this.running) return
+      const cid = CID.parse(pin.cid)
+      const removedAt = Math.max(0, ...answers.flatMap(a => a.res.removed.filter(t => CID.decode(t.cid).equals(cid)).map(t => Number(t.removedAt))))
+      if (removedAt > pin.pinnedAt) {
+        await this.unpinLocal(cid, removedAt)
+        continue
+      }
+      const holders = [this.self, ...answers.filter(a => a.res.pins.some(p => CID.decode(p.cid).equals(cid))).map(a => a.peer)].sort()
+      if (!await this.locallyComplete(pin)) {
+        void this.pull(cid, holders.filter(h => h !== this.self))
+        continue
+      }
+      if (holders[0] !== this.self) continue
+      // A member membership holds alive but that did not answer may be a holder: wait for it to answer or to be
+      // declared dead rather than over-replicate on a pause.
+      if (holders.length < pin.replicas && silent.length > 0) again = true
+      else if (holders.length < pin.replicas) {
+        again = true
+        const candidates = alive.filter(p => !holders.includes(p))
+        const chosen = this.placement(pin.cid, candidates, pin.replicas - holders.length)
+        for (const peer of chosen) {
+          try {
+            await this.components.rpc.call(peer, filesService, 'pin', { cid: cid.bytes, name: pin.name, replicas: pin.replicas, sources: holders }, { signal, timeout: this.controlTimeout })
+            this.log.info({ cid: pin.cid, peer, holders: holders.length, replicas: pin.replicas }, 'added a replica')
+          } catch (err) {
+            this.log.warn({ err: toMeshError(err).message, cid: pin.cid, peer }, 'could not add a replica')
+          }
+        }
+      } else if (holders.length > pin.replicas && silent.length === 0) {
+        // A holder that came back after its replacement was made: keep this node and `placement(fileCid, other
+        // holders)`, drop the rest, and only once every holder is complete, so no copy goes for an unfinished one.
+        const complete = answers.filter(a => a.res.pins.some(p => p.complete && CID.decode(p.cid).equals(cid))).map(a => a.peer)
+        if (complete.length + 1 === holders.length) {
+          const keep = new Set([this.self, ...this.placement(pin.cid, holders.filter(h => h !== this.self), pin.replicas - 1)])
+          for (const peer of holders.filter(h => !keep.has(h))) {
+            try {
+              await this.components.rpc.call(peer, filesService, 'unpin', { cid: cid.bytes, trim: true }, { signal, timeout: this.controlTimeout })
+              this.log.info({ cid: pin.cid, peer, holders: holders.length, replicas: pin.replicas }, 'dropped a surplus replica')
+            } catch (err) {
+              this.log.debug({ err: toMeshError(err).message, cid: pin.cid, peer }, 'could not drop a surplus replica')
+            }
+          }
+        }
+      }
+      const u = await this.underReplicated(pin, signal)
+      under += u
+      if (u > 0) again = true
+    }
+    this.metrics?.underReplicated.set(under)
+    // Until the factor is restored, check again soon: new replicas pull in the background and the metric should follow.
+    if (again) this.recheck = true
+  }
+
+  /** Checks that every block of a pin is here (by presence; content is verified on each read). */
+  private async locallyComplete (pin: Pin): Promise<boolean> {
+    const cid = CID.parse(pin.cid)
+    const manifest = await this.localManifest(cid)
+    if (manifest == null) return false
+    for (const c of manifest.chunks) {
+      if (!await this.store.has(c)) {
+        if (pin.complete) await this.pins.set({ ...pin, complete: false })
+        return false
+      }
+    }
+    if (!pin.complete) await this.pinLocal(cid, { name: pin.name, replicas: pin.replicas, complete: true })
+    return true
+  }
+
+  private async underReplicated (pin: Pin, signal: AbortSignal): Promise<number> {
+    if (this.components.registry == null) return 0
+    const manifest = await this.localManifest(CID.parse(pin.cid))
+    if (manifest == null) return 0
+    const has = await this.askAll('has', { cids: manifest.chunks.map(c => CID.parse(c).bytes) }, signal)
+    let n = 0
+    for (let i = 0; i < manifest.chunks.length; i++) {
+      if (1 + has.filter(a => a.res.present[i]).length < pin.replicas) n++
+    }
+    return n
+  }
+
+  // ------------------------------------------------------------------------------------------------ RPC handlers
+
+  private handlers (): Handlers<typeof filesService.methods> {
+    return {
+      getChunk: async (req, { signal }) => {
+        const cid = cidFromBytes(req.cid)
+        let data: Uint8Array | undefined
+        try {
+          data = await this.store.get(cid)
+        } catch (err) {
+          if (!(err instanceof CorruptChunkError)) throw err
+          // Detected on read: mend it from another replica now, so this caller and later ones get good bytes.
+          data = await new Transfer(this, cid, signal).fetch(cid, signal)
+          await this.store.put(cid, data)
+          this.metrics?.repaired.inc()
+          this.log.info({ cid: cid.toString() }, 'repaired a corrupt chunk from a replica')
+        }
+        if (data == null) throw new FileNotFoundError(`${cid.toString()} is not stored here`)
+        this.metrics?.bytes.inc({ direction: 'out' }, data.byteLength)
+        return { data: data as Uint8Array<ArrayBuffer> }
+      },
+      putChunk: async (req) => {
+        const cid = cidFromBytes(req.cid)
+        if (!verifyBlock(cid, req.data)) {
+          this.metrics?.corrupt.inc()
+          throw new CorruptChunkError(cid.toString(), 'in a put')
+        }
+        if (cid.code === MANIFEST_CODEC) decodeManifest(cid, req.data)
+        this.metrics?.bytes.inc({ direction: 'in' }, req.data.byteLength)
+        return { stored: await this.store.put(cid, req.data) }
+      },
+      has: async (req) => {
+        const present = await Promise.all(req.cids.map(async b => { try { return await this.store.has(cidFromBytes(b)) } catch { return false } }))
+        return { present }
+      },
+      pin: async (req) => {
+        const cid = cidFromBytes(req.cid)
+        if (cid.code !== MANIFEST_CODEC) throw new BadRequestError('only files can be pinned')
+        const replicas = req.replicas === 0 ? this.replicas : Math.min(req.replicas, C.MAX_REPLICAS)
+        const pin = this.pins.pins.get(cid.toString())
+        const manifest = await this.localManifest(cid)
+        let complete = false
+        if (manifest != null) {
+          complete = true
+          for (const c of manifest.chunks) if (!await this.store.has(c)) { complete = false; break }
+        }
+        await this.pinLocal(cid, { name: req.name, replicas, complete: complete || pin?.complete === true })
+        if (!complete) void this.pull(cid, req.sources.filter(s => s !== this.self))
+        return { complete }
+      },
+      unpin: async (req) => await this.unpinLocal(cidFromBytes(req.cid), req.trim ? undefined : Date.now()),
+      pins: async (req) => {
+        const wanted = req.cids.length === 0 ? undefined : new Set(req.cids.map(b => cidFromBytes(b).toString()))
+        const pins = [...this.pins.pins.values()].filter(p => wanted == null || wanted.has(p.cid)).map(toPinInfo)
+        const removed = [...this.pins.tombstones].filter(([c]) => wanted == null || wanted.has(c)).map(([c, at]) => ({ cid: CID.parse(c).bytes, removedAt: BigInt(at) }))
+        return { pins, removed }
+      }
+    }
+  }
+
+  private opSignal (signal?: AbortSignal): AbortSignal {
+    if (!this.running) throw new UnavailableError('files is not running')
+    return AbortSignal.any([this.abort.signal, AbortSignal.timeout(C.OPERATION_TIMEOUT), ...(signal != null ? [signal] : [])])
+  }
+}
+
+/**
+ * One file's transfer: the providers found for it, least busy first. A chunk that has not arrived after `hedgeAfter`
+ * is asked of a second provider as well (first good answer wins), and the slow provider is avoided while others are
+ * healthy, so a frozen replica costs a hedge delay rather than a full chunk timeout. A provider that times out or is
+ * unreachable is dropped for the rest of the transfer; one that lacks a chunk or sends a bad one is skipped for that
+ * chunk. When every provider has failed a chunk, providers are looked up once more.
+ */
+class Transfer {
+  private providers?: Promise<string[]>
+  private readonly dead = new Set<string>()
+  private readonly slow = new Set<string>()
+  private readonly busy = new Map<string, number>()
+  private refreshed = false
+  private next = 0
+
+  constructor (private readonly files: Files, readonly cid: CID, private readonly signal: AbortSignal, private readonly hint: string[] = []) {}
+
+  private async list (): Promise<string[]> {
+    this.providers ??= (async () => {
+      const alive = new Set(this.files.alive())
+      const hinted = this.hint.filter(p => alive.has(p) && p !== this.files.self)
+      return hinted.length > 0 ? hinted : await this.files.providers(this.cid, this.signal, this.dead)
+    })()
+    return await this.providers
+  }
+
+  private pick (candidates: string[]): string {
+    const healthy = candidates.filter(p => !this.slow.has(p))
+    const pool = healthy.length > 0 ? healthy : candidates
+    // Least busy first, rotating among equals so chunks spread over every provider.
+    const start = this.next++ % pool.length
+    const rotated = [...pool.slice(start), ...pool.slice(0, start)]
+    return rotated.reduce((a, b) => (this.busy.get(b) ?? 0) < (this.busy.get(a) ?? 0) ? b : a)
+  }
+
+  async fetch (block: CID, signal: AbortSignal): Promise<Uint8Array> {
+    const tried = new Set<string>()
+    const running = new Map<string, { ctrl: AbortController, done: Promise<{ peer: string, data?: Uint8Array, err?: unknown }> }>()
+    let lastErr: unknown
+    try {
+      for (;;) {
+        signal.throwIfAborted()
+        const candidates = (await this.list()).filter(p => !this.dead.has(p) && !tried.has(p))
+        if (candidates.length === 0 && running.size === 0) {
+          if (!this.refreshed) {
+            this.refreshed = true
+            this.providers = this.files.providers(this.cid, this.signal, this.dead)
+            tried.clear()
+            continue
+          }
+          if (lastErr == null || notFound(lastErr)) throw new FileNotFoundError(`no provider of ${this.cid.toString()} has ${block.toString()}`)
+          throw new UnavailableError(`could not fetch ${block.toString()}: ${toMeshError(lastErr).message}`)
+        }
+        if (candidates.length > 0 && running.size < 2) {
+          const peer = this.pick(candidates)
+          tried.add(peer)
+          this.busy.set(peer, (this.busy.get(peer) ?? 0) + 1)
+          const ctrl = new AbortController()
+          const done = this.files.fetchFrom(peer, block, AbortSignal.any([signal, ctrl.signal]))
+            .then(data => ({ peer, data }), err => ({ peer, err }))
+            .finally(() => { this.busy.set(peer, (this.busy.get(peer) ?? 1) - 1) })
+          running.set(peer, { ctrl, done })
+        }
+        // Hedge only while another provider is left to ask.
+        const canHedge = running.size < 2 && (await this.list()).some(p => !this.dead.has(p) && !tried.has(p))
+        let timer: NodeJS.Timeout | undefined
+        const hedge = canHedge ? new Promise<'hedge'>(resolve => { timer = setTimeout(() => { resolve('hedge') }, this.files.hedgeAfter) }) : undefined
+        const first = await Promise.race([...[...running.values()].map(r => r.done), ...(hedge != null ? [hedge] : [])])
+        clearTimeout(timer)
+        if (first === 'hedge') {
+          for (const peer of running.keys()) this.slow.add(peer)
+          continue
+        }
+        running.delete(first.peer)
+        if (first.data != null) {
+          this.slow.delete(first.peer)
+          return first.data
+        }
+        signal.throwIfAborted()
+        lastErr = first.err
+        const code = toMeshError(first.err).code
+        if ((code === 'TIMEOUT' || code === 'UNAVAILABLE' || code === 'NODE_UNREACHABLE') && !(first.err instanceof CorruptChunkError)) this.dead.add(first.peer)
+      }
+    } finally {
+      for (const r of running.values()) r.ctrl.abort()
+    }
+  }
+}
+
+/** One destination of a put, with at most `window` blocks in flight; its first error stops it. */
+class Sink {
+  private readonly inFlight = new Set<Promise<void>>()
+  error?: MeshError
+
+  constructor (readonly peer: string, private readonly window: number, private readonly write: (cid: CID, data: Uint8Array, signal: AbortSignal) => Promise<void>) {}
+
+  async send (cid: CID, data: Uint8Array, signal: AbortSignal): Promise<void> {
+    if (this.error != null) return
+    while (this.inFlight.size >= this.window) await Promise.race(this.inFlight)
+    if (this.error != null) return
+    const p: Promise<void> = this.write(cid, data, signal).catch((err) => { this.error ??= toMeshError(err) }).finally(() => { this.inFlight.delete(p) })
+    this.inFlight.add(p)
+  }
+
+  async drain (): Promise<void> {
+    await Promise.all(this.inFlight)
+  }
+}
+
+function checkChunkSize (n: number): void {
+  if (!Number.isInteger(n) || n < C.MIN_CHUNK_SIZE || n > C.MAX_CHUNK_SIZE) throw new BadRequestError(`chunk size must be an integer from ${C.MIN_CHUNK_SIZE} to ${C.MAX_CHUNK_SIZE} bytes`)
+}
+
+function toPinInfo (p: Pin): M.PinInfo {
+  return { cid: CID.parse(p.cid).bytes, name: p.name, size: BigInt(p.size), chunks: p.chunks, replicas: p.replicas, pinnedAt: BigInt(p.pinnedAt), complete: p.complete }
+}
+
+function fromPinInfo (p: M.PinInfo): Pin {
+  return { cid: CID.decode(p.cid).toString(), name: p.name, size: Number(p.size), chunks: p.chunks, replicas: p.replicas, pinnedAt: Number(p.pinnedAt), complete: p.complete }
+}
+
+function shuffle<T> (a: T[]): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    ;[a[i], a[j]] = [a[j], a[i]]
+  }
+  return a
+}

@@ -1,0 +1,1735 @@
+import { decodeMessage, encodeMessage, MaxLengthError, message, streamMessage } from 'protons-runtime'
+import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
+import type { Codec, DecodeOptions } from 'protons-runtime'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+export interface GetChunkRequest {
+  cid: Uint8Array<ArrayBuffer>
+}
+
+export namespace GetChunkRequest {
+  let _codec: Codec<GetChunkRequest>
+
+  export const codec = (): Codec<GetChunkRequest> => {
+    if (_codec == null) {
+      _codec = message<GetChunkRequest>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.cid != null && obj.cid.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.cid)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          cid: uint8ArrayAlloc(0)
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.cid = reader.bytes()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.cid`,
+                value: reader.bytes()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface GetChunkRequestCidFieldEvent {
+    field: '$.cid'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export function encode (obj: Partial<GetChunkRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, GetChunkRequest.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<GetChunkRequest>): GetChunkRequest {
+    return decodeMessage(buf, GetChunkRequest.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<GetChunkRequest>): Generator<GetChunkRequestCidFieldEvent> {
+    return streamMessage(buf, GetChunkRequest.codec(), opts)
+  }
+}
+
+export interface GetChunkResponse {
+  data: Uint8Array<ArrayBuffer>
+}
+
+export namespace GetChunkResponse {
+  let _codec: Codec<GetChunkResponse>
+
+  export const codec = (): Codec<GetChunkResponse> => {
+    if (_codec == null) {
+      _codec = message<GetChunkResponse>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.data != null && obj.data.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.data)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          data: uint8ArrayAlloc(0)
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.data = reader.bytes()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.data`,
+                value: reader.bytes()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface GetChunkResponseDataFieldEvent {
+    field: '$.data'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export function encode (obj: Partial<GetChunkResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, GetChunkResponse.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<GetChunkResponse>): GetChunkResponse {
+    return decodeMessage(buf, GetChunkResponse.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<GetChunkResponse>): Generator<GetChunkResponseDataFieldEvent> {
+    return streamMessage(buf, GetChunkResponse.codec(), opts)
+  }
+}
+
+export interface PutChunkRequest {
+  cid: Uint8Array<ArrayBuffer>
+  data: Uint8Array<ArrayBuffer>
+}
+
+export namespace PutChunkRequest {
+  let _codec: Codec<PutChunkRequest>
+
+  export const codec = (): Codec<PutChunkRequest> => {
+    if (_codec == null) {
+      _codec = message<PutChunkRequest>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.cid != null && obj.cid.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.cid)
+        }
+
+        if ((obj.data != null && obj.data.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.data)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          cid: uint8ArrayAlloc(0),
+          data: uint8ArrayAlloc(0)
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.cid = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.data = reader.bytes()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.cid`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.data`,
+                value: reader.bytes()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface PutChunkRequestCidFieldEvent {
+    field: '$.cid'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface PutChunkRequestDataFieldEvent {
+    field: '$.data'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export function encode (obj: Partial<PutChunkRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, PutChunkRequest.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkRequest>): PutChunkRequest {
+    return decodeMessage(buf, PutChunkRequest.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkRequest>): Generator<PutChunkRequestCidFieldEvent | PutChunkRequestDataFieldEvent> {
+    return streamMessage(buf, PutChunkRequest.codec(), opts)
+  }
+}
+
+export interface PutChunkResponse {
+  stored: boolean
+}
+
+export namespace PutChunkResponse {
+  let _codec: Codec<PutChunkResponse>
+
+  export const codec = (): Codec<PutChunkResponse> => {
+    if (_codec == null) {
+      _codec = message<PutChunkResponse>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.stored != null && obj.stored !== false)) {
+          w.uint32(8)
+          w.bool(obj.stored)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          stored: false
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.stored = reader.bool()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.stored`,
+                value: reader.bool()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface PutChunkResponseStoredFieldEvent {
+    field: '$.stored'
+    value: boolean
+  }
+
+  export function encode (obj: Partial<PutChunkResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, PutChunkResponse.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkResponse>): PutChunkResponse {
+    return decodeMessage(buf, PutChunkResponse.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkResponse>): Generator<PutChunkResponseStoredFieldEvent> {
+    return streamMessage(buf, PutChunkResponse.codec(), opts)
+  }
+}
+
+export interface HasRequest {
+  cids: Uint8Array<ArrayBuffer>[]
+}
+
+export namespace HasRequest {
+  let _codec: Codec<HasRequest>
+
+  export const codec = (): Codec<HasRequest> => {
+    if (_codec == null) {
+      _codec = message<HasRequest>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.cids != null && obj.cids.length > 0) {
+          for (const value of obj.cids) {
+            w.uint32(10)
+            w.bytes(value)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          cids: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.cids != null && obj.cids.length === opts.limits.cids) {
+                throw new MaxLengthError('Decode error - repeated field "cids" had too many elements')
+              }
+
+              obj.cids.push(reader.bytes())
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          cids: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.cids != null && obj.cids === opts.limits.cids) {
+                throw new MaxLengthError('Streaming decode error - repeated field "cids" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.cids[]`,
+                index: obj.cids,
+                value: reader.bytes()
+              }
+
+              obj.cids++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface HasRequestCidsFieldEvent {
+    field: '$.cids[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export function encode (obj: Partial<HasRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, HasRequest.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<HasRequest>): HasRequest {
+    return decodeMessage(buf, HasRequest.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<HasRequest>): Generator<HasRequestCidsFieldEvent> {
+    return streamMessage(buf, HasRequest.codec(), opts)
+  }
+}
+
+export interface HasResponse {
+  present: boolean[]
+}
+
+export namespace HasResponse {
+  let _codec: Codec<HasResponse>
+
+  export const codec = (): Codec<HasResponse> => {
+    if (_codec == null) {
+      _codec = message<HasResponse>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.present != null && obj.present.length > 0) {
+          for (const value of obj.present) {
+            w.uint32(8)
+            w.bool(value)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          present: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.present != null && obj.present.length === opts.limits.present) {
+                throw new MaxLengthError('Decode error - repeated field "present" had too many elements')
+              }
+
+              obj.present.push(reader.bool())
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          present: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.present != null && obj.present === opts.limits.present) {
+                throw new MaxLengthError('Streaming decode error - repeated field "present" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.present[]`,
+                index: obj.present,
+                value: reader.bool()
+              }
+
+              obj.present++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface HasResponsePresentFieldEvent {
+    field: '$.present[]'
+    index: number
+    value: boolean
+  }
+
+  export function encode (obj: Partial<HasResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, HasResponse.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<HasResponse>): HasResponse {
+    return decodeMessage(buf, HasResponse.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<HasResponse>): Generator<HasResponsePresentFieldEvent> {
+    return streamMessage(buf, HasResponse.codec(), opts)
+  }
+}
+
+export interface PinRequest {
+  cid: Uint8Array<ArrayBuffer>
+  name: string
+  replicas: number
+  sources: string[]
+}
+
+export namespace PinRequest {
+  let _codec: Codec<PinRequest>
+
+  export const codec = (): Codec<PinRequest> => {
+    if (_codec == null) {
+      _codec = message<PinRequest>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.cid != null && obj.cid.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.cid)
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(18)
+          w.string(obj.name)
+        }
+
+        if ((obj.replicas != null && obj.replicas !== 0)) {
+          w.uint32(24)
+          w.uint32(obj.replicas)
+        }
+
+        if (obj.sources != null && obj.sources.length > 0) {
+          for (const value of obj.sources) {
+            w.uint32(34)
+            w.string(value)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          cid: uint8ArrayAlloc(0),
+          name: '',
+          replicas: 0,
+          sources: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.cid = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.name = reader.string()
+              break
+            }
+            case 3: {
+              obj.replicas = reader.uint32()
+              break
+            }
+            case 4: {
+              if (opts.limits?.sources != null && obj.sources.length === opts.limits.sources) {
+                throw new MaxLengthError('Decode error - repeated field "sources" had too many elements')
+              }
+
+              obj.sources.push(reader.string())
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          sources: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.cid`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.name`,
+                value: reader.string()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.replicas`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 4: {
+              if (opts.limits?.sources != null && obj.sources === opts.limits.sources) {
+                throw new MaxLengthError('Streaming decode error - repeated field "sources" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.sources[]`,
+                index: obj.sources,
+                value: reader.string()
+              }
+
+              obj.sources++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface PinRequestCidFieldEvent {
+    field: '$.cid'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface PinRequestNameFieldEvent {
+    field: '$.name'
+    value: string
+  }
+
+  export interface PinRequestReplicasFieldEvent {
+    field: '$.replicas'
+    value: number
+  }
+
+  export interface PinRequestSourcesFieldEvent {
+    field: '$.sources[]'
+    index: number
+    value: string
+  }
+
+  export function encode (obj: Partial<PinRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, PinRequest.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinRequest>): PinRequest {
+    return decodeMessage(buf, PinRequest.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinRequest>): Generator<PinRequestCidFieldEvent | PinRequestNameFieldEvent | PinRequestReplicasFieldEvent | PinRequestSourcesFieldEvent> {
+    return streamMessage(buf, PinRequest.codec(), opts)
+  }
+}
+
+export interface PinResponse {
+  complete: boolean
+}
+
+export namespace PinResponse {
+  let _codec: Codec<PinResponse>
+
+  export const codec = (): Codec<PinResponse> => {
+    if (_codec == null) {
+      _codec = message<PinResponse>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.complete != null && obj.complete !== false)) {
+          w.uint32(8)
+          w.bool(obj.complete)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          complete: false
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.complete = reader.bool()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.complete`,
+                value: reader.bool()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface PinResponseCompleteFieldEvent {
+    field: '$.complete'
+    value: boolean
+  }
+
+  export function encode (obj: Partial<PinResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, PinResponse.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinResponse>): PinResponse {
+    return decodeMessage(buf, PinResponse.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinResponse>): Generator<PinResponseCompleteFieldEvent> {
+    return streamMessage(buf, PinResponse.codec(), opts)
+  }
+}
+
+export interface UnpinRequest {
+  cid: Uint8Array<ArrayBuffer>
+  trim: boolean
+}
+
+export namespace UnpinRequest {
+  let _codec: Codec<UnpinRequest>
+
+  export const codec = (): Codec<UnpinRequest> => {
+    if (_codec == null) {
+      _codec = message<UnpinRequest>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.cid != null && obj.cid.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.cid)
+        }
+
+        if ((obj.trim != null && obj.trim !== false)) {
+          w.uint32(16)
+          w.bool(obj.trim)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          cid: uint8ArrayAlloc(0),
+          trim: false
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.cid = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.trim = reader.bool()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.cid`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.trim`,
+                value: reader.bool()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface UnpinRequestCidFieldEvent {
+    field: '$.cid'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface UnpinRequestTrimFieldEvent {
+    field: '$.trim'
+    value: boolean
+  }
+
+  export function encode (obj: Partial<UnpinRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, UnpinRequest.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<UnpinRequest>): UnpinRequest {
+    return decodeMessage(buf, UnpinRequest.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<UnpinRequest>): Generator<UnpinRequestCidFieldEvent | UnpinRequestTrimFieldEvent> {
+    return streamMessage(buf, UnpinRequest.codec(), opts)
+  }
+}
+
+export interface UnpinResponse {
+  removed: boolean
+  collected: number
+}
+
+export namespace UnpinResponse {
+  let _codec: Codec<UnpinResponse>
+
+  export const codec = (): Codec<UnpinResponse> => {
+    if (_codec == null) {
+      _codec = message<UnpinResponse>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.removed != null && obj.removed !== false)) {
+          w.uint32(8)
+          w.bool(obj.removed)
+        }
+
+        if ((obj.collected != null && obj.collected !== 0)) {
+          w.uint32(16)
+          w.uint32(obj.collected)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          removed: false,
+          collected: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.removed = reader.bool()
+              break
+            }
+            case 2: {
+              obj.collected = reader.uint32()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.removed`,
+                value: reader.bool()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.collected`,
+                value: reader.uint32()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface UnpinResponseRemovedFieldEvent {
+    field: '$.removed'
+    value: boolean
+  }
+
+  export interface UnpinResponseCollectedFieldEvent {
+    field: '$.collected'
+    value: number
+  }
+
+  export function encode (obj: Partial<UnpinResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, UnpinResponse.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<UnpinResponse>): UnpinResponse {
+    return decodeMessage(buf, UnpinResponse.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<UnpinResponse>): Generator<UnpinResponseRemovedFieldEvent | UnpinResponseCollectedFieldEvent> {
+    return streamMessage(buf, UnpinResponse.codec(), opts)
+  }
+}
+
+export interface PinsRequest {
+  cids: Uint8Array<ArrayBuffer>[]
+}
+
+export namespace PinsRequest {
+  let _codec: Codec<PinsRequest>
+
+  export const codec = (): Codec<PinsRequest> => {
+    if (_codec == null) {
+      _codec = message<PinsRequest>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.cids != null && obj.cids.length > 0) {
+          for (const value of obj.cids) {
+            w.uint32(10)
+            w.bytes(value)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          cids: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.cids != null && obj.cids.length === opts.limits.cids) {
+                throw new MaxLengthError('Decode error - repeated field "cids" had too many elements')
+              }
+
+              obj.cids.push(reader.bytes())
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          cids: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.cids != null && obj.cids === opts.limits.cids) {
+                throw new MaxLengthError('Streaming decode error - repeated field "cids" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.cids[]`,
+                index: obj.cids,
+                value: reader.bytes()
+              }
+
+              obj.cids++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface PinsRequestCidsFieldEvent {
+    field: '$.cids[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export function encode (obj: Partial<PinsRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, PinsRequest.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinsRequest>): PinsRequest {
+    return decodeMessage(buf, PinsRequest.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinsRequest>): Generator<PinsRequestCidsFieldEvent> {
+    return streamMessage(buf, PinsRequest.codec(), opts)
+  }
+}
+
+export interface PinInfo {
+  cid: Uint8Array<ArrayBuffer>
+  name: string
+  size: bigint
+  chunks: number
+  replicas: number
+  pinnedAt: bigint
+  complete: boolean
+}
+
+export namespace PinInfo {
+  let _codec: Codec<PinInfo>
+
+  export const codec = (): Codec<PinInfo> => {
+    if (_codec == null) {
+      _codec = message<PinInfo>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.cid != null && obj.cid.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.cid)
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(18)
+          w.string(obj.name)
+        }
+
+        if ((obj.size != null && obj.size !== 0n)) {
+          w.uint32(24)
+          w.uint64(obj.size)
+        }
+
+        if ((obj.chunks != null && obj.chunks !== 0)) {
+          w.uint32(32)
+          w.uint32(obj.chunks)
+        }
+
+        if ((obj.replicas != null && obj.replicas !== 0)) {
+          w.uint32(40)
+          w.uint32(obj.replicas)
+        }
+
+        if ((obj.pinnedAt != null && obj.pinnedAt !== 0n)) {
+          w.uint32(48)
+          w.uint64(obj.pinnedAt)
+        }
+
+        if ((obj.complete != null && obj.complete !== false)) {
+          w.uint32(56)
+          w.bool(obj.complete)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          cid: uint8ArrayAlloc(0),
+          name: '',
+          size: 0n,
+          chunks: 0,
+          replicas: 0,
+          pinnedAt: 0n,
+          complete: false
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.cid = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.name = reader.string()
+              break
+            }
+            case 3: {
+              obj.size = reader.uint64()
+              break
+            }
+            case 4: {
+              obj.chunks = reader.uint32()
+              break
+            }
+            case 5: {
+              obj.replicas = reader.uint32()
+              break
+            }
+            case 6: {
+              obj.pinnedAt = reader.uint64()
+              break
+            }
+            case 7: {
+              obj.complete = reader.bool()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.cid`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.name`,
+                value: reader.string()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.size`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.chunks`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.replicas`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 6: {
+              yield {
+                field: `${prefix}.pinnedAt`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 7: {
+              yield {
+                field: `${prefix}.complete`,
+                value: reader.bool()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface PinInfoCidFieldEvent {
+    field: '$.cid'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface PinInfoNameFieldEvent {
+    field: '$.name'
+    value: string
+  }
+
+  export interface PinInfoSizeFieldEvent {
+    field: '$.size'
+    value: bigint
+  }
+
+  export interface PinInfoChunksFieldEvent {
+    field: '$.chunks'
+    value: number
+  }
+
+  export interface PinInfoReplicasFieldEvent {
+    field: '$.replicas'
+    value: number
+  }
+
+  export interface PinInfoPinnedAtFieldEvent {
+    field: '$.pinnedAt'
+    value: bigint
+  }
+
+  export interface PinInfoCompleteFieldEvent {
+    field: '$.complete'
+    value: boolean
+  }
+
+  export function encode (obj: Partial<PinInfo>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, PinInfo.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinInfo>): PinInfo {
+    return decodeMessage(buf, PinInfo.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinInfo>): Generator<PinInfoCidFieldEvent | PinInfoNameFieldEvent | PinInfoSizeFieldEvent | PinInfoChunksFieldEvent | PinInfoReplicasFieldEvent | PinInfoPinnedAtFieldEvent | PinInfoCompleteFieldEvent> {
+    return streamMessage(buf, PinInfo.codec(), opts)
+  }
+}
+
+export interface Tombstone {
+  cid: Uint8Array<ArrayBuffer>
+  removedAt: bigint
+}
+
+export namespace Tombstone {
+  let _codec: Codec<Tombstone>
+
+  export const codec = (): Codec<Tombstone> => {
+    if (_codec == null) {
+      _codec = message<Tombstone>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.cid != null && obj.cid.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.cid)
+        }
+
+        if ((obj.removedAt != null && obj.removedAt !== 0n)) {
+          w.uint32(16)
+          w.uint64(obj.removedAt)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          cid: uint8ArrayAlloc(0),
+          removedAt: 0n
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.cid = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.removedAt = reader.uint64()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.cid`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.removedAt`,
+                value: reader.uint64()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface TombstoneCidFieldEvent {
+    field: '$.cid'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface TombstoneRemovedAtFieldEvent {
+    field: '$.removedAt'
+    value: bigint
+  }
+
+  export function encode (obj: Partial<Tombstone>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, Tombstone.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Tombstone>): Tombstone {
+    return decodeMessage(buf, Tombstone.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Tombstone>): Generator<TombstoneCidFieldEvent | TombstoneRemovedAtFieldEvent> {
+    return streamMessage(buf, Tombstone.codec(), opts)
+  }
+}
+
+export interface PinsResponse {
+  pins: PinInfo[]
+  removed: Tombstone[]
+}
+
+export namespace PinsResponse {
+  let _codec: Codec<PinsResponse>
+
+  export const codec = (): Codec<PinsResponse> => {
+    if (_codec == null) {
+      _codec = message<PinsResponse>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.pins != null && obj.pins.length > 0) {
+          for (const value of obj.pins) {
+            w.uint32(10)
+            PinInfo.codec().encode(value, w)
+          }
+        }
+
+        if (obj.removed != null && obj.removed.length > 0) {
+          for (const value of obj.removed) {
+            w.uint32(18)
+            Tombstone.codec().encode(value, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          pins: [],
+          removed: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.pins != null && obj.pins.length === opts.limits.pins) {
+                throw new MaxLengthError('Decode error - repeated field "pins" had too many elements')
+              }
+
+              obj.pins.push(PinInfo.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.pins$
+              }))
+              break
+            }
+            case 2: {
+              if (opts.limits?.removed != null && obj.removed.length === opts.limits.removed) {
+                throw new MaxLengthError('Decode error - repeated field "removed" had too many elements')
+              }
+
+              obj.removed.push(Tombstone.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.removed$
+              }))
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          pins: 0,
+          removed: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.pins != null && obj.pins === opts.limits.pins) {
+                throw new MaxLengthError('Streaming decode error - repeated field "pins" had too many elements')
+              }
+
+              for (const evt of PinInfo.codec().stream(reader, reader.uint32(), `${prefix}.pins[]`, {
+                limits: opts.limits?.pins$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.pins
+                }
+              }
+
+              obj.pins++
+
+              break
+            }
+            case 2: {
+              if (opts.limits?.removed != null && obj.removed === opts.limits.removed) {
+                throw new MaxLengthError('Streaming decode error - repeated field "removed" had too many elements')
+              }
+
+              for (const evt of Tombstone.codec().stream(reader, reader.uint32(), `${prefix}.removed[]`, {
+                limits: opts.limits?.removed$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.removed
+                }
+              }
+
+              obj.removed++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface PinsResponsePinsCidFieldEvent {
+    field: '$.pins[].cid'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface PinsResponsePinsNameFieldEvent {
+    field: '$.pins[].name'
+    value: string
+    index: number
+  }
+
+  export interface PinsResponsePinsSizeFieldEvent {
+    field: '$.pins[].size'
+    value: bigint
+    index: number
+  }
+
+  export interface PinsResponsePinsChunksFieldEvent {
+    field: '$.pins[].chunks'
+    value: number
+    index: number
+  }
+
+  export interface PinsResponsePinsReplicasFieldEvent {
+    field: '$.pins[].replicas'
+    value: number
+    index: number
+  }
+
+  export interface PinsResponsePinsPinnedAtFieldEvent {
+    field: '$.pins[].pinnedAt'
+    value: bigint
+    index: number
+  }
+
+  export interface PinsResponsePinsCompleteFieldEvent {
+    field: '$.pins[].complete'
+    value: boolean
+    index: number
+  }
+
+  export interface PinsResponseRemovedCidFieldEvent {
+    field: '$.removed[].cid'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface PinsResponseRemovedRemovedAtFieldEvent {
+    field: '$.removed[].removedAt'
+    value: bigint
+    index: number
+  }
+
+  export function encode (obj: Partial<PinsResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, PinsResponse.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinsResponse>): PinsResponse {
+    return decodeMessage(buf, PinsResponse.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinsResponse>): Generator<PinsResponsePinsCidFieldEvent | PinsResponsePinsNameFieldEvent | PinsResponsePinsSizeFieldEvent | PinsResponsePinsChunksFieldEvent | PinsResponsePinsReplicasFieldEvent | PinsResponsePinsPinnedAtFieldEvent | PinsResponsePinsCompleteFieldEvent | PinsResponseRemovedCidFieldEvent | PinsResponseRemovedRemovedAtFieldEvent> {
+    return streamMessage(buf, PinsResponse.codec(), opts)
+  }
+}

@@ -1,0 +1,215 @@
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { CID } from 'multiformats/cid'
+import { silentLogger, type Logger } from '../lib/log.js'
+import { CorruptChunkError } from './errors.js'
+import { verifyBlock } from './manifest.js'
+
+export interface ChunkStoreInit {
+  /** Directory the store owns; chunks go to `<dir>/chunks`, pins to `<dir>/pins`. */
+  dir: string
+  /** fsync each block before it counts as stored, so a crash never leaves a torn block under its id. @default true */
+  fsync?: boolean
+  /** @default silentLogger */
+  logger?: Logger
+  /** Called when a stored block fails verification (it has already been removed). @default none */
+  onCorrupt?: (cid: string) => void
+}
+
+/**
+ * Blocks (chunks and manifests) as one file each, named by CID and fanned out over 256 directories by the CID's last
+ * two characters (the first ones are the same for every id). A block is written to a temp file, fsynced and renamed,
+ * so a reader sees a whole block or none. Every read is verified against the CID: a corrupt block is deleted, so it
+ * reads as missing and the owner's repair fetches a good copy.
+ */
+export class ChunkStore {
+  private readonly blocks: string
+  private readonly tmp: string
+  private readonly fsync: boolean
+  private readonly log: Logger
+  private counted = { blocks: 0, bytes: 0 }
+
+  constructor (private readonly init: ChunkStoreInit) {
+    this.blocks = join(init.dir, 'chunks')
+    this.tmp = join(init.dir, 'tmp')
+    this.fsync = init.fsync ?? true
+    this.log = init.logger ?? silentLogger
+  }
+
+  get stats (): { blocks: number, bytes: number } { return { ...this.counted } }
+
+  async start (): Promise<void> {
+    await mkdir(this.blocks, { recursive: true })
+    // Leftovers of writes a crash interrupted; never visible under a block id.
+    await rm(this.tmp, { recursive: true, force: true })
+    await mkdir(this.tmp, { recursive: true })
+    let blocks = 0
+    let bytes = 0
+    for await (const { size } of this.entries()) { blocks++; bytes += size }
+    this.counted = { blocks, bytes }
+  }
+
+  async stop (): Promise<void> {}
+
+  path (cid: CID | string): string {
+    const s = cid.toString()
+    return join(this.blocks, s.slice(-2), s)
+  }
+
+  async has (cid: CID | string): Promise<boolean> {
+    try {
+      await stat(this.path(cid))
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /** The verified block, or undefined when it is not here. Throws CorruptChunkError (after deleting it) on mismatch. */
+  async get (cid: CID): Promise<Uint8Array | undefined> {
+    let data: Uint8Array
+    try {
+      data = await readFile(this.path(cid))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
+    }
+    if (!verifyBlock(cid, data)) {
+      this.log.warn({ cid: cid.toString() }, 'stored block failed verification; removing it')
+      await this.delete(cid)
+      this.init.onCorrupt?.(cid.toString())
+      throw new CorruptChunkError(cid.toString(), 'on disk')
+    }
+    return data
+  }
+
+  /** Stores a block the caller has verified. Returns false when it was already here. */
+  async put (cid: CID, data: Uint8Array): Promise<boolean> {
+    const final = this.path(cid)
+    if (await this.has(cid)) return false
+    const tmp = join(this.tmp, `${cid.toString()}.${randomBytes(4).toString('hex')}`)
+    const fh = await open(tmp, 'w')
+    try {
+      await fh.writeFile(data)
+      if (this.fsync) await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await mkdir(join(this.blocks, cid.toString().slice(-2)), { recursive: true })
+    await rename(tmp, final)
+    this.counted.blocks++
+    this.counted.bytes += data.byteLength
+    return true
+  }
+
+  async delete (cid: CID | string): Promise<boolean> {
+    const p = this.path(cid)
+    let size = 0
+    try {
+      size = (await stat(p)).size
+      await rm(p)
+    } catch {
+      return false
+    }
+    this.counted.blocks = Math.max(0, this.counted.blocks - 1)
+    this.counted.bytes = Math.max(0, this.counted.bytes - size)
+    return true
+  }
+
+  /** Every stored block, with its size and modification time. */
+  async * entries (): AsyncGenerator<{ cid: string, size: number, mtimeMs: number }> {
+    let dirs: string[]
+    try { dirs = await readdir(this.blocks) } catch { return }
+    for (const d of dirs) {
+      let names: string[]
+      try { names = await readdir(join(this.blocks, d)) } catch { continue }
+      for (const name of names) {
+        try {
+          const s = await stat(join(this.blocks, d, name))
+          yield { cid: name, size: s.size, mtimeMs: s.mtimeMs }
+        } catch {}
+      }
+    }
+  }
+}
+
+/** What a node records about a file it holds. */
+export interface Pin {
+  cid: string
+  /** Name given at put time; informational. */
+  name: string
+  size: number
+  chunks: number
+  /** Replication factor the file should have. */
+  replicas: number
+  pinnedAt: number
+  /** True once every chunk is stored here. */
+  complete: boolean
+}
+
+/** Pins and removal tombstones, one small JSON file each, written atomically. */
+export class PinStore {
+  private readonly dir: string
+  private readonly tombDir: string
+  readonly pins = new Map<string, Pin>()
+  readonly tombstones = new Map<string, number>()
+
+  constructor (dir: string) {
+    this.dir = join(dir, 'pins')
+    this.tombDir = join(dir, 'removed')
+  }
+
+  async start (): Promise<void> {
+    await mkdir(this.dir, { recursive: true })
+    await mkdir(this.tombDir, { recursive: true })
+    for (const name of await readdir(this.dir)) {
+      if (!name.endsWith('.json')) continue
+      try {
+        const p = JSON.parse(await readFile(join(this.dir, name), 'utf8')) as Pin
+        this.pins.set(p.cid, p)
+      } catch {}
+    }
+    for (const name of await readdir(this.tombDir)) {
+      if (!name.endsWith('.json')) continue
+      try {
+        const t = JSON.parse(await readFile(join(this.tombDir, name), 'utf8')) as { cid: string, removedAt: number }
+        this.tombstones.set(t.cid, t.removedAt)
+      } catch {}
+    }
+  }
+
+  async set (pin: Pin): Promise<void> {
+    this.pins.set(pin.cid, pin)
+    await atomicWrite(join(this.dir, `${pin.cid}.json`), JSON.stringify(pin))
+  }
+
+  async delete (cid: string): Promise<Pin | undefined> {
+    const p = this.pins.get(cid)
+    this.pins.delete(cid)
+    await rm(join(this.dir, `${cid}.json`), { force: true })
+    return p
+  }
+
+  async tombstone (cid: string, removedAt: number): Promise<void> {
+    const prev = this.tombstones.get(cid) ?? 0
+    if (removedAt <= prev) return
+    this.tombstones.set(cid, removedAt)
+    await atomicWrite(join(this.tombDir, `${cid}.json`), JSON.stringify({ cid, removedAt }))
+  }
+
+  async clearTombstone (cid: string): Promise<void> {
+    if (!this.tombstones.delete(cid)) return
+    await rm(join(this.tombDir, `${cid}.json`), { force: true })
+  }
+
+  async expireTombstones (before: number): Promise<void> {
+    for (const [cid, at] of this.tombstones) if (at < before) await this.clearTombstone(cid)
+  }
+}
+
+async function atomicWrite (file: string, text: string): Promise<void> {
+  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`
+  await writeFile(tmp, text)
+  await rename(tmp, file)
+}

@@ -1,0 +1,35 @@
+/**
+ * Runs `task(i)` for i in [0, count) with at most `window` running, and yields the results in index order. At most
+ * `window` results are buffered. The first failure aborts the rest and is thrown.
+ */
+export async function * ordered<T> (count: number, window: number, task: (i: number, signal: AbortSignal) => Promise<T>, signal?: AbortSignal): AsyncGenerator<T> {
+  const controller = new AbortController()
+  const inner = signal == null ? controller.signal : AbortSignal.any([signal, controller.signal])
+  const pending = new Map<number, Promise<T>>()
+  let next = 0
+  const launch = (): void => {
+    while (next < count && pending.size < window) {
+      const p = task(next, inner)
+      // Observed here so a failure that is not awaited yet is not reported as unhandled.
+      p.catch(() => {})
+      pending.set(next, p)
+      next++
+    }
+  }
+  try {
+    for (let i = 0; i < count; i++) {
+      launch()
+      const p = pending.get(i)!
+      const value = await p
+      pending.delete(i)
+      yield value
+    }
+  } finally {
+    controller.abort(new Error('transfer ended'))
+  }
+}
+
+/** Runs `task(i)` for i in [0, count) with at most `window` running, and resolves when all have. */
+export async function parallel (count: number, window: number, task: (i: number, signal: AbortSignal) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  for await (const _ of ordered(count, window, task, signal)) { /* results are side effects */ }
+}

@@ -1,0 +1,277 @@
+/**
+ * The distributed file system on a 5-node testnet of real `mesh start` processes: CLI and HTTP round trips, flat
+ * memory, ranges, bad input, corruption, resume, and repair after a replica holder dies.
+ */
+import { spawn } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { readFile, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import test from 'ava'
+import { createTestnet, type Testnet } from '../testnet/index.js'
+import { mesh, meshBin, tempDir, waitFor } from './util.js'
+
+const MiB = 1024 * 1024
+let net: Testnet
+
+test.before(async () => {
+  // With the default network key, so 1 MiB chunks also exercise pnet (see the xsalsa20 patch in node/pnet.ts).
+  net = await createTestnet(5, { logLevel: 'warn' })
+})
+
+test.after.always(async () => {
+  await net?.stop()
+})
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+/** Writes `size` pseudo-random bytes to a file without holding them all, and returns the file's sha256. */
+async function makeFile (path: string, size: number, seed = randomBytes(32)): Promise<string> {
+  const hash = createHash('sha256')
+  const out = createWriteStream(path)
+  let counter = 0
+  for (let written = 0; written < size;) {
+    // Each MiB is a hash chain of the seed: incompressible, unique per MiB, cheap to make.
+    const block = Buffer.alloc(Math.min(MiB, size - written))
+    for (let o = 0; o < block.length; o += 32) createHash('sha256').update(seed).update(String(counter++)).digest().copy(block, o)
+    hash.update(block)
+    if (!out.write(block)) await new Promise<void>(resolve => out.once('drain', () => { resolve() }))
+    written += block.length
+  }
+  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => { if (err != null) reject(err); else resolve() }))
+  return hash.digest('hex')
+}
+
+async function shaOfFile (path: string): Promise<string> {
+  return sha(await readFile(path))
+}
+
+interface Stat { cid: string, name: string, size: number, chunks: number, replicas: number, holders: string[], chunkReplicas: Array<{ cid: string, replicas: number }>, underReplicated: number }
+const statOf = async (i: number, cid: string): Promise<Stat> => await net.client(i, { timeout: 30_000 }).json<Stat>('GET', `/v1/files/${cid}/stat`)
+const indexOf = (peerId: string): number => net.nodes.findIndex(n => n.peerId === peerId)
+
+async function metric (i: number, name: string, labels = ''): Promise<number> {
+  const text = await (await net.client(i).request('GET', '/metrics')).text()
+  const line = text.split('\n').find(l => l.startsWith(`${name}${labels} `))
+  return line == null ? 0 : Number(line.split(' ').pop())
+}
+
+function vmHwmMiB (pid: number): Promise<number> {
+  return readFile(`/proc/${pid}/status`, 'utf8').then(s => Number(/VmHWM:\s+(\d+) kB/.exec(s)?.[1] ?? NaN) / 1024)
+}
+
+test.serial('CLI round trip: put on node 0, get on node 4, byte-identical; ls and stat', async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'in.bin')
+  const digest = await makeFile(src, 9 * MiB + 12345)
+  const put = await mesh(['file', 'put', src, '--name', 'round-trip.bin', '--api', net.nodes[0].api, '--json'], { timeout: 120_000 })
+  t.is(put.code, 0, put.stderr)
+  const res = JSON.parse(put.stdout) as { cid: string, size: number, chunks: number }
+  t.is(res.size, 9 * MiB + 12345)
+  t.is(res.chunks, 10)
+  t.regex(res.cid, /^bagaaiera/)
+
+  const plain = await mesh(['file', 'put', src, '--api', net.nodes[2].api], { timeout: 120_000 })
+  t.is(plain.stdout.trim(), res.cid, 'same content, same id, from any node')
+
+  const out = join(dir, 'out.bin')
+  const get = await mesh(['file', 'get', res.cid, '-o', out, '--api', net.nodes[4].api], { timeout: 120_000 })
+  t.is(get.code, 0, get.stderr)
+  t.is(await shaOfFile(out), digest)
+
+  const ls = await mesh(['file', 'ls', '--api', net.nodes[3].api, '--json'])
+  const files = JSON.parse(ls.stdout).files as Array<{ cid: string, name: string }>
+  t.true(files.some(f => f.cid === res.cid && ['round-trip.bin', 'in.bin'].includes(f.name)))
+
+  const st = await mesh(['file', 'stat', res.cid, '--api', net.nodes[1].api, '--json'])
+  t.is(st.code, 0, st.stderr)
+  const s = JSON.parse(st.stdout) as Stat
+  t.is(s.chunks, 10)
+  t.is(s.replicas, 3)
+  t.true(s.chunkReplicas.every(c => c.replicas >= 3))
+  const text = await mesh(['file', 'stat', res.cid, '--api', net.nodes[1].api])
+  t.regex(text.stdout, /REPLICAS/)
+})
+
+// 64 MiB keeps the suite short; MESH_FILES_E2E_MIB=200 runs the acceptance's size.
+const bigMiB = Number(process.env.MESH_FILES_E2E_MIB ?? 64)
+
+test.serial(`HTTP: ${bigMiB} MiB streams through with flat memory on both nodes; Range returns exactly the bytes asked for`, async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'big.bin')
+  const size = bigMiB * MiB
+  const digest = await makeFile(src, size)
+  const { createReadStream } = await import('node:fs')
+  const { Readable } = await import('node:stream')
+  const put = await net.client(0, { timeout: 0 }).request('POST', '/v1/files?name=big.bin', {
+    body: Readable.toWeb(createReadStream(src)) as unknown as ReadableStream,
+    headers: { 'content-length': String(size) },
+    timeout: null
+  })
+  const { cid, chunks } = await put.json() as { cid: string, chunks: number }
+  t.is(chunks, bigMiB)
+
+  const res = await net.client(4).request('GET', `/v1/files/${cid}`, { timeout: null })
+  t.is(res.headers.get('content-length'), String(size))
+  const hash = createHash('sha256')
+  for await (const piece of res.body as unknown as AsyncIterable<Uint8Array>) hash.update(piece)
+  t.is(hash.digest('hex'), digest)
+
+  // VmHWM is the peak resident set since each process started: it covers both transfers.
+  for (const i of [1, 2, 3]) t.log(`node ${i} (a replica or idle) peak RSS ${(await vmHwmMiB(net.nodes[i].pid)).toFixed(0)} MiB`)
+  for (const i of [0, 4]) {
+    const peak = await vmHwmMiB(net.nodes[i].pid)
+    t.log(`node ${i} peak RSS ${peak.toFixed(0)} MiB`)
+    t.true(peak < 300, `node ${i} peak RSS ${peak} MiB`)
+  }
+
+  const range = await net.client(4).request('GET', `/v1/files/${cid}`, { headers: { range: 'bytes=1000000-1999999' } })
+  t.is(range.status, 206)
+  t.is(range.headers.get('content-range'), `bytes 1000000-1999999/${size}`)
+  const body = Buffer.from(await range.arrayBuffer())
+  t.is(body.byteLength, 1_000_000)
+  const fh = await (await import('node:fs/promises')).open(src)
+  const want = Buffer.alloc(1_000_000)
+  await fh.read(want, 0, want.length, 1_000_000)
+  await fh.close()
+  t.true(body.equals(want))
+
+  const cli = await mesh(['file', 'get', cid, '-o', join(dir, 'part.bin'), '--offset', '1000000', '--length', '1000000', '--api', net.nodes[3].api])
+  t.is(cli.code, 0, cli.stderr)
+  t.true((await readFile(join(dir, 'part.bin'))).equals(want))
+
+  const bad = await fetch(`${net.nodes[4].api}/v1/files/${cid}`, { headers: { range: `bytes=${size}-` } })
+  t.is(bad.status, 416)
+})
+
+test.serial('bad input: unknown CID is NOT_FOUND, malformed CID a clear 400', async t => {
+  const unknown = 'bagaaierasords4njcts6vs7qvdjfcvgnume4hqohf65zsfguprqphs3icwea'
+  const r1 = await fetch(`${net.nodes[1].api}/v1/files/${unknown}`)
+  t.is(r1.status, 404)
+  t.is(((await r1.json()) as any).error.code, 'NOT_FOUND')
+  const r2 = await fetch(`${net.nodes[1].api}/v1/files/not-a-cid`)
+  t.is(r2.status, 400)
+  const e2 = ((await r2.json()) as any).error
+  t.is(e2.code, 'BAD_REQUEST')
+  t.regex(e2.message, /not a CID/)
+  const cli = await mesh(['file', 'get', 'not-a-cid', '-o', '/dev/null', '--api', net.nodes[1].api])
+  t.is(cli.code, 64)
+  t.regex(cli.stderr, /not a CID \(BAD_REQUEST\)/)
+  const cli2 = await mesh(['file', 'stat', unknown, '--api', net.nodes[1].api])
+  t.is(cli2.code, 1)
+})
+
+test.serial('a corrupted chunk on one node is detected on the next read and repaired; the user gets correct bytes', async t => {
+  const data = randomBytes(4 * MiB)
+  const put = await net.client(1).request('POST', '/v1/files?name=corrupt.bin', { body: data, timeout: null })
+  const { cid } = await put.json() as { cid: string }
+  const s = await statOf(1, cid)
+  const holder = indexOf(s.holders.find(h => h !== net.nodes[1].peerId)!)
+  const chunk = s.chunkReplicas[1].cid
+  const path = join(net.nodes[holder].dataDir, 'files', 'chunks', chunk.slice(-2), chunk)
+  const bytes = await readFile(path)
+  bytes[4096] ^= 0xff
+  bytes[4097] ^= 0x0f
+  await writeFile(path, bytes)
+
+  const before = await metric(holder, 'meshos_files_corrupt_chunks_total')
+  const res = await net.client(holder).request('GET', `/v1/files/${cid}`)
+  t.is(sha(Buffer.from(await res.arrayBuffer())), sha(data))
+  t.is(await metric(holder, 'meshos_files_corrupt_chunks_total'), before + 1)
+  t.true((await readFile(path)).equals(data.subarray(MiB, 2 * MiB)), 'the stored chunk was rewritten from a good replica')
+})
+
+test.serial('a get killed halfway and re-run does not refetch the chunks it already has', async t => {
+  const dir = await tempDir(t)
+  const data = randomBytes(48 * MiB)
+  const put = await net.client(0).request('POST', '/v1/files?name=resume.bin', { body: data, timeout: null })
+  const { cid, chunks } = await put.json() as { cid: string, chunks: number }
+  const s = await statOf(0, cid)
+  const reader = net.nodes.findIndex(n => !s.holders.includes(n.peerId))
+  t.true(reader >= 0)
+  const out = join(dir, 'resume.bin')
+  const fetched = async (): Promise<number> => await metric(reader, 'meshos_files_chunks_fetched_total', '{source="remote"}')
+  const start = await fetched()
+
+  const child = spawn(process.execPath, [meshBin, 'file', 'get', cid, '-o', out, '--api', net.nodes[reader].api], { stdio: 'ignore' })
+  const exited = new Promise(resolve => child.once('exit', resolve))
+  await waitFor('half the file to arrive', async () => (await stat(`${out}.part`).catch(() => ({ size: 0 }))).size >= data.length / 2, 60_000, 5)
+  child.kill('SIGKILL')
+  await exited
+  const have = (await stat(`${out}.part`)).size
+  t.true(have < data.length, 'killed before the end')
+  // The node may still finish the few chunks that were in flight when the client went away.
+  let firstRun = 0
+  let stable = 0
+  await waitFor('the first run to settle', async () => {
+    const n = await fetched()
+    stable = n === firstRun ? stable + 1 : 0
+    firstRun = n
+    return stable >= 3
+  }, 30_000, 300)
+  firstRun -= start
+
+  const again = await mesh(['file', 'get', cid, '-o', out, '--api', net.nodes[reader].api, '--json'], { timeout: 120_000 })
+  t.is(again.code, 0, again.stderr)
+  t.is(JSON.parse(again.stdout).resumedFrom, have)
+  t.is(sha(await readFile(out)), sha(data))
+  const secondRun = await fetched() - start - firstRun
+  const alreadyHad = Math.floor(have / MiB)
+  t.log(`chunks ${chunks}; had ${have} bytes (${alreadyHad} whole chunks); second run fetched ${secondRun}`)
+  t.true(secondRun <= chunks - alreadyHad, `second run fetched ${secondRun} of ${chunks} chunks though ${alreadyHad} were already here`)
+})
+
+test.serial('a frozen replica holder: get still succeeds; once it is declared dead, every chunk is back at 3 replicas within 60 s', async t => {
+  const data = randomBytes(8 * MiB)
+  const put = await net.client(0).request('POST', '/v1/files?name=repair.bin', { body: data, timeout: null })
+  const { cid } = await put.json() as { cid: string }
+  const s = await statOf(0, cid)
+  t.is(s.holders.length, 3)
+  const victim = indexOf(s.holders.find(h => h !== net.nodes[0].peerId)!)
+  const reader = [1, 2, 3, 4].find(i => i !== victim && !s.holders.includes(net.nodes[i].peerId))!
+  net.freeze(victim)
+  t.teardown(() => { net.resume(victim) })
+
+  const t0 = Date.now()
+  const res = await net.client(reader, { timeout: 120_000 }).request('GET', `/v1/files/${cid}`)
+  t.is(sha(Buffer.from(await res.arrayBuffer())), sha(data))
+  t.log(`get with a frozen holder took ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+
+  const victimId = net.nodes[victim].peerId
+  await waitFor('the frozen node to be declared dead', async () => {
+    const { members } = await net.client(0).members()
+    return members.find(m => m.peerId === victimId)?.state === 'dead'
+  }, 60_000, 100)
+  const deadAt = Date.now()
+  await waitFor('every chunk back at 3 replicas', async () => {
+    const st = await statOf(reader, cid)
+    return st.chunkReplicas.every(c => c.replicas === 3) && !st.holders.includes(victimId)
+  }, 60_000, 250)
+  t.log(`restored ${((Date.now() - deadAt) / 1000).toFixed(1)} s after the dead declaration`)
+  await waitFor('no node to report under-replicated chunks', async () => {
+    const under = await Promise.all([0, 1, 2, 3, 4].filter(i => i !== victim).map(async i => await metric(i, 'meshos_files_under_replicated_chunks')))
+    return under.every(n => n === 0)
+  }, 30_000, 250)
+  t.pass()
+})
+
+test.serial('rm unpins the file and collects its chunks on every replica', async t => {
+  // The node frozen by the previous test is back: let every node see all five alive before choosing replicas.
+  await net.waitForMembers({ timeout: 60_000 })
+  const data = randomBytes(2 * MiB + 1)
+  const put = await net.client(2).request('POST', '/v1/files?name=rm.bin&replicas=2', { body: data, timeout: null })
+  const { cid } = await put.json() as { cid: string }
+  const s = await statOf(2, cid)
+  t.is(s.holders.length, 2)
+  const r = await mesh(['file', 'rm', cid, '--api', net.nodes[3].api, '--json'])
+  t.is(r.code, 0, r.stderr)
+  const out = JSON.parse(r.stdout)
+  t.is(out.removed, 2)
+  t.is(out.collected, 8, 'manifest + 3 chunks on each of 2 replicas')
+  for (const h of s.holders) {
+    const dataDir = net.nodes[indexOf(h)].dataDir
+    for (const c of s.chunkReplicas) await t.throwsAsync(stat(join(dataDir, 'files', 'chunks', c.cid.slice(-2), c.cid)))
+  }
+  const gone = await fetch(`${net.nodes[0].api}/v1/files/${cid}`)
+  t.is(gone.status, 404)
+})

@@ -1,0 +1,317 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { readFile, writeFile } from 'node:fs/promises'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import test, { type ExecutionContext } from 'ava'
+import { CID } from 'multiformats/cid'
+import { Registry } from 'prom-client'
+import { MeshError } from '../lib/errors.js'
+import { KiB } from '../lib/units.js'
+import { createMeshLibp2p } from '../node/libp2p.js'
+import { Rpc } from '../rpc/index.js'
+import {
+  Files, chunker, chunkCid, encodeManifest, decodeManifest, parseFileCid, parseRange, filesService,
+  type FilesMembership, type FilesMembershipEvent, type ContentRouting
+} from '../files/index.js'
+import { tempDir } from './util.js'
+import type { Libp2p } from '@libp2p/interface'
+
+const chunkSize = 16 * KiB
+
+/** Membership the test drives: one shared view of who is alive. */
+class World {
+  readonly alive = new Set<string>()
+  private readonly listeners = new Map<string, Set<(peerId: string) => void>>()
+
+  view (peerId: string): FilesMembership {
+    return {
+      peerId,
+      aliveMembers: () => [...this.alive].map(p => ({ peerId: p })),
+      on: (event: FilesMembershipEvent, fn: (p: string) => void) => {
+        const key = `${peerId} ${event}`
+        let set = this.listeners.get(key)
+        if (set == null) this.listeners.set(key, set = new Set())
+        set.add(fn)
+        return () => { set.delete(fn) }
+      }
+    }
+  }
+
+  emit (event: FilesMembershipEvent, peerId: string): void {
+    for (const [key, fns] of this.listeners) if (key.endsWith(` ${event}`)) for (const fn of fns) fn(peerId)
+  }
+}
+
+/** Provider records in memory, standing in for the DHT. */
+class FakeRouting {
+  readonly records = new Map<string, Set<string>>()
+  for (peerId: string, world: World): ContentRouting {
+    return {
+      provide: async (cid) => {
+        let s = this.records.get(cid.toString())
+        if (s == null) this.records.set(cid.toString(), s = new Set())
+        s.add(peerId)
+      },
+      findProviders: async (cid) => [...(this.records.get(cid.toString()) ?? [])].filter(p => world.alive.has(p)),
+      unprovide: async (cid) => { this.records.get(cid.toString())?.delete(peerId) }
+    }
+  }
+}
+
+interface Node { peerId: string, libp2p: Libp2p, rpc: Rpc, files: Files, dir: string, registry: Registry }
+
+async function mesh (t: ExecutionContext, n: number, routing = true): Promise<{ nodes: Node[], world: World }> {
+  const world = new World()
+  const dht = new FakeRouting()
+  const nodes: Node[] = []
+  for (let i = 0; i < n; i++) {
+    const libp2p = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], announce: [] })
+    await libp2p.start()
+    const rpc = new Rpc({ libp2p })
+    await rpc.start()
+    const peerId = libp2p.peerId.toString()
+    const dir = await tempDir(t, 'meshos-files-')
+    const registry = new Registry()
+    const files = new Files({ rpc, membership: world.view(peerId), contentRouting: routing ? dht.for(peerId, world) : undefined, registry }, { dir, chunkSize, fsync: false, repairInterval: 3_600_000, chunkTimeout: 5000, controlTimeout: 3000 })
+    await files.start()
+    world.alive.add(peerId)
+    nodes.push({ peerId, libp2p, rpc, files, dir, registry })
+  }
+  for (const a of nodes) for (const b of nodes) if (a !== b) await a.libp2p.dial(b.libp2p.getMultiaddrs()[0])
+  t.teardown(async () => {
+    for (const node of nodes) {
+      await node.files.stop()
+      await node.rpc.stop()
+      await node.libp2p.stop()
+    }
+  })
+  return { nodes, world }
+}
+
+async function * source (data: Uint8Array, piece = 5000): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < data.byteLength; i += piece) yield data.subarray(i, i + piece)
+}
+
+async function readAll (files: Files, cid: string, opts: { offset?: number, length?: number } = {}): Promise<Buffer> {
+  const r = await files.read(cid, opts)
+  const parts: Uint8Array[] = []
+  for await (const p of r.body) parts.push(p)
+  return Buffer.concat(parts)
+}
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+async function holders (nodes: Node[], cid: string): Promise<Node[]> {
+  return nodes.filter(n => n.files.pins.pins.get(cid)?.complete === true)
+}
+
+async function metric (node: Node, name: string, labels = ''): Promise<number> {
+  const text = await node.registry.metrics()
+  const line = text.split('\n').find(l => l.startsWith(name + labels + ' ') || (labels === '' && l.startsWith(name + ' ')))
+  return line == null ? 0 : Number(line.split(' ').pop())
+}
+
+test('chunker cuts fixed-size chunks whatever the input pieces', async t => {
+  const data = randomBytes(100_000)
+  for (const piece of [1, 999, 16384, 200_000]) {
+    const chunks: Uint8Array[] = []
+    for await (const c of chunker(source(data, piece), 16384)) chunks.push(new Uint8Array(c))
+    t.deepEqual(chunks.map(c => c.byteLength), [16384, 16384, 16384, 16384, 16384, 16384, 1696])
+    t.deepEqual(Buffer.concat(chunks), data)
+  }
+  const none: Uint8Array[] = []
+  for await (const c of chunker(source(new Uint8Array()), 16384)) none.push(c)
+  t.is(none.length, 0)
+})
+
+test('the same content gets the same id; ids are CIDv1 raw chunks and json manifests', t => {
+  const a = chunkCid(new TextEncoder().encode('hello'))
+  t.is(a.version, 1)
+  t.is(a.code, 0x55)
+  t.true(a.equals(chunkCid(new TextEncoder().encode('hello'))))
+  const m = { version: 1 as const, size: 5, chunkSize: 16384, chunks: [a.toString()] }
+  const e1 = encodeManifest(m)
+  const e2 = encodeManifest({ chunks: [a.toString()], chunkSize: 16384, size: 5, version: 1 })
+  t.true(e1.cid.equals(e2.cid))
+  t.is(e1.cid.code, 0x0200)
+  t.deepEqual(decodeManifest(e1.cid, e1.bytes), m)
+})
+
+test('file ids are parsed strictly, with a message that says what is wrong', t => {
+  const err = (s: string): MeshError => t.throws(() => parseFileCid(s)) as MeshError
+  t.is(err('not-a-cid').code, 'BAD_REQUEST')
+  t.regex(err('not-a-cid').message, /is not a CID/)
+  t.regex(err(chunkCid(new Uint8Array([1])).toString()).message, /chunk id, not a file id/)
+  t.regex(err('QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG').message, /CIDv1/)
+})
+
+test('Range headers', t => {
+  t.deepEqual(parseRange('bytes=1000000-1999999', 5_000_000), { offset: 1_000_000, length: 1_000_000 })
+  t.deepEqual(parseRange('bytes=10-', 100), { offset: 10, length: 90 })
+  t.deepEqual(parseRange('bytes=-10', 100), { offset: 90, length: 10 })
+  t.deepEqual(parseRange('bytes=90-1000', 100), { offset: 90, length: 10 })
+  t.is(parseRange('bytes=100-', 100), 'unsatisfiable')
+  t.is(parseRange(undefined, 100), undefined)
+  t.is(parseRange('bytes=1-2,5-6', 100), undefined)
+  t.throws(() => parseRange('bytes=5-2', 100))
+})
+
+test('put on one node stores it on 3; a node outside the replica set reads it byte-identical; ranges', async t => {
+  const { nodes } = await mesh(t, 5)
+  const data = randomBytes(10 * chunkSize + 123)
+  const put = await nodes[0].files.importFile(source(data), { name: 'a.bin' })
+  t.is(put.size, data.byteLength)
+  t.is(put.chunks, 11)
+  t.is(put.replicas, 3)
+  const again = await nodes[1].files.importFile(source(data, 777), { name: 'copy', replicas: 1 })
+  t.is(again.cid, put.cid, 'same content, same id')
+
+  const held = await holders(nodes, put.cid)
+  t.true(held.length >= 3)
+  t.true(held.includes(nodes[0]), 'the first replica is the node the file was put through')
+  const outsider = nodes.find(n => !held.includes(n))
+  t.truthy(outsider)
+  t.is(sha(await readAll(outsider!.files, put.cid)), sha(data))
+  t.true(await metric(outsider!, 'meshos_files_chunks_fetched_total', '{source="remote"}') >= 11)
+  t.is(await outsider!.files.store.has(CID.parse(put.cid)), false, 'a reader outside the replica set keeps nothing')
+
+  t.deepEqual(await readAll(outsider!.files, put.cid, { offset: 20_000, length: 40_000 }), data.subarray(20_000, 60_000))
+  t.deepEqual(await readAll(outsider!.files, put.cid, { offset: data.byteLength - 5 }), data.subarray(data.byteLength - 5))
+  t.is((await readAll(outsider!.files, put.cid, { offset: 100, length: 0 })).byteLength, 0)
+
+  const stat = await outsider!.files.stat(put.cid)
+  t.is(stat.chunks, 11)
+  t.is(stat.replicas, 3)
+  t.true(stat.chunkReplicas.every(c => c.replicas >= 3))
+  const ls = await outsider!.files.list()
+  t.deepEqual(ls.map(f => f.cid), [put.cid])
+  t.true(['a.bin', 'copy'].includes(ls[0].name))
+})
+
+test('unknown and malformed ids', async t => {
+  const { nodes } = await mesh(t, 2)
+  const unknown = encodeManifest({ version: 1, size: 1, chunkSize, chunks: [chunkCid(new Uint8Array([7])).toString()] }).cid.toString()
+  const e1 = await t.throwsAsync(nodes[1].files.read(unknown)) as MeshError
+  t.is(e1.code, 'NOT_FOUND')
+  const e2 = await t.throwsAsync(nodes[1].files.stat('bafy-garbage')) as MeshError
+  t.is(e2.code, 'BAD_REQUEST')
+  const e3 = await t.throwsAsync(nodes[1].files.remove(unknown)) as MeshError
+  t.is(e3.code, 'NOT_FOUND')
+})
+
+test('a corrupted chunk on disk is detected on read, repaired from a replica, and the reader gets good bytes', async t => {
+  const { nodes } = await mesh(t, 4)
+  const data = randomBytes(6 * chunkSize)
+  const put = await nodes[0].files.importFile(source(data), {})
+  const m = decodeManifest(CID.parse(put.cid), (await nodes[0].files.store.get(CID.parse(put.cid)))!)
+  const victim = (await holders(nodes, put.cid)).find(n => n !== nodes[0])!
+  const path = victim.files.store.path(m.chunks[2])
+  const bytes = await readFile(path)
+  bytes[100] ^= 0xff
+  await writeFile(path, bytes)
+
+  // Served to another node: the holder notices, mends its copy and answers with good bytes.
+  const res = await nodes[0].rpc.call(victim.peerId, filesService, 'getChunk', { cid: CID.parse(m.chunks[2]).bytes })
+  t.deepEqual(Buffer.from(res.data), data.subarray(2 * chunkSize, 3 * chunkSize))
+  t.deepEqual(await readFile(path), data.subarray(2 * chunkSize, 3 * chunkSize))
+  t.is(await metric(victim, 'meshos_files_corrupt_chunks_total'), 1)
+
+  // Read by the holder itself: same.
+  const again = await readFile(path)
+  again[5] ^= 0x01
+  await writeFile(path, again)
+  t.is(sha(await readAll(victim.files, put.cid)), sha(data))
+  t.deepEqual(await readFile(path), data.subarray(2 * chunkSize, 3 * chunkSize))
+  t.is(await metric(victim, 'meshos_files_corrupt_chunks_total'), 2)
+})
+
+test('when a holder dies the survivors restore the replication factor; reads go on meanwhile', async t => {
+  const { nodes, world } = await mesh(t, 5)
+  const data = randomBytes(8 * chunkSize + 1)
+  const put = await nodes[1].files.importFile(source(data), { replicas: 3 })
+  const held = await holders(nodes, put.cid)
+  t.is(held.length, 3)
+  const victim = held.find(n => n !== nodes[1])!
+  await victim.libp2p.stop()
+  world.alive.delete(victim.peerId)
+
+  const reader = nodes.find(n => !held.includes(n))!
+  t.is(sha(await readAll(reader.files, put.cid)), sha(data), 'read while the dead holder is still listed as a provider')
+
+  world.emit('dead', victim.peerId)
+  const survivors = held.filter(n => n !== victim)
+  for (const s of survivors) await s.files.repairNow()
+  const added = nodes.filter(n => n !== victim && !held.includes(n))
+  await waitUntil(async () => (await holders(added, put.cid)).length === 1)
+  const stat = await reader.files.stat(put.cid)
+  t.is(stat.holders.length, 3)
+  t.true(stat.chunkReplicas.every(c => c.replicas === 3), JSON.stringify(stat.chunkReplicas.map(c => c.replicas)))
+  t.is(stat.underReplicated, 0)
+})
+
+test('a surplus replica (a holder back after its replacement was made) is dropped without removing the file', async t => {
+  const { nodes } = await mesh(t, 5)
+  const data = randomBytes(4 * chunkSize)
+  const put = await nodes[0].files.importFile(source(data), { replicas: 2 })
+  const held = await holders(nodes, put.cid)
+  t.is(held.length, 2)
+  const extra = nodes.filter(n => !held.includes(n))
+  for (const n of extra) await nodes[0].rpc.call(n.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 2, sources: held.map(h => h.peerId) })
+  await waitUntil(async () => (await holders(nodes, put.cid)).length === 5)
+  const leader = [...nodes].sort((a, b) => a.peerId < b.peerId ? -1 : 1)[0]
+  await leader.files.repairNow()
+  const after = await holders(nodes, put.cid)
+  t.is(after.length, 2)
+  t.true(after.includes(leader))
+  for (const n of nodes.filter(n => !after.includes(n))) t.is(n.files.store.stats.blocks, 0, 'the surplus copy is collected')
+  for (const n of nodes) t.false(n.files.pins.tombstones.has(put.cid), 'a trim is not a removal')
+  await leader.files.repairNow()
+  t.is((await holders(nodes, put.cid)).length, 2)
+})
+
+test('rm unpins everywhere and collects chunks no other file references; a replica that missed it drops it later', async t => {
+  const { nodes, world } = await mesh(t, 4)
+  const shared = randomBytes(chunkSize)
+  const a = Buffer.concat([shared, randomBytes(3 * chunkSize)])
+  const b = Buffer.concat([shared, randomBytes(chunkSize)])
+  const fa = await nodes[0].files.importFile(source(a), { replicas: 4, name: 'a' })
+  const fb = await nodes[0].files.importFile(source(b), { replicas: 4, name: 'b' })
+  t.is(fa.replicas, 4)
+  const sharedCid = chunkCid(shared)
+
+  // Node 3 is away during the rm.
+  world.alive.delete(nodes[3].peerId)
+  const rm = await nodes[1].files.remove(fa.cid)
+  t.is(rm.removed, 3)
+  for (const n of nodes.slice(0, 3)) {
+    t.false(n.files.pins.pins.has(fa.cid))
+    t.true(await n.files.store.has(sharedCid), 'still referenced by b')
+    t.false(await n.files.store.has(CID.parse(fa.cid)))
+    t.is(n.files.store.stats.blocks, 3, 'b: manifest + 2 chunks')
+  }
+  const e = await t.throwsAsync(nodes[2].files.read(fa.cid)) as MeshError
+  t.is(e.code, 'NOT_FOUND')
+
+  world.alive.add(nodes[3].peerId)
+  await nodes[3].files.repairNow()
+  t.false(nodes[3].files.pins.pins.has(fa.cid), 'the removal seen by the others wins over the stale pin')
+  t.is(nodes[3].files.store.stats.blocks, 3)
+
+  await nodes[0].files.remove(fb.cid)
+  for (const n of nodes) t.is(n.files.store.stats.blocks, 0)
+})
+
+test('without content routing, providers are found by asking members', async t => {
+  const { nodes } = await mesh(t, 4, false)
+  const data = randomBytes(3 * chunkSize)
+  const put = await nodes[0].files.importFile(source(data), { replicas: 2 })
+  const reader = nodes.find(n => !n.files.pins.pins.has(put.cid))!
+  t.is(sha(await readAll(reader.files, put.cid)), sha(data))
+})
+
+async function waitUntil (check: () => Promise<boolean>, timeout = 30_000): Promise<void> {
+  const deadline = Date.now() + timeout
+  while (!await check()) {
+    if (Date.now() > deadline) throw new Error('timed out')
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
