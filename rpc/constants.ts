@@ -13,3 +13,7 @@ export const maxInFlight = 64
 /** Calls share a persistent stream, so few are needed per connection; the rest guard against a peer opening many. */
 export const maxInboundStreams = 64
 export const maxOutboundStreams = 64
+/** Requests per second one peer may make of one service; far above what any subsystem needs of a single peer. */
+export const ratePerPeer = 20_000
+/** Rate-limit state is dropped wholesale past this many (peer, service) pairs, bounding its memory. */
+export const maxRateBuckets = 10_000

@@ -30,6 +30,8 @@ export interface ServiceDef<M extends Methods> {
   maxMessageSize?: number
   /** Requests one stream may have in flight at the server before it stops reading. @default 64 */
   maxInFlight?: number
+  /** Requests per second one peer may make of this service, over all its streams. @default 20000 */
+  ratePerPeer?: number
 }
 
 // Inferred from decode, since protons' encode accepts a Partial of the message.
@@ -218,6 +220,7 @@ export class Rpc {
   private readonly log: Logger
   /** Streams being opened, so concurrent first calls to a peer share one. */
   private readonly channels = new Map<string, Promise<Channel>>()
+  private readonly buckets = new Map<string, { tokens: number, at: number }>()
   /** Open streams, looked up synchronously on every call. */
   private readonly open = new Map<string, Channel>()
   private readonly services = new Map<string, Registered>()
@@ -327,6 +330,27 @@ export class Rpc {
     })
   }
 
+  /**
+   * A token bucket per (peer, service), refilled continuously and allowing a one-second burst. A flooding peer gets
+   * RATE_LIMITED replies, which cost a frame each, instead of handler work.
+   */
+  private admit (peer: string, service: ServiceDef<any>): boolean {
+    const rate = service.ratePerPeer ?? C.ratePerPeer
+    const key = peer + ' ' + service.name
+    const now = performance.now()
+    let b = this.buckets.get(key)
+    if (b == null) {
+      if (this.buckets.size > C.maxRateBuckets) this.buckets.clear()
+      b = { tokens: rate, at: now }
+      this.buckets.set(key, b)
+    }
+    b.tokens = Math.min(rate, b.tokens + (now - b.at) * rate / 1000)
+    b.at = now
+    if (b.tokens < 1) return false
+    b.tokens -= 1
+    return true
+  }
+
   private serve (r: Registered, stream: Stream, connection: Connection): void {
     const { service, handlers } = r
     const max = service.maxMessageSize ?? C.maxMessageSize
@@ -361,6 +385,11 @@ export class Rpc {
       const reply = async (f: Partial<Frame>): Promise<void> => {
         if (stream.writeStatus !== 'writable') return
         await writeFrame(stream, { id: frame.id, kind: Frame.Kind.RESPONSE, method: '', body: new Uint8Array(), code: '', message: '', ...f }).catch(() => {})
+      }
+      if (!this.admit(connection.remotePeer.toString(), service)) {
+        this.metrics?.served.inc({ service: service.name, method: frame.method, outcome: 'RATE_LIMITED' })
+        await reply({ kind: Frame.Kind.ERROR, code: 'RATE_LIMITED', message: `more than ${service.ratePerPeer ?? C.ratePerPeer} ${service.name} requests per second from this peer` })
+        return
       }
       const def = service.methods[frame.method]
       if (frame.kind !== Frame.Kind.REQUEST || def == null) {

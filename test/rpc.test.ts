@@ -147,3 +147,15 @@ test.serial('a well-framed request whose body is malformed fails only that call'
   t.is(frames.get(9)?.code, 'UNKNOWN_METHOD')
   await stream.close()
 })
+
+test.serial('a peer that floods a service is rate-limited with a typed error, and other calls recover', async t => {
+  const limited = { ...service, name: 'limited', ratePerPeer: 50 }
+  await t.context.serverRpc.handle(limited, { echo: async (req) => req, fail: async (req) => req, slow: async (req) => req })
+  const results = await Promise.allSettled(Array.from({ length: 200 }, async () => await t.context.clientRpc.call(t.context.server.peerId, limited, 'echo', { data: bytes('x') })))
+  const codes = results.map(r => r.status === 'fulfilled' ? 'ok' : (r.reason as MeshError).code)
+  t.true(codes.filter(c => c === 'ok').length >= 40, 'the burst allowance is served')
+  t.true(codes.filter(c => c === 'RATE_LIMITED').length >= 100, 'the flood beyond it is refused')
+  t.deepEqual([...new Set(codes)].sort(), ['RATE_LIMITED', 'ok'])
+  const ok = await t.context.clientRpc.call(t.context.server.peerId, service, 'echo', { data: bytes('other service unaffected') })
+  t.is(new TextDecoder().decode(ok.data), 'other service unaffected')
+})
