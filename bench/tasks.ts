@@ -1,0 +1,133 @@
+// `npm run bench -- tasks [--slots N]`: distributed tasks on a local 4-node testnet (all tasks submitted to node 0, as
+// one batch): scheduling overhead, throughput of empty tasks, makespan against the ideal for 1,000 tasks of 10 ms and
+// for a skewed mix (90% 10 ms, 10% 1 s), and recovery time after a node freeze.
+import { createTestnet, type Testnet } from '../testnet/index.js'
+import { summarize, table, writeResult } from './util.js'
+
+interface Status {
+  id: string
+  state: string
+  node: string
+  attempts: Array<{ node: string, start: number, end: number | null, exitCode: number | null }>
+  submittedAt: number
+  updatedAt: number
+}
+
+const NODES = 4
+
+/** Waits until no node holds a task (cheap), then reads every record (a scan) until all of `ids` have ended. */
+async function waitAll (net: Testnet, ids: string[], timeout: number): Promise<Status[]> {
+  const want = new Set(ids)
+  const end = Date.now() + timeout
+  for (;;) {
+    const held = await Promise.all(net.nodes.map(async (_, i) => await net.client(i, { timeout: 10_000 }).json<{ queued: number, running: unknown[] }>('GET', '/v1/tasks/node').catch(() => ({ queued: 1, running: [] }))))
+    if (held.every(h => h.queued === 0 && h.running.length === 0)) break
+    if (Date.now() > end) throw new Error(`tasks did not end in ${timeout} ms`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  for (;;) {
+    const r = await net.client(1, { timeout: 60_000 }).json<{ tasks: Status[] }>('GET', '/v1/tasks?limit=10000').catch(() => ({ tasks: [] as Status[] }))
+    const mine = r.tasks.filter(s => want.has(s.id))
+    if (mine.length === want.size && mine.every(s => ['succeeded', 'failed', 'cancelled'].includes(s.state))) return mine
+    if (Date.now() > end) throw new Error(`tasks did not end in ${timeout} ms`)
+    await new Promise(resolve => setTimeout(resolve, 250))
+  }
+}
+
+interface Run {
+  name: string
+  tasks: number
+  submitMs: number
+  makespanMs: number
+  idealMs: number
+  ratio: number
+  tasksPerSec: number
+  /** Slot time not spent running tasks, per task: (makespan × slots − Σ run time) / tasks. */
+  overheadPerTaskMs: number
+  submitToStart: ReturnType<typeof summarize>
+  perNode: number[]
+  failed: number
+}
+
+async function batch (net: Testnet, name: string, specs: Array<{ cmd: string, args: string[], ms: number }>, slots: number): Promise<Run> {
+  const t0 = Date.now()
+  const subs: Status[] = []
+  for (let i = 0; i < specs.length; i += 1000) {
+    const r = await net.client(0, { timeout: 120_000 }).json<{ tasks: Status[] }>('POST', '/v1/tasks', { tasks: specs.slice(i, i + 1000).map(s => ({ cmd: s.cmd, args: s.args })) })
+    subs.push(...r.tasks)
+  }
+  const submitMs = Date.now() - t0
+  const ended = await waitAll(net, subs.map(s => s.id), 600_000)
+  const lastEnd = Math.max(...ended.map(s => s.attempts.at(-1)?.end ?? s.updatedAt))
+  const makespanMs = lastEnd - t0
+  const work = specs.reduce((a, s) => a + s.ms, 0)
+  const idealMs = Math.max(work / (slots * NODES), Math.max(...specs.map(s => s.ms)))
+  const ran = ended.reduce((a, s) => a + s.attempts.reduce((b, x) => b + ((x.end ?? x.start) - x.start), 0), 0)
+  const perNode = net.nodes.map(n => ended.filter(s => s.attempts.at(-1)?.node === n.peerId).length)
+  return {
+    name,
+    tasks: specs.length,
+    submitMs,
+    makespanMs,
+    idealMs,
+    ratio: makespanMs / idealMs,
+    tasksPerSec: specs.length / (makespanMs / 1000),
+    overheadPerTaskMs: (makespanMs * slots * NODES - ran) / specs.length,
+    submitToStart: summarize(ended.map(s => (s.attempts[0]?.start ?? s.submittedAt) - s.submittedAt)),
+    perNode,
+    failed: ended.filter(s => s.state !== 'succeeded').length
+  }
+}
+
+async function recovery (net: Testnet): Promise<{ detectAndRequeueMs: number, rerunStartMs: number, tasks: number }> {
+  const victim = 3
+  const vid = net.nodes[victim].peerId
+  const specs = Array.from({ length: 8 }, () => ({ cmd: 'sleep', args: ['4'] }))
+  const subs = (await net.client(victim, { timeout: 60_000 }).json<{ tasks: Status[] }>('POST', '/v1/tasks', { tasks: specs })).tasks
+  let onVictim: string[] = []
+  for (let i = 0; i < 200 && onVictim.length === 0; i++) {
+    const st = await Promise.all(subs.map(async s => await net.client(0).json<Status>('GET', `/v1/tasks/${s.id}`)))
+    onVictim = st.filter(s => s.state === 'running' && s.node === vid).map(s => s.id)
+    if (onVictim.length === 0) await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  const frozenAt = Date.now()
+  net.freeze(victim)
+  try {
+    let ended: Status[] = []
+    for (const stop = Date.now() + 120_000; Date.now() < stop;) {
+      ended = await Promise.all(onVictim.map(async id => await net.client(0, { timeout: 10_000 }).json<Status>('GET', `/v1/tasks/${id}`)))
+      if (ended.every(s => s.state === 'succeeded' || s.state === 'failed')) break
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    const requeued = ended.map(s => s.attempts.find(a => a.node === vid)?.end ?? NaN).filter(Number.isFinite)
+    const restarted = ended.map(s => s.attempts.find(a => a.node !== vid && a.start > frozenAt)?.start ?? NaN).filter(Number.isFinite)
+    return { detectAndRequeueMs: Math.max(...requeued) - frozenAt, rerunStartMs: Math.max(...restarted) - frozenAt, tasks: onVictim.length }
+  } finally {
+    net.resume(victim)
+    await net.waitForMembers({ timeout: 60_000 }).catch(() => {})
+  }
+}
+
+export async function main (args: string[]): Promise<void> {
+  const slotsArg = args.indexOf('--slots')
+  const slots = slotsArg >= 0 ? Number(args[slotsArg + 1]) : 2
+  const net = await createTestnet(NODES, { logLevel: 'warn', env: { MESH_TASK_SLOTS: String(slots) } })
+  try {
+    await net.waitForMembers()
+    const runs: Run[] = []
+    // Warm-up: spawn paths, RPC channels, store ranges.
+    await batch(net, 'warm-up', Array.from({ length: 40 }, () => ({ cmd: 'true', args: [], ms: 0 })), slots)
+    runs.push(await batch(net, 'empty ×1000', Array.from({ length: 1000 }, () => ({ cmd: 'true', args: [], ms: 0 })), slots))
+    runs.push(await batch(net, '10 ms ×1000', Array.from({ length: 1000 }, () => ({ cmd: 'sleep', args: ['0.01'], ms: 10 })), slots))
+    runs.push(await batch(net, 'skewed ×1000', Array.from({ length: 1000 }, (_, i) => i % 10 === 9 ? { cmd: 'sleep', args: ['1'], ms: 1000 } : { cmd: 'sleep', args: ['0.01'], ms: 10 }), slots))
+    const rec = await recovery(net)
+    process.stdout.write(`\n${NODES} nodes × ${slots} slots, all tasks submitted to node 0 in one batch\n\n`)
+    process.stdout.write(table(['run', 'tasks', 'submit ms', 'makespan ms', 'ideal ms', 'ratio', 'tasks/s', 'overhead ms/task', 'submit→start p50', 'p99', 'per node', 'failed'],
+      runs.map(r => [r.name, r.tasks, r.submitMs, r.makespanMs, r.idealMs, r.ratio, r.tasksPerSec, r.overheadPerTaskMs, r.submitToStart.p50, r.submitToStart.p99, r.perNode.join('/'), r.failed])) + '\n\n')
+    process.stdout.write(table(['recovery', 'tasks', 'freeze → re-queued ms', 'freeze → re-run started ms'], [['freeze node 3', rec.tasks, rec.detectAndRequeueMs, rec.rerunStartMs]]) + '\n')
+    const file = await writeResult('tasks', { nodes: NODES, slots, runs, recovery: rec })
+    process.stdout.write(`\nwrote ${file}\n`)
+  } finally {
+    await net.stop()
+  }
+}

@@ -1,0 +1,66 @@
+import { KiB, MiB, millisecond, second, minute } from '../lib/units.js'
+
+/** Retries after the node running a task dies (`--retries`). */
+export const DEFAULT_RETRIES = 3
+/** Upper bound of `--retries` and `--retry-failed`, so a bad spec cannot loop for ever. */
+export const MAX_RETRIES = 100
+/** A task runs at most this long unless it says otherwise (`--timeout`). */
+export const DEFAULT_TIMEOUT = 1 * 60 * minute
+export const MAX_TIMEOUT = 7 * 24 * 60 * minute
+/** Between SIGTERM and SIGKILL; with the RPC hop this keeps cancel within 2 s. */
+export const KILL_GRACE = 1 * second
+/** Captured bytes of each of stdout and stderr; the rest is counted, not kept (the store's value limit is 1 MiB). */
+export const MAX_OUTPUT_BYTES = 256 * KiB
+/** Inline working files of a spec, all together. */
+export const MAX_INLINE_FILES_BYTES = 64 * KiB
+/** A spec as JSON, all together. */
+export const MAX_SPEC_BYTES = 128 * KiB
+/** Tasks one POST /v1/tasks may submit. */
+export const MAX_BATCH = 10_000
+/** Store writes in flight for one batch submission. */
+export const SUBMIT_CONCURRENCY = 64
+
+/** Idle thief's poll when no member advertises a backlog; a join or a metadata update wakes it sooner. */
+export const STEAL_IDLE_INTERVAL = 250 * millisecond
+/** Poll after a steal that brought work, so a backlog drains quickly. */
+export const STEAL_BUSY_INTERVAL = 5 * millisecond
+/** Longest back-off between empty probes of an idle mesh: bounds how long a backlog goes unnoticed. */
+export const STEAL_MAX_BACKOFF = 500 * millisecond
+/** A thief steals while it holds fewer than this many rounds of its slots (running + queued). */
+export const STEAL_HOLD_ROUNDS = 4
+/** Deadline of one steal, store writes on the victim included. */
+export const STEAL_TIMEOUT = 5 * second
+/** Tasks one steal may take, per free slot of the thief: larger batches amortise the hop, smaller ones balance better. */
+export const STEAL_BATCH_PER_SLOT = 8
+/** A victim's answer about its queue is trusted over its gossiped metadata for this long. */
+export const VICTIM_VIEW_TTL = 1 * second
+/** Victims are drawn at random from this many of the most loaded members, so thieves do not all pick the same one. */
+export const VICTIM_CANDIDATES = 2
+/** Assumed cost of a steal before one has been measured. */
+export const DEFAULT_STEAL_COST = 20 * millisecond
+/** Assumed run time of a task before any has finished here. */
+export const DEFAULT_TASK_DURATION = 100 * millisecond
+
+/** Membership metadata is signed and gossiped: publish at most this often. */
+export const META_INTERVAL = 1 * second
+/** Heartbeat of the local loop; a late beat means the process was frozen (and may have been declared dead). */
+export const TICK_INTERVAL = 250 * millisecond
+/** A beat this late means others may have declared this node dead: check ownership before running anything more. */
+export const GAP_THRESHOLD = 2 * second
+/** A run longer than this may have outlived a false death verdict: check ownership before recording its end. */
+export const VERIFY_AFTER = 2 * second
+/** Backstop sweep for tasks whose holder is gone (e.g. an adopter that died mid-adoption). */
+export const SWEEP_INTERVAL = 30 * second
+/** Largest scan of task records at once. */
+export const SCAN_LIMIT = 10_000
+/** Deadline of a store operation. */
+export const STORE_TIMEOUT = 10 * second
+/** Deadline of fetching inputs and storing outputs of one task. */
+export const FILES_TIMEOUT = 2 * minute
+/** Largest output file a task may store. */
+export const MAX_OUTPUT_FILE = 1024 * MiB
+
+/** Key prefixes in the replicated store. */
+export const TASK_PREFIX = 'tasks/t/'
+export const LOG_PREFIX = 'tasks/log/'
+export const IDEMPOTENCY_PREFIX = 'tasks/idem/'

@@ -1,0 +1,136 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { systemClock, type Clock, type TimerHandle } from '../lib/clock.js'
+import * as C from './constants.js'
+
+export interface ExecutionInit {
+  cmd: string
+  /** @default [] */
+  args?: string[]
+  /** Added to PATH and HOME of the daemon. @default {} */
+  env?: Record<string, string>
+  /** The scratch dir; must exist. */
+  cwd: string
+  /** @default DEFAULT_TIMEOUT */
+  timeout?: number
+  /** @default MAX_OUTPUT_BYTES per stream */
+  maxOutput?: number
+  /** @default KILL_GRACE */
+  killGrace?: number
+  /** @default systemClock */
+  clock?: Clock
+}
+
+/** How a run ended. `exitCode` is 128+signal for a signalled process (the shell's convention), 127 when it did not start. */
+export interface ExecutionResult {
+  exitCode: number
+  outcome: 'exited' | 'timeout' | 'killed' | 'spawn-error'
+  error?: string
+  durationMs: number
+}
+
+const signals: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGSEGV: 11, SIGABRT: 6, SIGPIPE: 13 }
+
+/** Keeps the first `max` bytes of a stream and counts the rest, so a chatty task cannot exhaust the daemon's memory. */
+export class BoundedBuffer {
+  private readonly chunks: Buffer[] = []
+  private kept = 0
+  dropped = 0
+  constructor (private readonly max: number) {}
+  push (b: Buffer): void {
+    const room = this.max - this.kept
+    if (room <= 0) { this.dropped += b.byteLength; return }
+    const piece = b.byteLength > room ? b.subarray(0, room) : b
+    this.chunks.push(piece)
+    this.kept += piece.byteLength
+    this.dropped += b.byteLength - piece.byteLength
+  }
+
+  text (): string { return Buffer.concat(this.chunks).toString('utf8') }
+  get truncated (): boolean { return this.dropped > 0 }
+}
+
+/**
+ * One child process in its own process group, so that a kill reaches whatever the command spawned. Ends on exit,
+ * timeout or kill(); a kill is SIGTERM, then SIGKILL after the grace.
+ */
+export class Execution {
+  readonly stdout: BoundedBuffer
+  readonly stderr: BoundedBuffer
+  readonly done: Promise<ExecutionResult>
+  private readonly child: ChildProcess
+  private readonly clock: Clock
+  private readonly killGrace: number
+  private killReason?: 'timeout' | 'killed'
+  private timer?: TimerHandle
+  private graceTimer?: TimerHandle
+  private readonly started: number
+
+  constructor (init: ExecutionInit) {
+    this.clock = init.clock ?? systemClock
+    this.killGrace = init.killGrace ?? C.KILL_GRACE
+    const max = init.maxOutput ?? C.MAX_OUTPUT_BYTES
+    this.stdout = new BoundedBuffer(max)
+    this.stderr = new BoundedBuffer(max)
+    this.started = this.clock.now()
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: init.cwd, ...(init.env ?? {}) }
+    this.child = spawn(init.cmd, init.args ?? [], { cwd: init.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    this.child.stdout?.on('data', (b: Buffer) => { this.stdout.push(b) })
+    this.child.stderr?.on('data', (b: Buffer) => { this.stderr.push(b) })
+    this.done = new Promise<ExecutionResult>(resolve => {
+      let settled = false
+      const finish = (r: Omit<ExecutionResult, 'durationMs'>): void => {
+        if (settled) return
+        settled = true
+        if (this.timer != null) this.clock.clearTimeout(this.timer)
+        if (this.graceTimer != null) this.clock.clearTimeout(this.graceTimer)
+        resolve({ ...r, durationMs: this.clock.now() - this.started })
+      }
+      this.child.once('error', (err: NodeJS.ErrnoException) => {
+        if (this.child.pid != null && err.code !== 'ENOENT' && err.code !== 'EACCES') return
+        const why = err.code === 'ENOENT' ? `command not found: ${init.cmd}` : err.code === 'EACCES' ? `permission denied: ${init.cmd}` : err.message
+        finish({ exitCode: 127, outcome: 'spawn-error', error: why })
+      })
+      // 'close' rather than 'exit': the captured output is complete only once the pipes are closed.
+      this.child.once('close', (code, signal) => {
+        const exitCode = code ?? (128 + (signal != null ? (signals[signal] ?? 0) : 0))
+        const outcome = this.killReason ?? 'exited'
+        const error = outcome === 'timeout' ? `timed out after ${init.timeout ?? C.DEFAULT_TIMEOUT} ms` : outcome === 'killed' ? 'cancelled' : undefined
+        finish({ exitCode, outcome, ...(error != null ? { error } : {}) })
+      })
+    })
+    this.timer = this.clock.setTimeout(() => { this.kill('timeout') }, init.timeout ?? C.DEFAULT_TIMEOUT)
+  }
+
+  get pid (): number | undefined { return this.child.pid }
+
+  /** SIGTERM to the process group, SIGKILL after the grace. Idempotent. */
+  kill (reason: 'timeout' | 'killed' = 'killed'): void {
+    if (this.killReason != null || this.child.pid == null || this.child.exitCode != null || this.child.signalCode != null) return
+    this.killReason = reason
+    this.signal('SIGTERM')
+    this.graceTimer = this.clock.setTimeout(() => { this.signal('SIGKILL') }, this.killGrace)
+  }
+
+  private signal (sig: NodeJS.Signals): void {
+    const pid = this.child.pid
+    if (pid == null) return
+    try { process.kill(-pid, sig) } catch { try { this.child.kill(sig) } catch {} }
+  }
+}
+
+/** Makes a fresh scratch dir with the inline working files. */
+export async function prepareScratch (dir: string, files: Record<string, string>): Promise<void> {
+  await rm(dir, { recursive: true, force: true })
+  await mkdir(dir, { recursive: true })
+  for (const [p, content] of Object.entries(files)) {
+    const full = join(dir, p)
+    await mkdir(dirname(full), { recursive: true })
+    await writeFile(full, content)
+  }
+}
+
+export async function removeScratch (dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true }).catch(() => {})
+}

@@ -1,0 +1,860 @@
+import { join } from 'node:path'
+import { Counter, Gauge, type Registry } from 'prom-client'
+import { systemClock, type Clock, type Random, type TimerHandle } from '../lib/clock.js'
+import { deadline, delay } from '../lib/abort.js'
+import { toMeshError } from '../lib/errors.js'
+import { silentLogger, type Logger } from '../lib/log.js'
+import * as C from './constants.js'
+import { ExecNotAllowedError, InvalidTaskError, TaskNotFoundError, TasksUnavailableError } from './errors.js'
+import { Execution, prepareScratch, removeScratch, type ExecutionResult } from './executor.js'
+import type { TaskFiles, TaskStore, TasksMembership, TasksTransport, TaskMember } from './ports.js'
+import { adopterFor, backlogOf, chooseVictim, ewma, planSteal, type PeerLoad } from './scheduler.js'
+import type { StealRequest, StealResponse } from './tasks.js'
+import {
+  decodeRecord, encodeRecord, newTaskId, normalizeSpec, terminalStates, taskStates,
+  type TaskRecord, type TaskSpec, type TaskState
+} from './types.js'
+
+export interface TaskManagerComponents {
+  store: TaskStore
+  membership: TasksMembership
+  transport: TasksTransport
+  /** Absent when the node has no file store; tasks with inputs or outputs are then refused. @default none */
+  files?: TaskFiles
+  /** @default systemClock */
+  clock?: Clock
+  /** @default Math.random */
+  random?: Random
+  /** @default silentLogger */
+  logger?: Logger
+  /** Metrics are registered here when given. @default none */
+  registry?: Registry
+}
+
+export interface TaskManagerInit {
+  /** Where scratch dirs are made. */
+  dir: string
+  /** Slots: how many cpu units of tasks run at once. @default os.availableParallelism() */
+  slots: number
+  /** Run commands at all (--allow-exec). Without it the node holds and hands over tasks but never starts one. @default false */
+  allowExec?: boolean
+  /** Resource tags this node offers (e.g. gpu). @default [] */
+  tags?: string[]
+  /** Poll of an idle thief. @default STEAL_IDLE_INTERVAL */
+  stealInterval?: number
+  /** Backstop sweep for orphaned tasks. @default SWEEP_INTERVAL */
+  sweepInterval?: number
+  /** Metadata publication limit. @default META_INTERVAL */
+  metaInterval?: number
+  /** SIGTERM→SIGKILL grace. @default KILL_GRACE */
+  killGrace?: number
+}
+
+type Phase = 'queued' | 'running' | 'finishing' | 'moving'
+
+/** A task this node holds: its record as last written here, and the run in progress. */
+interface Held {
+  rec: TaskRecord
+  phase: Phase
+  /** Writes of this record, in order. */
+  write: Promise<void>
+  exec?: Execution
+  cancelRequested?: boolean
+  /** Ownership was lost (another node adopted the task): finish without writing. */
+  dropped?: boolean
+  /** Adopted or verified late: check the record before writing the end. */
+  verify?: boolean
+  /** Stopping: put the task back as queued instead of recording an end. */
+  requeueOnStop?: boolean
+  finished?: Promise<void>
+  resolveFinished?: () => void
+}
+
+export interface ListOptions { state?: TaskState, limit?: number, signal?: AbortSignal }
+export interface TaskLogs { id: string, state: TaskState, stdout: string, stderr: string, truncated: boolean }
+
+/**
+ * One node's share of the distributed task system: a queue, slots and an executor, the thief side of work stealing
+ * (a loop while it has free slots), the victim side (the steal handler), adoption of a dead holder's tasks, and the
+ * record of every task in the replicated store at quorum.
+ *
+ * Execution is at-least-once: a task whose node is declared dead while it runs is started again elsewhere, and a
+ * frozen node that comes back may have run it too; the attempt number keeps the record consistent (only the holder of
+ * the current attempt records an end).
+ */
+export class TaskManager {
+  private readonly held = new Map<string, Held>()
+  /** Ids of held tasks not started, in order. */
+  private queue: string[] = []
+  private usedSlots = 0
+  private runningCount = 0
+  private started = false
+  private stopping = false
+  private paused = false
+  private readonly clock: Clock
+  private readonly random: Random
+  private readonly log: Logger
+  private readonly self: string
+  private readonly slots: number
+  private readonly allowExec: boolean
+  private readonly tags: string[]
+  private readonly offs: Array<() => void> = []
+  private timers = new Set<TimerHandle>()
+  private stealTimer?: TimerHandle
+  private stealing = false
+  private stealBackoff: number
+  private lastTick = 0
+  private gapAt = -Infinity
+  private taskDuration?: number
+  private stealCost?: number
+  /** Tasks that ended here lately: a stale scan must not bring them back. */
+  private readonly ended = new Set<string>()
+  private readonly victimView = new Map<string, { queued: number, running: number, at: number }>()
+  private lastMeta = -Infinity
+  private metaTimer?: TimerHandle
+  private publishedLoad = -1
+  private sweeping?: Promise<void>
+  private readonly metrics?: {
+    steals: Counter<'role' | 'outcome'>
+    moved: Counter
+    retries: Counter<'kind'>
+    finished: Counter<'state'>
+  }
+
+  constructor (private readonly components: TaskManagerComponents, private readonly init: TaskManagerInit) {
+    this.clock = components.clock ?? systemClock
+    this.random = components.random ?? Math.random
+    this.log = (components.logger ?? silentLogger).child({ component: 'tasks' })
+    this.self = components.membership.self
+    this.allowExec = init.allowExec ?? false
+    this.slots = this.allowExec ? Math.max(1, init.slots) : 0
+    this.tags = init.tags ?? []
+    this.stealBackoff = init.stealInterval ?? C.STEAL_IDLE_INTERVAL
+    const registers = components.registry != null ? [components.registry] : []
+    if (components.registry != null) {
+      // eslint-disable-next-line @typescript-eslint/no-this-alias
+      const self = this
+      new Gauge({
+        name: 'meshos_tasks',
+        help: 'Tasks held by this node, by state',
+        labelNames: ['state'],
+        registers,
+        collect () { this.set({ state: 'queued' }, self.queue.length); this.set({ state: 'running' }, self.runningCount) }
+      })
+      new Gauge({ name: 'meshos_tasks_slots', help: 'Task slots of this node', registers, collect () { this.set(self.slots) } })
+      this.metrics = {
+        steals: new Counter({ name: 'meshos_tasks_steals_total', help: 'Steal attempts, as thief or victim', labelNames: ['role', 'outcome'], registers }),
+        moved: new Counter({ name: 'meshos_tasks_stolen_total', help: 'Tasks this node took by stealing', registers }),
+        retries: new Counter({ name: 'meshos_tasks_retries_total', help: 'Re-runs, after a dead node or a failure', labelNames: ['kind'], registers }),
+        finished: new Counter({ name: 'meshos_tasks_finished_total', help: 'Tasks ended on this node', labelNames: ['state'], registers })
+      }
+    }
+  }
+
+  // ---- lifecycle
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.started = true
+    this.stopping = false
+    this.lastTick = this.clock.now()
+    const m = this.components.membership
+    this.offs.push(m.on('dead', id => { this.onHolderGone(id) }))
+    this.offs.push(m.on('left', id => { this.onHolderGone(id) }))
+    // A member that joins or advertises a backlog is worth a steal now rather than at the next poll.
+    this.offs.push(m.on('join', () => { this.kickSteal() }))
+    // Updates arrive with every gossiped change of any member: only one that shows a backlog is worth waking for.
+    this.offs.push(m.on('update', id => {
+      if (id === this.self || this.wanted() <= 0 || this.stealTimer == null) return
+      const p = this.peerLoads().find(x => x.peerId === id)
+      if (p != null && backlogOf(p) > 0) this.kickSteal()
+    }))
+    m.publish({ capacity: this.slots, load: 0, tags: this.tags })
+    this.lastMeta = this.clock.now()
+    this.publishedLoad = 0
+    this.every(C.TICK_INTERVAL, () => { this.tick() })
+    this.every(this.init.sweepInterval ?? C.SWEEP_INTERVAL, () => { this.backstopSweep() })
+    // Tasks this node held before a crash are in the store under its name: take them back.
+    // The store may refuse work while the node is still learning the membership: retry until a sweep goes through.
+    const recover = (tries: number): void => {
+      this.sweep(r => r.node === this.self, 'restart', ok => { if (!ok && tries > 0 && !this.stopping) this.once(2 * C.TICK_INTERVAL * 4, () => { recover(tries - 1) }) })
+    }
+    recover(30)
+    this.kickSteal()
+    this.log.info({ slots: this.slots, allowExec: this.allowExec, tags: this.tags }, 'tasks started')
+  }
+
+  /**
+   * Kills running tasks and records them as queued again under this node's name, without spending a retry, so that
+   * the survivor adopting this node's tasks on its `left` runs them; queued tasks are left for the same adoption.
+   */
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.stopping = true
+    for (const off of this.offs.splice(0)) off()
+    for (const t of this.timers) this.clock.clearTimeout(t)
+    this.timers.clear()
+    if (this.stealTimer != null) this.clock.clearTimeout(this.stealTimer)
+    if (this.metaTimer != null) this.clock.clearTimeout(this.metaTimer)
+    const pending: Array<Promise<void>> = []
+    for (const h of this.held.values()) {
+      if (h.phase === 'running') {
+        h.requeueOnStop = true
+        h.exec?.kill('killed')
+        if (h.finished != null) pending.push(h.finished)
+      }
+    }
+    await Promise.race([Promise.all(pending), delay(5 * C.KILL_GRACE).catch(() => {})])
+    await Promise.allSettled([...this.held.values()].map(async h => { await h.write }))
+    await this.sweeping?.catch(() => {})
+    this.started = false
+    this.log.info({ held: this.held.size }, 'tasks stopped')
+  }
+
+  stats (): { tasksRunning: number, tasksQueued: number } {
+    return { tasksRunning: this.runningCount, tasksQueued: this.queue.length }
+  }
+
+  /** This node's slots, queue and running tasks, for `mesh top`. */
+  local (): { node: string, slots: number, freeSlots: number, allowExec: boolean, tags: string[], queued: number, running: Array<{ id: string, cmd: string, start: number }> } {
+    const running = [...this.held.values()].filter(h => h.phase === 'running').map(h => ({ id: h.rec.id, cmd: h.rec.spec.cmd, start: h.rec.attempts.at(-1)?.start ?? 0 }))
+    return { node: this.self, slots: this.slots, freeSlots: this.slots - this.usedSlots, allowExec: this.allowExec, tags: this.tags, queued: this.queue.length, running }
+  }
+
+  // ---- public operations
+
+  /**
+   * Records each task at quorum, then queues it here. Returns when every record is durable, so an id handed to the
+   * caller always resolves. A spec with an idempotency key seen before returns the first task instead.
+   */
+  async submit (input: unknown[], signal?: AbortSignal): Promise<TaskRecord[]> {
+    this.assertRunning()
+    if (input.length === 0) throw new InvalidTaskError('no tasks to submit')
+    if (input.length > C.MAX_BATCH) throw new InvalidTaskError(`at most ${C.MAX_BATCH} tasks per submission`)
+    const specs = input.map((x, i) => {
+      try { return normalizeSpec(x) } catch (err) { throw input.length > 1 ? new InvalidTaskError(`task ${i}: ${(err as Error).message}`) : err }
+    })
+    for (const s of specs) this.checkFeasible(s)
+    const sig = deadline(C.STORE_TIMEOUT + Math.ceil(specs.length / C.SUBMIT_CONCURRENCY) * C.STORE_TIMEOUT, signal)
+    const out = new Array<TaskRecord>(specs.length)
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < specs.length) {
+        const i = next++
+        out[i] = await this.submitOne(specs[i], sig)
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(C.SUBMIT_CONCURRENCY, specs.length) }, worker))
+    return out
+  }
+
+  async get (id: string, signal?: AbortSignal): Promise<TaskRecord> {
+    const b = await this.components.store.get(C.TASK_PREFIX + id, deadline(C.STORE_TIMEOUT, signal))
+    if (b == null) throw new TaskNotFoundError(id)
+    return decodeRecord(b)
+  }
+
+  /** Every task record, newest first; the scan is bounded by SCAN_LIMIT. */
+  async list (opts: ListOptions = {}): Promise<TaskRecord[]> {
+    if (opts.state != null && !taskStates.includes(opts.state)) throw new InvalidTaskError(`state must be one of ${taskStates.join(', ')}`)
+    const all = await this.scanRecords(deadline(C.STORE_TIMEOUT, opts.signal))
+    const out = all.filter(r => opts.state == null || r.state === opts.state).sort((a, b) => b.submittedAt - a.submittedAt || (a.id < b.id ? 1 : -1))
+    return opts.limit != null ? out.slice(0, opts.limit) : out
+  }
+
+  /**
+   * Cancels wherever the task is: asks its holder (which kills a run, SIGTERM then SIGKILL), and follows the record
+   * when the task moves under it (a steal in flight). A task whose holder is gone is recorded cancelled directly.
+   */
+  async cancel (id: string, signal?: AbortSignal): Promise<TaskRecord> {
+    const sig = deadline(C.STORE_TIMEOUT, signal)
+    for (let i = 0; ; i++) {
+      const rec = await this.get(id, sig)
+      if (terminalStates.has(rec.state)) return rec
+      if (rec.node === this.self) {
+        const r = await this.cancelLocal(id, sig)
+        if (r != null) return r
+      } else if (this.isLive(rec.node)) {
+        try {
+          const r = await this.components.transport.cancel(rec.node, id, sig)
+          if (r.found) return decodeRecord(r.task)
+        } catch (err) {
+          if (sig.aborted) throw err
+          this.log.debug({ err, id, node: rec.node }, 'cancel on holder failed; retrying')
+        }
+      } else {
+        const done = { ...rec, state: 'cancelled' as const, error: `cancelled while its node ${rec.node} was down`, updatedAt: this.clock.now() }
+        await this.components.store.put(C.TASK_PREFIX + id, encodeRecord(done), sig)
+        return done
+      }
+      await delay(Math.min(20 * 2 ** i, 500), sig)
+    }
+  }
+
+  async logs (id: string, signal?: AbortSignal): Promise<TaskLogs> {
+    const sig = deadline(C.STORE_TIMEOUT, signal)
+    const rec = await this.get(id, sig)
+    if (rec.state === 'running') {
+      if (rec.node === this.self) {
+        const l = this.localLogs(id)
+        if (l != null) return { id, state: rec.state, ...l }
+      } else if (this.isLive(rec.node)) {
+        const r = await this.components.transport.logs(rec.node, id, sig).catch(() => undefined)
+        if (r?.found === true) return { id, state: rec.state, stdout: r.stdout, stderr: r.stderr, truncated: r.truncated }
+      }
+    }
+    const b = await this.components.store.get(C.LOG_PREFIX + id, sig)
+    if (b == null) return { id, state: rec.state, stdout: '', stderr: '', truncated: false }
+    const l = JSON.parse(new TextDecoder().decode(b)) as { stdout: string, stderr: string, truncated: boolean }
+    return { id, state: rec.state, ...l }
+  }
+
+  // ---- RPC handlers (the victim and holder side)
+
+  /**
+   * The victim side of a steal, as one transaction: the chosen tasks leave the queue before anything awaits, so they
+   * cannot start here; each is recorded at quorum as held by the thief before it is handed over; a task whose write
+   * fails goes back to the queue. Only tasks not started are ever handed over.
+   */
+  async handleSteal (req: StealRequest, signal: AbortSignal): Promise<StealResponse> {
+    const none = (): StealResponse => ({ tasks: [], queued: this.queue.length, running: this.runningCount })
+    // A thief this node believes dead must not take work: its tasks would be adopted again by a survivor.
+    if (!this.started || this.stopping || this.paused || req.thief === this.self || !this.isLive(req.thief)) { this.metrics?.steals.inc({ role: 'victim', outcome: 'refused' }); return none() }
+    const queue = this.queue.map(id => this.held.get(id)?.rec.spec ?? { cpu: 1, tags: [] })
+    const plan = planSteal({
+      queue,
+      slots: this.slots,
+      freeSlots: this.slots - this.usedSlots,
+      taskDuration: this.taskDuration ?? C.DEFAULT_TASK_DURATION,
+      thief: { slots: req.slots, freeSlots: req.freeSlots, tags: req.tags, costMs: req.costMs }
+    })
+    if (plan.length === 0) { this.metrics?.steals.inc({ role: 'victim', outcome: 'empty' }); return none() }
+    const chosen = new Set(plan.map(i => this.queue[i]))
+    this.queue = this.queue.filter(id => !chosen.has(id))
+    const moving = [...chosen].map(id => this.held.get(id) as Held)
+    const now = this.clock.now()
+    for (const h of moving) { h.phase = 'moving'; h.rec = { ...h.rec, node: req.thief, reason: undefined, updatedAt: now } }
+    const results = await Promise.allSettled(moving.map(async h => { this.persist(h); await h.write }))
+    const handed: Array<Uint8Array<ArrayBuffer>> = []
+    const back: string[] = []
+    results.forEach((r, i) => {
+      const h = moving[i]
+      if (r.status === 'fulfilled' && !signal.aborted) {
+        this.held.delete(h.rec.id)
+        handed.push(encodeRecord(h.rec))
+      } else {
+        // Not recorded as the thief's (or the thief gave up waiting): it stays here; the next write here wins.
+        h.phase = 'queued'
+        h.rec = { ...h.rec, node: this.self, updatedAt: this.clock.now() }
+        this.persist(h)
+        back.push(h.rec.id)
+      }
+    })
+    if (back.length > 0) { this.queue.unshift(...back); this.pump() }
+    this.metrics?.steals.inc({ role: 'victim', outcome: handed.length > 0 ? 'gave' : 'failed' })
+    if (handed.length > 0) this.log.debug({ thief: req.thief, tasks: handed.length, left: this.queue.length }, 'tasks stolen from here')
+    this.publishLoad()
+    return { tasks: handed, queued: this.queue.length, running: this.runningCount }
+  }
+
+  /** Holder side of cancel: undefined when this node does not hold the task (moved, or mid-steal). */
+  async cancelLocal (id: string, signal?: AbortSignal): Promise<TaskRecord | undefined> {
+    const h = this.held.get(id)
+    if (h == null || h.phase === 'moving') return undefined
+    if (h.phase === 'queued') {
+      this.queue = this.queue.filter(x => x !== id)
+      h.rec = { ...h.rec, state: 'cancelled', reason: undefined, updatedAt: this.clock.now() }
+      h.phase = 'finishing'
+      this.persist(h)
+      await h.write
+      this.held.delete(id)
+      this.metrics?.finished.inc({ state: 'cancelled' })
+      this.publishLoad()
+      return h.rec
+    }
+    h.cancelRequested = true
+    h.exec?.kill('killed')
+    await Promise.race([h.finished, delay(5 * C.KILL_GRACE, signal)])
+    return h.rec
+  }
+
+  localLogs (id: string): { stdout: string, stderr: string, truncated: boolean } | undefined {
+    const e = this.held.get(id)?.exec
+    if (e == null) return undefined
+    return { stdout: e.stdout.text(), stderr: e.stderr.text(), truncated: e.stdout.truncated || e.stderr.truncated }
+  }
+
+  // ---- submission
+
+  private checkFeasible (s: TaskSpec): void {
+    const live = this.liveMembers()
+    const runners = live.filter(m => m.capacity > 0)
+    if (runners.length === 0) throw new ExecNotAllowedError('no node in the mesh runs commands: start one with --allow-exec')
+    const fits = runners.filter(m => m.capacity >= s.cpu)
+    if (fits.length === 0) throw new InvalidTaskError(`cpu ${s.cpu} is more than any node offers (the largest has ${Math.max(...runners.map(m => m.capacity))} slots)`)
+    if (!fits.some(m => s.tags.every(t => m.tags.includes(t)))) throw new InvalidTaskError(`no live node offers ${s.cpu} slots with tags ${s.tags.join(', ')}`)
+    if ((s.inputs.length > 0 || s.outputs.length > 0) && this.components.files == null) throw new InvalidTaskError('this node has no file store: inputs and outputs are unavailable')
+    for (const i of s.inputs) this.components.files?.check(i.cid)
+  }
+
+  private async submitOne (spec: TaskSpec, signal: AbortSignal): Promise<TaskRecord> {
+    const store = this.components.store
+    if (spec.idempotencyKey != null) {
+      const prior = await store.get(C.IDEMPOTENCY_PREFIX + spec.idempotencyKey, signal)
+      if (prior != null) {
+        const b = await store.get(C.TASK_PREFIX + new TextDecoder().decode(prior), signal)
+        if (b != null) return decodeRecord(b)
+      }
+    }
+    const now = this.clock.now()
+    const rec: TaskRecord = {
+      id: newTaskId(Date.now()),
+      spec,
+      state: 'queued',
+      node: this.self,
+      attempt: 0,
+      attempts: [],
+      nodeRetries: 0,
+      failRetries: 0,
+      outputs: [],
+      reason: this.waitReason(spec),
+      submittedAt: now,
+      updatedAt: now,
+      submittedTo: this.self
+    }
+    await store.put(C.TASK_PREFIX + rec.id, encodeRecord(rec), signal)
+    // After the record, so the key never names a task that does not exist; two racing resubmissions may both run.
+    if (spec.idempotencyKey != null) await store.put(C.IDEMPOTENCY_PREFIX + spec.idempotencyKey, new TextEncoder().encode(rec.id), signal)
+    if (this.stopping) return rec
+    this.hold(rec)
+    return rec
+  }
+
+  private waitReason (spec: TaskSpec): string | undefined {
+    if (!this.allowExec) return 'waiting for a node with --allow-exec to take it'
+    if (spec.cpu > this.slots) return `needs ${spec.cpu} slots, this node has ${this.slots}: waiting for a larger node to take it`
+    const missing = spec.tags.filter(t => !this.tags.includes(t))
+    if (missing.length > 0) return `needs tags ${missing.join(', ')}: waiting for a node that has them`
+    return undefined
+  }
+
+  private hold (rec: TaskRecord, opts: { verify?: boolean } = {}): void {
+    const h: Held = { rec, phase: 'queued', write: Promise.resolve(), verify: opts.verify }
+    this.held.set(rec.id, h)
+    this.queue.push(rec.id)
+    this.pump()
+    this.publishLoad()
+  }
+
+  // ---- the local queue and slots
+
+  private canRun (spec: TaskSpec): boolean {
+    return spec.cpu <= this.slots - this.usedSlots && spec.tags.every(t => this.tags.includes(t))
+  }
+
+  private pump (): void {
+    if (!this.started || this.stopping || this.paused || !this.allowExec) return
+    if (this.clock.now() - this.lastTick > C.GAP_THRESHOLD) { this.tick(); return }
+    for (let i = 0; i < this.queue.length && this.usedSlots < this.slots;) {
+      const h = this.held.get(this.queue[i])
+      if (h == null) { this.queue.splice(i, 1); continue }
+      if (!this.canRun(h.rec.spec)) { i++; continue }
+      this.queue.splice(i, 1)
+      this.startRun(h)
+    }
+    this.publishLoad()
+    if (this.wanted() > 0 && !this.stealing) this.kickSteal()
+  }
+
+  private startRun (h: Held): void {
+    const now = this.clock.now()
+    const attempt = h.rec.attempt + 1
+    h.rec = {
+      ...h.rec,
+      state: 'running',
+      node: this.self,
+      attempt,
+      reason: undefined,
+      attempts: [...h.rec.attempts, { node: this.self, start: now }],
+      updatedAt: now
+    }
+    h.phase = 'running'
+    h.finished = new Promise(resolve => { h.resolveFinished = resolve })
+    this.usedSlots += h.rec.spec.cpu
+    this.runningCount++
+    // Not awaited: the record says running a moment after the process starts, which costs nothing but the store's
+    // latency; the end is written after it on the same chain.
+    this.persist(h)
+    void this.runAttempt(h, attempt)
+  }
+
+  private async runAttempt (h: Held, attempt: number): Promise<void> {
+    const spec = h.rec.spec
+    const dir = join(this.init.dir, `${h.rec.id}-${attempt}`)
+    let result: ExecutionResult & { outputs?: Array<{ path: string, cid: string }> }
+    const started = this.clock.now()
+    try {
+      await prepareScratch(dir, spec.files)
+      const files = this.components.files
+      for (const input of spec.inputs) {
+        if (h.cancelRequested === true || h.requeueOnStop === true || h.dropped === true) break
+        try {
+          await files?.fetch(input.cid, join(dir, input.path), deadline(C.FILES_TIMEOUT))
+        } catch (err) {
+          throw new InputError(`input ${input.cid}: ${toMeshError(err).message}`)
+        }
+      }
+      if (h.cancelRequested === true || h.requeueOnStop === true || h.dropped === true) {
+        result = { exitCode: 143, outcome: 'killed', error: 'cancelled', durationMs: 0 }
+      } else {
+        h.exec = new Execution({
+          cmd: spec.cmd,
+          args: spec.args,
+          env: { ...spec.env, MESH_TASK_ID: h.rec.id, MESH_TASK_ATTEMPT: String(attempt) },
+          cwd: dir,
+          timeout: spec.timeout,
+          killGrace: this.init.killGrace,
+          clock: this.clock
+        })
+        result = await h.exec.done
+        if (result.outcome === 'exited' && result.exitCode === 0 && spec.outputs.length > 0) {
+          const outputs: Array<{ path: string, cid: string }> = []
+          try {
+            for (const p of spec.outputs) outputs.push({ path: p, cid: await (files as TaskFiles).store(join(dir, p), deadline(C.FILES_TIMEOUT)) })
+            result.outputs = outputs
+          } catch (err) {
+            result = { ...result, exitCode: result.exitCode, outcome: 'spawn-error', error: `storing outputs: ${toMeshError(err).message}` }
+          }
+        }
+      }
+    } catch (err) {
+      result = { exitCode: 127, outcome: 'spawn-error', error: err instanceof InputError ? err.message : `preparing the run: ${(err as Error).message}`, durationMs: this.clock.now() - started }
+    } finally {
+      await removeScratch(dir)
+    }
+    await this.finish(h, attempt, result)
+  }
+
+  private async finish (h: Held, attempt: number, result: ExecutionResult & { outputs?: Array<{ path: string, cid: string }> }): Promise<void> {
+    const now = this.clock.now()
+    const spec = h.rec.spec
+    this.usedSlots -= spec.cpu
+    this.runningCount--
+    h.phase = 'finishing'
+    if (result.outcome === 'exited') this.taskDuration = ewma(this.taskDuration, result.durationMs)
+    const exec = h.exec
+    const logs = exec == null ? undefined : { stdout: exec.stdout.text(), stderr: exec.stderr.text(), truncated: exec.stdout.truncated || exec.stderr.truncated }
+    h.exec = undefined
+    // Free the slot before the store is written: the next task needs no wait on this one's bookkeeping.
+    this.pump()
+    try {
+      if (h.dropped === true) return
+      const startedAt = h.rec.attempts.at(-1)?.start ?? now
+      if (h.verify === true || now - startedAt > C.VERIFY_AFTER || now - this.gapAt < 10 * C.GAP_THRESHOLD) {
+        const current = await this.get(h.rec.id).catch(() => undefined)
+        if (current != null && (current.node !== this.self || current.attempt !== attempt)) {
+          this.log.warn({ id: h.rec.id, attempt, holder: current.node, currentAttempt: current.attempt }, 'task was adopted elsewhere while it ran here; dropping this run')
+          return
+        }
+      }
+      const attempts = h.rec.attempts.slice()
+      attempts[attempts.length - 1] = { ...attempts[attempts.length - 1], end: now, exitCode: result.exitCode, ...(result.error != null ? { error: result.error } : {}) }
+      let state: TaskState
+      let failRetries = h.rec.failRetries
+      if (h.requeueOnStop === true && h.cancelRequested !== true) {
+        attempts[attempts.length - 1].error = 'node stopped'
+        state = 'queued'
+      } else if (h.cancelRequested === true || result.outcome === 'killed') {
+        state = 'cancelled'
+      } else if (result.outcome === 'exited' && result.exitCode === 0) {
+        state = 'succeeded'
+      } else if (result.outcome !== 'spawn-error' && failRetries < spec.retryFailed) {
+        failRetries++
+        this.metrics?.retries.inc({ kind: 'failure' })
+        state = 'queued'
+      } else {
+        state = 'failed'
+      }
+      h.rec = {
+        ...h.rec,
+        state,
+        attempts,
+        failRetries,
+        outputs: result.outputs ?? h.rec.outputs,
+        exitCode: state === 'queued' ? undefined : result.exitCode,
+        error: state === 'succeeded' || state === 'queued' ? undefined : result.error ?? `exit code ${result.exitCode}`,
+        updatedAt: now
+      }
+      // Logs first: once the record says the task ended, its logs are there to read.
+      if (logs != null && (logs.stdout !== '' || logs.stderr !== '')) {
+        await this.components.store.put(C.LOG_PREFIX + h.rec.id, new TextEncoder().encode(JSON.stringify(logs)), deadline(C.STORE_TIMEOUT))
+          .catch(err => { this.log.warn({ err, id: h.rec.id }, 'storing task logs failed') })
+      }
+      if (state === 'queued' && !this.stopping) {
+        h.phase = 'queued'
+        this.persist(h)
+        this.queue.push(h.rec.id)
+        this.pump()
+        return
+      }
+      this.persist(h)
+      await h.write
+      this.remember(h.rec.id)
+      this.metrics?.finished.inc({ state })
+    } catch (err) {
+      this.log.warn({ err, id: h.rec.id }, 'recording the end of a task failed')
+    } finally {
+      if (h.phase !== 'queued') this.held.delete(h.rec.id)
+      h.resolveFinished?.()
+      this.publishLoad()
+    }
+  }
+
+  /** Appends a write of the record as it is now to the task's chain, so writes land in order. */
+  private persist (h: Held): void {
+    const bytes = encodeRecord(h.rec)
+    const id = h.rec.id
+    h.write = h.write.catch(() => {}).then(async () => {
+      await this.components.store.put(C.TASK_PREFIX + id, bytes, deadline(C.STORE_TIMEOUT))
+    })
+    h.write.catch(err => { this.log.warn({ err, id }, 'task record write failed') })
+  }
+
+  // ---- stealing (the thief side)
+
+  private kickSteal (delayMs = 0): void {
+    if (!this.started || this.stopping || !this.allowExec) return
+    if (this.stealTimer != null) {
+      if (delayMs > 0) return
+      this.clock.clearTimeout(this.stealTimer)
+    }
+    this.stealTimer = this.clock.setTimeout(() => { this.stealTimer = undefined; void this.stealOnce() }, delayMs)
+  }
+
+  /**
+   * How many more tasks this node wants: a few rounds of its slots, so that slots do not idle while the next steal is
+   * in flight; what it holds beyond its slots can be stolen back by a node that runs dry.
+   */
+  private wanted (): number {
+    return Math.max(0, C.STEAL_HOLD_ROUNDS * this.slots - this.usedSlots - this.queue.length)
+  }
+
+  private peerLoads (): PeerLoad[] {
+    const now = this.clock.now()
+    return this.liveMembers().filter(m => m.peerId !== this.self).map(m => {
+      const v = this.victimView.get(m.peerId)
+      return v != null && now - v.at < C.VICTIM_VIEW_TTL ? { peerId: m.peerId, capacity: m.capacity, load: v.queued + v.running } : { peerId: m.peerId, capacity: m.capacity, load: m.load }
+    })
+  }
+
+  private async stealOnce (): Promise<void> {
+    if (this.stealing || !this.started || this.stopping || this.paused) return
+    const want = this.wanted()
+    // Holding fewer than two rounds of slots: steal now, so the slots do not idle while the next steal is in flight.
+    if (want <= 0) return
+    const peers = this.peerLoads()
+    let victim = chooseVictim(peers, this.self, this.random)
+    // Nobody advertises a backlog (metadata is up to a second old): probe one member at random, at the idle pace.
+    const probing = victim == null
+    if (probing) {
+      const others = peers.filter(p => p.peerId !== this.self)
+      if (others.length === 0) { this.kickSteal(this.init.stealInterval ?? C.STEAL_IDLE_INTERVAL); return }
+      victim = others[Math.floor(this.random() * others.length)].peerId
+    }
+    const target = victim as string
+    this.stealing = true
+    const t0 = this.clock.now()
+    let got = 0
+    try {
+      const res = await this.components.transport.steal(target, {
+        thief: this.self,
+        freeSlots: Math.min(this.slots, want),
+        slots: this.slots,
+        tags: this.tags,
+        costMs: this.stealCost ?? C.DEFAULT_STEAL_COST
+      }, deadline(C.STEAL_TIMEOUT))
+      // A victim that gave nothing (its backlog would not pay off, or is gone) is left alone for a while, whatever
+      // its gossiped load says: asking again at once is the thrash stealing must avoid.
+      this.victimView.set(target, { queued: res.tasks.length > 0 ? res.queued : 0, running: Math.min(res.running, res.tasks.length > 0 ? res.running : 0), at: this.clock.now() })
+      got = res.tasks.length
+      if (got > 0) {
+        this.stealCost = ewma(this.stealCost, this.clock.now() - t0)
+        this.metrics?.moved.inc(got)
+        this.log.debug({ victim: target, tasks: got }, 'stole tasks')
+      }
+      this.metrics?.steals.inc({ role: 'thief', outcome: got > 0 ? 'got' : 'empty' })
+      for (const b of res.tasks) {
+        const rec = decodeRecord(b)
+        if (this.held.has(rec.id)) continue
+        this.held.set(rec.id, { rec, phase: 'queued', write: Promise.resolve() })
+        this.queue.push(rec.id)
+      }
+    } catch (err) {
+      this.metrics?.steals.inc({ role: 'thief', outcome: 'error' })
+      const code = toMeshError(err).code
+      this.log.debug({ err, victim: target }, 'steal failed')
+      // The victim may have recorded tasks as ours and then failed to tell us: find them in the store.
+      if (code === 'TIMEOUT' || code === 'ABORTED' || code === 'NODE_UNREACHABLE' || code === 'INTERNAL') this.sweep(r => r.node === this.self, 'lost steal reply')
+    } finally {
+      this.stealing = false
+    }
+    this.pump()
+    if (got > 0) {
+      this.stealBackoff = this.init.stealInterval ?? C.STEAL_IDLE_INTERVAL
+      this.kickSteal(C.STEAL_BUSY_INTERVAL)
+    } else {
+      this.stealBackoff = Math.min(C.STEAL_MAX_BACKOFF, probing ? this.stealBackoff * 2 : this.stealBackoff)
+      this.kickSteal(probing ? this.stealBackoff : C.STEAL_BUSY_INTERVAL * 10)
+    }
+  }
+
+  // ---- failure: adoption of a gone holder's tasks
+
+  private liveMembers (): TaskMember[] {
+    const ms = this.components.membership.members().filter(m => m.state === 'alive' || m.state === 'suspect')
+    if (!ms.some(m => m.peerId === this.self)) ms.push({ peerId: this.self, state: 'alive', capacity: this.slots, load: this.queue.length + this.runningCount, tags: this.tags })
+    return ms.map(m => m.peerId === this.self ? { ...m, capacity: this.slots, tags: this.tags } : m)
+  }
+
+  private isLive (peerId: string): boolean {
+    return this.liveMembers().some(m => m.peerId === peerId)
+  }
+
+  private onHolderGone (peerId: string): void {
+    if (peerId === this.self) return
+    this.victimView.delete(peerId)
+    const live = this.liveMembers().map(m => m.peerId).filter(p => p !== peerId)
+    if (adopterFor(live) !== this.self) return
+    this.log.info({ node: peerId }, 'adopting the tasks of a node that is gone')
+    this.sweep(r => r.node === peerId, 'declared dead or left')
+  }
+
+  private backstopSweep (): void {
+    const live = this.liveMembers().map(m => m.peerId)
+    if (adopterFor(live) !== this.self) return
+    const set = new Set(live)
+    this.sweep(r => !set.has(r.node), 'backstop')
+  }
+
+  /** Adopts every unfinished task in the store that matches and is not held here. One sweep at a time. */
+  private sweep (match: (r: TaskRecord) => boolean, why: string, done?: (ok: boolean) => void): void {
+    if (this.stopping) return
+    const prev = this.sweeping ?? Promise.resolve()
+    this.sweeping = prev.catch(() => {}).then(async () => {
+      if (this.stopping) return
+      const records = await this.scanRecords(deadline(C.STORE_TIMEOUT))
+      let adopted = 0
+      for (const r of records) {
+        if (terminalStates.has(r.state) || !match(r) || this.held.has(r.id)) continue
+        if (this.ended.has(r.id)) continue
+        await this.adopt(r, why, match)
+        adopted++
+      }
+      if (adopted > 0) this.log.info({ adopted, why }, 'adopted tasks')
+      done?.(true)
+    }).catch(err => { this.log.warn({ err, why }, 'task sweep failed'); done?.(false) })
+  }
+
+  private async adopt (scanned: TaskRecord, why: string, match: (r: TaskRecord) => boolean): Promise<void> {
+    // A scan is a snapshot, and not at quorum: the task may have ended or moved since. Read it again at quorum.
+    const r = await this.get(scanned.id).catch(() => undefined)
+    if (r == null || terminalStates.has(r.state) || !match(r) || this.held.has(r.id) || this.ended.has(r.id)) return
+    const now = this.clock.now()
+    let rec: TaskRecord = { ...r, node: this.self, updatedAt: now }
+    if (r.state === 'running') {
+      const attempts = r.attempts.slice()
+      const last = attempts.at(-1)
+      if (last != null && last.end == null) attempts[attempts.length - 1] = { ...last, end: now, error: `node ${r.node} died (${why})` }
+      const nodeRetries = r.nodeRetries + 1
+      if (nodeRetries > r.spec.retries) {
+        rec = { ...rec, state: 'failed', attempts, nodeRetries: r.nodeRetries, error: `node ${r.node} died and no retries are left (${r.spec.retries})` }
+        await this.components.store.put(C.TASK_PREFIX + r.id, encodeRecord(rec), deadline(C.STORE_TIMEOUT))
+        return
+      }
+      this.metrics?.retries.inc({ kind: 'node' })
+      rec = { ...rec, state: 'queued', attempts, nodeRetries }
+    }
+    rec.reason = this.waitReason(rec.spec)
+    await this.components.store.put(C.TASK_PREFIX + r.id, encodeRecord(rec), deadline(C.STORE_TIMEOUT))
+    if (this.stopping || this.held.has(r.id)) return
+    this.hold(rec, { verify: true })
+  }
+
+  private async scanRecords (signal: AbortSignal): Promise<TaskRecord[]> {
+    const values = await this.components.store.scan(C.TASK_PREFIX, C.SCAN_LIMIT, signal)
+    const out: TaskRecord[] = []
+    for (const v of values) { try { out.push(decodeRecord(v)) } catch {} }
+    return out
+  }
+
+  // ---- heartbeat, freeze detection, metadata
+
+  private tick (): void {
+    const now = this.clock.now()
+    const gap = now - this.lastTick
+    this.lastTick = now
+    if (gap > C.GAP_THRESHOLD && !this.paused) {
+      this.gapAt = now
+      this.log.warn({ gapMs: Math.round(gap) }, 'this node was stalled; checking it still holds its tasks before running more')
+      void this.revalidate()
+    }
+  }
+
+  /** After a stall others may have declared this node dead and adopted its tasks: drop what is no longer ours. */
+  private async revalidate (): Promise<void> {
+    this.paused = true
+    try {
+      const mine = [...this.held.values()].filter(h => h.phase === 'queued' || h.phase === 'running')
+      await Promise.all(mine.map(async h => {
+        const cur = await this.get(h.rec.id).catch(() => undefined)
+        if (cur == null) return
+        if (cur.node !== this.self || cur.attempt !== h.rec.attempt || terminalStates.has(cur.state)) {
+          if (h.phase === 'queued') { this.queue = this.queue.filter(x => x !== h.rec.id); this.held.delete(h.rec.id) } else { h.dropped = true; h.exec?.kill('killed') }
+        }
+      }))
+    } finally {
+      this.paused = false
+      this.lastTick = this.clock.now()
+      this.pump()
+    }
+  }
+
+  private publishLoad (): void {
+    if (!this.started || this.stopping) return
+    const load = this.queue.length + this.runningCount
+    if (load === this.publishedLoad) return
+    const wait = this.lastMeta + (this.init.metaInterval ?? C.META_INTERVAL) - this.clock.now()
+    if (wait <= 0) {
+      this.lastMeta = this.clock.now()
+      this.publishedLoad = load
+      try { this.components.membership.publish({ capacity: this.slots, load }) } catch (err) { this.log.debug({ err }, 'publishing load failed') }
+    } else if (this.metaTimer == null) {
+      this.metaTimer = this.clock.setTimeout(() => { this.metaTimer = undefined; this.publishLoad() }, wait)
+    }
+  }
+
+  private remember (id: string): void {
+    this.ended.add(id)
+    if (this.ended.size > 10_000) for (const x of this.ended) { this.ended.delete(x); if (this.ended.size <= 5_000) break }
+  }
+
+  private once (ms: number, fn: () => void): void {
+    const t = this.clock.setTimeout(() => { this.timers.delete(t); if (!this.stopping) fn() }, ms)
+    this.timers.add(t)
+  }
+
+  private every (ms: number, fn: () => void): void {
+    const arm = (): void => {
+      const t = this.clock.setTimeout(() => { this.timers.delete(t); if (!this.stopping) { fn(); arm() } }, ms)
+      this.timers.add(t)
+    }
+    arm()
+  }
+
+  private assertRunning (): void {
+    if (!this.started || this.stopping) throw new TasksUnavailableError('tasks are not running on this node')
+  }
+}
+
+class InputError extends Error {}
+

@@ -1,0 +1,356 @@
+import test from 'ava'
+import { pino } from 'pino'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { seededRandom } from '../lib/clock.js'
+import { MeshError, NodeUnreachableError } from '../lib/errors.js'
+import {
+  TaskManager, Execution, planSteal, chooseVictim, adopterFor, normalizeSpec, terminalStates,
+  type TaskStore, type TasksMembership, type TaskMember, type TasksTransport, type TaskRecord
+} from '../tasks/index.js'
+import { encodeRecord } from '../tasks/types.js'
+
+// ---- in-process mesh: a shared store, membership and transport
+
+class MemoryStore implements TaskStore {
+  readonly data = new Map<string, Uint8Array>()
+  async put (key: string, value: Uint8Array): Promise<void> { await Promise.resolve(); this.data.set(key, value) }
+  async get (key: string): Promise<Uint8Array | undefined> { await Promise.resolve(); return this.data.get(key) }
+  async scan (prefix: string, limit: number): Promise<Uint8Array[]> {
+    await Promise.resolve()
+    return [...this.data.entries()].filter(([k]) => k.startsWith(prefix)).slice(0, limit).map(([, v]) => v)
+  }
+
+  records (): TaskRecord[] {
+    return [...this.data.entries()].filter(([k]) => k.startsWith('tasks/t/')).map(([, v]) => JSON.parse(new TextDecoder().decode(v)))
+  }
+}
+
+/** A node's view of the store that fails once the node has "crashed". */
+function crashable (store: TaskStore, crashed: () => boolean): TaskStore {
+  const check = (): void => { if (crashed()) throw new NodeUnreachableError('crashed') }
+  return {
+    put: async (k, v, s) => { check(); await store.put(k, v, s) },
+    get: async (k, s) => { check(); return await store.get(k, s) },
+    scan: async (p, l, s) => { check(); return await store.scan(p, l, s) }
+  }
+}
+
+class LocalMesh {
+  readonly members = new Map<string, TaskMember>()
+  readonly managers = new Map<string, TaskManager>()
+  readonly crashed = new Set<string>()
+  private readonly listeners = new Map<string, Map<string, Set<(id: string) => void>>>()
+  readonly store = new MemoryStore()
+
+  membership (self: string): TasksMembership {
+    const mesh = this
+    return {
+      self,
+      members: () => [...mesh.members.values()].map(m => ({ ...m })),
+      on: (event, fn) => {
+        const byEvent = mesh.listeners.get(self) ?? new Map()
+        mesh.listeners.set(self, byEvent)
+        const set = byEvent.get(event) ?? new Set()
+        byEvent.set(event, set)
+        set.add(fn)
+        return () => { set.delete(fn) }
+      },
+      publish: ({ capacity, load, tags }) => {
+        const m = mesh.members.get(self)
+        if (m == null) return
+        m.capacity = capacity
+        m.load = load
+        if (tags != null) m.tags = tags
+        mesh.emit('update', self)
+      }
+    }
+  }
+
+  transport (self: string): TasksTransport {
+    const target = (peer: string): TaskManager => {
+      const m = this.managers.get(peer)
+      if (m == null || this.crashed.has(peer) || this.crashed.has(self)) throw new NodeUnreachableError(`${peer} unreachable`)
+      return m
+    }
+    return {
+      steal: async (peer, req, signal) => await target(peer).handleSteal({ ...req, thief: self }, signal),
+      cancel: async (peer, id, signal) => {
+        const r = await target(peer).cancelLocal(id, signal)
+        return r == null ? { found: false, task: new Uint8Array() } : { found: true, task: encodeRecord(r) }
+      },
+      logs: async (peer, id) => {
+        const l = target(peer).localLogs(id)
+        return l == null ? { found: false, stdout: '', stderr: '', truncated: false } : { found: true, ...l }
+      }
+    }
+  }
+
+  emit (event: string, about: string): void {
+    for (const [node, byEvent] of this.listeners) {
+      if (node === about && event !== 'update') continue
+      if (this.crashed.has(node)) continue
+      for (const fn of byEvent.get(event) ?? []) fn(about)
+    }
+  }
+
+  async add (id: string, dir: string, opts: { slots?: number, allowExec?: boolean, tags?: string[] } = {}): Promise<TaskManager> {
+    this.members.set(id, { peerId: id, state: 'alive', capacity: 0, load: 0, tags: [] })
+    const m = new TaskManager({
+      store: crashable(this.store, () => this.crashed.has(id)),
+      membership: this.membership(id),
+      transport: this.transport(id),
+      random: seededRandom(id.length * 7919 + id.charCodeAt(id.length - 1)),
+      ...(process.env.TASKS_TEST_LOG != null ? { logger: pino({ level: 'debug', base: { node: id } }, pino.destination(process.env.TASKS_TEST_LOG)) as any } : {})
+    }, { dir: join(dir, id), slots: opts.slots ?? 2, allowExec: opts.allowExec ?? true, tags: opts.tags, stealInterval: 20, metaInterval: 10 })
+    this.managers.set(id, m)
+    await m.start()
+    this.emit('join', id)
+    return m
+  }
+
+  /** The node stops answering and writing, as a frozen or crashed process would; its children keep running. */
+  crash (id: string): void {
+    this.crashed.add(id)
+    const m = this.members.get(id)
+    if (m != null) m.state = 'dead'
+    this.emit('dead', id)
+  }
+
+  /** A graceful stop, then the `left` that membership announces after it. */
+  async leave (id: string): Promise<void> {
+    await this.managers.get(id)?.stop()
+    this.crashed.add(id)
+    const m = this.members.get(id)
+    if (m != null) m.state = 'left'
+    this.emit('left', id)
+  }
+
+  async stop (): Promise<void> {
+    await Promise.all([...this.managers.entries()].map(async ([id, m]) => { if (!this.crashed.has(id)) await m.stop() }))
+  }
+}
+
+async function until (what: string, check: () => boolean | Promise<boolean>, timeout = 60_000): Promise<void> {
+  const end = Date.now() + timeout
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+async function tmp (): Promise<string> { return await mkdtemp(join(tmpdir(), 'meshos-tasks-')) }
+
+// ---- executor
+
+test('executor captures output and the exit code', async t => {
+  const dir = await tmp()
+  const e = new Execution({ cmd: 'sh', args: ['-c', 'echo out; echo err >&2; exit 3'], cwd: dir })
+  const r = await e.done
+  t.is(r.exitCode, 3)
+  t.is(r.outcome, 'exited')
+  t.is(e.stdout.text(), 'out\n')
+  t.is(e.stderr.text(), 'err\n')
+  await rm(dir, { recursive: true, force: true })
+})
+
+test('executor bounds captured output', async t => {
+  const dir = await tmp()
+  const e = new Execution({ cmd: 'sh', args: ['-c', 'head -c 100000 /dev/zero'], cwd: dir, maxOutput: 1000 })
+  const r = await e.done
+  t.is(r.exitCode, 0)
+  t.is(Buffer.byteLength(e.stdout.text(), 'utf8') <= 1000 * 3, true)
+  t.true(e.stdout.truncated)
+  t.is(e.stdout.dropped, 99_000)
+  await rm(dir, { recursive: true, force: true })
+})
+
+test('executor kills on timeout and on cancel, the whole process group', async t => {
+  const dir = await tmp()
+  const timed = new Execution({ cmd: 'sh', args: ['-c', 'sleep 1000 & sleep 1000'], cwd: dir, timeout: 100, killGrace: 200 })
+  const r = await timed.done
+  t.is(r.outcome, 'timeout')
+  t.regex(r.error ?? '', /timed out/)
+  const killed = new Execution({ cmd: 'sleep', args: ['1000'], cwd: dir })
+  await until('spawn', () => killed.pid != null)
+  killed.kill()
+  const k = await killed.done
+  t.is(k.outcome, 'killed')
+  t.is(k.exitCode, 128 + 15)
+  await rm(dir, { recursive: true, force: true })
+})
+
+test('executor reports an unknown command at once', async t => {
+  const dir = await tmp()
+  const r = await new Execution({ cmd: 'no-such-command-meshos', cwd: dir }).done
+  t.is(r.outcome, 'spawn-error')
+  t.is(r.exitCode, 127)
+  t.regex(r.error ?? '', /command not found/)
+  await rm(dir, { recursive: true, force: true })
+})
+
+// ---- scheduling decisions
+
+test('planSteal takes a share from the tail and refuses steals that do not pay off', t => {
+  const q = (n: number): Array<{ cpu: number, tags: string[] }> => Array.from({ length: n }, () => ({ cpu: 1, tags: [] }))
+  const thief = { slots: 2, freeSlots: 2, tags: [], costMs: 20 }
+  // 40 queued on 2 slots: the thief takes half, from the tail.
+  const plan = planSteal({ queue: q(40), slots: 2, freeSlots: 0, taskDuration: 100, thief })
+  t.is(plan.length, 16) // capped by STEAL_BATCH_PER_SLOT × free slots
+  t.is(plan[0], 39)
+  // Two queued with the victim about to free its slots: they start before a hand-over would complete.
+  t.deepEqual(planSteal({ queue: q(2), slots: 2, freeSlots: 2, taskDuration: 100, thief }), [])
+  // Tasks that last a millisecond are not worth a 20 ms hop.
+  t.deepEqual(planSteal({ queue: q(4), slots: 2, freeSlots: 0, taskDuration: 1, thief }), [])
+  // A node without slots gives away everything it can.
+  t.is(planSteal({ queue: q(3), slots: 0, freeSlots: 0, taskDuration: 100, thief }).length, 3)
+  // Only what the thief can run.
+  t.deepEqual(planSteal({ queue: [{ cpu: 1, tags: ['gpu'] }, { cpu: 4, tags: [] }], slots: 0, freeSlots: 0, taskDuration: 100, thief }), [])
+})
+
+test('chooseVictim picks among the most loaded; adopterFor is deterministic', t => {
+  const peers = [
+    { peerId: 'a', capacity: 2, load: 2 },
+    { peerId: 'b', capacity: 2, load: 40 },
+    { peerId: 'c', capacity: 2, load: 30 },
+    { peerId: 'd', capacity: 2, load: 3 }
+  ]
+  const seen = new Set<string>()
+  const rnd = seededRandom(1)
+  for (let i = 0; i < 50; i++) seen.add(chooseVictim(peers, 'a', rnd) as string)
+  t.deepEqual([...seen].sort(), ['b', 'c'])
+  t.is(chooseVictim([{ peerId: 'x', capacity: 2, load: 1 }], 'a', rnd), undefined)
+  t.is(adopterFor(['c', 'a', 'b']), 'a')
+})
+
+test('normalizeSpec fills defaults and rejects bad specs', t => {
+  const s = normalizeSpec({ cmd: 'echo', args: ['hi'], timeout: '5s' })
+  t.is(s.cpu, 1)
+  t.is(s.retries, 3)
+  t.is(s.timeout, 5000)
+  t.throws(() => normalizeSpec({ cmd: '' }), { code: 'BAD_REQUEST' } as any)
+  t.throws(() => normalizeSpec({ cmd: 'x', cpu: 0 }), { code: 'BAD_REQUEST' } as any)
+  t.throws(() => normalizeSpec({ cmd: 'x', outputs: ['../etc/passwd'] }), { code: 'BAD_REQUEST' } as any)
+  t.throws(() => normalizeSpec({ cmd: 'x', inputs: [{ cid: 'b', path: '/abs' }] }), { code: 'BAD_REQUEST' } as any)
+})
+
+// ---- the manager, in process
+
+test('tasks submitted to one node spread by stealing and each runs once', async t => {
+  const dir = await tmp()
+  const mesh = new LocalMesh()
+  const a = await mesh.add('node-a', dir)
+  await mesh.add('node-b', dir)
+  await mesh.add('node-c', dir)
+  const recs = await a.submit(Array.from({ length: 60 }, () => ({ cmd: 'sleep', args: ['0.05'] })))
+  t.is(recs.length, 60)
+  await until('all done', () => mesh.store.records().every(r => r.state === 'succeeded'))
+  const ran = new Map<string, number>()
+  for (const r of mesh.store.records()) {
+    t.is(r.attempts.length, 1, `task ${r.id} ran ${r.attempts.length} times`)
+    ran.set(r.attempts[0].node, (ran.get(r.attempts[0].node) ?? 0) + 1)
+  }
+  t.is(ran.size, 3, `every node ran a share: ${JSON.stringify([...ran])}`)
+  t.deepEqual(a.stats(), { tasksRunning: 0, tasksQueued: 0 })
+  await mesh.stop()
+  await rm(dir, { recursive: true, force: true })
+})
+
+test('a dead node\'s running and queued tasks are re-run elsewhere, once in the record', async t => {
+  const dir = await tmp()
+  const mesh = new LocalMesh()
+  const a = await mesh.add('node-a', dir, { slots: 1 })
+  await mesh.add('node-b', dir, { slots: 1 })
+  // node-z holds the work: the others only steal when it advertises a backlog.
+  const z = await mesh.add('node-z', dir, { slots: 2 })
+  const recs = await z.submit(Array.from({ length: 6 }, () => ({ cmd: 'sleep', args: ['0.3'] })))
+  await until('z running', () => mesh.store.records().some(r => r.state === 'running' && r.node === 'node-z'))
+  mesh.crash('node-z')
+  await until('all succeeded', () => mesh.store.records().every(r => r.state === 'succeeded'), 30_000)
+    .catch(err => { t.log(JSON.stringify(mesh.store.records().map(r => [r.state, r.node, r.attempt, r.attempts]))); throw err })
+  for (const r of mesh.store.records()) {
+    t.is(r.state, 'succeeded')
+    t.not(r.node, 'node-z')
+    if (r.attempts.some(x => x.node === 'node-z')) t.true(r.nodeRetries >= 1)
+  }
+  t.is(mesh.store.records().length, recs.length)
+  t.true(mesh.store.records().some(r => r.nodeRetries === 1), 'some task was re-queued')
+  // The crashed node's runs end too; none of them may change a record (its store calls fail, as over a dead network).
+  await new Promise(resolve => setTimeout(resolve, 500))
+  t.true(mesh.store.records().every(r => r.state === 'succeeded'))
+  void a
+  await mesh.stop()
+  await rm(dir, { recursive: true, force: true })
+})
+
+test('cancel from another node stops a running task; retries, idempotency and refusals', async t => {
+  const dir = await tmp()
+  const mesh = new LocalMesh()
+  const a = await mesh.add('node-a', dir)
+  const b = await mesh.add('node-b', dir)
+  const noexec = await mesh.add('node-n', dir, { allowExec: false })
+  const [long] = await a.submit([{ cmd: 'sleep', args: ['1000'] }])
+  await until('running', async () => (await b.get(long.id)).state === 'running')
+  const t0 = Date.now()
+  const c = await b.cancel(long.id)
+  t.is(c.state, 'cancelled')
+  t.true(Date.now() - t0 < 2000)
+
+  const [fail] = await a.submit([{ cmd: 'sh', args: ['-c', 'exit 3'], retryFailed: 1 }])
+  await until('failed', async () => terminalStates.has((await a.get(fail.id)).state))
+  const f = await a.get(fail.id)
+  t.is(f.state, 'failed')
+  t.is(f.exitCode, 3)
+  t.is(f.attempts.length, 2)
+
+  const [nf] = await a.submit([{ cmd: 'no-such-command-meshos' }])
+  await until('failed', async () => terminalStates.has((await a.get(nf.id)).state))
+  t.regex((await a.get(nf.id)).error ?? '', /command not found/)
+
+  const [k1] = await a.submit([{ cmd: 'true', idempotencyKey: 'job-1' }])
+  const [k2] = await b.submit([{ cmd: 'true', idempotencyKey: 'job-1' }])
+  t.is(k1.id, k2.id)
+
+  await t.throwsAsync(a.submit([{ cmd: 'true', cpu: 64 }]), { code: 'BAD_REQUEST', message: /more than any node/ })
+  await t.throwsAsync(a.submit([{ cmd: 'true', tags: ['gpu'] }]), { code: 'BAD_REQUEST' })
+
+  // Submitted to a node without --allow-exec: it queues there with a reason, and a node that may run it takes it.
+  const [held] = await noexec.submit([{ cmd: 'echo', args: ['hello'] }])
+  t.regex(held.reason ?? '', /allow-exec/)
+  await until('stolen and run', async () => (await a.get(held.id)).state === 'succeeded')
+  const ran = await a.get(held.id)
+  t.not(ran.attempts[0].node, 'node-n')
+  t.is((await a.logs(held.id)).stdout, 'hello\n')
+  await mesh.stop()
+  await rm(dir, { recursive: true, force: true })
+})
+
+test('nothing runs commands: submission is refused with FORBIDDEN', async t => {
+  const dir = await tmp()
+  const mesh = new LocalMesh()
+  const n = await mesh.add('node-n', dir, { allowExec: false })
+  const err = await t.throwsAsync(n.submit([{ cmd: 'true' }]))
+  t.is((err as MeshError).code, 'FORBIDDEN')
+  await mesh.stop()
+  await rm(dir, { recursive: true, force: true })
+})
+
+test('a node that stops gracefully hands its queued and running tasks on without spending a retry', async t => {
+  const dir = await tmp()
+  const mesh = new LocalMesh()
+  await mesh.add('node-a', dir, { slots: 1 })
+  const z = await mesh.add('node-z', dir, { slots: 2 })
+  const recs = await z.submit(Array.from({ length: 4 }, () => ({ cmd: 'sleep', args: ['0.5'], retries: 0 })))
+  await until('z running', () => mesh.store.records().some(r => r.state === 'running' && r.node === 'node-z'))
+  await mesh.leave('node-z')
+  await until('all succeeded', () => mesh.store.records().every(r => r.state === 'succeeded'), 30_000)
+    .catch(err => { t.log(JSON.stringify(mesh.store.records().map(r => [r.state, r.node, r.attempts]))); throw err })
+  for (const r of mesh.store.records()) {
+    t.is(r.node, 'node-a')
+    t.is(r.nodeRetries, 0)
+  }
+  t.is(mesh.store.records().length, recs.length)
+  await mesh.stop()
+  await rm(dir, { recursive: true, force: true })
+})
