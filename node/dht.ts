@@ -35,7 +35,6 @@ export async function createNodeDht (node: MeshNode): Promise<Subsystem | undefi
     logger: node.log,
     registry: node.registry
   })
-  ;(node as unknown as { dht?: MeshDht }).dht = dht
   return {
     name: 'dht',
     service: dht,

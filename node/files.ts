@@ -34,7 +34,7 @@ export function filesEnv (env: NodeJS.ProcessEnv = process.env): Partial<FilesIn
 
 /** Adapts the DHT subsystem's service to files/' ContentRouting, or undefined when the node runs without a DHT. */
 function contentRouting (node: MeshNode): ContentRouting | undefined {
-  const dht = (node.subsystems.find(s => s.name === 'dht')?.service ?? (node as unknown as { dht?: unknown }).dht) as NodeDht | undefined
+  const dht = node.subsystems.find(s => s.name === 'dht')?.service as NodeDht | undefined
   if (dht == null || typeof dht.provide !== 'function' || typeof dht.findProviders !== 'function') return undefined
   return {
     provide: async (cid, { signal }) => { await dht.provide(cid, { signal }) },
@@ -74,7 +74,6 @@ export async function createNodeFiles (node: MeshNode): Promise<Subsystem | unde
     logger: node.log,
     registry: node.registry
   }, { dir: join(node.config.dataDir, 'files'), ...filesEnv() })
-  ;(node as unknown as { files?: Files }).files = files
   return {
     name: 'files',
     service: files,

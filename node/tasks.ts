@@ -156,7 +156,7 @@ export async function createNodeTasks (node: MeshNode): Promise<Subsystem | unde
     node.log.warn({ component: 'tasks' }, 'no replicated store: tasks disabled')
     return undefined
   }
-  const files = (node.subsystems.find(s => s.name === 'files')?.service ?? (node as unknown as { files?: Files }).files) as Files | undefined
+  const files = node.subsystems.find(s => s.name === 'files')?.service as Files | undefined
   const env = tasksEnv()
   const dir = join(node.config.dataDir, 'tasks', 'scratch')
   await mkdir(dir, { recursive: true })
