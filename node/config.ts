@@ -42,6 +42,10 @@ export const configSchema = z.object({
   allowExec: z.boolean(),
   /** strict: a write is acknowledged only after fsync (group commit). relaxed: after the OS has it, before fsync. */
   durability: z.enum(['strict', 'relaxed']),
+  /** Tasks this node runs at once. @default the number of cores */
+  taskSlots: z.number().int().min(1).max(1024).optional(),
+  /** Resource tags this node offers to tasks (e.g. gpu). */
+  taskTags: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a tag is 1-64 letters, digits, . _ or -')),
   /** Copies of each key and file chunk; the same on every node of a mesh. */
   replicationFactor: z.number().int().min(1).max(7),
   /** Test-only: offsets this node's wall clock, to show that a skewed clock loses no writes. */
@@ -61,6 +65,7 @@ export const defaults: MeshConfig = {
   allowExec: false,
   durability: 'strict',
   replicationFactor: 3,
+  taskTags: [],
   clockSkewMs: 0
 }
 
@@ -78,6 +83,8 @@ const envFields: Record<string, { key: keyof MeshConfig, kind: 'string' | 'list'
   MESH_ALLOW_EXEC: { key: 'allowExec', kind: 'bool' },
   MESH_DURABILITY: { key: 'durability', kind: 'string' },
   MESH_REPLICATION_FACTOR: { key: 'replicationFactor', kind: 'int' },
+  MESH_TASK_SLOTS: { key: 'taskSlots', kind: 'int' },
+  MESH_TASK_TAGS: { key: 'taskTags', kind: 'list' },
   MESH_CLOCK_SKEW_MS: { key: 'clockSkewMs', kind: 'int' }
 }
 

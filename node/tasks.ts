@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { BadRequestError, InvalidConfigError, MeshError } from '../lib/errors.js'
+import { BadRequestError, MeshError } from '../lib/errors.js'
 import { deadline } from '../lib/abort.js'
 import { second } from '../lib/units.js'
 import {
@@ -17,16 +17,6 @@ import { parseFileCid } from '../files/index.js'
 import type { ApiServer } from './api.js'
 import type { MeshNode } from './node.js'
 import type { Subsystem } from './subsystem.js'
-
-/** MESH_TASK_SLOTS (default: cores) and MESH_TASK_TAGS (comma-separated resource tags, e.g. gpu). */
-export function tasksEnv (env: NodeJS.ProcessEnv = process.env): { slots: number, tags: string[] } {
-  const raw = env.MESH_TASK_SLOTS
-  const slots = raw == null || raw === '' ? availableParallelism() : Number(raw)
-  if (!Number.isInteger(slots) || slots < 1 || slots > 1024) throw new InvalidConfigError('MESH_TASK_SLOTS must be an integer from 1 to 1024')
-  const tags = (env.MESH_TASK_TAGS ?? '').split(',').map(s => s.trim()).filter(s => s !== '')
-  for (const t of tags) if (!/^[A-Za-z0-9_.-]{1,64}$/.test(t)) throw new InvalidConfigError(`MESH_TASK_TAGS: bad tag "${t}"`)
-  return { slots, tags }
-}
 
 /** Membership metadata key holding the node's resource tags, comma-separated. */
 const TAGS_META_KEY = 'tasks'
@@ -157,7 +147,8 @@ export async function createNodeTasks (node: MeshNode): Promise<Subsystem | unde
     return undefined
   }
   const files = node.subsystems.find(s => s.name === 'files')?.service as Files | undefined
-  const env = tasksEnv()
+  // Validated with the rest of the config (--task-slots, --task-tag, or MESH_TASK_SLOTS / MESH_TASK_TAGS).
+  const env = { slots: node.config.taskSlots ?? availableParallelism(), tags: node.config.taskTags }
   const dir = join(node.config.dataDir, 'tasks', 'scratch')
   await mkdir(dir, { recursive: true })
   const manager = new TaskManager({
