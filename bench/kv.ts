@@ -2,6 +2,7 @@
 // local 3- and 5-node testnets at one/quorum/all, a single-node RF=1 baseline through the same API, and a local
 // redis-server driven by the same load generator over a minimal RESP client.
 import { createConnection, createServer, type Socket } from 'node:net'
+import { readFile } from 'node:fs/promises'
 import { spawn, execSync, type ChildProcess } from 'node:child_process'
 import { Agent, request } from 'node:http'
 import { createTestnet, type Testnet } from '../testnet/index.js'
@@ -13,7 +14,27 @@ const VALUE = Buffer.alloc(1024, 'x')
 const CONCURRENCY = [1, 16, 64]
 const LEVELS = ['one', 'quorum', 'all'] as const
 
-interface Cell { system: string, level: string, concurrency: number, ops: number, opsPerSec: number, writesPerSec: number, p50: number, p99: number, p999: number, errors: number }
+interface Cell {
+  system: string, level: string, concurrency: number, ops: number, opsPerSec: number, writesPerSec: number, p50: number, p99: number, p999: number, errors: number
+  /** CPU the server processes used during the cell (user+sys seconds per second: 1 = one core busy). */
+  cores?: number
+  /** Writes per second per core used: the RF=3 target is counted this way, so other tenants of a shared machine affect it less. */
+  writesPerCore?: number
+}
+
+/** user+sys CPU seconds of the given processes so far (Linux /proc); undefined where it cannot be read. */
+async function cpuSeconds (pids: number[]): Promise<number | undefined> {
+  let total = 0
+  for (const pid of pids) {
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      total += (Number(f[11]) + Number(f[12])) / CLOCK_TICKS
+    } catch { return undefined }
+  }
+  return total
+}
+const CLOCK_TICKS = 100
 
 /** Zipfian(0.99) over [0, n), by inverse CDF over precomputed cumulative weights. */
 function zipf (n: number, rand: () => number): () => number {
@@ -31,12 +52,13 @@ function zipf (n: number, rand: () => number): () => number {
 
 type Driver = (op: 'get' | 'put', key: string) => Promise<void>
 
-async function run (system: string, level: string, concurrency: number, seconds: number, driver: Driver): Promise<Cell> {
+async function run (system: string, level: string, concurrency: number, seconds: number, driver: Driver, pids: number[] = []): Promise<Cell> {
   const rand = seededRandom(42 + concurrency)
   const key = zipf(KEYS, rand)
   const lat: number[] = []
   let writes = 0
   let errors = 0
+  const cpu0 = await cpuSeconds(pids)
   const end = performance.now() + seconds * 1000
   await Promise.all(Array.from({ length: concurrency }, async (): Promise<void> => {
     while (performance.now() < end) {
@@ -47,8 +69,46 @@ async function run (system: string, level: string, concurrency: number, seconds:
       if (op === 'put') writes++
     }
   }))
+  const cpu1 = await cpuSeconds(pids)
   const s = summarize(lat)
-  return { system, level, concurrency, ops: s.n, opsPerSec: s.n / seconds, writesPerSec: writes / seconds, p50: s.p50, p99: s.p99, p999: s.p999, errors }
+  const cell: Cell = { system, level, concurrency, ops: s.n, opsPerSec: s.n / seconds, writesPerSec: writes / seconds, p50: s.p50, p99: s.p99, p999: s.p999, errors }
+  if (cpu0 != null && cpu1 != null && cpu1 > cpu0) {
+    cell.cores = (cpu1 - cpu0) / seconds
+    cell.writesPerCore = writes / (cpu1 - cpu0)
+  }
+  return cell
+}
+
+/**
+ * Open loop at a fixed rate (the p99 target is stated at half the peak): requests start on schedule whether or not
+ * earlier ones finished, and latency counts from the scheduled start, so a stall is not hidden by fewer requests.
+ */
+async function runAtRate (system: string, level: string, rate: number, seconds: number, driver: Driver, pids: number[]): Promise<Cell> {
+  const rand = seededRandom(7)
+  const key = zipf(KEYS, rand)
+  const lat: number[] = []
+  let writes = 0
+  let errors = 0
+  const total = Math.floor(rate * seconds)
+  const t0 = performance.now()
+  const cpu0 = await cpuSeconds(pids)
+  const inflight = new Set<Promise<void>>()
+  for (let i = 0; i < total; i++) {
+    const at = t0 + i * 1000 / rate
+    const wait = at - performance.now()
+    if (wait > 1) await new Promise(resolve => setTimeout(resolve, wait))
+    const op = rand() < 0.5 ? 'get' : 'put'
+    const p: Promise<void> = driver(op, `user${key()}`).then(() => { lat.push(performance.now() - at); if (op === 'put') writes++ }, () => { errors++ })
+      .finally(() => { inflight.delete(p) })
+    inflight.add(p)
+  }
+  await Promise.all(inflight)
+  const elapsed = (performance.now() - t0) / 1000
+  const cpu1 = await cpuSeconds(pids)
+  const s = summarize(lat)
+  const cell: Cell = { system, level: `${level} @${Math.round(rate)}/s`, concurrency: 0, ops: s.n, opsPerSec: s.n / elapsed, writesPerSec: writes / elapsed, p50: s.p50, p99: s.p99, p999: s.p999, errors }
+  if (cpu0 != null && cpu1 != null && cpu1 > cpu0) { cell.cores = (cpu1 - cpu0) / elapsed; cell.writesPerCore = writes / (cpu1 - cpu0) }
+  return cell
 }
 
 function httpDriver (apis: string[], level: string): { driver: Driver, close: () => void } {
@@ -142,19 +202,33 @@ async function redis (seconds: number): Promise<Cell[]> {
   } finally { child.kill('SIGTERM') }
 }
 
-async function mesh (n: number, seconds: number, env: Record<string, string> = {}): Promise<Cell[]> {
-  const net: Testnet = await createTestnet(n, { logLevel: 'warn', env })
+async function mesh (n: number, seconds: number, env: Record<string, string> = {}, concurrency = CONCURRENCY): Promise<Cell[]> {
+  // Task execution off, as in the default config: its idle work-stealing polls otherwise take about a core of a
+  // 3-node testnet and would be counted against the store.
+  const net: Testnet = await createTestnet(n, { logLevel: 'warn', env, allowExec: false })
   try {
     const apis = net.nodes.map(x => x.api)
+    // A node coordinates only once its membership view is complete (ViewNotReadyError before).
+    await net.waitFor('every node ready to coordinate', async () => {
+      const s = await Promise.all(net.nodes.map(async (_, i) => await net.client(i, { timeout: 5000 }).json('GET', '/v1/storage/stats')))
+      return s.every((x: { ready?: boolean }) => x.ready !== false)
+    }, 60_000, 100)
     await load(apis)
+    const pids = net.nodes.map(x => x.pid).filter((p): p is number => p != null)
     const cells: Cell[] = []
     const levels = n === 1 ? ['one'] as const : LEVELS
     for (const level of levels) {
-      for (const c of CONCURRENCY) {
+      for (const c of concurrency) {
         const { driver, close } = httpDriver(apis, level)
-        cells.push(await run(n === 1 ? 'single node RF=1' : `${n} nodes RF=3`, level, c, seconds, driver))
+        cells.push(await run(n === 1 ? 'single node RF=1' : `${n} nodes RF=3`, level, c, seconds, driver, pids))
         close()
       }
+    }
+    if (n > 1) {
+      const peak = Math.max(...cells.filter(c => c.level === 'quorum').map(c => c.opsPerSec))
+      const { driver, close } = httpDriver(apis, 'quorum')
+      cells.push(await runAtRate(`${n} nodes RF=3`, 'quorum', peak / 2, seconds, driver, pids))
+      close()
     }
     return cells
   } finally { await net.stop() }
@@ -164,8 +238,8 @@ export async function main (args: string[]): Promise<void> {
   const seconds = Number(args[0] ?? 3)
   const cells: Cell[] = []
   const print = (cs: Cell[]): void => {
-    process.stdout.write(table(['system', 'level', 'conc', 'ops/s', 'writes/s', 'p50 ms', 'p99 ms', 'p999 ms', 'errors'],
-      cs.map(c => [c.system, c.level, c.concurrency, c.opsPerSec, c.writesPerSec, c.p50, c.p99, c.p999, c.errors])) + '\n\n')
+    process.stdout.write(table(['system', 'level', 'conc', 'ops/s', 'writes/s', 'p50 ms', 'p99 ms', 'p999 ms', 'errors', 'cores used', 'writes/s/core'],
+      cs.map(c => [c.system, c.level, c.concurrency, c.opsPerSec, c.writesPerSec, c.p50, c.p99, c.p999, c.errors, c.cores ?? '-', c.writesPerCore ?? '-'])) + '\n\n')
   }
   for (const [n, env] of [[1, { MESH_REPLICATION_FACTOR: '1' }], [3, {}], [5, {}]] as const) {
     const cs = await mesh(n, seconds, env)
@@ -175,7 +249,7 @@ export async function main (args: string[]): Promise<void> {
   const rc = await redis(seconds)
   print(rc)
   cells.push(...rc)
-  const ratios = cells.filter(c => c.system !== 'redis' && c.system !== 'single node RF=1').map(c => {
+  const ratios = cells.filter(c => c.concurrency > 0 && c.system !== 'redis' && c.system !== 'single node RF=1').map(c => {
     const base = cells.find(b => b.system === 'single node RF=1' && b.concurrency === c.concurrency)
     const red = rc.find(b => b.concurrency === c.concurrency)
     return [c.system, c.level, c.concurrency, c.opsPerSec / (base?.opsPerSec ?? NaN), c.opsPerSec / (red?.opsPerSec ?? NaN), c.p99 / (base?.p99 ?? NaN)]

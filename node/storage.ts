@@ -1,5 +1,6 @@
 import { join } from 'node:path'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile, writeFile, rename, stat } from 'node:fs/promises'
+import { identityFile } from './identity.js'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { MeshError, BadRequestError, InvalidConfigError } from '../lib/errors.js'
 import { MiB, second } from '../lib/units.js'
@@ -59,13 +60,56 @@ export function skewedClock (skewMs: number): Clock {
   return { ...systemClock, now: () => systemClock.now() + skewMs }
 }
 
-/** Adapts SWIM membership to storage's MembershipView (see DEAD_GRACE_MS for the ring rule). */
-export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS): MembershipView & { close: () => void } {
+export interface ViewReadiness {
+  /** Peers this node had in its ring when it last ran (persisted in the storage directory); empty after a wipe. */
+  expected: string[]
+  /** The node has bootstrap seeds: its join's push-pull brings the whole table in one reply. */
+  hasSeeds: boolean
+  /**
+   * This process created the node's identity: a brand-new node. Without seeds it is the first node of a new mesh
+   * and nobody holds data it could misplace, so it is ready at once. (A wiped node keeps its identity, so it is not.)
+   */
+  fresh?: boolean
+  /** Inbound push-pulls so far (each carries the sender's whole table). */
+  pushPulls: () => number
+  /** With evidence of a full table, the member set must then stay unchanged this long (ms). @default 1 s */
+  settleMs?: number
+  /** Without any (a seedless node that lost its data, or the very first node of a mesh): this long (ms). @default 15 s */
+  blindSettleMs?: number
+}
+
+/**
+ * Adapts SWIM membership to storage's MembershipView (see DEAD_GRACE_MS for the ring rule).
+ *
+ * Readiness: a restarted node's table starts empty and fills over seconds (a seedless node learned its last member
+ * 12 s after restart in a 5-node testnet); a ring from that view names wrong replicas, so a quorum "acknowledged" by
+ * them misses the real replicas. The view is ready, for good, once the known member set has been stable for settleMs
+ * and holds every peer of the last run or came from a full table (seed join, inbound push-pull); or once it has been
+ * stable for blindSettleMs.
+ */
+export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS, readiness?: ViewReadiness): MembershipView & { ready: () => boolean, close: () => void } {
   const m = node.membership
   const self = m.peerId
   const unsubscribe: Array<() => void> = []
+  let ready = readiness == null || (readiness.fresh === true && !readiness.hasSeeds && readiness.expected.length === 0)
+  let signature = ''
+  let changedAt = Date.now()
+  const ready_ = (): boolean => {
+    if (ready || readiness == null) return true
+    const known = m.members().map(x => x.peerId).filter(p => p !== self).sort()
+    const sig = known.join(',')
+    const now = Date.now()
+    if (sig !== signature) { signature = sig; changedAt = now; return false }
+    const stable = now - changedAt
+    const full = readiness.expected.length > 0
+      ? readiness.expected.every(p => p === self || known.includes(p))
+      : (readiness.hasSeeds && known.length > 0) || readiness.pushPulls() > 0
+    ready = (full && stable >= (readiness.settleMs ?? second)) || stable >= (readiness.blindSettleMs ?? 15 * second)
+    return ready
+  }
   return {
     self: () => self,
+    ready: ready_,
     members: () => {
       const now = Date.now()
       const out: string[] = []
@@ -241,7 +285,25 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
   const log = node.log.child({ component: 'storage' })
   const dir = join(node.config.dataDir, 'storage')
   await mkdir(dir, { recursive: true })
-  const view = membershipView(node)
+  const peersFile = join(dir, 'peers.json')
+  const expected = await readFile(peersFile, 'utf8').then(t => JSON.parse(t) as unknown).then(v => Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [], () => [])
+  const processStart = Date.now() - process.uptime() * 1000
+  const fresh = await stat(join(node.config.dataDir, identityFile)).then(s => s.mtimeMs >= processStart - 1000, () => false)
+  const view = membershipView(node, DEAD_GRACE_MS, { expected, fresh, hasSeeds: node.config.bootstrap.length > 0, pushPulls: () => node.membership.stats.pushPulls })
+  // The ring's members are remembered so that after a restart readiness can tell a complete view from a partial one.
+  let savedPeers = [...expected].sort().join(',')
+  let saving = Promise.resolve()
+  const savePeers = (): void => {
+    if (!view.ready()) return
+    const peers = view.members().sort()
+    const sig = peers.join(',')
+    if (sig === savedPeers) return
+    savedPeers = sig
+    saving = saving.then(async () => { await writeFile(peersFile + '.tmp', JSON.stringify(peers)); await rename(peersFile + '.tmp', peersFile) })
+      .catch(err => { log.warn({ err }, 'could not save the ring members') })
+  }
+  let readyTimer: NodeJS.Timeout | undefined
+  let savedReady = false
   const storage = createStorage({
     engine: new LevelEngine({ path: dir, durability: env.durability }),
     membership: view,
@@ -264,6 +326,17 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     async start () {
       await storage.start()
       await node.rpc.handle(kvService, handlers as any)
+      const started = Date.now()
+      readyTimer = setInterval(() => {
+        const wasReady = savedReady
+        savedReady = view.ready()
+        if (savedReady && !wasReady) {
+          log.info({ ms: Date.now() - started, members: view.members().length }, 'membership view ready; serving kv requests')
+          storage.hints.sweep()
+        }
+        savePeers()
+      }, 250)
+      readyTimer.unref()
       log.info({ dir, rf: env.replicationFactor, durability: env.durability, clockSkewMs: node.config.clockSkewMs }, 'kv store ready')
     },
     async stop () {
@@ -273,8 +346,10 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
       } catch (err) {
         log.warn({ err }, 'handoff before leaving incomplete; anti-entropy will restore replicas')
       }
+      clearInterval(readyTimer)
       view.close()
       await storage.stop()
+      await saving
     },
     routes (api) { kvRoutes(api, storage) },
     async stats () {

@@ -150,6 +150,8 @@ export class AntiEntropy {
 
   /** One background tick: the next (peer, segment) round, then rebalance and GC of that segment. */
   async step (): Promise<void> {
+    // A partial view would make this node hand off and forget data it still replicates.
+    if (this.c.membership.ready?.() === false) return
     const ring = this.c.ring()
     this.checkRing(ring)
     const peers = ring.members.filter(p => p !== this.self && this.c.membership.isAlive(p))

@@ -1,7 +1,7 @@
 import type { Logger } from '../lib/log.js'
 import type { Clock, TimerHandle } from '../lib/clock.js'
 import { deadline } from '../lib/abort.js'
-import { MeshError, UnavailableError } from '../lib/errors.js'
+import { MeshError, UnavailableError, TimeoutError } from '../lib/errors.js'
 import type { Record as KvRecord, Timestamp, ReadResponse } from './storage.js'
 import type { ConsistencyLevel, MembershipView, ReplicaTransport } from './types.js'
 import type { ReplicaService } from './service.js'
@@ -13,7 +13,7 @@ import { validateKey, validateValue, isDead, recordBytes } from './record.js'
 import { compareKeys } from './engine.js'
 import { FULL_RANGE } from './tokens.js'
 import {
-  ConsistencyUnavailableError, ConsistencyTimeoutError, InvalidOptionError, KeyNotFoundError, type ConsistencyShortfall
+  ConsistencyUnavailableError, ConsistencyTimeoutError, InvalidOptionError, KeyNotFoundError, ViewNotReadyError, type ConsistencyShortfall
 } from './errors.js'
 import {
   DEFAULT_REPLICATION_FACTOR, DEFAULT_REQUEST_TIMEOUT, MAX_KEY_BYTES, MAX_VALUE_BYTES, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT,
@@ -202,6 +202,7 @@ export class Coordinator {
   }
 
   private level (opts: OperationOptions, op: 'read' | 'write'): ConsistencyLevel {
+    if (this.c.membership.ready?.() === false) throw new ViewNotReadyError()
     const level = opts.consistency ?? this.defaultConsistency
     if (!['any', 'one', 'quorum', 'all'].includes(level)) throw new InvalidOptionError(`unknown consistency level ${String(level)}`)
     if (level === 'any' && op === 'read') throw new InvalidOptionError('consistency ANY applies to writes only')
@@ -249,7 +250,13 @@ export class Coordinator {
     const shortfall = (answered: number): ConsistencyShortfall => ({ op: 'write', level, answered, replicas: replicas.length, required })
     if (level !== 'any' && alive.length < required) throw new ConsistencyUnavailableError(shortfall(alive.length), 'alive')
     opts.signal?.throwIfAborted()
-    const signal = deadline(timeoutMs, opts.signal)
+    // The caller's signal ends the wait, never the sends: an HTTP caller's signal aborts as soon as the response has
+    // gone out, and tying the sends to it aborted the slowest replica's write after every quorum reply, turning it
+    // into a hint (constant hint churn on a healthy mesh, drained only by the sweep). Sends get the deadline alone.
+    // One controller and one timer, cleared once every send has settled: AbortSignal.timeout/any per request left
+    // a timer behind that fired seconds later into listeners of finished requests (about 5% of a node's CPU).
+    const sends = new AbortController()
+    const sendSignal = sends.signal
 
     return await new Promise<WriteResult & { superseded?: boolean }>((resolve, reject) => {
       let superseded = false
@@ -259,10 +266,12 @@ export class Coordinator {
       let hintsInFlight = 0
       let settled = false
       let doomed = false
+      let pendingSends = alive.length
       const finish = (err?: Error): void => {
         if (settled) return
         settled = true
-        signal.removeEventListener('abort', onAbort)
+        opts.signal?.removeEventListener('abort', onCallerAbort)
+        if (pendingSends === 0) this.c.clock.clearTimeout(timer)
         if (err != null) reject(err)
         else resolve({ key: record.key, timestamp: record.ts as Timestamp, acks, hinted, ...(superseded ? { superseded } : {}) })
       }
@@ -276,12 +285,14 @@ export class Coordinator {
         if (impossible && outstanding === 0) finish(new ConsistencyUnavailableError(shortfall(acks)))
         else if (impossible) doomed = true
       }
-      const onAbort = (): void => {
-        if (opts.signal?.aborted === true) finish(opts.signal.reason)
-        else if (doomed) finish(new ConsistencyUnavailableError(shortfall(acks)))
+      const onCallerAbort = (): void => { finish(opts.signal?.reason) }
+      const timer = this.c.clock.setTimeout(() => {
+        sends.abort(new ConsistencyTimeoutError(shortfall(acks), timeoutMs))
+        if (doomed) finish(new ConsistencyUnavailableError(shortfall(acks)))
         else finish(new ConsistencyTimeoutError(shortfall(acks), timeoutMs))
-      }
-      signal.addEventListener('abort', onAbort, { once: true })
+      }, timeoutMs)
+      const sent = (): void => { if (--pendingSends === 0 && settled) this.c.clock.clearTimeout(timer) }
+      opts.signal?.addEventListener('abort', onCallerAbort, { once: true })
       const hint = (peer: string): void => {
         hintsInFlight++
         const p = this.c.hints.store(peer, record)
@@ -291,9 +302,10 @@ export class Coordinator {
       }
       for (const peer of down) hint(peer)
       for (const peer of alive) {
-        this.track(this.write(peer, [record], signal).then(
-          (n) => { if (n > 0) superseded = true; acks++; check() },
+        this.track(this.write(peer, [record], sendSignal).then(
+          (n) => { sent(); if (n > 0) superseded = true; acks++; check() },
           (err) => {
+            sent()
             failed++
             this.log.debug({ err, peer, key: record.key }, 'replica write failed, storing a hint')
             if (peer !== this.self) hint(peer)
@@ -321,7 +333,34 @@ export class Coordinator {
     const candidates = replicas.filter(p => this.isAlive(p)).sort((a, b) => (b === this.self ? 1 : 0) - (a === this.self ? 1 : 0))
     if (candidates.length < required) throw new ConsistencyUnavailableError(shortfall(candidates.length), 'alive')
     opts.signal?.throwIfAborted()
-    const signal = deadline(timeoutMs, opts.signal)
+    const { signal, done } = this.deadline(timeoutMs, opts.signal)
+    try {
+      return await this.readFrom(key, candidates, required, shortfall, timeoutMs, signal, opts)
+    } finally {
+      done()
+    }
+  }
+
+  /**
+   * A deadline that is cleared when the operation ends. AbortSignal.timeout() cannot be cancelled: per request it left
+   * a timer that fired seconds later, built a DOMException and ran abort listeners of finished work.
+   */
+  private deadline (ms: number, outer?: AbortSignal): { signal: AbortSignal, done: () => void } {
+    const controller = new AbortController()
+    const onOuter = (): void => { controller.abort(outer?.reason) }
+    const timer = this.c.clock.setTimeout(() => { controller.abort(new TimeoutError(`deadline of ${ms} ms passed`)) }, ms)
+    outer?.addEventListener('abort', onOuter, { once: true })
+    return {
+      signal: controller.signal,
+      done: () => {
+        this.c.clock.clearTimeout(timer)
+        outer?.removeEventListener('abort', onOuter)
+      }
+    }
+  }
+
+  private async readFrom (key: string, candidates: string[], required: number, shortfall: (answered: number) => ConsistencyShortfall,
+    timeoutMs: number, signal: AbortSignal, opts: GetOptions): Promise<GetResult> {
     const onTimeout = (answered: number): Error => opts.signal?.aborted === true ? opts.signal.reason : new ConsistencyTimeoutError(shortfall(answered), timeoutMs)
 
     // One full read, digests (versions) from the rest; replacements for failures are digests too.
@@ -370,6 +409,7 @@ export class Coordinator {
     const prefix = opts.prefix ?? ''
     const limit = opts.limit ?? DEFAULT_SCAN_LIMIT
     if (!(limit > 0) || limit > MAX_SCAN_LIMIT) throw new InvalidOptionError(`limit must be 1..${MAX_SCAN_LIMIT}, got ${limit}`)
+    if (this.c.membership.ready?.() === false) throw new ViewNotReadyError()
     return await this.measure('scan', 'one', async () => {
       const signal = deadline(this.timeoutOf(opts), opts.signal)
       const members = new Set(this.c.membership.members())

@@ -64,6 +64,14 @@ export class ConsistencyUnavailableError extends UnavailableError {
   }
 }
 
+/** This node has only just started and does not know the mesh's members yet; another node can take the request. */
+export class ViewNotReadyError extends UnavailableError {
+  constructor () {
+    super('this node is still learning the mesh membership after starting; retry shortly or use another node')
+    this.name = 'ViewNotReadyError'
+  }
+}
+
 /** The request deadline passed before the consistency level was met. */
 export class ConsistencyTimeoutError extends TimeoutError {
   readonly shortfall: ConsistencyShortfall

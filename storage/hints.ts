@@ -35,17 +35,28 @@ export interface HintsInit {
   maxAge?: number
   /** Records replayed per second per target. @default 1000 */
   replayRate?: number
-  /** Period of the sweep that replays to alive targets in case an alive event was missed (ms). @default 10 s */
+  /**
+   * Period of the sweep that replays to alive targets (ms). It is what delivers hints for a target that never changed
+   * state (a write that timed out under load), and covers a missed alive event. @default 2 s
+   */
   sweepInterval?: number
   /** Bytes per replay batch. @default 4 MiB */
   maxBatchBytes?: number
-  /** Deadline of one replay batch (ms). @default 10 s */
+  /** Upper bound of one replay batch's deadline, which is otherwise 3 s plus 1 ms per KiB (ms). @default 10 s */
   timeout?: number
 }
 
 export interface HintStats {
   pending: number
   byTarget: { [target: string]: number }
+}
+
+export interface HintTargetStats {
+  pending: number
+  /** Age of the oldest hint held for the target (ms, by this node's clock), so a caller can tell a backlog that is draining from hints stored since. */
+  oldestAgeMs: number
+  /** A replay to the target is running. */
+  replaying: boolean
 }
 
 /**
@@ -65,6 +76,8 @@ export class HintStore {
   private total = 0
   private seq = 0
   private readonly replaying = new Map<string, Promise<void>>()
+  private readonly again = new Set<string>()
+  private readonly retryDelay: number
   private controller = new AbortController()
   private timer: TimerHandle | undefined
   private unsubscribe: Array<() => void> = []
@@ -79,6 +92,7 @@ export class HintStore {
     this.sweepInterval = init.sweepInterval ?? DEFAULT_HINT_SWEEP_INTERVAL
     this.maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
     this.timeout = init.timeout ?? DEFAULT_ROUND_TIMEOUT
+    this.retryDelay = Math.min(1000, this.sweepInterval)
   }
 
   async start (): Promise<void> {
@@ -112,13 +126,34 @@ export class HintStore {
   private schedule (): void {
     if (!this.running) return
     this.timer = this.c.clock.setTimeout(() => {
-      for (const target of this.pending.keys()) this.kick(target)
+      this.sweep()
       this.schedule()
     }, this.sweepInterval)
   }
 
+  /** Starts a replay to every target that has hints and is reachable. */
+  sweep (): void {
+    for (const target of [...this.pending.keys()]) this.kick(target)
+  }
+
   stats (): HintStats {
     return { pending: this.total, byTarget: Object.fromEntries(this.pending) }
+  }
+
+  /** Per target: count, age of the oldest hint (one seek each), whether a replay runs. */
+  async targets (): Promise<{ [target: string]: HintTargetStats }> {
+    const out: { [target: string]: HintTargetStats } = {}
+    const now = this.c.clock.now()
+    for (const [target, pending] of this.pending) {
+      const prefix = `${HINT_PREFIX}${target}/`
+      let oldest = now
+      for await (const [k] of this.c.engine.iterate({ gte: prefix, lt: prefix + '\uffff', limit: 1 })) {
+        const t = parseInt(k.slice(prefix.length, prefix.length + 12), 16)
+        if (Number.isFinite(t)) oldest = t
+      }
+      out[target] = { pending, oldestAgeMs: Math.max(0, Math.round(now - oldest)), replaying: this.replaying.has(target) }
+    }
+    return out
   }
 
   /** Stores a hint durably. False when the hint store is full (the hint is dropped and counted). */
@@ -150,14 +185,29 @@ export class HintStore {
     this.c.metrics.hintsPending.set(this.total)
   }
 
-  /** Starts replaying to target unless a replay to it is already running. */
+  /**
+   * Starts replaying to target. A kick that arrives while a replay runs is remembered and honoured when that replay
+   * ends: the replay may be one that started while the target was suspect and is about to fail, and dropping the kick
+   * (an `alive` event, say) left the hints waiting for the next sweep.
+   */
   kick (target: string): void {
-    if (!this.running || this.replaying.has(target) || !this.pending.has(target)) return
+    if (!this.running || !this.pending.has(target)) return
+    if (this.replaying.has(target)) { this.again.add(target); return }
+    // A target missing from a partial view would look orphaned and its hints be forwarded by a wrong ring.
+    if (this.c.membership.ready?.() === false) return
     const members = this.c.membership.members()
     if (members.includes(target) && !this.c.membership.isAlive(target)) return
+    this.again.delete(target)
+    let failed = false
     const p = this.replay(target, !members.includes(target))
-      .catch(err => { this.log.debug({ err, target }, 'hint replay interrupted') })
-      .finally(() => { this.replaying.delete(target) })
+      .catch(err => { failed = true; this.log.debug({ err, target }, 'hint replay interrupted') })
+      .finally(() => {
+        this.replaying.delete(target)
+        if (!this.again.delete(target) || !this.running) return
+        // After a failure, pause before retrying so a target that fails fast does not spin.
+        if (failed) this.c.clock.setTimeout(() => { this.kick(target) }, this.retryDelay)
+        else this.kick(target)
+      })
     this.replaying.set(target, p)
   }
 
@@ -185,14 +235,17 @@ export class HintStore {
       }
       if (batch.length === 0) return
       const records = batch.map(b => b.record)
+      // Sized to the batch rather than the full round timeout: a dial to a node that is still starting can hang
+      // (seen: a noise handshake stalled until its deadline), and the next sweep retries sooner than 10 s would.
+      const budget = Math.min(this.timeout, 3000 + Math.ceil(bytes / 1024))
       if (orphaned) {
         if (this.c.forward == null) {
           this.c.metrics.hintsDropped.inc({ reason: 'left' }, batch.length)
         } else {
-          await this.c.forward(records, deadline(this.timeout, signal))
+          await this.c.forward(records, deadline(budget, signal))
         }
       } else {
-        await this.c.transport.write(target, { records }, deadline(this.timeout, signal))
+        await this.c.transport.write(target, { records }, deadline(budget, signal))
         this.c.metrics.hintsReplayed.inc(batch.length)
       }
       await this.c.engine.batch(batch.map(b => ({ type: 'del' as const, key: b.key })))

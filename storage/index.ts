@@ -5,7 +5,7 @@ import type { StorageEngine } from './engine.js'
 import type { MembershipView, ReplicaTransport, ConsistencyLevel } from './types.js'
 import { HybridClock } from './hlc.js'
 import { ReplicaService } from './service.js'
-import { HintStore, type HintsInit } from './hints.js'
+import { HintStore, type HintsInit, type HintTargetStats } from './hints.js'
 import { Coordinator, type PutOptions, type GetOptions, type OperationOptions, type WriteResult, type GetResult, type ScanOptions, type ScanResult, type HandoffResult } from './coordinator.js'
 import { AntiEntropy, type AntiEntropyInit, type AntiEntropyStats } from './anti-entropy.js'
 import { StorageMetrics } from './metrics.js'
@@ -21,7 +21,7 @@ export * from './tokens.js'
 export * from './record.js'
 export * from './constants.js'
 export { ReplicaService, type ReplicaServiceInit, type ReplicaStats } from './service.js'
-export { HintStore, type HintsInit, type HintStats } from './hints.js'
+export { HintStore, type HintsInit, type HintStats, type HintTargetStats } from './hints.js'
 export { Coordinator, requiredAnswers, type PutOptions, type GetOptions, type OperationOptions, type WriteResult, type GetResult, type ScanOptions, type ScanResult, type HandoffResult } from './coordinator.js'
 export { AntiEntropy, type AntiEntropyInit, type AntiEntropyStats, type RoundResult } from './anti-entropy.js'
 export { StorageMetrics } from './metrics.js'
@@ -76,6 +76,10 @@ export interface StorageStats {
   /** Approximate bytes of data on disk. */
   bytes: number
   hintsPending: number
+  /** The membership view is complete enough to coordinate requests (see MembershipView.ready). */
+  ready: boolean
+  /** Hints held here, per target node. */
+  hints: { [target: string]: HintTargetStats }
   /** Fraction of the token space this node is primary for. */
   ringShare: number
   /** Fraction of all data this node holds a replica of (sums to RF over members). */
@@ -178,6 +182,8 @@ export function createStorage (components: StorageComponents, init: StorageInit 
         self,
         ...s,
         hintsPending: hints.stats().pending,
+        ready: membership.ready?.() ?? true,
+        hints: await hints.targets(),
         ringShare: r.share(self),
         replicaShare: r.replicaShare(self, rf),
         antiEntropy: antiEntropy.stats()

@@ -32,6 +32,8 @@ export function tokenOfDataKey (engineKey: string): bigint {
 }
 
 const EMPTY = new Uint8Array(0)
+/** Keys whose stored version apply() remembers (about 150 bytes each). */
+const VERSION_CACHE_SIZE = 100_000
 const HASH_BYTES = 16
 
 export interface ReplicaServiceComponents {
@@ -82,6 +84,11 @@ export class ReplicaService {
   private readonly maxKeyBytes: number
   private readonly maxValueBytes: number
   private readonly locks = new Map<string, Promise<void>>()
+  /**
+   * The stored version of recently written keys. apply() and purge() are the only writers of data keys and both run
+   * under the key's lock, so an entry is exact; it saves the LevelDB read before every replica write.
+   */
+  private readonly versions = new Map<string, { ts: KvRecord['ts'], tombstone: boolean }>()
   private readonly inflight = new Map<number, number>()
   private nextWriteId = 0
   private counts = { records: 0, tombstones: 0 }
@@ -254,7 +261,11 @@ export class ReplicaService {
   async apply (r: KvRecord): Promise<boolean> {
     this.hlc.update(r.ts)
     return await this.withKey(r.key, async () => {
-      const existing = (await this.getStored(r.key))?.record
+      let existing = this.versions.get(r.key)
+      if (existing == null) {
+        const stored = (await this.getStored(r.key))?.record
+        if (stored != null) existing = { ts: stored.ts, tombstone: stored.tombstone }
+      }
       if (existing != null && compareTimestamps(existing.ts, r.ts) >= 0) return false
       const id = this.nextWriteId++
       const storedAt = Math.floor(this.clock.now())
@@ -268,6 +279,9 @@ export class ReplicaService {
       } finally {
         this.inflight.delete(id)
       }
+      this.versions.delete(r.key)
+      this.versions.set(r.key, { ts: r.ts, tombstone: r.tombstone })
+      if (this.versions.size > VERSION_CACHE_SIZE) this.versions.delete(this.versions.keys().next().value as string)
       if (existing == null) this.counts.records++
       if (r.tombstone && existing?.tombstone !== true) this.counts.tombstones++
       if (!r.tombstone && existing?.tombstone === true) this.counts.tombstones--
@@ -280,6 +294,7 @@ export class ReplicaService {
     return await this.withKey(key, async () => {
       const existing = (await this.getStored(key))?.record
       if (existing == null || compareTimestamps(existing.ts, ts) !== 0) return false
+      this.versions.delete(key)
       await this.engine.batch([{ type: 'del', key: dataKey(key) }, { type: 'del', key: KEY_PREFIX + key }])
       this.counts.records--
       if (existing.tombstone) this.counts.tombstones--

@@ -28,6 +28,12 @@ export interface MembershipView {
   /** Peer ids currently reachable, including self. */
   alive(): string[]
   isAlive(id: string): boolean
+  /**
+   * False while this node's view may still lack members (just after a restart, before it has heard the mesh's
+   * table). A ring computed from such a view names the wrong replicas, so the coordinator refuses operations
+   * (ViewNotReadyError) and anti-entropy, rebalancing and orphaned-hint forwarding wait. Absent means always ready.
+   */
+  ready?(): boolean
   /** Subscribe; returns the unsubscribe function. */
   on(event: MembershipEvent, listener: (peerId: string) => void): () => void
 }
