@@ -463,7 +463,8 @@ export class TaskManager {
       this.startRun(h)
     }
     this.publishLoad()
-    if (this.wanted() > 0 && !this.stealing) this.kickSteal()
+    // A freed slot is worth a steal, unless one is already scheduled: overriding its back-off would spin an idle mesh.
+    if (this.wanted() > 0 && !this.stealing && this.stealTimer == null) this.kickSteal()
   }
 
   private startRun (h: Held): void {
@@ -698,7 +699,6 @@ export class TaskManager {
     } finally {
       this.stealing = false
     }
-    this.pump()
     if (got > 0) {
       this.stealBackoff = this.init.stealInterval ?? C.STEAL_IDLE_INTERVAL
       this.kickSteal(C.STEAL_BUSY_INTERVAL)
@@ -706,6 +706,8 @@ export class TaskManager {
       this.stealBackoff = Math.min(C.STEAL_MAX_BACKOFF, probing ? this.stealBackoff * 2 : this.stealBackoff)
       this.kickSteal(probing ? this.stealBackoff : C.STEAL_BUSY_INTERVAL * 10)
     }
+    // After the next steal is scheduled, so that starting the stolen tasks does not re-kick it at once.
+    this.pump()
   }
 
   // ---- failure: adoption of a gone holder's tasks
