@@ -33,12 +33,47 @@ export async function main (args: string[]): Promise<void> {
   const peer = target.getComponents().find(c => c.name === 'p2p')!.value!
 
   // --- libp2p RPC, persistent stream
+  // --- raw TCP echo with the same request/response pattern
+  const sock = await new Promise<Socket>((resolve) => { const s = connect(info.tcpPort, '127.0.0.1', () => { resolve(s) }); s.setNoDelay(true) })
+  let pendingResolve: (() => void) | undefined
+  let acc = Buffer.alloc(0)
+  let waitingFrames = 0
+  sock.on('data', (c) => {
+    acc = acc.length === 0 ? c : Buffer.concat([acc, c])
+    while (acc.length >= 4 && acc.length >= 4 + acc.readUInt32BE(0)) {
+      acc = acc.subarray(4 + acc.readUInt32BE(0))
+      waitingFrames--
+      if (waitingFrames <= 0) pendingResolve?.()
+    }
+  })
+  const rawFrame = (mode: number, size: number): Buffer => { const b = Buffer.alloc(5 + size); b.writeUInt32BE(1 + size); b[4] = mode; return b }
+  const echoFrame = rawFrame(1, payload.byteLength)
+  // RPC and raw TCP round trips alternate in rounds, so that a noisy moment on this shared machine hits both; the
+  // ratio reported is the median of the rounds' p50 ratios.
   const persistent: number[] = []
-  for (let i = 0; i < iterations + 500; i++) {
-    const t0 = performance.now()
-    await rpc.call(peer, diagService, 'echo', { data: payload })
-    if (i >= 500) persistent.push(performance.now() - t0)
+  const rawRtt: number[] = []
+  const roundRatios: number[] = []
+  const rounds = 10
+  for (let r = 0; r < rounds; r++) {
+    const per = Math.ceil(iterations / rounds)
+    const warm = r === 0 ? 500 : 50
+    const rp: number[] = []
+    const rr: number[] = []
+    for (let i = 0; i < per + warm; i++) {
+      const t0 = performance.now()
+      await rpc.call(peer, diagService, 'echo', { data: payload })
+      if (i >= warm) rp.push(performance.now() - t0)
+    }
+    for (let i = 0; i < per + warm; i++) {
+      const t0 = performance.now()
+      await new Promise<void>(resolve => { pendingResolve = resolve; waitingFrames = 1; sock.write(echoFrame) })
+      if (i >= warm) rr.push(performance.now() - t0)
+    }
+    persistent.push(...rp)
+    rawRtt.push(...rr)
+    roundRatios.push(summarize(rp).p50 / summarize(rr).p50)
   }
+  const medianRatio = [...roundRatios].sort((x, y) => x - y)[Math.floor(rounds / 2)]
 
   // --- libp2p bare stream echo (no RPC layer)
   const bare: number[] = []
@@ -71,27 +106,6 @@ export async function main (args: string[]): Promise<void> {
     if (i >= 100) perStream.push(performance.now() - t0)
   }
 
-  // --- raw TCP echo with the same request/response pattern
-  const sock = await new Promise<Socket>((resolve) => { const s = connect(info.tcpPort, '127.0.0.1', () => { resolve(s) }); s.setNoDelay(true) })
-  let pendingResolve: (() => void) | undefined
-  let acc = Buffer.alloc(0)
-  let waitingFrames = 0
-  sock.on('data', (c) => {
-    acc = acc.length === 0 ? c : Buffer.concat([acc, c])
-    while (acc.length >= 4 && acc.length >= 4 + acc.readUInt32BE(0)) {
-      acc = acc.subarray(4 + acc.readUInt32BE(0))
-      waitingFrames--
-      if (waitingFrames <= 0) pendingResolve?.()
-    }
-  })
-  const rawFrame = (mode: number, size: number): Buffer => { const b = Buffer.alloc(5 + size); b.writeUInt32BE(1 + size); b[4] = mode; return b }
-  const echoFrame = rawFrame(1, payload.byteLength)
-  const rawRtt: number[] = []
-  for (let i = 0; i < iterations + 500; i++) {
-    const t0 = performance.now()
-    await new Promise<void>(resolve => { pendingResolve = resolve; waitingFrames = 1; sock.write(echoFrame) })
-    if (i >= 500) rawRtt.push(performance.now() - t0)
-  }
 
   // --- bulk: 1 MiB messages, a window of 8 in flight, on one stream / one socket
   const chunk = new Uint8Array(MiB)
@@ -143,7 +157,7 @@ export async function main (args: string[]): Promise<void> {
   ]
   console.log(`rpc benchmark: ${iterations} round trips of 64 B, bulk ${bulkMiB} x 1 MiB (window ${window}); two processes on loopback`)
   console.log(table(['path', 'rtt p50 ms', 'rtt p99 ms', 'bulk MiB/s'], rows))
-  console.log(`\npersistent-stream p50 / raw TCP p50 = ${(p.p50 / r.p50).toFixed(2)}x (target <= 3x); rpc bulk / raw bulk = ${(rpcBulk / rawBulk).toFixed(2)}`)
-  const file = await writeResult('rpc', { iterations, bulkMiB, persistent: p, bareStream: b, perStream: n, raw: r, rpcBulkMiBs: rpcBulk, rawBulkMiBs: rawBulk, p50Ratio: p.p50 / r.p50 })
+  console.log(`\npersistent-stream p50 / raw TCP p50: median of ${rounds} interleaved rounds ${medianRatio.toFixed(2)}x (rounds ${roundRatios.map(x => x.toFixed(2)).join(' ')}); pooled ${(p.p50 / r.p50).toFixed(2)}x (target <= 3x); rpc bulk / raw bulk = ${(rpcBulk / rawBulk).toFixed(2)}`)
+  const file = await writeResult('rpc', { iterations, bulkMiB, persistent: p, bareStream: b, perStream: n, raw: r, rpcBulkMiBs: rpcBulk, rawBulkMiBs: rawBulk, p50Ratio: p.p50 / r.p50, medianRoundRatio: medianRatio, roundRatios })
   console.log(`wrote ${file}`)
 }

@@ -8,6 +8,9 @@ import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { silentLogger, type Logger } from '../lib/log.js'
 import { guardedPreSharedKey, readNetworkKey } from './pnet.js'
+import { tuneYamuxWindowUpdates } from './yamux-tuning.js'
+
+tuneYamuxWindowUpdates()
 import * as C from './constants.js'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
