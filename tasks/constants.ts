@@ -21,11 +21,11 @@ export const MAX_BATCH = 10_000
 export const SUBMIT_CONCURRENCY = 64
 
 /** Idle thief's poll when no member advertises a backlog; a join or a metadata update wakes it sooner. */
-export const STEAL_IDLE_INTERVAL = 250 * millisecond
+export const STEAL_IDLE_INTERVAL = 100 * millisecond
 /** Poll after a steal that brought work, so a backlog drains quickly. */
 export const STEAL_BUSY_INTERVAL = 5 * millisecond
 /** Longest back-off between empty probes of an idle mesh: bounds how long a backlog goes unnoticed. */
-export const STEAL_MAX_BACKOFF = 500 * millisecond
+export const STEAL_MAX_BACKOFF = 250 * millisecond
 /** A thief steals while it holds fewer than this many rounds of its slots (running + queued). */
 export const STEAL_HOLD_ROUNDS = 4
 /** Deadline of one steal, store writes on the victim included. */
