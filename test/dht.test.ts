@@ -65,7 +65,7 @@ test.serial('after node 7 withdraws, no node returns it; it comes back when re-a
   await everyNodeFinds([net.nodes[3].peerId])
   await net.client(7).json('POST', '/v1/resources/gpu', {})
   await everyNodeFinds([net.nodes[3].peerId, net.nodes[7].peerId])
-  t.pass()
+  t.deepEqual(ids(await find(0)).sort(), [net.nodes[3].peerId, net.nodes[7].peerId].sort())
 })
 
 test.serial('when node 7 is frozen and declared dead, lookups stop returning it', async t => {
@@ -77,7 +77,7 @@ test.serial('when node 7 is frozen and declared dead, lookups stop returning it'
   }
   // Once it refutes its death, it is a provider again (its records never went away).
   await everyNodeFinds([net.nodes[3].peerId, net.nodes[7].peerId], [], 60_000)
-  t.pass()
+  t.deepEqual(ids(await find(0)).sort(), [net.nodes[3].peerId, net.nodes[7].peerId].sort())
 })
 
 test.serial('after a restart, node 3 advertises gpu again without any command', async t => {

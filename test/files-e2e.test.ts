@@ -252,7 +252,7 @@ test.serial('a frozen replica holder: get still succeeds; once it is declared de
     const under = await Promise.all([0, 1, 2, 3, 4].filter(i => i !== victim).map(async i => await metric(i, 'meshos_files_under_replicated_chunks')))
     return under.every(n => n === 0)
   }, 30_000, 250)
-  t.pass()
+  t.true((await statOf(reader, cid)).chunkReplicas.every(c => c.replicas === 3))
 })
 
 test.serial('rm unpins the file and collects its chunks on every replica', async t => {
