@@ -80,6 +80,8 @@ async function raw (api: string, method: string, path: string, body?: Buffer, he
 
 test.serial('put/get/del/scan over HTTP and the CLI; bad input gets a clear 4xx and the node stays healthy', async t => {
   const { net } = t.context
+  // A node refuses requests (UNAVAILABLE) until its view of the ring is complete: start when every node is ready.
+  await healthy(net)
   const api = net.nodes[1].api
   let r = await mesh(['kv', 'put', 'greeting/en', 'hello world', '--api', api])
   t.is(r.code, 0, r.stderr)
