@@ -8,8 +8,12 @@ export const MAX_VALUE_BYTES = 1 * MiB
 export const DEFAULT_REPLICATION_FACTOR = 3
 /** 256 keeps the busiest of 20 nodes well under 1.25x the mean at RF=3 (see bench/placement.ts). */
 export const DEFAULT_VNODES = 256
-/** Coordinator deadline for one put/get/delete when the caller gives none. */
-export const DEFAULT_REQUEST_TIMEOUT = 2 * second
+/**
+ * Coordinator deadline for one put/get/delete when the caller gives none (`?timeout=` sets it per request). Known-down
+ * replicas fail a request at once (UNAVAILABLE); this bounds only replicas that are up but slow, and 2 s (Cassandra's
+ * write timeout) timed out healthy replicas on a loaded 2-core machine: 5 s is Cassandra's read timeout.
+ */
+export const DEFAULT_REQUEST_TIMEOUT = 5 * second
 /** Budget for one anti-entropy round or one handoff batch. */
 export const DEFAULT_ROUND_TIMEOUT = 10 * second
 /** One anti-entropy round (one peer, one segment) per this interval. */
