@@ -1,10 +1,9 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { Uint8ArrayList } from 'uint8arraylist'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { silentLogger, type Logger } from '../lib/log.js'
 import { second } from '../lib/units.js'
-import { varintLength } from './codec.js'
+import { FrameDecoder, encodeLengthPrefixed } from '../rpc/framing.js'
 import { MAX_FRAME_BYTES, PROTOCOL } from './constants.js'
 import { SwimMessage } from './swim.js'
 import type { PeerAddress, Transport } from './types.js'
@@ -127,9 +126,7 @@ export class Libp2pTransport implements Transport {
         this.log.warn({ bytes: body.byteLength }, 'membership message exceeds the frame limit; dropped')
         return
       }
-      frame = new Uint8Array(varintLength(body.byteLength) + body.byteLength)
-      const n = writeVarint(body.byteLength, frame)
-      frame.set(body, n)
+      frame = encodeLengthPrefixed(body)
     } catch (err) {
       this.stats.dropped++
       this.log.warn({ err }, 'could not encode membership message')
@@ -231,14 +228,11 @@ export class Libp2pTransport implements Transport {
       return
     }
     this.inbound.add(stream)
-    const buf = new Uint8ArrayList()
+    const decoder = new FrameDecoder(this.maxFrameBytes)
     stream.addEventListener('close', () => { this.inbound.delete(stream) })
     stream.addEventListener('message', (evt) => {
-      buf.append(evt.data)
       try {
-        for (;;) {
-          const frame = this.nextFrame(buf)
-          if (frame === undefined) break
+        for (const frame of decoder.push(evt.data)) {
           let msg: SwimMessage
           try {
             msg = SwimMessage.decode(frame, { limits: { updates: 4096, states: 65536, targetAddrs: 64 } })
@@ -255,44 +249,14 @@ export class Libp2pTransport implements Transport {
         this.stats.malformedFrames++
         this.onMalformed?.()
         this.log.debug({ err, peer: from }, 'malformed membership frame; closing the stream')
-        buf.consume(buf.byteLength)
         this.inbound.delete(stream)
         stream.abort(err instanceof Error ? err : new Error(String(err)))
       }
     })
   }
-
-  /** Takes one whole frame off the buffer, or returns undefined until one has arrived. */
-  private nextFrame (buf: Uint8ArrayList): Uint8Array | undefined {
-    let len = 0
-    let shift = 1
-    let i = 0
-    for (;; i++) {
-      if (i >= buf.byteLength) return undefined
-      if (i >= 5) throw new BadFrame('frame length varint too long')
-      const b = buf.get(i)
-      len += (b & 0x7f) * shift
-      shift *= 128
-      if ((b & 0x80) === 0) break
-    }
-    if (len > this.maxFrameBytes) throw new BadFrame(`frame of ${len} bytes exceeds ${this.maxFrameBytes}`)
-    const start = i + 1
-    if (buf.byteLength < start + len) return undefined
-    const frame = buf.subarray(start, start + len)
-    buf.consume(start + len)
-    return frame
-  }
 }
 
-function writeVarint (n: number, out: Uint8Array): number {
-  let i = 0
-  while (n >= 0x80) {
-    out[i++] = (n & 0x7f) | 0x80
-    n = Math.floor(n / 128)
-  }
-  out[i++] = n
-  return i
-}
+
 
 /** close() may reject with an Event rather than an Error; either way the stream is done with. */
 async function closeQuietly (stream: Stream): Promise<void> {

@@ -1,3 +1,4 @@
+import type { TaskStatus } from '../../tasks/index.js'
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { MeshError } from '../../lib/errors.js'
@@ -6,20 +7,8 @@ import { clientCommand, action, print, client, collect, type ClientOpts } from '
 import { formatDuration, printTable } from '../format.js'
 import type { MeshClient } from '../client.js'
 
-/** What GET /v1/tasks/:id answers (tasks/types.ts TaskStatus). */
-interface Status {
-  id: string
-  state: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
-  node: string
-  attempts: Array<{ node: string, start: number, end: number | null, exitCode: number | null, error?: string }>
-  outputs: Array<{ path: string, cid: string }>
-  exitCode: number | null
-  error?: string
-  reason?: string
-  cmd: string
-  args: string[]
-  submittedAt: number
-}
+/** What GET /v1/tasks/:id answers. */
+type Status = TaskStatus
 
 const terminal = new Set(['succeeded', 'failed', 'cancelled'])
 
