@@ -2,13 +2,13 @@ import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import type { Registry } from 'prom-client'
-import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { silentLogger, type Logger } from '../lib/log.js'
 import { guardedPreSharedKey, readNetworkKey } from './pnet.js'
 import { tuneYamuxWindowUpdates } from './yamux-tuning.js'
+import { coalescingNoise } from './noise-tuning.js'
 
 tuneYamuxWindowUpdates()
 import * as C from './constants.js'
@@ -45,7 +45,7 @@ export async function createMeshLibp2p<S extends ServiceMap = Record<string, nev
     start: false,
     addresses: { listen: init.listen, announce: init.announce },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [coalescingNoise()],
     streamMuxers: [yamux()],
     connectionProtector,
     metrics: init.registry == null ? undefined : prometheusMetrics({ registry: init.registry, collectDefaultMetrics: false, preserveExistingMetrics: true }),
