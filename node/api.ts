@@ -167,7 +167,9 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'http://localhost')
     const method = req.method ?? 'GET'
     const aborter = new AbortController()
-    res.on('close', () => { aborter.abort(new MeshError('ABORTED', 'client went away')) })
+    // Only a response closed before it finished means the client left; building an error (and its stack) for every
+    // completed request cost 5% of a node's CPU under load.
+    res.on('close', () => { if (!res.writableFinished) aborter.abort(new MeshError('ABORTED', 'client went away')) })
     let routeName = 'unmatched'
     try {
       let m: ReturnType<ApiServer['match']>

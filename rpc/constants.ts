@@ -1,4 +1,4 @@
-import { MiB, second } from '../lib/units.js'
+import { KiB, MiB, second } from '../lib/units.js'
 
 /** A call that names no deadline gets this one. */
 export const defaultTimeout = 10 * second
@@ -17,3 +17,5 @@ export const maxOutboundStreams = 64
 export const ratePerPeer = 20_000
 /** Rate-limit state is dropped wholesale past this many (peer, service) pairs, bounding its memory. */
 export const maxRateBuckets = 10_000
+/** Frames queued for one stream are sent at once past this many bytes rather than at the end of the tick. */
+export const flushBytes = 256 * KiB

@@ -1,13 +1,16 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { TokenRange } from './storage.js'
 
 /** Ring tokens are unsigned 64-bit integers. */
 export const MAX_TOKEN = (1n << 64n) - 1n
 export const TOKEN_SPACE = 1n << 64n
 
-/** The ring position of a key or vnode label: the first 8 bytes of its SHA-256, big-endian. */
+/**
+ * The ring position of a key or vnode label: the first 8 bytes of its SHA-256, big-endian. One-shot `hash()` rather
+ * than a Hash object: it is computed several times per request, and the object cost more than the hashing.
+ */
 export function tokenOf (label: string): bigint {
-  return createHash('sha256').update(label, 'utf8').digest().readBigUInt64BE(0)
+  return hash('sha256', label, 'buffer').readBigUInt64BE(0)
 }
 
 export function tokenHex (t: bigint): string {
