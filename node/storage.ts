@@ -28,6 +28,8 @@ export const kvService = {
   name: 'kv',
   version: 1,
   maxMessageSize: 8 * MiB,
+  // Replica traffic is many small calls from many clients' requests at once: batching them per loop turn pays.
+  coalesce: 'turn',
   methods: {
     write: { request: M.WriteRequest, response: M.WriteResponse },
     read: { request: M.ReadRequest, response: M.ReadResponse },
