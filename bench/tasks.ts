@@ -1,6 +1,7 @@
 // `npm run bench -- tasks [--slots N]`: distributed tasks on a local 4-node testnet (all tasks submitted to node 0, as
 // one batch): scheduling overhead, throughput of empty tasks, makespan against the ideal for 1,000 tasks of 10 ms and
 // for a skewed mix (90% 10 ms, 10% 1 s), and recovery time after a node freeze.
+import { spawn } from 'node:child_process'
 import { createTestnet, type Testnet } from '../testnet/index.js'
 import { summarize, table, writeResult } from './util.js'
 
@@ -108,9 +109,34 @@ async function recovery (net: Testnet): Promise<{ detectAndRequeueMs: number, re
   }
 }
 
+/**
+ * The floor that process creation alone sets, without any mesh: `count` runs of the command from this process, `width`
+ * at a time, as the executor starts them (detached, stdout and stderr piped). On a small machine this, not scheduling,
+ * bounds the makespan of many short tasks.
+ */
+async function spawnFloor (cmd: string, args: string[], count: number, width: number): Promise<{ run: string, perSpawnMs: number, perSec: number, makespanMs: number }> {
+  const one = async (): Promise<void> => await new Promise(resolve => {
+    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    c.stdout.resume(); c.stderr.resume()
+    c.on('close', () => { resolve() })
+    c.on('error', () => { resolve() })
+  })
+  const t0 = performance.now()
+  let next = 0
+  await Promise.all(Array.from({ length: width }, async () => { while (next++ < count) await one() }))
+  const ms = performance.now() - t0
+  return { run: `${[cmd, ...args].join(' ')} ×${count}, ${width} at a time`, perSpawnMs: ms / count, perSec: count / (ms / 1000), makespanMs: ms }
+}
+
 export async function main (args: string[]): Promise<void> {
   const slotsArg = args.indexOf('--slots')
   const slots = slotsArg >= 0 ? Number(args[slotsArg + 1]) : 2
+  // Before the testnet, so the figures are the machine's alone.
+  const floors = [
+    await spawnFloor('true', [], 400, 1),
+    await spawnFloor('true', [], 1000, slots * NODES),
+    await spawnFloor('sleep', ['0.01'], 1000, slots * NODES)
+  ]
   const net = await createTestnet(NODES, { logLevel: 'warn', env: { MESH_TASK_SLOTS: String(slots) } })
   try {
     await net.waitForMembers()
@@ -121,11 +147,13 @@ export async function main (args: string[]): Promise<void> {
     runs.push(await batch(net, '10 ms ×1000', Array.from({ length: 1000 }, () => ({ cmd: 'sleep', args: ['0.01'], ms: 10 })), slots))
     runs.push(await batch(net, 'skewed ×1000', Array.from({ length: 1000 }, (_, i) => i % 10 === 9 ? { cmd: 'sleep', args: ['1'], ms: 1000 } : { cmd: 'sleep', args: ['0.01'], ms: 10 }), slots))
     const rec = await recovery(net)
+    process.stdout.write('\nprocess creation alone, from one Node process (no mesh)\n\n')
+    process.stdout.write(table(['spawn', 'ms per spawn (wall)', 'spawns/s', 'makespan ms'], floors.map(f => [f.run, f.perSpawnMs, f.perSec, f.makespanMs])) + '\n')
     process.stdout.write(`\n${NODES} nodes × ${slots} slots, all tasks submitted to node 0 in one batch\n\n`)
     process.stdout.write(table(['run', 'tasks', 'submit ms', 'makespan ms', 'ideal ms', 'ratio', 'tasks/s', 'overhead ms/task', 'submit→start p50', 'p99', 'per node', 'failed'],
       runs.map(r => [r.name, r.tasks, r.submitMs, r.makespanMs, r.idealMs, r.ratio, r.tasksPerSec, r.overheadPerTaskMs, r.submitToStart.p50, r.submitToStart.p99, r.perNode.join('/'), r.failed])) + '\n\n')
     process.stdout.write(table(['recovery', 'tasks', 'freeze → re-queued ms', 'freeze → re-run started ms'], [['freeze node 3', rec.tasks, rec.detectAndRequeueMs, rec.rerunStartMs]]) + '\n')
-    const file = await writeResult('tasks', { nodes: NODES, slots, runs, recovery: rec })
+    const file = await writeResult('tasks', { nodes: NODES, slots, spawnFloor: floors, runs, recovery: rec })
     process.stdout.write(`\nwrote ${file}\n`)
   } finally {
     await net.stop()

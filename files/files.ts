@@ -476,10 +476,13 @@ export class Files {
 
   /** Fetches one block from a provider, verified. Used by Transfer. */
   async fetchFrom (peer: string, cid: CID, signal: AbortSignal): Promise<Uint8Array> {
-    const res = await this.components.rpc.call(peer, filesService, 'getChunk', { cid: cid.bytes }, { signal, timeout: this.chunkTimeout })
+    const res = await this.components.rpc.call(peer, filesService, 'getChunk', { cid: cid.bytes, verify: false }, { signal, timeout: this.chunkTimeout })
     this.metrics?.bytes.inc({ direction: 'in' }, res.data.byteLength)
     if (!verifyBlock(cid, res.data)) {
       this.metrics?.corrupt.inc()
+      // Served unhashed: have the provider check its copy, and mend it if it is the one at fault.
+      void this.components.rpc.call(peer, filesService, 'getChunk', { cid: cid.bytes, verify: true }, { timeout: this.chunkTimeout })
+        .catch(err => { this.log.debug({ err, peer, cid: cid.toString() }, 'provider could not mend a chunk it served corrupt') })
       throw new CorruptChunkError(cid.toString(), `received from ${peer}`)
     }
     if (cid.code !== MANIFEST_CODEC) this.metrics?.fetched.inc({ source: 'remote' })
@@ -797,7 +800,9 @@ export class Files {
         const cid = cidFromBytes(req.cid)
         let data: Uint8Array | undefined
         try {
-          data = await this.store.get(cid)
+          // Every reader hashes what it receives, so hashing here too spent a core's worth of sha256 per transfer
+          // twice. A reader that gets bad bytes asks again with `verify`, which finds and mends the bad copy.
+          data = await this.store.get(cid, { verify: req.verify })
         } catch (err) {
           if (!(err instanceof CorruptChunkError)) throw err
           // Detected on read: mend it from another replica now, so this caller and later ones get good bytes.

@@ -5,6 +5,7 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 
 export interface GetChunkRequest {
   cid: Uint8Array<ArrayBuffer>
+  verify: boolean
 }
 
 export namespace GetChunkRequest {
@@ -22,12 +23,18 @@ export namespace GetChunkRequest {
           w.bytes(obj.cid)
         }
 
+        if ((obj.verify != null && obj.verify !== false)) {
+          w.uint32(16)
+          w.bool(obj.verify)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          cid: uint8ArrayAlloc(0)
+          cid: uint8ArrayAlloc(0),
+          verify: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -38,6 +45,10 @@ export namespace GetChunkRequest {
           switch (tag >>> 3) {
             case 1: {
               obj.cid = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.verify = reader.bool()
               break
             }
             default: {
@@ -62,6 +73,13 @@ export namespace GetChunkRequest {
               }
               break
             }
+            case 2: {
+              yield {
+                field: `${prefix}.verify`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -79,6 +97,11 @@ export namespace GetChunkRequest {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface GetChunkRequestVerifyFieldEvent {
+    field: '$.verify'
+    value: boolean
+  }
+
   export function encode (obj: Partial<GetChunkRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, GetChunkRequest.codec())
   }
@@ -87,7 +110,7 @@ export namespace GetChunkRequest {
     return decodeMessage(buf, GetChunkRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<GetChunkRequest>): Generator<GetChunkRequestCidFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<GetChunkRequest>): Generator<GetChunkRequestCidFieldEvent | GetChunkRequestVerifyFieldEvent> {
     return streamMessage(buf, GetChunkRequest.codec(), opts)
   }
 }

@@ -20,6 +20,13 @@ import type { Subsystem } from './subsystem.js'
 
 /** Membership metadata key holding the node's resource tags, comma-separated. */
 const TAGS_META_KEY = 'tasks'
+/** Membership metadata key holding the memory (MiB) the node offers to tasks, as a decimal string. */
+const MEM_META_KEY = 'tasks.mem'
+
+function memOf (tags: Record<string, string>): number | undefined {
+  const v = Number(tags[MEM_META_KEY])
+  return tags[MEM_META_KEY] != null && Number.isFinite(v) && v >= 0 ? v : undefined
+}
 
 function storeAdapter (storage: Storage): TaskStore {
   return {
@@ -46,14 +53,17 @@ function membershipAdapter (node: MeshNode): TasksMembership {
       state: x.state,
       capacity: x.meta.capacity,
       load: x.meta.load,
-      tags: (x.meta.tags[TAGS_META_KEY] ?? '').split(',').filter(s => s !== '')
+      tags: (x.meta.tags[TAGS_META_KEY] ?? '').split(',').filter(s => s !== ''),
+      memory: memOf(x.meta.tags)
     })),
     on: (event, listener) => m.events.on(event, ({ member }: { member: { peerId: string } }) => { listener(member.peerId) }),
-    publish: ({ capacity, load, tags }) => {
+    publish: ({ capacity, load, tags, memory }) => {
       const patch: { capacity: number, load: number, tags?: Record<string, string> } = { capacity, load }
-      if (tags != null) {
+      if (tags != null || memory != null) {
         const current = m.member(m.peerId)?.meta.tags ?? {}
-        patch.tags = { ...current, [TAGS_META_KEY]: tags.join(',') }
+        patch.tags = { ...current }
+        if (tags != null) patch.tags[TAGS_META_KEY] = tags.join(',')
+        if (memory != null) patch.tags[MEM_META_KEY] = String(Math.floor(memory))
       }
       m.setMeta(patch)
     }
@@ -130,7 +140,8 @@ export function taskRoutes (api: ApiServer, manager: TaskManager, node: MeshNode
         state: m.state,
         slots: m.meta.capacity,
         load: m.meta.load,
-        tags: (m.meta.tags[TAGS_META_KEY] ?? '').split(',').filter(s => s !== '')
+        tags: (m.meta.tags[TAGS_META_KEY] ?? '').split(',').filter(s => s !== ''),
+        memory: memOf(m.meta.tags)
       }))
     })
   })

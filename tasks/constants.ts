@@ -28,12 +28,23 @@ export const STEAL_BUSY_INTERVAL = 5 * millisecond
 export const STEAL_MAX_BACKOFF = 250 * millisecond
 /** A thief steals while it holds fewer than this many rounds of its slots (running + queued). */
 export const STEAL_HOLD_ROUNDS = 4
-/** Deadline of one steal, store writes on the victim included. */
-export const STEAL_TIMEOUT = 5 * second
-/** Tasks one steal may take, per free slot of the thief: larger batches amortise the hop, smaller ones balance better. */
-export const STEAL_BATCH_PER_SLOT = 8
+/**
+ * Deadline of the victim's store writes for one steal: a move that has not landed by then is abandoned (the tasks stay
+ * with the victim), so that one slow replica does not keep a thief idle.
+ */
+export const STEAL_WRITE_TIMEOUT = 2 * second
+/** Deadline of one steal as the thief sees it: the victim's writes and the round trip. */
+export const STEAL_TIMEOUT = 3 * second
+/**
+ * Most tasks one steal may take. A steal takes the thief's fair share of the victim's backlog (half, between equal
+ * nodes, as in Cilk), so that a few steals spread a large batch; this bounds the victim's store writes for one steal
+ * and so the time the thief waits for its answer.
+ */
+export const STEAL_MAX_BATCH = 32
 /** A victim's answer about its queue is trusted over its gossiped metadata for this long. */
 export const VICTIM_VIEW_TTL = 1 * second
+/** A victim that refused a steal is not asked again (unless probed) for this long: long enough not to thrash it. */
+export const VICTIM_REFUSED_TTL = 200 * millisecond
 /** Victims are drawn at random from this many of the most loaded members, so thieves do not all pick the same one. */
 export const VICTIM_CANDIDATES = 2
 /** Assumed cost of a steal before one has been measured. */
@@ -47,6 +58,21 @@ export const META_INTERVAL = 1 * second
 export const TICK_INTERVAL = 250 * millisecond
 /** A beat this late means others may have declared this node dead: check ownership before running anything more. */
 export const GAP_THRESHOLD = 2 * second
+/**
+ * After a stall, every write of a task record re-reads the record at quorum first, for this long: the node may have
+ * been declared dead and its tasks adopted, and its membership may not know yet.
+ */
+export const FENCE_WINDOW = 10 * GAP_THRESHOLD
+/**
+ * `running` is recorded only once a run has lasted this long: a shorter task goes from `queued` straight to its end in
+ * one store write. The cost: a holder that dies within this time leaves the record `queued` under its name, so the
+ * re-run does not spend a retry, and `status` says `queued` for the first moments of a run.
+ */
+export const RUNNING_RECORD_AFTER = 250 * millisecond
+/** Tries of one task record write before it is given up (logged; the record keeps its last state). */
+export const WRITE_TRIES = 5
+/** First back-off between tries of a record write; it doubles. */
+export const WRITE_RETRY_BACKOFF = 100 * millisecond
 /** A run longer than this may have outlived a false death verdict: check ownership before recording its end. */
 export const VERIFY_AFTER = 2 * second
 /** Backstop sweep for tasks whose holder is gone (e.g. an adopter that died mid-adoption). */

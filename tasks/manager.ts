@@ -1,8 +1,10 @@
+import { totalmem } from 'node:os'
 import { join } from 'node:path'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { systemClock, type Clock, type Random, type TimerHandle } from '../lib/clock.js'
 import { deadline, delay } from '../lib/abort.js'
 import { toMeshError } from '../lib/errors.js'
+import { MiB } from '../lib/units.js'
 import { silentLogger, type Logger } from '../lib/log.js'
 import * as C from './constants.js'
 import { ExecNotAllowedError, InvalidTaskError, TaskNotFoundError, TasksUnavailableError } from './errors.js'
@@ -40,6 +42,8 @@ export interface TaskManagerInit {
   allowExec?: boolean
   /** Resource tags this node offers (e.g. gpu). @default [] */
   tags?: string[]
+  /** Memory (MiB) the tasks running here may take together, by their `mem`; advertised to the mesh. @default the machine's total memory */
+  memory?: number
   /** Poll of an idle thief. @default STEAL_IDLE_INTERVAL */
   stealInterval?: number
   /** Backstop sweep for orphaned tasks. @default SWEEP_INTERVAL */
@@ -68,6 +72,10 @@ interface Held {
   requeueOnStop?: boolean
   finished?: Promise<void>
   resolveFinished?: () => void
+  /** Holder and attempt of the record as this node last wrote or read it: what the store must still say for a write to go. */
+  stored: { node: string, attempt: number }
+  /** Records `running` if the run outlasts RUNNING_RECORD_AFTER. */
+  runTimer?: TimerHandle
 }
 
 export interface ListOptions { state?: TaskState, limit?: number, signal?: AbortSignal }
@@ -81,12 +89,23 @@ export interface TaskLogs { id: string, state: TaskState, stdout: string, stderr
  * Execution is at-least-once: a task whose node is declared dead while it runs is started again elsewhere, and a
  * frozen node that comes back may have run it too; the attempt number keeps the record consistent (only the holder of
  * the current attempt records an end).
+ *
+ * What is durable, at quorum, and when: a task's record is written when it is submitted (before its id is returned),
+ * when a steal moves it (before the thief is told), once a run has lasted RUNNING_RECORD_AFTER, and when it ends. So a
+ * task always has a holder in the store that is alive or will be found dead: if the node that took it crashes, the
+ * adopter re-queues it from the record. A run shorter than RUNNING_RECORD_AFTER is recorded only by its end; if its
+ * node dies first, the record still says `queued` under that node, and the re-run spends no retry. A node that stalled
+ * (a freeze, a long pause) re-reads each record before it writes it again, and drops every task whose record names
+ * another holder or attempt, so a stale holder never overwrites a newer one.
  */
 export class TaskManager {
   private readonly held = new Map<string, Held>()
   /** Ids of held tasks not started, in order. */
   private queue: string[] = []
   private usedSlots = 0
+  private usedMem = 0
+  private runSeq = 0
+  private readonly memory: number
   private runningCount = 0
   private started = false
   private stopping = false
@@ -109,7 +128,7 @@ export class TaskManager {
   private stealCost?: number
   /** Tasks that ended here lately: a stale scan must not bring them back. */
   private readonly ended = new Set<string>()
-  private readonly victimView = new Map<string, { queued: number, running: number, at: number }>()
+  private readonly victimView = new Map<string, { queued: number, running: number, until: number }>()
   private lastMeta = -Infinity
   private metaTimer?: TimerHandle
   private publishedLoad = -1
@@ -129,6 +148,7 @@ export class TaskManager {
     this.allowExec = init.allowExec ?? false
     this.slots = this.allowExec ? Math.max(1, init.slots) : 0
     this.tags = init.tags ?? []
+    this.memory = Math.max(0, Math.floor(init.memory ?? totalmem() / MiB))
     this.stealBackoff = init.stealInterval ?? C.STEAL_IDLE_INTERVAL
     const registers = components.registry != null ? [components.registry] : []
     if (components.registry != null) {
@@ -169,7 +189,7 @@ export class TaskManager {
       const p = this.peerLoads().find(x => x.peerId === id)
       if (p != null && backlogOf(p) > 0) this.kickSteal()
     }))
-    m.publish({ capacity: this.slots, load: 0, tags: this.tags })
+    m.publish({ capacity: this.slots, load: 0, tags: this.tags, memory: this.memory })
     this.lastMeta = this.clock.now()
     this.publishedLoad = 0
     this.every(C.TICK_INTERVAL, () => { this.tick() })
@@ -216,9 +236,9 @@ export class TaskManager {
   }
 
   /** This node's slots, queue and running tasks, for `mesh top`. */
-  local (): { node: string, slots: number, freeSlots: number, allowExec: boolean, tags: string[], queued: number, running: Array<{ id: string, cmd: string, start: number }> } {
+  local (): { node: string, slots: number, freeSlots: number, memory: number, freeMemory: number, allowExec: boolean, tags: string[], queued: number, running: Array<{ id: string, cmd: string, start: number }> } {
     const running = [...this.held.values()].filter(h => h.phase === 'running').map(h => ({ id: h.rec.id, cmd: h.rec.spec.cmd, start: h.rec.attempts.at(-1)?.start ?? 0 }))
-    return { node: this.self, slots: this.slots, freeSlots: this.slots - this.usedSlots, allowExec: this.allowExec, tags: this.tags, queued: this.queue.length, running }
+    return { node: this.self, slots: this.slots, freeSlots: this.slots - this.usedSlots, memory: this.memory, freeMemory: this.memory - this.usedMem, allowExec: this.allowExec, tags: this.tags, queued: this.queue.length, running }
   }
 
   // ---- public operations
@@ -294,7 +314,8 @@ export class TaskManager {
   async logs (id: string, signal?: AbortSignal): Promise<TaskLogs> {
     const sig = deadline(C.STORE_TIMEOUT, signal)
     const rec = await this.get(id, sig)
-    if (rec.state === 'running') {
+    // `running` is recorded late (RUNNING_RECORD_AFTER): a `queued` record's holder may be running it already.
+    if (rec.state === 'running' || rec.state === 'queued') {
       if (rec.node === this.self) {
         const l = this.localLogs(id)
         if (l != null) return { id, state: rec.state, ...l }
@@ -318,15 +339,20 @@ export class TaskManager {
    */
   async handleSteal (req: StealRequest, signal: AbortSignal): Promise<StealResponse> {
     const none = (): StealResponse => ({ tasks: [], queued: this.queue.length, running: this.runningCount })
+    // A request may be the first thing a resumed process handles: notice the stall before handing anything over.
+    this.checkGap()
     // A thief this node believes dead must not take work: its tasks would be adopted again by a survivor.
     if (!this.started || this.stopping || this.paused || req.thief === this.self || !this.isLive(req.thief)) { this.metrics?.steals.inc({ role: 'victim', outcome: 'refused' }); return none() }
-    const queue = this.queue.map(id => this.held.get(id)?.rec.spec ?? { cpu: 1, tags: [] })
+    const queue = this.queue.map(id => {
+      const spec = this.held.get(id)?.rec.spec
+      return spec == null ? { cpu: 1, mem: 0, tags: [], local: false } : { cpu: spec.cpu, mem: spec.mem, tags: spec.tags, local: this.waitReason(spec) == null }
+    })
     const plan = planSteal({
       queue,
       slots: this.slots,
       freeSlots: this.slots - this.usedSlots,
       taskDuration: this.taskDuration ?? C.DEFAULT_TASK_DURATION,
-      thief: { slots: req.slots, freeSlots: req.freeSlots, tags: req.tags, costMs: req.costMs }
+      thief: { slots: req.slots, freeSlots: req.freeSlots, tags: req.tags, mem: req.memMib, costMs: req.costMs }
     })
     if (plan.length === 0) { this.metrics?.steals.inc({ role: 'victim', outcome: 'empty' }); return none() }
     const chosen = new Set(plan.map(i => this.queue[i]))
@@ -334,11 +360,14 @@ export class TaskManager {
     const moving = [...chosen].map(id => this.held.get(id) as Held)
     const now = this.clock.now()
     for (const h of moving) { h.phase = 'moving'; h.rec = { ...h.rec, node: req.thief, reason: undefined, updatedAt: now } }
-    const results = await Promise.allSettled(moving.map(async h => { this.persist(h); await h.write }))
+    // One try each: the thief is waiting, and a task whose move fails simply stays here.
+    const results = await Promise.allSettled(moving.map(async h => { this.persist(h, { tries: 1, timeout: C.STEAL_WRITE_TIMEOUT }); await h.write }))
     const handed: Array<Uint8Array<ArrayBuffer>> = []
     const back: string[] = []
     results.forEach((r, i) => {
       const h = moving[i]
+      // The fence found the task adopted elsewhere (this node was declared dead): it is neither ours nor the thief's.
+      if (h.dropped === true) { this.held.delete(h.rec.id); return }
       if (r.status === 'fulfilled' && !signal.aborted) {
         this.held.delete(h.rec.id)
         handed.push(encodeRecord(h.rec))
@@ -368,6 +397,8 @@ export class TaskManager {
       this.persist(h)
       await h.write
       this.held.delete(id)
+      // Adopted elsewhere meanwhile: the caller reads the record again and asks its holder.
+      if (h.dropped === true) return undefined
       this.metrics?.finished.inc({ state: 'cancelled' })
       this.publishLoad()
       return h.rec
@@ -392,7 +423,12 @@ export class TaskManager {
     if (runners.length === 0) throw new ExecNotAllowedError('no node in the mesh runs commands: start one with --allow-exec')
     const fits = runners.filter(m => m.capacity >= s.cpu)
     if (fits.length === 0) throw new InvalidTaskError(`cpu ${s.cpu} is more than any node offers (the largest has ${Math.max(...runners.map(m => m.capacity))} slots)`)
-    if (!fits.some(m => s.tags.every(t => m.tags.includes(t)))) throw new InvalidTaskError(`no live node offers ${s.cpu} slots with tags ${s.tags.join(', ')}`)
+    // A member that does not advertise memory (an older node) is taken to have enough.
+    const memOf = (m: TaskMember): number => m.memory == null || m.memory <= 0 ? Infinity : m.memory
+    if (s.mem > Math.max(...runners.map(memOf))) throw new InvalidTaskError(`mem ${s.mem} MiB is more than any node offers (the largest has ${Math.max(...runners.map(memOf))} MiB)`)
+    const roomy = fits.filter(m => memOf(m) >= s.mem)
+    if (roomy.length === 0) throw new InvalidTaskError(`no live node offers both ${s.cpu} slots and ${s.mem} MiB`)
+    if (!roomy.some(m => s.tags.every(t => m.tags.includes(t)))) throw new InvalidTaskError(`no live node offers ${s.cpu} slots and ${s.mem} MiB with tags ${s.tags.join(', ')}`)
     if ((s.inputs.length > 0 || s.outputs.length > 0) && this.components.files == null) throw new InvalidTaskError('this node has no file store: inputs and outputs are unavailable')
     for (const i of s.inputs) this.components.files?.check(i.cid)
   }
@@ -433,13 +469,14 @@ export class TaskManager {
   private waitReason (spec: TaskSpec): string | undefined {
     if (!this.allowExec) return 'waiting for a node with --allow-exec to take it'
     if (spec.cpu > this.slots) return `needs ${spec.cpu} slots, this node has ${this.slots}: waiting for a larger node to take it`
+    if (spec.mem > this.memory) return `needs ${spec.mem} MiB, this node has ${this.memory} MiB: waiting for a larger node to take it`
     const missing = spec.tags.filter(t => !this.tags.includes(t))
     if (missing.length > 0) return `needs tags ${missing.join(', ')}: waiting for a node that has them`
     return undefined
   }
 
   private hold (rec: TaskRecord, opts: { verify?: boolean } = {}): void {
-    const h: Held = { rec, phase: 'queued', write: Promise.resolve(), verify: opts.verify }
+    const h: Held = { rec, phase: 'queued', write: Promise.resolve(), verify: opts.verify, stored: { node: rec.node, attempt: rec.attempt } }
     this.held.set(rec.id, h)
     this.queue.push(rec.id)
     this.pump()
@@ -449,7 +486,7 @@ export class TaskManager {
   // ---- the local queue and slots
 
   private canRun (spec: TaskSpec): boolean {
-    return spec.cpu <= this.slots - this.usedSlots && spec.tags.every(t => this.tags.includes(t))
+    return spec.cpu <= this.slots - this.usedSlots && (spec.mem ?? 0) <= this.memory - this.usedMem && spec.tags.every(t => this.tags.includes(t))
   }
 
   private pump (): void {
@@ -482,16 +519,21 @@ export class TaskManager {
     h.phase = 'running'
     h.finished = new Promise(resolve => { h.resolveFinished = resolve })
     this.usedSlots += h.rec.spec.cpu
+    this.usedMem += h.rec.spec.mem ?? 0
     this.runningCount++
-    // Not awaited: the record says running a moment after the process starts, which costs nothing but the store's
-    // latency; the end is written after it on the same chain.
-    this.persist(h)
+    // A short task's end is its only write after the submission: `running` is recorded only for a run that lasts, so
+    // that status shows it and a death of this node spends one of the task's retries.
+    h.runTimer = this.clock.setTimeout(() => {
+      h.runTimer = undefined
+      if (h.phase === 'running' && h.dropped !== true && !this.stopping) this.persist(h, { verify: h.verify === true })
+    }, C.RUNNING_RECORD_AFTER)
     void this.runAttempt(h, attempt)
   }
 
   private async runAttempt (h: Held, attempt: number): Promise<void> {
     const spec = h.rec.spec
-    const dir = join(this.init.dir, `${h.rec.id}-${attempt}`)
+    // Unique per run: a dropped run of the same attempt may still be cleaning up its own.
+    const dir = join(this.init.dir, `${h.rec.id}-${attempt}-${++this.runSeq}`)
     let result: ExecutionResult & { outputs?: Array<{ path: string, cid: string }> }
     const started = this.clock.now()
     try {
@@ -540,7 +582,9 @@ export class TaskManager {
     const now = this.clock.now()
     const spec = h.rec.spec
     this.usedSlots -= spec.cpu
+    this.usedMem -= spec.mem ?? 0
     this.runningCount--
+    if (h.runTimer != null) { this.clock.clearTimeout(h.runTimer); h.runTimer = undefined }
     h.phase = 'finishing'
     if (result.outcome === 'exited') this.taskDuration = ewma(this.taskDuration, result.durationMs)
     const exec = h.exec
@@ -551,13 +595,9 @@ export class TaskManager {
     try {
       if (h.dropped === true) return
       const startedAt = h.rec.attempts.at(-1)?.start ?? now
-      if (h.verify === true || now - startedAt > C.VERIFY_AFTER || now - this.gapAt < 10 * C.GAP_THRESHOLD) {
-        const current = await this.get(h.rec.id).catch(() => undefined)
-        if (current != null && (current.node !== this.self || current.attempt !== attempt)) {
-          this.log.warn({ id: h.rec.id, attempt, holder: current.node, currentAttempt: current.attempt }, 'task was adopted elsewhere while it ran here; dropping this run')
-          return
-        }
-      }
+      const verify = h.verify === true || now - startedAt > C.VERIFY_AFTER
+      // Before the logs too: a run that is no longer ours must not overwrite the logs of the one that is.
+      if ((verify || this.fenced()) && !(await this.checkMine(h))) return
       const attempts = h.rec.attempts.slice()
       attempts[attempts.length - 1] = { ...attempts[attempts.length - 1], end: now, exitCode: result.exitCode, ...(result.error != null ? { error: result.error } : {}) }
       let state: TaskState
@@ -600,25 +640,82 @@ export class TaskManager {
       }
       this.persist(h)
       await h.write
+      // The write's own fence may have found the task adopted meanwhile.
+      if ((h.dropped as boolean | undefined) === true) return
       this.remember(h.rec.id)
       this.metrics?.finished.inc({ state })
     } catch (err) {
       this.log.warn({ err, id: h.rec.id }, 'recording the end of a task failed')
     } finally {
-      if (h.phase !== 'queued') this.held.delete(h.rec.id)
+      // A dropped run may end after the same task came back here (stolen back from its adopter): leave that one be.
+      if (h.phase !== 'queued' && this.held.get(h.rec.id) === h) this.held.delete(h.rec.id)
       h.resolveFinished?.()
       this.publishLoad()
     }
   }
 
-  /** Appends a write of the record as it is now to the task's chain, so writes land in order. */
-  private persist (h: Held): void {
-    const bytes = encodeRecord(h.rec)
-    const id = h.rec.id
+  /**
+   * Appends a write of the record as it is now to the task's chain, so writes land in order. The write is fenced: when
+   * asked (`verify`), or while this node may have been declared dead (a stall, see fenced()), it first re-reads the
+   * record at quorum and goes ahead only if the store still names the holder and attempt this node last saw, so a
+   * stale holder never overwrites a newer attempt or another node's adoption. The check is made when the write goes
+   * out, not when it was queued: a freeze may lie between the two.
+   */
+  private persist (h: Held, opts: { verify?: boolean, tries?: number, timeout?: number } = {}): void {
+    const rec = h.rec
+    const bytes = encodeRecord(rec)
     h.write = h.write.catch(() => {}).then(async () => {
-      await this.components.store.put(C.TASK_PREFIX + id, bytes, deadline(C.STORE_TIMEOUT))
+      for (let i = 1; ; i++) {
+        if (h.dropped === true) return
+        if ((opts.verify === true || this.fenced()) && !(await this.checkMine(h))) return
+        try {
+          await this.components.store.put(C.TASK_PREFIX + rec.id, bytes, deadline(opts.timeout ?? C.STORE_TIMEOUT))
+          h.stored = { node: rec.node, attempt: rec.attempt }
+          return
+        } catch (err) {
+          if (i >= (opts.tries ?? C.WRITE_TRIES) || this.stopping) throw err
+          await delay(C.WRITE_RETRY_BACKOFF * 2 ** (i - 1))
+        }
+      }
     })
-    h.write.catch(err => { this.log.warn({ err, id }, 'task record write failed') })
+    h.write.catch(err => { this.log.warn({ err, id: rec.id }, 'task record write failed') })
+  }
+
+  /**
+   * Whether the store still names the holder and attempt this node last wrote or read for the task; when it does not
+   * (the task was adopted, or ended, elsewhere), the task is dropped here: out of the queue, or its run killed and its
+   * end not recorded. Throws when the record cannot be read: the caller must not write blind.
+   */
+  private async checkMine (h: Held): Promise<boolean> {
+    let cur: TaskRecord | undefined
+    for (let i = 1; ; i++) {
+      try {
+        const b = await this.components.store.get(C.TASK_PREFIX + h.rec.id, deadline(C.STORE_TIMEOUT))
+        cur = b == null ? undefined : decodeRecord(b)
+        break
+      } catch (err) {
+        if (i >= C.WRITE_TRIES || this.stopping) throw err
+        await delay(C.WRITE_RETRY_BACKOFF * 2 ** (i - 1))
+      }
+    }
+    // No record at all cannot be another holder's.
+    if (cur == null || (cur.node === h.stored.node && cur.attempt === h.stored.attempt && !terminalStates.has(cur.state))) return true
+    this.drop(h, cur)
+    return false
+  }
+
+  private drop (h: Held, cur: TaskRecord): void {
+    if (h.dropped === true) return
+    h.dropped = true
+    this.log.warn({ id: h.rec.id, attempt: h.rec.attempt, holder: cur.node, currentAttempt: cur.attempt, state: cur.state }, 'task was adopted or ended elsewhere while this node was stalled; dropping it here')
+    if (h.runTimer != null) { this.clock.clearTimeout(h.runTimer); h.runTimer = undefined }
+    if (h.phase === 'queued') {
+      this.queue = this.queue.filter(x => x !== h.rec.id)
+      this.held.delete(h.rec.id)
+    } else if (h.phase === 'running') {
+      // finish() sees `dropped` and records nothing; the adopter's run is the one that counts.
+      h.exec?.kill('killed')
+    }
   }
 
   // ---- stealing (the thief side)
@@ -644,23 +741,27 @@ export class TaskManager {
     const now = this.clock.now()
     return this.liveMembers().filter(m => m.peerId !== this.self).map(m => {
       const v = this.victimView.get(m.peerId)
-      return v != null && now - v.at < C.VICTIM_VIEW_TTL ? { peerId: m.peerId, capacity: m.capacity, load: v.queued + v.running } : { peerId: m.peerId, capacity: m.capacity, load: m.load }
+      return v != null && now < v.until ? { peerId: m.peerId, capacity: m.capacity, load: v.queued + v.running } : { peerId: m.peerId, capacity: m.capacity, load: m.load }
     })
   }
 
   private async stealOnce (): Promise<void> {
+    this.checkGap()
     if (this.stealing || !this.started || this.stopping || this.paused) return
     const want = this.wanted()
     // Holding fewer than two rounds of slots: steal now, so the slots do not idle while the next steal is in flight.
     if (want <= 0) return
     const peers = this.peerLoads()
     let victim = chooseVictim(peers, this.self, this.random)
-    // Nobody advertises a backlog (metadata is up to a second old): probe one member at random, at the idle pace.
+    // Nobody advertises a backlog (metadata is up to a second old): probe, at the idle pace, one of the members that
+    // advertise the most load — a busy node is the likeliest to have queued work by now — or any member.
     const probing = victim == null
     if (probing) {
-      const others = peers.filter(p => p.peerId !== this.self)
+      const others = peers.filter(p => p.peerId !== this.self && p.capacity >= 0)
       if (others.length === 0) { this.kickSteal(this.init.stealInterval ?? C.STEAL_IDLE_INTERVAL); return }
-      victim = others[Math.floor(this.random() * others.length)].peerId
+      const busy = others.filter(p => p.load > 0).sort((a, b) => b.load - a.load).slice(0, C.VICTIM_CANDIDATES)
+      const pool = busy.length > 0 && this.random() < 0.75 ? busy : others
+      victim = pool[Math.floor(this.random() * pool.length)].peerId
     }
     const target = victim as string
     this.stealing = true
@@ -672,11 +773,17 @@ export class TaskManager {
         freeSlots: Math.min(this.slots, want),
         slots: this.slots,
         tags: this.tags,
+        memMib: this.memory,
         costMs: this.stealCost ?? C.DEFAULT_STEAL_COST
       }, deadline(C.STEAL_TIMEOUT))
       // A victim that gave nothing (its backlog would not pay off, or is gone) is left alone for a while, whatever
       // its gossiped load says: asking again at once is the thrash stealing must avoid.
-      this.victimView.set(target, { queued: res.tasks.length > 0 ? res.queued : 0, running: Math.min(res.running, res.tasks.length > 0 ? res.running : 0), at: this.clock.now() })
+      // A refusal is remembered only briefly: the victim's backlog may be a submission still arriving, and a thief
+      // blind to it for long is the idle node that skews the balance. An empty steal costs one round trip, no writes.
+      const now = this.clock.now()
+      this.victimView.set(target, res.tasks.length > 0
+        ? { queued: res.queued, running: res.running, until: now + C.VICTIM_VIEW_TTL }
+        : { queued: 0, running: 0, until: now + C.VICTIM_REFUSED_TTL })
       got = res.tasks.length
       if (got > 0) {
         this.stealCost = ewma(this.stealCost, this.clock.now() - t0)
@@ -686,8 +793,9 @@ export class TaskManager {
       this.metrics?.steals.inc({ role: 'thief', outcome: got > 0 ? 'got' : 'empty' })
       for (const b of res.tasks) {
         const rec = decodeRecord(b)
-        if (this.held.has(rec.id)) continue
-        this.held.set(rec.id, { rec, phase: 'queued', write: Promise.resolve() })
+        // A dropped run of the same task may still be ending here; the new hold replaces it.
+        if (this.holds(rec.id)) continue
+        this.held.set(rec.id, { rec, phase: 'queued', write: Promise.resolve(), stored: { node: rec.node, attempt: rec.attempt } })
         this.queue.push(rec.id)
       }
     } catch (err) {
@@ -714,8 +822,14 @@ export class TaskManager {
 
   private liveMembers (): TaskMember[] {
     const ms = this.components.membership.members().filter(m => m.state === 'alive' || m.state === 'suspect')
-    if (!ms.some(m => m.peerId === this.self)) ms.push({ peerId: this.self, state: 'alive', capacity: this.slots, load: this.queue.length + this.runningCount, tags: this.tags })
-    return ms.map(m => m.peerId === this.self ? { ...m, capacity: this.slots, tags: this.tags } : m)
+    if (!ms.some(m => m.peerId === this.self)) ms.push({ peerId: this.self, state: 'alive', capacity: this.slots, load: this.queue.length + this.runningCount, tags: this.tags, memory: this.memory })
+    return ms.map(m => m.peerId === this.self ? { ...m, capacity: this.slots, tags: this.tags, memory: this.memory } : m)
+  }
+
+  /** Holds the task and still owns it (a dropped run may linger until its process ends). */
+  private holds (id: string): boolean {
+    const h = this.held.get(id)
+    return h != null && h.dropped !== true
   }
 
   private isLive (peerId: string): boolean {
@@ -747,7 +861,7 @@ export class TaskManager {
       const records = await this.scanRecords(deadline(C.STORE_TIMEOUT))
       let adopted = 0
       for (const r of records) {
-        if (terminalStates.has(r.state) || !match(r) || this.held.has(r.id)) continue
+        if (terminalStates.has(r.state) || !match(r) || this.holds(r.id)) continue
         if (this.ended.has(r.id)) continue
         await this.adopt(r, why, match)
         adopted++
@@ -760,7 +874,7 @@ export class TaskManager {
   private async adopt (scanned: TaskRecord, why: string, match: (r: TaskRecord) => boolean): Promise<void> {
     // A scan is a snapshot, and not at quorum: the task may have ended or moved since. Read it again at quorum.
     const r = await this.get(scanned.id).catch(() => undefined)
-    if (r == null || terminalStates.has(r.state) || !match(r) || this.held.has(r.id) || this.ended.has(r.id)) return
+    if (r == null || terminalStates.has(r.state) || !match(r) || this.holds(r.id) || this.ended.has(r.id)) return
     const now = this.clock.now()
     let rec: TaskRecord = { ...r, node: this.self, updatedAt: now }
     if (r.state === 'running') {
@@ -778,7 +892,7 @@ export class TaskManager {
     }
     rec.reason = this.waitReason(rec.spec)
     await this.components.store.put(C.TASK_PREFIX + r.id, encodeRecord(rec), deadline(C.STORE_TIMEOUT))
-    if (this.stopping || this.held.has(r.id)) return
+    if (this.stopping || this.holds(r.id)) return
     this.hold(rec, { verify: true })
   }
 
@@ -802,17 +916,31 @@ export class TaskManager {
     }
   }
 
-  /** After a stall others may have declared this node dead and adopted its tasks: drop what is no longer ours. */
+  /**
+   * Notices a stall at once, whatever runs first after it. A resumed process handles pending I/O (a child's exit, a
+   * steal request, a store reply) before its late timers fire, so the heartbeat alone would notice too late.
+   */
+  private checkGap (): void {
+    if (this.started && this.clock.now() - this.lastTick > C.GAP_THRESHOLD) this.tick()
+  }
+
+  /** Whether record writes must re-read the record first: a stall was seen lately, or its revalidation is running. */
+  private fenced (): boolean {
+    this.checkGap()
+    return this.paused || this.clock.now() - this.gapAt < C.FENCE_WINDOW
+  }
+
+  /**
+   * After a stall others may have declared this node dead and adopted its tasks: nothing starts and nothing is handed
+   * over until every held task has been checked against the store, and what is no longer ours is dropped. Writes in
+   * the meantime are fenced one by one (persist).
+   */
   private async revalidate (): Promise<void> {
     this.paused = true
     try {
       const mine = [...this.held.values()].filter(h => h.phase === 'queued' || h.phase === 'running')
       await Promise.all(mine.map(async h => {
-        const cur = await this.get(h.rec.id).catch(() => undefined)
-        if (cur == null) return
-        if (cur.node !== this.self || cur.attempt !== h.rec.attempt || terminalStates.has(cur.state)) {
-          if (h.phase === 'queued') { this.queue = this.queue.filter(x => x !== h.rec.id); this.held.delete(h.rec.id) } else { h.dropped = true; h.exec?.kill('killed') }
-        }
+        await this.checkMine(h).catch(err => { this.log.warn({ err, id: h.rec.id }, 'could not check a held task after a stall; its writes stay fenced') })
       }))
     } finally {
       this.paused = false

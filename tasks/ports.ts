@@ -14,6 +14,8 @@ export interface TaskMember {
   capacity: number
   load: number
   tags: string[]
+  /** Advertised memory for tasks (MiB); absent when the member does not say (an older node), and then taken to fit any task. */
+  memory?: number
 }
 
 /** What tasks need from membership. */
@@ -23,7 +25,7 @@ export interface TasksMembership {
   members(): TaskMember[]
   on(event: 'join' | 'update' | 'dead' | 'left', listener: (peerId: string) => void): () => void
   /** Publishes slots and load in the member's metadata; the caller limits the rate. */
-  publish(meta: { capacity: number, load: number, tags?: string[] }): void
+  publish(meta: { capacity: number, load: number, tags?: string[], memory?: number }): void
 }
 
 /** Calls to the tasks service of another node. */

@@ -27,45 +27,56 @@ export function chooseVictim (peers: PeerLoad[], self: string, random: Random, c
 }
 
 export interface StealPlanInput {
-  /** The victim's queue, head (next to start) first; cpu and tags of each task. */
-  queue: Array<{ cpu: number, tags: string[] }>
+  /**
+   * The victim's queue, head (next to start) first: cpu, memory (MiB) and tags of each task, and whether the victim
+   * itself can ever run it (`local`: false for a task that waits for a larger or tagged node). @default local true
+   */
+  queue: Array<{ cpu: number, mem?: number, tags: string[], local?: boolean }>
   /** The victim's slots and how many are free now. */
   slots: number
   freeSlots: number
   /** Mean task run time on the victim (ms). */
   taskDuration: number
-  thief: { slots: number, freeSlots: number, tags: string[], costMs: number }
+  /** The thief: its slots, free slots, tags, memory (MiB; 0 or absent: not advertised) and the cost of a hand-over (ms). */
+  thief: { slots: number, freeSlots: number, tags: string[], mem?: number, costMs: number }
+  /** @default STEAL_MAX_BATCH */
+  maxBatch?: number
 }
 
 /**
- * Which queued tasks (indices into the queue) a victim hands to a thief. From the tail — the tasks the victim would
- * start last — and only tasks the thief can run, and only as many as even out the expected finish: the thief takes
- * its share of the backlog in proportion to its free slots. A task that would start on the victim before the hand-over
- * could complete (its wait is below the thief's cost) stays, so a steal never makes a task later, and a short backlog
- * is not moved back and forth.
+ * Which queued tasks (indices into the queue) a victim hands to a thief, Cilk style: the thief's fair share of the
+ * backlog — the tasks that will not start at once on the victim — in proportion to its slots against the victim's
+ * (half, between equal nodes), so that a few steals spread a large batch instead of a trickle that keeps every thief
+ * coming back. From the tail — the tasks the victim would start last — and only tasks the thief can run. A task that
+ * would start on the victim before the hand-over could complete (its wait is below the thief's cost) stays, so a steal
+ * never makes a task later, and a short backlog is not moved back and forth: such a steal is refused. Tasks the victim
+ * cannot run at all go first, whatever the share.
  */
 export function planSteal (input: StealPlanInput): number[] {
   const { queue, slots, thief } = input
   if (queue.length === 0 || thief.freeSlots <= 0) return []
-  const tagsOk = (t: string[]): boolean => t.every(x => thief.tags.includes(x))
-  // A node without slots never starts anything: all its fitting tasks should go.
-  const share = slots <= 0
-    ? queue.length
-    : Math.floor(queue.length * thief.freeSlots / (slots + thief.freeSlots))
-  const max = Math.min(Math.max(share, 1), thief.freeSlots * C.STEAL_BATCH_PER_SLOT)
+  const max = input.maxBatch ?? C.STEAL_MAX_BATCH
+  const fits = (t: { cpu: number, mem?: number, tags: string[] }): boolean =>
+    t.cpu <= thief.slots && ((thief.mem ?? 0) <= 0 || (t.mem ?? 0) <= (thief.mem as number)) && t.tags.every(x => thief.tags.includes(x))
+  // A node without slots never starts anything: nothing it holds is its own to run.
+  const local = (t: { local?: boolean }): boolean => slots > 0 && t.local !== false
   const out: number[] = []
-  for (let i = queue.length - 1; i >= 0 && out.length < max; i--) {
+  for (let i = queue.length - 1; i >= 0 && out.length < max; i--) if (!local(queue[i]) && fits(queue[i])) out.push(i)
+  // cpu of the victim's own tasks ahead of each, so the wait of each is known without a quadratic pass.
+  const ahead: number[] = []
+  let sum = 0
+  let own = 0
+  for (const t of queue) { ahead.push(sum); if (local(t)) { sum += t.cpu; own++ } }
+  const backlog = Math.max(0, own - Math.max(0, input.freeSlots))
+  const share = Math.ceil(backlog * thief.slots / (slots + thief.slots))
+  const limit = Math.min(max, out.length + share)
+  for (let i = queue.length - 1; i >= 0 && out.length < limit; i--) {
     const t = queue[i]
-    if (t.cpu > thief.slots || !tagsOk(t.tags)) continue
-    if (slots > 0) {
-      // Tasks ahead of it (cpu-weighted) drain through the victim's slots: a rough wait, good enough to refuse a steal
-      // that would not pay off.
-      let ahead = 0
-      for (let j = 0; j < i; j++) ahead += queue[j].cpu
-      const waves = Math.max(0, Math.ceil((ahead + t.cpu - input.freeSlots) / slots))
-      const wait = waves * input.taskDuration
-      if (wait <= thief.costMs) break
-    }
+    if (!local(t) || !fits(t)) continue
+    // Tasks ahead of it drain through the victim's slots: a rough wait, good enough to refuse a steal that would not
+    // pay off. From the tail on, waits only shrink: once one is too short, so are the rest.
+    const waves = Math.max(0, Math.ceil((ahead[i] + t.cpu - input.freeSlots) / slots))
+    if (waves * input.taskDuration <= thief.costMs) break
     out.push(i)
   }
   return out

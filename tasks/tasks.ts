@@ -9,6 +9,7 @@ export interface StealRequest {
   slots: number
   tags: string[]
   costMs: number
+  memMib: number
 }
 
 export namespace StealRequest {
@@ -48,6 +49,11 @@ export namespace StealRequest {
           w.double(obj.costMs)
         }
 
+        if ((obj.memMib != null && obj.memMib !== 0)) {
+          w.uint32(49)
+          w.double(obj.memMib)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -57,7 +63,8 @@ export namespace StealRequest {
           freeSlots: 0,
           slots: 0,
           tags: [],
-          costMs: 0
+          costMs: 0,
+          memMib: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -88,6 +95,10 @@ export namespace StealRequest {
             }
             case 5: {
               obj.costMs = reader.double()
+              break
+            }
+            case 6: {
+              obj.memMib = reader.double()
               break
             }
             default: {
@@ -152,6 +163,13 @@ export namespace StealRequest {
               }
               break
             }
+            case 6: {
+              yield {
+                field: `${prefix}.memMib`,
+                value: reader.double()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -190,6 +208,11 @@ export namespace StealRequest {
     value: number
   }
 
+  export interface StealRequestMemMibFieldEvent {
+    field: '$.memMib'
+    value: number
+  }
+
   export function encode (obj: Partial<StealRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, StealRequest.codec())
   }
@@ -198,7 +221,7 @@ export namespace StealRequest {
     return decodeMessage(buf, StealRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<StealRequest>): Generator<StealRequestThiefFieldEvent | StealRequestFreeSlotsFieldEvent | StealRequestSlotsFieldEvent | StealRequestTagsFieldEvent | StealRequestCostMsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<StealRequest>): Generator<StealRequestThiefFieldEvent | StealRequestFreeSlotsFieldEvent | StealRequestSlotsFieldEvent | StealRequestTagsFieldEvent | StealRequestCostMsFieldEvent | StealRequestMemMibFieldEvent> {
     return streamMessage(buf, StealRequest.codec(), opts)
   }
 }

@@ -19,7 +19,7 @@ export interface TaskSpec {
   files: Record<string, string>
   /** Slots the task occupies. @default 1 */
   cpu: number
-  /** Memory the task expects (MiB); informational until nodes advertise memory. @default 0 */
+  /** Memory the task needs (MiB): it runs only where that much of the node's advertised memory is free. @default 0 */
   mem: number
   /** Resource tags a node must advertise (e.g. gpu). @default [] */
   tags: string[]

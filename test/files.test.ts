@@ -9,10 +9,10 @@ import { KiB } from '../lib/units.js'
 import { createMeshLibp2p } from '../node/libp2p.js'
 import { Rpc } from '../rpc/index.js'
 import {
-  Files, chunker, chunkCid, encodeManifest, decodeManifest, parseFileCid, parseRange, filesService,
+  Files, CorruptChunkError, chunker, chunkCid, encodeManifest, decodeManifest, parseFileCid, parseRange, filesService,
   type FilesMembership, type FilesMembershipEvent, type ContentRouting
 } from '../files/index.js'
-import { tempDir } from './util.js'
+import { tempDir, waitFor } from './util.js'
 import type { Libp2p } from '@libp2p/interface'
 
 const chunkSize = 16 * KiB
@@ -209,19 +209,28 @@ test('a corrupted chunk on disk is detected on read, repaired from a replica, an
   bytes[100] ^= 0xff
   await writeFile(path, bytes)
 
-  // Served to another node: the holder notices, mends its copy and answers with good bytes.
-  const res = await nodes[0].rpc.call(victim.peerId, filesService, 'getChunk', { cid: CID.parse(m.chunks[2]).bytes })
-  t.deepEqual(Buffer.from(res.data), data.subarray(2 * chunkSize, 3 * chunkSize))
-  t.deepEqual(await readFile(path), data.subarray(2 * chunkSize, 3 * chunkSize))
+  // Served to another node: chunks leave a provider unhashed, so the reader's check catches it, and the reader's
+  // report makes the holder check its copy and mend it from a replica.
+  const good = data.subarray(2 * chunkSize, 3 * chunkSize)
+  await t.throwsAsync(nodes[0].files.fetchFrom(victim.peerId, CID.parse(m.chunks[2]), AbortSignal.timeout(10_000)), { instanceOf: CorruptChunkError })
+  await waitFor('the holder to mend its copy', async () => (await readFile(path).catch(() => Buffer.alloc(0))).equals(good), 20_000)
   t.is(await metric(victim, 'meshos_files_corrupt_chunks_total'), 1)
+  // Asked with `verify`, a holder checks before it answers: mended and good bytes in the same call.
+  const bad = await readFile(path)
+  bad[7] ^= 0x10
+  await writeFile(path, bad)
+  const res = await nodes[0].rpc.call(victim.peerId, filesService, 'getChunk', { cid: CID.parse(m.chunks[2]).bytes, verify: true })
+  t.deepEqual(Buffer.from(res.data), good)
+  t.deepEqual(await readFile(path), good)
+  t.is(await metric(victim, 'meshos_files_corrupt_chunks_total'), 2)
 
   // Read by the holder itself: same.
   const again = await readFile(path)
   again[5] ^= 0x01
   await writeFile(path, again)
   t.is(sha(await readAll(victim.files, put.cid)), sha(data))
-  t.deepEqual(await readFile(path), data.subarray(2 * chunkSize, 3 * chunkSize))
-  t.is(await metric(victim, 'meshos_files_corrupt_chunks_total'), 2)
+  t.deepEqual(await readFile(path), good)
+  t.is(await metric(victim, 'meshos_files_corrupt_chunks_total'), 3)
 })
 
 test('when a holder dies the survivors restore the replication factor; reads go on meanwhile', async t => {

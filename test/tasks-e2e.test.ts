@@ -65,13 +65,16 @@ test.serial('400 tasks submitted to node 0 spread over every node', async t => {
   }
   const counts = [0, 1, 2, 3].map(i => ran.get(i) ?? 0)
   t.log(`tasks run per node: ${counts.join(', ')}`)
+  // The thieves' steal outcomes, from each node's metrics: what to look at when the balance is off.
+  const steals = await Promise.all(net.nodes.map(async (_, i) => {
+    const text = await (await net.client(i).request('GET', '/metrics')).text()
+    return [...text.matchAll(/^meshos_tasks_steals_total\{role="thief",outcome="(\w+)"\} (\d+)/gm)].map(m => `${m[1]}=${m[2]}`).join(' ')
+  }))
+  t.log(`thief steals per node: ${steals.map((x, i) => `${i}: ${x}`).join('; ')}`)
   t.true(counts.every(c => c > 0), 'every node ran a share')
   const mean = 400 / 4
-  // The issue asks for the busiest at most 1.5x the mean. Stealing does not meet that reliably yet (1.0-1.86x over
-  // today's runs: a thief that finds the backlog late starves), so until it does the suite holds the line at 2x and
-  // reports the ratio; issue 7 stays open on it.
-  t.log(`busiest / mean = ${(Math.max(...counts) / mean).toFixed(2)} (issue target 1.5)`)
-  t.true(Math.max(...counts) <= 2 * mean, `busiest ran ${Math.max(...counts)}, mean ${mean}`)
+  t.log(`busiest / mean = ${(Math.max(...counts) / mean).toFixed(2)}`)
+  t.true(Math.max(...counts) <= 1.5 * mean, `busiest ran ${Math.max(...counts)}, mean ${mean}`)
 })
 
 test.serial('cancel stops a task on whichever node runs it, within 2 s', async t => {
@@ -110,18 +113,26 @@ test.serial('a frozen node\'s tasks run elsewhere after it is declared dead; non
     net.resume(victim)
   }
   await net.waitForMembers({ timeout: 60_000 })
-  // Once back, the frozen node must not overwrite what the others recorded.
-  await waitFor('the victim to settle', async () => (await net.client(victim).json<{ tasksRunning: number }>('GET', '/v1/tasks/node')) != null, 10_000)
-  // The resumed node revalidates what it held before it runs or records anything more; poll until that has settled,
-  // and report any other state seen on the way (a sign it wrote before revalidating).
+  // Once back, the frozen node revalidates what it held before it writes anything: it drops what was adopted and
+  // records nothing over it. Watch every record until it holds nothing more; no record may read anything but
+  // succeeded on the way.
   const seen = new Set<string>()
-  const again = await waitFor('every record to read succeeded after the resume', async () => {
+  const read = async (): Promise<Status[]> => {
     const st = await Promise.all(subs.map(async s => await status(1, s.id)))
     for (const s of st) if (s.state !== 'succeeded') seen.add(`${s.id}:${s.state}@${indexOf(s.node)}`)
-    return st.every(s => s.state === 'succeeded') ? st : undefined
-  }, 30_000).catch(() => undefined)
-  if (seen.size > 0) t.log(`states seen after the resume: ${[...seen].join(' ')}`)
-  t.true(again != null && again.every(s => s.state === 'succeeded'), `records not all succeeded after the resume: ${[...seen].join(' ')}`)
+    return st
+  }
+  await waitFor('the resumed node to hold nothing', async () => {
+    await read()
+    const held = await net.client(victim).json<{ queued: number, running: unknown[] }>('GET', '/v1/tasks/node')
+    return held.queued === 0 && held.running.length === 0
+  }, 60_000, 100)
+  const final = await read()
+  t.deepEqual([...seen], [], 'states seen after the resume')
+  for (const s of final) {
+    t.is(s.state, 'succeeded')
+    t.is(s.attempts.filter(a => a.end != null && a.exitCode === 0).length, 1, `${s.id} succeeded once in the record: ${JSON.stringify(s.attempts)}`)
+  }
 })
 
 test.serial('a task reads a file input and stores a file output', async t => {
@@ -144,6 +155,10 @@ test.serial('bad input: unknown command, missing input, too many cpus; CLI round
   const err = await net.client(0).json('POST', '/v1/tasks', { cmd: 'true', cpu: 64 }).catch((e: { code?: string, message?: string }) => e)
   t.is((err as { code?: string }).code, 'BAD_REQUEST')
   t.regex((err as Error).message, /more than any node/)
+  // Every node advertises its memory: a request larger than all of them is refused at once, like a cpu one.
+  const memErr = await net.client(0).json('POST', '/v1/tasks', { cmd: 'true', mem: 1e9 }).catch((e: { code?: string, message?: string }) => e)
+  t.is((memErr as { code?: string }).code, 'BAD_REQUEST')
+  t.regex((memErr as Error).message, /mem 1000000000 MiB is more than any node offers/)
 
   // A well-formed CID that nobody stores: the task fails with the reason, it does not wait for ever.
   const missing = CID.createV1(MANIFEST_CODEC, await sha256.digest(new TextEncoder().encode(`nobody has this ${Date.now()}`))).toString()

@@ -3,7 +3,7 @@ import { pino } from 'pino'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { seededRandom } from '../lib/clock.js'
+import { seededRandom, systemClock, type Clock } from '../lib/clock.js'
 import { MeshError, NodeUnreachableError } from '../lib/errors.js'
 import {
   TaskManager, Execution, planSteal, chooseVictim, adopterFor, normalizeSpec, terminalStates,
@@ -57,12 +57,13 @@ class LocalMesh {
         set.add(fn)
         return () => { set.delete(fn) }
       },
-      publish: ({ capacity, load, tags }) => {
+      publish: ({ capacity, load, tags, memory }) => {
         const m = mesh.members.get(self)
         if (m == null) return
         m.capacity = capacity
         m.load = load
         if (tags != null) m.tags = tags
+        if (memory != null) m.memory = memory
         mesh.emit('update', self)
       }
     }
@@ -95,15 +96,16 @@ class LocalMesh {
     }
   }
 
-  async add (id: string, dir: string, opts: { slots?: number, allowExec?: boolean, tags?: string[] } = {}): Promise<TaskManager> {
+  async add (id: string, dir: string, opts: { slots?: number, allowExec?: boolean, tags?: string[], memory?: number, clock?: Clock, wrapStore?: (s: TaskStore) => TaskStore } = {}): Promise<TaskManager> {
     this.members.set(id, { peerId: id, state: 'alive', capacity: 0, load: 0, tags: [] })
     const m = new TaskManager({
-      store: crashable(this.store, () => this.crashed.has(id)),
+      store: (opts.wrapStore ?? (x => x))(crashable(this.store, () => this.crashed.has(id))),
       membership: this.membership(id),
       transport: this.transport(id),
       random: seededRandom(id.length * 7919 + id.charCodeAt(id.length - 1)),
+      ...(opts.clock != null ? { clock: opts.clock } : {}),
       ...(process.env.TASKS_TEST_LOG != null ? { logger: pino({ level: 'debug', base: { node: id } }, pino.destination(process.env.TASKS_TEST_LOG)) as any } : {})
-    }, { dir: join(dir, id), slots: opts.slots ?? 2, allowExec: opts.allowExec ?? true, tags: opts.tags, stealInterval: 20, metaInterval: 10 })
+    }, { dir: join(dir, id), slots: opts.slots ?? 2, allowExec: opts.allowExec ?? true, tags: opts.tags, memory: opts.memory, stealInterval: 20, metaInterval: 10 })
     this.managers.set(id, m)
     await m.start()
     this.emit('join', id)
@@ -116,6 +118,14 @@ class LocalMesh {
     const m = this.members.get(id)
     if (m != null) m.state = 'dead'
     this.emit('dead', id)
+  }
+
+  /** The node answers and writes again, as a resumed process would; the mesh sees it alive. */
+  resume (id: string): void {
+    this.crashed.delete(id)
+    const m = this.members.get(id)
+    if (m != null) m.state = 'alive'
+    this.emit('join', id)
   }
 
   /** A graceful stop, then the `left` that membership announces after it. */
@@ -195,10 +205,16 @@ test('executor reports an unknown command at once', async t => {
 test('planSteal takes a share from the tail and refuses steals that do not pay off', t => {
   const q = (n: number): Array<{ cpu: number, tags: string[] }> => Array.from({ length: n }, () => ({ cpu: 1, tags: [] }))
   const thief = { slots: 2, freeSlots: 2, tags: [], costMs: 20 }
-  // 40 queued on 2 slots: the thief takes half, from the tail.
+  // 40 queued on 2 busy slots: a thief with as many slots takes half, from the tail.
   const plan = planSteal({ queue: q(40), slots: 2, freeSlots: 0, taskDuration: 100, thief })
-  t.is(plan.length, 16) // capped by STEAL_BATCH_PER_SLOT × free slots
+  t.is(plan.length, 20)
   t.is(plan[0], 39)
+  // A thief with three times the victim's slots takes three quarters; the tasks about to start in free slots are not backlog.
+  t.is(planSteal({ queue: q(42), slots: 2, freeSlots: 2, taskDuration: 100, thief: { ...thief, slots: 6 } }).length, 30)
+  // One steal is bounded, however large the backlog.
+  t.is(planSteal({ queue: q(1000), slots: 2, freeSlots: 0, taskDuration: 100, thief, maxBatch: 64 }).length, 64)
+  // Only what fits the thief's memory.
+  t.deepEqual(planSteal({ queue: [{ cpu: 1, mem: 4096, tags: [] }, { cpu: 1, mem: 100, tags: [] }], slots: 0, freeSlots: 0, taskDuration: 100, thief: { ...thief, mem: 1024 } }), [1])
   // Two queued with the victim about to free its slots: they start before a hand-over would complete.
   t.deepEqual(planSteal({ queue: q(2), slots: 2, freeSlots: 2, taskDuration: 100, thief }), [])
   // Tasks that last a millisecond are not worth a 20 ms hop.
@@ -351,6 +367,70 @@ test('a node that stops gracefully hands its queued and running tasks on without
     t.is(r.nodeRetries, 0)
   }
   t.is(mesh.store.records().length, recs.length)
+  await mesh.stop()
+  await rm(dir, { recursive: true, force: true })
+})
+
+test('mem is enforced: a request larger than any node is refused at once, and a node runs only what its memory holds', async t => {
+  const dir = await tmp()
+  const mesh = new LocalMesh()
+  const a = await mesh.add('node-a', dir, { slots: 4, memory: 1000 })
+  await mesh.add('node-b', dir, { slots: 4, memory: 3000 })
+  await t.throwsAsync(a.submit([{ cmd: 'true', mem: 4000 }]), { code: 'BAD_REQUEST', message: /mem 4000 MiB is more than any node offers \(the largest has 3000 MiB\)/ })
+  // 2000 MiB fits node-b only: node-a queues it with a reason and node-b takes it.
+  const [big] = await a.submit([{ cmd: 'true', mem: 2000 }])
+  t.regex(big.reason ?? '', /2000 MiB/)
+  await until('run on node-b', async () => (await a.get(big.id)).state === 'succeeded')
+  t.is((await a.get(big.id)).attempts[0].node, 'node-b')
+  // Four slots, but memory for two of these at a time.
+  const recs = await a.submit(Array.from({ length: 4 }, () => ({ cmd: 'sleep', args: ['0.3'], mem: 400 })))
+  let most = 0
+  await until('all done', async () => {
+    most = Math.max(most, a.local().running.length)
+    t.true(a.local().freeMemory >= 0)
+    return (await Promise.all(recs.map(async r => (await a.get(r.id)).state))).every(s => s === 'succeeded')
+  })
+  t.true(most <= 2, `node-a ran ${most} at once`)
+  await mesh.stop()
+  await rm(dir, { recursive: true, force: true })
+})
+
+test('a holder resumed after it was declared dead never writes over a newer holder or attempt', async t => {
+  const dir = await tmp()
+  const mesh = new LocalMesh()
+  // The stall is a jump of node-z's clock: its timers do not fire during a real freeze, and it learns of it by the gap.
+  let skew = 0
+  const clock: Clock = { now: () => systemClock.now() + skew, setTimeout: (fn, ms) => systemClock.setTimeout(fn, ms), clearTimeout: h => { systemClock.clearTimeout(h) } }
+  // node-a may not run commands, so nothing moves by stealing: the tasks are node-z's until it dies.
+  await mesh.add('node-a', dir, { allowExec: false })
+  // Every write node-z makes must find the record still naming node-z (its own, or handed to it by a steal).
+  const overwrites: string[] = []
+  const z = await mesh.add('node-z', dir, {
+    slots: 2,
+    clock,
+    wrapStore: inner => ({
+      ...inner,
+      put: async (k, v, s) => {
+        const cur = mesh.store.data.get(k)
+        const holder = cur == null ? undefined : (JSON.parse(new TextDecoder().decode(cur)) as TaskRecord).node
+        if (k.startsWith('tasks/t/') && holder != null && holder !== 'node-z' && !mesh.crashed.has('node-z')) {
+          overwrites.push(`${k}: ${holder} -> ${(JSON.parse(new TextDecoder().decode(v)) as TaskRecord).state}`)
+        }
+        await inner.put(k, v, s)
+      }
+    })
+  })
+  const recs = await z.submit(Array.from({ length: 4 }, () => ({ cmd: 'sleep', args: ['1'] })))
+  await until('z running two', () => z.stats().tasksRunning === 2)
+  mesh.crash('node-z')
+  await until('node-a adopted all', () => mesh.store.records().every(r => r.node === 'node-a'))
+  skew += 5_000
+  mesh.resume('node-z')
+  // node-z drops what it held, then steals the tasks back from node-a (which may not run them) and runs them.
+  await until('all succeeded', () => mesh.store.records().every(r => r.state === 'succeeded'), 30_000)
+  t.deepEqual(overwrites, [], 'the resumed node wrote over another holder')
+  t.is(mesh.store.records().length, recs.length)
+  for (const r of mesh.store.records()) t.is(r.attempts.filter(a => a.end != null && a.exitCode === 0).length, 1, JSON.stringify(r.attempts))
   await mesh.stop()
   await rm(dir, { recursive: true, force: true })
 })
