@@ -44,3 +44,5 @@ export const DEFAULT_SCAN_LIMIT = 1000
 export const MAX_SCAN_LIMIT = 10_000
 /** Statistics recount period (keys held are counted exactly by iteration, which is cheap at our sizes). */
 export const DEFAULT_STATS_INTERVAL = 1 * minute
+/** Records of concurrent writes to one replica sent in one request, at most. */
+export const MAX_WRITE_BATCH = 256

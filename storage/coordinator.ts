@@ -17,7 +17,7 @@ import {
 } from './errors.js'
 import {
   DEFAULT_REPLICATION_FACTOR, DEFAULT_REQUEST_TIMEOUT, MAX_KEY_BYTES, MAX_VALUE_BYTES, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT,
-  DEFAULT_MAX_BATCH_BYTES, DEFAULT_ROUND_TIMEOUT
+  DEFAULT_MAX_BATCH_BYTES, DEFAULT_ROUND_TIMEOUT, MAX_WRITE_BATCH
 } from './constants.js'
 
 export interface CoordinatorComponents {
@@ -48,6 +48,17 @@ export interface CoordinatorInit {
   maxBatchBytes?: number
   /** A read asks one more replica each time this fraction of its timeout passes without enough answers. @default 0.2 */
   speculativeRetry?: number
+  /**
+   * Writes to one replica that start in the same turn of the event loop (concurrent clients' requests) travel as one
+   * request, so the RPC, its framing and the replica's dispatch are paid once per batch. @default true
+   */
+  batchWrites?: boolean
+}
+
+interface PeerBatch {
+  records: KvRecord[]
+  bytes: number
+  waiters: Array<{ resolve: (superseded: boolean) => void, reject: (err: unknown) => void }>
 }
 
 export interface OperationOptions {
@@ -130,6 +141,8 @@ export class Coordinator {
   private readonly maxBatchBytes: number
   private readonly speculate: number
   private readonly background = new Set<Promise<unknown>>()
+  private readonly batchWrites: boolean
+  private readonly batches = new Map<string, PeerBatch>()
 
   constructor (components: CoordinatorComponents, init: CoordinatorInit = {}) {
     this.c = components
@@ -141,6 +154,7 @@ export class Coordinator {
     this.maxValueBytes = init.maxValueBytes ?? MAX_VALUE_BYTES
     this.maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
     this.speculate = init.speculativeRetry ?? 0.2
+    this.batchWrites = init.batchWrites ?? true
   }
 
   /** Waits for read repairs and late hint writes still running. */
@@ -160,9 +174,57 @@ export class Coordinator {
   /** Resolves to the number of records the replica already had a newer version of. */
   private async write (peer: string, records: KvRecord[], signal: AbortSignal): Promise<number> {
     if (peer === this.self) return (await this.c.service.write({ records }, signal)).superseded
+    if (this.batchWrites && records.length === 1) return (await this.writeBatched(peer, records[0], signal)) ? 1 : 0
     const res = await this.c.transport.write(peer, { records }, signal)
     this.c.hlc.update(res.clock)
     return res.superseded
+  }
+
+  /**
+   * Joins the record to this turn's batch for the peer. The batch leaves once the turn's I/O callbacks have run
+   * (setImmediate), or at once when it is full. A caller whose signal aborts stops waiting; its record may still land,
+   * as a send that times out may.
+   */
+  private async writeBatched (peer: string, record: KvRecord, signal: AbortSignal): Promise<boolean> {
+    signal.throwIfAborted()
+    return await new Promise<boolean>((resolve, reject) => {
+      let batch = this.batches.get(peer)
+      if (batch == null) {
+        const b: PeerBatch = { records: [], bytes: 0, waiters: [] }
+        this.batches.set(peer, b)
+        setImmediate(() => { this.flushBatch(peer, b) })
+        batch = b
+      }
+      const onAbort = (): void => { reject(signal.reason) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      batch.records.push(record)
+      batch.bytes += recordBytes(record)
+      batch.waiters.push({
+        resolve: (superseded) => { signal.removeEventListener('abort', onAbort); resolve(superseded) },
+        reject: (err) => { signal.removeEventListener('abort', onAbort); reject(err) }
+      })
+      if (batch.bytes >= this.maxBatchBytes / 2 || batch.records.length >= MAX_WRITE_BATCH) this.flushBatch(peer, batch)
+    })
+  }
+
+  private flushBatch (peer: string, batch: PeerBatch): void {
+    if (this.batches.get(peer) !== batch) return
+    this.batches.delete(peer)
+    this.c.metrics.writeBatch.observe(batch.records.length)
+    // A controller and a cleared timer rather than AbortSignal.timeout, whose timer would fire later into a finished call.
+    const ctrl = new AbortController()
+    const timer = this.c.clock.setTimeout(() => { ctrl.abort(new TimeoutError(`replica write to ${peer} timed out after ${this.timeout} ms`)) }, this.timeout)
+    this.c.transport.write(peer, { records: batch.records }, ctrl.signal)
+      .finally(() => { this.c.clock.clearTimeout(timer) })
+      .then(res => {
+        this.c.hlc.update(res.clock)
+        // A replica that predates per-record answers gives counts only: then every record of a batch with any
+        // superseded one is re-stamped, which costs a rewrite and loses nothing.
+        const perRecord = res.supersededRecords.length === batch.records.length
+        batch.waiters.forEach((w, i) => { w.resolve(perRecord ? res.supersededRecords[i] : res.superseded > 0) })
+      }, err => {
+        for (const w of batch.waiters) w.reject(err)
+      })
   }
 
   /**

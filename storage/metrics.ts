@@ -15,6 +15,7 @@ export class StorageMetrics {
   readonly aeRecordsStreamed: Counter<'direction'>
   readonly tombstonesPurged: Counter
   readonly rebalanced: Counter
+  readonly writeBatch: Histogram
 
   constructor (registry?: Registry) {
     const registers = registry == null ? [] : [registry]
@@ -36,6 +37,7 @@ export class StorageMetrics {
     this.aeRangesRepaired = new Counter({ name: 'meshos_kv_anti_entropy_ranges_repaired_total', help: 'Merkle leaves found different and repaired', registers })
     this.aeRecordsStreamed = new Counter({ name: 'meshos_kv_anti_entropy_records_streamed_total', help: 'Records sent or received by anti-entropy', labelNames: ['direction'], registers })
     this.tombstonesPurged = new Counter({ name: 'meshos_kv_tombstones_purged_total', help: 'Tombstones and expired values removed after every replica held them', registers })
+    this.writeBatch = new Histogram({ name: 'meshos_kv_replica_write_batch_records', help: 'Records per write request this coordinator sent to a replica', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers })
     this.rebalanced = new Counter({ name: 'meshos_kv_records_handed_off_total', help: 'Records moved to their new replicas after a ring change or before leaving', registers })
   }
 }

@@ -145,7 +145,7 @@ export class ReplicaService {
       for (const r of req.records) this.check(r)
       const results = await Promise.all(req.records.map(async r => await this.apply(r)))
       const applied = results.filter(Boolean).length
-      return { applied, superseded: results.length - applied, clock: this.hlc.peek() }
+      return { applied, superseded: results.length - applied, clock: this.hlc.peek(), supersededRecords: results.map(ok => !ok) }
     })
   }
 

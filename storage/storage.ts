@@ -1050,6 +1050,7 @@ export interface WriteResponse {
   applied: number
   superseded: number
   clock?: Timestamp
+  supersededRecords: boolean[]
 }
 
 export namespace WriteResponse {
@@ -1077,13 +1078,21 @@ export namespace WriteResponse {
           Timestamp.codec().encode(obj.clock, w)
         }
 
+        if (obj.supersededRecords != null && obj.supersededRecords.length > 0) {
+          for (const value of obj.supersededRecords) {
+            w.uint32(32)
+            w.bool(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
           applied: 0,
-          superseded: 0
+          superseded: 0,
+          supersededRecords: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1106,6 +1115,14 @@ export namespace WriteResponse {
               })
               break
             }
+            case 4: {
+              if (opts.limits?.supersededRecords != null && obj.supersededRecords.length === opts.limits.supersededRecords) {
+                throw new MaxLengthError('Decode error - repeated field "supersededRecords" had too many elements')
+              }
+
+              obj.supersededRecords.push(reader.bool())
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1115,6 +1132,10 @@ export namespace WriteResponse {
 
         return obj
       }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          supersededRecords: 0
+        }
+
         const end = length == null ? reader.len : reader.pos + length
 
         while (reader.pos < end) {
@@ -1139,6 +1160,21 @@ export namespace WriteResponse {
               yield * Timestamp.codec().stream(reader, reader.uint32(), `${prefix}.clock`, {
                 limits: opts.limits?.clock
               })
+
+              break
+            }
+            case 4: {
+              if (opts.limits?.supersededRecords != null && obj.supersededRecords === opts.limits.supersededRecords) {
+                throw new MaxLengthError('Streaming decode error - repeated field "supersededRecords" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.supersededRecords[]`,
+                index: obj.supersededRecords,
+                value: reader.bool()
+              }
+
+              obj.supersededRecords++
 
               break
             }
@@ -1179,6 +1215,12 @@ export namespace WriteResponse {
     value: string
   }
 
+  export interface WriteResponseSupersededRecordsFieldEvent {
+    field: '$.supersededRecords[]'
+    index: number
+    value: boolean
+  }
+
   export function encode (obj: Partial<WriteResponse>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, WriteResponse.codec())
   }
@@ -1187,7 +1229,7 @@ export namespace WriteResponse {
     return decodeMessage(buf, WriteResponse.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<WriteResponse>): Generator<WriteResponseAppliedFieldEvent | WriteResponseSupersededFieldEvent | WriteResponseClockWallFieldEvent | WriteResponseClockLogicalFieldEvent | WriteResponseClockNodeFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<WriteResponse>): Generator<WriteResponseAppliedFieldEvent | WriteResponseSupersededFieldEvent | WriteResponseClockWallFieldEvent | WriteResponseClockLogicalFieldEvent | WriteResponseClockNodeFieldEvent | WriteResponseSupersededRecordsFieldEvent> {
     return streamMessage(buf, WriteResponse.codec(), opts)
   }
 }
