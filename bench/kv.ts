@@ -52,7 +52,7 @@ function zipf (n: number, rand: () => number): () => number {
 
 type Driver = (op: 'get' | 'put', key: string) => Promise<void>
 
-async function run (system: string, level: string, concurrency: number, seconds: number, driver: Driver, pids: number[] = []): Promise<Cell> {
+async function run (system: string, level: string, concurrency: number, seconds: number, driver: Driver, pids: number[] = [], writeFraction = 0.5): Promise<Cell> {
   const rand = seededRandom(42 + concurrency)
   const key = zipf(KEYS, rand)
   const lat: number[] = []
@@ -62,7 +62,7 @@ async function run (system: string, level: string, concurrency: number, seconds:
   const end = performance.now() + seconds * 1000
   await Promise.all(Array.from({ length: concurrency }, async (): Promise<void> => {
     while (performance.now() < end) {
-      const op = rand() < 0.5 ? 'get' : 'put'
+      const op = rand() < writeFraction ? 'put' : 'get'
       const t0 = performance.now()
       try { await driver(op, `user${key()}`) } catch { errors++; continue }
       lat.push(performance.now() - t0)
@@ -224,6 +224,14 @@ async function mesh (n: number, seconds: number, env: Record<string, string> = {
         close()
       }
     }
+    {
+      // The per-core write target is about writes, so one cell is updates only, at the highest concurrency.
+      const level = n === 1 ? 'one' : 'quorum'
+      const c = concurrency[concurrency.length - 1]
+      const { driver, close } = httpDriver(apis, level)
+      cells.push(await run(n === 1 ? 'single node RF=1' : `${n} nodes RF=3`, `${level}, updates only`, c, seconds, driver, pids, 1))
+      close()
+    }
     if (n > 1) {
       const peak = Math.max(...cells.filter(c => c.level === 'quorum').map(c => c.opsPerSec))
       const { driver, close } = httpDriver(apis, 'quorum')
@@ -250,7 +258,7 @@ export async function main (args: string[]): Promise<void> {
   print(rc)
   cells.push(...rc)
   const ratios = cells.filter(c => c.concurrency > 0 && c.system !== 'redis' && c.system !== 'single node RF=1').map(c => {
-    const base = cells.find(b => b.system === 'single node RF=1' && b.concurrency === c.concurrency)
+    const base = cells.find(b => b.system === 'single node RF=1' && b.concurrency === c.concurrency && b.level.includes('updates') === c.level.includes('updates'))
     const red = rc.find(b => b.concurrency === c.concurrency)
     return [c.system, c.level, c.concurrency, c.opsPerSec / (base?.opsPerSec ?? NaN), c.opsPerSec / (red?.opsPerSec ?? NaN), c.p99 / (base?.p99 ?? NaN)]
   })
