@@ -2,13 +2,17 @@
 // N = 5, 10, 20 real `mesh start` processes (testnet, through the HTTP API) and N = 50, 100 nodes in one process over
 // @libp2p/memory (MeshDht directly, membership simulated as "everyone alive").
 // Usage: npm run bench -- dht [--sizes 5,10,20,50,100] [--names 20] [--finds 100]
+//
+// Finds run twice: as a user's `mesh resource find` does (a node among the k closest answers from its own replica),
+// and with replica=false, which always asks the closest members over the network: the remote path's own figures.
+// Testnet finds start once the nodes have run REPLICA_WARMUP, as in a mesh that has been up a while.
 import { identify } from '@libp2p/identify'
 import { memory } from '@libp2p/memory'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { MeshDht, meshKadDht, resourceKey, type DhtMembership } from '../dht/index.js'
+import { MeshDht, meshKadDht, resourceKey, constants as DC, type DhtMembership, type FindProvidersResult } from '../dht/index.js'
 import { createTestnet } from '../testnet/index.js'
 import { summarize, table, writeResult } from './util.js'
 
@@ -19,12 +23,22 @@ interface Row {
   provideP99: number
   findP50: number
   findP99: number
+  /** Share of the finds answered from the finder's own replica. */
+  replicaShare: number
   hopsMean: number
   hopsMax: number
+  remoteP50: number
+  remoteP99: number
+  remoteHopsMean: number
+  remoteHopsMax: number
   log2n: number
   success: number
-  samples: { provide: number, find: number }
+  remoteSuccess: number
+  samples: { provide: number, find: number, remote: number }
 }
+
+/** One find's latency, peers queried, answer source and whether it named the expected provider. */
+interface Sample { ms: number, hops: number, source: FindProvidersResult['source'], ok: boolean }
 
 const rand = (n: number): number => Math.floor(Math.random() * n)
 
@@ -35,11 +49,9 @@ function opt (args: string[], name: string, dflt: string): string {
 
 async function benchTestnet (n: number, names: number, finds: number): Promise<Row> {
   const net = await createTestnet(n, { logLevel: 'warn' })
+  const up = Date.now()
   try {
     const provide: number[] = []
-    const find: number[] = []
-    const hops: number[] = []
-    let ok = 0
     const providerOf: number[] = []
     for (let i = 0; i < names; i++) {
       const p = rand(n)
@@ -48,27 +60,52 @@ async function benchTestnet (n: number, names: number, finds: number): Promise<R
       await net.client(p).json('POST', `/v1/resources/bench-${i}`, {})
       provide.push(performance.now() - t0)
     }
-    for (let j = 0; j < finds; j++) {
-      const i = rand(names)
-      let f = rand(n)
-      if (n > 1) while (f === providerOf[i]) f = rand(n)
-      const t0 = performance.now()
-      const r = await net.client(f).json('GET', `/v1/resources/bench-${i}`)
-      find.push(performance.now() - t0)
-      hops.push(r.queried)
-      if (!r.timedOut && r.providers.some((x: { peerId: string }) => x.peerId === net.nodes[providerOf[i]].peerId)) ok++
+    const warm = up + DC.REPLICA_WARMUP - Date.now()
+    if (warm > 0) await new Promise(resolve => setTimeout(resolve, warm))
+    const run = async (replica: boolean): Promise<Sample[]> => {
+      const out: Sample[] = []
+      for (let j = 0; j < finds; j++) {
+        const i = rand(names)
+        let f = rand(n)
+        if (n > 1) while (f === providerOf[i]) f = rand(n)
+        const t0 = performance.now()
+        const r = await net.client(f).json<FindProvidersResult>('GET', `/v1/resources/bench-${i}${replica ? '' : '?replica=false'}`)
+        out.push({ ms: performance.now() - t0, hops: r.queried, source: r.source, ok: !r.timedOut && r.providers.some(x => x.peerId === net.nodes[providerOf[i]].peerId) })
+      }
+      return out
     }
-    return row('testnet', n, provide, find, hops, ok / finds)
+    return row('testnet', n, provide, await run(true), await run(false))
   } finally {
     await net.stop()
   }
 }
 
-function row (mode: Row['mode'], n: number, provide: number[], find: number[], hops: number[], success: number): Row {
+function row (mode: Row['mode'], n: number, provide: number[], find: Sample[], remote: Sample[]): Row {
   const p = summarize(provide)
-  const f = summarize(find)
-  const h = summarize(hops)
-  return { mode, n, provideP50: p.p50, provideP99: p.p99, findP50: f.p50, findP99: f.p99, hopsMean: h.mean, hopsMax: h.max, log2n: Math.log2(n), success, samples: { provide: p.n, find: f.n } }
+  const f = summarize(find.map(x => x.ms))
+  const h = summarize(find.map(x => x.hops))
+  const r = summarize(remote.map(x => x.ms))
+  const rh = summarize(remote.map(x => x.hops))
+  const share = (xs: Sample[], pred: (x: Sample) => boolean): number => xs.filter(pred).length / Math.max(1, xs.length)
+  return {
+    mode,
+    n,
+    provideP50: p.p50,
+    provideP99: p.p99,
+    findP50: f.p50,
+    findP99: f.p99,
+    replicaShare: share(find, x => x.source === 'replica'),
+    hopsMean: h.mean,
+    hopsMax: h.max,
+    remoteP50: r.p50,
+    remoteP99: r.p99,
+    remoteHopsMean: rh.mean,
+    remoteHopsMax: rh.max,
+    log2n: Math.log2(n),
+    success: share(find, x => x.ok),
+    remoteSuccess: share(remote, x => x.ok),
+    samples: { provide: p.n, find: f.n, remote: r.n }
+  }
 }
 
 async function benchMemory (n: number, names: number, finds: number): Promise<Row> {
@@ -90,7 +127,8 @@ async function benchMemory (n: number, names: number, finds: number): Promise<Ro
     member: () => ({ state: 'alive' }),
     events: { on: () => () => {} }
   }
-  const dhts = nodes.map(x => new MeshDht({ libp2p: x, dht: (x.services as any).dht, membership }))
+  // Every record is provided after every node started and none restarts, so replicas are complete from the start.
+  const dhts = nodes.map(x => new MeshDht({ libp2p: x, dht: (x.services as any).dht, membership, replicaWarmup: 0 }))
   // In-memory connections hold no handles and deadlines are unref'd timers: keep the event loop alive meanwhile.
   const keepalive = setInterval(() => {}, 1000)
   try {
@@ -100,11 +138,8 @@ async function benchMemory (n: number, names: number, finds: number): Promise<Ro
     const deadline = Date.now() + 120_000
     while (dhts.some(d => d.routingTableSize < want) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 200))
     const provide: number[] = []
-    const find: number[] = []
-    const hops: number[] = []
-    let ok = 0
     const providerOf: number[] = []
-    const keys = []
+    const keys: Array<Awaited<ReturnType<typeof resourceKey>>> = []
     for (let i = 0; i < names; i++) {
       const p = rand(n)
       providerOf.push(p)
@@ -114,17 +149,19 @@ async function benchMemory (n: number, names: number, finds: number): Promise<Ro
       await dhts[p].provide(key)
       provide.push(performance.now() - t0)
     }
-    for (let j = 0; j < finds; j++) {
-      const i = rand(names)
-      let f = rand(n)
-      while (f === providerOf[i]) f = rand(n)
-      const t0 = performance.now()
-      const r = await dhts[f].findProviders(keys[i])
-      find.push(performance.now() - t0)
-      hops.push(r.queried)
-      if (!r.timedOut && r.providers.some(x => x.peerId === everyone[providerOf[i]].peerId)) ok++
+    const run = async (replica: boolean): Promise<Sample[]> => {
+      const out: Sample[] = []
+      for (let j = 0; j < finds; j++) {
+        const i = rand(names)
+        let f = rand(n)
+        while (f === providerOf[i]) f = rand(n)
+        const t0 = performance.now()
+        const r = await dhts[f].findProviders(keys[i], { replica })
+        out.push({ ms: performance.now() - t0, hops: r.queried, source: r.source, ok: !r.timedOut && r.providers.some(x => x.peerId === everyone[providerOf[i]].peerId) })
+      }
+      return out
     }
-    return row('memory', n, provide, find, hops, ok / finds)
+    return row('memory', n, provide, await run(true), await run(false))
   } finally {
     clearInterval(keepalive)
     for (const d of dhts) await d.stop()
@@ -145,8 +182,8 @@ export async function main (args: string[]): Promise<void> {
       process.stderr.write(`dht bench: N=${n} failed: ${(err as Error).message}\n`)
     }
   }
-  const header = ['mode', 'N', 'provide p50 ms', 'provide p99 ms', 'find p50 ms', 'find p99 ms', 'peers queried mean', 'max', 'log2 N', 'success %']
-  process.stdout.write(table(header, rows.map(r => [r.mode, r.n, r.provideP50, r.provideP99, r.findP50, r.findP99, r.hopsMean, r.hopsMax, r.log2n, r.success * 100])) + '\n')
+  const header = ['mode', 'N', 'provide p50 ms', 'provide p99 ms', 'find p50 ms', 'find p99 ms', 'from own replica %', 'peers queried mean', 'max', 'success %', 'remote find p50 ms', 'remote p99 ms', 'remote peers mean', 'max', 'remote success %', 'log2 N']
+  process.stdout.write(table(header, rows.map(r => [r.mode, r.n, r.provideP50, r.provideP99, r.findP50, r.findP99, r.replicaShare * 100, r.hopsMean, r.hopsMax, r.success * 100, r.remoteP50, r.remoteP99, r.remoteHopsMean, r.remoteHopsMax, r.remoteSuccess * 100, r.log2n])) + '\n')
   const file = await writeResult('dht', { names, finds, rows })
   process.stdout.write(`wrote ${file}\n`)
 }

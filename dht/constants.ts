@@ -24,12 +24,47 @@ export const RECORD_TTL = 1 * hour
 export const REPROVIDE_INTERVAL = 20 * minute
 /** How long a withdraw notice (tombstone) is honoured without a newer advertise notice: the record TTL. */
 export const TOMBSTONE_TTL = RECORD_TTL
+/** Added to TOMBSTONE_TTL when a provider decides whether its old withdrawal may still hide it: receivers start the clock later. */
+export const TOMBSTONE_CLOCK_MARGIN = 1 * minute
 
 /**
- * How many of the closest members a lookup asks directly (besides its own store) before falling back to the full
- * Kademlia walk. Each of them holds the record (provide sends it to the k closest), so 2 gives redundancy.
+ * How many of the closest members a lookup asks at once (besides its own store) before falling back to the full
+ * Kademlia walk. Each of them holds the record (provide sends it to the k closest); asking one more than the lookup
+ * waits for (`FIND_ANSWERS`) lets it ignore the slowest, which on a loaded host is the tail of the latency.
  */
-export const FIND_FANOUT = 2
+export const FIND_FANOUT = 3
+/** Answers a lookup waits for among the `FIND_FANOUT` it asked (then it returns the union). */
+export const FIND_ANSWERS = 2
+
+/**
+ * A node among the k closest members to a key holds a replica of every provider record for it, and answers lookups
+ * from that replica without asking anyone, once it has run this long: time enough for providers to push their records
+ * to it when they connect (after a restart its store starts empty).
+ */
+export const REPLICA_WARMUP = 30 * second
+
+/**
+ * How many of the closest replicas a provide asks to confirm the record (a GET_PROVIDERS behind the ADD_PROVIDER on the
+ * same stream, which the remote answers only after storing it) and how many confirmations it waits for. The rest of
+ * the k replicas get the record in the background.
+ */
+export const PROVIDE_CONFIRM_FANOUT = 3
+export const PROVIDE_CONFIRMATIONS = 2
+/** Deadline of delivering the record to one replica (open the stream, write, and confirm when asked). */
+export const PROVIDE_PEER_TIMEOUT = 5 * second
+/** Waits before redelivering a record to a replica that failed; after the last the next reprovide covers it. */
+export const PROVIDE_RETRY_DELAYS = [1 * second, 5 * second, 30 * second] as const
+
+/**
+ * A persistent kad stream left unused this long is closed by its opener: below the server's idle timeout
+ * (`KAD_SERVER_STREAM_IDLE`; MeshDht sends only to members, which are meshos nodes), so that it is seldom reset under a
+ * request. A stream the remote did reset is reopened (see dht/sender.ts).
+ */
+export const KAD_STREAM_IDLE = 50 * second
+/** How long a meshos kad-dht server keeps an inbound stream open between two messages (kad-dht's `incomingMessageTimeout`). */
+export const KAD_SERVER_STREAM_IDLE = 60 * second
+/** Deadline of one kad exchange when the caller gives none. */
+export const KAD_REQUEST_TIMEOUT = 5 * second
 
 /** Deadline of a find-providers lookup. */
 export const FIND_TIMEOUT = 5 * second

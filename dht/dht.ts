@@ -1,15 +1,19 @@
 import { createHash } from 'node:crypto'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { MessageType, type KadDHT, type QueryEvent } from '@libp2p/kad-dht'
-import { peerIdFromString } from '@libp2p/peer-id'
+import type { KadDHT } from '@libp2p/kad-dht'
+import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+import { equals as bytesEqual } from 'uint8arrays/equals'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { BadRequestError, MeshError, NotFoundError } from '../lib/errors.js'
 import { silentLogger, type Logger } from '../lib/log.js'
 import * as C from './constants.js'
+import { KadMessageType, type KadMessage, type KadPeer } from './kad.js'
 import { resourceKey, validateResourceName } from './keys.js'
+import { KadSender } from './sender.js'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
 /** The part of membership the DHT reads: who is alive, and when that changes. */
@@ -55,6 +59,20 @@ export interface MeshDhtInit {
   reprovideInterval?: number
   /** How long a withdraw notice hides a provider without a newer advertise notice. @default `TOMBSTONE_TTL` (1 h) */
   tombstoneTtl?: number
+  /** Closest members a lookup asks at once. @default `FIND_FANOUT` (3) */
+  findFanout?: number
+  /** Answers a lookup waits for among those it asked. @default `FIND_ANSWERS` (2) */
+  findAnswers?: number
+  /** How long after start this node's store counts as a replica that lookups may answer from. @default `REPLICA_WARMUP` (30 s) */
+  replicaWarmup?: number
+  /** Closest replicas a provide asks to confirm the record. @default `PROVIDE_CONFIRM_FANOUT` (3) */
+  provideConfirmFanout?: number
+  /** Confirmations a provide waits for before it returns. @default `PROVIDE_CONFIRMATIONS` (2) */
+  provideConfirmations?: number
+  /** Deadline of delivering a record to one replica. @default `PROVIDE_PEER_TIMEOUT` (5 s) */
+  providePeerTimeout?: number
+  /** Waits before redelivering a record to a replica that failed. @default `PROVIDE_RETRY_DELAYS` (1 s, 5 s, 30 s) */
+  provideRetryDelays?: readonly number[]
 }
 
 export interface Provider { peerId: string, addrs: string[] }
@@ -63,13 +81,17 @@ export interface FindProvidersResult {
   providers: Provider[]
   /** True when the deadline ran out before the lookup finished: `providers` is what was found until then. */
   timedOut: boolean
-  /** Remote peers queried (the lookup's hops). */
+  /** Remote peers queried (the lookup's hops); 0 when this node answered from its own replica. */
   queried: number
+  /** Where the answer came from: this node's replica, the closest members, or the full Kademlia walk. */
+  source: 'replica' | 'closest' | 'walk'
 }
 
 export interface ProvideResult {
-  /** Remote peers the provider record was sent to. */
+  /** Remote peers the provider record was written to by the time provide returned (the rest get it in the background). */
   storedOn: number
+  /** Replicas that confirmed they store it (see `PROVIDE_CONFIRMATIONS`). */
+  confirmedOn: number
 }
 
 export interface Advert {
@@ -80,14 +102,17 @@ export interface Advert {
   expiresAt?: string
 }
 
-export interface FindOptions { signal?: AbortSignal, timeout?: number }
+export interface FindOptions {
+  /** @default none: only the deadline ends the lookup early */
+  signal?: AbortSignal
+  /** Deadline of the lookup, in ms. @default the `findTimeout` of MeshDhtInit */
+  timeout?: number
+  /** Answer from this node's own replica when it is one (see `REPLICA_WARMUP`); false always asks the network. @default true */
+  replica?: boolean
+}
 
 interface KadInternals {
   providers: { addProvider: (cid: CID, p: PeerId) => Promise<void>, removeProvider: (cid: CID, p: PeerId) => Promise<void>, getProviders: (cid: CID) => Promise<PeerId[]> }
-  network: {
-    sendMessage: (to: PeerId, msg: unknown, opts: { signal?: AbortSignal }) => AsyncIterable<QueryEvent>
-    sendRequest: (to: PeerId, msg: unknown, opts: { signal?: AbortSignal }) => AsyncIterable<QueryEvent>
-  }
   routingTable: { add: (p: PeerId, o?: { signal?: AbortSignal }) => Promise<void>, remove: (p: PeerId) => Promise<void>, size: number, closestPeers: (kadId: Uint8Array, o: { count: number }) => PeerId[] }
 }
 
@@ -102,6 +127,23 @@ function xorCompare (a: Buffer, b: Buffer, target: Buffer): number {
     if (da !== db) return da - db
   }
   return 0
+}
+
+function fromKadPeer (p: KadPeer): Provider | undefined {
+  try {
+    return { peerId: peerIdFromMultihash(Digest.decode(p.id)).toString(), addrs: p.multiaddrs.flatMap(a => { try { return [multiaddr(a).toString()] } catch { return [] } }) }
+  } catch { return undefined }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts (the caller checks what it needs to). */
+async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return
+  await new Promise<void>(resolve => {
+    const done = (): void => { clearTimeout(timer); signal.removeEventListener('abort', done); resolve() }
+    const timer = setTimeout(done, ms)
+    timer.unref()
+    signal.addEventListener('abort', done, { once: true })
+  })
 }
 
 interface Metrics {
@@ -136,6 +178,12 @@ export class MeshDht {
   /** Keys this node provides (adverts' keys and keys given to provide()). */
   private readonly provided = new Set<string>()
   private saving: Promise<void> = Promise.resolve()
+  private dataDirReady = false
+  /**
+   * Key → when this node last withdrew it (kept in the data dir). Only a withdrawal leaves tombstones on other nodes,
+   * so only a key withdrawn within `TOMBSTONE_TTL` needs an advertise notice when it is provided again.
+   */
+  private readonly withdrawnAt = new Map<string, number>()
   /** `${peerId}/${key}` → the latest notice seen from that provider about that key. */
   private readonly notices = new Map<string, { op: Notice['op'], seq: number, at: number }>()
   private readonly unsubscribe: Array<() => void> = []
@@ -143,6 +191,11 @@ export class MeshDht {
   private readonly abort = new AbortController()
   private lastSeq = 0
   private running = false
+  private startedAt = 0
+  private sender?: KadSender
+  /** Kademlia ids of member peer ids, which are hashed on every closest-members computation. */
+  private readonly kadIds = new Map<string, { id: PeerId, kid: Buffer }>()
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => { this.pushRecordsTo(evt.detail) }
   private readonly onMessage = (evt: CustomEvent<any>): void => { this.handleNotice(evt.detail) }
 
   constructor (private readonly init: MeshDhtInit) {
@@ -160,6 +213,11 @@ export class MeshDht {
   async start (): Promise<void> {
     if (this.running) return
     this.running = true
+    this.startedAt = Date.now()
+    this.sender = new KadSender({ libp2p: this.libp2p, logger: this.log })
+    // A peer that (re)connects may have restarted with an empty store: give it the records it should hold.
+    this.libp2p.addEventListener('peer:connect', this.onConnect)
+    this.unsubscribe.push(() => { this.libp2p.removeEventListener('peer:connect', this.onConnect) })
     const m = this.init.membership
     if (m != null) {
       const seed = ({ member }: { member: { peerId: string, addrs: string[] } }): void => { void this.seed(member) }
@@ -185,6 +243,7 @@ export class MeshDht {
     this.abort.abort()
     clearInterval(this.reprovideTimer)
     for (const u of this.unsubscribe.splice(0)) u()
+    this.sender?.stop()
   }
 
   // ---------------------------------------------------------------- seeding from membership
@@ -197,11 +256,7 @@ export class MeshDht {
       if (multiaddrs.length > 0) await this.libp2p.peerStore.merge(id, { multiaddrs })
       await this.internals.routingTable.add(id, { signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(C.SEED_TIMEOUT)]) })
       this.metrics?.routingTable.set(this.routingTableSize)
-      // A member that is among the k closest to something we advertise gets the record now, not at the next reprovide.
-      for (const advert of this.adverts.values()) {
-        const key = CID.parse(advert.key)
-        if (this.closestMembers(key).some(p => p.equals(id))) void this.sendProvide(id, key)
-      }
+      this.pushRecordsTo(id)
     } catch (err) {
       this.log.debug({ err, peer: member.peerId }, 'could not add member to the routing table')
     }
@@ -216,63 +271,163 @@ export class MeshDht {
 
   // ---------------------------------------------------------------- the internal API
 
+  /** Members other than this node, with their Kademlia ids (cached: hashing every id on every lookup adds up). */
+  private members (): Array<{ id: PeerId, kid: Buffer }> {
+    const out: Array<{ id: PeerId, kid: Buffer }> = []
+    for (const member of this.init.membership?.aliveMembers() ?? []) {
+      if (member.peerId === this.peerId) continue
+      let entry = this.kadIds.get(member.peerId)
+      if (entry == null) {
+        try {
+          const id = peerIdFromString(member.peerId)
+          entry = { id, kid: kadId(id.toMultihash().bytes) }
+        } catch { continue }
+        if (this.kadIds.size > 10_000) this.kadIds.clear()
+        this.kadIds.set(member.peerId, entry)
+      }
+      out.push(entry)
+    }
+    return out
+  }
+
   /** The k peers closest to `key` by XOR distance, among alive members (or the routing table without membership). */
   private closestMembers (key: CID): PeerId[] {
     const target = kadId(key.multihash.bytes)
-    const m = this.init.membership
-    if (m == null) return this.internals.routingTable.closestPeers(target, { count: this.k })
-    const candidates: Array<{ id: PeerId, kid: Buffer }> = []
-    for (const member of m.aliveMembers()) {
-      if (member.peerId === this.peerId) continue
-      try {
-        const id = peerIdFromString(member.peerId)
-        candidates.push({ id, kid: kadId(id.toMultihash().bytes) })
-      } catch {}
-    }
-    candidates.sort((a, b) => xorCompare(a.kid, b.kid, target))
-    return candidates.slice(0, this.k).map(c => c.id)
-  }
-
-  private async sendProvide (to: PeerId, key: CID, signal?: AbortSignal): Promise<boolean> {
-    const msg = {
-      type: MessageType.ADD_PROVIDER,
-      key: key.multihash.bytes,
-      providers: [{ id: this.libp2p.peerId.toMultihash().bytes, multiaddrs: this.libp2p.getMultiaddrs().map(a => a.bytes) }],
-      closer: []
-    }
-    let ok = false
-    for await (const e of this.internals.network.sendMessage(to, msg, { signal })) {
-      if (e.name === 'PEER_RESPONSE') ok = true
-    }
-    return ok
+    if (this.init.membership == null) return this.internals.routingTable.closestPeers(target, { count: this.k })
+    return this.members().sort((a, b) => xorCompare(a.kid, b.kid, target)).slice(0, this.k).map(c => c.id)
   }
 
   /**
-   * Announces that this node provides `key`: records it locally and sends the provider record straight to the k
-   * closest alive members (computed from membership, which knows every member, so no closest-peers walk is needed).
-   * Without membership it falls back to the routing table's k closest.
+   * True when this node is among the k members closest to `key`, so that every provider sends it the record. The
+   * test is conservative: it counts the provider among the closer members too, though a provider skips itself.
+   */
+  private isReplica (key: CID): boolean {
+    if (this.init.membership == null) return false
+    const target = kadId(key.multihash.bytes)
+    const self = kadId(this.libp2p.peerId.toMultihash().bytes)
+    let closer = 0
+    for (const m of this.members()) {
+      if (xorCompare(m.kid, self, target) < 0 && ++closer >= this.k) return false
+    }
+    return true
+  }
+
+  private addProviderMessage (key: CID): Partial<KadMessage> {
+    return {
+      type: KadMessageType.ADD_PROVIDER,
+      key: key.multihash.bytes,
+      providers: [{ id: this.libp2p.peerId.toMultihash().bytes, multiaddrs: this.libp2p.getMultiaddrs().map(a => a.bytes) }]
+    }
+  }
+
+  /**
+   * Writes the record to one replica. With `confirm`, also asks it for the key's providers on the same stream: the
+   * server handles a stream's messages in order, so an answer that names this node proves the record is stored.
+   */
+  private async deliver (to: PeerId, key: CID, confirm: boolean): Promise<boolean> {
+    const sender = this.sender
+    if (sender == null) return false
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.init.providePeerTimeout ?? C.PROVIDE_PEER_TIMEOUT)])
+    await sender.send(to, this.addProviderMessage(key), { signal })
+    if (!confirm) return true
+    const res = await sender.request(to, { type: KadMessageType.GET_PROVIDERS, key: key.multihash.bytes }, { signal })
+    const self = this.libp2p.peerId.toMultihash().bytes
+    return res.providers.some(p => bytesEqual(p.id, self))
+  }
+
+  /** Delivers the record, and on failure tries again after each of `PROVIDE_RETRY_DELAYS` while the key is provided. */
+  private async deliverWithRetries (to: PeerId, key: CID, confirm: boolean, onFirstAttempt: (ok: boolean) => void): Promise<void> {
+    const delays = this.init.provideRetryDelays ?? C.PROVIDE_RETRY_DELAYS
+    for (let attempt = 0; ; attempt++) {
+      let ok = false
+      try { ok = await this.deliver(to, key, confirm) } catch (err) {
+        this.log.debug({ err, peer: to.toString(), key: key.toString(), attempt }, 'could not deliver a provider record')
+      }
+      if (attempt === 0) onFirstAttempt(ok)
+      if (ok || attempt >= delays.length || !this.running || !this.provided.has(key.toString())) return
+      // Still a replica? Membership may have moved on while we waited.
+      if (this.init.membership != null && !this.closestMembers(key).some(p => p.equals(to))) return
+      await sleep(delays[attempt], this.abort.signal)
+      if (!this.running || !this.provided.has(key.toString())) return
+    }
+  }
+
+  /** Sends a peer that just joined or connected the records it should hold (it may have restarted with none). */
+  private pushRecordsTo (peer: PeerId): void {
+    if (!this.running || peer.equals(this.libp2p.peerId)) return
+    for (const k of this.provided) {
+      let key: CID
+      try { key = CID.parse(k) } catch { continue }
+      if (this.closestMembers(key).some(p => p.equals(peer))) void this.deliverWithRetries(peer, key, false, () => {})
+    }
+  }
+
+  /**
+   * Announces that this node provides `key`: records it locally and sends ADD_PROVIDER to the k closest alive members
+   * (computed from membership, which knows every member, so no closest-peers walk is needed), all in parallel over
+   * persistent streams. It returns once `PROVIDE_CONFIRMATIONS` of the `PROVIDE_CONFIRM_FANOUT` closest (the replicas
+   * lookups ask first) confirm they store the record, or every delivery has ended, or the deadline passed. The other
+   * replicas' deliveries start when the confirmations are in and go on in the background; a failed one is retried
+   * (`PROVIDE_RETRY_DELAYS`), so that the record still reaches all k. Without membership it uses the routing table's k
+   * closest.
    */
   async provide (key: CID, options: { signal?: AbortSignal } = {}): Promise<ProvideResult> {
     const started = performance.now()
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.init.provideTimeout ?? C.PROVIDE_TIMEOUT), ...(options.signal != null ? [options.signal] : [])])
+    this.provided.add(key.toString())
+    // Clears the tombstones an earlier withdrawal left. Every other provide skips the notice: it would wake every node
+    // (a signed gossip message each) for nothing, and on a busy host that costs the provide's confirmations time.
+    const notice = this.recentlyWithdrawn(key) ? this.notify('advertise', key) : Promise.resolve()
     try {
-      this.provided.add(key.toString())
       await this.internals.providers.addProvider(key, this.libp2p.peerId)
-      const peers = this.closestMembers(key)
-      const results = await Promise.all(peers.map(async p => await this.sendProvide(p, key, signal).catch(() => false)))
-      const storedOn = results.filter(Boolean).length
-      this.observe('provide', peers.length > 0 && storedOn === 0 ? 'error' : 'ok', started, peers.length)
-      return { storedOn }
     } catch (err) {
-      this.observe('provide', signal.aborted ? 'timeout' : 'error', started, 0)
+      this.observe('provide', 'error', started, 0)
       throw err
     }
+    const peers = this.closestMembers(key)
+    const confirmers = Math.min(this.init.provideConfirmFanout ?? C.PROVIDE_CONFIRM_FANOUT, peers.length)
+    const needed = Math.min(this.init.provideConfirmations ?? C.PROVIDE_CONFIRMATIONS, confirmers)
+    let storedOn = 0
+    let confirmedOn = 0
+    let settled = 0
+    // The confirming replicas go first and the rest right after they answer: on a busy host the other deliveries'
+    // stream opens and writes would otherwise take the CPU the confirmations wait for.
+    let restStarted = false
+    const startRest = (): void => {
+      if (restStarted) return
+      restStarted = true
+      peers.forEach((p, i) => {
+        if (i >= confirmers) void this.deliverWithRetries(p, key, false, ok => { settled++; if (ok) storedOn++ })
+      })
+    }
+    await new Promise<void>(resolve => {
+      const check = (): void => {
+        if (confirmedOn >= needed || settled >= confirmers || signal.aborted) startRest()
+        if (confirmedOn >= needed || settled === peers.length || signal.aborted) resolve()
+      }
+      signal.addEventListener('abort', check, { once: true })
+      peers.slice(0, confirmers).forEach(p => {
+        void this.deliverWithRetries(p, key, true, ok => {
+          settled++
+          if (ok) { storedOn++; confirmedOn++ }
+          check()
+        })
+      })
+      check()
+    })
+    await notice
+    const outcome = signal.aborted && confirmedOn < needed ? 'timeout' : peers.length > 0 && storedOn === 0 ? 'error' : 'ok'
+    this.observe('provide', outcome, started, peers.length)
+    return { storedOn, confirmedOn }
   }
 
   /**
-   * Looks up the providers of `key` with the standard Kademlia GET_PROVIDERS walk, within a deadline. Returns what it
-   * found with `timedOut: true` when the deadline ran out. Providers that membership holds dead or left (or does not
-   * know), and providers whose withdraw notice was seen, are left out.
+   * Looks up the providers of `key` within a deadline; returns what it found with `timedOut: true` when the deadline ran
+   * out. In order: this node's own replica, when it is one of the k closest members and has run `REPLICA_WARMUP` (no
+   * network at all); else the `FIND_FANOUT` closest members, asked at once over persistent streams, returning the union
+   * of the first `FIND_ANSWERS` answers; and when those name no live provider, the standard GET_PROVIDERS walk.
+   * Providers that membership holds dead or left (or does not know), and providers whose withdraw notice was seen, are
+   * left out.
    */
   async findProviders (key: CID, options: FindOptions = {}): Promise<FindProvidersResult> {
     const started = performance.now()
@@ -281,34 +436,32 @@ export class MeshDht {
     const found = new Map<string, Provider>()
     const queried = new Set<string>()
     let timedOut = false
+    let source: FindProvidersResult['source'] = 'replica'
+    const keyString = key.toString()
     const add = (id: string, addrs: string[]): void => {
       const prev = found.get(id)
       found.set(id, { peerId: id, addrs: [...new Set([...(prev?.addrs ?? []), ...addrs])] })
     }
+    const anyLive = (): boolean => [...found.keys()].some(id => this.isLive(id, keyString))
     try {
       if (this.init.membership != null) {
-        // Fast path: provide stored the record on the k closest members, which membership names exactly, so ask
-        // our own store and the FIND_FANOUT closest members directly; fall back to the full walk if that finds none.
         for (const id of await this.internals.providers.getProviders(key)) {
           let addrs: string[] = []
           try { addrs = (await this.libp2p.peerStore.get(id)).addresses.map(a => a.multiaddr.toString()) } catch {}
           add(id.toString(), addrs)
         }
-        const msg = { type: MessageType.GET_PROVIDERS, key: key.multihash.bytes, closer: [], providers: [] }
-        await Promise.all(this.closestMembers(key).slice(0, C.FIND_FANOUT).map(async p => {
-          queried.add(p.toString())
-          try {
-            for await (const e of this.internals.network.sendRequest(p, msg, { signal })) {
-              if (e.name === 'PEER_RESPONSE') for (const pi of e.providers) add(pi.id.toString(), pi.multiaddrs.map(a => a.toString()))
-            }
-          } catch {}
-        }))
+        const warm = Date.now() - this.startedAt >= (this.init.replicaWarmup ?? C.REPLICA_WARMUP)
+        if (!(options.replica !== false && warm && anyLive() && this.isReplica(key))) {
+          source = 'closest'
+          await this.askClosest(key, signal, queried, add)
+        }
       }
       if (signal.aborted) throw new Error('deadline')
-      if (![...found.keys()].some(id => this.isLive(id, key.toString()))) {
+      if (!anyLive()) {
+        source = 'walk'
         for await (const e of this.kad.findProviders(key, { signal })) {
-        if (e.name === 'SEND_QUERY') queried.add(e.to.toString())
-        else if (e.name === 'PROVIDER') for (const p of e.providers) add(p.id.toString(), p.multiaddrs.map(a => a.toString()))
+          if (e.name === 'SEND_QUERY') queried.add(e.to.toString())
+          else if (e.name === 'PROVIDER') for (const p of e.providers) add(p.id.toString(), p.multiaddrs.map(a => a.toString()))
         }
       }
     } catch (err) {
@@ -323,13 +476,42 @@ export class MeshDht {
       timedOut = true
     }
     if (signal.aborted) timedOut = true
-    const providers = [...found.values()].filter(p => this.isLive(p.peerId, key.toString()))
+    const providers = [...found.values()].filter(p => this.isLive(p.peerId, keyString))
     for (const p of providers) {
       if (p.addrs.length === 0 || p.peerId === this.peerId) p.addrs = this.addrsOf(p.peerId, p.addrs)
     }
     providers.sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
     this.observe('find_providers', timedOut ? 'timeout' : 'ok', started, queried.size)
-    return { providers, timedOut, queried: queried.size }
+    return { providers, timedOut, queried: queried.size, source }
+  }
+
+  /** Asks the closest members for the key's providers at once; resolves at `FIND_ANSWERS` answers, all settled, or abort. */
+  private async askClosest (key: CID, signal: AbortSignal, queried: Set<string>, add: (id: string, addrs: string[]) => void): Promise<void> {
+    const sender = this.sender
+    if (sender == null) return
+    const peers = this.closestMembers(key).slice(0, this.init.findFanout ?? C.FIND_FANOUT)
+    const wanted = Math.min(this.init.findAnswers ?? C.FIND_ANSWERS, peers.length)
+    const msg: Partial<KadMessage> = { type: KadMessageType.GET_PROVIDERS, key: key.multihash.bytes }
+    let answers = 0
+    let settled = 0
+    await new Promise<void>(resolve => {
+      const check = (): void => { if (answers >= wanted || settled === peers.length || signal.aborted) resolve() }
+      signal.addEventListener('abort', check, { once: true })
+      for (const p of peers) {
+        queried.add(p.toString())
+        // The exchanges not waited for run on under the lookup's deadline; their answers are simply not used.
+        sender.request(p, msg, { signal }).then(res => {
+          for (const pi of res.providers) {
+            const info = fromKadPeer(pi)
+            if (info != null) add(info.peerId, info.addrs)
+          }
+          answers++
+        }, (err: unknown) => {
+          if (!signal.aborted) this.log.debug({ err, peer: p.toString() }, 'GET_PROVIDERS failed')
+        }).finally(() => { settled++; check() })
+      }
+      check()
+    })
   }
 
   /** Finds a peer's addresses (this node's own, a member's, or through the DHT). Throws NOT_FOUND, BAD_REQUEST. */
@@ -370,9 +552,9 @@ export class MeshDht {
     if (options.ttl != null) advert.expiresAt = new Date(Date.now() + options.ttl).toISOString()
     this.adverts.set(name, advert)
     this.metrics?.adverts.set(this.adverts.size)
-    await this.saveAdverts()
-    await this.notify('advertise', key)
-    const result = await this.provide(key)
+    // Independent steps, run together: the call returns once both are done, so persisting first would add its latency
+    // without making the answer any more durable.
+    const [, result] = await Promise.all([this.saveAdverts(), this.provide(key)])
     return { ...advert, ...result }
   }
 
@@ -382,7 +564,7 @@ export class MeshDht {
     const key = await resourceKey(name)
     const had = this.adverts.delete(name)
     this.metrics?.adverts.set(this.adverts.size)
-    if (had) await this.saveAdverts()
+    // unprovide saves the data dir file, with this name gone and the withdrawal noted.
     await this.unprovide(key)
     return had
   }
@@ -390,8 +572,9 @@ export class MeshDht {
   /** Stops providing `key`: drops the local record and sends a withdraw notice (see the withdrawal rule). */
   async unprovide (key: CID): Promise<void> {
     this.provided.delete(key.toString())
+    this.withdrawnAt.set(key.toString(), Date.now())
     await this.kad.cancelReprovide(key).catch(() => {})
-    await this.notify('withdraw', key)
+    await Promise.all([this.notify('withdraw', key), this.saveAdverts()])
   }
 
   async findResource (name: string, options: FindOptions = {}): Promise<FindProvidersResult & { name: string, key: string }> {
@@ -406,6 +589,11 @@ export class MeshDht {
   }
 
   // ---------------------------------------------------------------- withdrawal and liveness
+
+  private recentlyWithdrawn (key: CID): boolean {
+    const at = this.withdrawnAt.get(key.toString())
+    return at != null && Date.now() - at < (this.init.tombstoneTtl ?? C.TOMBSTONE_TTL) + C.TOMBSTONE_CLOCK_MARGIN
+  }
 
   private isLive (peerId: string, key: string): boolean {
     if (peerId === this.peerId) return this.provided.has(key)
@@ -471,7 +659,6 @@ export class MeshDht {
       }
       if (!this.running) return
       const key = CID.parse(a.key)
-      await this.notify('advertise', key)
       await this.provide(key).catch((err: unknown) => { this.log.warn({ err, name: a.name, why }, 'reprovide failed') })
     }
   }
@@ -484,7 +671,8 @@ export class MeshDht {
     const path = this.advertsPath
     if (path == null) return
     try {
-      const data = JSON.parse(await readFile(path, 'utf8')) as { adverts?: Advert[] }
+      const data = JSON.parse(await readFile(path, 'utf8')) as { adverts?: Advert[], withdrawn?: Record<string, number> }
+      for (const [key, at] of Object.entries(data.withdrawn ?? {})) if (typeof at === 'number') this.withdrawnAt.set(key, at)
       for (const a of data.adverts ?? []) {
         try { validateResourceName(a.name) } catch { continue }
         this.adverts.set(a.name, { ...a, key: (await resourceKey(a.name)).toString() })
@@ -500,9 +688,12 @@ export class MeshDht {
     const path = this.advertsPath
     if (path == null) return
     const write = async (): Promise<void> => {
-      await mkdir(this.init.dataDir!, { recursive: true })
+      if (!this.dataDirReady) { await mkdir(this.init.dataDir!, { recursive: true }); this.dataDirReady = true }
+      const ttl = (this.init.tombstoneTtl ?? C.TOMBSTONE_TTL) + C.TOMBSTONE_CLOCK_MARGIN
+      for (const [key, at] of this.withdrawnAt) if (Date.now() - at >= ttl) this.withdrawnAt.delete(key)
       const tmp = `${path}.${process.pid}.tmp`
-      await writeFile(tmp, JSON.stringify({ version: 1, adverts: this.advertised() }, null, 2) + '\n')
+      const withdrawn = Object.fromEntries(this.withdrawnAt)
+      await writeFile(tmp, JSON.stringify({ version: 1, adverts: this.advertised(), withdrawn }, null, 2) + '\n')
       await rename(tmp, path)
     }
     this.saving = this.saving.then(write, write)

@@ -15,6 +15,8 @@ export function kadDhtOptions (overrides: KadDHTInit = {}): KadDHTInit {
     kBucketSize: C.K_BUCKET_SIZE,
     alpha: C.ALPHA,
     allowQueryWithZeroPeers: true,
+    // MeshDht keeps one stream per peer open across lookups (dht/sender.ts); let it idle longer than the default 10 s.
+    incomingMessageTimeout: C.KAD_SERVER_STREAM_IDLE,
     providers: { provideValidity: C.RECORD_TTL / second, cleanupInterval: 5 * minute / second },
     // MeshDht re-provides what it advertises itself (from the data dir, to the k closest members); kad-dht's own
     // reprovider only needs to keep local records from lapsing between those rounds.

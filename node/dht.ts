@@ -45,7 +45,8 @@ export async function createNodeDht (node: MeshNode): Promise<Subsystem | undefi
       api.route({
         method: 'GET',
         path: '/v1/resources/:name',
-        handler: async ({ params, query, signal }) => await dht.findResource(params.name, { signal, timeout: timeoutParam(query) })
+        // `replica=false` skips this node's own replica and asks the network (to measure or check the remote path).
+        handler: async ({ params, query, signal }) => await dht.findResource(params.name, { signal, timeout: timeoutParam(query), replica: query.get('replica') !== 'false' })
       })
       api.route({
         method: 'POST',

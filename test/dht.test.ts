@@ -90,6 +90,32 @@ test.serial('after a restart, node 3 advertises gpu again without any command', 
   t.true(ids(r).includes(net.nodes[3].peerId))
 })
 
+test.serial('once warm, nodes answer from their own replica exactly as the network does, and follow a withdrawal', async t => {
+  const expected = [net.nodes[3].peerId, net.nodes[7].peerId].sort()
+  const findVia = async (i: number, replica: boolean): Promise<FindResult & { source: string }> =>
+    await net.client(i, { timeout: 15_000 }).json('GET', `/v1/resources/gpu${replica ? '' : '?replica=false'}`)
+  // Every node is among the k = 20 closest of a 10-node mesh, so each answers from its replica once REPLICA_WARMUP
+  // has passed since it started (node 3 restarted in the test before: its replica holds node 7's record only if node 7
+  // pushed it on reconnecting).
+  await waitFor('every node to answer from its replica', async () => {
+    const rs = await Promise.all(net.nodes.map(async n => await findVia(n.index, true)))
+    return rs.every(r => r.source === 'replica')
+  }, 60_000, 500)
+  for (const n of net.nodes) {
+    const local = await findVia(n.index, true)
+    const remote = await findVia(n.index, false)
+    t.is(local.source, 'replica')
+    t.not(remote.source, 'replica')
+    t.deepEqual(ids(local), expected, `node ${n.index} from its replica`)
+    t.deepEqual(ids(remote), expected, `node ${n.index} from the network`)
+  }
+  await net.client(7).json('DELETE', '/v1/resources/gpu')
+  await everyNodeFinds([net.nodes[3].peerId])
+  await net.client(7).json('POST', '/v1/resources/gpu', {})
+  await everyNodeFinds(expected)
+  t.is((await findVia(0, true)).source, 'replica')
+})
+
 test.serial('a stock js-libp2p node finds the providers of gpu over /meshos/kad/1.0.0', async t => {
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
