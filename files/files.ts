@@ -8,7 +8,7 @@ import * as C from './constants.js'
 import { chunker } from './chunker.js'
 import { CorruptChunkError, FileNotFoundError } from './errors.js'
 import {
-  chunkCid, chunkLength, cidFromBytes, decodeManifest, encodeManifest, parseChunkCid, parseFileCid, verifyBlock,
+  chunkCidAsync, chunkLength, cidFromBytes, decodeManifest, encodeManifest, parseChunkCid, parseFileCid, verifyBlockAsync,
   MANIFEST_CODEC, type Manifest
 } from './manifest.js'
 import { filesService } from './service.js'
@@ -300,7 +300,7 @@ export class Files {
     let size = 0
     for await (const data of chunker(source, chunkSize)) {
       signal.throwIfAborted()
-      const cid = chunkCid(data)
+      const cid = await chunkCidAsync(data)
       chunks.push(cid.toString())
       size += data.byteLength
       for (const s of sinks) await s.send(cid, data, signal)
@@ -478,7 +478,7 @@ export class Files {
   async fetchFrom (peer: string, cid: CID, signal: AbortSignal): Promise<Uint8Array> {
     const res = await this.components.rpc.call(peer, filesService, 'getChunk', { cid: cid.bytes, verify: false }, { signal, timeout: this.chunkTimeout })
     this.metrics?.bytes.inc({ direction: 'in' }, res.data.byteLength)
-    if (!verifyBlock(cid, res.data)) {
+    if (!(await verifyBlockAsync(cid, res.data))) {
       this.metrics?.corrupt.inc()
       // Served unhashed: have the provider check its copy, and mend it if it is the one at fault.
       void this.components.rpc.call(peer, filesService, 'getChunk', { cid: cid.bytes, verify: true }, { timeout: this.chunkTimeout })
@@ -817,7 +817,7 @@ export class Files {
       },
       putChunk: async (req) => {
         const cid = cidFromBytes(req.cid)
-        if (!verifyBlock(cid, req.data)) {
+        if (!(await verifyBlockAsync(cid, req.data))) {
           this.metrics?.corrupt.inc()
           throw new CorruptChunkError(cid.toString(), 'in a put')
         }

@@ -13,7 +13,7 @@ export {
 } from './files.js'
 export { ChunkStore, PinStore, type ChunkStoreInit, type Pin } from './store.js'
 export {
-  type Manifest, chunkCid, encodeManifest, decodeManifest, verifyBlock, parseFileCid, parseChunkCid, cidFromBytes, chunkLength,
+  type Manifest, chunkCid, chunkCidAsync, encodeManifest, decodeManifest, verifyBlock, verifyBlockAsync, parseFileCid, parseChunkCid, cidFromBytes, chunkLength,
   MANIFEST_CODEC, CHUNK_CODEC
 } from './manifest.js'
 export { chunker } from './chunker.js'

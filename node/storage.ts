@@ -72,7 +72,7 @@ export interface ViewReadiness {
    * and nobody holds data it could misplace, so it is ready at once. (A wiped node keeps its identity, so it is not.)
    */
   fresh?: boolean
-  /** Inbound push-pulls so far (each carries the sender's whole table). */
+  /** Push-pulls so far, inbound or answered to ours (each carries the other side's whole table). */
   pushPulls: () => number
   /** With evidence of a full table, the member set must then stay unchanged this long (ms). @default 1 s */
   settleMs?: number
@@ -291,7 +291,31 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
   const expected = await readFile(peersFile, 'utf8').then(t => JSON.parse(t) as unknown).then(v => Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [], () => [])
   const processStart = Date.now() - process.uptime() * 1000
   const fresh = await stat(join(node.config.dataDir, identityFile)).then(s => s.mtimeMs >= processStart - 1000, () => false)
-  const view = membershipView(node, DEAD_GRACE_MS, { expected, fresh, hasSeeds: node.config.bootstrap.length > 0, pushPulls: () => node.membership.stats.pushPulls })
+  const hasSeeds = node.config.bootstrap.length > 0
+  // A node that has run before, lost its storage directory and has no seeds (typically the mesh's first node, which
+  // the others bootstrap from) must not settle for whatever members happen to contact it: a ring built from a partial
+  // member list names wrong replicas, and quorums "met" there miss acknowledged writes. It pulls a full table itself.
+  const seedless = !fresh && !hasSeeds && expected.length === 0
+  let tablesPulled = 0
+  const view = membershipView(node, DEAD_GRACE_MS, {
+    expected,
+    fresh,
+    hasSeeds,
+    pushPulls: () => node.membership.stats.pushPulls + tablesPulled,
+    ...(seedless ? { blindSettleMs: Infinity } : {})
+  })
+  let pulling = false
+  const pullTable = (): void => {
+    if (!seedless || tablesPulled > 0 || pulling) return
+    const known = node.membership.members().filter(x => x.peerId !== node.membership.peerId && (x.state === 'alive' || x.state === 'suspect'))
+    if (known.length === 0) return
+    const target = known[Math.floor(Math.random() * known.length)]
+    const addrs = target.addrs.map(a => a.includes('/p2p/') ? a : `${a}/p2p/${target.peerId}`)
+    pulling = true
+    node.membership.join(addrs)
+      .then(n => { if (n > 0) tablesPulled++ }, err => { log.debug({ err, peer: target.peerId }, 'table pull failed; trying another member') })
+      .finally(() => { pulling = false })
+  }
   // The ring's members are remembered so that after a restart readiness can tell a complete view from a partial one.
   let savedPeers = [...expected].sort().join(',')
   let saving = Promise.resolve()
@@ -316,7 +340,9 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
   }, {
     replicationFactor: env.replicationFactor,
     maxBatchBytes: 4 * MiB,
-    antiEntropy: env.antiEntropyInterval != null ? { interval: env.antiEntropyInterval } : undefined
+    antiEntropy: env.antiEntropyInterval != null ? { interval: env.antiEntropyInterval } : undefined,
+    // An identity that has run before with no record of its ring peers: its storage directory was lost or wiped.
+    rebuild: !fresh && expected.length === 0
   })
   const s = storage.service
   const handlers = Object.fromEntries((Object.keys(replicaMethods) as ReplicaMethod[]).map(name =>
@@ -330,6 +356,7 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
       await node.rpc.handle(kvService, handlers as any)
       const started = Date.now()
       readyTimer = setInterval(() => {
+        pullTable()
         const wasReady = savedReady
         savedReady = view.ready()
         if (savedReady && !wasReady) {

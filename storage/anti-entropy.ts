@@ -39,6 +39,13 @@ export interface AntiEntropyInit {
   replicationFactor?: number
   /** @default 4 MiB */
   maxBatchBytes?: number
+  /**
+   * This replica lost its data: before it serves reads again, compare every segment with every co-replica, one round
+   * after another without waiting out the interval (see ReplicaService.rebuilding). @default false
+   */
+  rebuild?: boolean
+  /** Pause between rebuild rounds (ms). @default 0 */
+  rebuildInterval?: number
 }
 
 export interface RoundResult {
@@ -97,6 +104,9 @@ export class AntiEntropy {
   private running = false
   private tick = 0
   private ringKey = ''
+  /** `peer segment` pairs compared completely since the rebuild began; undefined once it has ended (or never began). */
+  private rebuilt: Set<string> | undefined
+  private readonly rebuildInterval: number
   /** peer -> segment -> stable time of the start of the last complete round. */
   private synced = new Map<string, Map<number, number>>()
   private readonly counters: AntiEntropyStats = { rounds: 0, completeRounds: 0, failedRounds: 0, pulled: 0, pushed: 0, purged: 0, handedOff: 0 }
@@ -111,7 +121,15 @@ export class AntiEntropy {
     this.timeout = init.timeout ?? DEFAULT_ROUND_TIMEOUT
     this.rf = init.replicationFactor ?? DEFAULT_REPLICATION_FACTOR
     this.maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
+    this.rebuildInterval = init.rebuildInterval ?? 0
+    if (init.rebuild === true) {
+      this.rebuilt = new Set()
+      this.c.service.rebuilding = true
+    }
   }
+
+  /** True until a rebuild (see AntiEntropyInit.rebuild) has compared every segment with every co-replica. */
+  get rebuilding (): boolean { return this.rebuilt != null }
 
   start (): void {
     if (!this.enabled || this.running) return
@@ -133,8 +151,70 @@ export class AntiEntropy {
   private schedule (): void {
     if (!this.running) return
     this.timer = this.c.clock.setTimeout(() => {
-      this.current = this.step().finally(() => { this.current = undefined; this.schedule() })
-    }, this.interval)
+      const work = this.rebuilt != null ? this.rebuildStep() : this.step()
+      this.current = work.finally(() => { this.current = undefined; this.schedule() })
+    }, this.rebuilt != null ? this.rebuildInterval : this.interval)
+  }
+
+  /**
+   * The (peer, segment) pairs a rebuild must still compare: every ring member that shares ranges of the segment with
+   * this node, alive or not. A co-replica that is down holds up the end of the rebuild (reads are refused here
+   * meanwhile, and go to the other replicas): it may be the only other holder of an acknowledged write.
+   */
+  private rebuildPending (ring: Ring): Array<{ peer: string, seg: number }> {
+    const out: Array<{ peer: string, seg: number }> = []
+    for (const peer of ring.members) {
+      if (peer === this.self) continue
+      const shared = ring.sharedRanges(this.self, peer, this.rf)
+      for (let seg = 0; seg < this.segments; seg++) {
+        if (this.rebuilt?.has(`${peer} ${seg}`) === true) continue
+        if (intersect(shared, [segment(seg, this.segments)]).length > 0) out.push({ peer, seg })
+      }
+    }
+    return out
+  }
+
+  /** One round of a rebuild: the next pending pair with an alive peer; ends the rebuild when none is pending. */
+  private async rebuildStep (): Promise<void> {
+    if (this.c.membership.ready?.() === false) return
+    const ring = this.c.ring()
+    const pending = this.rebuildPending(ring)
+    if (pending.length === 0) {
+      this.rebuilt = undefined
+      this.c.service.rebuilding = false
+      this.log.info('rebuild complete: every segment compared with every co-replica; serving reads again')
+      return
+    }
+    const next = pending.find(p => this.c.membership.isAlive(p.peer))
+    if (next == null) {
+      // Every pair left is with a member that is down: wait for it, or for the ring to drop it.
+      await this.pause()
+      return
+    }
+    const signal = deadline(this.timeout, this.controller.signal)
+    try {
+      const result = await this.round(next.peer, next.seg, signal)
+      if (result.complete) this.rebuilt?.add(`${next.peer} ${next.seg}`)
+    } catch (err) {
+      if (!this.controller.signal.aborted) this.log.debug({ err, peer: next.peer, seg: next.seg }, 'rebuild round failed')
+      await this.pause()
+    }
+  }
+
+  /** Waits one interval, or until stop(). */
+  private async pause (): Promise<void> {
+    const signal = this.controller.signal
+    if (signal.aborted) return
+    await new Promise<void>(resolve => {
+      let timer: TimerHandle | undefined
+      const done = (): void => {
+        if (timer != null) this.c.clock.clearTimeout(timer)
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      signal.addEventListener('abort', done, { once: true })
+      timer = this.c.clock.setTimeout(done, this.interval)
+    })
   }
 
   private get self (): string { return this.c.membership.self() }

@@ -66,6 +66,11 @@ export interface StorageInit {
   hints?: HintsInit
   /** @default see AntiEntropyInit */
   antiEntropy?: Omit<AntiEntropyInit, 'replicationFactor' | 'maxBatchBytes'>
+  /**
+   * This replica lost its data (its data dir was wiped but its identity, and so its place on the ring, is old): it
+   * takes writes at once but serves reads only after anti-entropy has compared it with every co-replica. @default false
+   */
+  rebuild?: boolean
 }
 
 export interface StorageStats {
@@ -78,6 +83,8 @@ export interface StorageStats {
   hintsPending: number
   /** The membership view is complete enough to coordinate requests (see MembershipView.ready). */
   ready: boolean
+  /** This replica lost its data and refuses reads until anti-entropy has compared it with every co-replica. */
+  rebuilding: boolean
   /** Hints held here, per target node. */
   hints: { [target: string]: HintTargetStats }
   /** Fraction of the token space this node is primary for. */
@@ -139,7 +146,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     maxBatchBytes
   })
   const antiEntropy = new AntiEntropy({ service, transport, membership, clock, logger, metrics, ring }, {
-    ...init.antiEntropy, replicationFactor: rf, maxBatchBytes
+    ...init.antiEntropy, replicationFactor: rf, maxBatchBytes, rebuild: init.rebuild
   })
   const co = coordinator
 
@@ -183,6 +190,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
         ...s,
         hintsPending: hints.stats().pending,
         ready: membership.ready?.() ?? true,
+        rebuilding: antiEntropy.rebuilding,
         hints: await hints.targets(),
         ringShare: r.share(self),
         replicaShare: r.replicaShare(self, rf),

@@ -93,6 +93,12 @@ export class ReplicaService {
   private nextWriteId = 0
   private counts = { records: 0, tombstones: 0 }
   private stopped = false
+  /**
+   * This replica lost its data (a wiped data dir under an identity that has run before) and anti-entropy has not yet
+   * compared it with every co-replica. It takes writes, but answers no reads: a quorum that counted its empty answer
+   * could miss an acknowledged write held by a single surviving replica.
+   */
+  rebuilding = false
   private readonly active = new Set<Promise<unknown>>()
 
   constructor (components: ReplicaServiceComponents, init: ReplicaServiceInit = {}) {
@@ -136,6 +142,10 @@ export class ReplicaService {
     }
   }
 
+  private refuseIfRebuilding (): void {
+    if (this.rebuilding) throw new UnavailableError('this replica is rebuilding its data after losing it and serves no reads yet')
+  }
+
   // --- RPC surface -------------------------------------------------------------------------
 
   /** Stores every record that is newer than what this replica has (last writer wins). */
@@ -152,6 +162,7 @@ export class ReplicaService {
   async read (req: ReadRequest, signal?: AbortSignal): Promise<ReadResponse> {
     return await this.run(signal, async () => {
       signal?.throwIfAborted()
+      this.refuseIfRebuilding()
       const key = validateKey(req.key, this.maxKeyBytes)
       const stored = await this.getStored(key)
       const record = stored?.record
@@ -210,6 +221,7 @@ export class ReplicaService {
 
   async scan (req: ScanRequest, signal?: AbortSignal): Promise<ScanResponse> {
     return await this.run(signal, async () => {
+      this.refuseIfRebuilding()
       const limit = Math.min(req.limit > 0 ? req.limit : DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT)
       const start = KEY_PREFIX + req.prefix
       const records: KvRecord[] = []

@@ -9,7 +9,7 @@ import { KiB } from '../lib/units.js'
 import { createMeshLibp2p } from '../node/libp2p.js'
 import { Rpc } from '../rpc/index.js'
 import {
-  Files, CorruptChunkError, chunker, chunkCid, encodeManifest, decodeManifest, parseFileCid, parseRange, filesService,
+  Files, CorruptChunkError, chunker, chunkCid, chunkCidAsync, verifyBlock, verifyBlockAsync, encodeManifest, decodeManifest, parseFileCid, parseRange, filesService,
   type FilesMembership, type FilesMembershipEvent, type ContentRouting
 } from '../files/index.js'
 import { tempDir, waitFor } from './util.js'
@@ -134,6 +134,18 @@ test('the same content gets the same id; ids are CIDv1 raw chunks and json manif
   t.true(e1.cid.equals(e2.cid))
   t.is(e1.cid.code, 0x0200)
   t.deepEqual(decodeManifest(e1.cid, e1.bytes), m)
+})
+
+test('hashing off the event loop gives the same ids and the same verdicts as hashing on it', async t => {
+  for (const size of [5, 64 * KiB, 1024 * KiB]) {
+    const data = randomBytes(size)
+    const cid = chunkCid(data)
+    t.true(cid.equals(await chunkCidAsync(data)))
+    t.true(await verifyBlockAsync(cid, data))
+    data[size - 1] ^= 1
+    t.false(await verifyBlockAsync(cid, data))
+    t.false(verifyBlock(cid, data))
+  }
 })
 
 test('file ids are parsed strictly, with a message that says what is wrong', t => {

@@ -109,6 +109,37 @@ test('a replica that lost its data dir converges back through anti-entropy, no c
   t.true(c.node(victim).antiEntropy.stats().pulled + c.node('node-1').antiEntropy.stats().pushed >= 0)
 })
 
+test('a replica that lost its data serves no reads until it has compared with every co-replica; quorum reads go on', async t => {
+  const c = await Cluster.create(t, 5)
+  const keys = Array.from({ length: 40 }, (_, i) => `rebuild/${i}`)
+  for (const k of keys) await c.node('node-1').put(k, `value-${k}`, { consistency: 'all' })
+  const victim = 'node-3'
+  const mine = keys.filter(k => c.node('node-1').replicasOf(k).includes(victim))
+  t.true(mine.length > 0)
+  const dir = c.nodes.get(victim)!.dir
+  await c.stopNode(victim)
+  await rm(dir, { recursive: true, force: true })
+  // A rebuild that cannot make progress yet: its first round is an hour away.
+  await c.startNode(victim, { rebuild: true, antiEntropy: { ...fastInit.antiEntropy, rebuildInterval: 60 * minute } })
+  t.true((await c.node(victim).stats()).rebuilding)
+  // Its empty answer must not count: a pinned read is refused, and quorum reads, even coordinated by it, are served
+  // by the other replicas and see every acknowledged write.
+  const err = await t.throwsAsync(c.node('node-1').get(mine[0], { consistency: 'one', replica: victim }))
+  t.is((err as { code?: string }).code, 'UNAVAILABLE')
+  for (const k of mine) {
+    t.is(text((await c.node(victim).get(k)).value), `value-${k}`)
+    t.is(text((await c.node('node-1').get(k)).value), `value-${k}`)
+  }
+  // Writes are taken meanwhile.
+  await c.node('node-1').put(mine[0], 'newer', { consistency: 'all' })
+
+  await c.stopNode(victim)
+  await c.startNode(victim, { rebuild: true })
+  await waitFor(async () => !(await c.node(victim).stats()).rebuilding, 'the rebuild to end')
+  t.is(text((await c.node('node-1').get(mine[0], { consistency: 'one', replica: victim })).value), 'newer')
+  for (const k of mine.slice(1)) t.is(text((await c.node('node-1').get(k, { consistency: 'one', replica: victim })).value), `value-${k}`)
+})
+
 test('tombstones are purged only after every replica holds them, and deleted data does not come back', async t => {
   const c = await Cluster.create(t, 5)
   const key = 'doomed'

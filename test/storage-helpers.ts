@@ -50,7 +50,7 @@ export class Cluster {
     return c
   }
 
-  async startNode (id: string): Promise<Node> {
+  async startNode (id: string, init: Partial<StorageInit> = {}): Promise<Node> {
     const dir = join(this.root, id)
     const storage = createStorage({
       engine: new LevelEngine({ path: dir }),
@@ -58,7 +58,7 @@ export class Cluster {
       transport: this.network.transport(),
       clock: this.clocks[id] ?? systemClock,
       logger: silentLogger
-    }, this.init)
+    }, { ...this.init, ...init })
     await storage.start()
     this.network.register(id, storage.service)
     const node = { id, dir, storage }
