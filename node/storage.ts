@@ -86,7 +86,7 @@ export interface ViewReadiness {
  * Readiness: a restarted node's table starts empty and fills over seconds (a seedless node learned its last member
  * 12 s after restart in a 5-node testnet); a ring from that view names wrong replicas, so a quorum "acknowledged" by
  * them misses the real replicas. The view is ready, for good, once the known member set has been stable for settleMs
- * and holds every peer of the last run or came from a full table (seed join, inbound push-pull); or once it has been
+ * and holds every peer of the last run or came from a full table (a push-pull either way); or once it has been
  * stable for blindSettleMs.
  */
 export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS, readiness?: ViewReadiness): MembershipView & { ready: () => boolean, close: () => void } {
@@ -105,7 +105,9 @@ export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS, readine
     const stable = now - changedAt
     const full = readiness.expected.length > 0
       ? readiness.expected.every(p => p === self || known.includes(p))
-      : (readiness.hasSeeds && known.length > 0) || readiness.pushPulls() > 0
+      // Knowing some members is not evidence of knowing all (a ping can arrive before the join's reply): only a
+      // whole table is.
+      : readiness.pushPulls() > 0
     ready = (full && stable >= (readiness.settleMs ?? second)) || stable >= (readiness.blindSettleMs ?? 15 * second)
     return ready
   }
@@ -305,8 +307,10 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     ...(seedless ? { blindSettleMs: Infinity } : {})
   })
   let pulling = false
+  // Without the last run's peers, readiness needs a whole table: a node with seeds or contacts asks one for it.
+  const needsTable = expected.length === 0 && !(fresh && !hasSeeds)
   const pullTable = (): void => {
-    if (!seedless || tablesPulled > 0 || pulling) return
+    if (!needsTable || tablesPulled > 0 || pulling || view.ready()) return
     const known = node.membership.members().filter(x => x.peerId !== node.membership.peerId && (x.state === 'alive' || x.state === 'suspect'))
     if (known.length === 0) return
     const target = known[Math.floor(Math.random() * known.length)]
