@@ -1,4 +1,4 @@
-import { hour, minute, second } from '../lib/units.js'
+import { hour, millisecond, minute, second } from '../lib/units.js'
 
 /** The private Kademlia protocol id: prefix `/meshos`, so meshos never joins (or pollutes) the public Amino DHT. */
 export const PROTOCOL = '/meshos/kad/1.0.0'
@@ -82,3 +82,8 @@ export const NOTICE_TOPIC = '/meshos/dht/notices/1'
 
 /** File in the data dir holding the names this node advertises. */
 export const ADVERTS_FILE = 'dht-adverts.json'
+/**
+ * A provide without its confirmations after this long asks the next PROVIDE_CONFIRM_FANOUT closest to confirm too.
+ * Well above a confirmation on a healthy host (a few ms to tens of ms), well below a slow process's stall.
+ */
+export const PROVIDE_HEDGE_AFTER = 100 * millisecond

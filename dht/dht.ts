@@ -67,6 +67,8 @@ export interface MeshDhtInit {
   replicaWarmup?: number
   /** Closest replicas a provide asks to confirm the record. @default `PROVIDE_CONFIRM_FANOUT` (3) */
   provideConfirmFanout?: number
+  /** A provide still short of confirmations after this long (ms) asks the next closest replicas too. @default `PROVIDE_HEDGE_AFTER` (100 ms) */
+  provideHedgeAfter?: number
   /** Confirmations a provide waits for before it returns. @default `PROVIDE_CONFIRMATIONS` (2) */
   provideConfirmations?: number
   /** Deadline of delivering a record to one replica. @default `PROVIDE_PEER_TIMEOUT` (5 s) */
@@ -393,28 +395,39 @@ export class MeshDht {
     // The confirming replicas go first and the rest right after they answer: on a busy host the other deliveries'
     // stream opens and writes would otherwise take the CPU the confirmations wait for.
     let restStarted = false
+    // Replicas past the confirming ones that were asked to confirm too, because the first ones were slow.
+    const hedged = new Set<number>()
     const startRest = (): void => {
       if (restStarted) return
       restStarted = true
       peers.forEach((p, i) => {
-        if (i >= confirmers) void this.deliverWithRetries(p, key, false, ok => { settled++; if (ok) storedOn++ })
+        if (i >= confirmers && !hedged.has(i)) void this.deliverWithRetries(p, key, false, ok => { settled++; if (ok) storedOn++ })
       })
     }
+    let hedgeTimer: NodeJS.Timeout | undefined
     await new Promise<void>(resolve => {
       const check = (): void => {
-        if (confirmedOn >= needed || settled >= confirmers || signal.aborted) startRest()
+        if (confirmedOn >= needed || settled >= confirmers + hedged.size || signal.aborted) startRest()
         if (confirmedOn >= needed || settled === peers.length || signal.aborted) resolve()
       }
-      signal.addEventListener('abort', check, { once: true })
-      peers.slice(0, confirmers).forEach(p => {
+      const confirm = (p: PeerId): void => {
         void this.deliverWithRetries(p, key, true, ok => {
           settled++
           if (ok) { storedOn++; confirmedOn++ }
           check()
         })
-      })
+      }
+      signal.addEventListener('abort', check, { once: true })
+      peers.slice(0, confirmers).forEach(confirm)
+      // A confirming replica that is slow to be scheduled (a busy host) set the provide's tail: past the hedge delay,
+      // the next closest are asked to confirm as well, and the first confirmations from either group count.
+      hedgeTimer = setTimeout(() => {
+        if (confirmedOn >= needed || restStarted) return
+        for (let i = confirmers; i < Math.min(peers.length, confirmers * 2); i++) { hedged.add(i); confirm(peers[i]) }
+      }, this.init.provideHedgeAfter ?? C.PROVIDE_HEDGE_AFTER)
       check()
     })
+    clearTimeout(hedgeTimer)
     await notice
     const outcome = signal.aborted && confirmedOn < needed ? 'timeout' : peers.length > 0 && storedOn === 0 ? 'error' : 'ok'
     this.observe('provide', outcome, started, peers.length)
