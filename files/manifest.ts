@@ -39,12 +39,12 @@ export function sha256Digest (data: Uint8Array): Uint8Array {
   return createHash('sha256').update(data).digest()
 }
 
-function cidOf (code: number, data: Uint8Array): CID {
-  return CID.createV1(code, Digest.create(sha256.code, sha256Digest(data)))
+function cidOf (code: number, digest: Uint8Array): CID {
+  return CID.createV1(code, Digest.create(sha256.code, digest))
 }
 
 export function chunkCid (data: Uint8Array): CID {
-  return cidOf(CHUNK_CODEC, data)
+  return cidOf(CHUNK_CODEC, sha256Digest(data))
 }
 
 /** True when `data` hashes to `cid` (either codec). */
@@ -72,7 +72,7 @@ export async function sha256DigestAsync (data: Uint8Array): Promise<Uint8Array> 
 }
 
 export async function chunkCidAsync (data: Uint8Array): Promise<CID> {
-  return CID.createV1(CHUNK_CODEC, Digest.create(sha256.code, await sha256DigestAsync(data)))
+  return cidOf(CHUNK_CODEC, await sha256DigestAsync(data))
 }
 
 /** verifyBlock, hashing off the event loop. */
@@ -87,7 +87,7 @@ export function encodeManifest (m: Manifest): { cid: CID, bytes: Uint8Array } {
   if (bytes.byteLength > MAX_MANIFEST_BYTES) {
     throw new PayloadTooLargeError(`the file needs ${m.chunks.length} chunks, more than one manifest holds; put it with a larger chunk size`)
   }
-  return { cid: cidOf(MANIFEST_CODEC, bytes), bytes }
+  return { cid: cidOf(MANIFEST_CODEC, sha256Digest(bytes)), bytes }
 }
 
 export function decodeManifest (cid: CID, bytes: Uint8Array): Manifest {

@@ -14,6 +14,13 @@ export function dhtLibp2pServices (_config: MeshConfig): Record<string, (compone
   }
 }
 
+function replicaParam (query: URLSearchParams): boolean {
+  const v = query.get('replica')
+  if (v == null || v === '' || v === 'true') return true
+  if (v === 'false') return false
+  throw new BadRequestError(`replica must be true or false, not "${v}"`)
+}
+
 function timeoutParam (query: URLSearchParams): number | undefined {
   const t = query.get('timeout')
   if (t == null || t === '') return undefined
@@ -46,7 +53,7 @@ export async function createNodeDht (node: MeshNode): Promise<Subsystem | undefi
         method: 'GET',
         path: '/v1/resources/:name',
         // `replica=false` skips this node's own replica and asks the network (to measure or check the remote path).
-        handler: async ({ params, query, signal }) => await dht.findResource(params.name, { signal, timeout: timeoutParam(query), replica: query.get('replica') !== 'false' })
+        handler: async ({ params, query, signal }) => await dht.findResource(params.name, { signal, timeout: timeoutParam(query), replica: replicaParam(query) })
       })
       api.route({
         method: 'POST',

@@ -109,6 +109,9 @@ test.serial('once warm, nodes answer from their own replica exactly as the netwo
     t.deepEqual(ids(local), expected, `node ${n.index} from its replica`)
     t.deepEqual(ids(remote), expected, `node ${n.index} from the network`)
   }
+  const bad = await fetch(`${net.nodes[0].api}/v1/resources/gpu?replica=maybe`)
+  t.is(bad.status, 400)
+  t.regex(((await bad.json()) as { error: { message: string } }).error.message, /replica must be true or false/)
   await net.client(7).json('DELETE', '/v1/resources/gpu')
   await everyNodeFinds([net.nodes[3].peerId])
   await net.client(7).json('POST', '/v1/resources/gpu', {})
