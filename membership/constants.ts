@@ -113,6 +113,13 @@ export const PUSH_PULL_INTERVAL = 30 * second
  */
 export const HEAL_INTERVAL = 5 * second
 
+/**
+ * A member we hold no record of is talking to us: we missed its join (we restarted without seeds and others still
+ * probe us, or its alive gossip died out before it reached us). We ask it for its table at once, then at most this
+ * often while it stays unknown.
+ */
+export const UNKNOWN_SENDER_PULL_INTERVAL = 2 * second
+
 /** Dead and left members are kept this long (so healing can find them) and then forgotten. */
 export const DEAD_RECLAIM_TIME = 30 * minute
 

@@ -172,6 +172,8 @@ export class Membership {
   private readonly table = new Map<string, MemberRecord>()
   /** Seed push-pulls sent to a bare address, so the reply can tell us whose address it is. */
   private readonly pendingSeedSeqs = new Map<number, string>()
+  /** Unknown senders asked for their table, and when (see UNKNOWN_SENDER_PULL_INTERVAL). */
+  private readonly unknownPulls = new Map<string, number>()
   private readonly queue: BroadcastQueue
   private readonly verified = new Map<string, { payload: Uint8Array, sig: Uint8Array }>()
   private readonly probes = new Map<number, Probe>()
@@ -429,6 +431,7 @@ export class Membership {
   }
 
   private handle (from: string, msg: SwimMessage): void {
+    if (msg.type !== MessageType.PUSH_PULL && msg.type !== MessageType.PUSH_PULL_REPLY) this.pullFromUnknown(from)
     switch (msg.type) {
       case MessageType.PING:
         this.applyUpdates(from, msg.updates)
@@ -961,6 +964,24 @@ export class Membership {
     this.stats.heals++
     const seq = this.nextSeq()
     this.sendPushPull(to, seq, false)
+  }
+
+  /**
+   * A restarted seedless node is probed by members that never declared it dead, so none of them heals with it, and
+   * gossip repeats no old joins: without this it learned its last member only at its next push-pull (up to 30 s),
+   * and a store building its ring meanwhile placed keys on the wrong replicas.
+   */
+  private pullFromUnknown (from: string): void {
+    if (this.leaving || this.table.has(from)) {
+      if (this.unknownPulls.size > 0) this.unknownPulls.delete(from)
+      return
+    }
+    const now = this.clock.now()
+    const last = this.unknownPulls.get(from)
+    if (last !== undefined && now - last < C.UNKNOWN_SENDER_PULL_INTERVAL) return
+    if (this.unknownPulls.size >= this.cfg.verifiedCacheSize) this.unknownPulls.clear()
+    this.unknownPulls.set(from, now)
+    this.sendPushPull(this.addressOf(from), this.nextSeq(), false)
   }
 
   private sendPushPull (to: PeerAddress, seq: number, join: boolean): void {

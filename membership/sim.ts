@@ -112,6 +112,29 @@ export class Simulation {
     const index = this.nodes.length
     const id = `sim-${String(index).padStart(4, '0')}`
     const addr = `/dns4/${id}.sim/tcp/4001/p2p/${id}`
+    const node = this.build(id, index, addr, opts)
+    this.nodes.push(node)
+    this.byId.set(id, node)
+    this.byAddr.set(addr, node)
+    return node
+  }
+
+  /**
+   * A crashed node's process starting again under the same identity and address, with what a restart keeps: nothing
+   * (an empty table, incarnation 0) and the given seeds (none by default, as for a mesh's first node). Started.
+   */
+  restart (id: string, opts: { seeds?: string[] } = {}): SimNode {
+    const old = this.node(id)
+    if (!old.crashed) throw new Error(`${id} is still running; crash it first`)
+    const node = this.build(id, old.index, old.addr, { seeds: opts.seeds ?? [] })
+    this.nodes[old.index] = node
+    this.byId.set(id, node)
+    this.byAddr.set(old.addr, node)
+    node.membership.start()
+    return node
+  }
+
+  private build (id: string, index: number, addr: string, opts: { meta?: Partial<MemberMeta>, seeds?: string[], membership?: SimulationInit['membership'] }): SimNode {
     let node: SimNode | undefined
     const clock = this.nodeClock(() => node as SimNode)
     const membership = new Membership({
@@ -128,9 +151,6 @@ export class Simulation {
       transport: { send: (to, msg) => { this.send(node as SimNode, to, msg) } }
     })
     node = new SimNode(id, index, addr, membership)
-    this.nodes.push(node)
-    this.byId.set(id, node)
-    this.byAddr.set(addr, node)
     return node
   }
 

@@ -76,7 +76,10 @@ export interface ViewReadiness {
   pushPulls: () => number
   /** With evidence of a full table, the member set must then stay unchanged this long (ms). @default 1 s */
   settleMs?: number
-  /** Without any (a seedless node that lost its data, or the very first node of a mesh): this long (ms). @default 15 s */
+  /**
+   * Without any, this long (ms). A view that is merely stable is no evidence: a restarted seedless node knew 3 of
+   * its 4 peers for 15 s and, ready by this rule, placed keys on the wrong replicas. @default Infinity
+   */
   blindSettleMs?: number
 }
 
@@ -85,9 +88,8 @@ export interface ViewReadiness {
  *
  * Readiness: a restarted node's table starts empty and fills over seconds (a seedless node learned its last member
  * 12 s after restart in a 5-node testnet); a ring from that view names wrong replicas, so a quorum "acknowledged" by
- * them misses the real replicas. The view is ready, for good, once the known member set has been stable for settleMs
- * and holds every peer of the last run or came from a full table (a push-pull either way); or once it has been
- * stable for blindSettleMs.
+ * them misses the real replicas. The view is ready, for good, once the node holds a whole member table (a push-pull,
+ * inbound or its own) and its member set has then been stable for settleMs.
  */
 export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS, readiness?: ViewReadiness): MembershipView & { ready: () => boolean, close: () => void } {
   const m = node.membership
@@ -103,12 +105,12 @@ export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS, readine
     const now = Date.now()
     if (sig !== signature) { signature = sig; changedAt = now; return false }
     const stable = now - changedAt
-    const full = readiness.expected.length > 0
-      ? readiness.expected.every(p => p === self || known.includes(p))
-      // Knowing some members is not evidence of knowing all (a ping can arrive before the join's reply): only a
-      // whole table is.
-      : readiness.pushPulls() > 0
-    ready = (full && stable >= (readiness.settleMs ?? second)) || stable >= (readiness.blindSettleMs ?? 15 * second)
+    // Knowing some members, or every peer of the last run, is not evidence of knowing all (a ping can arrive before
+    // the join's reply; members may have joined while this node was down): only a whole table is. A mesh that was
+    // this node alone has nobody to ask.
+    const alone = readiness.expected.length > 0 && readiness.expected.every(p => p === self) && known.length === 0
+    const full = alone || readiness.pushPulls() > 0
+    ready = (full && stable >= (readiness.settleMs ?? second)) || stable >= (readiness.blindSettleMs ?? Infinity)
     return ready
   }
   return {
@@ -294,21 +296,17 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
   const processStart = Date.now() - process.uptime() * 1000
   const fresh = await stat(join(node.config.dataDir, identityFile)).then(s => s.mtimeMs >= processStart - 1000, () => false)
   const hasSeeds = node.config.bootstrap.length > 0
-  // A node that has run before, lost its storage directory and has no seeds (typically the mesh's first node, which
-  // the others bootstrap from) must not settle for whatever members happen to contact it: a ring built from a partial
-  // member list names wrong replicas, and quorums "met" there miss acknowledged writes. It pulls a full table itself.
-  const seedless = !fresh && !hasSeeds && expected.length === 0
   let tablesPulled = 0
   const view = membershipView(node, DEAD_GRACE_MS, {
     expected,
     fresh,
     hasSeeds,
-    pushPulls: () => node.membership.stats.pushPulls + tablesPulled,
-    ...(seedless ? { blindSettleMs: Infinity } : {})
+    pushPulls: () => node.membership.stats.pushPulls + tablesPulled
   })
   let pulling = false
-  // Without the last run's peers, readiness needs a whole table: a node with seeds or contacts asks one for it.
-  const needsTable = expected.length === 0 && !(fresh && !hasSeeds)
+  // Readiness needs a whole table (a ring built from a partial member list names wrong replicas, and quorums "met"
+  // there miss acknowledged writes): as soon as the node knows any member, it asks one for its table.
+  const needsTable = !(fresh && !hasSeeds && expected.length === 0)
   const pullTable = (): void => {
     if (!needsTable || tablesPulled > 0 || pulling || view.ready()) return
     const known = node.membership.members().filter(x => x.peerId !== node.membership.peerId && (x.state === 'alive' || x.state === 'suspect'))

@@ -173,8 +173,9 @@ export class Coordinator {
 
   /** Resolves to the number of records the replica already had a newer version of. */
   private async write (peer: string, records: KvRecord[], signal: AbortSignal): Promise<number> {
-    if (peer === this.self) return (await this.c.service.write({ records }, signal)).superseded
+    // The local replica batches too: one engine read and one engine write for the turn's records (see applyMany).
     if (this.batchWrites && records.length === 1) return (await this.writeBatched(peer, records[0], signal)) ? 1 : 0
+    if (peer === this.self) return (await this.c.service.write({ records }, signal)).superseded
     const res = await this.c.transport.write(peer, { records }, signal)
     this.c.hlc.update(res.clock)
     return res.superseded
@@ -214,7 +215,10 @@ export class Coordinator {
     // A controller and a cleared timer rather than AbortSignal.timeout, whose timer would fire later into a finished call.
     const ctrl = new AbortController()
     const timer = this.c.clock.setTimeout(() => { ctrl.abort(new TimeoutError(`replica write to ${peer} timed out after ${this.timeout} ms`)) }, this.timeout)
-    this.c.transport.write(peer, { records: batch.records }, ctrl.signal)
+    const sent = peer === this.self
+      ? this.c.service.write({ records: batch.records }, ctrl.signal)
+      : this.c.transport.write(peer, { records: batch.records }, ctrl.signal)
+    sent
       .finally(() => { this.c.clock.clearTimeout(timer) })
       .then(res => {
         this.c.hlc.update(res.clock)

@@ -30,6 +30,8 @@ export interface EngineStats {
 export interface StorageEngine {
   open(): Promise<void>
   get(key: string): Promise<Uint8Array | undefined>
+  /** Several keys in one call (one trip to the engine's I/O thread instead of one per key). */
+  getMany(keys: string[]): Promise<Array<Uint8Array | undefined>>
   batch(ops: EngineOp[]): Promise<void>
   /** Ordered iteration. Writes made during iteration may or may not be seen. */
   iterate(range: EngineRange): AsyncIterable<[string, Uint8Array]>
@@ -117,6 +119,13 @@ export class LevelEngine implements StorageEngine {
     return v == null ? undefined : plain(v)
   }
 
+  async getMany (keys: string[]): Promise<Array<Uint8Array | undefined>> {
+    if (keys.length === 0) return []
+    if (keys.length === 1) return [await this.get(keys[0])]
+    const values = await this.db.getMany(keys)
+    return values.map(v => v == null ? undefined : plain(v))
+  }
+
   async batch (ops: EngineOp[]): Promise<void> {
     this.counters.writes++
     if (ops.length === 0) return
@@ -179,6 +188,8 @@ export class MemoryEngine implements StorageEngine {
   async open (): Promise<void> {}
 
   async get (key: string): Promise<Uint8Array | undefined> { return this.values.get(key) }
+
+  async getMany (keys: string[]): Promise<Array<Uint8Array | undefined>> { return keys.map(k => this.values.get(k)) }
 
   /** Index of the first key >= key. */
   private seek (key: string): number {

@@ -87,6 +87,8 @@ export interface StorageStats {
   rebuilding: boolean
   /** Hints held here, per target node. */
   hints: { [target: string]: HintTargetStats }
+  /** The ring's members as this node sees them now, sorted (nodes that disagree here place keys differently). */
+  ring: string[]
   /** Fraction of the token space this node is primary for. */
   ringShare: number
   /** Fraction of all data this node holds a replica of (sums to RF over members). */
@@ -192,6 +194,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
         ready: membership.ready?.() ?? true,
         rebuilding: antiEntropy.rebuilding,
         hints: await hints.targets(),
+        ring: [...r.members],
         ringShare: r.share(self),
         replicaShare: r.replicaShare(self, rf),
         antiEntropy: antiEntropy.stats()

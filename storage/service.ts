@@ -153,7 +153,7 @@ export class ReplicaService {
     return await this.run(signal, async () => {
       signal?.throwIfAborted()
       for (const r of req.records) this.check(r)
-      const results = await Promise.all(req.records.map(async r => await this.apply(r)))
+      const results = await this.applyMany(req.records)
       const applied = results.filter(Boolean).length
       return { applied, superseded: results.length - applied, clock: this.hlc.peek(), supersededRecords: results.map(ok => !ok) }
     })
@@ -164,6 +164,11 @@ export class ReplicaService {
       signal?.throwIfAborted()
       this.refuseIfRebuilding()
       const key = validateKey(req.key, this.maxKeyBytes)
+      if (req.digestOnly) {
+        // The cache is exact for the keys it holds (see versions), so a digest read of a hot key costs no engine read.
+        const v = this.versions.get(key)
+        if (v != null) return { found: true, version: v.ts }
+      }
       const stored = await this.getStored(key)
       const record = stored?.record
       if (record == null) return { found: false }
@@ -271,33 +276,64 @@ export class ReplicaService {
 
   /** Stores the record if it is newer than the local version; durable when it resolves. True if applied. */
   async apply (r: KvRecord): Promise<boolean> {
-    this.hlc.update(r.ts)
-    return await this.withKey(r.key, async () => {
-      let existing = this.versions.get(r.key)
-      if (existing == null) {
-        const stored = (await this.getStored(r.key))?.record
-        if (stored != null) existing = { ts: stored.ts, tombstone: stored.tombstone }
+    return (await this.applyMany([r]))[0]
+  }
+
+  /**
+   * apply() for a batch, as one engine read of the uncached versions and one engine write: a coordinator's batch of
+   * records costs two trips to LevelDB's thread instead of two per record, which on a busy replica was a fifth of its
+   * CPU. Records of one key apply in order, as they would one by one.
+   */
+  async applyMany (records: KvRecord[]): Promise<boolean[]> {
+    if (records.length === 0) return []
+    for (const r of records) this.hlc.update(r.ts)
+    const keys = [...new Set(records.map(r => r.key))]
+    return await this.withKeys(keys, async () => {
+      const existing = new Map<string, { ts: KvRecord['ts'], tombstone: boolean }>()
+      const misses: string[] = []
+      for (const k of keys) {
+        const v = this.versions.get(k)
+        if (v != null) existing.set(k, v)
+        else misses.push(k)
       }
-      if (existing != null && compareTimestamps(existing.ts, r.ts) >= 0) return false
+      if (misses.length > 0) {
+        const raws = await this.engine.getMany(misses.map(k => dataKey(k)))
+        raws.forEach((raw, i) => {
+          const stored = raw == null ? undefined : StoredRecord.decode(raw).record
+          if (stored != null) existing.set(misses[i], { ts: stored.ts, tombstone: stored.tombstone })
+        })
+      }
+      const winners = new Map<string, KvRecord>()
+      const results = records.map(r => {
+        const current = winners.get(r.key)?.ts ?? existing.get(r.key)?.ts
+        if (current != null && compareTimestamps(current, r.ts) >= 0) return false
+        winners.set(r.key, r)
+        return true
+      })
+      if (winners.size === 0) return results
       const id = this.nextWriteId++
       const storedAt = Math.floor(this.clock.now())
       this.inflight.set(id, storedAt)
       try {
-        const ops: EngineOp[] = [
-          { type: 'put', key: dataKey(r.key), value: StoredRecord.encode({ record: r, storedAt: BigInt(storedAt) }) }
-        ]
-        if (existing == null) ops.push({ type: 'put', key: KEY_PREFIX + r.key, value: EMPTY })
+        const ops: EngineOp[] = []
+        for (const r of winners.values()) {
+          ops.push({ type: 'put', key: dataKey(r.key), value: StoredRecord.encode({ record: r, storedAt: BigInt(storedAt) }) })
+          if (!existing.has(r.key)) ops.push({ type: 'put', key: KEY_PREFIX + r.key, value: EMPTY })
+        }
         await this.engine.batch(ops)
       } finally {
         this.inflight.delete(id)
       }
-      this.versions.delete(r.key)
-      this.versions.set(r.key, { ts: r.ts, tombstone: r.tombstone })
-      if (this.versions.size > VERSION_CACHE_SIZE) this.versions.delete(this.versions.keys().next().value as string)
-      if (existing == null) this.counts.records++
-      if (r.tombstone && existing?.tombstone !== true) this.counts.tombstones++
-      if (!r.tombstone && existing?.tombstone === true) this.counts.tombstones--
-      return true
+      for (const r of winners.values()) {
+        const before = existing.get(r.key)
+        this.versions.delete(r.key)
+        this.versions.set(r.key, { ts: r.ts, tombstone: r.tombstone })
+        if (this.versions.size > VERSION_CACHE_SIZE) this.versions.delete(this.versions.keys().next().value as string)
+        if (before == null) this.counts.records++
+        if (r.tombstone && before?.tombstone !== true) this.counts.tombstones++
+        if (!r.tombstone && before?.tombstone === true) this.counts.tombstones--
+      }
+      return results
     })
   }
 
@@ -375,6 +411,31 @@ export class ReplicaService {
     const start = span.start + width * BigInt(leaf)
     const end = start + width - 1n
     return { start, end: end > span.end ? span.end : end }
+  }
+
+  /**
+   * Holds the locks of several keys at once. Every lock is taken in one synchronous step, behind whatever already
+   * holds or waits for each key, so two callers always queue in the same order on every key they share: no deadlock.
+   */
+  private async withKeys<T> (keys: string[], fn: () => Promise<T>): Promise<T> {
+    if (keys.length === 1) return await this.withKey(keys[0], fn)
+    let release!: () => void
+    const mine = new Promise<void>(resolve => { release = resolve })
+    const prevs: Array<Promise<void>> = []
+    const tails = keys.map(key => {
+      const prev = this.locks.get(key)
+      if (prev != null) prevs.push(prev)
+      const tail = prev == null ? mine : prev.then(async () => await mine)
+      this.locks.set(key, tail)
+      return tail
+    })
+    try {
+      if (prevs.length > 0) await Promise.all(prevs)
+      return await fn()
+    } finally {
+      release()
+      keys.forEach((key, i) => { if (this.locks.get(key) === tails[i]) this.locks.delete(key) })
+    }
   }
 
   private async withKey<T> (key: string, fn: () => Promise<T>): Promise<T> {

@@ -232,6 +232,33 @@ test.serial('a wiped node converges back to full data through anti-entropy', asy
   t.is(missing.length, 0)
 })
 
+test.serial('the seedless first node, killed and back at once, coordinates only with every member in its ring', async t => {
+  const { net } = t.context
+  await healthy(net)
+  const c = kv(net, 0, 3000)
+  const keys = Array.from({ length: 50 }, (_, i) => `restart/${i}`)
+  await Promise.all(keys.map(async k => await kv(net, 1).put(k, `r-${k}`)))
+  await net.kill(0, 'SIGKILL')
+  await net.startNode(0)
+  const started = Date.now()
+  // Whenever node 0 says it is ready, its ring must hold all five members, and its quorum reads must find every key.
+  const partial: string[] = []
+  let readySince: number | undefined
+  await net.waitFor('node 0 ready with its whole ring for 3 s', async () => {
+    const s = await net.client(0, { timeout: 2000 }).json('GET', '/v1/storage/stats').catch(() => undefined)
+    if (s?.ready !== true) return false
+    if ((s.ring as string[]).length !== net.nodes.length) partial.push(`${Date.now() - started} ms: ready with ${(s.ring as string[]).length} members`)
+    for (const k of keys.slice(0, 10)) {
+      await c.get(k).catch((err: { code?: string }) => { if (err.code === 'NOT_FOUND') partial.push(`${Date.now() - started} ms: ${k} not found`) })
+    }
+    readySince ??= Date.now()
+    return Date.now() - readySince >= 3000
+  }, 90_000, 100)
+  t.log(`node 0 ready ${(readySince ?? 0) - started} ms after its restart`)
+  t.deepEqual(partial, [])
+  await healthy(net)
+})
+
 test.serial('checker: concurrent clients under freeze, kill -9 and wipe keep every acknowledged quorum write', async t => {
   const { net } = t.context
   await healthy(net)
@@ -298,13 +325,30 @@ test.serial('checker: concurrent clients under freeze, kill -9 and wipe keep eve
     nemesisDone = true
   }
 
+  // Each node's ring and read gate over time, kept as changes only: when the checker finds a violation, the log says
+  // which node placed keys differently from the others, and when.
+  const views: string[] = []
+  const monitor = async (i: number): Promise<void> => {
+    let last = ''
+    while (!stop) {
+      try {
+        const s = await net.client(i, { timeout: 1000 }).json('GET', '/v1/storage/stats')
+        const ring = (s.ring as string[]).map(p => indexOf(net, p)).join('')
+        const now = `ring ${ring} ready ${String(s.ready)} rebuilding ${String(s.rebuilding)}`
+        if (now !== last) { views.push(`${history.now().toFixed(0)} ms: node ${i} ${now}`); last = now }
+      } catch {}
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
+  }
+
   const workers = Array.from({ length: clients }, async (_, i) => { await worker(i) })
+  const monitors = net.nodes.map(async (_, i) => { await monitor(i) })
   try {
     await nemesis()
     await waitFor(`${minOps} operations`, () => nemesisDone && history.ops.length >= minOps, 180_000, 200)
   } finally {
     stop = true
-    await Promise.all(workers)
+    await Promise.all([...workers, ...monitors])
   }
   await healthy(net)
 
@@ -323,6 +367,7 @@ test.serial('checker: concurrent clients under freeze, kill -9 and wipe keep eve
   const failed = history.ops.filter(o => !o.ok).length
   t.log(`checker: ${result.ops} ops (${failed} failed/indeterminate), ${result.acknowledgedWrites} acknowledged quorum writes, ${result.checkedReads} session-checked reads, ${result.strictReads} strict reads, ${result.violations.length} violations, seed ${seed}`)
   for (const v of result.violations.slice(0, 20)) t.log(v)
+  if (result.violations.length > 0) for (const v of views) t.log(v)
   t.true(result.ops >= minOps)
   t.deepEqual(result.violations, [], `seed ${seed}`)
 })

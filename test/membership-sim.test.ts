@@ -135,3 +135,21 @@ test('N=20: a join is seen by all within 1 s and a leave within 0.5 s', async t 
   sim.run(second)
   await leaving
 })
+
+test('N=10: the seedless first node restarted before it is declared dead learns every member within 3 s', t => {
+  const sim = new Simulation({ seed: 7 })
+  t.teardown(() => { sim.stop() })
+  const nodes = sim.addNodes(10, { staggerMs: second })
+  t.true(sim.runUntil(() => sim.converged(sim.nodes), 30 * second, 100))
+  sim.run(5 * second)
+  const first = nodes[0].id
+  sim.crash(first)
+  // Back within a probe period or two: the others at most suspect it, so none of them heals with it.
+  sim.run(300)
+  const t0 = sim.clock.now()
+  const restarted = sim.restart(first)
+  t.true(sim.runUntil(() => restarted.membership.stateCounts().alive === 10 && sim.converged(sim.nodes), 20 * second, 10))
+  const took = sim.clock.now() - t0
+  t.log(`the restarted node knew all 10 members alive after ${took} ms`)
+  t.true(took < 3 * second, `took ${took} ms`)
+})
