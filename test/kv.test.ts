@@ -40,14 +40,17 @@ async function wipe (net: Testnet, i: number): Promise<void> {
   await net.startNode(i)
 }
 
-async function stats (net: Testnet): Promise<Array<{ ready: boolean, hintsPending: number, hints: Record<string, { pending: number, oldestAgeMs: number }> }>> {
+async function stats (net: Testnet): Promise<Array<{ ready: boolean, rebuilding: boolean, hintsPending: number, hints: Record<string, { pending: number, oldestAgeMs: number }> }>> {
   return await Promise.all(net.nodes.map(async (_, i) => await net.client(i, { timeout: 5000 }).json('GET', '/v1/storage/stats')))
 }
 
-/** Every node sees every member alive, and no hint is left anywhere (only true once writes have stopped). */
+/**
+ * Every node sees every member alive, no hint is left anywhere (only true once writes have stopped), and no replica is
+ * still rebuilding after a wipe (one that is refuses reads, so a read at ALL fails until it is done).
+ */
 async function healthy (net: Testnet): Promise<void> {
   await net.waitForMembers({ timeout: 90_000 })
-  await net.waitFor('every node ready and hints drained', async () => (await stats(net)).every(x => x.ready && x.hintsPending === 0), 90_000, 250)
+  await net.waitFor('every node ready, hints drained, no replica rebuilding', async () => (await stats(net)).every(x => x.ready && x.hintsPending === 0 && !x.rebuilding), 120_000, 250)
 }
 
 /**
