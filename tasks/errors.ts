@@ -16,3 +16,7 @@ export class ExecNotAllowedError extends MeshError {
 export class TasksUnavailableError extends MeshError {
   constructor (message: string) { super('UNAVAILABLE', message); this.name = 'TasksUnavailableError' }
 }
+/** The helper process that starts tasks' processes died while they ran: their ends could not be seen. Code INTERNAL. */
+export class LauncherGoneError extends MeshError {
+  constructor () { super('INTERNAL', 'the process launcher died while the task ran; the task\'s process group was killed'); this.name = 'LauncherGoneError' }
+}

@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { systemClock, type Clock, type TimerHandle } from '../lib/clock.js'
 import * as C from './constants.js'
+import { directStarter, type ProcessHandle, type ProcessStarter } from './launcher.js'
 
 export interface ExecutionInit {
   cmd: string
@@ -20,6 +20,8 @@ export interface ExecutionInit {
   killGrace?: number
   /** @default systemClock */
   clock?: Clock
+  /** Starts the process. @default directStarter (a spawn from this process) */
+  starter?: ProcessStarter
 }
 
 /** How a run ended. `exitCode` is 128+signal for a signalled process (the shell's convention), 127 when it did not start. */
@@ -59,7 +61,7 @@ export class Execution {
   readonly stdout: BoundedBuffer
   readonly stderr: BoundedBuffer
   readonly done: Promise<ExecutionResult>
-  private readonly child: ChildProcess
+  private readonly child: ProcessHandle
   private readonly clock: Clock
   private readonly killGrace: number
   private killReason?: 'timeout' | 'killed'
@@ -75,9 +77,10 @@ export class Execution {
     this.stderr = new BoundedBuffer(max)
     this.started = this.clock.now()
     const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: init.cwd, ...(init.env ?? {}) }
-    this.child = spawn(init.cmd, init.args ?? [], { cwd: init.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-    this.child.stdout?.on('data', (b: Buffer) => { this.stdout.push(b) })
-    this.child.stderr?.on('data', (b: Buffer) => { this.stderr.push(b) })
+    this.child = (init.starter ?? directStarter).launch({ cmd: init.cmd, args: init.args ?? [], cwd: init.cwd, env })
+    this.child.onOutput((fd, b) => { (fd === 1 ? this.stdout : this.stderr).push(Buffer.from(b.buffer, b.byteOffset, b.byteLength)) })
+    // A kill asked for before a launcher reported the pid goes out as soon as it does.
+    this.child.onStarted(() => { if (this.killReason != null) this.signal('SIGTERM') })
     this.done = new Promise<ExecutionResult>(resolve => {
       let settled = false
       const finish = (r: Omit<ExecutionResult, 'durationMs'>): void => {
@@ -87,13 +90,12 @@ export class Execution {
         if (this.graceTimer != null) this.clock.clearTimeout(this.graceTimer)
         resolve({ ...r, durationMs: this.clock.now() - this.started })
       }
-      this.child.once('error', (err: NodeJS.ErrnoException) => {
-        if (this.child.pid != null && err.code !== 'ENOENT' && err.code !== 'EACCES') return
+      this.child.onError(err => {
         const why = err.code === 'ENOENT' ? `command not found: ${init.cmd}` : err.code === 'EACCES' ? `permission denied: ${init.cmd}` : err.message
         finish({ exitCode: 127, outcome: 'spawn-error', error: why })
       })
       // 'close' rather than 'exit': the captured output is complete only once the pipes are closed.
-      this.child.once('close', (code, signal) => {
+      this.child.onClose((code, signal) => {
         const exitCode = code ?? (128 + (signal != null ? (signals[signal] ?? 0) : 0))
         const outcome = this.killReason ?? 'exited'
         const error = outcome === 'timeout' ? `timed out after ${init.timeout ?? C.DEFAULT_TIMEOUT} ms` : outcome === 'killed' ? 'cancelled' : undefined
@@ -107,7 +109,7 @@ export class Execution {
 
   /** SIGTERM to the process group, SIGKILL after the grace. Idempotent. */
   kill (reason: 'timeout' | 'killed' = 'killed'): void {
-    if (this.killReason != null || this.child.pid == null || this.child.exitCode != null || this.child.signalCode != null) return
+    if (this.killReason != null || this.child.ended) return
     this.killReason = reason
     this.signal('SIGTERM')
     this.graceTimer = this.clock.setTimeout(() => { this.signal('SIGKILL') }, this.killGrace)
@@ -115,15 +117,22 @@ export class Execution {
 
   private signal (sig: NodeJS.Signals): void {
     const pid = this.child.pid
-    if (pid == null) return
-    try { process.kill(-pid, sig) } catch { try { this.child.kill(sig) } catch {} }
+    if (pid == null || this.child.ended) return
+    try { process.kill(-pid, sig) } catch { try { process.kill(pid, sig) } catch {} }
   }
 }
 
 /** Makes a fresh scratch dir with the inline working files. */
 export async function prepareScratch (dir: string, files: Record<string, string>): Promise<void> {
-  await rm(dir, { recursive: true, force: true })
-  await mkdir(dir, { recursive: true })
+  // One call when the dir is new, as it nearly always is (names are unique per run); leftovers of a crash are cleared.
+  try {
+    await mkdir(dir)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') await rm(dir, { recursive: true, force: true })
+    else if (code !== 'ENOENT') throw err
+    await mkdir(dir, { recursive: true })
+  }
   for (const [p, content] of Object.entries(files)) {
     const full = join(dir, p)
     await mkdir(dirname(full), { recursive: true })
@@ -132,5 +141,6 @@ export async function prepareScratch (dir: string, files: Record<string, string>
 }
 
 export async function removeScratch (dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true }).catch(() => {})
+  // Most tasks leave their dir empty: one rmdir then, instead of the walk a recursive rm makes.
+  try { await rmdir(dir) } catch { await rm(dir, { recursive: true, force: true }).catch(() => {}) }
 }

