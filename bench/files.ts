@@ -96,7 +96,17 @@ async function rpcBulk (addr: string, messages: number, networkKey?: string): Pr
   await rpc.start()
   try {
     const target = multiaddr(addr)
-    await node.dial(target)
+    // On a loaded machine a handshake can miss its deadline (seen here when another testnet started): retry, as the
+    // nodes' own bootstrap does, rather than lose the run.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await node.dial(target)
+        break
+      } catch (err) {
+        if (attempt === 3) throw err
+        await new Promise(resolve => setTimeout(resolve, 500 * attempt))
+      }
+    }
     const peer = target.getComponents().find(c => c.name === 'p2p')!.value!
     const payload = randomBytes(MiB)
     for (let i = 0; i < 16; i++) await rpc.call(peer, diagService, 'sink', { data: payload })

@@ -16,12 +16,32 @@ export const MAX_MANIFEST_BYTES = 1536 * KiB
 export const REPLICAS = 3
 export const MAX_REPLICAS = 7
 /**
- * Chunk transfers in flight per replica during a put, and per pull. Each in-flight chunk costs several copies in the
- * RPC and encryption layers; at 8 the node taking a 200 MiB put peaked near 290 MiB RSS, at 4 near 235 MiB.
+ * Chunk transfers in flight per pull, and chunk writes in flight to the local store during a put. Each in-flight chunk
+ * costs several copies in the RPC and encryption layers; when a put sent to each replica from the node taking it, 8
+ * per replica peaked that node near 290 MiB RSS for a 200 MiB put, 4 near 235 MiB.
  */
 export const WINDOW = 4
+/**
+ * Chunks in flight down a put's pipeline of replicas. A chunk is done when the last replica has it on disk, so one
+ * trip is a transfer, a hash and an fsync per replica, the fsyncs taking 50-300 ms on a busy disk here: with 4 in
+ * flight the node taking a put spent ~80 % of a 100 MiB put waiting on the pipeline, and 8 put 12-15 % faster. The
+ * first replica holds every chunk in flight twice (received, and re-encoded for the next), and at 8 it peaked at
+ * 307 MiB RSS in a 1 GiB put: 6 is the compromise.
+ */
+export const PIPELINE_WINDOW = 6
 /** Chunks in flight during a get. Twice this measured no faster on 2 cores and cost ~30 MiB more peak RSS. */
 export const READ_WINDOW = 8
+/**
+ * Chunks in flight at the start of a get; one more each time a chunk is delivered, up to READ_WINDOW. The whole window
+ * at once shares the reader's bandwidth among all its chunks, so the first one (and the first byte of the response)
+ * arrived only with the last, a window's worth of transfer time later.
+ */
+export const READ_FIRST_WINDOW = 2
+/**
+ * Chunks of a put hashed ahead of the one being sent: the hash runs on the thread pool while the next chunk is read
+ * from the request. Each costs a chunk of memory.
+ */
+export const HASH_AHEAD = 2
 /** Deadline of one chunk transfer; a provider that misses it is dropped for the rest of the transfer. */
 export const CHUNK_TIMEOUT = 15 * second
 /**

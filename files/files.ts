@@ -8,7 +8,7 @@ import * as C from './constants.js'
 import { chunker } from './chunker.js'
 import { CorruptChunkError, FileNotFoundError } from './errors.js'
 import {
-  chunkCidAsync, chunkLength, cidFromBytes, decodeManifest, encodeManifest, parseChunkCid, parseFileCid, verifyBlockAsync,
+  chunkCidAsync, chunkLength, cidFromBytes, decodeManifest, encodeManifest, parseChunkCid, parseFileCid, verifyBlock, verifyBlockAsync,
   MANIFEST_CODEC, type Manifest
 } from './manifest.js'
 import { filesService } from './service.js'
@@ -60,10 +60,14 @@ export interface FilesInit {
   chunkSize?: number
   /** @default `REPLICAS` (3) */
   replicas?: number
-  /** Chunk transfers in flight per replica during a put, and per pull. @default `WINDOW` (4) */
+  /** Chunk transfers in flight per pull, and chunk writes in flight to the local store during a put. @default `WINDOW` (4) */
   window?: number
+  /** Chunks in flight down a put's pipeline of replicas. @default `PIPELINE_WINDOW` (6) */
+  pipelineWindow?: number
   /** Chunks in flight during a read. @default `READ_WINDOW` (8) */
   readWindow?: number
+  /** Chunks in flight at the start of a read, growing by one per chunk delivered. @default `READ_FIRST_WINDOW` (2) */
+  readFirstWindow?: number
   /** @default `CHUNK_TIMEOUT` (15 s) */
   chunkTimeout?: number
   /** @default `CONTROL_TIMEOUT` (5 s) */
@@ -173,6 +177,10 @@ const notFound = (err: unknown): boolean => err instanceof MeshError && err.code
  * through; the others are the storage ring's `placement` of a random upload key over the other alive members, which
  * spreads files evenly. Repair adds replicas by `placement(fileCid, non-holders)`. Deletion is by pin: a node stores
  * a chunk once however many of its files reference it, and collects it when the last one is unpinned.
+ *
+ * ## Put pipeline
+ * Also as in HDFS, a put sends each chunk only to the first remote replica, which stores it and passes it to the next
+ * (`putChunk`'s `forward` list) and answers once the rest of the pipeline has (see `relay`).
  */
 export class Files {
   readonly store: ChunkStore
@@ -182,7 +190,9 @@ export class Files {
   private readonly chunkSize: number
   private readonly replicas: number
   private readonly window: number
+  private readonly pipelineWindow: number
   private readonly readWindow: number
+  private readonly readFirstWindow: number
   private readonly chunkTimeout: number
   private readonly controlTimeout: number
   private readonly findTimeout: number
@@ -211,7 +221,9 @@ export class Files {
     checkChunkSize(this.chunkSize)
     this.replicas = init.replicas ?? C.REPLICAS
     this.window = init.window ?? C.WINDOW
+    this.pipelineWindow = init.pipelineWindow ?? C.PIPELINE_WINDOW
     this.readWindow = init.readWindow ?? C.READ_WINDOW
+    this.readFirstWindow = init.readFirstWindow ?? C.READ_FIRST_WINDOW
     this.chunkTimeout = init.chunkTimeout ?? C.CHUNK_TIMEOUT
     this.controlTimeout = init.controlTimeout ?? C.CONTROL_TIMEOUT
     this.findTimeout = init.findTimeout ?? C.FIND_TIMEOUT
@@ -289,43 +301,90 @@ export class Files {
 
     const others = this.alive().filter(p => p !== this.self)
     const targets = this.placement(`upload:${randomBytes(16).toString('hex')}`, others, replicas - 1)
-    const local = new Sink('local', this.window, async (cid, data) => { await this.store.put(cid, data) })
-    const remotes = targets.map(peer => new Sink(peer, this.window, async (cid, data, s) => {
-      await this.components.rpc.call(peer, filesService, 'putChunk', { cid: cid.bytes as Uint8Array<ArrayBuffer>, data: data as Uint8Array<ArrayBuffer> }, { signal: s, timeout: this.chunkTimeout })
-      this.metrics?.bytes.inc({ direction: 'out' }, data.byteLength)
-    }))
-    const sinks = [local, ...remotes]
+    const local = new Sink(this.window, async (cid, data) => { await this.store.put(cid, data) })
+    const chain = new Chain(targets)
+    const remote = new Sink(this.pipelineWindow, async (cid, data, s) => {
+      const peers = chain.live()
+      if (peers.length === 0) return
+      const { failed } = await this.relay(cid, data, peers, s)
+      for (const f of failed) chain.fail(f.peer, f.message)
+    })
+    const sinks = [local, remote]
 
     const chunks: string[] = []
     let size = 0
+    // Each chunk's hash runs on the thread pool while the next chunk is read from the source.
+    const hashing: Array<{ data: Uint8Array, cid: Promise<CID> }> = []
+    const emit = async (): Promise<void> => {
+      const next = hashing.shift()!
+      const cid = await next.cid
+      chunks.push(cid.toString())
+      for (const s of sinks) await s.send(cid, next.data, signal)
+      if (local.error != null) throw local.error
+    }
     for await (const data of chunker(source, chunkSize)) {
       signal.throwIfAborted()
-      const cid = await chunkCidAsync(data)
-      chunks.push(cid.toString())
+      const cid = chunkCidAsync(data)
+      cid.catch(() => {})
+      hashing.push({ data, cid })
       size += data.byteLength
-      for (const s of sinks) await s.send(cid, data, signal)
-      if (local.error != null) throw local.error
       options.onProgress?.(size)
+      if (hashing.length > C.HASH_AHEAD) await emit()
     }
-    const { cid, bytes } = encodeManifest({ version: 1, size, chunkSize, chunks })
+    while (hashing.length > 0) await emit()
+    const manifest: Manifest = { version: 1, size, chunkSize, chunks }
+    const { cid, bytes } = encodeManifest(manifest)
     for (const s of sinks) await s.send(cid, bytes, signal)
     for (const s of sinks) await s.drain()
     if (local.error != null) throw local.error
+    if (remote.error != null) for (const peer of chain.live()) chain.fail(peer, remote.error.message)
 
-    await this.pinLocal(cid, { name, replicas, complete: true })
+    await this.pinLocal(cid, { name, replicas, complete: true }, manifest)
     const holders = [this.self]
-    await Promise.all(remotes.filter(s => s.error == null).map(async s => {
+    await Promise.all(chain.live().map(async peer => {
       try {
-        const res = await this.components.rpc.call(s.peer, filesService, 'pin', { cid: cid.bytes, name, replicas, sources: [this.self] }, { signal, timeout: this.controlTimeout })
-        if (res.complete) holders.push(s.peer)
+        const res = await this.components.rpc.call(peer, filesService, 'pin', { cid: cid.bytes, name, replicas, sources: [this.self] }, { signal, timeout: this.controlTimeout })
+        if (res.complete) holders.push(peer)
       } catch (err) {
-        this.log.debug({ err, peer: s.peer }, 'replica refused pin')
+        this.log.debug({ err, peer }, 'replica refused pin')
       }
     }))
-    for (const s of remotes) if (s.error != null) this.log.warn({ peer: s.peer, err: s.error.message, cid: cid.toString() }, 'replica failed during put; repair will replace it')
+    for (const [peer, err] of chain.failed) this.log.warn({ peer, err, cid: cid.toString() }, 'replica failed during put; repair will replace it')
     if (holders.length < replicas) this.scheduleRepair(0)
     this.log.info({ cid: cid.toString(), size, chunks: chunks.length, replicas: holders.length }, 'file imported')
     return { cid: cid.toString(), size, chunks: chunks.length, name, replicas: holders.length }
+  }
+
+  /**
+   * Stores `block` on `peers` as a pipeline (as HDFS writes): the first gets it with the rest as its `forward` list,
+   * stores it and passes it on the same way, so each hop sends the bytes once. Ciphering is the costly part of a
+   * transfer here, and fanning out from the node taking a put had it encrypt every byte once per replica. A peer that
+   * fails is reported and skipped: the block goes to the next one. A peer that does not forward (an older version)
+   * names none of its list in its answer, and the rest get the block from here.
+   */
+  private async relay (cid: CID, data: Uint8Array, peers: string[], signal: AbortSignal): Promise<{ forwarded: string[], failed: M.ForwardFailure[] }> {
+    const forwarded: string[] = []
+    const failed: M.ForwardFailure[] = []
+    let pending = peers
+    while (pending.length > 0) {
+      const [next, ...rest] = pending
+      try {
+        // Each hop's deadline exceeds the one it gives its own forward by one chunk timeout, so that a dead peer
+        // further down times out there, and is reported, before the hop before it gives up on the whole chain.
+        const res = await this.components.rpc.call(next, filesService, 'putChunk', { cid: cid.bytes as Uint8Array<ArrayBuffer>, data: data as Uint8Array<ArrayBuffer>, forward: rest }, { signal, timeout: this.chunkTimeout * (1 + rest.length) })
+        this.metrics?.bytes.inc({ direction: 'out' }, data.byteLength)
+        forwarded.push(next)
+        const done = new Set(res.forwarded)
+        for (const f of res.failed) if (rest.includes(f.peer) && !done.has(f.peer)) { failed.push(f); done.add(f.peer) }
+        for (const p of res.forwarded) if (rest.includes(p)) forwarded.push(p)
+        pending = rest.filter(p => !done.has(p))
+      } catch (err) {
+        signal.throwIfAborted()
+        failed.push({ peer: next, message: toMeshError(err).message })
+        pending = rest
+      }
+    }
+    return { forwarded, failed }
   }
 
   // ------------------------------------------------------------------------------------------------ read
@@ -350,7 +409,7 @@ export class Files {
     const pinned = this.pins.pins.has(cid.toString())
     const self = this
     async function * body (): AsyncGenerator<Uint8Array> {
-      const blocks = ordered(count, self.readWindow, async (k, s) => await self.chunkFor(manifest, first + k, transfer, pinned, s), signal)
+      const blocks = ordered(count, self.readWindow, async (k, s) => await self.chunkFor(manifest, first + k, transfer, pinned, s), signal, self.readFirstWindow)
       let k = 0
       for await (const data of blocks) {
         const start = (first + k) * manifest.chunkSize
@@ -368,7 +427,9 @@ export class Files {
     const cid = parseChunkCid(manifest.chunks[i])
     let corrupt = false
     try {
-      const data = await this.store.get(cid)
+      // A reader that does not hold the file rarely has its chunks, and an asynchronous miss waited in the thread
+      // pool's queue behind the hashing of received chunks (up to hundreds of ms) before the fetch could start.
+      const data = pinned || this.store.hasNow(cid) ? await this.store.get(cid) : undefined
       if (data != null) {
         this.metrics?.fetched.inc({ source: 'local' })
         return data
@@ -555,9 +616,10 @@ export class Files {
 
   // ------------------------------------------------------------------------------------------------ pins and refs
 
-  private async pinLocal (cid: CID, p: { name: string, replicas: number, complete: boolean }): Promise<void> {
+  /** `manifest`, when the caller has it in hand, saves reading, hashing and decoding it again. */
+  private async pinLocal (cid: CID, p: { name: string, replicas: number, complete: boolean }, manifest?: Manifest): Promise<void> {
     const key = cid.toString()
-    const manifest = await this.localManifest(cid)
+    manifest ??= await this.localManifest(cid)
     await this.pins.clearTombstone(key)
     const prev = this.pins.pins.get(key)
     await this.pins.set({
@@ -569,7 +631,7 @@ export class Files {
       pinnedAt: prev?.pinnedAt ?? Date.now(),
       complete: p.complete
     })
-    await this.countRefs(key)
+    await this.countRefs(key, manifest)
     if (p.complete) void this.provide(cid)
   }
 
@@ -583,9 +645,9 @@ export class Files {
   }
 
   /** Adds a pin's references once its manifest is here. */
-  private async countRefs (key: string): Promise<void> {
+  private async countRefs (key: string, known?: Manifest): Promise<void> {
     if (this.counted.has(key)) return
-    const manifest = await this.localManifest(CID.parse(key))
+    const manifest = known ?? await this.localManifest(CID.parse(key))
     if (manifest == null) return
     this.counted.add(key)
     for (const c of [key, ...manifest.chunks]) this.refs.set(c, (this.refs.get(c) ?? 0) + 1)
@@ -664,7 +726,7 @@ export class Files {
         }, signal)
         const pin = this.pins.pins.get(key)
         if (pin == null) return
-        await this.pinLocal(cid, { name: pin.name, replicas: pin.replicas, complete: true })
+        await this.pinLocal(cid, { name: pin.name, replicas: pin.replicas, complete: true }, manifest)
         this.log.info({ cid: key }, 'replica complete')
       })().catch(err => {
         if (this.running) this.log.warn({ err: toMeshError(err).message, cid: key }, 'pull failed; the next repair round retries')
@@ -815,15 +877,28 @@ export class Files {
         this.metrics?.bytes.inc({ direction: 'out' }, data.byteLength)
         return { data: data as Uint8Array<ArrayBuffer> }
       },
-      putChunk: async (req) => {
+      putChunk: async (req, { signal }) => {
         const cid = cidFromBytes(req.cid)
-        if (!(await verifyBlockAsync(cid, req.data))) {
+        if (req.forward.length >= C.MAX_REPLICAS) throw new BadRequestError(`a block is forwarded to at most ${C.MAX_REPLICAS - 1} replicas`)
+        // On the event loop (under 1 ms per MiB here), not the thread pool: a replica's pool is taken by the fsyncs of
+        // the blocks before this one (50-300 ms each on a busy disk), and a hash queued behind them held up both the
+        // answer and the pass to the next replica by 5-80 ms, which a put's last chunks wait for in full.
+        if (!verifyBlock(cid, req.data)) {
           this.metrics?.corrupt.inc()
           throw new CorruptChunkError(cid.toString(), 'in a put')
         }
         if (cid.code === MANIFEST_CODEC) decodeManifest(cid, req.data)
         this.metrics?.bytes.inc({ direction: 'in' }, req.data.byteLength)
-        return { stored: await this.store.put(cid, req.data) }
+        // Only to members: a caller cannot make this node send data to peers outside the mesh.
+        const members = new Set(this.alive())
+        const listed = [...new Set(req.forward)].filter(p => p !== this.self)
+        const forward = listed.filter(p => members.has(p))
+        const [stored, relayed] = await Promise.all([
+          this.store.put(cid, req.data),
+          forward.length > 0 ? this.relay(cid, req.data, forward, signal) : { forwarded: [], failed: [] as M.ForwardFailure[] }
+        ])
+        for (const peer of listed) if (!members.has(peer)) relayed.failed.push({ peer, message: 'not an alive member' })
+        return { stored, ...relayed }
       },
       has: async (req) => {
         const present = await Promise.all(req.cids.map(async b => { try { return await this.store.has(cidFromBytes(b)) } catch { return false } }))
@@ -835,12 +910,9 @@ export class Files {
         const replicas = req.replicas === 0 ? this.replicas : Math.min(req.replicas, C.MAX_REPLICAS)
         const pin = this.pins.pins.get(cid.toString())
         const manifest = await this.localManifest(cid)
-        let complete = false
-        if (manifest != null) {
-          complete = true
-          for (const c of manifest.chunks) if (!await this.store.has(c)) { complete = false; break }
-        }
-        await this.pinLocal(cid, { name: req.name, replicas, complete: complete || pin?.complete === true })
+        // All at once: one at a time, a 1 GiB file's 1,024 checks queued one by one behind the thread pool's hashing.
+        const complete = manifest != null && (await Promise.all(manifest.chunks.map(async c => await this.store.has(c)))).every(Boolean)
+        await this.pinLocal(cid, { name: req.name, replicas, complete: complete || pin?.complete === true }, manifest)
         if (!complete) void this.pull(cid, req.sources.filter(s => s !== this.self))
         return { complete }
       },
@@ -954,7 +1026,7 @@ class Sink {
   private readonly inFlight = new Set<Promise<void>>()
   error?: MeshError
 
-  constructor (readonly peer: string, private readonly window: number, private readonly write: (cid: CID, data: Uint8Array, signal: AbortSignal) => Promise<void>) {}
+  constructor (private readonly window: number, private readonly write: (cid: CID, data: Uint8Array, signal: AbortSignal) => Promise<void>) {}
 
   async send (cid: CID, data: Uint8Array, signal: AbortSignal): Promise<void> {
     if (this.error != null) return
@@ -966,6 +1038,19 @@ class Sink {
 
   async drain (): Promise<void> {
     await Promise.all(this.inFlight)
+  }
+}
+
+/** The remote replicas of a put, in pipeline order; one that fails a block gets no further blocks (repair replaces it). */
+class Chain {
+  readonly failed = new Map<string, string>()
+
+  constructor (private readonly peers: string[]) {}
+
+  live (): string[] { return this.peers.filter(p => !this.failed.has(p)) }
+
+  fail (peer: string, message: string): void {
+    if (!this.failed.has(peer)) this.failed.set(peer, message)
   }
 }
 

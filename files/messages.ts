@@ -207,6 +207,7 @@ export namespace GetChunkResponse {
 export interface PutChunkRequest {
   cid: Uint8Array<ArrayBuffer>
   data: Uint8Array<ArrayBuffer>
+  forward: string[]
 }
 
 export namespace PutChunkRequest {
@@ -229,13 +230,21 @@ export namespace PutChunkRequest {
           w.bytes(obj.data)
         }
 
+        if (obj.forward != null && obj.forward.length > 0) {
+          for (const value of obj.forward) {
+            w.uint32(26)
+            w.string(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
           cid: uint8ArrayAlloc(0),
-          data: uint8ArrayAlloc(0)
+          data: uint8ArrayAlloc(0),
+          forward: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -252,6 +261,14 @@ export namespace PutChunkRequest {
               obj.data = reader.bytes()
               break
             }
+            case 3: {
+              if (opts.limits?.forward != null && obj.forward.length === opts.limits.forward) {
+                throw new MaxLengthError('Decode error - repeated field "forward" had too many elements')
+              }
+
+              obj.forward.push(reader.string())
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -261,6 +278,10 @@ export namespace PutChunkRequest {
 
         return obj
       }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          forward: 0
+        }
+
         const end = length == null ? reader.len : reader.pos + length
 
         while (reader.pos < end) {
@@ -279,6 +300,21 @@ export namespace PutChunkRequest {
                 field: `${prefix}.data`,
                 value: reader.bytes()
               }
+              break
+            }
+            case 3: {
+              if (opts.limits?.forward != null && obj.forward === opts.limits.forward) {
+                throw new MaxLengthError('Streaming decode error - repeated field "forward" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.forward[]`,
+                index: obj.forward,
+                value: reader.string()
+              }
+
+              obj.forward++
+
               break
             }
             default: {
@@ -303,6 +339,12 @@ export namespace PutChunkRequest {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface PutChunkRequestForwardFieldEvent {
+    field: '$.forward[]'
+    index: number
+    value: string
+  }
+
   export function encode (obj: Partial<PutChunkRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PutChunkRequest.codec())
   }
@@ -311,28 +353,34 @@ export namespace PutChunkRequest {
     return decodeMessage(buf, PutChunkRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkRequest>): Generator<PutChunkRequestCidFieldEvent | PutChunkRequestDataFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkRequest>): Generator<PutChunkRequestCidFieldEvent | PutChunkRequestDataFieldEvent | PutChunkRequestForwardFieldEvent> {
     return streamMessage(buf, PutChunkRequest.codec(), opts)
   }
 }
 
-export interface PutChunkResponse {
-  stored: boolean
+export interface ForwardFailure {
+  peer: string
+  message: string
 }
 
-export namespace PutChunkResponse {
-  let _codec: Codec<PutChunkResponse>
+export namespace ForwardFailure {
+  let _codec: Codec<ForwardFailure>
 
-  export const codec = (): Codec<PutChunkResponse> => {
+  export const codec = (): Codec<ForwardFailure> => {
     if (_codec == null) {
-      _codec = message<PutChunkResponse>((obj, w, opts = {}) => {
+      _codec = message<ForwardFailure>((obj, w, opts = {}) => {
         if (opts.lengthDelimited !== false) {
           w.fork()
         }
 
-        if ((obj.stored != null && obj.stored !== false)) {
-          w.uint32(8)
-          w.bool(obj.stored)
+        if ((obj.peer != null && obj.peer !== '')) {
+          w.uint32(10)
+          w.string(obj.peer)
+        }
+
+        if ((obj.message != null && obj.message !== '')) {
+          w.uint32(18)
+          w.string(obj.message)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -340,7 +388,8 @@ export namespace PutChunkResponse {
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          stored: false
+          peer: '',
+          message: ''
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -350,7 +399,11 @@ export namespace PutChunkResponse {
 
           switch (tag >>> 3) {
             case 1: {
-              obj.stored = reader.bool()
+              obj.peer = reader.string()
+              break
+            }
+            case 2: {
+              obj.message = reader.string()
               break
             }
             default: {
@@ -370,9 +423,184 @@ export namespace PutChunkResponse {
           switch (tag >>> 3) {
             case 1: {
               yield {
+                field: `${prefix}.peer`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.message`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface ForwardFailurePeerFieldEvent {
+    field: '$.peer'
+    value: string
+  }
+
+  export interface ForwardFailureMessageFieldEvent {
+    field: '$.message'
+    value: string
+  }
+
+  export function encode (obj: Partial<ForwardFailure>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ForwardFailure.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ForwardFailure>): ForwardFailure {
+    return decodeMessage(buf, ForwardFailure.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ForwardFailure>): Generator<ForwardFailurePeerFieldEvent | ForwardFailureMessageFieldEvent> {
+    return streamMessage(buf, ForwardFailure.codec(), opts)
+  }
+}
+
+export interface PutChunkResponse {
+  stored: boolean
+  forwarded: string[]
+  failed: ForwardFailure[]
+}
+
+export namespace PutChunkResponse {
+  let _codec: Codec<PutChunkResponse>
+
+  export const codec = (): Codec<PutChunkResponse> => {
+    if (_codec == null) {
+      _codec = message<PutChunkResponse>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.stored != null && obj.stored !== false)) {
+          w.uint32(8)
+          w.bool(obj.stored)
+        }
+
+        if (obj.forwarded != null && obj.forwarded.length > 0) {
+          for (const value of obj.forwarded) {
+            w.uint32(18)
+            w.string(value)
+          }
+        }
+
+        if (obj.failed != null && obj.failed.length > 0) {
+          for (const value of obj.failed) {
+            w.uint32(26)
+            ForwardFailure.codec().encode(value, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          stored: false,
+          forwarded: [],
+          failed: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.stored = reader.bool()
+              break
+            }
+            case 2: {
+              if (opts.limits?.forwarded != null && obj.forwarded.length === opts.limits.forwarded) {
+                throw new MaxLengthError('Decode error - repeated field "forwarded" had too many elements')
+              }
+
+              obj.forwarded.push(reader.string())
+              break
+            }
+            case 3: {
+              if (opts.limits?.failed != null && obj.failed.length === opts.limits.failed) {
+                throw new MaxLengthError('Decode error - repeated field "failed" had too many elements')
+              }
+
+              obj.failed.push(ForwardFailure.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.failed$
+              }))
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          forwarded: 0,
+          failed: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
                 field: `${prefix}.stored`,
                 value: reader.bool()
               }
+              break
+            }
+            case 2: {
+              if (opts.limits?.forwarded != null && obj.forwarded === opts.limits.forwarded) {
+                throw new MaxLengthError('Streaming decode error - repeated field "forwarded" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.forwarded[]`,
+                index: obj.forwarded,
+                value: reader.string()
+              }
+
+              obj.forwarded++
+
+              break
+            }
+            case 3: {
+              if (opts.limits?.failed != null && obj.failed === opts.limits.failed) {
+                throw new MaxLengthError('Streaming decode error - repeated field "failed" had too many elements')
+              }
+
+              for (const evt of ForwardFailure.codec().stream(reader, reader.uint32(), `${prefix}.failed[]`, {
+                limits: opts.limits?.failed$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.failed
+                }
+              }
+
+              obj.failed++
+
               break
             }
             default: {
@@ -392,6 +620,24 @@ export namespace PutChunkResponse {
     value: boolean
   }
 
+  export interface PutChunkResponseForwardedFieldEvent {
+    field: '$.forwarded[]'
+    index: number
+    value: string
+  }
+
+  export interface PutChunkResponseFailedPeerFieldEvent {
+    field: '$.failed[].peer'
+    value: string
+    index: number
+  }
+
+  export interface PutChunkResponseFailedMessageFieldEvent {
+    field: '$.failed[].message'
+    value: string
+    index: number
+  }
+
   export function encode (obj: Partial<PutChunkResponse>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PutChunkResponse.codec())
   }
@@ -400,7 +646,7 @@ export namespace PutChunkResponse {
     return decodeMessage(buf, PutChunkResponse.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkResponse>): Generator<PutChunkResponseStoredFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkResponse>): Generator<PutChunkResponseStoredFieldEvent | PutChunkResponseForwardedFieldEvent | PutChunkResponseFailedPeerFieldEvent | PutChunkResponseFailedMessageFieldEvent> {
     return streamMessage(buf, PutChunkResponse.codec(), opts)
   }
 }

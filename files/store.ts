@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -29,6 +30,8 @@ export class ChunkStore {
   private readonly fsync: boolean
   private readonly log: Logger
   private counted = { blocks: 0, bytes: 0 }
+  /** Fan-out directories known to exist: the store only ever deletes files, so a block put needs no mkdir after the first. */
+  private readonly fanDirs = new Set<string>()
 
   constructor (private readonly init: ChunkStoreInit) {
     this.blocks = join(init.dir, 'chunks')
@@ -55,6 +58,14 @@ export class ChunkStore {
   path (cid: CID | string): string {
     const s = cid.toString()
     return join(this.blocks, s.slice(-2), s)
+  }
+
+  /**
+   * `has` without the thread pool: one stat on the event loop, a few microseconds, where the asynchronous one can wait
+   * behind queued hashing and file writes.
+   */
+  hasNow (cid: CID | string): boolean {
+    return existsSync(this.path(cid))
   }
 
   async has (cid: CID | string): Promise<boolean> {
@@ -99,8 +110,19 @@ export class ChunkStore {
     } finally {
       await fh.close()
     }
-    await mkdir(join(this.blocks, cid.toString().slice(-2)), { recursive: true })
-    await rename(tmp, final)
+    const fan = cid.toString().slice(-2)
+    if (!this.fanDirs.has(fan)) {
+      await mkdir(join(this.blocks, fan), { recursive: true })
+      this.fanDirs.add(fan)
+    }
+    try {
+      await rename(tmp, final)
+    } catch (err) {
+      // Removed behind the store's back (an operator clearing a directory): make it again.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      await mkdir(join(this.blocks, fan), { recursive: true })
+      await rename(tmp, final)
+    }
     this.counted.blocks++
     this.counted.bytes += data.byteLength
     return true

@@ -12,7 +12,7 @@ import {
   Files, CorruptChunkError, chunker, chunkCid, chunkCidAsync, verifyBlock, verifyBlockAsync, encodeManifest, decodeManifest, parseFileCid, parseRange, filesService,
   type FilesMembership, type FilesMembershipEvent, type ContentRouting
 } from '../files/index.js'
-import { tempDir, waitFor } from './util.js'
+import { tempDir, waitFor, dialUntilConnected } from './util.js'
 import type { Libp2p } from '@libp2p/interface'
 
 const chunkSize = 16 * KiB
@@ -76,7 +76,7 @@ async function mesh (t: ExecutionContext, n: number, routing = true): Promise<{ 
     world.alive.add(peerId)
     nodes.push({ peerId, libp2p, rpc, files, dir, registry })
   }
-  for (const a of nodes) for (const b of nodes) if (a !== b) await a.libp2p.dial(b.libp2p.getMultiaddrs()[0])
+  for (const a of nodes) for (const b of nodes) if (a !== b) await dialUntilConnected(a.libp2p, b.libp2p.getMultiaddrs()[0])
   t.teardown(async () => {
     for (const node of nodes) {
       await node.files.stop()
@@ -197,6 +197,42 @@ test('put on one node stores it on 3; a node outside the replica set reads it by
   const ls = await outsider!.files.list()
   t.deepEqual(ls.map(f => f.cid), [put.cid])
   t.true(['a.bin', 'copy'].includes(ls[0].name))
+})
+
+test('a put sends each block once: the replicas pass it along; one that does not, or fails, is worked around', async t => {
+  const { nodes } = await mesh(t, 5)
+  const data = randomBytes(8 * chunkSize)
+  const put = await nodes[0].files.importFile(source(data), { name: 'chain' })
+  t.is(put.replicas, 3)
+  const manifestBytes = (await nodes[0].files.store.get(CID.parse(put.cid)))!.byteLength
+  t.is(await metric(nodes[0], 'meshos_files_transfer_bytes_total', '{direction="out"}'), data.byteLength + manifestBytes, 'the node taking the put sent every block once')
+  for (const n of await holders(nodes, put.cid)) t.is(sha(await readAll(n.files, put.cid)), sha(data))
+
+  // Replicas of a version without forwarding: the answer names none of the list, so the sender sends to each itself.
+  // Served streams are already open, so the handlers they dispatch to are replaced in place.
+  const served = (n: Node): Record<string, (req: any, ctx: any) => Promise<any>> => (n.rpc as any).services.get('/meshos/files/1.0.0').handlers
+  const real = new Map(nodes.map(n => [n, served(n).putChunk]))
+  for (const n of nodes.slice(1)) served(n).putChunk = async (req, ctx) => ({ stored: (await real.get(n)!({ ...req, forward: [] }, ctx)).stored, forwarded: [], failed: [] })
+  const data2 = randomBytes(5 * chunkSize)
+  const before = await metric(nodes[0], 'meshos_files_transfer_bytes_total', '{direction="out"}')
+  const put2 = await nodes[0].files.importFile(source(data2), { name: 'fan-out' })
+  t.is(put2.replicas, 3)
+  const manifest2 = (await nodes[0].files.store.get(CID.parse(put2.cid)))!.byteLength
+  t.is(await metric(nodes[0], 'meshos_files_transfer_bytes_total', '{direction="out"}') - before, 2 * (data2.byteLength + manifest2))
+  const held2 = await holders(nodes, put2.cid)
+  t.is(held2.length, 3)
+  for (const n of held2) t.true(await (n.files as any).locallyComplete(n.files.pins.pins.get(put2.cid)))
+
+  // One replica refuses every block, wherever it stands in the pipeline: the others still get them all.
+  const bad = nodes[2]
+  for (const n of nodes.slice(1)) served(n).putChunk = real.get(n)!
+  served(bad).putChunk = async () => { throw new MeshError('UNAVAILABLE', 'disk full') }
+  const data3 = randomBytes(6 * chunkSize)
+  const put3 = await nodes[0].files.importFile(source(data3), { name: 'broken', replicas: 5 })
+  t.is(put3.replicas, 4)
+  const held3 = await holders(nodes, put3.cid)
+  t.deepEqual(held3.map(n => n.peerId).sort(), nodes.filter(n => n !== bad).map(n => n.peerId).sort())
+  for (const n of held3) t.true(await (n.files as any).locallyComplete(n.files.pins.pins.get(put3.cid)))
 })
 
 test('unknown and malformed ids', async t => {
