@@ -13,7 +13,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { createTestnet, type Testnet } from '../testnet/index.js'
-import { mesh, waitFor } from './util.js'
+import { mesh, waitFor, dialUntilConnected } from './util.js'
 
 const N = 10
 let net: Testnet
@@ -134,7 +134,7 @@ test.serial('a stock js-libp2p node finds the providers of gpu over /meshos/kad/
     }
   })
   t.teardown(async () => { await node.stop() })
-  await node.dial(multiaddr(net.nodes[5].addrs[0]))
+  await dialUntilConnected(node, multiaddr(net.nodes[5].addrs[0]))
   // The meshos key derivation, computed here without meshos code.
   const key = CID.create(1, raw.code, await sha256.digest(new TextEncoder().encode('meshos:resource:gpu')))
   const meshKey = (await find(0)) as FindResult & { key: string }

@@ -8,6 +8,7 @@ import { createMeshLibp2p } from '../node/libp2p.js'
 import { diagService } from '../node/diagnostics.js'
 import { Rpc } from '../rpc/index.js'
 import { createTestnet } from '../testnet/index.js'
+import { dialUntilConnected } from './util.js'
 import type { Libp2p } from '@libp2p/interface'
 
 const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000)
@@ -70,7 +71,7 @@ test('10,000 hostile frames to every protocol and random requests to every route
   const rpc = new Rpc({ libp2p: fuzzer })
   await rpc.start()
   const addr = multiaddr(target.addrs[0])
-  await fuzzer.dial(addr)
+  await dialUntilConnected(fuzzer, addr)
   const targetId = peerIdFromString(target.peerId)
   const known = async (): Promise<string[]> => (await fuzzer.peerStore.get(targetId).catch(() => undefined))?.protocols ?? []
   // The peer store lists a protocol as soon as a stream negotiates it (identify's own, first), so wait for identify's

@@ -7,6 +7,7 @@ import { EchoMessage } from '../node/diag.js'
 import { Frame } from '../rpc/frame.js'
 import { FrameDecoder, Rpc, encodeLengthPrefixed, protocolId, type ServiceDef } from '../rpc/index.js'
 import type { Libp2p, Stream } from '@libp2p/interface'
+import { dialUntilConnected } from './util.js'
 
 const service = {
   name: 'test',
@@ -43,7 +44,7 @@ test.before(async t => {
   await serverRpc.start()
   const clientRpc = new Rpc({ libp2p: client })
   await clientRpc.start()
-  await client.dial(server.getMultiaddrs()[0])
+  await dialUntilConnected(client, server.getMultiaddrs()[0])
   Object.assign(t.context, { server, client, serverRpc, clientRpc, registry })
 })
 

@@ -44,6 +44,14 @@ export async function waitFor<T> (what: string, check: () => Promise<T> | T, tim
   throw new Error(`timed out after ${timeout} ms waiting for ${what}${lastErr != null ? `: ${(lastErr as Error).message}` : ''}`)
 }
 
+/**
+ * Dials until a connection is up: one dial's handshake can time out on a loaded machine (noise's upgrade timed out at
+ * load 20 on a fresh-clone CI run), and a test's set-up must not fail on that.
+ */
+export async function dialUntilConnected (node: { dial: (addr: any) => Promise<unknown> }, addr: unknown, timeout = 60_000): Promise<void> {
+  await waitFor('a connection', async () => await node.dial(addr).then(() => true, () => false), timeout, 250)
+}
+
 export interface Daemon {
   child: ChildProcess
   exited: Promise<number | null>
