@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -80,11 +80,16 @@ export class ChunkStore {
   /**
    * The verified block, or undefined when it is not here. Throws CorruptChunkError (after deleting it) on mismatch.
    * `verify: false` skips the hash, for a caller that verifies what it receives anyway (a remote reader).
+   *
+   * The read is synchronous. A block is at most 1 MiB and was written recently or is read often, so it is nearly always
+   * in the page cache: 0.35-0.45 ms here, against 0.5 ms for the asynchronous read, which also takes five trips through
+   * the thread pool and the event loop (open, stat, two reads, close). On a provider busy ciphering other chunks each
+   * trip waited for the loop, and a 1 MiB read took 20-30 ms, which is what a reader waited for its first bytes.
    */
   async get (cid: CID, options: { verify?: boolean } = {}): Promise<Uint8Array | undefined> {
     let data: Uint8Array
     try {
-      data = await readFile(this.path(cid))
+      data = readFileSync(this.path(cid))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw err

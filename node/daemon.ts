@@ -7,6 +7,7 @@ import { TokenStore, isLoopback } from './tokens.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { lockDataDir } from './lock.js'
 import { MeshNode } from './node.js'
+import { tuneGc } from './gc-tuning.js'
 import * as C from './constants.js'
 import type { MeshConfig } from './config.js'
 
@@ -25,6 +26,7 @@ export interface NodeInfo {
  * SIGINT/SIGTERM. A second signal forces exit, for an operator whose graceful stop is stuck.
  */
 export async function runDaemon (config: MeshConfig): Promise<void> {
+  tuneGc()
   const root = createLogger({ level: config.logLevel, format: config.logFormat })
   const log = root.child({ component: 'daemon' })
   let release: (() => Promise<void>) | undefined

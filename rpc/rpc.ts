@@ -2,11 +2,13 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { Counter, Histogram, type Registry } from 'prom-client'
 import { MeshError, MessageTooLargeError, MalformedMessageError, UnavailableError, TimeoutError, isErrorCode, toMeshError } from '../lib/errors.js'
 import { silentLogger, type Logger } from '../lib/log.js'
-import { FrameDecoder, encodeLengthPrefixed } from './framing.js'
+import { FrameDecoder, encodeFrameWithBody } from './framing.js'
 import { Frame } from './frame.js'
 import * as C from './constants.js'
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
+
+const EMPTY = new Uint8Array(0)
 
 /** How a request or response type goes to and from bytes; protons-generated namespaces fit as they are. */
 export interface Codec<T> {
@@ -199,7 +201,7 @@ class Channel {
  * resolves, and before any I/O, so a lone call waits for nothing. A service may ask for a longer window (`coalesce`).
  */
 class FrameWriter {
-  private queued: Uint8Array[] = []
+  private queued: Array<Uint8Array | Uint8ArrayList> = []
   private bytes = 0
   private scheduled = false
 
@@ -224,7 +226,8 @@ class FrameWriter {
       })
     }
     if (this.stream.writeStatus !== 'writable') throw new UnavailableError('rpc stream is not writable')
-    const bytes = encodeLengthPrefixed(Frame.encode(frame))
+    // The body is appended by reference rather than copied into the frame (field 4 of Frame).
+    const bytes = encodeFrameWithBody(Frame.encode({ ...frame, body: EMPTY }), 4, frame.body)
     this.queued.push(bytes)
     this.bytes += bytes.byteLength
     if (flush || this.bytes >= C.flushBytes) {

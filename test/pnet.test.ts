@@ -20,3 +20,33 @@ test('pnet\'s cipher survives many connections writing large messages, with an u
     for (let r = 0; r < 100; r++) for (const c of conns) c.update(randomBytes(1 + (r * 7919) % (2 << 20)))
   })
 })
+
+// Two pnet nodes in one process do not get past the handshake (nor did they before ciphering in place), so the far end
+// is a real node process.
+test('pnet ciphers in place on a real connection: bytes arrive intact both ways and the caller\'s buffer is untouched', async t => {
+  const { createTestnet } = await import('../testnet/index.js')
+  const { createMeshLibp2p } = await import('../node/libp2p.js')
+  const { diagService } = await import('../node/diagnostics.js')
+  const { Rpc } = await import('../rpc/index.js')
+  const { generateKeyPair } = await import('@libp2p/crypto/keys')
+  const { multiaddr } = await import('@multiformats/multiaddr')
+  const { dialUntilConnected } = await import('./util.js')
+  const net = await createTestnet(1, { logLevel: 'warn' })
+  t.teardown(async () => { await net.stop() })
+  t.truthy(net.networkKeyFile, 'the testnet runs with a network key')
+  const node = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], networkKey: net.networkKeyFile })
+  await node.start()
+  const rpc = new Rpc({ libp2p: node })
+  await rpc.start()
+  t.teardown(async () => { await rpc.stop(); await node.stop() })
+  const target = multiaddr(net.nodes[0].addrs[0])
+  await dialUntilConnected(node, target)
+  const peer = net.nodes[0].peerId
+  for (const size of [10, 5000, 300_000, 1 << 20]) {
+    const payload = randomBytes(size)
+    const copy = Buffer.from(payload)
+    const res = await rpc.call(peer, diagService, 'echo', { data: payload }, { timeout: 30_000 })
+    t.true(Buffer.from(res.data).equals(copy), `${size} bytes came back intact`)
+    t.true(payload.equals(copy), `${size} bytes: the caller's buffer is unchanged`)
+  }
+})

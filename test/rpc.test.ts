@@ -5,7 +5,7 @@ import { MeshError } from '../lib/errors.js'
 import { createMeshLibp2p } from '../node/libp2p.js'
 import { EchoMessage } from '../node/diag.js'
 import { Frame } from '../rpc/frame.js'
-import { FrameDecoder, Rpc, encodeLengthPrefixed, protocolId, type ServiceDef } from '../rpc/index.js'
+import { FrameDecoder, Rpc, encodeFrameWithBody, encodeLengthPrefixed, protocolId, type ServiceDef } from '../rpc/index.js'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { dialUntilConnected } from './util.js'
 
@@ -159,4 +159,18 @@ test.serial('a peer that floods a service is rate-limited with a typed error, an
   t.deepEqual([...new Set(codes)].sort(), ['RATE_LIMITED', 'ok'])
   const ok = await t.context.clientRpc.call(t.context.server.peerId, service, 'echo', { data: bytes('other service unaffected') })
   t.is(new TextDecoder().decode(ok.data), 'other service unaffected')
+})
+
+test('a frame whose body is passed by reference decodes like one encoded whole', t => {
+  for (const size of [0, 1, 100, 16 * 1024 - 1, 16 * 1024, 200_000, 1 << 20]) {
+    const body = new Uint8Array(size).map((_, i) => i * 31)
+    const frame: Frame = { id: 77, kind: Frame.Kind.RESPONSE, method: 'getChunk', body, code: 'X', message: 'msg' }
+    const wire = encodeFrameWithBody(Frame.encode({ ...frame, body: new Uint8Array(0) }), 4, body)
+    const bytes = wire instanceof Uint8Array ? wire : wire.subarray()
+    const frames = new FrameDecoder(2 << 20).push(bytes)
+    t.is(frames.length, 1, `size ${size}`)
+    t.deepEqual(Frame.decode(frames[0]), Frame.decode(Frame.encode(frame)), `size ${size}`)
+    t.is(bytes.byteLength, encodeLengthPrefixed(Frame.encode(frame)).byteLength, `size ${size}: same length as protons' encoding`)
+    if (size >= 16 * 1024) t.false(wire instanceof Uint8Array, `size ${size}: body not copied`)
+  }
 })

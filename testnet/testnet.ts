@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { MeshClient } from '../cli/client.js'
 import { writeNetworkKey } from '../node/pnet.js'
+import { DAEMON_NODE_FLAGS } from '../node/gc-tuning.js'
 import { second } from '../lib/units.js'
 
 export interface TestnetNodeInfo {
@@ -84,6 +85,7 @@ export class Testnet {
     const listenPort = previousPort(/\/tcp\/(\d+)/, previous?.addrs[0]) ?? (base == null ? 0 : base + 2 * index)
     const apiPort = previousPort(/:(\d+)$/, previous?.api) ?? (base == null ? 0 : base + 2 * index + 1)
     const args = [
+      ...DAEMON_NODE_FLAGS,
       binPath, 'start',
       '--data-dir', dataDir,
       '--listen', `/ip4/127.0.0.1/tcp/${listenPort}`,
