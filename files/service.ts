@@ -1,6 +1,6 @@
 import * as M from './messages.js'
 import { MAX_MESSAGE_SIZE } from './constants.js'
-import type { ServiceDef } from '../rpc/index.js'
+import { bytesByReference, type ServiceDef } from '../rpc/index.js'
 
 /** `/meshos/files/1.0.0`: block transfer and the pin bookkeeping replicas need from each other. */
 export const filesService = {
@@ -9,9 +9,9 @@ export const filesService = {
   maxMessageSize: MAX_MESSAGE_SIZE,
   methods: {
     /** A verified block (chunk or manifest) this node stores; NOT_FOUND when it has none. */
-    getChunk: { request: M.GetChunkRequest, response: M.GetChunkResponse },
+    getChunk: { request: M.GetChunkRequest, response: bytesByReference(M.GetChunkResponse, 1, 'data') },
     /** Stores a block after verifying it against its CID. */
-    putChunk: { request: M.PutChunkRequest, response: M.PutChunkResponse },
+    putChunk: { request: bytesByReference(M.PutChunkRequest, 2, 'data'), response: M.PutChunkResponse },
     /** Which of the named blocks this node stores. */
     has: { request: M.HasRequest, response: M.HasResponse },
     /** Makes this node a replica of a file: it pins it, pulling what it lacks from the sources in the background. */

@@ -35,37 +35,42 @@ function writeVarint (out: Uint8Array, at: number, n: number): number {
 /** Below this a body is copied into the frame: one buffer is cheaper than a list for small messages. */
 const BODY_BY_REFERENCE = 16 * 1024
 
+/** Key and length of a `bytes` field of `n` bytes (wire type 2). */
+function bytesFieldHeader (field: number, n: number): Uint8Array {
+  const out = new Uint8Array(varintLength((field << 3) | 2) + varintLength(n))
+  writeVarint(out, writeVarint(out, 0, (field << 3) | 2), n)
+  return out
+}
+
 /**
- * A length-prefixed frame whose `bytes` field `field` is `body`, the rest of the message being `head` (its encoding
- * without that field). A large body is not copied: the result is a list of [prefix + head + field key, body]. Each
- * copy of a 1 MiB chunk is a buffer outside V8's heap, and V8 runs a full collection for about every 64 MiB of those,
- * so a copy saved per chunk is GC time saved per byte moved.
+ * The protobuf message `head` (encoded without field `field`) with the `bytes` field `field` set to `body`, appended.
+ * Protobuf decoders accept fields in any order. A large body is not copied: the result is a list [head + key, body].
+ * Each copy of a 1 MiB chunk is a buffer outside V8's heap, and those buffers are what drives V8's full collections
+ * while a node moves files, so a copy saved per chunk is GC time saved per byte moved.
  */
-export function encodeFrameWithBody (head: Uint8Array, field: number, body: Uint8Array): Uint8Array | Uint8ArrayList {
+export function appendBytesField (head: Uint8Array, field: number, body: Uint8Array | Uint8ArrayList, lengthPrefix = false): Uint8Array | Uint8ArrayList {
   const n = body.byteLength
   // proto3 leaves an empty bytes field out, as protons does.
-  const fieldLen = n === 0 ? 0 : 1 + varintLength(n) + n
-  const total = head.byteLength + fieldLen
-  const prefixLen = varintLength(total)
-  if (n < BODY_BY_REFERENCE) {
-    const out = new Uint8Array(prefixLen + total)
-    let at = writeVarint(out, 0, total)
-    out.set(head, at)
-    at += head.byteLength
-    if (n > 0) {
-      out[at++] = (field << 3) | 2
-      at = writeVarint(out, at, n)
-      out.set(body, at)
-    }
-    return out
-  }
-  const out = new Uint8Array(prefixLen + head.byteLength + 1 + varintLength(n))
-  let at = writeVarint(out, 0, total)
+  const key = n === 0 ? new Uint8Array(0) : bytesFieldHeader(field, n)
+  const total = head.byteLength + key.byteLength + n
+  const prefixLen = lengthPrefix ? varintLength(total) : 0
+  const small = n < BODY_BY_REFERENCE
+  const out = new Uint8Array(prefixLen + head.byteLength + key.byteLength + (small ? n : 0))
+  let at = lengthPrefix ? writeVarint(out, 0, total) : 0
   out.set(head, at)
   at += head.byteLength
-  out[at++] = (field << 3) | 2
-  writeVarint(out, at, n)
+  out.set(key, at)
+  at += key.byteLength
+  if (small) {
+    if (n > 0) out.set(body instanceof Uint8Array ? body : body.subarray(), at)
+    return out
+  }
   return new Uint8ArrayList(out, body)
+}
+
+/** A length-prefixed frame: `head` with `body` as its `bytes` field `field` (see appendBytesField). */
+export function encodeFrameWithBody (head: Uint8Array, field: number, body: Uint8Array | Uint8ArrayList): Uint8Array | Uint8ArrayList {
+  return appendBytesField(head, field, body, true)
 }
 
 /**

@@ -2,7 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { Counter, Histogram, type Registry } from 'prom-client'
 import { MeshError, MessageTooLargeError, MalformedMessageError, UnavailableError, TimeoutError, isErrorCode, toMeshError } from '../lib/errors.js'
 import { silentLogger, type Logger } from '../lib/log.js'
-import { FrameDecoder, encodeFrameWithBody } from './framing.js'
+import { FrameDecoder, appendBytesField, encodeFrameWithBody } from './framing.js'
 import { Frame } from './frame.js'
 import * as C from './constants.js'
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
@@ -12,9 +12,29 @@ const EMPTY = new Uint8Array(0)
 
 /** How a request or response type goes to and from bytes; protons-generated namespaces fit as they are. */
 export interface Codec<T> {
-  encode (value: T): Uint8Array
+  /** A list is sent as it is, without being joined into one buffer. */
+  encode (value: T): Uint8Array | Uint8ArrayList
   decode (bytes: Uint8Array | Uint8ArrayList): T
 }
+
+/**
+ * `codec`, encoding the `bytes` field `key` (field number `field`) by reference instead of copying it into the
+ * message: for messages that carry file chunks, where each copy is a megabyte of garbage.
+ */
+export function bytesByReference<T> (codec: { encode: (value: Partial<T>) => Uint8Array | Uint8ArrayList, decode: (bytes: Uint8Array | Uint8ArrayList) => T }, field: number, key: keyof T & string): Codec<T> {
+  return {
+    encode: (value: T) => {
+      const data = value[key] as unknown as Uint8Array | undefined
+      if (data == null || data.byteLength === 0) return codec.encode(value)
+      const head = codec.encode({ ...value, [key]: EMPTY })
+      return appendBytesField(head instanceof Uint8Array ? head : head.subarray(), field, data)
+    },
+    decode: (bytes) => codec.decode(bytes)
+  }
+}
+
+/** A frame as handed to FrameWriter: the body may be a list, sent without being joined. */
+type OutFrame = Omit<Frame, 'body'> & { body: Uint8Array | Uint8ArrayList }
 
 export interface MethodDef<Req, Res> {
   request: Codec<Req>
@@ -113,7 +133,7 @@ class Channel {
    * One timer per call and no AbortController unless the caller passed a signal: on loopback, allocating signals cost
    * a measurable share of the round trip.
    */
-  async call (method: string, body: Uint8Array, timeoutMs: number, label: string, outer?: AbortSignal): Promise<Uint8Array> {
+  async call (method: string, body: Uint8Array | Uint8ArrayList, timeoutMs: number, label: string, outer?: AbortSignal): Promise<Uint8Array> {
     return await new Promise<Uint8Array>((resolve, reject) => {
       const id = this.nextId
       this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1
@@ -141,7 +161,7 @@ class Channel {
         reject: (e) => { cleanup(); reject(e) }
       }
       this.pending.set(id, entry)
-      const frame: Frame = { id, kind: Frame.Kind.REQUEST, method, body: body as Uint8Array<ArrayBuffer>, code: '', message: '' }
+      const frame: OutFrame = { id, kind: Frame.Kind.REQUEST, method, body, code: '', message: '' }
       this.writer.write(frame, outer).catch((err) => {
         if (this.pending.get(id) === entry) {
           this.pending.delete(id)
@@ -208,7 +228,7 @@ class FrameWriter {
   constructor (private readonly stream: Stream, private readonly window: 'tick' | 'turn' = 'tick') {}
 
   /** Queues a frame. `flush` sends it (and anything queued before it) now, as before a close. */
-  async write (frame: Frame, signal?: AbortSignal, flush = false): Promise<void> {
+  async write (frame: OutFrame, signal?: AbortSignal, flush = false): Promise<void> {
     // Waiting for `drain` rather than stream.onDrain(): the latter stops applying backpressure after its first use.
     while (this.stream.writableNeedsDrain) {
       if (this.stream.status !== 'open') throw new UnavailableError('rpc stream closed')
@@ -438,7 +458,7 @@ export class Rpc {
     }
 
     const dispatch = async (frame: Frame): Promise<void> => {
-      const reply = async (f: Partial<Frame>): Promise<void> => {
+      const reply = async (f: Partial<OutFrame>): Promise<void> => {
         if (stream.writeStatus !== 'writable') return
         await writer.write({ id: frame.id, kind: Frame.Kind.RESPONSE, method: '', body: new Uint8Array(), code: '', message: '', ...f }).catch(() => {})
       }
@@ -471,7 +491,7 @@ export class Rpc {
         const body = def.response.encode(response)
         if (body.byteLength > max) throw new MessageTooLargeError(`response of ${body.byteLength} bytes exceeds ${service.name}'s limit of ${max}`)
         this.metrics?.served.inc({ service: service.name, method: frame.method, outcome: 'ok' })
-        await reply({ body: body as Uint8Array<ArrayBuffer> })
+        await reply({ body })
       } catch (err) {
         const e = toMeshError(err)
         if (e.code === 'INTERNAL') this.log.warn({ err, service: service.name, method: frame.method }, 'rpc handler failed')

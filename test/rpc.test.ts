@@ -5,7 +5,7 @@ import { MeshError } from '../lib/errors.js'
 import { createMeshLibp2p } from '../node/libp2p.js'
 import { EchoMessage } from '../node/diag.js'
 import { Frame } from '../rpc/frame.js'
-import { FrameDecoder, Rpc, encodeFrameWithBody, encodeLengthPrefixed, protocolId, type ServiceDef } from '../rpc/index.js'
+import { FrameDecoder, Rpc, bytesByReference, encodeFrameWithBody, encodeLengthPrefixed, protocolId, type ServiceDef } from '../rpc/index.js'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { dialUntilConnected } from './util.js'
 
@@ -172,5 +172,16 @@ test('a frame whose body is passed by reference decodes like one encoded whole',
     t.deepEqual(Frame.decode(frames[0]), Frame.decode(Frame.encode(frame)), `size ${size}`)
     t.is(bytes.byteLength, encodeLengthPrefixed(Frame.encode(frame)).byteLength, `size ${size}: same length as protons' encoding`)
     if (size >= 16 * 1024) t.false(wire instanceof Uint8Array, `size ${size}: body not copied`)
+  }
+})
+
+test('a codec with a bytes field by reference encodes what the plain codec decodes', t => {
+  const codec = bytesByReference(EchoMessage, 1, 'data')
+  for (const size of [0, 10, 16 * 1024, 1 << 20]) {
+    const data = new Uint8Array(size).map((_, i) => i * 7)
+    const wire = codec.encode({ data })
+    const bytes = wire instanceof Uint8Array ? wire : wire.subarray()
+    t.deepEqual(EchoMessage.decode(bytes).data, data, `size ${size}`)
+    t.is(bytes.byteLength, EchoMessage.encode({ data }).byteLength, `size ${size}`)
   }
 })
