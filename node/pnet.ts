@@ -83,6 +83,41 @@ function cipherInPlace (boxed: MessageStream): void {
   outbound.update = (input, output) => outUpdate(input, output ?? (input.byteLength >= IN_PLACE_OUTBOUND ? input : undefined))
 }
 
+interface Inbound {
+  onData: (data: Uint8Array | Uint8ArrayList) => void
+  readBuffer?: Uint8ArrayList
+}
+
+/**
+ * Calls `refuse` if the first two decrypted bytes are not those every libp2p connection opens with, without taking any
+ * byte from the layers above. (It used to listen for the first 'message' itself. A stream that already holds data
+ * when its first 'message' listener is added hands that data to that listener alone, and then to no one else; so when
+ * the peer's first bytes arrived before the check was attached, as they do under load or with both ends in one
+ * process, the check swallowed the multistream header and the handshake above hung until its timeout.)
+ */
+function checkFirstBytes (boxed: MessageStream, refuse: () => void): void {
+  const stream = boxed as unknown as Inbound
+  if (typeof stream.onData !== 'function') return
+  const prefix: number[] = []
+  let decided = false
+  const look = (data: Uint8Array | Uint8ArrayList): boolean => {
+    for (let i = 0; prefix.length < 2 && i < data.byteLength; i++) prefix.push(data instanceof Uint8Array ? data[i] : data.get(i))
+    if (prefix.length < 2) return true
+    decided = true
+    // 0x13 is the length of "/multistream/1.0.0\n", which opens every libp2p connection.
+    return prefix[0] === 0x13 && prefix[1] === 0x2f
+  }
+  const onData = stream.onData
+  const restore = (): void => { stream.onData = onData }
+  if (stream.readBuffer != null && stream.readBuffer.byteLength > 0 && !look(stream.readBuffer)) { refuse(); return }
+  if (decided) return
+  stream.onData = (data) => {
+    if (!look(data)) { restore(); refuse(); return }
+    if (decided) restore()
+    onData.call(stream, data)
+  }
+}
+
 /**
  * libp2p's pnet protector, plus a log line that says why a connection was refused. A peer without our key still
  * completes pnet's nonce exchange; what it sends next decrypts to noise instead of the multistream-select header
@@ -101,16 +136,11 @@ export function guardedPreSharedKey (init: { psk: Uint8Array, logger: Logger, on
         init.logger.warn({ remoteAddr, direction: connection.direction, err: (err as Error).message }, 'connection refused: network key exchange failed')
         throw err
       }
-      const check = (evt: { data: Uint8Array | Uint8ArrayList }): void => {
-        boxed.removeEventListener('message', check)
-        const first = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
-        // 0x13 is the length of "/multistream/1.0.0\n", which opens every libp2p connection.
-        if (first.byteLength >= 2 && first[0] === 0x13 && first[1] === 0x2f) return
+      checkFirstBytes(boxed, () => {
         init.onRefused?.()
         init.logger.warn({ remoteAddr, direction: connection.direction }, 'connection refused: the peer does not hold this mesh\'s network key')
         boxed.abort(new Error('network key mismatch'))
-      }
-      boxed.addEventListener('message', check)
+      })
       cipherInPlace(boxed)
       return boxed
     }

@@ -21,8 +21,32 @@ test('pnet\'s cipher survives many connections writing large messages, with an u
   })
 })
 
-// Two pnet nodes in one process do not get past the handshake (nor did they before ciphering in place), so the far end
-// is a real node process.
+test('the network-key check takes no bytes from the layers above, even when the peer\'s first bytes came early', async t => {
+  // With both ends in one process the peer's multistream header is already buffered when the check is attached. The
+  // old check listened for the first 'message' and so took that buffered data for itself: the handshake above hung.
+  const { createMeshLibp2p } = await import('../node/libp2p.js')
+  const { generateKeyPair } = await import('@libp2p/crypto/keys')
+  const { writeNetworkKey } = await import('../node/pnet.js')
+  const { mkdtemp, rm } = await import('node:fs/promises')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const dir = await mkdtemp(join(tmpdir(), 'meshos-pnet-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const key = join(dir, 'swarm.key')
+  await writeNetworkKey(key)
+  const make = async () => await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], networkKey: key })
+  const a = await make()
+  const b = await make()
+  await a.start()
+  await b.start()
+  t.teardown(async () => { await a.stop(); await b.stop() })
+  for (let i = 0; i < 5; i++) {
+    const conn = await a.dial(b.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
+    t.is(conn.status, 'open')
+    await conn.close()
+  }
+})
+
 test('pnet ciphers in place on a real connection: bytes arrive intact both ways and the caller\'s buffer is untouched', async t => {
   const { createTestnet } = await import('../testnet/index.js')
   const { createMeshLibp2p } = await import('../node/libp2p.js')
