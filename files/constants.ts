@@ -37,11 +37,6 @@ export const READ_WINDOW = 8
  * arrived only with the last, a window's worth of transfer time later.
  */
 export const READ_FIRST_WINDOW = 2
-/**
- * Chunks of a put hashed ahead of the one being sent: the hash runs on the thread pool while the next chunk is read
- * from the request. Each costs a chunk of memory.
- */
-export const HASH_AHEAD = 2
 /** Deadline of one chunk transfer; a provider that misses it is dropped for the rest of the transfer. */
 export const CHUNK_TIMEOUT = 15 * second
 /**

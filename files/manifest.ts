@@ -60,24 +60,23 @@ function sameDigest (d: Uint8Array, want: Uint8Array): boolean {
 }
 
 /**
- * sha256 of a chunk, as a promise so that callers need not change if hashing moves off the event loop again. It ran on
- * libuv's thread pool (WebCrypto's digest) until measured: with the CPU's SHA extensions a 1 MiB chunk hashes in
- * 0.54 ms in place, while WebCrypto's digest cost 0.8-1.4 ms of CPU per chunk in all (the copy into the job, the
- * hand-off) and 1.5 ms of the event loop's own time per chunk in a profile of a get. On 2 cores shared by a whole
- * testnet, total CPU is what limits a transfer.
+ * sha256Digest as a promise. Hashing ran on libuv's thread pool (WebCrypto's digest) until measured: with the CPU's SHA
+ * extensions a 1 MiB chunk hashes in 0.54 ms in place, while WebCrypto's digest cost 0.8-1.4 ms of CPU per chunk in all
+ * (the copy into the job, the hand-off) and 1.5 ms of the event loop's own time per chunk in a profile of a get; on 2
+ * cores shared by a whole testnet, total CPU is what limits a transfer. The module hashes in place now; these
+ * promise forms remain for callers of the public API.
  */
 export async function sha256DigestAsync (data: Uint8Array): Promise<Uint8Array> {
   return sha256Digest(data)
 }
 
 export async function chunkCidAsync (data: Uint8Array): Promise<CID> {
-  return cidOf(CHUNK_CODEC, await sha256DigestAsync(data))
+  return chunkCid(data)
 }
 
-/** verifyBlock, hashing off the event loop. */
+/** verifyBlock as a promise (see sha256DigestAsync). */
 export async function verifyBlockAsync (cid: CID, data: Uint8Array): Promise<boolean> {
-  if (cid.multihash.code !== sha256.code) return false
-  return sameDigest(await sha256DigestAsync(data), cid.multihash.digest)
+  return verifyBlock(cid, data)
 }
 
 export function encodeManifest (m: Manifest): { cid: CID, bytes: Uint8Array } {

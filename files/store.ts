@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import { silentLogger, type Logger } from '../lib/log.js'
 import { CorruptChunkError } from './errors.js'
-import { verifyBlockAsync } from './manifest.js'
+import { verifyBlock } from './manifest.js'
 
 export interface ChunkStoreInit {
   /** Directory the store owns; chunks go to `<dir>/chunks`, pins to `<dir>/pins`. */
@@ -94,7 +94,7 @@ export class ChunkStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw err
     }
-    if (options.verify !== false && !(await verifyBlockAsync(cid, data))) {
+    if (options.verify !== false && !verifyBlock(cid, data)) {
       this.log.warn({ cid: cid.toString() }, 'stored block failed verification; removing it')
       await this.delete(cid)
       this.init.onCorrupt?.(cid.toString())

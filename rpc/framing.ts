@@ -3,17 +3,8 @@ import { MalformedMessageError, MessageTooLargeError } from '../lib/errors.js'
 
 /** Unsigned varint length prefix followed by the body, in one buffer so it is one stream write. */
 export function encodeLengthPrefixed (body: Uint8Array): Uint8Array {
-  let n = body.byteLength
-  let prefixLen = 1
-  for (let v = n; v >= 0x80; v >>>= 7) prefixLen++
-  const out = new Uint8Array(prefixLen + n)
-  let i = 0
-  while (n >= 0x80) {
-    out[i++] = (n & 0x7f) | 0x80
-    n >>>= 7
-  }
-  out[i++] = n
-  out.set(body, i)
+  const out = new Uint8Array(varintLength(body.byteLength) + body.byteLength)
+  out.set(body, writeVarint(out, 0, body.byteLength))
   return out
 }
 
@@ -35,13 +26,6 @@ function writeVarint (out: Uint8Array, at: number, n: number): number {
 /** Below this a body is copied into the frame: one buffer is cheaper than a list for small messages. */
 const BODY_BY_REFERENCE = 16 * 1024
 
-/** Key and length of a `bytes` field of `n` bytes (wire type 2). */
-function bytesFieldHeader (field: number, n: number): Uint8Array {
-  const out = new Uint8Array(varintLength((field << 3) | 2) + varintLength(n))
-  writeVarint(out, writeVarint(out, 0, (field << 3) | 2), n)
-  return out
-}
-
 /**
  * The protobuf message `head` (encoded without field `field`) with the `bytes` field `field` set to `body`, appended.
  * Protobuf decoders accept fields in any order. A large body is not copied: the result is a list [head + key, body].
@@ -50,17 +34,17 @@ function bytesFieldHeader (field: number, n: number): Uint8Array {
  */
 export function appendBytesField (head: Uint8Array, field: number, body: Uint8Array | Uint8ArrayList, lengthPrefix = false): Uint8Array | Uint8ArrayList {
   const n = body.byteLength
+  const tag = (field << 3) | 2
   // proto3 leaves an empty bytes field out, as protons does.
-  const key = n === 0 ? new Uint8Array(0) : bytesFieldHeader(field, n)
-  const total = head.byteLength + key.byteLength + n
+  const keyLen = n === 0 ? 0 : varintLength(tag) + varintLength(n)
+  const total = head.byteLength + keyLen + n
   const prefixLen = lengthPrefix ? varintLength(total) : 0
   const small = n < BODY_BY_REFERENCE
-  const out = new Uint8Array(prefixLen + head.byteLength + key.byteLength + (small ? n : 0))
+  const out = new Uint8Array(prefixLen + head.byteLength + keyLen + (small ? n : 0))
   let at = lengthPrefix ? writeVarint(out, 0, total) : 0
   out.set(head, at)
   at += head.byteLength
-  out.set(key, at)
-  at += key.byteLength
+  if (n > 0) at = writeVarint(out, writeVarint(out, at, tag), n)
   if (small) {
     if (n > 0) out.set(body instanceof Uint8Array ? body : body.subarray(), at)
     return out
