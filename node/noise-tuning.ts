@@ -74,7 +74,7 @@ function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
   return true
 }
 
-export const keyCachingCrypto: ICryptoInterface = {
+const keyCachingCrypto: ICryptoInterface = {
   ...defaultCrypto,
   chaCha20Poly1305Encrypt (plaintext, nonce, ad, k) {
     if (plaintext.byteLength < NODE_CIPHER_FROM) return defaultCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, k)

@@ -52,3 +52,17 @@ test('a config file that is not JSON is a clear error', async t => {
   t.is(r.code, 78)
   t.regex(r.stderr, /cannot read config file/)
 })
+
+test('every way of starting the daemon passes the Node flags it is meant to start with', async t => {
+  const { readFile } = await import('node:fs/promises')
+  const { DAEMON_NODE_FLAGS } = await import('../node/gc-tuning.js')
+  const root = new URL('../../', import.meta.url)
+  const starters = {
+    'cli/bin.ts (shebang)': (await readFile(new URL('cli/bin.ts', root), 'utf8')).split('\n')[0],
+    'deploy/meshos.service': (await readFile(new URL('deploy/meshos.service', root), 'utf8')).split('\n').find(l => l.startsWith('ExecStart=')) ?? '',
+    Dockerfile: (await readFile(new URL('Dockerfile', root), 'utf8')).split('\n').find(l => l.includes('/usr/local/bin/mesh')) ?? ''
+  }
+  for (const [name, line] of Object.entries(starters)) {
+    for (const flag of DAEMON_NODE_FLAGS) t.true(line.includes(flag), `${name} passes ${flag}: ${line}`)
+  }
+})
