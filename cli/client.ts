@@ -1,3 +1,7 @@
+import * as http from 'node:http'
+import * as https from 'node:https'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { MeshError, NodeUnreachableError, isErrorCode } from '../lib/errors.js'
 import { second } from '../lib/units.js'
 
@@ -48,26 +52,59 @@ export class MeshClient {
   async request (method: string, path: string, init: { body?: RequestInit['body'], headers?: Record<string, string>, signal?: AbortSignal, timeout?: number | null } = {}): Promise<Response> {
     const headers: Record<string, string> = { ...init.headers }
     if (this.token != null) headers.authorization = `Bearer ${this.token}`
-    const signals = [init.signal].filter((s): s is AbortSignal => s != null)
-    if (init.timeout !== null) signals.push(AbortSignal.timeout(init.timeout ?? this.timeout))
     let res: Response
     try {
-      res = await fetch(this.api + path, { method, body: init.body, headers, signal: signals.length > 0 ? AbortSignal.any(signals) : undefined, duplex: 'half' } as RequestInit)
+      res = await fetch(this.api + path, { method, body: init.body, headers, signal: this.deadline(init), duplex: 'half' } as RequestInit)
     } catch (err) {
-      const e = err as Error & { cause?: { code?: string } }
-      if (e.name === 'TimeoutError') throw new MeshError('TIMEOUT', `the mesh node at ${this.api} did not answer in time`)
-      if (e.name === 'AbortError') throw new MeshError('ABORTED', 'request aborted')
-      throw new NodeUnreachableError(`cannot reach the mesh node at ${this.api} (${e.cause?.code ?? e.message}); is \`mesh start\` running?`)
+      throw this.transportError(err)
     }
     if (res.ok) return res
-    let code: string = res.status === 404 ? 'NOT_FOUND' : res.status >= 500 ? 'UNAVAILABLE' : 'BAD_REQUEST'
-    let message = `${method} ${path} failed with HTTP ${res.status}`
+    throw await apiError(method, path, res.status, async () => await res.text())
+  }
+
+  /**
+   * A request whose body and answer are Node streams, through node:http rather than fetch: for bulk transfers (a file's
+   * bytes). fetch's web streams cost more CPU per byte, and a 10 MiB body reached the server 10-45 ms after the call
+   * against about 2 ms for node:http, on a machine whose cores the nodes need. The answer is returned once its status
+   * is 2xx, unread; `timeout` bounds the whole exchange, as with request().
+   */
+  async stream (method: string, path: string, init: { body?: Readable | Uint8Array, headers?: Record<string, string>, signal?: AbortSignal, timeout?: number | null } = {}): Promise<http.IncomingMessage> {
+    const headers: Record<string, string> = { ...init.headers }
+    if (this.token != null) headers.authorization = `Bearer ${this.token}`
+    const signal = this.deadline(init)
+    const url = new URL(this.api + path)
+    const send = url.protocol === 'https:' ? https.request : http.request
+    let res: http.IncomingMessage
     try {
-      const body = await res.json() as { error?: { code?: string, message?: string } }
-      if (isErrorCode(body.error?.code)) code = body.error.code
-      if (typeof body.error?.message === 'string') message = body.error.message
-    } catch {}
-    throw new MeshError(isErrorCode(code) ? code : 'INTERNAL', message)
+      res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        const req = send(url, { method, headers, signal })
+        req.once('response', resolve)
+        req.on('error', reject)
+        const body = init.body
+        if (body == null) req.end()
+        else if (body instanceof Uint8Array) req.end(body)
+        // A body the server refused early (an error answer) or a dropped connection shows as the request's error.
+        else pipeline(body, req).catch(() => {})
+      })
+    } catch (err) {
+      throw this.transportError(err)
+    }
+    const status = res.statusCode ?? 0
+    if (status >= 200 && status < 300) return res
+    throw await apiError(method, path, status, async () => await readText(res))
+  }
+
+  private deadline (init: { signal?: AbortSignal, timeout?: number | null }): AbortSignal | undefined {
+    const signals = [init.signal].filter((s): s is AbortSignal => s != null)
+    if (init.timeout !== null) signals.push(AbortSignal.timeout(init.timeout ?? this.timeout))
+    return signals.length > 0 ? AbortSignal.any(signals) : undefined
+  }
+
+  private transportError (err: unknown): MeshError {
+    const e = err as Error & { cause?: { code?: string }, code?: string }
+    if (e.name === 'TimeoutError' || (e.cause as Error | undefined)?.name === 'TimeoutError') return new MeshError('TIMEOUT', `the mesh node at ${this.api} did not answer in time`)
+    if (e.name === 'AbortError') return new MeshError('ABORTED', 'request aborted')
+    return new NodeUnreachableError(`cannot reach the mesh node at ${this.api} (${e.cause?.code ?? e.code ?? e.message}); is \`mesh start\` running?`)
   }
 
   async json<T = any>(method: string, path: string, body?: unknown, opts: { signal?: AbortSignal, timeout?: number | null } = {}): Promise<T> {
@@ -124,4 +161,27 @@ export class MeshClient {
       throw err
     }
   }
+}
+
+/** The JSON body of an answer from `MeshClient.stream`. */
+export async function readJson (res: http.IncomingMessage): Promise<unknown> {
+  return JSON.parse(await readText(res))
+}
+
+async function readText (res: http.IncomingMessage): Promise<string> {
+  const parts: Buffer[] = []
+  for await (const p of res) parts.push(p as Buffer)
+  return Buffer.concat(parts).toString('utf8')
+}
+
+/** The MeshError for a non-2xx answer: the server's `{"error":{"code","message"}}` when it sent one. */
+async function apiError (method: string, path: string, status: number, text: () => Promise<string>): Promise<MeshError> {
+  let code: string = status === 404 ? 'NOT_FOUND' : status >= 500 ? 'UNAVAILABLE' : 'BAD_REQUEST'
+  let message = `${method} ${path} failed with HTTP ${status}`
+  try {
+    const body = JSON.parse(await text()) as { error?: { code?: string, message?: string } }
+    if (isErrorCode(body.error?.code)) code = body.error.code
+    if (typeof body.error?.message === 'string') message = body.error.message
+  } catch {}
+  return new MeshError(isErrorCode(code) ? code : 'INTERNAL', message)
 }

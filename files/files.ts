@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'
+import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { BadRequestError, MeshError, UnavailableError, toMeshError } from '../lib/errors.js'
 import { silentLogger, type Logger } from '../lib/log.js'
@@ -202,6 +203,8 @@ export class Files {
   private readonly refs = new Map<string, number>()
   private readonly counted = new Set<string>()
   private readonly pulling = new Map<string, Promise<void>>()
+  /** Blocks whose store by `putChunk` is under way (a pin that rides with a manifest waits for its chunks). */
+  private readonly storing = new Map<string, Promise<boolean>>()
   /** Recently read manifests: a ranged or resumed read, and the size probe before it, need not fetch them again. */
   private readonly manifests = new Map<string, Manifest>()
   private readonly providerCache = new Map<string, { at: number, peers: string[] }>()
@@ -303,11 +306,16 @@ export class Files {
     const targets = this.placement(`upload:${randomBytes(16).toString('hex')}`, others, replicas - 1)
     const local = new Sink(this.window, async (cid, data) => { await this.store.put(cid, data) })
     const chain = new Chain(targets)
+    // The replicas' pins ride with the manifest, the put's last block (see PutChunkRequest.pin).
+    let pin: M.PinRequest | undefined
+    const pinned = new Map<string, boolean>()
     const remote = new Sink(this.pipelineWindow, async (cid, data, s) => {
       const peers = chain.live()
       if (peers.length === 0) return
-      const { failed } = await this.relay(cid, data, peers, s)
+      const withPin = pin != null && uint8ArrayEquals(pin.cid, cid.bytes) ? pin : undefined
+      const { failed, pins } = await this.relay(cid, data, peers, s, withPin)
       for (const f of failed) chain.fail(f.peer, f.message)
+      for (const p of pins) pinned.set(p.peer, p.complete)
     })
     const sinks = [local, remote]
 
@@ -325,21 +333,27 @@ export class Files {
     }
     const manifest: Manifest = { version: 1, size, chunkSize, chunks }
     const { cid, bytes } = encodeManifest(manifest)
+    const pinRequest = { cid: cid.bytes, name, replicas, sources: [this.self] }
+    pin = pinRequest
     for (const s of sinks) await s.send(cid, bytes, signal)
-    for (const s of sinks) await s.drain()
-    if (local.error != null) throw local.error
+    // The local pin as soon as the local blocks are stored, while the replicas finish theirs.
+    const pinnedHere = local.drain().then(async () => {
+      if (local.error != null) throw local.error
+      await this.pinLocal(cid, { name, replicas, complete: true }, manifest)
+    })
+    await Promise.all([pinnedHere, remote.drain()])
     if (remote.error != null) for (const peer of chain.live()) chain.fail(peer, remote.error.message)
 
-    const holders = [this.self]
-    // The local pin and the replicas' pins together: each replica's answer takes an fsync of its pin record.
-    await Promise.all([this.pinLocal(cid, { name, replicas, complete: true }, manifest), ...chain.live().map(async peer => {
+    const holders = [this.self, ...chain.live().filter(p => pinned.get(p) === true)]
+    // A replica that did not report a pin with the manifest (an older version) is pinned the old way.
+    await Promise.all(chain.live().filter(p => !pinned.has(p)).map(async peer => {
       try {
-        const res = await this.components.rpc.call(peer, filesService, 'pin', { cid: cid.bytes, name, replicas, sources: [this.self] }, { signal, timeout: this.controlTimeout })
+        const res = await this.components.rpc.call(peer, filesService, 'pin', pinRequest, { signal, timeout: this.controlTimeout })
         if (res.complete) holders.push(peer)
       } catch (err) {
         this.log.debug({ err, peer }, 'replica refused pin')
       }
-    })])
+    }))
     for (const [peer, err] of chain.failed) this.log.warn({ peer, err, cid: cid.toString() }, 'replica failed during put; repair will replace it')
     if (holders.length < replicas) this.scheduleRepair(0)
     this.log.info({ cid: cid.toString(), size, chunks: chunks.length, replicas: holders.length }, 'file imported')
@@ -353,18 +367,20 @@ export class Files {
    * fails is reported and skipped: the block goes to the next one. A peer that does not forward (an older version)
    * names none of its list in its answer, and the rest get the block from here.
    */
-  private async relay (cid: CID, data: Uint8Array, peers: string[], signal: AbortSignal): Promise<{ forwarded: string[], failed: M.ForwardFailure[] }> {
+  private async relay (cid: CID, data: Uint8Array, peers: string[], signal: AbortSignal, pin?: M.PinRequest): Promise<{ forwarded: string[], failed: M.ForwardFailure[], pins: M.PinOutcome[] }> {
     const forwarded: string[] = []
     const failed: M.ForwardFailure[] = []
+    const pins: M.PinOutcome[] = []
     let pending = peers
     while (pending.length > 0) {
       const [next, ...rest] = pending
       try {
         // Each hop's deadline exceeds the one it gives its own forward by one chunk timeout, so that a dead peer
         // further down times out there, and is reported, before the hop before it gives up on the whole chain.
-        const res = await this.components.rpc.call(next, filesService, 'putChunk', { cid: cid.bytes as Uint8Array<ArrayBuffer>, data: data as Uint8Array<ArrayBuffer>, forward: rest }, { signal, timeout: this.chunkTimeout * (1 + rest.length) })
+        const res = await this.components.rpc.call(next, filesService, 'putChunk', { cid: cid.bytes as Uint8Array<ArrayBuffer>, data: data as Uint8Array<ArrayBuffer>, forward: rest, pin }, { signal, timeout: this.chunkTimeout * (1 + rest.length) })
         this.metrics?.bytes.inc({ direction: 'out' }, data.byteLength)
         forwarded.push(next)
+        if (pin != null) for (const p of res.pins) if (p.peer === next || rest.includes(p.peer)) pins.push(p)
         const done = new Set(res.forwarded)
         for (const f of res.failed) if (rest.includes(f.peer) && !done.has(f.peer)) { failed.push(f); done.add(f.peer) }
         for (const p of res.forwarded) if (rest.includes(p)) forwarded.push(p)
@@ -375,7 +391,7 @@ export class Files {
         pending = rest
       }
     }
-    return { forwarded, failed }
+    return { forwarded, failed, pins }
   }
 
   // ------------------------------------------------------------------------------------------------ read
@@ -878,17 +894,25 @@ export class Files {
           this.metrics?.corrupt.inc()
           throw new CorruptChunkError(cid.toString(), 'in a put')
         }
-        if (cid.code === MANIFEST_CODEC) decodeManifest(cid, req.data)
+        const manifest = cid.code === MANIFEST_CODEC ? decodeManifest(cid, req.data) : undefined
         this.metrics?.bytes.inc({ direction: 'in' }, req.data.byteLength)
         // Only to members: a caller cannot make this node send data to peers outside the mesh.
         const members = new Set(this.alive())
         const listed = [...new Set(req.forward)].filter(p => p !== this.self)
         const forward = listed.filter(p => members.has(p))
-        const [stored, relayed] = await Promise.all([
-          this.store.put(cid, req.data),
-          forward.length > 0 ? this.relay(cid, req.data, forward, signal) : { forwarded: [], failed: [] as M.ForwardFailure[] }
+        const pin = req.pin
+        if (pin != null && (cid.code !== MANIFEST_CODEC || !uint8ArrayEquals(pin.cid, req.cid))) throw new BadRequestError('a pin rides only with its own file\'s manifest')
+        const storing = this.store.put(cid, req.data)
+        // Registered before the first await: the chunks of a put arrive on one stream ahead of its manifest, so a pin
+        // that rides with the manifest finds each of them stored or here.
+        this.storing.set(cid.toString(), storing)
+        const [stored, relayed, pinnedHere] = await Promise.all([
+          storing.finally(() => { if (this.storing.get(cid.toString()) === storing) this.storing.delete(cid.toString()) }),
+          forward.length > 0 ? this.relay(cid, req.data, forward, signal, pin) : { forwarded: [], failed: [] as M.ForwardFailure[], pins: [] as M.PinOutcome[] },
+          pin != null ? storing.then(async () => await this.pinHere(cid, pin, manifest)) : undefined
         ])
         for (const peer of listed) if (!members.has(peer)) relayed.failed.push({ peer, message: 'not an alive member' })
+        if (pinnedHere != null) relayed.pins.unshift({ peer: this.self, complete: pinnedHere.complete })
         return { stored, ...relayed }
       },
       has: async (req) => {
@@ -898,15 +922,7 @@ export class Files {
       pin: async (req) => {
         const cid = cidFromBytes(req.cid)
         if (cid.code !== MANIFEST_CODEC) throw new BadRequestError('only files can be pinned')
-        const replicas = req.replicas === 0 ? this.replicas : Math.min(req.replicas, C.MAX_REPLICAS)
-        const pin = this.pins.pins.get(cid.toString())
-        const manifest = await this.localManifest(cid)
-        // Synchronous stats (a few µs each, 1,024 for a 1 GiB file): asynchronous ones queue in the thread pool behind
-        // the fsyncs of the blocks just written, and the node taking the put waits for this answer.
-        const complete = manifest != null && manifest.chunks.every(c => this.store.hasNow(c))
-        await this.pinLocal(cid, { name: req.name, replicas, complete: complete || pin?.complete === true }, manifest)
-        if (!complete) void this.pull(cid, req.sources.filter(s => s !== this.self))
-        return { complete }
+        return await this.pinHere(cid, req)
       },
       unpin: async (req) => await this.unpinLocal(cidFromBytes(req.cid), req.trim ? undefined : Date.now()),
       pins: async (req) => {
@@ -916,6 +932,20 @@ export class Files {
         return { pins, removed }
       }
     }
+  }
+
+  /** Pins a file here for a put or a repair; pulls the chunks this node lacks in the background. */
+  private async pinHere (cid: CID, req: M.PinRequest, manifest?: Manifest): Promise<{ complete: boolean }> {
+    const replicas = req.replicas === 0 ? this.replicas : Math.min(req.replicas, C.MAX_REPLICAS)
+    const pin = this.pins.pins.get(cid.toString())
+    manifest ??= await this.localManifest(cid)
+    if (manifest != null) await Promise.all(manifest.chunks.map(async c => await this.storing.get(c)?.catch(() => {})))
+    // Synchronous stats (a few µs each, 1,024 for a 1 GiB file): asynchronous ones queue in the thread pool behind
+    // the fsyncs of the blocks just written, and the node taking the put waits for this answer.
+    const complete = manifest != null && manifest.chunks.every(c => this.store.hasNow(c))
+    await this.pinLocal(cid, { name: req.name, replicas, complete: complete || pin?.complete === true }, manifest)
+    if (!complete) void this.pull(cid, req.sources.filter(s => s !== this.self))
+    return { complete }
   }
 
   private opSignal (signal?: AbortSignal): AbortSignal {

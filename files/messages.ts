@@ -208,6 +208,7 @@ export interface PutChunkRequest {
   cid: Uint8Array<ArrayBuffer>
   data: Uint8Array<ArrayBuffer>
   forward: string[]
+  pin?: PinRequest
 }
 
 export namespace PutChunkRequest {
@@ -235,6 +236,11 @@ export namespace PutChunkRequest {
             w.uint32(26)
             w.string(value)
           }
+        }
+
+        if (obj.pin != null) {
+          w.uint32(34)
+          PinRequest.codec().encode(obj.pin, w)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -267,6 +273,12 @@ export namespace PutChunkRequest {
               }
 
               obj.forward.push(reader.string())
+              break
+            }
+            case 4: {
+              obj.pin = PinRequest.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.pin
+              })
               break
             }
             default: {
@@ -317,6 +329,13 @@ export namespace PutChunkRequest {
 
               break
             }
+            case 4: {
+              yield * PinRequest.codec().stream(reader, reader.uint32(), `${prefix}.pin`, {
+                limits: opts.limits?.pin
+              })
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -345,6 +364,27 @@ export namespace PutChunkRequest {
     value: string
   }
 
+  export interface PutChunkRequestPinCidFieldEvent {
+    field: '$.pin.cid'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface PutChunkRequestPinNameFieldEvent {
+    field: '$.pin.name'
+    value: string
+  }
+
+  export interface PutChunkRequestPinReplicasFieldEvent {
+    field: '$.pin.replicas'
+    value: number
+  }
+
+  export interface PutChunkRequestPinSourcesFieldEvent {
+    field: '$.pin.sources[]'
+    index: number
+    value: string
+  }
+
   export function encode (obj: Partial<PutChunkRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PutChunkRequest.codec())
   }
@@ -353,7 +393,7 @@ export namespace PutChunkRequest {
     return decodeMessage(buf, PutChunkRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkRequest>): Generator<PutChunkRequestCidFieldEvent | PutChunkRequestDataFieldEvent | PutChunkRequestForwardFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkRequest>): Generator<PutChunkRequestCidFieldEvent | PutChunkRequestDataFieldEvent | PutChunkRequestForwardFieldEvent | PutChunkRequestPinCidFieldEvent | PutChunkRequestPinNameFieldEvent | PutChunkRequestPinReplicasFieldEvent | PutChunkRequestPinSourcesFieldEvent> {
     return streamMessage(buf, PutChunkRequest.codec(), opts)
   }
 }
@@ -474,6 +514,7 @@ export interface PutChunkResponse {
   stored: boolean
   forwarded: string[]
   failed: ForwardFailure[]
+  pins: PinOutcome[]
 }
 
 export namespace PutChunkResponse {
@@ -505,6 +546,13 @@ export namespace PutChunkResponse {
           }
         }
 
+        if (obj.pins != null && obj.pins.length > 0) {
+          for (const value of obj.pins) {
+            w.uint32(34)
+            PinOutcome.codec().encode(value, w)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -512,7 +560,8 @@ export namespace PutChunkResponse {
         const obj: any = {
           stored: false,
           forwarded: [],
-          failed: []
+          failed: [],
+          pins: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -543,6 +592,16 @@ export namespace PutChunkResponse {
               }))
               break
             }
+            case 4: {
+              if (opts.limits?.pins != null && obj.pins.length === opts.limits.pins) {
+                throw new MaxLengthError('Decode error - repeated field "pins" had too many elements')
+              }
+
+              obj.pins.push(PinOutcome.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.pins$
+              }))
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -554,7 +613,8 @@ export namespace PutChunkResponse {
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
           forwarded: 0,
-          failed: 0
+          failed: 0,
+          pins: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -603,6 +663,24 @@ export namespace PutChunkResponse {
 
               break
             }
+            case 4: {
+              if (opts.limits?.pins != null && obj.pins === opts.limits.pins) {
+                throw new MaxLengthError('Streaming decode error - repeated field "pins" had too many elements')
+              }
+
+              for (const evt of PinOutcome.codec().stream(reader, reader.uint32(), `${prefix}.pins[]`, {
+                limits: opts.limits?.pins$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.pins
+                }
+              }
+
+              obj.pins++
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -638,6 +716,18 @@ export namespace PutChunkResponse {
     index: number
   }
 
+  export interface PutChunkResponsePinsPeerFieldEvent {
+    field: '$.pins[].peer'
+    value: string
+    index: number
+  }
+
+  export interface PutChunkResponsePinsCompleteFieldEvent {
+    field: '$.pins[].complete'
+    value: boolean
+    index: number
+  }
+
   export function encode (obj: Partial<PutChunkResponse>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PutChunkResponse.codec())
   }
@@ -646,8 +736,120 @@ export namespace PutChunkResponse {
     return decodeMessage(buf, PutChunkResponse.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkResponse>): Generator<PutChunkResponseStoredFieldEvent | PutChunkResponseForwardedFieldEvent | PutChunkResponseFailedPeerFieldEvent | PutChunkResponseFailedMessageFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkResponse>): Generator<PutChunkResponseStoredFieldEvent | PutChunkResponseForwardedFieldEvent | PutChunkResponseFailedPeerFieldEvent | PutChunkResponseFailedMessageFieldEvent | PutChunkResponsePinsPeerFieldEvent | PutChunkResponsePinsCompleteFieldEvent> {
     return streamMessage(buf, PutChunkResponse.codec(), opts)
+  }
+}
+
+export interface PinOutcome {
+  peer: string
+  complete: boolean
+}
+
+export namespace PinOutcome {
+  let _codec: Codec<PinOutcome>
+
+  export const codec = (): Codec<PinOutcome> => {
+    if (_codec == null) {
+      _codec = message<PinOutcome>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.peer != null && obj.peer !== '')) {
+          w.uint32(10)
+          w.string(obj.peer)
+        }
+
+        if ((obj.complete != null && obj.complete !== false)) {
+          w.uint32(16)
+          w.bool(obj.complete)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          peer: '',
+          complete: false
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.peer = reader.string()
+              break
+            }
+            case 2: {
+              obj.complete = reader.bool()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.peer`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.complete`,
+                value: reader.bool()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface PinOutcomePeerFieldEvent {
+    field: '$.peer'
+    value: string
+  }
+
+  export interface PinOutcomeCompleteFieldEvent {
+    field: '$.complete'
+    value: boolean
+  }
+
+  export function encode (obj: Partial<PinOutcome>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, PinOutcome.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinOutcome>): PinOutcome {
+    return decodeMessage(buf, PinOutcome.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinOutcome>): Generator<PinOutcomePeerFieldEvent | PinOutcomeCompleteFieldEvent> {
+    return streamMessage(buf, PinOutcome.codec(), opts)
   }
 }
 

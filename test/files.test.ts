@@ -9,7 +9,7 @@ import { KiB } from '../lib/units.js'
 import { createMeshLibp2p } from '../node/libp2p.js'
 import { Rpc } from '../rpc/index.js'
 import {
-  Files, CorruptChunkError, chunker, chunkCid, chunkCidAsync, verifyBlock, verifyBlockAsync, encodeManifest, decodeManifest, parseFileCid, parseRange, filesService,
+  Files, CorruptChunkError, CHUNK_CODEC, chunker, chunkCid, chunkCidAsync, verifyBlock, verifyBlockAsync, encodeManifest, decodeManifest, parseFileCid, parseRange, filesService,
   type FilesMembership, type FilesMembershipEvent, type ContentRouting
 } from '../files/index.js'
 import { tempDir, waitFor, dialUntilConnected } from './util.js'
@@ -212,7 +212,7 @@ test('a put sends each block once: the replicas pass it along; one that does not
   // Served streams are already open, so the handlers they dispatch to are replaced in place.
   const served = (n: Node): Record<string, (req: any, ctx: any) => Promise<any>> => (n.rpc as any).services.get('/meshos/files/1.0.0').handlers
   const real = new Map(nodes.map(n => [n, served(n).putChunk]))
-  for (const n of nodes.slice(1)) served(n).putChunk = async (req, ctx) => ({ stored: (await real.get(n)!({ ...req, forward: [] }, ctx)).stored, forwarded: [], failed: [] })
+  for (const n of nodes.slice(1)) served(n).putChunk = async (req, ctx) => ({ stored: (await real.get(n)!({ ...req, forward: [], pin: undefined }, ctx)).stored, forwarded: [], failed: [], pins: [] })
   const data2 = randomBytes(5 * chunkSize)
   const before = await metric(nodes[0], 'meshos_files_transfer_bytes_total', '{direction="out"}')
   const put2 = await nodes[0].files.importFile(source(data2), { name: 'fan-out' })
@@ -233,6 +233,41 @@ test('a put sends each block once: the replicas pass it along; one that does not
   const held3 = await holders(nodes, put3.cid)
   t.deepEqual(held3.map(n => n.peerId).sort(), nodes.filter(n => n !== bad).map(n => n.peerId).sort())
   for (const n of held3) t.true(await (n.files as any).locallyComplete(n.files.pins.pins.get(put3.cid)))
+})
+
+test('a put pins its replicas with the manifest, once the chunks still being stored there are in', async t => {
+  const { nodes } = await mesh(t, 5)
+  const served = (n: Node): Record<string, (req: any, ctx: any) => Promise<any>> => (n.rpc as any).services.get('/meshos/files/1.0.0').handlers
+  let pinCalls = 0
+  for (const n of nodes) {
+    const real = served(n).pin
+    served(n).pin = async (req, ctx) => { pinCalls++; return await real(req, ctx) }
+  }
+  // The replicas store chunks slowly, so the manifest and its pin arrive while their chunks are still being written.
+  for (const n of nodes.slice(1)) {
+    const put = n.files.store.put.bind(n.files.store)
+    n.files.store.put = async (cid, data) => {
+      if (cid.code === CHUNK_CODEC) await new Promise(resolve => setTimeout(resolve, 150))
+      return await put(cid, data)
+    }
+  }
+  const data = randomBytes(8 * chunkSize)
+  const put = await nodes[0].files.importFile(source(data), { name: 'late chunks' })
+  t.is(put.replicas, 3)
+  t.is(pinCalls, 0, 'no separate pin round')
+  const held = await holders(nodes, put.cid)
+  t.is(held.length, 3)
+  const manifestBytes = (await nodes[0].files.store.get(CID.parse(put.cid)))!.byteLength
+  for (const n of held) {
+    t.true(await (n.files as any).locallyComplete(n.files.pins.pins.get(put.cid)))
+    // Each block arrived once: a replica that had judged its pin incomplete would have pulled the chunks again.
+    if (n !== nodes[0]) t.is(await metric(n, 'meshos_files_transfer_bytes_total', '{direction="in"}'), data.byteLength + manifestBytes)
+  }
+
+  // A pin rides only with its own file's manifest.
+  const chunk = randomBytes(100)
+  const err = await t.throwsAsync(nodes[1].rpc.call(nodes[2].peerId, filesService, 'putChunk', { cid: chunkCid(chunk).bytes, data: chunk, forward: [], pin: { cid: CID.parse(put.cid).bytes, name: 'x', replicas: 3, sources: [] } }))
+  t.is((err as MeshError).code, 'BAD_REQUEST')
 })
 
 test('unknown and malformed ids', async t => {

@@ -1,10 +1,11 @@
 import { createReadStream, createWriteStream } from 'node:fs'
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { Readable, Transform } from 'node:stream'
+import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Option, type Command } from 'commander'
 import { BadRequestError } from '../../lib/errors.js'
+import { readJson } from '../client.js'
 import { action, client, clientCommand, print, type ClientOpts } from '../common.js'
 import { formatBytes, formatDuration, printTable } from '../format.js'
 
@@ -79,12 +80,12 @@ export function registerFileCommands (program: Command): void {
       if (opts.chunkSize != null) q.set('chunkSize', String(opts.chunkSize))
       const progress = new Progress('put', info.size)
       const body = createReadStream(path, { highWaterMark: 1024 * 1024 }).pipe(progress.counter())
-      const res = await client(opts).request('POST', `/v1/files?${q.toString()}`, {
-        body: Readable.toWeb(body) as unknown as ReadableStream,
+      const res = await client(opts).stream('POST', `/v1/files?${q.toString()}`, {
+        body,
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(info.size) },
         timeout: null
       })
-      const out = await res.json() as { cid: string, size: number, chunks: number, replicas: number }
+      const out = await readJson(res) as { cid: string, size: number, chunks: number, replicas: number }
       progress.end()
       print(opts, { cid: out.cid, size: out.size, chunks: out.chunks }, () => { process.stdout.write(`${out.cid}\n`) })
     }))
@@ -119,11 +120,11 @@ export function registerFileCommands (program: Command): void {
         // Everything arrived before; only the rename was missed.
       } else {
         if (from > 0 || length !== null) headers.range = `bytes=${from}-${length !== null ? offset + length - 1 : ''}`
-        const res = await api.request('GET', `/v1/files/${enc(cid)}`, { headers, timeout: null })
-        const total = Number(res.headers.get('content-length') ?? NaN)
+        const res = await api.stream('GET', `/v1/files/${enc(cid)}`, { headers, timeout: null })
+        const total = Number(res.headers['content-length'] ?? NaN)
         const progress = new Progress('get', Number.isFinite(total) ? have + total : undefined, have)
         const sink = toStdout ? process.stdout : createWriteStream(part, { flags: have > 0 ? 'a' : 'w' })
-        if (res.body != null) await pipeline(Readable.fromWeb(res.body as any), progress.counter(), sink)
+        await pipeline(res, progress.counter(), sink)
         progress.end()
       }
       let size = 0
