@@ -1,9 +1,13 @@
 import test from 'ava'
 import { join } from 'node:path'
-import { LevelEngine, MemoryEngine, compareKeys, validateKey, validateValue, KeyTooLargeError, ValueTooLargeError, InvalidKeyError, type StorageEngine } from '../storage/index.js'
+import { HybridClock, LevelEngine, MemoryEngine, ReplicaService, compareKeys, validateKey, validateValue, KeyTooLargeError, ValueTooLargeError, InvalidKeyError, type StorageEngine } from '../storage/index.js'
+import { systemClock } from '../lib/clock.js'
+import { silentLogger } from '../lib/log.js'
+import type { Record as KvRecord } from '../storage/storage.js'
 import { tempDir } from './storage-helpers.js'
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
+const text = (b: Uint8Array): string => new TextDecoder().decode(b)
 
 test('level engine: group commit shares fsyncs between concurrent writes', async t => {
   const engine = new LevelEngine({ path: join(await tempDir(t), 'db') })
@@ -82,4 +86,46 @@ test('key and value validation gives named errors with stable codes', t => {
   const v = t.throws(() => validateValue(new Uint8Array(11), 10))
   t.true(v instanceof ValueTooLargeError)
   t.is((v as any).code, 'PAYLOAD_TOO_LARGE')
+})
+
+test('a replica writes without reading first while it knows every stored key; last writer wins at every cache state', async t => {
+  const engine = new MemoryEngine()
+  await engine.open()
+  let reads = 0
+  const get = engine.get.bind(engine)
+  const getMany = engine.getMany.bind(engine)
+  engine.get = async (k) => { reads++; return await get(k) }
+  engine.getMany = async (ks) => { reads += ks.length; return await getMany(ks) }
+  const replica = async (): Promise<ReplicaService> => {
+    const s = new ReplicaService({ engine, clock: systemClock, hlc: new HybridClock('n', systemClock), logger: silentLogger }, { versionCacheSize: 3 })
+    await s.start()
+    return s
+  }
+  const rec = (key: string, wall: number, value = `${key}@${wall}`): KvRecord => ({ key, value: new TextEncoder().encode(value), ts: { wall: BigInt(wall), logical: 0, node: 'n' }, tombstone: false, expiresAt: 0n })
+  const applied = async (s: ReplicaService, r: KvRecord): Promise<boolean> => (await s.write({ records: [r] })).superseded === 0
+
+  let s = await replica()
+  t.true(await applied(s, rec('a', 10)))
+  t.true(await applied(s, rec('b', 10)))
+  t.false(await applied(s, rec('a', 5)), 'an older write loses')
+  t.true(await applied(s, rec('a', 20)))
+  t.deepEqual(await s.read({ key: 'zz', digestOnly: true }), { found: false })
+  t.is(reads, 0, 'no engine read: every stored key is known')
+
+  // After a restart the versions are loaded with the count, so writes to stored keys need no read either.
+  s = await replica()
+  t.false(await applied(s, rec('b', 9)))
+  t.true(await applied(s, rec('c', 1)))
+  t.is(reads, 0)
+
+  // Past the bound the cache forgets a key, and a key it lacks is read before it is written.
+  t.true(await applied(s, rec('d', 1)))
+  t.false(await applied(s, rec('a', 15)), 'older writes lose, whether or not their key is still cached')
+  t.false(await applied(s, rec('b', 5)))
+  t.false(await applied(s, rec('c', 0)))
+  t.true(reads > 0)
+  t.is(text((await s.read({ key: 'a', digestOnly: false })).record!.value), 'a@20')
+  const before = reads
+  t.is((await s.read({ key: 'zz', digestOnly: true })).found, false)
+  t.true(reads > before, 'an unknown key is looked up once the cache is partial')
 })
