@@ -27,6 +27,10 @@ test('a node that is not reachable gives a one-line error and a non-zero exit', 
   const j = await mesh(['status', '--api', 'http://127.0.0.1:1', '--json'])
   t.is(j.code, 69)
   t.is(JSON.parse(j.stdout).error.code, 'NODE_UNREACHABLE')
+  // File transfers go through node:http streams rather than fetch; the same error either way.
+  const f = await mesh(['file', 'get', 'bagaaieraeedwvtrscljegwxunep5bbb5oviazxsuhbjkwhw2s4zignafuu3a', '-o', '-', '--api', 'http://127.0.0.1:1', '--json'])
+  t.is(f.code, 69)
+  t.is(JSON.parse(f.stdout).error.code, 'NODE_UNREACHABLE')
 })
 
 test('a malformed argument gives a one-line error and a non-zero exit', async t => {
