@@ -68,20 +68,23 @@ async function waitAll (net: Testnet, ids: string[], timeout: number, onIdle?: (
 
 /**
  * The store's work as counters, which unlike times do not depend on the machine's load: coordinated writes (puts) and
- * the write requests they took to remote replicas (each a round trip, a decode and an fsync there), summed over nodes.
+ * the write requests they took to remote replicas (each a round trip, a decode and an fsync there), and the fsynced
+ * commits of the nodes' engines (group commit makes these fewer than the writes), summed over nodes.
  */
-async function storeCounters (net: Testnet): Promise<{ puts: number, requests: number }> {
+async function storeCounters (net: Testnet): Promise<{ puts: number, requests: number, fsyncs: number }> {
   let puts = 0
   let requests = 0
+  let fsyncs = 0
   for (let i = 0; i < net.nodes.length; i++) {
     const text = await (await net.client(i, { timeout: 10_000 }).request('GET', '/metrics')).text()
     for (const line of text.split('\n')) {
       const v = Number(line.slice(line.lastIndexOf(' ') + 1))
       if (line.startsWith('meshos_kv_operations_total{') && line.includes('op="put"')) puts += v
       if (line.startsWith('meshos_kv_replica_write_batch_records_count')) requests += v
+      if (line.startsWith('meshos_kv_engine_commits_total{synced="true"}')) fsyncs += v
     }
   }
-  return { puts, requests }
+  return { puts, requests, fsyncs }
 }
 
 /**
@@ -131,6 +134,8 @@ interface Run {
   /** Store writes coordinated, and write requests sent to remote replicas, per task. */
   putsPerTask: number
   replicaRequestsPerTask: number
+  /** Fsynced engine commits on all nodes, per task. */
+  fsyncsPerTask: number
 }
 
 async function batch (net: Testnet, name: string, specs: Array<{ cmd: string, args: string[], ms: number }>, slots: number, idleCpuPerMs = 0): Promise<Run> {
@@ -173,7 +178,8 @@ async function batch (net: Testnet, name: string, specs: Array<{ cmd: string, ar
     idleCpuPerTaskMs: idleCpuPerMs * makespanMs / specs.length,
     childCpuPerTaskMs: sum('children') / specs.length,
     putsPerTask: (store1.puts - store0.puts) / specs.length,
-    replicaRequestsPerTask: (store1.requests - store0.requests) / specs.length
+    replicaRequestsPerTask: (store1.requests - store0.requests) / specs.length,
+    fsyncsPerTask: (store1.fsyncs - store0.fsyncs) / specs.length
   }
 }
 
@@ -257,9 +263,9 @@ export async function main (args: string[]): Promise<void> {
       runs.map(r => [r.name, r.tasks, r.submitMs, r.makespanMs, r.idealMs, r.ratio, r.tasksPerSec, r.overheadPerTaskMs, r.submitToStart.p50, r.submitToStart.p99, r.perNode.join('/'), r.failed])) + '\n\n')
     process.stdout.write('Idle time of a slot before each task while the task was ready (ms)\n\n')
     process.stdout.write(table(['run', 'slot gap p50', 'p99', 'mean', 'max'], runs.map(r => [r.name, r.slotGap.p50, r.slotGap.p99, r.slotGap.mean, r.slotGap.max])) + '\n\n')
-    process.stdout.write(`Per task, summed over the four daemons: their CPU (idle mesh: ${(idleCpuPerMs * 1000).toFixed(0)} ms/s), their tasks' processes' CPU, store writes and replica write requests\n\n`)
-    process.stdout.write(table(['run', 'daemon CPU ms/task', 'of which idle mesh', 'task processes CPU ms/task', 'store puts/task', 'replica write requests/task'],
-      runs.map(r => [r.name, r.daemonCpuPerTaskMs, r.idleCpuPerTaskMs, r.childCpuPerTaskMs, r.putsPerTask, r.replicaRequestsPerTask])) + '\n\n')
+    process.stdout.write(`Per task, summed over the four daemons: their CPU (idle mesh: ${(idleCpuPerMs * 1000).toFixed(0)} ms/s), their tasks' processes' CPU, store writes, replica write requests and fsyncs\n\n`)
+    process.stdout.write(table(['run', 'daemon CPU ms/task', 'of which idle mesh', 'task processes CPU ms/task', 'store puts/task', 'replica write requests/task', 'fsyncs/task'],
+      runs.map(r => [r.name, r.daemonCpuPerTaskMs, r.idleCpuPerTaskMs, r.childCpuPerTaskMs, r.putsPerTask, r.replicaRequestsPerTask, r.fsyncsPerTask])) + '\n\n')
     process.stdout.write(table(['recovery', 'tasks', 'freeze → re-queued ms', 'freeze → re-run started ms'], [['freeze node 3', rec.tasks, rec.detectAndRequeueMs, rec.rerunStartMs]]) + '\n')
     const file = await writeResult('tasks', { nodes: NODES, slots, spawnFloor: floors, idleCpuMsPerSec: idleCpuPerMs * 1000, runs, recovery: rec })
     process.stdout.write(`\nwrote ${file}\n`)

@@ -128,6 +128,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
   const vnodes = init.vnodes ?? DEFAULT_VNODES
   const maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
   const metrics = new StorageMetrics(components.registry)
+  metrics.watchEngine(() => engine.stats())
   const hlc = new HybridClock(self, clock, { maxDrift: init.maxClockDrift ?? DEFAULT_MAX_CLOCK_DRIFT })
   const ring = (): Ring => Ring.of(membership.members().concat(self), { vnodes })
 

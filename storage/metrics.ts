@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import type { EngineStats } from './engine.js'
 
 /** Metrics of one store. Without a registry they are kept but not exported, so code never checks for null. */
 export class StorageMetrics {
@@ -17,8 +18,11 @@ export class StorageMetrics {
   readonly rebalanced: Counter
   readonly writeBatch: Histogram
 
+  private readonly registers: Registry[]
+
   constructor (registry?: Registry) {
     const registers = registry == null ? [] : [registry]
+    this.registers = registers
     this.ops = new Counter({ name: 'meshos_kv_operations_total', help: 'Key-value operations coordinated by this node', labelNames: ['op', 'consistency', 'outcome'], registers })
     this.latency = new Histogram({
       name: 'meshos_kv_operation_seconds',
@@ -39,5 +43,28 @@ export class StorageMetrics {
     this.tombstonesPurged = new Counter({ name: 'meshos_kv_tombstones_purged_total', help: 'Tombstones and expired values removed after every replica held them', registers })
     this.writeBatch = new Histogram({ name: 'meshos_kv_replica_write_batch_records', help: 'Records per write request this coordinator sent to a replica', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers })
     this.rebalanced = new Counter({ name: 'meshos_kv_records_handed_off_total', help: 'Records moved to their new replicas after a ring change or before leaving', registers })
+  }
+
+  /** The local engine's write and commit counts, read at each scrape: group commit shows as commits well under writes. */
+  watchEngine (stats: () => EngineStats): void {
+    const registers = this.registers
+    new Counter({ // eslint-disable-line no-new
+      name: 'meshos_kv_engine_writes_total',
+      help: 'Batches of records, hints and indexes handed to the local engine',
+      registers,
+      collect () { this.reset(); this.inc(stats().writes) }
+    })
+    new Counter({ // eslint-disable-line no-new
+      name: 'meshos_kv_engine_commits_total',
+      help: 'Batches the local engine wrote, by whether it fsynced them (several writes share one commit under load)',
+      labelNames: ['synced'],
+      registers,
+      collect () {
+        const s = stats()
+        this.reset()
+        this.inc({ synced: 'true' }, s.syncedCommits)
+        this.inc({ synced: 'false' }, s.commits - s.syncedCommits)
+      }
+    })
   }
 }
