@@ -1,4 +1,9 @@
-/** A signal that aborts when the caller's does or when `ms` have passed, whichever comes first. */
+import { TimeoutError } from './errors.js'
+
+/**
+ * A signal that aborts when the caller's does or when `ms` have passed, whichever comes first. Its timer cannot be
+ * cancelled: for one awaited call, prefer withDeadline.
+ */
 export function deadline (ms: number, signal?: AbortSignal): AbortSignal {
   const timeout = AbortSignal.timeout(ms)
   return signal == null ? timeout : AbortSignal.any([signal, timeout])
@@ -12,4 +17,23 @@ export async function delay (ms: number, signal?: AbortSignal): Promise<void> {
     const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve() }, ms)
     signal?.addEventListener('abort', onAbort, { once: true })
   })
+}
+
+/**
+ * Runs `fn` under a signal that aborts when the caller's does or, with a TimeoutError, after `ms`; the timer and the
+ * listener go when `fn` settles. AbortSignal.timeout() fires into finished work: seconds later it builds a DOMException
+ * (with its stack) and runs the abort listeners of every signal combined with it, for each call made.
+ */
+export async function withDeadline<T> (ms: number, signal: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  signal?.throwIfAborted()
+  const controller = new AbortController()
+  const onAbort = (): void => { controller.abort(signal?.reason) }
+  const timer = setTimeout(() => { controller.abort(new TimeoutError(`deadline of ${ms} ms passed`)) }, ms)
+  signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    return await fn(controller.signal)
+  } finally {
+    clearTimeout(timer)
+    signal?.removeEventListener('abort', onAbort)
+  }
 }

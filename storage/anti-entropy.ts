@@ -1,6 +1,6 @@
 import type { Logger } from '../lib/log.js'
 import type { Clock, TimerHandle } from '../lib/clock.js'
-import { deadline } from '../lib/abort.js'
+import { withDeadline } from '../lib/abort.js'
 import type { Record as KvRecord, TokenRange, Version } from './storage.js'
 import type { MembershipView, ReplicaTransport } from './types.js'
 import type { ReplicaService, LocalEntry } from './service.js'
@@ -191,9 +191,8 @@ export class AntiEntropy {
       await this.pause()
       return
     }
-    const signal = deadline(this.timeout, this.controller.signal)
     try {
-      const result = await this.round(next.peer, next.seg, signal)
+      const result = await withDeadline(this.timeout, this.controller.signal, async signal => await this.round(next.peer, next.seg, signal))
       if (result.complete) this.rebuilt?.add(`${next.peer} ${next.seg}`)
     } catch (err) {
       if (!this.controller.signal.aborted) this.log.debug({ err, peer: next.peer, seg: next.seg }, 'rebuild round failed')
@@ -238,11 +237,12 @@ export class AntiEntropy {
     const seg = Math.floor(this.tick / Math.max(1, peers.length)) % this.segments
     const peer = peers.length > 0 ? peers[this.tick % peers.length] : undefined
     this.tick++
-    const signal = deadline(this.timeout, this.controller.signal)
     try {
-      if (peer != null) await this.round(peer, seg, signal)
-      await this.rebalance(seg, signal)
-      await this.collect(seg, signal)
+      await withDeadline(this.timeout, this.controller.signal, async signal => {
+        if (peer != null) await this.round(peer, seg, signal)
+        await this.rebalance(seg, signal)
+        await this.collect(seg, signal)
+      })
     } catch (err) {
       if (!this.controller.signal.aborted) this.log.debug({ err, peer, seg }, 'anti-entropy tick failed')
     }

@@ -1,6 +1,6 @@
 import type { Logger } from '../lib/log.js'
 import type { Clock, TimerHandle } from '../lib/clock.js'
-import { deadline } from '../lib/abort.js'
+import { withDeadline } from '../lib/abort.js'
 import type { StorageEngine } from './engine.js'
 import { Hint, type Record as KvRecord } from './storage.js'
 import type { MembershipView, ReplicaTransport } from './types.js'
@@ -242,10 +242,10 @@ export class HintStore {
         if (this.c.forward == null) {
           this.c.metrics.hintsDropped.inc({ reason: 'left' }, batch.length)
         } else {
-          await this.c.forward(records, deadline(budget, signal))
+          await withDeadline(budget, signal, async sig => { await this.c.forward?.(records, sig) })
         }
       } else {
-        await this.c.transport.write(target, { records }, deadline(budget, signal))
+        await withDeadline(budget, signal, async sig => await this.c.transport.write(target, { records }, sig))
         this.c.metrics.hintsReplayed.inc(batch.length)
       }
       await this.c.engine.batch(batch.map(b => ({ type: 'del' as const, key: b.key })))

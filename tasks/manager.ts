@@ -2,7 +2,7 @@ import { totalmem } from 'node:os'
 import { join } from 'node:path'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { systemClock, type Clock, type Random, type TimerHandle } from '../lib/clock.js'
-import { deadline, delay } from '../lib/abort.js'
+import { deadline, delay, withDeadline } from '../lib/abort.js'
 import { toMeshError } from '../lib/errors.js'
 import { MiB } from '../lib/units.js'
 import { silentLogger, type Logger } from '../lib/log.js'
@@ -295,7 +295,7 @@ export class TaskManager {
   }
 
   async get (id: string, signal?: AbortSignal): Promise<TaskRecord> {
-    const b = await this.components.store.get(C.TASK_PREFIX + id, deadline(C.STORE_TIMEOUT, signal))
+    const b = await withDeadline(C.STORE_TIMEOUT, signal, async sig => await this.components.store.get(C.TASK_PREFIX + id, sig))
     if (b == null) throw new TaskNotFoundError(id)
     return decodeRecord(b)
   }
@@ -656,7 +656,7 @@ export class TaskManager {
       }
       // Logs first: once the record says the task ended, its logs are there to read.
       if (logs != null && (logs.stdout !== '' || logs.stderr !== '')) {
-        await this.batcher.write(C.LOG_PREFIX + h.rec.id, new TextEncoder().encode(JSON.stringify(logs)), deadline(C.STORE_TIMEOUT))
+        await withDeadline(C.STORE_TIMEOUT, undefined, async sig => { await this.batcher.write(C.LOG_PREFIX + h.rec.id, new TextEncoder().encode(JSON.stringify(logs)), sig) })
           .catch(err => { this.log.warn({ err, id: h.rec.id }, 'storing task logs failed') })
       }
       if (state === 'queued' && !this.stopping) {
@@ -698,10 +698,11 @@ export class TaskManager {
         if (h.dropped === true) return
         if ((opts.verify === true || this.fenced()) && !(await this.checkMine(h))) return
         try {
-          const sig = deadline(opts.timeout ?? C.STORE_TIMEOUT)
           h.sent = { node: rec.node, attempt: rec.attempt }
-          if (opts.direct === true) await this.components.store.put(C.TASK_PREFIX + rec.id, bytes, sig)
-          else await this.batcher.write(C.TASK_PREFIX + rec.id, bytes, sig)
+          await withDeadline(opts.timeout ?? C.STORE_TIMEOUT, undefined, async sig => {
+            if (opts.direct === true) await this.components.store.put(C.TASK_PREFIX + rec.id, bytes, sig)
+            else await this.batcher.write(C.TASK_PREFIX + rec.id, bytes, sig)
+          })
           h.stored = { node: rec.node, attempt: rec.attempt }
           h.sent = undefined
           return
@@ -723,7 +724,7 @@ export class TaskManager {
     let cur: TaskRecord | undefined
     for (let i = 1; ; i++) {
       try {
-        const b = await this.components.store.get(C.TASK_PREFIX + h.rec.id, deadline(C.STORE_TIMEOUT))
+        const b = await withDeadline(C.STORE_TIMEOUT, undefined, async sig => await this.components.store.get(C.TASK_PREFIX + h.rec.id, sig))
         cur = b == null ? undefined : decodeRecord(b)
         break
       } catch (err) {
@@ -802,14 +803,14 @@ export class TaskManager {
     const t0 = this.clock.now()
     let got = 0
     try {
-      const res = await this.components.transport.steal(target, {
+      const res = await withDeadline(C.STEAL_TIMEOUT, undefined, async sig => await this.components.transport.steal(target, {
         thief: this.self,
         freeSlots: Math.min(this.slots, want),
         slots: this.slots,
         tags: this.tags,
         memMib: this.memory,
         costMs: this.stealCost ?? C.DEFAULT_STEAL_COST
-      }, deadline(C.STEAL_TIMEOUT))
+      }, sig))
       // A victim that gave nothing (its backlog would not pay off, or is gone) is left alone for a while, whatever
       // its gossiped load says: asking again at once is the thrash stealing must avoid.
       // A refusal is remembered only briefly: the victim's backlog may be a submission still arriving, and a thief
