@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -16,15 +17,17 @@ import { createTestnet } from '../testnet/index.js'
 import { summarize, table, writeResult } from './util.js'
 
 /**
- * Put and get MiB/s on a 5-node testnet for files of several sizes (default 10, 100 and 1024 MiB; the median of 5 runs
- * up to 16 MiB and of 3 up to 128 MiB, each with new content, after one uncounted run), with two baselines
+ * Put and get MiB/s on a 5-node testnet for files of several sizes (default 10, 100 and 1024 MiB), with two baselines
  * from the same run: one-stream RPC bulk (1 MiB messages, window 8, this process to a testnet node, the path a chunk
  * takes) and a plain `cp` of the same file. Put is through node 0's HTTP API at RF=3; get streams from a node outside
- * the replica set to a local file; both with the client `mesh file put/get` uses (node:http streams). Peak RSS (VmHWM) of the nodes is reported too.
+ * the replica set to a local file; both with the client `mesh file put/get` uses (node:http streams). Sizes up to
+ * 16 MiB are the median of 5 runs and up to 128 MiB of 3, each with new content, after one uncounted run. Peak RSS
+ * (VmHWM) of the nodes is reported too.
  *
- * Measured on a mesh that has run for the DHT's `REPLICA_WARMUP` (30 s), as a mesh in use has: until then a node does
- * not trust its own replica of the provider records, so every get's lookup asks the network, which added 30-60 ms to
- * the first byte of a 10 MiB get here (about a quarter of its time).
+ * Measured on a warmed mesh (8 rounds of a 10 MiB put and four gets, not counted) that has run for the DHT's
+ * `REPLICA_WARMUP` (30 s), as a mesh in use has: until then a node does not trust its own replica of the provider
+ * records, so every get's lookup asks the network, which added 30-60 ms to the first byte of a 10 MiB get here (about
+ * a quarter of its time).
  *
  * `npm run bench -- files [sizeMiB...]`
  */
@@ -35,11 +38,14 @@ export async function main (args: string[]): Promise<void> {
   const rows: Array<Array<string | number>> = []
   const results: any[] = []
   try {
-    // Warm-up: connections between the nodes and JIT, so that the smallest size measures the transfer, not set-up.
-    for (let i = 0; i < 3; i++) {
-      const w = await net.client(i).request('POST', '/v1/files?name=warm-up', { body: randomBytes(4 * MiB), timeout: null })
-      const { cid } = await w.json() as { cid: string }
-      for (let j = 0; j < 5; j++) await (await net.client(j).request('GET', `/v1/files/${cid}`, { timeout: null })).arrayBuffer()
+    // Warm-up, so that the sizes measure a mesh in use rather than a fresh one: every connection in both directions,
+    // JIT, heap sizing. On a fresh testnet the first four or five 10 MiB puts and gets ran 30-50 % slower than later
+    // ones, after 3 puts and 15 gets of 4 MiB had already run.
+    for (let i = 0; i < 8; i++) {
+      const w = await net.client(i % 5).stream('POST', '/v1/files?name=warm-up', { body: randomBytes(10 * MiB), timeout: null })
+      const { cid } = await readJson(w) as { cid: string }
+      for (let j = 0; j < 5; j++) if (j !== i % 5) await pipeline(await net.client(j).stream('GET', `/v1/files/${cid}`, { timeout: null }), new Writable({ write (_c, _e, cb) { cb() } }))
+      await net.client(0, { timeout: 120_000 }).json('DELETE', `/v1/files/${cid}`)
     }
     const warm = up + REPLICA_WARMUP - Date.now()
     if (warm > 0) {
