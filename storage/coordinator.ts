@@ -1,7 +1,7 @@
 import type { Logger } from '../lib/log.js'
 import type { Clock, TimerHandle } from '../lib/clock.js'
 import { deadline } from '../lib/abort.js'
-import { MeshError, UnavailableError, TimeoutError } from '../lib/errors.js'
+import { MeshError, NodeUnreachableError, UnavailableError, TimeoutError } from '../lib/errors.js'
 import type { Record as KvRecord, Timestamp, ReadResponse } from './storage.js'
 import type { ConsistencyLevel, MembershipView, ReplicaTransport } from './types.js'
 import type { ReplicaService } from './service.js'
@@ -484,40 +484,57 @@ export class Coordinator {
       const entries: GetResult[] = []
       const pageSize = Math.min(MAX_SCAN_LIMIT, limit + 16)
       let after = ''
-      while (entries.length < limit) {
-        const pages = await Promise.all(nodes.map(async peer => {
-          try {
-            const req = { prefix, limit: pageSize, after }
-            return { peer, res: peer === this.self ? await this.c.service.scan(req, signal) : await this.c.transport.scan(peer, req, signal) }
-          } catch (err) {
-            if (opts.signal?.aborted === true) throw opts.signal.reason
-            return { peer, res: undefined }
+      // A member that freezes mid-scan would hold the whole scan until the deadline: its page is given up as soon as
+      // it is declared dead or leaves. (Task sweeps run one after another, and one stuck here delayed the adoption
+      // of a frozen node's tasks by the full request timeout.)
+      const gone = new Map<string, AbortController>()
+      const onGone = (peer: string): void => { gone.get(peer)?.abort(new NodeUnreachableError(`${peer} was declared dead or left during a scan`)) }
+      const offs = [this.c.membership.on('dead', onGone), this.c.membership.on('left', onGone)]
+      try {
+        while (entries.length < limit) {
+          const pages = await Promise.all(nodes.map(async peer => {
+            try {
+              const req = { prefix, limit: pageSize, after }
+              if (peer === this.self) return { peer, res: await this.c.service.scan(req, signal) }
+              const ctrl = new AbortController()
+              gone.set(peer, ctrl)
+              try {
+                return { peer, res: await this.c.transport.scan(peer, req, AbortSignal.any([signal, ctrl.signal])) }
+              } finally {
+                gone.delete(peer)
+              }
+            } catch (err) {
+              if (opts.signal?.aborted === true) throw opts.signal.reason
+              return { peer, res: undefined }
+            }
+          }))
+          for (const p of pages) if (p.res == null) unreachable.push(p.peer)
+          nodes = pages.filter(p => p.res != null).map(p => p.peer)
+          if (nodes.length === 0) throw new UnavailableError(`scan: no node answered (${unreachable.length} unreachable)`)
+          // Keys past the smallest "last key" of a node that has more are not final yet.
+          let horizon: string | undefined
+          const merged = new Map<string, KvRecord>()
+          for (const { res } of pages) {
+            if (res == null) continue
+            const last = res.records[res.records.length - 1]?.key
+            if (res.more && last != null && (horizon == null || compareKeys(last, horizon) < 0)) horizon = last
+            for (const r of res.records) {
+              const cur = merged.get(r.key)
+              if (cur == null || compareTimestamps(r.ts, cur.ts) > 0) merged.set(r.key, r)
+            }
           }
-        }))
-        for (const p of pages) if (p.res == null) unreachable.push(p.peer)
-        nodes = pages.filter(p => p.res != null).map(p => p.peer)
-        if (nodes.length === 0) throw new UnavailableError(`scan: no node answered (${unreachable.length} unreachable)`)
-        // Keys past the smallest "last key" of a node that has more are not final yet.
-        let horizon: string | undefined
-        const merged = new Map<string, KvRecord>()
-        for (const { res } of pages) {
-          if (res == null) continue
-          const last = res.records[res.records.length - 1]?.key
-          if (res.more && last != null && (horizon == null || compareKeys(last, horizon) < 0)) horizon = last
-          for (const r of res.records) {
-            const cur = merged.get(r.key)
-            if (cur == null || compareTimestamps(r.ts, cur.ts) > 0) merged.set(r.key, r)
+          const keys = [...merged.keys()].filter(k => horizon == null || compareKeys(k, horizon) <= 0).sort(compareKeys)
+          const now = this.c.clock.now()
+          for (const k of keys) {
+            const r = merged.get(k) as KvRecord
+            if (!isDead(r, now)) entries.push(toResult(r))
+            if (entries.length >= limit) break
           }
+          if (horizon == null || keys.length === 0) break
+          after = horizon
         }
-        const keys = [...merged.keys()].filter(k => horizon == null || compareKeys(k, horizon) <= 0).sort(compareKeys)
-        const now = this.c.clock.now()
-        for (const k of keys) {
-          const r = merged.get(k) as KvRecord
-          if (!isDead(r, now)) entries.push(toResult(r))
-          if (entries.length >= limit) break
-        }
-        if (horizon == null || keys.length === 0) break
-        after = horizon
+      } finally {
+        for (const off of offs) off()
       }
       return { entries, unreachable }
     })

@@ -237,6 +237,16 @@ test('scan merges replicas, newest wins, tombstones dropped, ordered and limited
   t.false(res.entries.some(e => e.key === 'scan/07'))
   const limited = await c.node('node-1').scan({ prefix: 'scan/', limit: 10 })
   t.deepEqual(limited.entries.map(e => e.key), res.entries.slice(0, 10).map(e => e.key))
+
+  // A member that stops answering mid-scan (frozen) is given up when it is declared dead, not at the deadline.
+  c.network.setDown('node-3', 'timeout')
+  const started = Date.now()
+  const pending = c.node('node-4').scan({ prefix: 'scan/', limit: 100, timeoutMs: 30_000 })
+  setTimeout(() => { c.membership.setAlive('node-3', false) }, 200)
+  const partial = await pending
+  t.true(Date.now() - started < 10_000, `scan took ${Date.now() - started} ms`)
+  t.true(partial.unreachable.includes('node-3'))
+  t.is(partial.entries.length, 29, 'every key has another replica')
 })
 
 test('a joining node receives the ranges it now owns; old owners drop them; graceful leave hands off', async t => {
