@@ -138,7 +138,13 @@ export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS, readine
       // for storage both mean "reachable again" (hints replay on it).
       const sources: string[] = event === 'alive' ? ['alive', 'join'] : [event]
       const offs = sources.map(s => m.events.on(s as any, ({ member }: { member: { peerId: string } }) => { listener(member.peerId) }))
-      const off = (): void => { for (const o of offs) o() }
+      // Callers subscribe per operation too (a scan watches for members that die under it): an unsubscribed listener
+      // leaves the list, or it would grow with every scan.
+      const off = (): void => {
+        for (const o of offs) o()
+        const i = unsubscribe.indexOf(off)
+        if (i >= 0) unsubscribe.splice(i, 1)
+      }
       unsubscribe.push(off)
       return off
     },

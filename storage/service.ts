@@ -86,8 +86,9 @@ export class ReplicaService {
   private readonly versionCacheSize: number
   private readonly locks = new Map<string, Promise<void>>()
   /**
-   * The stored version of recently written keys. apply() and purge() are the only writers of data keys and both run
-   * under the key's lock, so an entry is exact; it saves the LevelDB read before every replica write.
+   * The stored version of keys: those loaded at start, then every key written since, the least recently written
+   * dropped past `versionCacheSize`. apply() and purge() are the only writers of data keys and both run under the key's
+   * lock, so an entry is exact; it saves the LevelDB read before a replica write.
    */
   private readonly versions = new Map<string, { ts: KvRecord['ts'], tombstone: boolean }>()
   /**
