@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from './clock.js'
 import { TimeoutError } from './errors.js'
 
 /**
@@ -22,18 +23,19 @@ export async function delay (ms: number, signal?: AbortSignal): Promise<void> {
 /**
  * Runs `fn` under a signal that aborts when the caller's does or, with a TimeoutError, after `ms`; the timer and the
  * listener go when `fn` settles. AbortSignal.timeout() fires into finished work: seconds later it builds a DOMException
- * (with its stack) and runs the abort listeners of every signal combined with it, for each call made.
+ * (with its stack) and runs the abort listeners of every signal combined with it, for each call made. The timer runs
+ * on `clock`, so protocol code on virtual time gets virtual deadlines.
  */
-export async function withDeadline<T> (ms: number, signal: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withDeadline<T> (ms: number, signal: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>, clock: Clock = systemClock): Promise<T> {
   signal?.throwIfAborted()
   const controller = new AbortController()
   const onAbort = (): void => { controller.abort(signal?.reason) }
-  const timer = setTimeout(() => { controller.abort(new TimeoutError(`deadline of ${ms} ms passed`)) }, ms)
+  const timer = clock.setTimeout(() => { controller.abort(new TimeoutError(`deadline of ${ms} ms passed`)) }, ms)
   signal?.addEventListener('abort', onAbort, { once: true })
   try {
     return await fn(controller.signal)
   } finally {
-    clearTimeout(timer)
+    clock.clearTimeout(timer)
     signal?.removeEventListener('abort', onAbort)
   }
 }

@@ -1,6 +1,6 @@
 import type { Logger } from '../lib/log.js'
 import type { Clock, TimerHandle } from '../lib/clock.js'
-import { deadline } from '../lib/abort.js'
+import { deadline, withDeadline } from '../lib/abort.js'
 import { MeshError, NodeUnreachableError, UnavailableError, TimeoutError } from '../lib/errors.js'
 import type { Record as KvRecord, Timestamp, ReadResponse } from './storage.js'
 import type { ConsistencyLevel, MembershipView, ReplicaTransport } from './types.js'
@@ -399,30 +399,7 @@ export class Coordinator {
     const candidates = replicas.filter(p => this.isAlive(p)).sort((a, b) => (b === this.self ? 1 : 0) - (a === this.self ? 1 : 0))
     if (candidates.length < required) throw new ConsistencyUnavailableError(shortfall(candidates.length), 'alive')
     opts.signal?.throwIfAborted()
-    const { signal, done } = this.deadline(timeoutMs, opts.signal)
-    try {
-      return await this.readFrom(key, candidates, required, shortfall, timeoutMs, signal, opts)
-    } finally {
-      done()
-    }
-  }
-
-  /**
-   * A deadline that is cleared when the operation ends. AbortSignal.timeout() cannot be cancelled: per request it left
-   * a timer that fired seconds later, built a DOMException and ran abort listeners of finished work.
-   */
-  private deadline (ms: number, outer?: AbortSignal): { signal: AbortSignal, done: () => void } {
-    const controller = new AbortController()
-    const onOuter = (): void => { controller.abort(outer?.reason) }
-    const timer = this.c.clock.setTimeout(() => { controller.abort(new TimeoutError(`deadline of ${ms} ms passed`)) }, ms)
-    outer?.addEventListener('abort', onOuter, { once: true })
-    return {
-      signal: controller.signal,
-      done: () => {
-        this.c.clock.clearTimeout(timer)
-        outer?.removeEventListener('abort', onOuter)
-      }
-    }
+    return await withDeadline(timeoutMs, opts.signal, async signal => await this.readFrom(key, candidates, required, shortfall, timeoutMs, signal, opts), this.c.clock)
   }
 
   private async readFrom (key: string, candidates: string[], required: number, shortfall: (answered: number) => ConsistencyShortfall,

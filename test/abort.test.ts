@@ -1,17 +1,34 @@
 import test from 'ava'
 import { withDeadline } from '../lib/abort.js'
+import { systemClock, type Clock } from '../lib/clock.js'
 import { MeshError } from '../lib/errors.js'
 
-const timers = (): number => process.getActiveResourcesInfo().filter(r => r === 'Timeout').length
+/** The system clock, counting the timers set and not yet fired or cleared. */
+function countingClock (): Clock & { pending: () => number } {
+  const live = new Set<unknown>()
+  return {
+    now: () => systemClock.now(),
+    setTimeout: (fn, ms) => {
+      const h = systemClock.setTimeout(() => { live.delete(h); fn() }, ms)
+      live.add(h)
+      return h
+    },
+    clearTimeout: (h) => { live.delete(h); systemClock.clearTimeout(h) },
+    pending: () => live.size
+  }
+}
 
 test('withDeadline: the result when in time, TIMEOUT after the deadline, the caller\'s reason on abort; no timer left behind', async t => {
-  const before = timers()
-  t.is(await withDeadline(60_000, undefined, async () => 42), 42)
-  t.is(timers(), before, 'the timer went when the call settled')
+  // The system clock's timers do not hold the process open (a pending call's own I/O does): hold it for the test.
+  const hold = setInterval(() => {}, 1000)
+  t.teardown(() => { clearInterval(hold) })
+  const clock = countingClock()
+  t.is(await withDeadline(60_000, undefined, async () => 42, clock), 42)
+  t.is(clock.pending(), 0, 'the timer went when the call settled')
 
   const late = await t.throwsAsync(withDeadline(20, undefined, async signal => await new Promise((resolve, reject) => {
     signal.addEventListener('abort', () => { reject(signal.reason) })
-  })))
+  }), clock))
   t.true(late instanceof MeshError)
   t.is((late as MeshError).code, 'TIMEOUT')
 
@@ -19,9 +36,9 @@ test('withDeadline: the result when in time, TIMEOUT after the deadline, the cal
   const reason = new MeshError('ABORTED', 'caller gave up')
   const p = withDeadline(60_000, outer.signal, async signal => await new Promise((resolve, reject) => {
     signal.addEventListener('abort', () => { reject(signal.reason) })
-  }))
+  }), clock)
   outer.abort(reason)
   t.is(await t.throwsAsync(p), reason)
-  t.is(timers(), before)
-  await t.throwsAsync(withDeadline(60_000, outer.signal, async () => 1), { is: reason }, 'an aborted caller does not start the call')
+  t.is(clock.pending(), 0)
+  await t.throwsAsync(withDeadline(60_000, outer.signal, async () => 1, clock), { is: reason }, 'an aborted caller does not start the call')
 })
