@@ -64,3 +64,5 @@ export const SWEEP_INTERVAL = 1 * hour
 export const TOMBSTONE_TTL = 7 * 24 * hour
 /** Default deadline of a whole operation (put, get, stat) that the caller gave none for. */
 export const OPERATION_TIMEOUT = 1 * hour
+/** Longest file name a put or a pin may carry, in UTF-16 code units. */
+export const MAX_NAME_LENGTH = 1024

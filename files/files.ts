@@ -300,7 +300,7 @@ export class Files {
     if (!Number.isInteger(replicas) || replicas < 1 || replicas > C.MAX_REPLICAS) throw new BadRequestError(`replicas must be an integer from 1 to ${C.MAX_REPLICAS}`)
     const chunkSize = options.chunkSize ?? this.chunkSize
     checkChunkSize(chunkSize)
-    if (name.length > 1024) throw new BadRequestError('name is at most 1024 characters')
+    if (name.length > C.MAX_NAME_LENGTH) throw new BadRequestError(`name is at most ${C.MAX_NAME_LENGTH} characters`)
 
     const others = this.alive().filter(p => p !== this.self)
     const targets = this.placement(`upload:${randomBytes(16).toString('hex')}`, others, replicas - 1)
@@ -936,6 +936,8 @@ export class Files {
 
   /** Pins a file here for a put or a repair; pulls the chunks this node lacks in the background. */
   private async pinHere (cid: CID, req: M.PinRequest, manifest?: Manifest): Promise<{ complete: boolean }> {
+    // From a peer: the same bound as a put's, or a pin record could carry megabytes of name.
+    if (req.name.length > C.MAX_NAME_LENGTH) throw new BadRequestError(`name is at most ${C.MAX_NAME_LENGTH} characters`)
     const replicas = req.replicas === 0 ? this.replicas : Math.min(req.replicas, C.MAX_REPLICAS)
     const pin = this.pins.pins.get(cid.toString())
     manifest ??= await this.localManifest(cid)

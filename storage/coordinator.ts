@@ -1,7 +1,7 @@
 import type { Logger } from '../lib/log.js'
 import type { Clock, TimerHandle } from '../lib/clock.js'
 import { deadline, withDeadline } from '../lib/abort.js'
-import { MeshError, NodeUnreachableError, UnavailableError, TimeoutError } from '../lib/errors.js'
+import { MeshError, NodeUnreachableError, UnavailableError } from '../lib/errors.js'
 import type { Record as KvRecord, Timestamp, ReadResponse } from './storage.js'
 import type { ConsistencyLevel, MembershipView, ReplicaTransport } from './types.js'
 import type { ReplicaService } from './service.js'
@@ -212,14 +212,10 @@ export class Coordinator {
     if (this.batches.get(peer) !== batch) return
     this.batches.delete(peer)
     this.c.metrics.writeBatch.observe(batch.records.length)
-    // A controller and a cleared timer rather than AbortSignal.timeout, whose timer would fire later into a finished call.
-    const ctrl = new AbortController()
-    const timer = this.c.clock.setTimeout(() => { ctrl.abort(new TimeoutError(`replica write to ${peer} timed out after ${this.timeout} ms`)) }, this.timeout)
-    const sent = peer === this.self
-      ? this.c.service.write({ records: batch.records }, ctrl.signal)
-      : this.c.transport.write(peer, { records: batch.records }, ctrl.signal)
+    const sent = withDeadline(this.timeout, undefined, async signal => peer === this.self
+      ? await this.c.service.write({ records: batch.records }, signal)
+      : await this.c.transport.write(peer, { records: batch.records }, signal), this.c.clock)
     sent
-      .finally(() => { this.c.clock.clearTimeout(timer) })
       .then(res => {
         this.c.hlc.update(res.clock)
         // A replica that predates per-record answers gives counts only: then every record of a batch with any

@@ -268,6 +268,9 @@ test('a put pins its replicas with the manifest, once the chunks still being sto
   const chunk = randomBytes(100)
   const err = await t.throwsAsync(nodes[1].rpc.call(nodes[2].peerId, filesService, 'putChunk', { cid: chunkCid(chunk).bytes, data: chunk, forward: [], pin: { cid: CID.parse(put.cid).bytes, name: 'x', replicas: 3, sources: [] } }))
   t.is((err as MeshError).code, 'BAD_REQUEST')
+  // And a peer's pin carries no name longer than a put may give.
+  const long = await t.throwsAsync(nodes[1].rpc.call(nodes[2].peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: 'x'.repeat(5000), replicas: 3, sources: [] }))
+  t.is((long as MeshError).code, 'BAD_REQUEST')
 })
 
 test('unknown and malformed ids', async t => {
