@@ -1,7 +1,7 @@
 import { pbStream, type ProtobufMessageStream } from '@libp2p/utils'
 import { silentLogger, type Logger } from '../lib/log.js'
 import * as C from './constants.js'
-import { KadMessage } from './kad.js'
+import { KadMessage, KadMessageType } from './kad.js'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 
 export interface KadSenderInit {
@@ -63,6 +63,20 @@ export class KadSender {
   /** Writes a message that has no response (ADD_PROVIDER). Resolves once it is handed to the connection. */
   async send (peer: PeerId, msg: Partial<KadMessage>, options: { signal?: AbortSignal } = {}): Promise<void> {
     await this.exchange(peer, options.signal, async (ch, signal) => { await ch.pb.write(msg as KadMessage, { signal }) })
+  }
+
+  /**
+   * Writes `msg` (one without a response, such as ADD_PROVIDER) and then a PING on the same stream, and resolves once
+   * the PING comes back. A kad-dht server handles a stream's messages one after another and aborts the stream when a
+   * handler throws, so the echo proves that `msg` was handled without error.
+   */
+  async sendConfirmed (peer: PeerId, msg: Partial<KadMessage>, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    return await this.exchange(peer, options.signal, async (ch, signal) => {
+      await ch.pb.write(msg as KadMessage, { signal })
+      await ch.pb.write({ type: KadMessageType.PING } as KadMessage, { signal })
+      const echo = await ch.pb.read({ signal })
+      return echo.type === KadMessageType.PING
+    })
   }
 
   /** Writes a request and reads its response. */

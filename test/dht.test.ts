@@ -58,6 +58,19 @@ test.serial('node 3 and node 7 advertise gpu; every node finds exactly those two
   for (const p of out.providers) t.true(p.addrs.length > 0 && p.addrs.every(a => a.includes('/ip4/127.0.0.1/')))
 })
 
+test.serial('an advertise that returns confirmed is found at once by a lookup through the network', async t => {
+  // The confirmations are what a caller relies on: once advertise returns, the closest replicas (the ones a lookup
+  // asks first) have stored the record. Each name has different closest replicas.
+  for (let k = 0; k < 6; k++) {
+    const name = `confirm-${k}`
+    const res = await net.client(5).json<{ confirmedOn: number }>('POST', `/v1/resources/${name}`, {})
+    t.true(res.confirmedOn >= 2, `${name}: ${JSON.stringify(res)}`)
+    const found = await net.client(k % 2 === 0 ? 0 : 9, { timeout: 15_000 }).json<FindResult>('GET', `/v1/resources/${name}?replica=false`)
+    t.deepEqual(ids(found), [net.nodes[5].peerId], name)
+    await net.client(5).json('DELETE', `/v1/resources/${name}`)
+  }
+})
+
 test.serial('after node 7 withdraws, no node returns it; it comes back when re-advertised', async t => {
   const w = await mesh(['resource', 'withdraw', 'gpu', '--api', net.nodes[7].api, '--json'])
   t.is(w.code, 0, w.stderr)
