@@ -19,3 +19,9 @@ export const maxConnections = 1000
 
 /** Largest message published on a pub/sub topic. */
 export const maxPubsubMessage = 64 * 1024
+
+/** Garbage a node may pile up between full collections (see GcHeadroom), and the bounds of the growing factor. */
+export const gcHeadroom = 64 * MiB
+export const gcMaxGrowingPercent = 150
+export const gcMinGrowingPercent = 50
+export const gcSoftMemoryLimit = 280 * MiB

@@ -7,7 +7,7 @@ import { TokenStore, isLoopback } from './tokens.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { lockDataDir } from './lock.js'
 import { MeshNode } from './node.js'
-import { tuneGc } from './gc-tuning.js'
+import { GcHeadroom, tuneGc } from './gc-tuning.js'
 import * as C from './constants.js'
 import type { MeshConfig } from './config.js'
 
@@ -27,6 +27,8 @@ export interface NodeInfo {
  */
 export async function runDaemon (config: MeshConfig): Promise<void> {
   tuneGc()
+  const gc = new GcHeadroom()
+  gc.start()
   const root = createLogger({ level: config.logLevel, format: config.logFormat })
   const log = root.child({ component: 'daemon' })
   let release: (() => Promise<void>) | undefined
@@ -53,6 +55,7 @@ export async function runDaemon (config: MeshConfig): Promise<void> {
       log.error({ err }, 'error during stop')
     } finally {
       await release?.()
+      gc.stop()
       log.info('stopped')
       await flush(root)
       process.exit(0)

@@ -1,4 +1,6 @@
-import { setFlagsFromString } from 'node:v8'
+import { constants, PerformanceObserver } from 'node:perf_hooks'
+import { getHeapStatistics, setFlagsFromString } from 'node:v8'
+import * as C from './constants.js'
 
 /**
  * Flags the daemon's Node process should start with; the testnet, the systemd unit, the container's `mesh` wrapper
@@ -17,4 +19,100 @@ export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=4']
  */
 export function tuneGc (): void {
   setFlagsFromString('--external-memory-accounted-in-global-limit')
+}
+
+export interface GcHeadroomInit {
+  /**
+   * Garbage (heap and buffers) that may pile up past what the last full collection left, before the next one.
+   * @default `gcHeadroom` (64 MiB)
+   */
+  headroom?: number
+  /** The most the heap may grow between full collections, in percent of what the last one left. @default `gcMaxGrowingPercent` (150) */
+  maxPercent?: number
+  /** Below this, V8 picks its own factor again (a large heap). @default `gcMinGrowingPercent` (50) */
+  minPercent?: number
+  /**
+   * Resident memory past which the headroom shrinks, down to none at this limit itself (V8's own factor again): the
+   * headroom is spent only while the process is well under it. Soft: the node never collects more often than V8 would
+   * on its own. @default `gcSoftMemoryLimit` (280 MiB)
+   */
+  softLimit?: number
+  /** Applies a V8 flag. @default `v8.setFlagsFromString` */
+  setFlags?: (flags: string) => void
+  /** Bytes alive now: the JS heap in use plus the buffers outside it. @default from `v8.getHeapStatistics()` */
+  liveBytes?: () => number
+  /** Resident set size of the process now. @default `process.memoryUsage.rss` */
+  rss?: () => number
+}
+
+/**
+ * The heap-growing percent that lets `headroom` bytes of garbage pile up on top of `live`, within [min, max]; 0 (V8's
+ * own factor) when that is under `min`.
+ */
+export function growingPercent (live: number, headroom: number, min: number, max: number): number {
+  const percent = Math.min(max, Math.floor(100 * headroom / Math.max(live, 1)))
+  return percent < min ? 0 : percent
+}
+
+/**
+ * Sets how far the heap may grow between full collections from a budget of garbage in bytes, recomputed after each
+ * full collection from what it left alive; in the spirit of Go's GOMEMLIMIT rather than a fixed factor.
+ *
+ * Why: V8 picks its factor from how fast its collections run against how fast the program allocates on the JS heap.
+ * Buffers are not heap allocations, so a node moving a file looked idle to it: it kept the factor near 1.1 and ran a
+ * full collection every ~200 ms, whose marking and sweeping took a quarter of a put's CPU. A fixed factor would scale
+ * the garbage with the heap, which is small (~30 MiB) on a file node but may be large on a busy KV node; a budget in
+ * bytes bounds it either way, and the budget shrinks as the process nears a soft limit on its resident memory.
+ *
+ * Measured on a 5-node testnet (BENCHMARKS.md, files): 5 x 50 MiB put and get against V8's own factor, a 64 MiB budget
+ * gave put +6 % and get +15 %, 96 MiB put +12 % and get +20 %; the 10 MiB put of `npm run bench -- files` went from
+ * 26 to 43 MiB/s. A 96 MiB budget (or a fixed 2.5 x) raised a 200 MiB get's peak RSS on the reader by ~25 MiB, to
+ * 279-289 MiB in some runs against the 300 MiB a transfer may use, so the default is 64.
+ */
+export class GcHeadroom {
+  private readonly headroom: number
+  private readonly maxPercent: number
+  private readonly minPercent: number
+  private readonly setFlags: (flags: string) => void
+  private readonly liveBytes: () => number
+  private readonly softLimit: number
+  private readonly rss: () => number
+  private observer?: PerformanceObserver
+  private applied = -1
+
+  constructor (init: GcHeadroomInit = {}) {
+    this.headroom = init.headroom ?? C.gcHeadroom
+    this.maxPercent = init.maxPercent ?? C.gcMaxGrowingPercent
+    this.minPercent = init.minPercent ?? C.gcMinGrowingPercent
+    this.setFlags = init.setFlags ?? setFlagsFromString
+    this.liveBytes = init.liveBytes ?? (() => { const h = getHeapStatistics(); return h.used_heap_size + h.external_memory })
+    this.softLimit = init.softLimit ?? C.gcSoftMemoryLimit
+    this.rss = init.rss ?? (() => process.memoryUsage.rss())
+  }
+
+  /** The percent in force (0: V8's own factor). */
+  get percent (): number { return this.applied }
+
+  start (): void {
+    if (this.observer != null) return
+    this.update()
+    this.observer = new PerformanceObserver(list => {
+      if (list.getEntries().some(e => ((e as { detail?: { kind?: number } }).detail)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)) this.update()
+    })
+    this.observer.observe({ entryTypes: ['gc'] })
+  }
+
+  stop (): void {
+    this.observer?.disconnect()
+    this.observer = undefined
+  }
+
+  /** Recomputes the percent from what is alive now; called after each full collection. */
+  update (): void {
+    const headroom = Math.min(this.headroom, Math.max(0, this.softLimit - this.rss()))
+    const percent = growingPercent(this.liveBytes(), headroom, this.minPercent, this.maxPercent)
+    if (percent === this.applied) return
+    this.applied = percent
+    this.setFlags(`--heap-growing-percent=${percent}`)
+  }
 }

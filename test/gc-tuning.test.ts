@@ -1,0 +1,68 @@
+import test from 'ava'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import { GcHeadroom, growingPercent } from '../node/gc-tuning.js'
+import { MiB } from '../lib/units.js'
+import { waitFor } from './util.js'
+
+test('the growing percent spends the headroom on top of what is alive, within its bounds', t => {
+  const headroom = 96 * MiB
+  t.is(growingPercent(30 * MiB, headroom, 50, 150), 150, 'a small heap is capped at the maximum')
+  t.is(growingPercent(96 * MiB, headroom, 50, 150), 100)
+  t.is(growingPercent(150 * MiB, headroom, 50, 150), 64)
+  t.is(growingPercent(192 * MiB, headroom, 50, 150), 50)
+  t.is(growingPercent(400 * MiB, headroom, 50, 150), 0, 'a large heap goes back to V8\'s own factor')
+  t.is(growingPercent(0, headroom, 50, 150), 150)
+})
+
+test('GcHeadroom applies the percent at start and again after a full collection, only when it changes', async t => {
+  const applied: string[] = []
+  let live = 40 * MiB
+  let reads = 0
+  const gov = new GcHeadroom({ headroom: 96 * MiB, softLimit: 280 * MiB, rss: () => 150 * MiB, setFlags: f => { applied.push(f) }, liveBytes: () => { reads++; return live } })
+  t.teardown(() => { gov.stop() })
+  gov.start()
+  t.deepEqual(applied, ['--heap-growing-percent=150'])
+  t.is(gov.percent, 150)
+
+  // A real full collection, observed through perf_hooks, makes it look again.
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as (o?: { type: string }) => void
+  live = 150 * MiB
+  const before = reads
+  gc({ type: 'major' })
+  await waitFor('the governor to see the collection', async () => reads > before, 10_000, 20)
+  t.deepEqual(applied, ['--heap-growing-percent=150', '--heap-growing-percent=64'])
+
+  // Same live size: nothing to change.
+  gov.update()
+  t.is(applied.length, 2)
+  live = 500 * MiB
+  gov.update()
+  t.is(applied.at(-1), '--heap-growing-percent=0')
+
+  // Stopped, it no longer reacts.
+  gov.stop()
+  const after = reads
+  gc({ type: 'major' })
+  await new Promise(resolve => setImmediate(resolve))
+  t.is(reads, after)
+})
+
+test('GcHeadroom spends less headroom as resident memory nears the soft limit, and none past it', t => {
+  const applied: string[] = []
+  let rss = 100 * MiB
+  const gov = new GcHeadroom({ headroom: 96 * MiB, softLimit: 280 * MiB, minPercent: 50, maxPercent: 150, rss: () => rss, liveBytes: () => 64 * MiB, setFlags: f => { applied.push(f) } })
+  gov.update()
+  t.is(gov.percent, 150, 'far from the limit: the whole headroom (capped)')
+  rss = 232 * MiB
+  gov.update()
+  t.is(gov.percent, 75, '48 MiB left under the limit')
+  rss = 260 * MiB
+  gov.update()
+  t.is(gov.percent, 0, '20 MiB left: under the minimum, V8 decides')
+  rss = 300 * MiB
+  gov.update()
+  t.is(gov.percent, 0)
+  t.deepEqual(applied, ['--heap-growing-percent=150', '--heap-growing-percent=75', '--heap-growing-percent=0'])
+})
