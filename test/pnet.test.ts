@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import test from 'ava'
 import '../node/pnet.js'
 
-type Cipher = { update: (b: Uint8Array) => Uint8Array }
+type Cipher = { update: (b: Uint8Array, out?: Uint8Array) => Uint8Array }
 const XSalsa20 = createRequire(import.meta.url)('xsalsa20') as (nonce: Uint8Array, key: Uint8Array) => Cipher
 
 test('pnet\'s cipher survives many connections writing large messages, with an unchanged keystream', t => {
@@ -19,6 +19,19 @@ test('pnet\'s cipher survives many connections writing large messages, with an u
   t.notThrows(() => {
     for (let r = 0; r < 100; r++) for (const c of conns) c.update(randomBytes(1 + (r * 7919) % (2 << 20)))
   })
+})
+
+test('pnet\'s cipher, as the patch leaves it, is the SIMD XSalsa20 and gives NaCl\'s keystream', t => {
+  // NaCl's tests/stream.c: the SHA-256 of 4 MiB of XSalsa20 keystream under its firstkey and nonce.
+  const key = Buffer.from('1b27556473e985d462cd51197a9a46c76009549eac6474f206c4ee0844f68389', 'hex')
+  const nonce = Buffer.from('69696ee955b62b73cd62bda875fc73d68219e0036b7a0b37', 'hex')
+  // Through other streams first, so that the package's shared memory has grown and this stream's view of it is stale.
+  for (let i = 0; i < 3; i++) XSalsa20(Buffer.alloc(24, i), Buffer.alloc(32, i)).update(new Uint8Array((i + 1) << 20))
+  const c = XSalsa20(nonce, key) as Cipher & { _xor: { __simd?: unknown } }
+  const stream = Buffer.alloc(4 << 20)
+  for (let o = 0; o < stream.length; o += 100_003) c.update(stream.subarray(o, o + 100_003), stream.subarray(o, o + 100_003))
+  t.is(createHash('sha256').update(stream).digest('hex'), '662b9d0e3463029156069b12f918691a98f7dfb2ca0393c96bbfc6b1fbd630a2')
+  t.truthy(c._xor.__simd, 'the stream went through node/xsalsa20')
 })
 
 test('the network-key check takes no bytes from the layers above, even when the peer\'s first bytes came early', async t => {
