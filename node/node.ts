@@ -13,6 +13,7 @@ import { pubsubRoutes } from './pubsub.js'
 import { exposition } from './metrics.js'
 import { dashboardRoutes } from './dashboard.js'
 import { version } from './version.js'
+import * as C from './constants.js'
 import { createNodeDht, dhtLibp2pServices } from './dht.js'
 import { createNodeStorage } from './storage.js'
 import { createNodeFiles } from './files.js'
@@ -77,7 +78,7 @@ export class MeshNode {
     if (this.state !== 'new') throw new Error(`cannot start a node that is ${this.state}`)
     this.state = 'starting'
     const { config, privateKey } = this.components
-    collectDefaultMetrics({ register: this.registry, prefix: 'meshos_process_' })
+    collectDefaultMetrics({ register: this.registry, prefix: 'meshos_process_', eventLoopMonitoringPrecision: C.eventLoopMonitoringPrecision })
     const refused = new Counter({ name: 'meshos_connections_refused_total', help: 'Connections refused because the peer lacked the network key', registers: [this.registry] })
 
     this.libp2p = await createMeshLibp2p({
