@@ -324,8 +324,9 @@ export class MeshDht {
   /**
    * Writes the record to one replica. With `confirm`, a PING follows it on the same stream and its echo is the proof
    * that the replica stored the record (see KadSender.sendConfirmed). It used to be a GET_PROVIDERS whose answer named
-   * this node, but answering one costs the replica a routing-table walk and a peer-store read per closer peer: of the
-   * ~48 ms of CPU a 5-node mesh spent providing a file put (three holders), the confirmations took ~20 (BENCHMARKS.md, files).
+   * this node, but answering one costs the replica a routing-table walk and a peer-store read per closer peer: a
+   * 5-node mesh spent ~49 ms of CPU providing a small file's put (three holders), ~20 with the PING (BENCHMARKS.md,
+   * files, session 6).
    */
   private async deliver (to: PeerId, key: CID, confirm: boolean): Promise<boolean> {
     const sender = this.sender
