@@ -75,7 +75,9 @@ export class KadSender {
       await ch.pb.write(msg as KadMessage, { signal })
       await ch.pb.write({ type: KadMessageType.PING } as KadMessage, { signal })
       const echo = await ch.pb.read({ signal })
-      return echo.type === KadMessageType.PING
+      // Out of step with its answers: thrown, so that the stream is discarded rather than reused.
+      if (echo.type !== KadMessageType.PING) throw new Error(`expected the PING echo, got ${echo.type}`)
+      return true
     })
   }
 

@@ -33,8 +33,8 @@ export interface GcHeadroomInit {
   minPercent?: number
   /**
    * Resident memory past which the headroom shrinks, down to none at this limit itself (V8's own factor again): the
-   * headroom is spent only while the process is well under it. Soft: the node never collects more often than V8 would
-   * on its own. @default `gcSoftMemoryLimit` (280 MiB)
+   * headroom is spent only while the process is well under it. Soft: past it V8 decides, as it did before; nothing
+   * forces a collection. @default `gcSoftMemoryLimit` (280 MiB)
    */
   softLimit?: number
   /** Applies a V8 flag. @default `v8.setFlagsFromString` */
@@ -63,6 +63,10 @@ export function growingPercent (live: number, headroom: number, min: number, max
  * full collection every ~200 ms, whose marking and sweeping took a quarter of a put's CPU. A fixed factor would scale
  * the garbage with the heap, which is small (~30 MiB) on a file node but may be large on a busy KV node; a budget in
  * bytes bounds it either way, and the budget shrinks as the process nears a soft limit on its resident memory.
+ *
+ * A set percent replaces V8's factor both ways: on a heap of ~100 MiB that allocates fast on the JS heap, where V8
+ * might grow it 2-4 x, the budget's ~1.6 x collects more often. The KV and task benchmarks (BENCHMARKS.md, session 6)
+ * showed no change.
  *
  * Measured on a 5-node testnet (BENCHMARKS.md, files): 5 x 50 MiB put and get against V8's own factor, a 64 MiB budget
  * gave put +6 % and get +15 %, 96 MiB put +12 % and get +20 %; the 10 MiB put of `npm run bench -- files` went from

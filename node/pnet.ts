@@ -17,43 +17,81 @@ import type { Uint8ArrayList } from 'uint8arraylist'
  * Where the engine has WebAssembly SIMD, each instance hands its stream to ./xsalsa20.js instead, which computes
  * four blocks at once, at half the package's CPU (`npm run bench -- xsalsa20`). It takes the nonce and key from the
  * instance's own slot in the package's memory, where the package's constructor put them, at the instance's first
- * update, before any keystream was used.
+ * update, before any keystream was used; then it frees the slot. pnet never finalizes its streams, and the package
+ * recycles a slot only on finalize: its memory used to grow with every update and so made room for new slots, but a
+ * stream handed over never updates through the package, and ~10,000 of them would fill its memory.
  */
 function patchXsalsa20 (): void {
   const XSalsa20 = createRequire(import.meta.url)('xsalsa20') as ((nonce: Uint8Array, key: Uint8Array) => { _xor: unknown, finalize: () => void })
   const probe = XSalsa20(new Uint8Array(24), new Uint8Array(32))
-  const proto = Object.getPrototypeOf(probe._xor) as { update?: (i: Uint8Array, o: Uint8Array) => void, realloc?: (size: number) => void, __meshos?: boolean }
+  const proto = Object.getPrototypeOf(probe._xor) as { update?: (i: Uint8Array, o: Uint8Array) => void, realloc?: (size: number) => void, finalize?: () => void, __meshos?: boolean }
   probe.finalize()
-  if (proto.update == null || proto.realloc == null || proto.__meshos === true) return
+  if (proto.update == null || proto.realloc == null || proto.finalize == null || proto.__meshos === true) return
   proto.__meshos = true
   const update = proto.update
   const realloc = proto.realloc
+  const finalize = proto.finalize
   let live: Uint8Array | undefined
+  const refresh = (stream: PackageStream): void => {
+    if (stream._memory.byteLength === 0 && live != null && live.byteLength > 0) stream._memory = live
+  }
   proto.realloc = function (this: PackageStream, size: number) {
     realloc.call(this, size)
     live = this._memory
   }
   proto.update = function (this: PackageStream, input: Uint8Array, output: Uint8Array) {
-    if (this._memory.byteLength === 0 && live != null && live.byteLength > 0) this._memory = live
-    if (this.__simd === undefined) {
-      this.__simd = simdAvailable && this._overflow === 0 && typeof this._nonce === 'number' && typeof this._key === 'number'
-        ? simdXsalsa20(this._memory.slice(this._nonce, this._nonce + 24), this._memory.slice(this._key, this._key + 32))
-        : null
-    }
+    refresh(this)
+    if (this.__simd === undefined) this.__simd = handOver(this) ? simdStream(this) : null
     if (this.__simd != null) {
       this.__simd.update(input, output)
       return
     }
     for (let o = 0; o < input.length; o += xsalsaPiece) {
-      if (this._memory.byteLength === 0 && live != null && live.byteLength > 0) this._memory = live
+      refresh(this)
       update.call(this, input.subarray(o, o + xsalsaPiece), output.subarray(o, o + xsalsaPiece))
     }
   }
+  proto.finalize = function (this: PackageStream) {
+    if (this.__simd != null) {
+      this.__simd.finalize()
+      return
+    }
+    refresh(this)
+    finalize.call(this)
+  }
+  /** A stream that has produced no keystream yet (its 8-byte block counter is zero too) and whose slot is readable. */
+  const handOver = (stream: PackageStream): boolean => {
+    const { _memory: memory, _pointer: pointer, _nonce: nonce, _key: key } = stream
+    if (!simdCipher || stream._overflow !== 0 || pointer == null || nonce == null || key == null || key + 32 > memory.byteLength) return false
+    for (let i = pointer; i < pointer + 8; i++) if (memory[i] !== 0) return false
+    return true
+  }
+  const simdStream = (stream: PackageStream): SimdStream => {
+    const nonce = stream._memory.slice(stream._nonce, stream._nonce! + 24)
+    const key = stream._memory.slice(stream._key, stream._key! + 32)
+    // Wipes the nonce and key from the shared memory and puts the slot back on the package's free list.
+    finalize.call(stream)
+    const simd = simdXsalsa20(nonce, key)
+    key.fill(0)
+    return simd
+  }
+}
+
+let simdCipher = simdAvailable
+
+/**
+ * Whether pnet streams created from now on (at their first update) go through ./xsalsa20.js; true wherever the
+ * engine has WebAssembly SIMD. Off, they run on the `xsalsa20` package as pnet ships it: for tests of that path, and
+ * to compare the two.
+ */
+export function setSimdCipher (on: boolean): void {
+  simdCipher = on && simdAvailable
 }
 
 /** The fields of the package's per-stream object that the patch reads. */
 interface PackageStream {
   _memory: Uint8Array
+  _pointer?: number
   _nonce?: number
   _key?: number
   _overflow?: number

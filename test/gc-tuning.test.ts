@@ -1,4 +1,5 @@
 import test from 'ava'
+import { constants, PerformanceObserver } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { GcHeadroom, growingPercent } from '../node/gc-tuning.js'
@@ -41,11 +42,18 @@ test('GcHeadroom applies the percent at start and again after a full collection,
   gov.update()
   t.is(applied.at(-1), '--heap-growing-percent=0')
 
-  // Stopped, it no longer reacts.
+  // Stopped, it no longer reacts: a second observer, still attached, sees the next full collection, and the governor
+  // has not looked by then.
   gov.stop()
   const after = reads
+  let seen = false
+  const witness = new PerformanceObserver(list => {
+    if (list.getEntries().some(e => (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)) seen = true
+  })
+  witness.observe({ entryTypes: ['gc'] })
+  t.teardown(() => { witness.disconnect() })
   gc({ type: 'major' })
-  await new Promise(resolve => setImmediate(resolve))
+  await waitFor('the witness to see the collection', async () => seen, 10_000, 20)
   t.is(reads, after)
 })
 

@@ -1,18 +1,23 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import test from 'ava'
-import '../node/pnet.js'
+import { setSimdCipher } from '../node/pnet.js'
 
 type Cipher = { update: (b: Uint8Array, out?: Uint8Array) => Uint8Array }
+type Patched = Cipher & { _xor: { __simd?: unknown } }
 const XSalsa20 = createRequire(import.meta.url)('xsalsa20') as (nonce: Uint8Array, key: Uint8Array) => Cipher
 
-test('pnet\'s cipher survives many connections writing large messages, with an unchanged keystream', t => {
+test.serial('on the package path, pnet\'s cipher survives many connections writing large messages, with an unchanged keystream', t => {
+  // The package's own path, as on an engine without WebAssembly SIMD.
+  setSimdCipher(false)
+  t.teardown(() => { setSimdCipher(true) })
   const a = XSalsa20(Buffer.alloc(24, 1), Buffer.alloc(32, 2))
   const ref = XSalsa20(Buffer.alloc(24, 1), Buffer.alloc(32, 2))
   const big = randomBytes(5 << 20)
   const whole = Buffer.from(a.update(big))
   const pieces = Buffer.concat([ref.update(big.subarray(0, 100_001)), ref.update(big.subarray(100_001))])
   t.true(whole.equals(pieces), 'one call and odd-sized pieces give the same ciphertext')
+  t.is((a as Patched)._xor.__simd, null, 'the stream stayed on the package')
   // Unpatched, each connection's stale view of the shared WASM memory grew it by a whole write again,
   // until "WebAssembly.Memory.grow(): Maximum memory size exceeded" killed the node.
   const conns = Array.from({ length: 50 }, (_, i) => XSalsa20(Buffer.alloc(24, i), Buffer.alloc(32, 7)))
@@ -21,17 +26,34 @@ test('pnet\'s cipher survives many connections writing large messages, with an u
   })
 })
 
-test('pnet\'s cipher, as the patch leaves it, is the SIMD XSalsa20 and gives NaCl\'s keystream', t => {
+test.serial('pnet\'s cipher hands each stream to the SIMD XSalsa20 at its first update, and gives NaCl\'s keystream', t => {
   // NaCl's tests/stream.c: the SHA-256 of 4 MiB of XSalsa20 keystream under its firstkey and nonce.
   const key = Buffer.from('1b27556473e985d462cd51197a9a46c76009549eac6474f206c4ee0844f68389', 'hex')
   const nonce = Buffer.from('69696ee955b62b73cd62bda875fc73d68219e0036b7a0b37', 'hex')
-  // Through other streams first, so that the package's shared memory has grown and this stream's view of it is stale.
-  for (let i = 0; i < 3; i++) XSalsa20(Buffer.alloc(24, i), Buffer.alloc(32, i)).update(new Uint8Array((i + 1) << 20))
-  const c = XSalsa20(nonce, key) as Cipher & { _xor: { __simd?: unknown } }
+  const c = XSalsa20(nonce, key) as Patched
+  // Streams made after c and run on the package's path use the package's memory before c's first update.
+  setSimdCipher(false)
+  try {
+    for (let i = 0; i < 3; i++) XSalsa20(Buffer.alloc(24, i), Buffer.alloc(32, i)).update(new Uint8Array((i + 1) << 20))
+  } finally {
+    setSimdCipher(true)
+  }
   const stream = Buffer.alloc(4 << 20)
   for (let o = 0; o < stream.length; o += 100_003) c.update(stream.subarray(o, o + 100_003), stream.subarray(o, o + 100_003))
   t.is(createHash('sha256').update(stream).digest('hex'), '662b9d0e3463029156069b12f918691a98f7dfb2ca0393c96bbfc6b1fbd630a2')
   t.truthy(c._xor.__simd, 'the stream went through node/xsalsa20')
+})
+
+test.serial('streams handed to the SIMD cipher give their slot in the package\'s memory back: connections keep coming', t => {
+  // pnet never finalizes its streams. The package frees a slot only on finalize, and a stream that never updates
+  // through the package never grows its memory to make room: ~10,000 such streams used to fill it.
+  const nonce = randomBytes(24)
+  const key = randomBytes(32)
+  const ref = XSalsa20(nonce, key).update(new Uint8Array(100))
+  t.notThrows(() => {
+    for (let i = 0; i < 15_000; i++) XSalsa20(randomBytes(24), key).update(new Uint8Array(16))
+  })
+  t.true(Buffer.from(XSalsa20(nonce, key).update(new Uint8Array(100))).equals(ref), 'a new stream after them still gives the same keystream')
 })
 
 test('the network-key check takes no bytes from the layers above, even when the peer\'s first bytes came early', async t => {
