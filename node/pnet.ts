@@ -41,7 +41,7 @@ function patchXsalsa20 (): void {
   }
   proto.update = function (this: PackageStream, input: Uint8Array, output: Uint8Array) {
     refresh(this)
-    if (this.__simd === undefined) this.__simd = handOver(this) ? simdStream(this) : null
+    if (this.__simd === undefined) this.__simd = handOver(this)
     if (this.__simd != null) {
       this.__simd.update(input, output)
       return
@@ -59,20 +59,17 @@ function patchXsalsa20 (): void {
     refresh(this)
     finalize.call(this)
   }
-  /** A stream that has produced no keystream yet (its 8-byte block counter is zero too) and whose slot is readable. */
-  const handOver = (stream: PackageStream): boolean => {
+  /**
+   * The SIMD stream for a package stream that has produced no keystream yet (its 8-byte block counter is zero too)
+   * and whose slot is readable; null, to stay on the package, otherwise.
+   */
+  const handOver = (stream: PackageStream): SimdStream | null => {
     const { _memory: memory, _pointer: pointer, _nonce: nonce, _key: key } = stream
-    if (!simdCipher || stream._overflow !== 0 || pointer == null || nonce == null || key == null || key + 32 > memory.byteLength) return false
-    for (let i = pointer; i < pointer + 8; i++) if (memory[i] !== 0) return false
-    return true
-  }
-  const simdStream = (stream: PackageStream): SimdStream => {
-    const nonce = stream._memory.slice(stream._nonce, stream._nonce! + 24)
-    const key = stream._memory.slice(stream._key, stream._key! + 32)
+    if (!simdCipher || stream._overflow !== 0 || pointer == null || nonce == null || key == null || key + 32 > memory.byteLength) return null
+    for (let i = pointer; i < pointer + 8; i++) if (memory[i] !== 0) return null
+    const simd = simdXsalsa20(memory.subarray(nonce, nonce + 24), memory.subarray(key, key + 32))
     // Wipes the nonce and key from the shared memory and puts the slot back on the package's free list.
     finalize.call(stream)
-    const simd = simdXsalsa20(nonce, key)
-    key.fill(0)
     return simd
   }
 }
