@@ -4,6 +4,7 @@ import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { BadRequestError, MeshError, UnavailableError, toMeshError } from '../lib/errors.js'
 import { silentLogger, type Logger } from '../lib/log.js'
+import { releaseBuffer } from '../lib/release.js'
 import { placement as ringPlacement } from '../storage/placement.js'
 import * as C from './constants.js'
 import { chunker } from './chunker.js'
@@ -132,6 +133,11 @@ export interface ReadResult {
   /** First byte and length of what `body` yields. */
   offset: number
   length: number
+  /**
+   * The bytes, in order. Each buffer it yields is the consumer's alone: nothing else in the node keeps it (a chunk is
+   * read from disk or received for this read only, never shared between positions of the file, even when two hold
+   * the same chunk), so the consumer may free it once done with it (lib/release.ts).
+   */
   body: AsyncGenerator<Uint8Array>
 }
 
@@ -304,7 +310,20 @@ export class Files {
 
     const others = this.alive().filter(p => p !== this.self)
     const targets = this.placement(`upload:${randomBytes(16).toString('hex')}`, others, replicas - 1)
-    const local = new Sink(this.window, async (cid, data) => { await this.store.put(cid, data) })
+    // A chunk is the chunker's own buffer; once every destination has taken it without error, it is freed at once
+    // rather than left for a full collection (lib/release.ts). After an error it is left alone: a request that timed
+    // out may still hold it in a stream's send queue.
+    const uses = new Map<Uint8Array, number>()
+    const taken = (data: Uint8Array): void => {
+      const left = (uses.get(data) ?? 0) - 1
+      if (left > 0) { uses.set(data, left); return }
+      uses.delete(data)
+      releaseBuffer(data)
+    }
+    const local = new Sink(this.window, async (cid, data) => {
+      await this.store.put(cid, data)
+      taken(data)
+    })
     const chain = new Chain(targets)
     // The replicas' pins ride with the manifest, the put's last block (see PutChunkRequest.pin).
     let pin: M.PinRequest | undefined
@@ -316,6 +335,7 @@ export class Files {
       const { failed, pins } = await this.relay(cid, data, peers, s, withPin)
       for (const f of failed) chain.fail(f.peer, f.message)
       for (const p of pins) pinned.set(p.peer, p.complete)
+      if (failed.length === 0) taken(data)
     })
     const sinks = [local, remote]
 
@@ -328,6 +348,7 @@ export class Files {
       chunks.push(cid.toString())
       size += data.byteLength
       options.onProgress?.(size)
+      uses.set(data, sinks.length)
       for (const s of sinks) await s.send(cid, data, signal)
       if (local.error != null) throw local.error
     }
@@ -913,6 +934,9 @@ export class Files {
         ])
         for (const peer of listed) if (!members.has(peer)) relayed.failed.push({ peer, message: 'not an alive member' })
         if (pinnedHere != null) relayed.pins.unshift({ peer: this.self, complete: pinnedHere.complete })
+        // Stored and passed on: the request's buffer (this chunk alone) is freed now (lib/release.ts). Not after a failed
+        // forward, whose request may still sit in a stream's send queue, nor for a manifest, which the pin keeps views of.
+        if (relayed.failed.length === 0 && manifest == null) releaseBuffer(req.data)
         return { stored, ...relayed }
       },
       has: async (req) => {

@@ -27,6 +27,14 @@ export const gcMinGrowingPercent = 50
 export const gcSoftMemoryLimit = 280 * MiB
 
 /**
+ * Buffers allocated between young collections that YoungBufferCollector allows, and how often it looks: every
+ * `youngBufferActiveInterval` while buffers are being allocated, every `youngBufferIdleInterval` otherwise.
+ */
+export const youngBufferStep = 16 * MiB
+export const youngBufferActiveInterval = 10 * millisecond
+export const youngBufferIdleInterval = 250 * millisecond
+
+/**
  * How often the event-loop delay histogram behind `meshos_process_nodejs_eventloop_lag_*` samples. prom-client's 10 ms
  * woke an idle node 100 times a second, about 40 % of its wake-ups; at 50 ms an idle node in a 4-node testnet used
  * 3-5 ms of CPU a second less (of ~30).

@@ -7,7 +7,7 @@ import { TokenStore, isLoopback } from './tokens.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { lockDataDir } from './lock.js'
 import { MeshNode } from './node.js'
-import { GcHeadroom, tuneGc } from './gc-tuning.js'
+import { GcHeadroom, YoungBufferCollector, tuneGc } from './gc-tuning.js'
 import * as C from './constants.js'
 import type { MeshConfig } from './config.js'
 
@@ -29,6 +29,8 @@ export async function runDaemon (config: MeshConfig): Promise<void> {
   tuneGc()
   const gc = new GcHeadroom()
   gc.start()
+  const young = new YoungBufferCollector()
+  young.start()
   const root = createLogger({ level: config.logLevel, format: config.logFormat })
   const log = root.child({ component: 'daemon' })
   let release: (() => Promise<void>) | undefined
@@ -56,6 +58,7 @@ export async function runDaemon (config: MeshConfig): Promise<void> {
     } finally {
       await release?.()
       gc.stop()
+      young.stop()
       log.info('stopped')
       await flush(root)
       process.exit(0)

@@ -2,7 +2,7 @@ import test from 'ava'
 import { constants, PerformanceObserver } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { GcHeadroom, growingPercent } from '../node/gc-tuning.js'
+import { GcHeadroom, YoungBufferCollector, growingPercent } from '../node/gc-tuning.js'
 import { MiB } from '../lib/units.js'
 import { waitFor } from './util.js'
 
@@ -73,4 +73,58 @@ test('GcHeadroom spends less headroom as resident memory nears the soft limit, a
   gov.update()
   t.is(gov.percent, 0)
   t.deepEqual(applied, ['--heap-growing-percent=150', '--heap-growing-percent=75', '--heap-growing-percent=0'])
+})
+
+test('YoungBufferCollector collects after each step of buffer growth, follows a shrink, and slows down when quiet', t => {
+  let external = 100 * MiB
+  let collected = 0
+  const young = new YoungBufferCollector({ step: 16 * MiB, externalBytes: () => external, collect: () => { collected++; external -= 12 * MiB } })
+  young.start()
+  young.stop()
+  external += 10 * MiB
+  t.true(young.check(), 'buffers are being allocated: look again soon')
+  t.is(collected, 0, '10 MiB is under the step')
+  external += 6 * MiB
+  young.check()
+  t.is(collected, 1, '16 MiB since start')
+  t.is(young.collections, 1)
+  // The collection freed 12 MiB, some of it seen only later (V8 sweeps after it returns): the base follows it down.
+  external -= 3 * MiB
+  young.check()
+  external += 15 * MiB
+  young.check()
+  t.is(collected, 1, '15 MiB over the lowest point seen')
+  external += 1 * MiB
+  young.check()
+  t.is(collected, 2)
+  let quiet = 0
+  while (young.check()) quiet++
+  t.is(quiet, 19, 'twenty looks without growth and it goes back to the idle pace')
+  external += 1 * MiB
+  t.true(young.check(), 'a MiB of growth wakes it')
+})
+
+test('YoungBufferCollector runs real young collections while a process churns through buffers, and none after stop', async t => {
+  let minors = 0
+  const witness = new PerformanceObserver(list => {
+    for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minors++
+  })
+  witness.observe({ entryTypes: ['gc'] })
+  t.teardown(() => { witness.disconnect() })
+  const young = new YoungBufferCollector({ step: 8 * MiB, activeInterval: 5, idleInterval: 5 })
+  t.teardown(() => { young.stop() })
+  young.start()
+  // Short-lived 1 MiB buffers, as a node moving a file makes, with turns of the event loop in between.
+  await waitFor('a young collection paced by buffers', async () => {
+    for (let i = 0; i < 4; i++) Buffer.allocUnsafeSlow(MiB).fill(i)
+    return young.collections > 0
+  }, 30_000, 1)
+  await waitFor('V8 to report it', async () => minors > 0, 10_000, 20)
+  young.stop()
+  const after = young.collections
+  for (let i = 0; i < 64; i++) {
+    Buffer.allocUnsafeSlow(MiB).fill(i)
+    await new Promise(resolve => setTimeout(resolve, 1))
+  }
+  t.is(young.collections, after)
 })

@@ -123,7 +123,10 @@ export function registerFileCommands (program: Command): void {
         const res = await api.stream('GET', `/v1/files/${enc(cid)}`, { headers, timeout: null })
         const total = Number(res.headers['content-length'] ?? NaN)
         const progress = new Progress('get', Number.isFinite(total) ? have + total : undefined, have)
-        const sink = toStdout ? process.stdout : createWriteStream(part, { flags: have > 0 ? 'a' : 'w' })
+        // A 1 MiB queue lets the socket's pieces gather while a write is in the thread pool, and leave in one writev:
+        // with the default 16 KiB each 64 KiB piece was a write of its own, and a 200 MiB get took 0.8-1.0 s of this
+        // process's CPU against 0.63-0.65.
+        const sink = toStdout ? process.stdout : createWriteStream(part, { flags: have > 0 ? 'a' : 'w', highWaterMark: 1024 * 1024 })
         await pipeline(res, progress.counter(), sink)
         progress.end()
       }
