@@ -16,6 +16,11 @@ export interface ChunkStoreInit {
   logger?: Logger
   /** Called when a stored block fails verification (it has already been removed). @default none */
   onCorrupt?: (cid: string) => void
+  /**
+   * Files of deleted blocks kept to write new blocks into (see `put`); they hold at most this many chunks' worth of
+   * disk until reused or the node restarts. 0 deletes every file at once. @default 32
+   */
+  spares?: number
 }
 
 /**
@@ -27,6 +32,10 @@ export interface ChunkStoreInit {
 export class ChunkStore {
   private readonly blocks: string
   private readonly tmp: string
+  private readonly spareDir: string
+  private readonly maxSpares: number
+  /** Names of the files in `spareDir`, each a deleted block's file waiting to be overwritten. */
+  private readonly spares: string[] = []
   private readonly fsync: boolean
   private readonly log: Logger
   private counted = { blocks: 0, bytes: 0 }
@@ -36,17 +45,25 @@ export class ChunkStore {
   constructor (private readonly init: ChunkStoreInit) {
     this.blocks = join(init.dir, 'chunks')
     this.tmp = join(init.dir, 'tmp')
+    this.spareDir = join(init.dir, 'spare')
+    this.maxSpares = init.spares ?? 32
     this.fsync = init.fsync ?? true
     this.log = init.logger ?? silentLogger
   }
 
   get stats (): { blocks: number, bytes: number } { return { ...this.counted } }
 
+  /** Files of deleted blocks waiting to be reused. */
+  get spareFiles (): number { return this.spares.length }
+
   async start (): Promise<void> {
     await mkdir(this.blocks, { recursive: true })
     // Leftovers of writes a crash interrupted; never visible under a block id.
     await rm(this.tmp, { recursive: true, force: true })
     await mkdir(this.tmp, { recursive: true })
+    await rm(this.spareDir, { recursive: true, force: true })
+    await mkdir(this.spareDir, { recursive: true })
+    this.spares.length = 0
     let blocks = 0
     let bytes = 0
     for await (const { size } of this.entries()) { blocks++; bytes += size }
@@ -103,14 +120,30 @@ export class ChunkStore {
     return data
   }
 
-  /** Stores a block the caller has verified. Returns false when it was already here. */
+  /**
+   * Stores a block the caller has verified. Returns false when it was already here.
+   *
+   * The block goes into the file of a deleted block when one is spare, overwritten and cut to size, rather than into
+   * a new file. Overwriting reuses the inode and, while the old pages are cached, the pages: writing 1 MiB into a new
+   * file cost 0.89 ms of CPU here against 0.33 for an overwrite. In a `perf` of 20 puts of 10 MiB, each deleted
+   * after it, ext4 and page-cache work went from 7.2 % to 5.1 % of the mesh's CPU (BENCHMARKS.md, files, session 7).
+   */
   async put (cid: CID, data: Uint8Array): Promise<boolean> {
     const final = this.path(cid)
     if (await this.has(cid)) return false
     const tmp = join(this.tmp, `${cid.toString()}.${randomBytes(4).toString('hex')}`)
-    const fh = await open(tmp, 'w')
+    const spare = this.spares.pop()
+    let reused = false
+    if (spare != null) {
+      try {
+        await rename(join(this.spareDir, spare), tmp)
+        reused = true
+      } catch {}
+    }
+    const fh = await open(tmp, reused ? 'r+' : 'w')
     try {
       await fh.writeFile(data)
+      if (reused) await fh.truncate(data.byteLength)
       if (this.fsync) await fh.sync()
     } finally {
       await fh.close()
@@ -138,7 +171,13 @@ export class ChunkStore {
     let size = 0
     try {
       size = (await stat(p)).size
-      await rm(p)
+      if (this.spares.length < this.maxSpares) {
+        const spare = randomBytes(8).toString('hex')
+        await rename(p, join(this.spareDir, spare))
+        this.spares.push(spare)
+      } else {
+        await rm(p)
+      }
     } catch {
       return false
     }

@@ -9,7 +9,7 @@ import { KiB } from '../lib/units.js'
 import { createMeshLibp2p } from '../node/libp2p.js'
 import { Rpc } from '../rpc/index.js'
 import {
-  Files, CorruptChunkError, CHUNK_CODEC, chunker, chunkCid, chunkCidAsync, verifyBlock, verifyBlockAsync, encodeManifest, decodeManifest, parseFileCid, parseRange, filesService,
+  Files, ChunkStore, CorruptChunkError, CHUNK_CODEC, chunker, chunkCid, chunkCidAsync, verifyBlock, verifyBlockAsync, encodeManifest, decodeManifest, parseFileCid, parseRange, filesService,
   type FilesMembership, type FilesMembershipEvent, type ContentRouting
 } from '../files/index.js'
 import { tempDir, waitFor, dialUntilConnected } from './util.js'
@@ -121,6 +121,42 @@ test('chunker cuts fixed-size chunks whatever the input pieces', async t => {
   const none: Uint8Array[] = []
   for await (const c of chunker(source(new Uint8Array()), 16384)) none.push(c)
   t.is(none.length, 0)
+})
+
+test('a deleted block\'s file takes the next block, cut to its size; the spares are bounded and gone after a restart', async t => {
+  const dir = await tempDir(t)
+  const store = new ChunkStore({ dir, spares: 2 })
+  await store.start()
+  const blocks = [randomBytes(300 * KiB), randomBytes(200 * KiB), randomBytes(100 * KiB), randomBytes(50 * KiB)]
+  const cids = blocks.map(b => chunkCid(b))
+  for (let i = 0; i < 3; i++) t.true(await store.put(cids[i], blocks[i]))
+  for (let i = 0; i < 3; i++) t.true(await store.delete(cids[i]))
+  t.is(store.spareFiles, 2, 'two kept, the third deleted')
+  t.deepEqual(store.stats, { blocks: 0, bytes: 0 })
+  for (let i = 0; i < 3; i++) t.is(await store.get(cids[i]), undefined)
+
+  // Smaller than the file it lands in: the tail of the old block is cut off, and the block reads back verified.
+  t.true(await store.put(cids[3], blocks[3]))
+  t.is(store.spareFiles, 1)
+  t.true(Buffer.from((await store.get(cids[3]))!).equals(blocks[3]))
+  t.is((await readFile(store.path(cids[3]))).byteLength, 50 * KiB)
+  // Larger than it: the whole block is there.
+  t.true(await store.put(cids[0], blocks[0]))
+  t.is(store.spareFiles, 0)
+  t.true(Buffer.from((await store.get(cids[0]))!).equals(blocks[0]))
+  // None left: a new file.
+  t.true(await store.put(cids[1], blocks[1]))
+  t.true(Buffer.from((await store.get(cids[1]))!).equals(blocks[1]))
+  t.deepEqual(store.stats, { blocks: 3, bytes: 550 * KiB })
+
+  await store.delete(cids[1])
+  t.is(store.spareFiles, 1)
+  const again = new ChunkStore({ dir, spares: 2 })
+  await again.start()
+  t.is(again.spareFiles, 0)
+  const { readdir } = await import('node:fs/promises')
+  t.deepEqual(await readdir(`${dir}/spare`), [], 'a restart deletes the spares')
+  t.deepEqual(again.stats, { blocks: 2, bytes: 350 * KiB })
 })
 
 test('the same content gets the same id; ids are CIDv1 raw chunks and json manifests', t => {
