@@ -315,7 +315,10 @@ export class Files {
     // out may still hold it in a stream's send queue.
     const uses = new Map<Uint8Array, number>()
     const taken = (data: Uint8Array): void => {
-      const left = (uses.get(data) ?? 0) - 1
+      // Chunks only: the manifest's bytes are not counted, and may still be on their way to the other destination.
+      const count = uses.get(data)
+      if (count == null) return
+      const left = count - 1
       if (left > 0) { uses.set(data, left); return }
       uses.delete(data)
       releaseBuffer(data)

@@ -18,7 +18,7 @@ interface NodeDht {
 /**
  * Writes a file's body to an HTTP response, freeing each chunk's memory as soon as the socket has taken it: the
  * chunks are the response's alone (files' `read`), and a freed chunk is one a full collection need not find. On a
- * 200 MiB get this took a third off the reading node's CPU (BENCHMARKS.md, files, session 7).
+ * 200 MiB get this took a quarter off the reading node's CPU (BENCHMARKS.md, files, session 7).
  */
 async function sendBody (body: AsyncGenerator<Uint8Array>, res: ServerResponse, signal: AbortSignal): Promise<void> {
   for await (const data of body) {
