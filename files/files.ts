@@ -66,6 +66,11 @@ export interface FilesInit {
   window?: number
   /** Chunks in flight down a put's pipeline of replicas. @default `PIPELINE_WINDOW` (6) */
   pipelineWindow?: number
+  /**
+   * A put of a file known to be at most this size sends each chunk to every replica itself, instead of down the
+   * pipeline. @default `DIRECT_PUT_LIMIT` (16 MiB)
+   */
+  directPutLimit?: number
   /** Chunks in flight during a read. @default `READ_WINDOW` (8) */
   readWindow?: number
   /** Chunks in flight at the start of a read, growing by one per chunk delivered. @default `READ_FIRST_WINDOW` (2) */
@@ -108,6 +113,11 @@ export interface ImportOptions extends OpOptions {
   chunkSize?: number
   /** Called with the bytes read so far. @default none */
   onProgress?: (bytes: number) => void
+  /**
+   * The file's size, when the caller knows it ahead (an HTTP Content-Length). A file of at most `directPutLimit` goes
+   * to each replica directly rather than down the pipeline. @default unknown: the pipeline
+   */
+  size?: number
 }
 
 export interface ImportResult {
@@ -198,6 +208,7 @@ export class Files {
   private readonly replicas: number
   private readonly window: number
   private readonly pipelineWindow: number
+  private readonly directPutLimit: number
   private readonly readWindow: number
   private readonly readFirstWindow: number
   private readonly chunkTimeout: number
@@ -231,6 +242,7 @@ export class Files {
     this.replicas = init.replicas ?? C.REPLICAS
     this.window = init.window ?? C.WINDOW
     this.pipelineWindow = init.pipelineWindow ?? C.PIPELINE_WINDOW
+    this.directPutLimit = init.directPutLimit ?? C.DIRECT_PUT_LIMIT
     this.readWindow = init.readWindow ?? C.READ_WINDOW
     this.readFirstWindow = init.readFirstWindow ?? C.READ_FIRST_WINDOW
     this.chunkTimeout = init.chunkTimeout ?? C.CHUNK_TIMEOUT
@@ -328,6 +340,10 @@ export class Files {
       taken(data)
     })
     const chain = new Chain(targets)
+    // A small file goes to each replica from here: one hop per chunk instead of two, which a put of a few chunks
+    // waits for in full. A large one goes down the pipeline, so that this node's uplink carries it once, not once per
+    // replica.
+    const direct = options.size != null && options.size <= this.directPutLimit
     // The replicas' pins ride with the manifest, the put's last block (see PutChunkRequest.pin).
     let pin: M.PinRequest | undefined
     const pinned = new Map<string, boolean>()
@@ -335,7 +351,7 @@ export class Files {
       const peers = chain.live()
       if (peers.length === 0) return
       const withPin = pin != null && uint8ArrayEquals(pin.cid, cid.bytes) ? pin : undefined
-      const { failed, pins } = await this.relay(cid, data, peers, s, withPin)
+      const { failed, pins } = direct ? await this.relayDirect(cid, data, peers, s, withPin) : await this.relay(cid, data, peers, s, withPin)
       for (const f of failed) chain.fail(f.peer, f.message)
       for (const p of pins) pinned.set(p.peer, p.complete)
       if (failed.length === 0) taken(data)
@@ -391,6 +407,12 @@ export class Files {
    * fails is reported and skipped: the block goes to the next one. A peer that does not forward (an older version)
    * names none of its list in its answer, and the rest get the block from here.
    */
+  /** Sends a block to each of `peers` itself, in parallel; the answer is `relay`'s. */
+  private async relayDirect (cid: CID, data: Uint8Array, peers: string[], signal: AbortSignal, pin?: M.PinRequest): Promise<{ forwarded: string[], failed: M.ForwardFailure[], pins: M.PinOutcome[] }> {
+    const each = await Promise.all(peers.map(async peer => await this.relay(cid, data, [peer], signal, pin)))
+    return { forwarded: each.flatMap(r => r.forwarded), failed: each.flatMap(r => r.failed), pins: each.flatMap(r => r.pins) }
+  }
+
   private async relay (cid: CID, data: Uint8Array, peers: string[], signal: AbortSignal, pin?: M.PinRequest): Promise<{ forwarded: string[], failed: M.ForwardFailure[], pins: M.PinOutcome[] }> {
     const forwarded: string[] = []
     const failed: M.ForwardFailure[] = []

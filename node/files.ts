@@ -122,7 +122,10 @@ export async function createNodeFiles (node: MeshNode): Promise<Subsystem | unde
         handler: async ({ req, query, signal }) => {
           const replicas = intParam(query, 'replicas')
           const chunkSize = intParam(query, 'chunkSize')
-          return await files.importFile(requestBody(req), { name: query.get('name') ?? '', replicas, chunkSize, signal })
+          // Node's parser holds the body to a declared length, so the size is known ahead when there is one.
+          const length = Number(req.headers['content-length'] ?? NaN)
+          const size = Number.isSafeInteger(length) && length >= 0 ? length : undefined
+          return await files.importFile(requestBody(req), { name: query.get('name') ?? '', replicas, chunkSize, size, signal })
         }
       })
       api.route({ method: 'GET', path: '/v1/files', handler: async ({ signal }) => ({ files: await files.list({ signal }) }) })

@@ -290,6 +290,31 @@ test('a put sends each block once: the replicas pass it along; one that does not
   for (const n of held3) t.true(await (n.files as any).locallyComplete(n.files.pins.pins.get(put3.cid)))
 })
 
+test('a put of a small file sends each block to every replica itself; a large one, or one of unknown size, down the pipeline', async t => {
+  const { nodes } = await mesh(t, 5)
+  const out = async (): Promise<number> => await metric(nodes[0], 'meshos_files_transfer_bytes_total', '{direction="out"}')
+  const data = randomBytes(6 * chunkSize)
+  let before = await out()
+  const small = await nodes[0].files.importFile(source(data), { name: 'small', size: data.byteLength })
+  t.is(small.replicas, 3)
+  const manifest = (await nodes[0].files.store.get(CID.parse(small.cid)))!.byteLength
+  t.is(await out() - before, 2 * (data.byteLength + manifest), 'each block sent to both other replicas from here')
+  const held = await holders(nodes, small.cid)
+  t.is(held.length, 3)
+  for (const n of held) {
+    t.true(await (n.files as any).locallyComplete(n.files.pins.pins.get(small.cid)), 'pinned with the manifest, complete')
+    t.is(sha(await readAll(n.files, small.cid)), sha(data))
+  }
+
+  // Declared larger than the limit (16 MiB by default): the pipeline, each block sent once from here.
+  const data2 = randomBytes(6 * chunkSize)
+  before = await out()
+  const large = await nodes[0].files.importFile(source(data2), { name: 'large', size: 17 * 1024 * 1024 })
+  t.is(large.replicas, 3)
+  const manifest2 = (await nodes[0].files.store.get(CID.parse(large.cid)))!.byteLength
+  t.is(await out() - before, data2.byteLength + manifest2)
+})
+
 test('a put pins its replicas with the manifest, once the chunks still being stored there are in', async t => {
   const { nodes } = await mesh(t, 5)
   const served = (n: Node): Record<string, (req: any, ctx: any) => Promise<any>> => (n.rpc as any).services.get('/meshos/files/1.0.0').handlers
