@@ -197,7 +197,10 @@ const notFound = (err: unknown): boolean => err instanceof MeshError && err.code
  *
  * ## Put pipeline
  * Also as in HDFS, a put sends each chunk only to the first remote replica, which stores it and passes it to the next
- * (`putChunk`'s `forward` list) and answers once the rest of the pipeline has (see `relay`).
+ * (`putChunk`'s `forward` list) and answers once the rest of the pipeline has (see `relay`). The exception is a
+ * file declared at most `directPutLimit` (16 MiB; an HTTP put with a Content-Length): its node sends each chunk to
+ * every replica itself (`relayDirect`), as a primary-copy store does, since a few chunks' put waits out the pipeline's
+ * second hop in full, and its uplink carries little either way.
  */
 export class Files {
   readonly store: ChunkStore
