@@ -23,7 +23,7 @@ import { summarize, table, writeResult } from './util.js'
  * from the same run: one-stream RPC bulk (1 MiB messages, window 8, this process to a testnet node, the path a chunk
  * takes) and a plain `cp` of the same file. Put is through node 0's HTTP API at RF=3; get streams from a node outside
  * the replica set to a local file; both with the client `mesh file put/get` uses (node:http streams). Sizes up to
- * 16 MiB are the median of 5 runs and up to 128 MiB of 3, each with new content, after one uncounted run. Peak RSS
+ * 16 MiB are the median of 9 runs and up to 128 MiB of 3, each with new content, after one uncounted run. Peak RSS
  * (VmHWM) of the nodes is reported too.
  *
  * Measured on a warmed mesh (8 rounds of a 10 MiB put and four gets, not counted) that has run for the DHT's
@@ -68,7 +68,9 @@ export async function main (args: string[]): Promise<void> {
       // One transfer of a small file takes a fraction of a second, and one sample of that swings with whatever else the
       // machine did in it: small sizes are repeated (new content each time) and the median is reported, after one
       // round that is not counted (the first transfers of a size after a pause ran 20-40% slower: heap growth, JIT).
-      const reps = sizeMiB <= 16 ? 5 : sizeMiB <= 128 ? 3 : 1
+      // Nine for a 10 MiB file: its gets spread 86-116 MiB/s within one run, and the median of five still swung by
+      // 10 % from run to run (BENCHMARKS.md, files, session 7).
+      const reps = sizeMiB <= 16 ? 9 : sizeMiB <= 128 ? 3 : 1
       const unmeasured = reps > 1 ? 1 : 0
       const puts: number[] = []
       const gets: number[] = []
