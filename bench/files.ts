@@ -131,8 +131,9 @@ function spread (xs: number[]): string {
   return xs.length < 2 ? '-' : `${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)}`
 }
 
-/** One persistent RPC stream from this process to `addr`, 1 MiB messages with 8 in flight. */
 /**
+ * One persistent RPC stream from this process to `addr`, 1 MiB messages with 8 in flight.
+ *
  * The sender runs with the daemon's GC settings (tuneGc, GcHeadroom and YoungBufferCollector), as a node does: without
  * them it sent 10-15 % slower here, which flattered the ratios. They are undone afterwards, so that this process's HTTP
  * client, which stands for `mesh file put/get`, runs as that command does.

@@ -1,3 +1,5 @@
+import { KiB } from './units.js'
+
 /**
  * Frees the memory behind `view` now, instead of when a garbage collection finds it dead, if `view` is most of a
  * large buffer of its own; returns whether it did. The caller must be the buffer's only holder: every other view of it
@@ -23,4 +25,4 @@ export function releaseBuffer (view: Uint8Array): boolean {
   }
 }
 
-const minReleasable = 128 * 1024
+const minReleasable = 128 * KiB

@@ -33,6 +33,8 @@ export const gcSoftMemoryLimit = 280 * MiB
 export const youngBufferStep = 16 * MiB
 export const youngBufferActiveInterval = 10 * millisecond
 export const youngBufferIdleInterval = 250 * millisecond
+/** Looks in a row that each see buffers grow by less than a 64th of the step, after which it looks at the idle pace. */
+export const youngBufferQuietChecks = 20
 
 /**
  * How often the event-loop delay histogram behind `meshos_process_nodejs_eventloop_lag_*` samples. prom-client's 10 ms

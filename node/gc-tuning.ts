@@ -145,13 +145,11 @@ export interface YoungBufferCollectorInit {
  * there, so a node moving 100 MiB/s ran a scavenge every ~second. Meanwhile the buffers count towards the global
  * limit (tuneGc), and they started a full collection every 64 MiB (GcHeadroom), whose concurrent marking of the whole
  * ~30 MiB heap was a third of a file transfer's CPU in `perf`. With a scavenge every 16 MiB of buffers, a node serving
- * a 200 MiB get ran no full collection and used a third less CPU (BENCHMARKS.md, files, session 7).
+ * its share of a 200 MiB get ran 0-1 full collections instead of 2-3 and used a third less CPU (BENCHMARKS.md, files,
+ * session 7).
  *
  * A node that moves no buffers pays one look every `idleInterval` (~2 µs each).
  */
-/** Looks in a row that see buffers grow by less than a 64th of the step each, after which it looks at the idle pace. */
-const quietChecks = 20
-
 export class YoungBufferCollector {
   private readonly step: number
   private readonly activeInterval: number
@@ -161,7 +159,7 @@ export class YoungBufferCollector {
   private timer?: ReturnType<typeof setTimeout>
   private base = 0
   private last = 0
-  private quiet = quietChecks
+  private quiet = C.youngBufferQuietChecks
   /** Young collections it has run. */
   collections = 0
 
@@ -206,7 +204,7 @@ export class YoungBufferCollector {
       this.collections++
       this.base = this.last = this.externalBytes()
     }
-    return this.quiet < quietChecks
+    return this.quiet < C.youngBufferQuietChecks
   }
 
   private schedule (ms: number): void {
