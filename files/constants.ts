@@ -36,6 +36,8 @@ export const PIPELINE_WINDOW = 6
  * pipeline's saving matters more: the node taking the put sends each byte once instead of once per replica.
  */
 export const DIRECT_PUT_LIMIT = 16 * MiB
+/** Files of deleted blocks a node keeps to write new blocks into (ChunkStore.put), rather than allocating new files. */
+export const SPARE_BLOCK_FILES = 32
 /** Chunks in flight during a get. Twice this measured no faster on 2 cores and cost ~30 MiB more peak RSS. */
 export const READ_WINDOW = 8
 /**

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import { silentLogger, type Logger } from '../lib/log.js'
+import * as C from './constants.js'
 import { CorruptChunkError } from './errors.js'
 import { verifyBlock } from './manifest.js'
 
@@ -18,7 +19,7 @@ export interface ChunkStoreInit {
   onCorrupt?: (cid: string) => void
   /**
    * Files of deleted blocks kept to write new blocks into (see `put`); they hold at most this many chunks' worth of
-   * disk until reused or the node restarts. 0 deletes every file at once. @default 32
+   * disk until reused or the node restarts. 0 deletes every file at once. @default `SPARE_BLOCK_FILES` (32)
    */
   spares?: number
 }
@@ -46,7 +47,7 @@ export class ChunkStore {
     this.blocks = join(init.dir, 'chunks')
     this.tmp = join(init.dir, 'tmp')
     this.spareDir = join(init.dir, 'spare')
-    this.maxSpares = init.spares ?? 32
+    this.maxSpares = init.spares ?? C.SPARE_BLOCK_FILES
     this.fsync = init.fsync ?? true
     this.log = init.logger ?? silentLogger
   }
