@@ -17,7 +17,7 @@ import {
 } from './errors.js'
 import {
   DEFAULT_REPLICATION_FACTOR, DEFAULT_REQUEST_TIMEOUT, MAX_KEY_BYTES, MAX_VALUE_BYTES, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT,
-  DEFAULT_MAX_BATCH_BYTES, DEFAULT_ROUND_TIMEOUT, MAX_WRITE_BATCH
+  DEFAULT_MAX_BATCH_BYTES, DEFAULT_ROUND_TIMEOUT, MAX_WRITE_BATCH, MAX_BATCHES_IN_FLIGHT
 } from './constants.js'
 
 export interface CoordinatorComponents {
@@ -53,12 +53,19 @@ export interface CoordinatorInit {
    * request, so the RPC, its framing and the replica's dispatch are paid once per batch. @default true
    */
   batchWrites?: boolean
+  /**
+   * Write batches one replica may have unanswered before the next waits for one to end. Under load the records that
+   * arrive meanwhile then share one request, where each turn's few records went alone. @default 2
+   */
+  maxBatchesInFlight?: number
 }
 
 interface PeerBatch {
   records: KvRecord[]
   bytes: number
   waiters: Array<{ resolve: (superseded: boolean) => void, reject: (err: unknown) => void }>
+  /** A flush is scheduled (setImmediate); otherwise the batch waits for one of the peer's batches in flight to end. */
+  scheduled: boolean
 }
 
 export interface OperationOptions {
@@ -143,6 +150,9 @@ export class Coordinator {
   private readonly background = new Set<Promise<unknown>>()
   private readonly batchWrites: boolean
   private readonly batches = new Map<string, PeerBatch>()
+  /** Batches sent to each peer and not yet answered. */
+  private readonly inFlight = new Map<string, number>()
+  private readonly maxInFlight: number
 
   constructor (components: CoordinatorComponents, init: CoordinatorInit = {}) {
     this.c = components
@@ -155,6 +165,7 @@ export class Coordinator {
     this.maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
     this.speculate = init.speculativeRetry ?? 0.2
     this.batchWrites = init.batchWrites ?? true
+    this.maxInFlight = init.maxBatchesInFlight ?? MAX_BATCHES_IN_FLIGHT
   }
 
   /** Waits for read repairs and late hint writes still running. */
@@ -191,9 +202,12 @@ export class Coordinator {
     return await new Promise<boolean>((resolve, reject) => {
       let batch = this.batches.get(peer)
       if (batch == null) {
-        const b: PeerBatch = { records: [], bytes: 0, waiters: [] }
+        const b: PeerBatch = { records: [], bytes: 0, waiters: [], scheduled: false }
         this.batches.set(peer, b)
-        setImmediate(() => { this.flushBatch(peer, b) })
+        if ((this.inFlight.get(peer) ?? 0) < this.maxInFlight) {
+          b.scheduled = true
+          setImmediate(() => { this.flushBatch(peer, b) })
+        }
         batch = b
       }
       const onAbort = (): void => { reject(signal.reason) }
@@ -211,11 +225,19 @@ export class Coordinator {
   private flushBatch (peer: string, batch: PeerBatch): void {
     if (this.batches.get(peer) !== batch) return
     this.batches.delete(peer)
+    this.inFlight.set(peer, (this.inFlight.get(peer) ?? 0) + 1)
     this.c.metrics.writeBatch.observe(batch.records.length)
     const sent = withDeadline(this.timeout, undefined, async signal => peer === this.self
       ? await this.c.service.write({ records: batch.records }, signal)
       : await this.c.transport.write(peer, { records: batch.records }, signal), this.c.clock)
     sent
+      .finally(() => {
+        const left = (this.inFlight.get(peer) ?? 1) - 1
+        if (left > 0) this.inFlight.set(peer, left)
+        else this.inFlight.delete(peer)
+        const waiting = this.batches.get(peer)
+        if (waiting != null && !waiting.scheduled) this.flushBatch(peer, waiting)
+      })
       .then(res => {
         this.c.hlc.update(res.clock)
         // A replica that predates per-record answers gives counts only: then every record of a batch with any

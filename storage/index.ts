@@ -71,6 +71,8 @@ export interface StorageInit {
    * takes writes at once but serves reads only after anti-entropy has compared it with every co-replica. @default false
    */
   rebuild?: boolean
+  /** Write batches a coordinator may have unanswered at one replica (see CoordinatorInit). @default 2 */
+  maxBatchesInFlight?: number
 }
 
 export interface StorageStats {
@@ -146,7 +148,8 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     timeout: init.timeout,
     maxKeyBytes: init.maxKeyBytes,
     maxValueBytes: init.maxValueBytes,
-    maxBatchBytes
+    maxBatchBytes,
+    maxBatchesInFlight: init.maxBatchesInFlight
   })
   const antiEntropy = new AntiEntropy({ service, transport, membership, clock, logger, metrics, ring }, {
     ...init.antiEntropy, replicationFactor: rf, maxBatchBytes, rebuild: init.rebuild

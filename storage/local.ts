@@ -20,6 +20,8 @@ export class LocalNetwork {
   private readonly down = new Map<string, FailureMode>()
   /** Requests routed, by method, for tests that count traffic. */
   readonly calls = new Map<string, number>()
+  /** Peers whose requests wait (see `hold`), with the requests waiting. */
+  private readonly held = new Map<string, Array<() => void>>()
 
   register (peer: string, service: ReplicaService): void { this.services.set(peer, service) }
   unregister (peer: string): void { this.services.delete(peer) }
@@ -29,6 +31,17 @@ export class LocalNetwork {
     else this.down.set(peer, mode)
   }
 
+  /** Requests to peer wait, as at a stalled replica, until `release(peer)`. */
+  hold (peer: string): void {
+    if (!this.held.has(peer)) this.held.set(peer, [])
+  }
+
+  release (peer: string): void {
+    const waiting = this.held.get(peer) ?? []
+    this.held.delete(peer)
+    for (const go of waiting) go()
+  }
+
   isDown (peer: string): boolean { return this.down.has(peer) || !this.services.has(peer) }
 
   async call<Req, Res> (peer: string, method: string, req: Req, signal: AbortSignal, fn: (s: ReplicaService, req: Req, signal: AbortSignal) => Promise<Res>): Promise<Res> {
@@ -36,6 +49,8 @@ export class LocalNetwork {
     this.calls.set(method, (this.calls.get(method) ?? 0) + 1)
     // Yield first, as a real network would, so callers never rely on synchronous answers.
     await new Promise(resolve => setImmediate(resolve))
+    const waiting = this.held.get(peer)
+    if (waiting != null) await raceSignal(new Promise<void>(resolve => { waiting.push(resolve) }), signal)
     const mode = this.down.get(peer)
     const service = this.services.get(peer)
     if (mode === 'timeout') return await raceSignal(new Promise<never>(() => {}), signal)

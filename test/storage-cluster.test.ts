@@ -191,6 +191,46 @@ test('oversized keys and values and invalid UTF-8 are refused with named errors'
   t.is((await s.get('k')).value.byteLength, 1024 * 1024)
 })
 
+/** Starts `perTurn` writes through `coord` in each of `turns` turns of the event loop; resolves once all are started. */
+async function startBurst (c: Cluster, coord: string, prefix: string, turns: number, perTurn: number): Promise<{ done: Promise<Array<{ acks: number }>> }> {
+  const writes: Array<Promise<{ acks: number }>> = []
+  for (let i = 0; i < turns; i++) {
+    for (let j = 0; j < perTurn; j++) writes.push(c.node(coord).put(`${prefix}/${i}/${j}`, `v${i}.${j}`))
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  // Wrapped: an async function returning the promise itself would wait for it.
+  return { done: Promise.all(writes) }
+}
+
+test('a coordinator keeps at most two write batches in flight per replica; the records meanwhile share the next', async t => {
+  // The replicas stall while 60 turns of writes start, so every batch after the first two must wait.
+  const turns = 60
+  const run = async (c: Cluster, prefix: string): Promise<{ sent: number, acks: number[] }> => {
+    for (const id of ['node-2', 'node-3']) c.network.hold(id)
+    const writes = await startBurst(c, 'node-1', prefix, turns, 3)
+    for (const id of ['node-2', 'node-3']) c.network.release(id)
+    const acks = (await writes.done).map(a => a.acks)
+    return { sent: c.network.calls.get('write') ?? 0, acks }
+  }
+  const uncapped = await run(await Cluster.create(t, 3, { ...noAntiEntropy, maxBatchesInFlight: Infinity }), 'u')
+  const c = await Cluster.create(t, 3, noAntiEntropy)
+  const capped = await run(c, 'c')
+  t.log(`${turns} turns of 3 writes to 2 remote replicas: ${uncapped.sent} write requests uncapped, ${capped.sent} with the cap`)
+  // Uncapped, each turn's records leave together: one request per remote replica per turn.
+  t.is(uncapped.sent, turns * 2)
+  // Capped: two batches per replica, then everything that arrived meanwhile in one more.
+  t.is(capped.sent, 3 * 2)
+  t.true(capped.acks.every(a => a >= 2))
+  for (let i = 0; i < turns; i += 7) t.is(text((await c.node('node-3').get(`c/${i}/2`, { consistency: 'all' })).value), `v${i}.2`)
+
+  // A batch that fails sends the one waiting behind it: with a replica down every write still meets quorum.
+  c.down('node-3')
+  const down = await (await startBurst(c, 'node-1', 'd', 20, 3)).done
+  t.true(down.every(a => a.acks === 2))
+  c.up('node-3')
+  t.is(text((await c.node('node-2').get('d/19/2', { consistency: 'quorum' })).value), 'v19.2')
+})
+
 test('TTL values read as not found once expired; ANY writes succeed with every replica down', async t => {
   const c = await Cluster.create(t, 5, noAntiEntropy)
   const s = c.node('node-1')
