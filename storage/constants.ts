@@ -49,4 +49,4 @@ export const MAX_WRITE_BATCH = 256
 /** Keys whose stored version a replica keeps in memory (about 150 bytes each), to write without reading first. */
 export const DEFAULT_VERSION_CACHE_SIZE = 100_000
 /** Write batches a coordinator has unanswered at one replica before the next waits (see CoordinatorInit). */
-export const MAX_BATCHES_IN_FLIGHT = 2
+export const MAX_BATCHES_IN_FLIGHT = 1
