@@ -71,7 +71,7 @@ export interface StorageInit {
    * takes writes at once but serves reads only after anti-entropy has compared it with every co-replica. @default false
    */
   rebuild?: boolean
-  /** Write batches a coordinator may have unanswered at one replica (see CoordinatorInit). @default 1 */
+  /** Write batches a coordinator may have unanswered at one remote replica (see CoordinatorInit). @default 1 */
   maxBatchesInFlight?: number
 }
 

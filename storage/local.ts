@@ -20,6 +20,8 @@ export class LocalNetwork {
   private readonly down = new Map<string, FailureMode>()
   /** Requests routed, by method, for tests that count traffic. */
   readonly calls = new Map<string, number>()
+  /** Requests routed, by destination peer. */
+  readonly callsTo = new Map<string, number>()
   /** Peers whose requests wait (see `hold`), with the requests waiting. */
   private readonly held = new Map<string, Array<() => void>>()
 
@@ -31,7 +33,10 @@ export class LocalNetwork {
     else this.down.set(peer, mode)
   }
 
-  /** Requests to peer wait, as at a stalled replica, until `release(peer)`. */
+  /**
+   * Requests of every method to peer wait, as at a stalled replica, until `release(peer)` (or their own deadline:
+   * the waiter of one that gave up is dropped at the release).
+   */
   hold (peer: string): void {
     if (!this.held.has(peer)) this.held.set(peer, [])
   }
@@ -47,6 +52,7 @@ export class LocalNetwork {
   async call<Req, Res> (peer: string, method: string, req: Req, signal: AbortSignal, fn: (s: ReplicaService, req: Req, signal: AbortSignal) => Promise<Res>): Promise<Res> {
     signal.throwIfAborted()
     this.calls.set(method, (this.calls.get(method) ?? 0) + 1)
+    this.callsTo.set(peer, (this.callsTo.get(peer) ?? 0) + 1)
     // Yield first, as a real network would, so callers never rely on synchronous answers.
     await new Promise(resolve => setImmediate(resolve))
     const waiting = this.held.get(peer)
