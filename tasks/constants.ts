@@ -22,13 +22,6 @@ export const MAX_BATCH = 10_000
  * request (of at most 256 records), so this is also the size of the requests a large submission makes.
  */
 export const SUBMIT_CONCURRENCY = 256
-/**
- * Waves of batched record writes (ends, `running`, re-queues) one node has in the store at once; what comes meanwhile
- * leaves with the next wave. Two rather than one, so that a wave held up by a slow replica does not hold every end.
- */
-export const RECORD_WRITE_WAVES = 2
-/** Most writes in one wave: the store's largest write request. */
-export const RECORD_WAVE_MAX = 256
 
 /** Idle thief's poll when no member advertises a backlog; a join or a metadata update wakes it sooner. */
 export const STEAL_IDLE_INTERVAL = 100 * millisecond

@@ -8,7 +8,6 @@
 export { TaskManager, type TaskManagerComponents, type TaskManagerInit, type ListOptions, type TaskLogs } from './manager.js'
 export { Execution, BoundedBuffer, type ExecutionInit, type ExecutionResult } from './executor.js'
 export { Launcher, directStarter, type ProcessStarter, type ProcessHandle, type LaunchSpec } from './launcher.js'
-export { WriteBatcher, type WriteBatcherInit } from './batcher.js'
 export { planSteal, chooseVictim, adopterFor, backlogOf, type PeerLoad, type StealPlanInput } from './scheduler.js'
 export type { TaskStore, TasksMembership, TaskMember, TasksTransport, TaskFiles } from './ports.js'
 export {

@@ -9,7 +9,6 @@ import { silentLogger, type Logger } from '../lib/log.js'
 import * as C from './constants.js'
 import { ExecNotAllowedError, InvalidTaskError, TaskNotFoundError, TasksUnavailableError } from './errors.js'
 import { Execution, prepareScratch, removeScratch, type ExecutionResult } from './executor.js'
-import { WriteBatcher } from './batcher.js'
 import { directStarter, Launcher, type ProcessStarter } from './launcher.js'
 import type { TaskFiles, TaskStore, TasksMembership, TasksTransport, TaskMember } from './ports.js'
 import { adopterFor, backlogOf, chooseVictim, ewma, planSteal, type PeerLoad } from './scheduler.js'
@@ -54,8 +53,6 @@ export interface TaskManagerInit {
   metaInterval?: number
   /** SIGTERM→SIGKILL grace. @default KILL_GRACE */
   killGrace?: number
-  /** Waves of batched record writes in the store at once. @default RECORD_WRITE_WAVES */
-  writeWaves?: number
   /**
    * Start tasks' processes from a small helper process rather than from the daemon, whose size makes each fork dear
    * (see Launcher). @default true
@@ -153,8 +150,6 @@ export class TaskManager {
   private metaTimer?: TimerHandle
   private publishedLoad = -1
   private sweeping?: Promise<void>
-  /** Record writes that need not leave at once (ends, `running`, re-queues) go out in waves. */
-  private readonly batcher: WriteBatcher
   private readonly starter: ProcessStarter
   private readonly metrics?: {
     steals: Counter<'role' | 'outcome'>
@@ -174,7 +169,6 @@ export class TaskManager {
     this.memory = Math.max(0, Math.floor(init.memory ?? totalmem() / MiB))
     this.stealBackoff = init.stealInterval ?? C.STEAL_IDLE_INTERVAL
     this.starter = init.launcher === false ? directStarter : new Launcher()
-    this.batcher = new WriteBatcher(async (key, value, signal) => { await components.store.put(key, value, signal) }, { waves: init.writeWaves })
     const registers = components.registry != null ? [components.registry] : []
     if (components.registry != null) {
       // eslint-disable-next-line @typescript-eslint/no-this-alias
@@ -388,7 +382,7 @@ export class TaskManager {
     const now = this.clock.now()
     for (const h of moving) { h.phase = 'moving'; h.rec = { ...h.rec, node: req.thief, reason: undefined, updatedAt: now } }
     // One try each: the thief is waiting, and a task whose move fails simply stays here.
-    const results = await Promise.allSettled(moving.map(async h => { this.persist(h, { tries: 1, timeout: C.STEAL_WRITE_TIMEOUT, direct: true }); await h.write }))
+    const results = await Promise.allSettled(moving.map(async h => { this.persist(h, { tries: 1, timeout: C.STEAL_WRITE_TIMEOUT }); await h.write }))
     const handed: Array<Uint8Array<ArrayBuffer>> = []
     const back: string[] = []
     results.forEach((r, i) => {
@@ -656,7 +650,7 @@ export class TaskManager {
       }
       // Logs first: once the record says the task ended, its logs are there to read.
       if (logs != null && (logs.stdout !== '' || logs.stderr !== '')) {
-        await withDeadline(C.STORE_TIMEOUT, undefined, async sig => { await this.batcher.write(C.LOG_PREFIX + h.rec.id, new TextEncoder().encode(JSON.stringify(logs)), sig) })
+        await withDeadline(C.STORE_TIMEOUT, undefined, async sig => { await this.components.store.put(C.LOG_PREFIX + h.rec.id, new TextEncoder().encode(JSON.stringify(logs)), sig) })
           .catch(err => { this.log.warn({ err, id: h.rec.id }, 'storing task logs failed') })
       }
       if (state === 'queued' && !this.stopping) {
@@ -689,7 +683,7 @@ export class TaskManager {
    * stale holder never overwrites a newer attempt or another node's adoption. The check is made when the write goes
    * out, not when it was queued: a freeze may lie between the two.
    */
-  private persist (h: Held, opts: { verify?: boolean, tries?: number, timeout?: number, direct?: boolean } = {}): void {
+  private persist (h: Held, opts: { verify?: boolean, tries?: number, timeout?: number } = {}): void {
     const rec = h.rec
     const bytes = encodeRecord(rec)
     h.writing = (h.writing ?? 0) + 1
@@ -699,10 +693,9 @@ export class TaskManager {
         if ((opts.verify === true || this.fenced()) && !(await this.checkMine(h))) return
         try {
           h.sent = { node: rec.node, attempt: rec.attempt }
-          await withDeadline(opts.timeout ?? C.STORE_TIMEOUT, undefined, async sig => {
-            if (opts.direct === true) await this.components.store.put(C.TASK_PREFIX + rec.id, bytes, sig)
-            else await this.batcher.write(C.TASK_PREFIX + rec.id, bytes, sig)
-          })
+          // Ends of tasks come at scattered moments, each a write of its own: the store's coordinator gathers the ones
+          // that come while a write to a replica is unanswered into its next request (CoordinatorInit.maxBatchesInFlight).
+          await withDeadline(opts.timeout ?? C.STORE_TIMEOUT, undefined, async sig => { await this.components.store.put(C.TASK_PREFIX + rec.id, bytes, sig) })
           h.stored = { node: rec.node, attempt: rec.attempt }
           h.sent = undefined
           return

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { seededRandom, systemClock, type Clock } from '../lib/clock.js'
 import { MeshError, NodeUnreachableError } from '../lib/errors.js'
 import {
-  TaskManager, Execution, WriteBatcher, Launcher, directStarter, planSteal, chooseVictim, adopterFor, normalizeSpec, terminalStates,
+  TaskManager, Execution, Launcher, directStarter, planSteal, chooseVictim, adopterFor, normalizeSpec, terminalStates,
   type TaskStore, type TasksMembership, type TaskMember, type TasksTransport, type TaskRecord
 } from '../tasks/index.js'
 import { encodeRecord } from '../tasks/types.js'
@@ -216,35 +216,6 @@ for (const [name, starter] of [['direct', directStarter], ['launcher', launcher]
 }
 
 // ---- scheduling decisions
-
-test('record writes that come while a wave is in the store leave together in the next one', async t => {
-  const turns: string[][] = []
-  let current: string[] | undefined
-  const gates: Array<() => void> = []
-  const batcher = new WriteBatcher(async key => {
-    // Writes started in one turn of the event loop form one wave, as the store would send them.
-    if (current == null) { current = []; turns.push(current); setImmediate(() => { current = undefined }) }
-    current.push(key)
-    await new Promise<void>(resolve => gates.push(resolve))
-  }, { waves: 1 })
-  const signal = new AbortController().signal
-  const first = batcher.write('a', new Uint8Array(), signal)
-  await until('the first wave', () => turns.length === 1)
-  const rest = ['b', 'c', 'd'].map(k => batcher.write(k, new Uint8Array(), signal))
-  const gone = new AbortController()
-  const abandoned = batcher.write('e', new Uint8Array(), gone.signal)
-  gone.abort(new Error('gave up'))
-  await t.throwsAsync(abandoned, { message: 'gave up' })
-  await new Promise(resolve => setImmediate(resolve))
-  t.is(batcher.queued, 3, 'nothing leaves while the only wave is in the store; the abandoned write is out')
-  gates.splice(0).forEach(open => { open() })
-  await first
-  await until('the second wave', () => gates.length === 3)
-  t.deepEqual(turns, [['a'], ['b', 'c', 'd']], 'the waiting writes leave as one wave')
-  gates.splice(0).forEach(open => { open() })
-  await Promise.all(rest)
-  t.is(batcher.queued, 0)
-})
 
 test('planSteal takes a share from the tail and refuses steals that do not pay off', t => {
   const q = (n: number): Array<{ cpu: number, tags: string[] }> => Array.from({ length: n }, () => ({ cpu: 1, tags: [] }))
