@@ -54,9 +54,10 @@ export interface CoordinatorInit {
    */
   batchWrites?: boolean
   /**
-   * Write batches one remote replica may have unanswered before the next waits for one to end. Under load the records that
-   * arrive meanwhile then share one request, where each turn's few records went alone. One measured 3-15 % more
-   * writes per core than two on 3 and 5 nodes, with the same latency at half load (BENCHMARKS.md, kv). @default 1
+   * Write batches one remote replica may have unanswered before the next waits for one to end. Under load the
+   * records that arrive meanwhile then share one request, where each turn's few records went alone. One measured
+   * 3-15 % more writes per core than two on 3 and 5 nodes, with the same latency at half load (BENCHMARKS.md, kv).
+   * @default 1
    */
   maxBatchesInFlight?: number
 }

@@ -694,7 +694,7 @@ export class TaskManager {
         try {
           h.sent = { node: rec.node, attempt: rec.attempt }
           // Ends of tasks come at scattered moments, each a write of its own: the store's coordinator gathers the ones
-          // that come while a write to a replica is unanswered into its next request (CoordinatorInit.maxBatchesInFlight).
+          // that come while a write to a replica is unanswered into its next request (maxBatchesInFlight).
           await withDeadline(opts.timeout ?? C.STORE_TIMEOUT, undefined, async sig => { await this.components.store.put(C.TASK_PREFIX + rec.id, bytes, sig) })
           h.stored = { node: rec.node, attempt: rec.attempt }
           h.sent = undefined
