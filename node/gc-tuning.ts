@@ -5,11 +5,19 @@ import * as C from './constants.js'
 
 /**
  * Flags the daemon's Node process should start with; the testnet, the systemd unit, the container's `mesh` wrapper
- * and the `mesh` script's shebang pass them. Node 24 lets the young generation grow to 2 x 64 MiB: a node moving file
- * chunks filled it and held ~50 MiB more RSS than with 4 MiB semi-spaces, with no measured loss in speed, and that
- * headroom is what pays for `tuneGc` below within the 300 MiB a transfer may use.
+ * and the `mesh` script's shebang pass them.
+ *
+ * `--max-semi-space-size=4`: Node 24 lets the young generation grow to 2 x 64 MiB: a node moving file chunks filled
+ * it and held ~50 MiB more RSS than with 4 MiB semi-spaces, with no measured loss in speed, and that headroom is what
+ * pays for `tuneGc` below within the 300 MiB a transfer may use.
+ *
+ * `--single-threaded-gc`: V8's collector otherwise hands parts of each scavenge to helper threads and waits for
+ * them. When the machine's cores are all busy (several nodes, or a node and its load, on two cores) a helper may not
+ * run for milliseconds, and the pause waits with it. Without helpers, quorum KV latency at a fixed 1,000 ops/s on a
+ * 3-node testnet had a p99 of 31-33 ms against 35-46, daemon CPU per empty task fell 3-7 %, and KV throughput and file
+ * transfers did not change (BENCHMARKS.md, kv, session 8).
  */
-export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=4']
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=4', '--single-threaded-gc']
 
 /**
  * Counts buffers outside the JS heap (every chunk, socket read and cipher output is one) towards V8's one global
