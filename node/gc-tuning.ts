@@ -14,8 +14,8 @@ import * as C from './constants.js'
  * `--single-threaded-gc`: V8's collector otherwise hands parts of each scavenge to helper threads and waits for
  * them. When the machine's cores are all busy (several nodes, or a node and its load, on two cores) a helper may not
  * run for milliseconds, and the pause waits with it. Without helpers, quorum KV latency at a fixed 1,000 ops/s on a
- * 3-node testnet had a p99 of 31-33 ms against 35-46, daemon CPU per empty task fell 3-7 %, and KV throughput and file
- * transfers did not change (BENCHMARKS.md, kv, session 8).
+ * 3-node testnet had a p99 of 31-33 ms against 35-46, daemon CPU per empty task fell 3-7 %, KV throughput did not
+ * change, and file gets and large puts ran 5-15 % faster (BENCHMARKS.md, kv and files, session 8).
  */
 export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=4', '--single-threaded-gc']
 
