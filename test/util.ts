@@ -30,15 +30,23 @@ export async function mesh (args: string[], opts: { env?: Record<string, string>
   return { code, stdout, stderr }
 }
 
-/** Polls `check` until it returns a truthy value; never a fixed sleep standing in for an event. */
-export async function waitFor<T> (what: string, check: () => Promise<T> | T, timeout = 30_000, interval = 50): Promise<NonNullable<T>> {
+class DaemonExitedError extends Error {}
+
+/**
+ * Polls `check` until it returns a truthy value; never a fixed sleep standing in for an event. An error `fatal`
+ * accepts ends the wait at once.
+ */
+export async function waitFor<T> (what: string, check: () => Promise<T> | T, timeout = 30_000, interval = 50, fatal?: (err: unknown) => boolean): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeout
   let lastErr: unknown
   while (Date.now() < deadline) {
     try {
       const v = await check()
       if (v) return v as NonNullable<T>
-    } catch (err) { lastErr = err }
+    } catch (err) {
+      if (fatal?.(err) === true) throw err
+      lastErr = err
+    }
     await new Promise(resolve => setTimeout(resolve, interval))
   }
   throw new Error(`timed out after ${timeout} ms waiting for ${what}${lastErr != null ? `: ${(lastErr as Error).message}` : ''}`)
@@ -78,8 +86,10 @@ export function startDaemon (t: ExecutionContext, args: string[], env: Record<st
     exited,
     output: () => out,
     info: async () => await waitFor('node.json', async () => {
+      // A daemon that exited will never write it: say so at once, with what it printed.
+      if (child.exitCode != null || child.signalCode != null) throw new DaemonExitedError(`the daemon exited (${child.signalCode ?? `code ${child.exitCode}`}) before writing node.json:\n${out.slice(-2000)}`)
       const info = JSON.parse(await readFile(join(dataDir, 'node.json'), 'utf8'))
       return info.pid === child.pid ? info : undefined
-    }, 30_000)
+    }, 30_000, 50, err => err instanceof DaemonExitedError)
   }
 }
