@@ -21,6 +21,7 @@ export const errorCodes = {
   ABORTED: { status: 499, exit: 130 },
   NODE_UNREACHABLE: { status: 502, exit: 69 },
   DATA_DIR_LOCKED: { status: 409, exit: 73 },
+  LISTEN_FAILED: { status: 500, exit: 71 },
   UNKNOWN_METHOD: { status: 404, exit: 64 }
 } as const
 
@@ -75,6 +76,20 @@ export class DataDirLockedError extends MeshError {
 }
 export class NodeUnreachableError extends MeshError {
   constructor (message: string) { super('NODE_UNREACHABLE', message); this.name = 'NodeUnreachableError' }
+}
+/** An address the node was told to listen on (peer or API) cannot be bound: in use, not local, or not permitted. */
+export class ListenFailedError extends MeshError {
+  constructor (message: string, options?: { cause?: unknown }) { super('LISTEN_FAILED', message, options); this.name = 'ListenFailedError' }
+}
+
+/** Why a bind failed, in words, from its errno code. */
+export function listenReason (err: { code?: string, message?: string }): string {
+  switch (err.code) {
+    case 'EADDRINUSE': return 'the address is already in use (by another process, or another node on this machine)'
+    case 'EADDRNOTAVAIL': return 'the address is not one of this machine\'s'
+    case 'EACCES': return 'permission denied (ports below 1024 need privileges)'
+    default: return err.message ?? String(err)
+  }
 }
 
 /** Converts anything thrown into a MeshError, keeping the code of one that already is. */

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { MeshError, PayloadTooLargeError, toMeshError } from '../lib/errors.js'
+import { ListenFailedError, MeshError, PayloadTooLargeError, listenReason, toMeshError } from '../lib/errors.js'
 import { silentLogger, type Logger } from '../lib/log.js'
 import * as C from './constants.js'
 
@@ -92,8 +92,11 @@ export class ApiServer {
       s.on('close', () => this.sockets.delete(s))
     })
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(this.init.port, this.init.host, () => { server.off('error', reject); resolve() })
+      const fail = (err: NodeJS.ErrnoException): void => {
+        reject(new ListenFailedError(`cannot serve the API on ${this.init.host}:${this.init.port}: ${listenReason(err)}`, { cause: err }))
+      }
+      server.once('error', fail)
+      server.listen(this.init.port, this.init.host, () => { server.off('error', fail); resolve() })
     })
     this.server = server
     this.log.info({ url: this.url }, 'api listening')

@@ -1,5 +1,5 @@
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client'
-import { MeshError } from '../lib/errors.js'
+import { ListenFailedError, MeshError, listenReason } from '../lib/errors.js'
 import { silentLogger, type Logger } from '../lib/log.js'
 import { Rpc } from '../rpc/index.js'
 import { createMembership, type Libp2pMembership } from '../membership/index.js'
@@ -99,7 +99,11 @@ export class MeshNode {
     this.api = new ApiServer({ host: api.host, port: api.port, tokens: this.components.tokens, logger: this.log })
     this.routes()
 
-    await this.libp2p.start()
+    try {
+      await this.libp2p.start()
+    } catch (err) {
+      throw peerListenError(err)
+    }
     await this.rpc.start()
     this.membership = createMembership({ libp2p: this.libp2p, privateKey, seeds: config.bootstrap, logger: this.log, registry: this.registry })
     await this.membership.start()
@@ -234,4 +238,18 @@ export class MeshNode {
       })
     })
   }
+}
+
+/**
+ * libp2p reports listen addresses it could not bind in one message, with advice about its own options that means
+ * nothing to a user of `mesh`; this names each address and why.
+ */
+function peerListenError (err: unknown): unknown {
+  if ((err as Error)?.name !== 'UnsupportedListenAddressesError') return err
+  const failures = [...(err as Error).message.matchAll(/^\s+(\/\S+?): (?:Error: )?(.+)$/gm)].map(([, addr, why]) => {
+    const code = /\b(E[A-Z]{3,})\b/.exec(why)?.[1]
+    return `${addr}: ${listenReason({ code, message: why })}`
+  })
+  if (failures.length === 0) return err
+  return new ListenFailedError(`cannot listen on ${failures.join('; ')}`, { cause: err })
 }
