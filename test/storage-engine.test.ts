@@ -22,6 +22,26 @@ test('level engine: group commit shares fsyncs between concurrent writes', async
   for (let i = 0; i < n; i += 97) t.deepEqual(await engine.get(`k${i}`), bytes(`v${i}`))
 })
 
+test('level engine: concurrent gets share trips to LevelDB and each gets its own key\'s value', async t => {
+  const engine = new LevelEngine({ path: join(await tempDir(t), 'db') })
+  await engine.open()
+  t.teardown(async () => { await engine.close() })
+  await engine.batch(Array.from({ length: 100 }, (_, i) => ({ type: 'put' as const, key: `k${i}`, value: bytes(`v${i}`) })))
+  const before = engine.stats().readTrips ?? 0
+  // Present, missing and repeated keys, all at once.
+  const keys = Array.from({ length: 300 }, (_, i) => `k${(i * 7) % 150}`)
+  const values = await Promise.all(keys.map(async k => await engine.get(k)))
+  keys.forEach((k, i) => {
+    const n = Number(k.slice(1))
+    t.deepEqual(values[i], n < 100 ? bytes(`v${n}`) : undefined, k)
+  })
+  const trips = (engine.stats().readTrips ?? 0) - before
+  t.true(trips <= 2, `${trips} trips for ${keys.length} gets`)
+  // A get after a write has landed sees it.
+  await engine.batch([{ type: 'put', key: 'k1', value: bytes('new') }])
+  t.deepEqual(await engine.get('k1'), bytes('new'))
+})
+
 test('level engine: relaxed durability never syncs', async t => {
   const engine = new LevelEngine({ path: join(await tempDir(t), 'db'), durability: 'relaxed' })
   await engine.open()
