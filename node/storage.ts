@@ -33,6 +33,7 @@ export const kvService = {
   methods: {
     write: { request: M.WriteRequest, response: M.WriteResponse },
     read: { request: M.ReadRequest, response: M.ReadResponse },
+    readMany: { request: M.ReadManyRequest, response: M.ReadManyResponse },
     fetch: { request: M.FetchRequest, response: M.FetchResponse },
     merkle: { request: M.MerkleRequest, response: M.MerkleResponse },
     fetchRange: { request: M.FetchRangeRequest, response: M.FetchRangeResponse },
@@ -159,6 +160,7 @@ export function rpcTransport (node: MeshNode, timeout = 10 * second): ReplicaTra
   return {
     write: call('write'),
     read: call('read'),
+    readMany: call('readMany'),
     fetch: call('fetch'),
     merkle: call('merkle'),
     fetchRange: call('fetchRange'),

@@ -46,6 +46,8 @@ export const MAX_SCAN_LIMIT = 10_000
 export const DEFAULT_STATS_INTERVAL = 1 * minute
 /** Records of concurrent writes to one replica sent in one request, at most. */
 export const MAX_WRITE_BATCH = 256
+/** Concurrent reads of one replica sent in one request, at most; a replica refuses larger requests. */
+export const MAX_READ_BATCH = 256
 /** Keys whose stored version a replica keeps in memory (about 150 bytes each), to write without reading first. */
 export const DEFAULT_VERSION_CACHE_SIZE = 100_000
 /** Write batches a coordinator has unanswered at one replica before the next waits (see CoordinatorInit). */

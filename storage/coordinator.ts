@@ -1,8 +1,9 @@
 import type { Logger } from '../lib/log.js'
 import type { Clock, TimerHandle } from '../lib/clock.js'
 import { deadline, withDeadline } from '../lib/abort.js'
-import { MeshError, NodeUnreachableError, UnavailableError } from '../lib/errors.js'
-import type { Record as KvRecord, Timestamp, ReadResponse } from './storage.js'
+import { MalformedMessageError, MeshError, NodeUnreachableError, UnavailableError } from '../lib/errors.js'
+import type { Record as KvRecord, Timestamp, ReadRequest, ReadResponse } from './storage.js'
+import { PeerBatches } from './peer-batches.js'
 import type { ConsistencyLevel, MembershipView, ReplicaTransport } from './types.js'
 import type { ReplicaService } from './service.js'
 import type { HintStore } from './hints.js'
@@ -17,7 +18,7 @@ import {
 } from './errors.js'
 import {
   DEFAULT_REPLICATION_FACTOR, DEFAULT_REQUEST_TIMEOUT, MAX_KEY_BYTES, MAX_VALUE_BYTES, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT,
-  DEFAULT_MAX_BATCH_BYTES, DEFAULT_ROUND_TIMEOUT, MAX_WRITE_BATCH, MAX_BATCHES_IN_FLIGHT
+  DEFAULT_MAX_BATCH_BYTES, DEFAULT_ROUND_TIMEOUT, MAX_WRITE_BATCH, MAX_READ_BATCH, MAX_BATCHES_IN_FLIGHT
 } from './constants.js'
 
 export interface CoordinatorComponents {
@@ -62,13 +63,6 @@ export interface CoordinatorInit {
   maxBatchesInFlight?: number
 }
 
-interface PeerBatch {
-  records: KvRecord[]
-  bytes: number
-  waiters: Array<{ resolve: (superseded: boolean) => void, reject: (err: unknown) => void }>
-  /** A flush is scheduled (setImmediate); otherwise the batch waits for one of the peer's batches in flight to end. */
-  scheduled: boolean
-}
 
 export interface OperationOptions {
   /** @default the store's defaultConsistency ('quorum') */
@@ -151,10 +145,12 @@ export class Coordinator {
   private readonly speculate: number
   private readonly background = new Set<Promise<unknown>>()
   private readonly batchWrites: boolean
-  private readonly batches = new Map<string, PeerBatch>()
-  /** Batches sent to each peer and not yet answered. */
-  private readonly inFlight = new Map<string, number>()
-  private readonly maxInFlight: number
+  /** Writes of single records, per replica; each resolves to whether the replica held a newer version. */
+  private readonly writes: PeerBatches<KvRecord, boolean>
+  /** Reads of remote replicas, per replica. */
+  private readonly reads: PeerBatches<ReadRequest, ReadResponse>
+  /** Replicas that answered a batched read with UNKNOWN_METHOD (an older version): read one key at a time. */
+  private readonly singleReaders = new Set<string>()
 
   constructor (components: CoordinatorComponents, init: CoordinatorInit = {}) {
     this.c = components
@@ -167,11 +163,30 @@ export class Coordinator {
     this.maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
     this.speculate = init.speculativeRetry ?? 0.2
     this.batchWrites = init.batchWrites ?? true
-    this.maxInFlight = init.maxBatchesInFlight ?? MAX_BATCHES_IN_FLIGHT
+    const maxInFlight = init.maxBatchesInFlight ?? MAX_BATCHES_IN_FLIGHT
     // Below one, no batch would ever leave before it filled up.
-    if (!(this.maxInFlight === Infinity || (Number.isInteger(this.maxInFlight) && this.maxInFlight >= 1))) {
-      throw new InvalidOptionError(`maxBatchesInFlight must be an integer of at least 1, got ${this.maxInFlight}`)
+    if (!(maxInFlight === Infinity || (Number.isInteger(maxInFlight) && maxInFlight >= 1))) {
+      throw new InvalidOptionError(`maxBatchesInFlight must be an integer of at least 1, got ${maxInFlight}`)
     }
+    const batching = { maxInFlight, timeout: this.timeout, clock: this.c.clock }
+    this.writes = new PeerBatches<KvRecord, boolean>({
+      ...batching,
+      send: async (peer, records, signal) => await this.sendWrites(peer, records, signal),
+      size: recordBytes,
+      maxItems: MAX_WRITE_BATCH,
+      maxBytes: this.maxBatchBytes / 2,
+      // The local replica is not capped: its engine already gathers concurrent batches into one commit, and a local
+      // write that stalls there must not hold up the ones behind it.
+      uncapped: peer => peer === this.self,
+      onSend: n => { this.c.metrics.writeBatch.observe(n) }
+    })
+    this.reads = new PeerBatches<ReadRequest, ReadResponse>({
+      ...batching,
+      send: async (peer, reads, signal) => await this.sendReads(peer, reads, signal),
+      size: r => r.key.length + 8,
+      maxItems: MAX_READ_BATCH,
+      maxBytes: this.maxBatchBytes / 2
+    })
   }
 
   /** Waits for read repairs and late hint writes still running. */
@@ -198,63 +213,33 @@ export class Coordinator {
     return res.superseded
   }
 
-  /**
-   * Joins the record to this turn's batch for the peer. The batch leaves once the turn's I/O callbacks have run
-   * (setImmediate), or at once when it is full. A caller whose signal aborts stops waiting; its record may still land,
-   * as a send that times out may.
-   */
   private async writeBatched (peer: string, record: KvRecord, signal: AbortSignal): Promise<boolean> {
-    signal.throwIfAborted()
-    return await new Promise<boolean>((resolve, reject) => {
-      let batch = this.batches.get(peer)
-      if (batch == null) {
-        const b: PeerBatch = { records: [], bytes: 0, waiters: [], scheduled: false }
-        this.batches.set(peer, b)
-        // The local replica is not capped: its engine already gathers concurrent batches into one commit, and a local
-        // write that stalls there must not hold up the ones behind it.
-        if (peer === this.self || (this.inFlight.get(peer) ?? 0) < this.maxInFlight) {
-          b.scheduled = true
-          setImmediate(() => { this.flushBatch(peer, b) })
-        }
-        batch = b
-      }
-      const onAbort = (): void => { reject(signal.reason) }
-      signal.addEventListener('abort', onAbort, { once: true })
-      batch.records.push(record)
-      batch.bytes += recordBytes(record)
-      batch.waiters.push({
-        resolve: (superseded) => { signal.removeEventListener('abort', onAbort); resolve(superseded) },
-        reject: (err) => { signal.removeEventListener('abort', onAbort); reject(err) }
-      })
-      if (batch.bytes >= this.maxBatchBytes / 2 || batch.records.length >= MAX_WRITE_BATCH) this.flushBatch(peer, batch)
-    })
+    return await this.writes.add(peer, record, signal)
   }
 
-  private flushBatch (peer: string, batch: PeerBatch): void {
-    if (this.batches.get(peer) !== batch) return
-    this.batches.delete(peer)
-    this.inFlight.set(peer, (this.inFlight.get(peer) ?? 0) + 1)
-    this.c.metrics.writeBatch.observe(batch.records.length)
-    const sent = withDeadline(this.timeout, undefined, async signal => peer === this.self
-      ? await this.c.service.write({ records: batch.records }, signal)
-      : await this.c.transport.write(peer, { records: batch.records }, signal), this.c.clock)
-    sent
-      .finally(() => {
-        const left = (this.inFlight.get(peer) ?? 1) - 1
-        if (left > 0) this.inFlight.set(peer, left)
-        else this.inFlight.delete(peer)
-        const waiting = this.batches.get(peer)
-        if (waiting != null && !waiting.scheduled) this.flushBatch(peer, waiting)
-      })
-      .then(res => {
-        this.c.hlc.update(res.clock)
-        // A replica that predates per-record answers gives counts only: then every record of a batch with any
-        // superseded one is re-stamped, which costs a rewrite and loses nothing.
-        const perRecord = res.supersededRecords.length === batch.records.length
-        batch.waiters.forEach((w, i) => { w.resolve(perRecord ? res.supersededRecords[i] : res.superseded > 0) })
-      }, err => {
-        for (const w of batch.waiters) w.reject(err)
-      })
+  private async sendWrites (peer: string, records: KvRecord[], signal: AbortSignal): Promise<boolean[]> {
+    const res = peer === this.self
+      ? await this.c.service.write({ records }, signal)
+      : await this.c.transport.write(peer, { records }, signal)
+    this.c.hlc.update(res.clock)
+    // A replica that predates per-record answers gives counts only: then every record of a batch with any
+    // superseded one is re-stamped, which costs a rewrite and loses nothing.
+    const perRecord = res.supersededRecords.length === records.length
+    return records.map((_, i) => perRecord ? res.supersededRecords[i] : res.superseded > 0)
+  }
+
+  private async sendReads (peer: string, reads: ReadRequest[], signal: AbortSignal): Promise<ReadResponse[]> {
+    if (!this.singleReaders.has(peer)) {
+      try {
+        const res = await this.c.transport.readMany(peer, { reads }, signal)
+        if (res.results.length !== reads.length) throw new MalformedMessageError(`${peer} answered ${res.results.length} of ${reads.length} reads`)
+        return res.results
+      } catch (err) {
+        if (!(err instanceof MeshError && err.code === 'UNKNOWN_METHOD')) throw err
+        this.singleReaders.add(peer)
+      }
+    }
+    return await Promise.all(reads.map(async r => await this.c.transport.read(peer, r, signal)))
   }
 
   /**
@@ -275,7 +260,7 @@ export class Coordinator {
 
   private async read (peer: string, key: string, digestOnly: boolean, signal: AbortSignal): Promise<ReadResponse> {
     if (peer === this.self) return await this.c.service.read({ key, digestOnly }, signal)
-    return await this.c.transport.read(peer, { key, digestOnly }, signal)
+    return await this.reads.add(peer, { key, digestOnly }, signal)
   }
 
   private async measure<T> (op: string, level: ConsistencyLevel, fn: () => Promise<T>): Promise<T> {

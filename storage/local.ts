@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events'
-import { NodeUnreachableError } from '../lib/errors.js'
+import { MeshError, NodeUnreachableError } from '../lib/errors.js'
 import type { MembershipEvent, MembershipView, ReplicaTransport } from './types.js'
 import type { ReplicaService } from './service.js'
 import type {
-  WriteRequest, WriteResponse, ReadRequest, ReadResponse, FetchRequest, FetchResponse,
+  WriteRequest, WriteResponse, ReadRequest, ReadResponse, ReadManyRequest, ReadManyResponse, FetchRequest, FetchResponse,
   MerkleRequest, MerkleResponse, FetchRangeRequest, FetchRangeResponse, ScanRequest, ScanResponse
 } from './storage.js'
 import { raceSignal } from './util.js'
@@ -22,6 +22,8 @@ export class LocalNetwork {
   readonly calls = new Map<string, number>()
   /** Requests routed, by destination peer. */
   readonly callsTo = new Map<string, number>()
+  /** Methods each peer answers with UNKNOWN_METHOD, as a replica of an older version would. */
+  readonly unknownMethods = new Map<string, Set<string>>()
   /** Peers whose requests wait (see `hold`), with the requests waiting. */
   private readonly held = new Map<string, Array<() => void>>()
 
@@ -57,6 +59,7 @@ export class LocalNetwork {
     await new Promise(resolve => setImmediate(resolve))
     const waiting = this.held.get(peer)
     if (waiting != null) await raceSignal(new Promise<void>(resolve => { waiting.push(resolve) }), signal)
+    if (this.unknownMethods.get(peer)?.has(method) === true) throw new MeshError('UNKNOWN_METHOD', `unknown method kv.${method}`)
     const mode = this.down.get(peer)
     const service = this.services.get(peer)
     if (mode === 'timeout') return await raceSignal(new Promise<never>(() => {}), signal)
@@ -76,6 +79,10 @@ export class LocalReplicaTransport implements ReplicaTransport {
 
   async read (peer: string, req: ReadRequest, signal: AbortSignal): Promise<ReadResponse> {
     return await this.network.call(peer, 'read', req, signal, async (s, r, sig) => await s.read(r, sig))
+  }
+
+  async readMany (peer: string, req: ReadManyRequest, signal: AbortSignal): Promise<ReadManyResponse> {
+    return await this.network.call(peer, 'readMany', req, signal, async (s, r, sig) => await s.readMany(r, sig))
   }
 
   async fetch (peer: string, req: FetchRequest, signal: AbortSignal): Promise<FetchResponse> {

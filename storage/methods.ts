@@ -1,6 +1,6 @@
 import type { Codec } from 'protons-runtime'
 import {
-  WriteRequest, WriteResponse, ReadRequest, ReadResponse, FetchRequest, FetchResponse,
+  WriteRequest, WriteResponse, ReadRequest, ReadResponse, ReadManyRequest, ReadManyResponse, FetchRequest, FetchResponse,
   MerkleRequest, MerkleResponse, FetchRangeRequest, FetchRangeResponse, ScanRequest, ScanResponse
 } from './storage.js'
 import type { ReplicaMethod } from './types.js'
@@ -14,6 +14,7 @@ import type { ReplicaMethod } from './types.js'
 export const replicaMethods: { [M in ReplicaMethod]: { request: () => Codec<any>, response: () => Codec<any> } } = {
   write: { request: WriteRequest.codec, response: WriteResponse.codec },
   read: { request: ReadRequest.codec, response: ReadResponse.codec },
+  readMany: { request: ReadManyRequest.codec, response: ReadManyResponse.codec },
   fetch: { request: FetchRequest.codec, response: FetchResponse.codec },
   merkle: { request: MerkleRequest.codec, response: MerkleResponse.codec },
   fetchRange: { request: FetchRangeRequest.codec, response: FetchRangeResponse.codec },

@@ -7,12 +7,12 @@ import type { HybridClock } from './hlc.js'
 import { compareTimestamps } from './hlc.js'
 import {
   StoredRecord, type Record as KvRecord, type TokenRange, type Version,
-  type WriteRequest, type WriteResponse, type ReadRequest, type ReadResponse, type FetchRequest, type FetchResponse,
+  type WriteRequest, type WriteResponse, type ReadRequest, type ReadResponse, type ReadManyRequest, type ReadManyResponse, type FetchRequest, type FetchResponse,
   type MerkleRequest, type MerkleResponse, type FetchRangeRequest, type FetchRangeResponse, type ScanRequest, type ScanResponse
 } from './storage.js'
 import { tokenOf, tokenHex, MAX_TOKEN, normalize, intersect, FULL_RANGE } from './tokens.js'
 import { validateKey, isDead, recordBytes } from './record.js'
-import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MERKLE_DEPTH, DEFAULT_VERSION_CACHE_SIZE, MAX_KEY_BYTES, MAX_VALUE_BYTES, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT } from './constants.js'
+import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MERKLE_DEPTH, DEFAULT_VERSION_CACHE_SIZE, MAX_KEY_BYTES, MAX_VALUE_BYTES, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT, MAX_READ_BATCH } from './constants.js'
 import { ValueTooLargeError } from './errors.js'
 
 /** Engine key layout. Data is ordered by ring token so a token range is one ordered scan. */
@@ -175,18 +175,32 @@ export class ReplicaService {
     return await this.run(signal, async () => {
       signal?.throwIfAborted()
       this.refuseIfRebuilding()
-      const key = validateKey(req.key, this.maxKeyBytes)
-      if (req.digestOnly) {
-        // The cache is exact for the keys it holds (see versions), so a digest read of a hot key costs no engine read.
-        const v = this.versions.get(key)
-        if (v != null) return { found: true, version: v.ts }
-        if (this.versionsComplete) return { found: false }
-      }
-      const stored = await this.getStored(key)
-      const record = stored?.record
-      if (record == null) return { found: false }
-      return req.digestOnly ? { found: true, version: record.ts } : { found: true, record, version: record.ts }
+      return await this.readOne(req)
     })
+  }
+
+  /** Several reads from one coordinator (its clients' concurrent reads of this replica), answered in order. */
+  async readMany (req: ReadManyRequest, signal?: AbortSignal): Promise<ReadManyResponse> {
+    if (req.reads.length > MAX_READ_BATCH) throw new BadRequestError(`at most ${MAX_READ_BATCH} reads in one request, got ${req.reads.length}`)
+    return await this.run(signal, async () => {
+      signal?.throwIfAborted()
+      this.refuseIfRebuilding()
+      return { results: await Promise.all(req.reads.map(async r => await this.readOne(r))) }
+    })
+  }
+
+  private async readOne (req: ReadRequest): Promise<ReadResponse> {
+    const key = validateKey(req.key, this.maxKeyBytes)
+    if (req.digestOnly) {
+      // The cache is exact for the keys it holds (see versions), so a digest read of a hot key costs no engine read.
+      const v = this.versions.get(key)
+      if (v != null) return { found: true, version: v.ts }
+      if (this.versionsComplete) return { found: false }
+    }
+    const stored = await this.getStored(key)
+    const record = stored?.record
+    if (record == null) return { found: false }
+    return req.digestOnly ? { found: true, version: record.ts } : { found: true, record, version: record.ts }
   }
 
   async fetch (req: FetchRequest, signal?: AbortSignal): Promise<FetchResponse> {

@@ -1523,6 +1523,298 @@ export namespace ReadResponse {
   }
 }
 
+export interface ReadManyRequest {
+  reads: ReadRequest[]
+}
+
+export namespace ReadManyRequest {
+  let _codec: Codec<ReadManyRequest>
+
+  export const codec = (): Codec<ReadManyRequest> => {
+    if (_codec == null) {
+      _codec = message<ReadManyRequest>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.reads != null && obj.reads.length > 0) {
+          for (const value of obj.reads) {
+            w.uint32(10)
+            ReadRequest.codec().encode(value, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          reads: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.reads != null && obj.reads.length === opts.limits.reads) {
+                throw new MaxLengthError('Decode error - repeated field "reads" had too many elements')
+              }
+
+              obj.reads.push(ReadRequest.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.reads$
+              }))
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          reads: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.reads != null && obj.reads === opts.limits.reads) {
+                throw new MaxLengthError('Streaming decode error - repeated field "reads" had too many elements')
+              }
+
+              for (const evt of ReadRequest.codec().stream(reader, reader.uint32(), `${prefix}.reads[]`, {
+                limits: opts.limits?.reads$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.reads
+                }
+              }
+
+              obj.reads++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface ReadManyRequestReadsKeyFieldEvent {
+    field: '$.reads[].key'
+    value: string
+    index: number
+  }
+
+  export interface ReadManyRequestReadsDigestOnlyFieldEvent {
+    field: '$.reads[].digestOnly'
+    value: boolean
+    index: number
+  }
+
+  export function encode (obj: Partial<ReadManyRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ReadManyRequest.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ReadManyRequest>): ReadManyRequest {
+    return decodeMessage(buf, ReadManyRequest.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ReadManyRequest>): Generator<ReadManyRequestReadsKeyFieldEvent | ReadManyRequestReadsDigestOnlyFieldEvent> {
+    return streamMessage(buf, ReadManyRequest.codec(), opts)
+  }
+}
+
+export interface ReadManyResponse {
+  results: ReadResponse[]
+}
+
+export namespace ReadManyResponse {
+  let _codec: Codec<ReadManyResponse>
+
+  export const codec = (): Codec<ReadManyResponse> => {
+    if (_codec == null) {
+      _codec = message<ReadManyResponse>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.results != null && obj.results.length > 0) {
+          for (const value of obj.results) {
+            w.uint32(10)
+            ReadResponse.codec().encode(value, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          results: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.results != null && obj.results.length === opts.limits.results) {
+                throw new MaxLengthError('Decode error - repeated field "results" had too many elements')
+              }
+
+              obj.results.push(ReadResponse.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.results$
+              }))
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          results: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.results != null && obj.results === opts.limits.results) {
+                throw new MaxLengthError('Streaming decode error - repeated field "results" had too many elements')
+              }
+
+              for (const evt of ReadResponse.codec().stream(reader, reader.uint32(), `${prefix}.results[]`, {
+                limits: opts.limits?.results$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.results
+                }
+              }
+
+              obj.results++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface ReadManyResponseResultsFoundFieldEvent {
+    field: '$.results[].found'
+    value: boolean
+    index: number
+  }
+
+  export interface ReadManyResponseResultsRecordKeyFieldEvent {
+    field: '$.results[].record.key'
+    value: string
+    index: number
+  }
+
+  export interface ReadManyResponseResultsRecordValueFieldEvent {
+    field: '$.results[].record.value'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface ReadManyResponseResultsRecordTsWallFieldEvent {
+    field: '$.results[].record.ts.wall'
+    value: bigint
+    index: number
+  }
+
+  export interface ReadManyResponseResultsRecordTsLogicalFieldEvent {
+    field: '$.results[].record.ts.logical'
+    value: number
+    index: number
+  }
+
+  export interface ReadManyResponseResultsRecordTsNodeFieldEvent {
+    field: '$.results[].record.ts.node'
+    value: string
+    index: number
+  }
+
+  export interface ReadManyResponseResultsRecordTombstoneFieldEvent {
+    field: '$.results[].record.tombstone'
+    value: boolean
+    index: number
+  }
+
+  export interface ReadManyResponseResultsRecordExpiresAtFieldEvent {
+    field: '$.results[].record.expiresAt'
+    value: bigint
+    index: number
+  }
+
+  export interface ReadManyResponseResultsVersionWallFieldEvent {
+    field: '$.results[].version.wall'
+    value: bigint
+    index: number
+  }
+
+  export interface ReadManyResponseResultsVersionLogicalFieldEvent {
+    field: '$.results[].version.logical'
+    value: number
+    index: number
+  }
+
+  export interface ReadManyResponseResultsVersionNodeFieldEvent {
+    field: '$.results[].version.node'
+    value: string
+    index: number
+  }
+
+  export function encode (obj: Partial<ReadManyResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ReadManyResponse.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ReadManyResponse>): ReadManyResponse {
+    return decodeMessage(buf, ReadManyResponse.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ReadManyResponse>): Generator<ReadManyResponseResultsFoundFieldEvent | ReadManyResponseResultsRecordKeyFieldEvent | ReadManyResponseResultsRecordValueFieldEvent | ReadManyResponseResultsRecordTsWallFieldEvent | ReadManyResponseResultsRecordTsLogicalFieldEvent | ReadManyResponseResultsRecordTsNodeFieldEvent | ReadManyResponseResultsRecordTombstoneFieldEvent | ReadManyResponseResultsRecordExpiresAtFieldEvent | ReadManyResponseResultsVersionWallFieldEvent | ReadManyResponseResultsVersionLogicalFieldEvent | ReadManyResponseResultsVersionNodeFieldEvent> {
+    return streamMessage(buf, ReadManyResponse.codec(), opts)
+  }
+}
+
 export interface FetchRequest {
   keys: string[]
 }

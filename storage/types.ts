@@ -1,5 +1,5 @@
 import type {
-  WriteRequest, WriteResponse, ReadRequest, ReadResponse, FetchRequest, FetchResponse,
+  WriteRequest, WriteResponse, ReadRequest, ReadResponse, ReadManyRequest, ReadManyResponse, FetchRequest, FetchResponse,
   MerkleRequest, MerkleResponse, FetchRangeRequest, FetchRangeResponse, ScanRequest, ScanResponse
 } from './storage.js'
 
@@ -47,6 +47,7 @@ export interface MembershipView {
 export interface ReplicaTransport {
   write(peer: string, req: WriteRequest, signal: AbortSignal): Promise<WriteResponse>
   read(peer: string, req: ReadRequest, signal: AbortSignal): Promise<ReadResponse>
+  readMany(peer: string, req: ReadManyRequest, signal: AbortSignal): Promise<ReadManyResponse>
   fetch(peer: string, req: FetchRequest, signal: AbortSignal): Promise<FetchResponse>
   merkle(peer: string, req: MerkleRequest, signal: AbortSignal): Promise<MerkleResponse>
   fetchRange(peer: string, req: FetchRangeRequest, signal: AbortSignal): Promise<FetchRangeResponse>

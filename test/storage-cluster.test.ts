@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises'
 import { systemClock } from '../lib/clock.js'
 import { minute } from '../lib/units.js'
 import { ConsistencyUnavailableError, ConsistencyTimeoutError, KeyNotFoundError, KeyTooLargeError, ValueTooLargeError, InvalidKeyError, compareTimestamps } from '../storage/index.js'
-import { MAX_BATCHES_IN_FLIGHT } from '../storage/constants.js'
+import { MAX_BATCHES_IN_FLIGHT, MAX_READ_BATCH } from '../storage/constants.js'
 import { Cluster, fastInit, waitFor, text } from './storage-helpers.js'
 
 const noAntiEntropy = { ...fastInit, antiEntropy: { ...fastInit.antiEntropy, enabled: false } }
@@ -249,6 +249,44 @@ test('a coordinator keeps one write batch in flight per replica; the records mea
   t.true(frozen.every(a => a.acks === 2))
   await waitFor(() => (c.node('node-1').hints.stats().byTarget['node-3'] ?? 0) >= 60, 'a hint for every record node-3 missed')
   c.network.release('node-3')
+})
+
+test('concurrent reads of one replica share a request; a replica without batched reads is read one key at a time', async t => {
+  const c = await Cluster.create(t, 3, noAntiEntropy)
+  const turns = 40
+  for (let i = 0; i < turns; i++) await c.node('node-1').put(`r/${i}`, `v${i}`)
+  const readAll = async (): Promise<string[]> => {
+    for (const id of ['node-2', 'node-3']) c.network.hold(id)
+    const reads: Array<Promise<string>> = []
+    for (let i = 0; i < turns; i++) {
+      const r = c.node('node-1').get(`r/${i}`).then(res => text(res.value))
+      r.catch(() => {})
+      reads.push(r)
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    for (const id of ['node-2', 'node-3']) c.network.release(id)
+    return await Promise.all(reads)
+  }
+  t.teardown(() => { for (const id of ['node-2', 'node-3']) c.network.release(id) })
+
+  t.deepEqual(await readAll(), Array.from({ length: turns }, (_, i) => `v${i}`))
+  const batched = c.network.calls.get('readMany') ?? 0
+  // Each remote replica: the batch in flight, then one with everything that came while it was held.
+  t.true(batched >= 1 && batched <= (MAX_BATCHES_IN_FLIGHT + 1) * 2, `${batched} batched read requests for ${turns} reads`)
+  t.is(c.network.calls.get('read') ?? 0, 0)
+
+  // An older replica answers UNKNOWN_METHOD: the coordinator reads it one key at a time from then on.
+  for (const id of ['node-2', 'node-3']) c.network.unknownMethods.set(id, new Set(['readMany']))
+  t.deepEqual(await readAll(), Array.from({ length: turns }, (_, i) => `v${i}`))
+  t.true((c.network.calls.get('read') ?? 0) >= turns, 'single reads after UNKNOWN_METHOD')
+})
+
+test('a replica refuses a batched read of more keys than the limit', async t => {
+  const c = await Cluster.create(t, 1, noAntiEntropy)
+  const reads = Array.from({ length: MAX_READ_BATCH + 1 }, (_, i) => ({ key: `k${i}`, digestOnly: false }))
+  const err = await t.throwsAsync(c.node('node-1').service.readMany({ reads }))
+  t.is((err as any).code, 'BAD_REQUEST')
+  t.is((await c.node('node-1').service.readMany({ reads: reads.slice(1) })).results.length, MAX_READ_BATCH)
 })
 
 test('TTL values read as not found once expired; ANY writes succeed with every replica down', async t => {
