@@ -48,6 +48,10 @@ export const DEFAULT_STATS_INTERVAL = 1 * minute
 export const MAX_WRITE_BATCH = 256
 /** Concurrent reads of one replica sent in one request, at most; a replica refuses larger requests. */
 export const MAX_READ_BATCH = 256
+/** Bytes a read adds to its batch's answer besides its key and value (version, framing), as the batch estimates it. */
+export const READ_OVERHEAD_BYTES = 64
+/** How long a replica that lacks batched reads (an older version) is read key by key before it is asked again. */
+export const SINGLE_READER_RECHECK = 5 * minute
 /** Keys whose stored version a replica keeps in memory (about 150 bytes each), to write without reading first. */
 export const DEFAULT_VERSION_CACHE_SIZE = 100_000
 /** Write batches a coordinator has unanswered at one replica before the next waits (see CoordinatorInit). */

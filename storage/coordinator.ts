@@ -18,7 +18,7 @@ import {
 } from './errors.js'
 import {
   DEFAULT_REPLICATION_FACTOR, DEFAULT_REQUEST_TIMEOUT, MAX_KEY_BYTES, MAX_VALUE_BYTES, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT,
-  DEFAULT_MAX_BATCH_BYTES, DEFAULT_ROUND_TIMEOUT, MAX_WRITE_BATCH, MAX_READ_BATCH, MAX_BATCHES_IN_FLIGHT
+  DEFAULT_MAX_BATCH_BYTES, DEFAULT_ROUND_TIMEOUT, MAX_WRITE_BATCH, MAX_READ_BATCH, MAX_BATCHES_IN_FLIGHT, READ_OVERHEAD_BYTES, SINGLE_READER_RECHECK
 } from './constants.js'
 
 export interface CoordinatorComponents {
@@ -149,8 +149,11 @@ export class Coordinator {
   private readonly writes: PeerBatches<KvRecord, boolean>
   /** Reads of remote replicas, per replica. */
   private readonly reads: PeerBatches<ReadRequest, ReadResponse>
-  /** Replicas that answered a batched read with UNKNOWN_METHOD (an older version): read one key at a time. */
-  private readonly singleReaders = new Set<string>()
+  /**
+   * Replicas that answered a batched read with UNKNOWN_METHOD (an older version), and until when (clock ms) they are
+   * read one key at a time; after that they are asked again, in case they were upgraded.
+   */
+  private readonly singleReaders = new Map<string, number>()
 
   constructor (components: CoordinatorComponents, init: CoordinatorInit = {}) {
     this.c = components
@@ -183,7 +186,9 @@ export class Coordinator {
     this.reads = new PeerBatches<ReadRequest, ReadResponse>({
       ...batching,
       send: async (peer, reads, signal) => await this.sendReads(peer, reads, signal),
-      size: r => r.key.length + 8,
+      // Sized by the answer it may bring: a full read can return a value of the largest size, and the batch's answer
+      // must stay under the RPC message limit.
+      size: r => r.key.length + READ_OVERHEAD_BYTES + (r.digestOnly ? 0 : this.maxValueBytes),
       maxItems: MAX_READ_BATCH,
       maxBytes: this.maxBatchBytes / 2
     })
@@ -228,18 +233,22 @@ export class Coordinator {
     return records.map((_, i) => perRecord ? res.supersededRecords[i] : res.superseded > 0)
   }
 
-  private async sendReads (peer: string, reads: ReadRequest[], signal: AbortSignal): Promise<ReadResponse[]> {
-    if (!this.singleReaders.has(peer)) {
+  private async sendReads (peer: string, reads: ReadRequest[], signal: AbortSignal): Promise<Array<ReadResponse | Error>> {
+    if ((this.singleReaders.get(peer) ?? 0) <= this.c.clock.now()) {
       try {
         const res = await this.c.transport.readMany(peer, { reads }, signal)
         if (res.results.length !== reads.length) throw new MalformedMessageError(`${peer} answered ${res.results.length} of ${reads.length} reads`)
         return res.results
       } catch (err) {
-        if (!(err instanceof MeshError && err.code === 'UNKNOWN_METHOD')) throw err
-        this.singleReaders.add(peer)
+        // An older replica lacks the method; an answer over the message limit (values larger than the batch's
+        // estimate) is read again key by key. Anything else fails the batch, as it would each read.
+        const code = err instanceof MeshError ? err.code : undefined
+        if (code === 'UNKNOWN_METHOD') this.singleReaders.set(peer, this.c.clock.now() + SINGLE_READER_RECHECK)
+        else if (code !== 'MESSAGE_TOO_LARGE' || reads.length === 1) throw err
       }
     }
-    return await Promise.all(reads.map(async r => await this.c.transport.read(peer, r, signal)))
+    const each = await Promise.allSettled(reads.map(async r => await this.c.transport.read(peer, r, signal)))
+    return each.map(e => e.status === 'fulfilled' ? e.value : toError(e.reason))
   }
 
   /**
@@ -258,9 +267,9 @@ export class Coordinator {
     return result
   }
 
-  private async read (peer: string, key: string, digestOnly: boolean, signal: AbortSignal): Promise<ReadResponse> {
+  private async read (peer: string, key: string, digestOnly: boolean, signal: AbortSignal, timeoutMs: number): Promise<ReadResponse> {
     if (peer === this.self) return await this.c.service.read({ key, digestOnly }, signal)
-    return await this.reads.add(peer, { key, digestOnly }, signal)
+    return await this.reads.add(peer, { key, digestOnly }, signal, timeoutMs)
   }
 
   private async measure<T> (op: string, level: ConsistencyLevel, fn: () => Promise<T>): Promise<T> {
@@ -418,7 +427,7 @@ export class Coordinator {
     const onTimeout = (answered: number): Error => opts.signal?.aborted === true ? opts.signal.reason : new ConsistencyTimeoutError(shortfall(answered), timeoutMs)
 
     // One full read, digests (versions) from the rest; replacements for failures are digests too.
-    const answers = await gather(candidates, required, async (peer, i) => await this.read(peer, key, i > 0, signal), signal,
+    const answers = await gather(candidates, required, async (peer, i) => await this.read(peer, key, i > 0, signal, timeoutMs), signal,
       (n) => new ConsistencyUnavailableError(shortfall(n)), onTimeout, this.c.clock, Math.max(1, Math.floor(timeoutMs * this.speculate)))
 
     let best: Timestamp | undefined
@@ -431,7 +440,7 @@ export class Coordinator {
       for (const [peer, a] of answers) {
         if (!a.found || compareTimestamps(a.version, best) !== 0) continue
         try {
-          const full = await this.read(peer, key, false, signal)
+          const full = await this.read(peer, key, false, signal, timeoutMs)
           if (full.record != null && compareTimestamps(full.record.ts, best) >= 0) { record = full.record; break }
         } catch (err) {
           if (signal.aborted) throw onTimeout(answers.size - 1)
@@ -631,4 +640,8 @@ export async function gather<T> (
     pump()
     speculate()
   })
+}
+
+function toError (reason: unknown): Error {
+  return reason instanceof Error ? reason : new Error(String(reason))
 }

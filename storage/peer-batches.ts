@@ -2,8 +2,8 @@ import { withDeadline } from '../lib/abort.js'
 import { systemClock, type Clock } from '../lib/clock.js'
 
 export interface PeerBatchesInit<I, R> {
-  /** Sends one peer's batch; resolves with one result per item, in order. */
-  send: (peer: string, items: I[], signal: AbortSignal) => Promise<R[]>
+  /** Sends one peer's batch; resolves with one result per item, in order: an Error fails that item alone. */
+  send: (peer: string, items: I[], signal: AbortSignal) => Promise<Array<R | Error>>
   /** Bytes an item adds to its batch. */
   size: (item: I) => number
   /** A batch leaves at once when it holds this many items. */
@@ -12,7 +12,7 @@ export interface PeerBatchesInit<I, R> {
   maxBytes: number
   /** Batches a peer may have unanswered before the next waits for one to end; Infinity for no cap. */
   maxInFlight: number
-  /** Deadline of one batch's send (ms). */
+  /** Deadline of one batch's send (ms), unless its items ask for longer (see `add`). */
   timeout: number
   /** Peers whose batches are never held back (the local replica). @default none */
   uncapped?: (peer: string) => boolean
@@ -25,6 +25,8 @@ export interface PeerBatchesInit<I, R> {
 interface Batch<I, R> {
   items: I[]
   bytes: number
+  /** The latest deadline any item asked for (clock ms). */
+  until: number
   waiters: Array<{ resolve: (result: R) => void, reject: (err: unknown) => void }>
   /** A flush is scheduled (setImmediate); otherwise the batch waits for one of the peer's batches in flight to end. */
   scheduled: boolean
@@ -47,12 +49,13 @@ export class PeerBatches<I, R> {
     this.clock = init.clock ?? systemClock
   }
 
-  async add (peer: string, item: I, signal: AbortSignal): Promise<R> {
+  /** `timeout`: how long this item's caller will wait (ms); its batch's send gets at least that. */
+  async add (peer: string, item: I, signal: AbortSignal, timeout = this.init.timeout): Promise<R> {
     signal.throwIfAborted()
     return await new Promise<R>((resolve, reject) => {
       let batch = this.open.get(peer)
       if (batch == null) {
-        const b: Batch<I, R> = { items: [], bytes: 0, waiters: [], scheduled: false }
+        const b: Batch<I, R> = { items: [], bytes: 0, until: 0, waiters: [], scheduled: false }
         this.open.set(peer, b)
         if (this.init.uncapped?.(peer) === true || (this.inFlight.get(peer) ?? 0) < this.init.maxInFlight) {
           b.scheduled = true
@@ -64,6 +67,7 @@ export class PeerBatches<I, R> {
       signal.addEventListener('abort', onAbort, { once: true })
       batch.items.push(item)
       batch.bytes += this.init.size(item)
+      batch.until = Math.max(batch.until, this.clock.now() + timeout)
       batch.waiters.push({
         resolve: (result) => { signal.removeEventListener('abort', onAbort); resolve(result) },
         reject: (err) => { signal.removeEventListener('abort', onAbort); reject(err) }
@@ -77,7 +81,8 @@ export class PeerBatches<I, R> {
     this.open.delete(peer)
     this.inFlight.set(peer, (this.inFlight.get(peer) ?? 0) + 1)
     this.init.onSend?.(batch.items.length)
-    withDeadline(this.init.timeout, undefined, async signal => await this.init.send(peer, batch.items, signal), this.clock)
+    const timeout = Math.max(this.init.timeout, batch.until - this.clock.now())
+    withDeadline(timeout, undefined, async signal => await this.init.send(peer, batch.items, signal), this.clock)
       .finally(() => {
         const left = (this.inFlight.get(peer) ?? 1) - 1
         if (left > 0) this.inFlight.set(peer, left)
@@ -86,7 +91,11 @@ export class PeerBatches<I, R> {
         if (waiting != null && !waiting.scheduled) this.flush(peer, waiting)
       })
       .then(results => {
-        batch.waiters.forEach((w, i) => { w.resolve(results[i]) })
+        batch.waiters.forEach((w, i) => {
+          const r = results[i]
+          if (r instanceof Error) w.reject(r)
+          else w.resolve(r)
+        })
       }, err => {
         for (const w of batch.waiters) w.reject(err)
       })

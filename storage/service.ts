@@ -179,7 +179,10 @@ export class ReplicaService {
     })
   }
 
-  /** Several reads from one coordinator (its clients' concurrent reads of this replica), answered in order. */
+  /**
+   * Several reads from one coordinator (its clients' concurrent reads of this replica), answered in order. They fail
+   * together: the coordinator has validated every key, so what fails one (the engine, a rebuild) fails the rest.
+   */
   async readMany (req: ReadManyRequest, signal?: AbortSignal): Promise<ReadManyResponse> {
     if (req.reads.length > MAX_READ_BATCH) throw new BadRequestError(`at most ${MAX_READ_BATCH} reads in one request, got ${req.reads.length}`)
     return await this.run(signal, async () => {

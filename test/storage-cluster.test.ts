@@ -252,11 +252,15 @@ test('a coordinator keeps one write batch in flight per replica; the records mea
 })
 
 test('concurrent reads of one replica share a request; a replica without batched reads is read one key at a time', async t => {
-  const c = await Cluster.create(t, 3, noAntiEntropy)
+  // Five nodes: for some keys node-1 holds no replica, so their values come in full from remote replicas' answers.
+  const c = await Cluster.create(t, 5, noAntiEntropy)
+  const others = ['node-2', 'node-3', 'node-4', 'node-5']
   const turns = 40
   for (let i = 0; i < turns; i++) await c.node('node-1').put(`r/${i}`, `v${i}`)
+  const remoteOnly = Array.from({ length: turns }, (_, i) => i).filter(i => !c.node('node-1').replicasOf(`r/${i}`).includes('node-1'))
+  t.true(remoteOnly.length > 0, 'some keys have no replica on the coordinator')
   const readAll = async (): Promise<string[]> => {
-    for (const id of ['node-2', 'node-3']) c.network.hold(id)
+    for (const id of others) c.network.hold(id)
     const reads: Array<Promise<string>> = []
     for (let i = 0; i < turns; i++) {
       const r = c.node('node-1').get(`r/${i}`).then(res => text(res.value))
@@ -264,21 +268,28 @@ test('concurrent reads of one replica share a request; a replica without batched
       reads.push(r)
       await new Promise(resolve => setImmediate(resolve))
     }
-    for (const id of ['node-2', 'node-3']) c.network.release(id)
+    for (const id of others) c.network.release(id)
     return await Promise.all(reads)
   }
-  t.teardown(() => { for (const id of ['node-2', 'node-3']) c.network.release(id) })
+  t.teardown(() => { for (const id of others) c.network.release(id) })
+  const expected = Array.from({ length: turns }, (_, i) => `v${i}`)
 
-  t.deepEqual(await readAll(), Array.from({ length: turns }, (_, i) => `v${i}`))
+  t.deepEqual(await readAll(), expected)
   const batched = c.network.calls.get('readMany') ?? 0
-  // Each remote replica: the batch in flight, then one with everything that came while it was held.
-  t.true(batched >= 1 && batched <= (MAX_BATCHES_IN_FLIGHT + 1) * 2, `${batched} batched read requests for ${turns} reads`)
+  t.log(`${turns} quorum reads (${remoteOnly.length} with no local replica): ${batched} batched read requests`)
+  // One request per turn and replica without batching; full reads go at most two to a request (their answers may be
+  // megabytes each), digests many.
+  t.true(batched >= 1 && batched < turns, `${batched} batched read requests`)
   t.is(c.network.calls.get('read') ?? 0, 0)
 
-  // An older replica answers UNKNOWN_METHOD: the coordinator reads it one key at a time from then on.
-  for (const id of ['node-2', 'node-3']) c.network.unknownMethods.set(id, new Set(['readMany']))
-  t.deepEqual(await readAll(), Array.from({ length: turns }, (_, i) => `v${i}`))
+  // Older replicas answer UNKNOWN_METHOD: the coordinator reads them one key at a time from then on.
+  for (const id of others) c.network.unknownMethods.set(id, new Set(['readMany']))
+  t.deepEqual(await readAll(), expected)
   t.true((c.network.calls.get('read') ?? 0) >= turns, 'single reads after UNKNOWN_METHOD')
+  // Batches already on their way when the first answer came got it too; after that, none is asked for.
+  const asked = c.network.calls.get('readMany') ?? 0
+  t.deepEqual(await readAll(), expected)
+  t.is(c.network.calls.get('readMany') ?? 0, asked, 'older replicas are not asked for batches again')
 })
 
 test('a replica refuses a batched read of more keys than the limit', async t => {
