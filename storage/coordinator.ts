@@ -63,7 +63,6 @@ export interface CoordinatorInit {
   maxBatchesInFlight?: number
 }
 
-
 export interface OperationOptions {
   /** @default the store's defaultConsistency ('quorum') */
   consistency?: ConsistencyLevel
@@ -166,12 +165,7 @@ export class Coordinator {
     this.maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
     this.speculate = init.speculativeRetry ?? 0.2
     this.batchWrites = init.batchWrites ?? true
-    const maxInFlight = init.maxBatchesInFlight ?? MAX_BATCHES_IN_FLIGHT
-    // Below one, no batch would ever leave before it filled up.
-    if (!(maxInFlight === Infinity || (Number.isInteger(maxInFlight) && maxInFlight >= 1))) {
-      throw new InvalidOptionError(`maxBatchesInFlight must be an integer of at least 1, got ${maxInFlight}`)
-    }
-    const batching = { maxInFlight, timeout: this.timeout, clock: this.c.clock }
+    const batching = { maxInFlight: init.maxBatchesInFlight ?? MAX_BATCHES_IN_FLIGHT, timeout: this.timeout, clock: this.c.clock }
     this.writes = new PeerBatches<KvRecord, boolean>({
       ...batching,
       send: async (peer, records, signal) => await this.sendWrites(peer, records, signal),
@@ -211,15 +205,11 @@ export class Coordinator {
   /** Resolves to the number of records the replica already had a newer version of. */
   private async write (peer: string, records: KvRecord[], signal: AbortSignal): Promise<number> {
     // The local replica batches too: one engine read and one engine write for the turn's records (see applyMany).
-    if (this.batchWrites && records.length === 1) return (await this.writeBatched(peer, records[0], signal)) ? 1 : 0
+    if (this.batchWrites && records.length === 1) return (await this.writes.add(peer, records[0], signal)) ? 1 : 0
     if (peer === this.self) return (await this.c.service.write({ records }, signal)).superseded
     const res = await this.c.transport.write(peer, { records }, signal)
     this.c.hlc.update(res.clock)
     return res.superseded
-  }
-
-  private async writeBatched (peer: string, record: KvRecord, signal: AbortSignal): Promise<boolean> {
-    return await this.writes.add(peer, record, signal)
   }
 
   private async sendWrites (peer: string, records: KvRecord[], signal: AbortSignal): Promise<boolean[]> {

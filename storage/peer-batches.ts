@@ -1,5 +1,6 @@
 import { withDeadline } from '../lib/abort.js'
 import { systemClock, type Clock } from '../lib/clock.js'
+import { InvalidOptionError } from './errors.js'
 
 export interface PeerBatchesInit<I, R> {
   /** Sends one peer's batch; resolves with one result per item, in order: an Error fails that item alone. */
@@ -47,6 +48,11 @@ export class PeerBatches<I, R> {
 
   constructor (private readonly init: PeerBatchesInit<I, R>) {
     this.clock = init.clock ?? systemClock
+    // Below one, no batch would ever leave before it filled up.
+    const cap = init.maxInFlight
+    if (!(cap === Infinity || (Number.isInteger(cap) && cap >= 1))) {
+      throw new InvalidOptionError(`maxBatchesInFlight must be an integer of at least 1, got ${cap}`)
+    }
   }
 
   /** `timeout`: how long this item's caller will wait (ms); its batch's send gets at least that. */

@@ -61,3 +61,9 @@ test('a batch that fills up leaves at once; one that waits for the cap leaves wh
   for (const answer of answers.splice(0)) answer()
   t.deepEqual(await Promise.all(more), ['a', 'b', 'c', 'd'])
 })
+
+test('a cap below one batch in flight is refused: no batch would leave before it filled up', t => {
+  for (const maxInFlight of [0, -1, 0.5, Number.NaN]) {
+    t.throws(() => new PeerBatches<string, string>({ send: async (_p, items) => items, size: () => 1, maxItems: 1, maxBytes: 1, maxInFlight, timeout: 1 }), { message: /at least 1/ })
+  }
+})
