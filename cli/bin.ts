@@ -40,6 +40,7 @@ program.command('start')
   .option('--allow-exec', 'allow this node to run task commands')
   .option('--durability <mode>', 'strict (fsync before acknowledging, the default) | relaxed (see docs/operations.md)')
   .option('--replication-factor <n>', 'copies of each key and file chunk; the same on every node (default 3)')
+  .option('--kv-max-value-bytes <n>', 'largest KV value taken, 1024 to 4194304; the same on every node (default 1048576)')
   .option('--task-slots <n>', 'tasks this node runs at once (default: the number of cores)')
   .option('--task-tag <tag>', 'a resource tag this node offers to tasks, e.g. gpu; repeatable', collect)
   .addOption(new Option('--clock-skew-ms <ms>', 'test only: offset this node\'s wall clock').hideHelp())
@@ -64,6 +65,7 @@ program.command('start')
       allowExec: opts.allowExec,
       durability: opts.durability,
       replicationFactor: opts.replicationFactor == null ? undefined : Number(opts.replicationFactor),
+      kvMaxValueBytes: opts.kvMaxValueBytes == null ? undefined : Number(opts.kvMaxValueBytes),
       taskSlots: opts.taskSlots == null ? undefined : Number(opts.taskSlots),
       taskTags: opts.taskTag,
       clockSkewMs: opts.clockSkewMs == null ? undefined : Number(opts.clockSkewMs)

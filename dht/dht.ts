@@ -552,7 +552,8 @@ export class MeshDht {
         if (e.name === 'SEND_QUERY') queried++
         if (e.name === 'FINAL_PEER' && e.peer.id.equals(peer)) {
           this.observe('find_peer', 'ok', started, queried)
-          const addrs = e.peer.multiaddrs.map(a => a.toString())
+          // The same address can come back from several sources (its signed record, identify, a DHT answer).
+          const addrs = [...new Set(e.peer.multiaddrs.map(a => a.toString()))]
           return { peerId: id, addrs: addrs.length > 0 ? addrs : this.addrsOf(id, []) }
         }
       }

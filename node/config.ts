@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { InvalidConfigError } from '../lib/errors.js'
+import { MiB } from '../lib/units.js'
 
 const multiaddrString = z.string().refine((s) => {
   try { multiaddr(s); return s.startsWith('/') } catch { return false }
@@ -48,6 +49,11 @@ export const configSchema = z.object({
   taskTags: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a tag is 1-64 letters, digits, . _ or -')),
   /** Copies of each key and file chunk; the same on every node of a mesh. */
   replicationFactor: z.number().int().min(1).max(7),
+  /**
+   * The largest KV value this node takes, in bytes; the same on every node of a mesh (a replica refuses a larger one).
+   * At most 4 MiB, so that one value always fits a replica message (8 MiB) and a range page (4 MiB).
+   */
+  kvMaxValueBytes: z.number().int().min(1024).max(4 * MiB),
   /** Test-only: offsets this node's wall clock, to show that a skewed clock loses no writes. */
   clockSkewMs: z.number().int().min(-86_400_000).max(86_400_000)
 }).strict()
@@ -65,6 +71,7 @@ export const defaults: MeshConfig = {
   allowExec: false,
   durability: 'strict',
   replicationFactor: 3,
+  kvMaxValueBytes: 1 * MiB,
   taskTags: [],
   clockSkewMs: 0
 }
@@ -83,6 +90,7 @@ const envFields: Record<string, { key: keyof MeshConfig, kind: 'string' | 'list'
   MESH_ALLOW_EXEC: { key: 'allowExec', kind: 'bool' },
   MESH_DURABILITY: { key: 'durability', kind: 'string' },
   MESH_REPLICATION_FACTOR: { key: 'replicationFactor', kind: 'int' },
+  MESH_KV_MAX_VALUE_BYTES: { key: 'kvMaxValueBytes', kind: 'int' },
   MESH_TASK_SLOTS: { key: 'taskSlots', kind: 'int' },
   MESH_TASK_TAGS: { key: 'taskTags', kind: 'list' },
   MESH_CLOCK_SKEW_MS: { key: 'clockSkewMs', kind: 'int' }

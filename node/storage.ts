@@ -211,8 +211,7 @@ function rawKey (url: string | undefined): void {
   }
 }
 
-export function kvRoutes (api: ApiServer, storage: Storage): void {
-  const maxBody = MAX_VALUE_BYTES
+export function kvRoutes (api: ApiServer, storage: Storage, maxBody = MAX_VALUE_BYTES): void {
   api.route({
     method: 'PUT',
     path: '/v1/kv/*key',
@@ -349,6 +348,7 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     registry: node.registry
   }, {
     replicationFactor: env.replicationFactor,
+    maxValueBytes: node.config.kvMaxValueBytes,
     maxBatchBytes: 4 * MiB,
     antiEntropy: env.antiEntropyInterval != null ? { interval: env.antiEntropyInterval } : undefined,
     // An identity that has run before with no record of its ring peers: its storage directory was lost or wiped.
@@ -390,7 +390,7 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
       await storage.stop()
       await saving
     },
-    routes (api) { kvRoutes(api, storage) },
+    routes (api) { kvRoutes(api, storage, node.config.kvMaxValueBytes) },
     async stats () {
       const st = await storage.stats()
       return { dataBytes: Number(st.bytes), records: Number(st.records), ringShare: st.ringShare, hintsPending: st.hintsPending }

@@ -269,7 +269,7 @@ export class Coordinator {
       return await fn()
     } catch (err) {
       outcome = err instanceof KeyNotFoundError ? 'not_found' : err instanceof MeshError ? err.code.toLowerCase() : 'error'
-      if (err instanceof UnavailableError || err instanceof ConsistencyTimeoutError) this.c.metrics.unavailable.inc({ op, consistency: level })
+      if (err instanceof UnavailableError) this.c.metrics.unavailable.inc({ op, consistency: level })
       throw err
     } finally {
       end()

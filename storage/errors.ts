@@ -1,4 +1,4 @@
-import { BadRequestError, NotFoundError, PayloadTooLargeError, UnavailableError, TimeoutError } from '../lib/errors.js'
+import { BadRequestError, NotFoundError, PayloadTooLargeError, UnavailableError } from '../lib/errors.js'
 import type { ConsistencyLevel } from './types.js'
 
 export class KeyTooLargeError extends PayloadTooLargeError {
@@ -72,8 +72,13 @@ export class ViewNotReadyError extends UnavailableError {
   }
 }
 
-/** The request deadline passed before the consistency level was met. */
-export class ConsistencyTimeoutError extends TimeoutError {
+/**
+ * The request deadline passed before the consistency level was met. Its code is `UNAVAILABLE`, as for a level known to
+ * be unmeetable up front: to a caller both are an unmet level (503, exit 2), and a replica that stopped answering
+ * looks exactly like this until membership declares it dead. The message says which it was and that a write may have
+ * been applied on the replicas that answered.
+ */
+export class ConsistencyTimeoutError extends UnavailableError {
   readonly shortfall: ConsistencyShortfall
   constructor (s: ConsistencyShortfall, ms: number) {
     super(describe(s, `answered within ${ms} ms`, s.op === 'write' && s.answered > 0 ? ' (the write may be applied on the replicas that answered)' : ''))

@@ -35,6 +35,17 @@ test('every bad field is reported by name', t => {
   for (const field of ['listen.0', 'api', 'bootstrap.0', 'logLevel', 'extra']) t.true(err!.message.includes(field), `${field} named in: ${err!.message}`)
 })
 
+test('the largest KV value is configurable, within bounds that keep one value inside a replica message', t => {
+  t.is(resolveConfig().kvMaxValueBytes, 1024 * 1024)
+  t.is(resolveConfig({}, configFromEnv({ MESH_KV_MAX_VALUE_BYTES: '2048' })).kvMaxValueBytes, 2048)
+  t.is(resolveConfig({}, {}, { kvMaxValueBytes: 4 * 1024 * 1024 }).kvMaxValueBytes, 4 * 1024 * 1024)
+  for (const bad of [100, 4 * 1024 * 1024 + 1, 1.5]) {
+    const err = t.throws(() => resolveConfig({}, {}, { kvMaxValueBytes: bad }))
+    t.is((err as MeshError).code, 'INVALID_CONFIG')
+    t.regex(err!.message, /kvMaxValueBytes/)
+  }
+})
+
 test('mesh start with bad flags exits with a clear one-line error', async t => {
   const dir = await tempDir(t)
   const r = await mesh(['start', '--data-dir', dir, '--listen', 'bogus', '--api', 'nope'])

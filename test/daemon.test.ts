@@ -113,6 +113,27 @@ test('a peer or API address already in use stops the start with LISTEN_FAILED, n
   }
 })
 
+test('--kv-max-value-bytes sets the largest value the KV API takes, below and above the 1 MiB default', async t => {
+  for (const limit of [2048, 2 * 1024 * 1024]) {
+    const d = startDaemon(t, ['--data-dir', await tempDir(t), ...local, '--replication-factor', '1', '--kv-max-value-bytes', String(limit)])
+    const api = (await d.info()).api
+    const put = async (key: string, size: number): Promise<{ status: number, body: any }> => {
+      const r = await fetch(`${api}/v1/kv/${key}`, { method: 'PUT', body: new Uint8Array(size).fill(7), headers: { 'content-type': 'application/octet-stream' } })
+      return { status: r.status, body: await r.json() }
+    }
+    // A node takes KV requests once it knows its ring: a fresh single node does so at once, but retry briefly anyway.
+    const fits = await waitFor('a value at the limit to be stored', async () => { const r = await put('at-limit', limit); return r.status === 503 ? undefined : r }, 30_000)
+    t.is(fits.status, 200, JSON.stringify(fits.body))
+    const got = await fetch(`${api}/v1/kv/at-limit`)
+    t.is((await got.arrayBuffer()).byteLength, limit)
+    const over = await put('over-limit', limit + 1)
+    t.is(over.status, 413)
+    t.is(over.body.error.code, 'PAYLOAD_TOO_LARGE')
+    d.child.kill('SIGTERM')
+    t.is(await d.exited, 0)
+  }
+})
+
 test('mesh leave stops the node gracefully', async t => {
   const dir = await tempDir(t)
   const d = startDaemon(t, ['--data-dir', dir, ...local])

@@ -89,6 +89,11 @@ test.serial('cancel stops a task on whichever node runs it, within 2 s', async t
   let left = ''
   try { left = execFileSync('pgrep', ['-f', 'sleep 999.25']).toString() } catch {}
   t.is(left.trim(), '', 'the process is gone')
+  // `mesh task wait` exits with the task's exit code: that of the SIGTERM cancel sent (128 + 15), as a shell has it.
+  const ended = await status(1, s.id)
+  t.is(ended.exitCode, 143, JSON.stringify(ended))
+  const w = await mesh(['task', 'wait', '--api', net.nodes[1].api, s.id])
+  t.is(w.code, 143, w.stderr)
 })
 
 test.serial('a frozen node\'s tasks run elsewhere after it is declared dead; none lost, each recorded once', async t => {

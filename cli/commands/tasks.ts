@@ -27,11 +27,15 @@ function describe (s: Status): string {
   return `${s.id} ${s.state}${where}${exit}${why}`
 }
 
-/** The exit code `mesh task wait` ends with: the task's own, or one that says how it ended without one. */
+/**
+ * The exit code `mesh task wait` ends with: the task's own (a cancelled task's process killed by SIGTERM has 143, as a
+ * shell reports it, and so has one stopped by its timeout), or one that says how it ended without one: 130 for a task
+ * cancelled before it ran, 1 for a failure that has none.
+ */
 export function waitExitCode (s: Status): number {
   if (s.state === 'succeeded') return 0
-  if (s.state === 'cancelled') return 130
-  return s.exitCode != null && s.exitCode > 0 ? Math.min(s.exitCode, 255) : 1
+  if (s.exitCode != null && s.exitCode > 0) return Math.min(s.exitCode, 255)
+  return s.state === 'cancelled' ? 130 : 1
 }
 
 async function waitFor (c: MeshClient, id: string, timeoutMs?: number): Promise<Status> {
