@@ -87,3 +87,8 @@ export const ADVERTS_FILE = 'dht-adverts.json'
  * Well above a confirmation on a healthy host (a few ms to tens of ms), well below a slow process's stall.
  */
 export const PROVIDE_HEDGE_AFTER = 100 * millisecond
+
+/** Largest advertise/withdraw notice taken from pubsub: a CID, an op and a sequence number need far less. */
+export const MAX_NOTICE_BYTES = 1024
+/** Notices remembered at most (per provider and key); past it the oldest are forgotten. */
+export const MAX_NOTICES = 10_000

@@ -153,6 +153,7 @@ interface Metrics {
   hops: Histogram<'kind'>
   routingTable: Gauge
   adverts: Gauge
+  notices: Counter<'outcome'>
 }
 
 function createMetrics (registry: Registry): Metrics {
@@ -161,7 +162,8 @@ function createMetrics (registry: Registry): Metrics {
     latency: new Histogram({ name: 'meshos_dht_query_seconds', help: 'DHT operation latency by kind', labelNames: ['kind'] as const, buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
     hops: new Histogram({ name: 'meshos_dht_query_peers', help: 'Remote peers contacted per DHT operation, by kind', labelNames: ['kind'] as const, buckets: [0, 1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50], registers: [registry] }),
     routingTable: new Gauge({ name: 'meshos_dht_routing_table_size', help: 'Peers in the DHT routing table', registers: [registry] }),
-    adverts: new Gauge({ name: 'meshos_dht_adverts', help: 'Resource names this node advertises', registers: [registry] })
+    adverts: new Gauge({ name: 'meshos_dht_adverts', help: 'Resource names this node advertises', registers: [registry] }),
+    notices: new Counter({ name: 'meshos_dht_notices_total', help: 'Advertise/withdraw notices received, by outcome (applied, stale, malformed, not_member)', labelNames: ['outcome'] as const, registers: [registry] })
   }
 }
 
@@ -645,16 +647,28 @@ export class MeshDht {
 
   private handleNotice (msg: { topic?: string, type?: string, from?: PeerId, data?: Uint8Array }): void {
     if (msg.topic !== C.NOTICE_TOPIC || msg.type !== 'signed' || msg.from == null || msg.data == null) return
+    const count = (outcome: 'applied' | 'stale' | 'malformed' | 'not_member'): void => { this.metrics?.notices.inc({ outcome }) }
     let notice: Notice
-    try {
-      notice = JSON.parse(new TextDecoder().decode(msg.data))
-      if (notice.v !== 1 || (notice.op !== 'advertise' && notice.op !== 'withdraw') || typeof notice.seq !== 'number') return
-    } catch { return }
     let key: CID
-    try { key = CID.parse(notice.key) } catch { return }
+    try {
+      if (msg.data.byteLength > C.MAX_NOTICE_BYTES) throw new Error('too large')
+      notice = JSON.parse(new TextDecoder().decode(msg.data))
+      if (notice.v !== 1 || (notice.op !== 'advertise' && notice.op !== 'withdraw') || typeof notice.seq !== 'number' || typeof notice.key !== 'string') throw new Error('bad fields')
+      key = CID.parse(notice.key)
+      // Every key the mesh provides is a CIDv1 over a SHA-256 digest; anything else only costs memory here.
+      if (key.version !== 1 || key.multihash.code !== 0x12 || key.multihash.digest.byteLength !== 32) throw new Error('not a mesh key')
+    } catch {
+      count('malformed')
+      return
+    }
+    // Notices are kept per provider: only members' count, so a peer outside the mesh cannot fill the table.
+    const m = this.init.membership
+    if (m != null && m.member(msg.from.toString()) == null) { count('not_member'); return }
     const slot = `${msg.from.toString()}/${key.toString()}`
     const prev = this.notices.get(slot)
-    if (prev != null && prev.seq >= notice.seq) return
+    if (prev != null && prev.seq >= notice.seq) { count('stale'); return }
+    count('applied')
+    this.notices.delete(slot)
     this.notices.set(slot, { op: notice.op, seq: notice.seq, at: Date.now() })
     if (notice.op === 'withdraw') {
       this.internals.providers.removeProvider(key, msg.from).catch(() => {})
@@ -664,9 +678,15 @@ export class MeshDht {
   }
 
   private pruneNotices (): void {
-    if (this.notices.size < 10_000) return
+    if (this.notices.size < C.MAX_NOTICES) return
     const ttl = this.init.tombstoneTtl ?? C.TOMBSTONE_TTL
     for (const [k, n] of this.notices) if (Date.now() - n.at > ttl) this.notices.delete(k)
+    // Still full of live ones: the oldest go first (the map is in arrival order). A lost withdrawal notice costs a
+    // stale provider until its record expires, as without notices.
+    for (const k of this.notices.keys()) {
+      if (this.notices.size < C.MAX_NOTICES) break
+      this.notices.delete(k)
+    }
   }
 
   // ---------------------------------------------------------------- persistence and reproviding

@@ -175,6 +175,7 @@ interface Metrics {
   fetched: Counter<'source'>
   bytes: Counter<'direction'>
   corrupt: Counter
+  malformed: Counter
   repaired: Counter
   collected: Counter
   rounds: Counter
@@ -263,6 +264,7 @@ export class Files {
         fetched: new Counter({ name: 'meshos_files_chunks_fetched_total', help: 'Blocks read for gets and pulls, by source (local store or a remote provider)', labelNames: ['source'], registers }),
         bytes: new Counter({ name: 'meshos_files_transfer_bytes_total', help: 'Block bytes sent to and received from peers', labelNames: ['direction'], registers }),
         corrupt: new Counter({ name: 'meshos_files_corrupt_chunks_total', help: 'Blocks that failed verification (on disk or received)', registers }),
+        malformed: new Counter({ name: 'meshos_files_malformed_entries_total', help: 'Entries of members\' answers dropped as malformed (a file id that does not decode)', registers }),
         repaired: new Counter({ name: 'meshos_files_repaired_chunks_total', help: 'Missing or corrupt local blocks restored from a replica', registers }),
         collected: new Counter({ name: 'meshos_files_collected_chunks_total', help: 'Blocks deleted because no pin referenced them', registers }),
         rounds: new Counter({ name: 'meshos_files_repair_rounds_total', help: 'Replication checks run', registers }),
@@ -576,6 +578,19 @@ export class Files {
     await Promise.all(peers.map(async peer => {
       try {
         const res = await this.components.rpc.call(peer, filesService, method, req as any, { signal, timeout: this.controlTimeout })
+        // One member's bad entry must not fail a listing or every repair round: it is dropped and counted.
+        if (method === 'pins') {
+          const r = res as M.PinsResponse
+          const pins = r.pins.filter(p => decodes(p.cid))
+          const removed = r.removed.filter(x => decodes(x.cid))
+          const bad = r.pins.length - pins.length + r.removed.length - removed.length
+          if (bad > 0) {
+            this.metrics?.malformed.inc(bad)
+            this.log.debug({ peer, bad }, 'dropped malformed entries of a pins answer')
+            r.pins = pins
+            r.removed = removed
+          }
+        }
         out.push({ peer, res })
       } catch (err) {
         silent?.push(peer)
@@ -810,7 +825,8 @@ export class Files {
     while (this.repairing != null) await this.repairing
     clearTimeout(this.repairTimer)
     const p = this.repairRound()
-    this.repairing = p.finally(() => { this.repairing = undefined })
+    // Its caller gets the error through `p`; the shared promise only says when the round is over.
+    this.repairing = p.then(() => {}, () => {}).finally(() => { this.repairing = undefined })
     await p
   }
 
@@ -1136,6 +1152,15 @@ function checkChunkSize (n: number): void {
 
 function toPinInfo (p: Pin): M.PinInfo {
   return { cid: CID.parse(p.cid).bytes, name: p.name, size: BigInt(p.size), chunks: p.chunks, replicas: p.replicas, pinnedAt: BigInt(p.pinnedAt), complete: p.complete }
+}
+
+function decodes (cid: Uint8Array): boolean {
+  try {
+    CID.decode(cid)
+    return true
+  } catch {
+    return false
+  }
 }
 
 function fromPinInfo (p: M.PinInfo): Pin {

@@ -39,3 +39,21 @@ export async function withDeadline<T> (ms: number, signal: AbortSignal | undefin
     signal?.removeEventListener('abort', onAbort)
   }
 }
+
+/**
+ * Settles with `promise`, or rejects with the signal's reason as soon as it aborts, whichever comes first. For work
+ * that may not heed its signal: the caller stops waiting for it, though it may still run to its end.
+ */
+export async function raceSignal<T> (promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {})
+    throw signal.reason
+  }
+  return await new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => { promise.catch(() => {}); reject(signal.reason) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      v => { signal.removeEventListener('abort', onAbort); resolve(v) },
+      e => { signal.removeEventListener('abort', onAbort); reject(e) })
+  })
+}

@@ -152,7 +152,8 @@ export class Membership {
     messagesReceived: 0,
     pushPulls: 0,
     heals: 0,
-    broadcastsDropped: 0
+    broadcastsDropped: 0,
+    relaysRefused: 0
   }
 
   /** Optional observer of probe outcomes (for metrics). */
@@ -499,14 +500,20 @@ export class Membership {
       return
     }
     if (this.relays.size >= C.MAX_PENDING_RELAYS) return
+    // Only members this node knows are probed for others. A relay to any named peer at any named address let a peer
+    // make this node dial wherever it liked and fill the transport's tables with targets that never answer.
+    const known = this.table.get(msg.target)
+    if (known === undefined) {
+      this.stats.relaysRefused = (this.stats.relaysRefused ?? 0) + 1
+      return
+    }
     const relaySeq = this.nextSeq()
     const timeout = this.cfg.probeTimeout * C.NACK_TIMEOUT_FRACTION
     const timer = this.clock.setTimeout(() => {
       if (this.relays.delete(relaySeq)) this.reply(from, { ...emptyMessage(MessageType.NACK), seq: msg.seq })
     }, timeout)
     this.relays.set(relaySeq, { requester: from, seq: msg.seq, timer })
-    const known = this.table.get(msg.target)
-    const to: PeerAddress = { peerId: msg.target, addrs: known?.addrs ?? msg.targetAddrs }
+    const to: PeerAddress = { peerId: msg.target, addrs: known.addrs.length > 0 ? known.addrs : msg.targetAddrs }
     this.sendPing(to, relaySeq, known)
   }
 

@@ -89,4 +89,6 @@ export interface MembershipStats {
   heals: number
   /** Broadcasts dropped because the queue was full. */
   broadcastsDropped: number
+  /** Indirect probe requests refused because their target is not a member this node knows. */
+  relaysRefused?: number
 }

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { ListenFailedError, MeshError, PayloadTooLargeError, listenReason, toMeshError } from '../lib/errors.js'
 import { silentLogger, type Logger } from '../lib/log.js'
 import * as C from './constants.js'
+import { isLoopback } from './tokens.js'
 
 export type Access = 'read' | 'write'
 
@@ -146,12 +147,12 @@ export class ApiServer {
       // A tokenless API trusts whoever can reach loopback. A web page the operator browses can reach it too, through
       // DNS rebinding (a foreign Host) or a cross-origin request (a foreign Origin): refuse both.
       const host = hostOf(req.headers.host)
-      if (host != null && !loopbackHosts.has(host)) throw new MeshError('FORBIDDEN', `requests for host ${host} are refused; this API answers loopback names only`)
+      if (host != null && !isLoopback(host)) throw new MeshError('FORBIDDEN', `requests for host ${host} are refused; this API answers loopback names only`)
       const origin = req.headers.origin
       if (origin != null && origin !== 'null') {
         let originHost: string | undefined
         try { originHost = new URL(origin).hostname.replace(/^\[|\]$/g, '') } catch {}
-        if (originHost == null || !loopbackHosts.has(originHost)) throw new MeshError('FORBIDDEN', `cross-origin requests from ${origin} are refused`)
+        if (originHost == null || !isLoopback(originHost)) throw new MeshError('FORBIDDEN', `cross-origin requests from ${origin} are refused`)
       } else if (origin === 'null') {
         throw new MeshError('FORBIDDEN', 'requests from an opaque origin are refused')
       }
@@ -228,14 +229,10 @@ export class ApiServer {
   }
 }
 
-const loopbackHosts = new Set(['127.0.0.1', 'localhost', '::1'])
-
 function hostOf (header: string | undefined): string | undefined {
   if (header == null || header === '') return undefined
   const m = /^\[([^\]]+)\](?::\d+)?$/.exec(header) ?? /^([^:]+)(?::\d+)?$/.exec(header)
-  const host = (m?.[1] ?? header).toLowerCase()
-  // Any 127/8 address is loopback.
-  return /^127\./.test(host) ? '127.0.0.1' : host
+  return (m?.[1] ?? header).toLowerCase()
 }
 
 export function sendJson (res: ServerResponse, status: number, value: unknown): void {

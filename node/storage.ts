@@ -6,7 +6,7 @@ import { MeshError, BadRequestError, InvalidConfigError } from '../lib/errors.js
 import { MiB, second } from '../lib/units.js'
 import type { ServiceDef } from '../rpc/index.js'
 import {
-  createStorage, LevelEngine, replicaMethods, consistencyLevels, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_SCAN_LIMIT,
+  createStorage, LevelEngine, replicaMethods, consistencyLevels, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_TTL, MAX_SCAN_LIMIT,
   type Storage, type MembershipView, type MembershipEvent, type ReplicaTransport, type ReplicaMethod, type ConsistencyLevel,
   type Durability
 } from '../storage/index.js'
@@ -186,6 +186,7 @@ export function parseTtl (v: string | null): number | undefined {
   if (m == null) throw new BadRequestError(`ttl must be a duration such as 30s, 5m or 1h, not "${v}"`)
   const n = Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const)[(m[2] ?? 's') as 'ms']
   if (!(n >= 1)) throw new BadRequestError('ttl must be at least 1 ms')
+  if (n > MAX_TTL) throw new BadRequestError(`ttl must be at most 100 years, not "${v}"`)
   return n
 }
 

@@ -99,7 +99,7 @@ export function taskRoutes (api: ApiServer, manager: TaskManager, node: MeshNode
   api.route({
     method: 'POST',
     path: '/v1/tasks',
-    maxBody: 64 * 1024 * 1024,
+    maxBody: TC.MAX_SUBMIT_BYTES,
     // Body: one spec, or {tasks: [spec, ...]} for a batch. Answers {id, ...status} or {tasks: [{id, ...}]}.
     handler: async ({ json, signal }) => {
       const body = await json() as { tasks?: unknown } | null

@@ -83,6 +83,13 @@ export class TokenStore implements ApiTokens {
   }
 }
 
+/**
+ * Exactly `localhost`, `::1` or a literal IPv4 address in 127/8. A name that merely starts with "127." (such as
+ * 127.0.0.1.example.com) can resolve anywhere, and a DNS-rebinding page can send it as its Host header.
+ */
 export function isLoopback (host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host)
+  const h = host.toLowerCase()
+  if (h === 'localhost' || h === '::1') return true
+  const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h)
+  return m != null && m.slice(1).every(x => Number(x) <= 255)
 }

@@ -17,5 +17,7 @@ export const maxOutboundStreams = 64
 export const ratePerPeer = 20_000
 /** Rate-limit state is dropped wholesale past this many (peer, service) pairs, bounding its memory. */
 export const maxRateBuckets = 10_000
+/** How long a stream that lost framing is given to carry its error frame to the peer before it is aborted. */
+export const errorCloseGrace = 1 * second
 /** Frames queued for one stream are sent at once past this many bytes rather than at the end of the tick. */
 export const flushBytes = 256 * KiB

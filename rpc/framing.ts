@@ -67,16 +67,31 @@ export class FrameDecoder {
 
   /** Appends a chunk and returns every frame now complete. Throws on a bad prefix or an oversized frame. */
   push (chunk: Uint8Array | Uint8ArrayList): Uint8Array[] {
-    this.buffer.append(chunk)
+    this.append(chunk)
     const frames: Uint8Array[] = []
-    for (;;) {
-      const header = this.readLength()
-      if (header == null) return frames
-      const [length, prefixLen] = header
-      if (this.buffer.byteLength < prefixLen + length) return frames
-      frames.push(this.buffer.subarray(prefixLen, prefixLen + length))
-      this.buffer.consume(prefixLen + length)
-    }
+    for (let f = this.next(); f != null; f = this.next()) frames.push(f)
+    return frames
+  }
+
+  /** Appends a chunk without decoding: a reader that takes frames one at a time (`next`) leaves the rest here. */
+  append (chunk: Uint8Array | Uint8ArrayList): void {
+    this.buffer.append(chunk)
+  }
+
+  /** The next complete frame, or undefined until more bytes arrive. Throws on a bad prefix or an oversized frame. */
+  next (): Uint8Array | undefined {
+    const header = this.readLength()
+    if (header == null) return undefined
+    const [length, prefixLen] = header
+    if (this.buffer.byteLength < prefixLen + length) return undefined
+    const frame = this.buffer.subarray(prefixLen, prefixLen + length)
+    this.buffer.consume(prefixLen + length)
+    return frame
+  }
+
+  /** Drops whatever is buffered, as after a framing error, when nothing more can be read from the stream. */
+  clear (): void {
+    this.buffer.consume(this.buffer.byteLength)
   }
 
   get buffered (): number { return this.buffer.byteLength }

@@ -2,6 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { Counter, Histogram, type Registry } from 'prom-client'
 import { MeshError, MessageTooLargeError, MalformedMessageError, UnavailableError, TimeoutError, isErrorCode, toMeshError } from '../lib/errors.js'
 import { silentLogger, type Logger } from '../lib/log.js'
+import { raceSignal } from '../lib/abort.js'
 import { FrameDecoder, appendBytesField, encodeFrameWithBody } from './framing.js'
 import { Frame } from './frame.js'
 import * as C from './constants.js'
@@ -224,26 +225,46 @@ class FrameWriter {
   private queued: Array<Uint8Array | Uint8ArrayList> = []
   private bytes = 0
   private scheduled = false
+  private drainWait?: Promise<void>
 
   constructor (private readonly stream: Stream, private readonly window: 'tick' | 'turn' = 'tick') {}
+
+  /**
+   * One wait for `drain` (or `close`) shared by every write held back. Listeners of their own per waiting write made
+   * each drain wake all of them, and a peer that sent thousands of requests without reading the replies had the
+   * server spend a minute adding and removing listeners.
+   */
+  private drained (): Promise<void> {
+    if (this.drainWait == null) {
+      this.drainWait = new Promise<void>(resolve => {
+        const done = (): void => {
+          this.stream.removeEventListener('drain', done)
+          this.stream.removeEventListener('close', done)
+          this.drainWait = undefined
+          resolve()
+        }
+        this.stream.addEventListener('drain', done)
+        this.stream.addEventListener('close', done)
+      })
+    }
+    return this.drainWait
+  }
 
   /** Queues a frame. `flush` sends it (and anything queued before it) now, as before a close. */
   async write (frame: OutFrame, signal?: AbortSignal, flush = false): Promise<void> {
     // Waiting for `drain` rather than stream.onDrain(): the latter stops applying backpressure after its first use.
     while (this.stream.writableNeedsDrain) {
       if (this.stream.status !== 'open') throw new UnavailableError('rpc stream closed')
-      await new Promise<void>((resolve, reject) => {
-        const done = (): void => {
-          this.stream.removeEventListener('drain', done)
-          this.stream.removeEventListener('close', done)
-          signal?.removeEventListener('abort', aborted)
-          resolve()
-        }
-        const aborted = (): void => { done(); reject(signal?.reason) }
-        this.stream.addEventListener('drain', done)
-        this.stream.addEventListener('close', done)
-        signal?.addEventListener('abort', aborted)
-      })
+      if (signal == null) {
+        await this.drained()
+      } else {
+        signal.throwIfAborted()
+        await new Promise<void>((resolve, reject) => {
+          const aborted = (): void => { reject(signal.reason) }
+          signal.addEventListener('abort', aborted, { once: true })
+          void this.drained().then(() => { signal.removeEventListener('abort', aborted); resolve() })
+        })
+      }
     }
     if (this.stream.writeStatus !== 'writable') throw new UnavailableError('rpc stream is not writable')
     // The body is appended by reference rather than copied into the frame (field 4 of Frame).
@@ -447,13 +468,21 @@ export class Rpc {
       closed.abort(new UnavailableError('stream closed'))
     })
 
+    let broken = false
     const reject = (reason: 'malformed' | 'oversized', err: MeshError): void => {
-      // Framing is lost, so the stream cannot carry further calls: tell the peer why, then close only this stream.
+      // Framing is lost, so the stream cannot carry further calls: nothing more is read or buffered from it, the peer
+      // is told why if that can be said at once, and only this stream closes. A peer that does not read its replies
+      // is not waited for: the stream is aborted after a short grace.
+      if (broken) return
+      broken = true
+      decoder.clear()
       this.metrics?.malformed.inc({ service: service.name, reason })
       this.log.debug({ peer: connection.remotePeer.toString(), service: service.name, err: err.message }, 'closing rpc stream after bad frame')
-      writer.write({ id: 0, kind: Frame.Kind.ERROR, method: '', body: new Uint8Array(), code: err.code, message: err.message }, undefined, true)
-        .then(async () => { await stream.close() })
-        .catch(() => { stream.abort(err) })
+      if (stream.writeStatus !== 'writable' || stream.writableNeedsDrain) { stream.abort(err); return }
+      const grace = AbortSignal.timeout(C.errorCloseGrace)
+      writer.write({ id: 0, kind: Frame.Kind.ERROR, method: '', body: new Uint8Array(), code: err.code, message: err.message }, grace, true)
+        .then(async () => { await stream.close({ signal: grace }) })
+        .catch(() => {})
         .finally(() => { stream.abort(err) })
     }
 
@@ -463,11 +492,12 @@ export class Rpc {
         await writer.write({ id: frame.id, kind: Frame.Kind.RESPONSE, method: '', body: new Uint8Array(), code: '', message: '', ...f }).catch(() => {})
       }
       if (!this.admit(connection.remotePeer.toString(), service)) {
-        this.metrics?.served.inc({ service: service.name, method: frame.method, outcome: 'RATE_LIMITED' })
+        // Only a known method names a label: a peer's own strings would each add a series that is never freed.
+        this.metrics?.served.inc({ service: service.name, method: Object.hasOwn(service.methods, frame.method) ? frame.method : 'unknown', outcome: 'RATE_LIMITED' })
         await reply({ kind: Frame.Kind.ERROR, code: 'RATE_LIMITED', message: `more than ${service.ratePerPeer ?? C.ratePerPeer} ${service.name} requests per second from this peer` })
         return
       }
-      const def = service.methods[frame.method]
+      const def = Object.hasOwn(service.methods, frame.method) ? service.methods[frame.method] : undefined
       if (frame.kind !== Frame.Kind.REQUEST || def == null) {
         this.metrics?.served.inc({ service: service.name, method: 'unknown', outcome: 'UNKNOWN_METHOD' })
         await reply({ kind: Frame.Kind.ERROR, code: 'UNKNOWN_METHOD', message: `unknown method ${service.name}.${frame.method}` })
@@ -487,7 +517,8 @@ export class Rpc {
       closed.signal.addEventListener('abort', onClosed, { once: true })
       const signal = controller.signal
       try {
-        const response = await handlers[frame.method](request, { peer: connection.remotePeer, connection, signal })
+        // The deadline answers the caller and frees this request's place even if the handler does not heed its signal.
+        const response = await raceSignal(handlers[frame.method](request, { peer: connection.remotePeer, connection, signal }), signal)
         const body = def.response.encode(response)
         if (body.byteLength > max) throw new MessageTooLargeError(`response of ${body.byteLength} bytes exceeds ${service.name}'s limit of ${max}`)
         this.metrics?.served.inc({ service: service.name, method: frame.method, outcome: 'ok' })
@@ -503,16 +534,19 @@ export class Rpc {
       }
     }
 
-    stream.addEventListener('message', (evt) => {
-      let frames: Uint8Array[]
-      try {
-        frames = decoder.push(evt.data)
-      } catch (err) {
-        const e = toMeshError(err)
-        reject(e.code === 'MESSAGE_TOO_LARGE' ? 'oversized' : 'malformed', e)
-        return
-      }
-      for (const bytes of frames) {
+    // Frames are taken from the decoder only while fewer than `maxInFlight` requests are in flight; the rest wait there,
+    // and the stream stops reading, so a peer cannot start more work than that however many requests one chunk holds.
+    const pump = (): void => {
+      while (!broken && inFlight < maxInFlight) {
+        let bytes: Uint8Array | undefined
+        try {
+          bytes = decoder.next()
+        } catch (err) {
+          const e = toMeshError(err)
+          reject(e.code === 'MESSAGE_TOO_LARGE' ? 'oversized' : 'malformed', e)
+          return
+        }
+        if (bytes == null) return
         let frame: Frame
         try {
           frame = Frame.decode(bytes)
@@ -521,13 +555,19 @@ export class Rpc {
           return
         }
         inFlight++
-        if (inFlight >= maxInFlight) stream.pause()
+        if (inFlight >= maxInFlight && stream.readStatus === 'readable') stream.pause()
         void dispatch(frame).finally(() => {
           inFlight--
+          pump()
           if (inFlight < maxInFlight && stream.readStatus === 'paused') stream.resume()
           maybeClose()
         })
       }
+    }
+    stream.addEventListener('message', (evt) => {
+      if (broken) return
+      decoder.append(evt.data)
+      pump()
     })
   }
 }

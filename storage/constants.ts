@@ -4,6 +4,11 @@ import { KiB, MiB, second, minute, hour } from '../lib/units.js'
 export const MAX_KEY_BYTES = 1 * KiB
 /** Largest value, in bytes; configurable per store up to what the RPC layer can carry. */
 export const MAX_VALUE_BYTES = 1 * MiB
+/**
+ * Longest time to live, 100 years. An expiry is a 64-bit millisecond time on the wire: a larger TTL wrapped round and
+ * expired the value (and hid the one before it) the moment it was acknowledged.
+ */
+export const MAX_TTL = 100 * 365 * 24 * hour
 /** Copies of every key. */
 export const DEFAULT_REPLICATION_FACTOR = 3
 /** 256 keeps the busiest of 20 nodes well under 1.25x the mean at RF=3 (see bench/placement.ts). */
@@ -48,6 +53,13 @@ export const DEFAULT_STATS_INTERVAL = 1 * minute
 export const MAX_WRITE_BATCH = 256
 /** Concurrent reads of one replica sent in one request, at most; a replica refuses larger requests. */
 export const MAX_READ_BATCH = 256
+/** Most keys one `fetch` request may name (anti-entropy asks for 500 at a time). */
+export const MAX_FETCH_KEYS = 1000
+/**
+ * Most token ranges one `merkle` or `fetchRange` request may name: the ranges two members share are at most the ring's
+ * vnode ranges, 256 per member, so this covers a mesh of 256 members.
+ */
+export const MAX_REQUEST_RANGES = 65_536
 /** Bytes a read adds to its batch's answer besides its key and value (version, framing), as the batch estimates it. */
 export const READ_OVERHEAD_BYTES = 64
 /** How long a replica that lacks batched reads (an older version) is read key by key before it is asked again. */

@@ -17,7 +17,7 @@ import {
   ConsistencyUnavailableError, ConsistencyTimeoutError, InvalidOptionError, KeyNotFoundError, ViewNotReadyError, type ConsistencyShortfall
 } from './errors.js'
 import {
-  DEFAULT_REPLICATION_FACTOR, DEFAULT_REQUEST_TIMEOUT, MAX_KEY_BYTES, MAX_VALUE_BYTES, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT,
+  DEFAULT_REPLICATION_FACTOR, DEFAULT_REQUEST_TIMEOUT, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_TTL, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT,
   DEFAULT_MAX_BATCH_BYTES, DEFAULT_ROUND_TIMEOUT, MAX_WRITE_BATCH, MAX_READ_BATCH, MAX_BATCHES_IN_FLIGHT, READ_OVERHEAD_BYTES, SINGLE_READER_RECHECK
 } from './constants.js'
 
@@ -295,7 +295,7 @@ export class Coordinator {
     const k = validateKey(key, this.maxKeyBytes)
     const v = validateValue(value, this.maxValueBytes)
     const level = this.level(opts, 'write')
-    if (opts.ttl != null && !(opts.ttl > 0)) throw new InvalidOptionError(`ttl must be a positive number of ms, got ${opts.ttl}`)
+    if (opts.ttl != null && !(opts.ttl > 0 && opts.ttl <= MAX_TTL)) throw new InvalidOptionError(`ttl must be a positive number of ms up to ${MAX_TTL} (100 years), got ${opts.ttl}`)
     return await this.measure('put', level, async () => {
       return await this.writeFresh(() => {
         const ts = this.c.hlc.now()

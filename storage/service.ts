@@ -12,7 +12,7 @@ import {
 } from './storage.js'
 import { tokenOf, tokenHex, MAX_TOKEN, normalize, intersect, FULL_RANGE } from './tokens.js'
 import { validateKey, isDead, recordBytes } from './record.js'
-import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MERKLE_DEPTH, DEFAULT_VERSION_CACHE_SIZE, MAX_KEY_BYTES, MAX_VALUE_BYTES, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT, MAX_READ_BATCH } from './constants.js'
+import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MERKLE_DEPTH, DEFAULT_VERSION_CACHE_SIZE, MAX_KEY_BYTES, MAX_VALUE_BYTES, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT, MAX_READ_BATCH, MAX_FETCH_KEYS, MAX_REQUEST_RANGES } from './constants.js'
 import { ValueTooLargeError } from './errors.js'
 
 /** Engine key layout. Data is ordered by ring token so a token range is one ordered scan. */
@@ -207,11 +207,12 @@ export class ReplicaService {
   }
 
   async fetch (req: FetchRequest, signal?: AbortSignal): Promise<FetchResponse> {
+    if (req.keys.length > MAX_FETCH_KEYS) throw new BadRequestError(`at most ${MAX_FETCH_KEYS} keys in one fetch, got ${req.keys.length}`)
     return await this.run(signal, async () => {
-      signal?.throwIfAborted()
       const records: KvRecord[] = []
       let bytes = 0
       for (const key of req.keys) {
+        signal?.throwIfAborted()
         const r = (await this.getStored(validateKey(key, this.maxKeyBytes)))?.record
         if (r == null) continue
         // Always return at least one record so a caller makes progress.
@@ -224,6 +225,7 @@ export class ReplicaService {
   }
 
   async merkle (req: MerkleRequest, signal?: AbortSignal): Promise<MerkleResponse> {
+    checkRanges(req.ranges)
     return await this.run(signal, async () => {
       const span = req.span ?? FULL_RANGE
       const levels = await this.tree(span, req.ranges, signal)
@@ -233,6 +235,7 @@ export class ReplicaService {
   }
 
   async fetchRange (req: FetchRangeRequest, signal?: AbortSignal): Promise<FetchRangeResponse> {
+    checkRanges(req.ranges)
     return await this.run(signal, async () => {
       const limit = req.limit > 0 ? req.limit : 1000
       const records: KvRecord[] = []
@@ -485,4 +488,8 @@ export class ReplicaService {
       if (this.locks.get(key) === tail) this.locks.delete(key)
     }
   }
+}
+
+function checkRanges (ranges: TokenRange[]): void {
+  if (ranges.length > MAX_REQUEST_RANGES) throw new BadRequestError(`at most ${MAX_REQUEST_RANGES} token ranges in one request, got ${ranges.length}`)
 }

@@ -20,3 +20,7 @@ export class TasksUnavailableError extends MeshError {
 export class LauncherGoneError extends MeshError {
   constructor () { super('INTERNAL', 'the process launcher died while the task ran; the task\'s process group was killed'); this.name = 'LauncherGoneError' }
 }
+/** A stored task record that is not one (anyone with KV write access can put bytes under the tasks prefix). Code INTERNAL. */
+export class MalformedRecordError extends MeshError {
+  constructor (message: string) { super('INTERNAL', message); this.name = 'MalformedRecordError' }
+}

@@ -156,6 +156,7 @@ export class TaskManager {
     moved: Counter
     retries: Counter<'kind'>
     finished: Counter<'state'>
+    malformed: Counter
   }
 
   constructor (private readonly components: TaskManagerComponents, private readonly init: TaskManagerInit) {
@@ -185,7 +186,8 @@ export class TaskManager {
         steals: new Counter({ name: 'meshos_tasks_steals_total', help: 'Steal attempts, as thief or victim', labelNames: ['role', 'outcome'], registers }),
         moved: new Counter({ name: 'meshos_tasks_stolen_total', help: 'Tasks this node took by stealing', registers }),
         retries: new Counter({ name: 'meshos_tasks_retries_total', help: 'Re-runs, after a dead node or a failure', labelNames: ['kind'], registers }),
-        finished: new Counter({ name: 'meshos_tasks_finished_total', help: 'Tasks ended on this node', labelNames: ['state'], registers })
+        finished: new Counter({ name: 'meshos_tasks_finished_total', help: 'Tasks ended on this node', labelNames: ['state'], registers }),
+        malformed: new Counter({ name: 'meshos_tasks_malformed_records_total', help: 'Stored task records skipped by scans because they are not task records', registers })
       }
     }
   }
@@ -931,7 +933,14 @@ export class TaskManager {
   private async scanRecords (signal: AbortSignal): Promise<TaskRecord[]> {
     const values = await this.components.store.scan(C.TASK_PREFIX, C.SCAN_LIMIT, signal)
     const out: TaskRecord[] = []
-    for (const v of values) { try { out.push(decodeRecord(v)) } catch {} }
+    for (const v of values) {
+      try {
+        out.push(decodeRecord(v))
+      } catch (err) {
+        this.metrics?.malformed.inc()
+        this.log.debug({ err }, 'skipped a malformed task record')
+      }
+    }
     return out
   }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { isAbsolute, normalize } from 'node:path'
-import { InvalidTaskError } from './errors.js'
+import { InvalidTaskError, MalformedRecordError } from './errors.js'
 import * as C from './constants.js'
 
 export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
@@ -116,7 +116,28 @@ export function isTaskId (id: string): boolean { return /^t[0-9a-z]{9}[0-9a-f]{1
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 export function encodeRecord (r: TaskRecord): Uint8Array<ArrayBuffer> { return encoder.encode(JSON.stringify(r)) }
-export function decodeRecord (b: Uint8Array): TaskRecord { return JSON.parse(decoder.decode(b)) as TaskRecord }
+/**
+ * A stored record, checked for the fields scheduling and status rely on: the store holds whatever a KV writer put under
+ * the tasks prefix, and one bad value must fail only itself, not every scan that meets it.
+ */
+export function decodeRecord (b: Uint8Array): TaskRecord {
+  let v: any
+  try {
+    v = JSON.parse(decoder.decode(b))
+  } catch {
+    throw new MalformedRecordError('a task record is not JSON')
+  }
+  const spec = v?.spec
+  const ok = v != null && typeof v === 'object' && typeof v.id === 'string' && isTaskId(v.id) &&
+    taskStates.includes(v.state) && typeof v.node === 'string' && Number.isInteger(v.attempt) &&
+    Number.isInteger(v.nodeRetries) && Number.isInteger(v.failRetries) &&
+    typeof v.submittedAt === 'number' && typeof v.updatedAt === 'number' && Array.isArray(v.outputs) &&
+    Array.isArray(v.attempts) && v.attempts.every((a: any) => a != null && typeof a === 'object' && typeof a.node === 'string' && typeof a.start === 'number') &&
+    spec != null && typeof spec === 'object' && typeof spec.cmd === 'string' && Array.isArray(spec.args) &&
+    typeof spec.cpu === 'number' && typeof spec.mem === 'number' && Array.isArray(spec.tags)
+  if (!ok) throw new MalformedRecordError(`a stored task record${typeof v?.id === 'string' ? ` (${v.id.slice(0, 40)})` : ''} is malformed`)
+  return v as TaskRecord
+}
 
 /** A relative path that stays inside the scratch dir. */
 export function safeRelativePath (p: unknown, what: string): string {

@@ -159,6 +159,11 @@ test('a tokenless API refuses foreign Host and Origin headers (DNS rebinding, cr
   t.is(await status({}), 200)
   t.is(await status({ host: 'localhost:1' }), 200)
   t.is(await status({ host: 'evil.example:7947' }), 403)
+  // Names that only look like loopback addresses resolve wherever their owner likes.
+  t.is(await status({ host: '127.evil.example' }), 403)
+  t.is(await status({ host: '127.0.0.1.nip.io:7947' }), 403)
+  t.is(await status({ host: '127.1.2.3:7947' }), 200)
+  t.is(await status({ host: '[::1]:7947' }), 200)
   t.is(await status({ origin: 'http://evil.example' }), 403)
   t.is(await status({ origin: `http://127.0.0.1:${url.port}` }), 200)
 })

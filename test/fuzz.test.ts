@@ -8,7 +8,7 @@ import { createMeshLibp2p } from '../node/libp2p.js'
 import { diagService } from '../node/diagnostics.js'
 import { Rpc } from '../rpc/index.js'
 import { createTestnet } from '../testnet/index.js'
-import { dialUntilConnected } from './util.js'
+import { dialUntilConnected, waitFor } from './util.js'
 import type { Libp2p } from '@libp2p/interface'
 
 const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000)
@@ -56,7 +56,8 @@ async function rawHttp (url: URL, method: string, path: string, body: Uint8Array
 }
 
 test('10,000 hostile frames to every protocol and random requests to every route: no crash, no leak, still serving', async t => {
-  t.timeout(180_000)
+  // 2 min 42 s was measured with the machine loaded by four CPU hogs: room to spare on a slow CI host.
+  t.timeout(360_000)
   t.log(`seed ${seed} (FUZZ_SEED=${seed} replays it)`)
   const rand = seededRandom(seed)
   const net = await createTestnet(2, { logLevel: 'warn', env: { NODE_OPTIONS: '--expose-gc' } })
@@ -86,8 +87,9 @@ test('10,000 hostile frames to every protocol and random requests to every route
   const healthy = async (): Promise<void> => {
     const echo = await rpc.call(target.peerId, diagService, 'echo', { data: new Uint8Array([1, 2, 3]) }, { timeout: 10_000 })
     t.deepEqual([...echo.data], [1, 2, 3])
-    const members = (await net.client(1).members()).members
-    t.is(members.find(m => m.peerId === target.peerId)?.state, 'alive')
+    // Alive in its peer's view, waited for: under load a probe may time out and make it suspect for a moment, which
+    // the node refutes; what must not happen is that it stays away.
+    await waitFor('the target alive in its peer\'s view', async () => (await net.client(1).members()).members.find(m => m.peerId === target.peerId)?.state === 'alive', 60_000)
   }
   const heap = async (): Promise<number> => (await net.client(0).json('POST', '/v1/debug/gc')).heapUsed as number
 

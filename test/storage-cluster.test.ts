@@ -194,11 +194,11 @@ test('oversized keys and values and invalid UTF-8 are refused with named errors'
 })
 
 /** Starts `perTurn` writes through `coord` in each of `turns` turns of the event loop; resolves once all are started. */
-async function startBurst (c: Cluster, coord: string, prefix: string, turns: number, perTurn: number): Promise<{ done: Promise<Array<{ acks: number }>> }> {
+async function startBurst (c: Cluster, coord: string, prefix: string, turns: number, perTurn: number, timeoutMs?: number): Promise<{ done: Promise<Array<{ acks: number }>> }> {
   const writes: Array<Promise<{ acks: number }>> = []
   for (let i = 0; i < turns; i++) {
     for (let j = 0; j < perTurn; j++) {
-      const w = c.node(coord).put(`${prefix}/${i}/${j}`, `v${i}.${j}`)
+      const w = c.node(coord).put(`${prefix}/${i}/${j}`, `v${i}.${j}`, { timeoutMs })
       // Observed now: one that fails before the caller awaits the lot is reported there, not as unhandled.
       w.catch(() => {})
       writes.push(w)
@@ -209,9 +209,12 @@ async function startBurst (c: Cluster, coord: string, prefix: string, turns: num
   return { done: Promise.all(writes) }
 }
 
-test('a coordinator keeps one write batch in flight per replica; the records meanwhile share the next', async t => {
+// Serial, and with a long request deadline: the held batches must outlast 60 turns of the event loop, which the file's
+// other tests, sharing that loop, stretched past the usual 1 s on a loaded machine.
+test.serial('a coordinator keeps one write batch in flight per replica; the records meanwhile share the next', async t => {
   // The replicas stall while 60 turns of writes start, so every batch after the first must wait.
   const turns = 60
+  const patient = { ...noAntiEntropy, timeout: 30_000 }
   const run = async (c: Cluster, prefix: string): Promise<{ sent: number, acks: number[] }> => {
     for (const id of ['node-2', 'node-3']) c.network.hold(id)
     const writes = await startBurst(c, 'node-1', prefix, turns, 3)
@@ -219,8 +222,8 @@ test('a coordinator keeps one write batch in flight per replica; the records mea
     const acks = (await writes.done).map(a => a.acks)
     return { sent: c.network.calls.get('write') ?? 0, acks }
   }
-  const uncapped = await run(await Cluster.create(t, 3, { ...noAntiEntropy, maxBatchesInFlight: Infinity }), 'u')
-  const c = await Cluster.create(t, 3, noAntiEntropy)
+  const uncapped = await run(await Cluster.create(t, 3, { ...patient, maxBatchesInFlight: Infinity }), 'u')
+  const c = await Cluster.create(t, 3, patient)
   const capped = await run(c, 'c')
   t.log(`${turns} turns of 3 writes to 2 remote replicas: ${uncapped.sent} write requests uncapped, ${capped.sent} with the cap`)
   // Uncapped, each turn's records leave together: one request per remote replica per turn.
@@ -246,7 +249,7 @@ test('a coordinator keeps one write batch in flight per replica; the records mea
   await waitFor(() => (c.node('node-1').hints.stats().byTarget['node-3'] ?? 0) === 0, 'the hints of the down phase replayed')
   c.network.hold('node-3')
   t.teardown(() => { c.network.release('node-3') })
-  const frozen = await (await startBurst(c, 'node-1', 'f', 20, 3)).done
+  const frozen = await (await startBurst(c, 'node-1', 'f', 20, 3, 1000)).done
   t.true(frozen.every(a => a.acks === 2))
   await waitFor(() => (c.node('node-1').hints.stats().byTarget['node-3'] ?? 0) >= 60, 'a hint for every record node-3 missed')
   c.network.release('node-3')

@@ -98,7 +98,9 @@ test.serial('cancel stops a task on whichever node runs it, within 2 s', async t
 
 test.serial('a frozen node\'s tasks run elsewhere after it is declared dead; none lost, each recorded once', async t => {
   const victim = 3
-  const subs = await submitMany(victim, Array.from({ length: 12 }, () => ({ cmd: 'sleep', args: ['2'] })))
+  // Long enough that a task seen running on the victim cannot end there before the freeze, however slow the status
+  // reads of the snapshot are.
+  const subs = await submitMany(victim, Array.from({ length: 12 }, () => ({ cmd: 'sleep', args: ['5'] })))
   const before = await waitFor('the victim to run some', async () => {
     const st = await Promise.all(subs.map(async s => await status(0, s.id)))
     return st.some(s => s.state === 'running' && indexOf(s.node) === victim) ? st : undefined
@@ -160,6 +162,16 @@ test.serial('bad input: unknown command, missing input, too many cpus; CLI round
   const err = await net.client(0).json('POST', '/v1/tasks', { cmd: 'true', cpu: 64 }).catch((e: { code?: string, message?: string }) => e)
   t.is((err as { code?: string }).code, 'BAD_REQUEST')
   t.regex((err as Error).message, /more than any node/)
+  // A value under the tasks prefix that is not a task record (anyone with KV write access can put one) is skipped by
+  // listings and by the sweeps that adopt dead nodes' tasks, not fatal to them.
+  const junk = await net.client(2).request('PUT', '/v1/kv/tasks/t/junk', { body: Buffer.from('null'), headers: { 'content-type': 'application/octet-stream' } })
+  t.is(junk.status, 200)
+  const listed = await net.client(0).json<{ tasks: Status[] }>('GET', '/v1/tasks')
+  t.true(listed.tasks.length > 0)
+  const malformed = await (await net.client(0).request('GET', '/metrics')).text()
+  t.regex(malformed, /^meshos_tasks_malformed_records_total [1-9]/m)
+  await net.client(2).request('DELETE', '/v1/kv/tasks/t/junk')
+
   // Every node advertises its memory: a request larger than all of them is refused at once, like a cpu one.
   const memErr = await net.client(0).json('POST', '/v1/tasks', { cmd: 'true', mem: 1e9 }).catch((e: { code?: string, message?: string }) => e)
   t.is((memErr as { code?: string }).code, 'BAD_REQUEST')

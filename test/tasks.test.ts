@@ -297,7 +297,8 @@ test('a dead node\'s running and queued tasks are re-run elsewhere, once in the 
   await mesh.add('node-b', dir, { slots: 1 })
   // node-z holds the work: the others only steal when it advertises a backlog.
   const z = await mesh.add('node-z', dir, { slots: 2 })
-  const recs = await z.submit(Array.from({ length: 6 }, () => ({ cmd: 'sleep', args: ['0.3'] })))
+  // Runs outlast the 250 ms before a run is recorded `running` by far, so none ends on node-z before the crash.
+  const recs = await z.submit(Array.from({ length: 6 }, () => ({ cmd: 'sleep', args: ['1.5'] })))
   await until('z running', () => mesh.store.records().some(r => r.state === 'running' && r.node === 'node-z'))
   mesh.crash('node-z')
   await until('all succeeded', () => mesh.store.records().every(r => r.state === 'succeeded'), 30_000)
@@ -374,7 +375,7 @@ test('a node that stops gracefully hands its queued and running tasks on without
   const mesh = new LocalMesh()
   await mesh.add('node-a', dir, { slots: 1 })
   const z = await mesh.add('node-z', dir, { slots: 2 })
-  const recs = await z.submit(Array.from({ length: 4 }, () => ({ cmd: 'sleep', args: ['0.5'], retries: 0 })))
+  const recs = await z.submit(Array.from({ length: 4 }, () => ({ cmd: 'sleep', args: ['1.5'], retries: 0 })))
   await until('z running', () => mesh.store.records().some(r => r.state === 'running' && r.node === 'node-z'))
   await mesh.leave('node-z')
   await until('all succeeded', () => mesh.store.records().every(r => r.state === 'succeeded'), 30_000)
