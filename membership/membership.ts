@@ -153,7 +153,8 @@ export class Membership {
     pushPulls: 0,
     heals: 0,
     broadcastsDropped: 0,
-    relaysRefused: 0
+    relaysRefused: 0,
+    verifyBudgetExceeded: 0
   }
 
   /** Optional observer of probe outcomes (for metrics). */
@@ -177,6 +178,9 @@ export class Membership {
   private readonly unknownPulls = new Map<string, number>()
   private readonly queue: BroadcastQueue
   private readonly verified = new Map<string, { payload: Uint8Array, sig: Uint8Array }>()
+  /** Signature checks left to each sender (see VERIFY_BURST), and the peer whose message is being handled. */
+  private readonly verifyBudget = new Map<string, { tokens: number, at: number }>()
+  private sender = ''
   private readonly probes = new Map<number, Probe>()
   private readonly relays = new Map<number, Relay>()
   private readonly joins = new Set<PendingJoin>()
@@ -432,6 +436,15 @@ export class Membership {
   }
 
   private handle (from: string, msg: SwimMessage): void {
+    this.sender = from
+    try {
+      this.handleFrom(from, msg)
+    } finally {
+      this.sender = ''
+    }
+  }
+
+  private handleFrom (from: string, msg: SwimMessage): void {
     if (msg.type !== MessageType.PUSH_PULL && msg.type !== MessageType.PUSH_PULL_REPLY) this.pullFromUnknown(from)
     switch (msg.type) {
       case MessageType.PING:
@@ -728,6 +741,10 @@ export class Membership {
     const key = `${u.kind}:${u.member}:${u.incarnation}`
     const hit = this.verified.get(key)
     if (hit !== undefined && bytesEqual(hit.payload, payload) && bytesEqual(hit.sig, u.signature)) return true
+    if (!this.chargeVerify()) {
+      this.stats.verifyBudgetExceeded = (this.stats.verifyBudgetExceeded ?? 0) + 1
+      return false
+    }
     if (!this.verifier.verify(u.member, payload, u.signature)) {
       this.stats.invalidSignatures++
       this.log.debug({ member: u.member, kind: u.kind, incarnation: u.incarnation }, 'rejected update with a bad signature')
@@ -739,6 +756,24 @@ export class Membership {
       if (first !== undefined) this.verified.delete(first)
     }
     this.verified.set(key, { payload, sig: u.signature })
+    return true
+  }
+
+  /** Takes one signature check from the current sender's budget; false when it has none left. */
+  private chargeVerify (): boolean {
+    const from = this.sender
+    if (from === '') return true
+    const now = this.clock.now()
+    let b = this.verifyBudget.get(from)
+    if (b === undefined) {
+      if (this.verifyBudget.size >= C.VERIFIED_CACHE_SIZE) this.verifyBudget.clear()
+      b = { tokens: C.VERIFY_BURST, at: now }
+      this.verifyBudget.set(from, b)
+    }
+    b.tokens = Math.min(C.VERIFY_BURST, b.tokens + (now - b.at) * C.VERIFY_RATE / 1000)
+    b.at = now
+    if (b.tokens < 1) return false
+    b.tokens--
     return true
   }
 

@@ -91,4 +91,6 @@ export interface MembershipStats {
   broadcastsDropped: number
   /** Indirect probe requests refused because their target is not a member this node knows. */
   relaysRefused?: number
+  /** Updates left unverified because their sender had used up its signature checks (VERIFY_RATE). */
+  verifyBudgetExceeded?: number
 }

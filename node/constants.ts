@@ -12,6 +12,8 @@ export const bootstrapDialTimeout = 5 * second
 
 /** How long a graceful stop may take before the daemon exits anyway. */
 export const gracefulStopTimeout = 20 * second
+/** How often a node started by a testnet (MESH_PARENT_PID) checks that its parent still runs. */
+export const parentCheckInterval = 1 * second
 
 /** New inbound connections per second per remote host; libp2p's default of 5 drops a testnet's start-up burst. */
 export const inboundConnectionThreshold = 100

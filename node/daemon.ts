@@ -67,6 +67,18 @@ export async function runDaemon (config: MeshConfig): Promise<void> {
   process.on('SIGINT', () => { void stop('SIGINT') })
   process.on('SIGTERM', () => { void stop('SIGTERM') })
   process.on('unhandledRejection', (err) => { log.warn({ err }, 'unhandled rejection') })
+  // A testnet's nodes stop when the process that started them is gone, even if it was killed before it could stop
+  // them (a test runner's timeout): otherwise they ran on, holding ports and loading the machine.
+  const parent = Number(process.env.MESH_PARENT_PID)
+  if (Number.isInteger(parent) && parent > 1) {
+    const watch = setInterval(() => {
+      if (process.ppid === parent) return
+      clearInterval(watch)
+      log.warn({ parent }, 'the process that started this node is gone; stopping')
+      void stop('parent exited')
+    }, C.parentCheckInterval)
+    watch.unref()
+  }
 
   try {
     release = (await lockDataDir(config.dataDir)).release

@@ -8,6 +8,7 @@ import { BroadcastQueue } from '../membership/broadcast-queue.js'
 import { emptyMessage, emptyMeta, metaToWire, signedBytes } from '../membership/codec.js'
 import { MetaTooLargeError } from '../membership/errors.js'
 import { Membership, type MembershipInit } from '../membership/membership.js'
+import { VERIFY_BURST, VERIFY_RATE } from '../membership/constants.js'
 import { Ed25519Signer, Ed25519Verifier, FakeSigner, FakeVerifier } from '../membership/signer.js'
 import { Simulation } from '../membership/sim.js'
 import { Suspicion, suspicionTimeout } from '../membership/suspicion.js'
@@ -240,6 +241,39 @@ test('forged alive, leave and metadata for another peer are ignored and counted'
   t.is(h.m.stats.invalidSignatures, 4)
   gossip(h, 'a', left('x', 1))
   t.is(h.m.member('x')?.state, 'left', 'the genuine leave is taken')
+})
+
+test('signature checks are budgeted per sender: a flood of forgeries stops costing checks, other senders are unaffected', t => {
+  let checks = 0
+  const fake = new FakeVerifier()
+  const h = harness(t, { verifier: { verify: (peer: string, data: Uint8Array, sig: Uint8Array) => { checks++; return fake.verify(peer, data, sig) } } })
+  const mallory = new FakeSigner('mallory')
+  const flood = VERIFY_BURST + 500
+  for (let i = 0; i < flood; i++) gossip(h, 'mallory', alive(`x${i}`, 0, emptyMeta(), mallory))
+  t.is(checks, VERIFY_BURST)
+  t.is(h.m.stats.verifyBudgetExceeded, flood - VERIFY_BURST)
+  t.is(h.m.stats.invalidSignatures, VERIFY_BURST)
+  gossip(h, 'a', alive('y', 1))
+  t.is(h.m.member('y')?.incarnation, 1, 'another sender\'s genuine update is still checked and taken')
+  // The budget refills with time.
+  h.clock.advance(1000)
+  const before = checks
+  for (let i = 0; i < 2 * VERIFY_RATE; i++) gossip(h, 'mallory', alive(`z${i}`, 0, emptyMeta(), mallory))
+  t.is(checks - before, VERIFY_RATE)
+})
+
+test('an indirect probe is relayed only for a member this node knows', t => {
+  const h = harness(t)
+  gossip(h, 'a', alive('b', 1))
+  h.sent.length = 0
+  const req = (target: string): SwimMessage => ({ ...emptyMessage(MessageType.PING_REQ), seq: 9, target, targetAddrs: ['/ip4/203.0.113.7/tcp/1'] })
+  h.m.onMessage('a', req('stranger'))
+  t.is(h.sent.length, 0, 'no ping to a peer it has never heard of, at an address the requester chose')
+  t.is(h.m.stats.relaysRefused, 1)
+  h.m.onMessage('a', req('b'))
+  const ping = h.sent.find(s => s.msg.type === MessageType.PING)
+  t.truthy(ping)
+  t.deepEqual(ping?.to.addrs, ['/sim/b'], 'a known member is pinged at its own addresses')
 })
 
 test('Ed25519: updates are signed with the libp2p key and checked against the peer id', async t => {

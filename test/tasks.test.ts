@@ -137,8 +137,9 @@ class LocalMesh {
     this.emit('left', id)
   }
 
+  /** Stops every manager, crashed ones too: their timers and children must not outlive the test. */
   async stop (): Promise<void> {
-    await Promise.all([...this.managers.entries()].map(async ([id, m]) => { if (!this.crashed.has(id)) await m.stop() }))
+    await Promise.all([...this.managers.values()].map(async m => { await m.stop().catch(() => {}) }))
   }
 }
 
@@ -160,6 +161,7 @@ test.after.always(() => { launcher.stop() })
 for (const [name, starter] of [['direct', directStarter], ['launcher', launcher]] as const) {
   test(`executor (${name}) captures output and the exit code`, async t => {
     const dir = await tmp()
+    t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
     const e = new Execution({ cmd: 'sh', args: ['-c', 'echo out; echo err >&2; exit 3'], cwd: dir, starter })
     const r = await e.done
     t.is(r.exitCode, 3)
@@ -171,6 +173,7 @@ for (const [name, starter] of [['direct', directStarter], ['launcher', launcher]
 
   test(`executor (${name}) bounds captured output`, async t => {
     const dir = await tmp()
+    t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
     const e = new Execution({ cmd: 'sh', args: ['-c', 'head -c 100000 /dev/zero'], cwd: dir, maxOutput: 1000, starter })
     const r = await e.done
     t.is(r.exitCode, 0)
@@ -182,6 +185,7 @@ for (const [name, starter] of [['direct', directStarter], ['launcher', launcher]
 
   test(`executor (${name}) kills on timeout and on cancel, the whole process group`, async t => {
     const dir = await tmp()
+    t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
     const timed = new Execution({ cmd: 'sh', args: ['-c', 'sleep 1000 & sleep 1000'], cwd: dir, timeout: 100, killGrace: 200, starter })
     const r = await timed.done
     t.is(r.outcome, 'timeout')
@@ -197,6 +201,7 @@ for (const [name, starter] of [['direct', directStarter], ['launcher', launcher]
 
   test(`executor (${name}) reports an unknown command at once`, async t => {
     const dir = await tmp()
+    t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
     const r = await new Execution({ cmd: 'no-such-command-meshos', cwd: dir, starter }).done
     t.is(r.outcome, 'spawn-error')
     t.is(r.exitCode, 127)
@@ -206,6 +211,7 @@ for (const [name, starter] of [['direct', directStarter], ['launcher', launcher]
 
   test(`executor (${name}) kills a process it was asked to kill before it had started`, async t => {
     const dir = await tmp()
+    t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
     const e = new Execution({ cmd: 'sleep', args: ['1000'], cwd: dir, starter })
     e.kill()
     const r = await e.done
@@ -272,7 +278,9 @@ test('normalizeSpec fills defaults and rejects bad specs', t => {
 
 test('tasks submitted to one node spread by stealing and each runs once', async t => {
   const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const mesh = new LocalMesh()
+  t.teardown(async () => { await mesh.stop() })
   const a = await mesh.add('node-a', dir)
   await mesh.add('node-b', dir)
   await mesh.add('node-c', dir)
@@ -292,7 +300,9 @@ test('tasks submitted to one node spread by stealing and each runs once', async 
 
 test('a dead node\'s running and queued tasks are re-run elsewhere, once in the record', async t => {
   const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const mesh = new LocalMesh()
+  t.teardown(async () => { await mesh.stop() })
   const a = await mesh.add('node-a', dir, { slots: 1 })
   await mesh.add('node-b', dir, { slots: 1 })
   // node-z holds the work: the others only steal when it advertises a backlog.
@@ -320,7 +330,9 @@ test('a dead node\'s running and queued tasks are re-run elsewhere, once in the 
 
 test('cancel from another node stops a running task; retries, idempotency and refusals', async t => {
   const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const mesh = new LocalMesh()
+  t.teardown(async () => { await mesh.stop() })
   const a = await mesh.add('node-a', dir)
   const b = await mesh.add('node-b', dir)
   const noexec = await mesh.add('node-n', dir, { allowExec: false })
@@ -362,7 +374,9 @@ test('cancel from another node stops a running task; retries, idempotency and re
 
 test('nothing runs commands: submission is refused with FORBIDDEN', async t => {
   const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const mesh = new LocalMesh()
+  t.teardown(async () => { await mesh.stop() })
   const n = await mesh.add('node-n', dir, { allowExec: false })
   const err = await t.throwsAsync(n.submit([{ cmd: 'true' }]))
   t.is((err as MeshError).code, 'FORBIDDEN')
@@ -372,7 +386,9 @@ test('nothing runs commands: submission is refused with FORBIDDEN', async t => {
 
 test('a node that stops gracefully hands its queued and running tasks on without spending a retry', async t => {
   const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const mesh = new LocalMesh()
+  t.teardown(async () => { await mesh.stop() })
   await mesh.add('node-a', dir, { slots: 1 })
   const z = await mesh.add('node-z', dir, { slots: 2 })
   const recs = await z.submit(Array.from({ length: 4 }, () => ({ cmd: 'sleep', args: ['1.5'], retries: 0 })))
@@ -391,7 +407,9 @@ test('a node that stops gracefully hands its queued and running tasks on without
 
 test('mem is enforced: a request larger than any node is refused at once, and a node runs only what its memory holds', async t => {
   const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const mesh = new LocalMesh()
+  t.teardown(async () => { await mesh.stop() })
   const a = await mesh.add('node-a', dir, { slots: 4, memory: 1000 })
   await mesh.add('node-b', dir, { slots: 4, memory: 3000 })
   await t.throwsAsync(a.submit([{ cmd: 'true', mem: 4000 }]), { code: 'BAD_REQUEST', message: /mem 4000 MiB is more than any node offers \(the largest has 3000 MiB\)/ })
@@ -415,7 +433,9 @@ test('mem is enforced: a request larger than any node is refused at once, and a 
 
 test('a holder resumed after it was declared dead never writes over a newer holder or attempt', async t => {
   const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const mesh = new LocalMesh()
+  t.teardown(async () => { await mesh.stop() })
   // The stall is a jump of node-z's clock: its timers do not fire during a real freeze, and it learns of it by the gap.
   let skew = 0
   const clock: Clock = { now: () => systemClock.now() + skew, setTimeout: (fn, ms) => systemClock.setTimeout(fn, ms), clearTimeout: h => { systemClock.clearTimeout(h) } }
@@ -455,7 +475,9 @@ test('a holder resumed after it was declared dead never writes over a newer hold
 
 test('a check made while the holder\'s own write is unanswered does not take that write for another holder\'s', async t => {
   const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const mesh = new LocalMesh()
+  t.teardown(async () => { await mesh.stop() })
   // Record writes land at once but are answered late, as a quorum write whose reply is slow to come back.
   const a = await mesh.add('node-a', dir, {
     slots: 1,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import anyTest, { type TestFn } from 'ava'
@@ -111,4 +112,32 @@ test.serial('SIGINT stops every testnet node and the command exits 0', async t =
   for (const n of nodes) {
     t.throws(() => process.kill(n.pid, 0), undefined, `node ${n.index} (pid ${n.pid}) is gone`)
   }
+})
+
+test('nodes stop by themselves when the testnet process is killed before it can stop them', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'meshos-testnet-orphan-'))
+  const proc = spawn(process.execPath, [meshBin, 'testnet', '--nodes', '2', '--dir', dir], { stdio: ['ignore', 'ignore', 'ignore'] })
+  const exited = new Promise(resolve => proc.once('exit', resolve))
+  let pids: number[] = []
+  t.teardown(async () => {
+    if (proc.exitCode == null && proc.signalCode == null) { proc.kill('SIGKILL'); await exited }
+    for (const pid of pids) { try { process.kill(pid, 'SIGKILL') } catch {} }
+    await rm(dir, { recursive: true, force: true })
+  })
+  const manifest = await waitFor('testnet.json', async () => JSON.parse(await readFile(join(dir, 'testnet.json'), 'utf8')), 90_000, 200)
+  pids = manifest.nodes.map((n: { pid: number }) => n.pid)
+  // Running, not a zombie that nobody has reaped yet (what adopts orphans differs from machine to machine).
+  const running = (pid: number): boolean => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z'
+    } catch {
+      return false
+    }
+  }
+  t.true(pids.every(running))
+  // As a test runner's timeout kills its worker: no chance to stop the nodes.
+  proc.kill('SIGKILL')
+  await exited
+  await waitFor('the orphaned nodes to stop', () => !pids.some(running), 60_000, 200)
+  t.pass()
 })

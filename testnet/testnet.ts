@@ -99,7 +99,7 @@ export class Testnet {
     const log = await open(join(dataDir, 'mesh.log'), 'a')
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', log.fd, log.fd],
-      env: { ...process.env, ...this.opts.env },
+      env: { ...process.env, ...this.opts.env, MESH_PARENT_PID: String(process.pid) },
       detached: false
     })
     await log.close()
