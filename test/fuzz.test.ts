@@ -60,6 +60,10 @@ test('10,000 hostile frames to every protocol and random requests to every route
   t.timeout(360_000)
   t.log(`seed ${seed} (FUZZ_SEED=${seed} replays it)`)
   const rand = seededRandom(seed)
+  // Each concurrent worker draws from its own stream, derived from the seed: one shared stream would hand out its
+  // numbers in whatever order I/O completed, and the seed would not replay the inputs.
+  let streams = 0
+  const workerRandom = (): Random => seededRandom(seed * 1009 + ++streams)
   const net = await createTestnet(2, { logLevel: 'warn', env: { NODE_OPTIONS: '--expose-gc' } })
   t.teardown(async () => { await net.stop() })
   const target = net.nodes[0]
@@ -95,7 +99,7 @@ test('10,000 hostile frames to every protocol and random requests to every route
 
   const sendFrames = async (count: number): Promise<number> => {
     let sent = 0
-    const worker = async (): Promise<void> => {
+    const worker = async (rand: Random): Promise<void> => {
       while (sent < count) {
         const protocol = protocols[Math.floor(rand() * protocols.length)]
         const perStream = 1 + Math.floor(rand() * 5)
@@ -109,12 +113,12 @@ test('10,000 hostile frames to every protocol and random requests to every route
         } catch {}
       }
     }
-    await Promise.all(Array.from({ length: 8 }, worker))
+    await Promise.all(Array.from({ length: 8 }, async () => { await worker(workerRandom()) }))
     return sent
   }
 
   const methods = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD']
-  const fill = (path: string): string => path.split('/').map(seg => {
+  const fill = (path: string, rand: Random): string => path.split('/').map(seg => {
     if (!seg.startsWith(':') && !seg.startsWith('*')) return seg
     const choices = ['x', '%ff%fe', '%', 'a'.repeat(3000), encodeURIComponent(String.fromCharCode(...bytes(rand, 8))), '..', 'QmNotACid', 'bafy' + 'a'.repeat(55)]
     return choices[Math.floor(rand() * choices.length)]
@@ -122,14 +126,14 @@ test('10,000 hostile frames to every protocol and random requests to every route
   const serverErrors: string[] = []
   const sendRequests = async (count: number): Promise<void> => {
     let done = 0
-    const worker = async (): Promise<void> => {
+    const worker = async (rand: Random): Promise<void> => {
       while (done < count) {
         done++
         const route = routes[Math.floor(rand() * routes.length)]
         // These two do what they say to the node under test (a GC, a graceful leave), which is not input to fuzz.
         if (route.path === '/v1/debug/gc' || route.path === '/v1/leave') continue
         const method = rand() < 0.7 ? route.method : methods[Math.floor(rand() * methods.length)]
-        const path = rand() < 0.9 ? fill(route.path) + (rand() < 0.3 ? '?consistency=' + ['one', 'bogus', '', '%zz'][Math.floor(rand() * 4)] : '') : '/' + String.fromCharCode(...bytes(rand, 6).map(b => 33 + (b % 90)))
+        const path = rand() < 0.9 ? fill(route.path, rand) + (rand() < 0.3 ? '?consistency=' + ['one', 'bogus', '', '%zz'][Math.floor(rand() * 4)] : '') : '/' + String.fromCharCode(...bytes(rand, 6).map(b => 33 + (b % 90)))
         const body = method === 'GET' || method === 'HEAD' ? undefined : rand() < 0.5 ? bytes(rand, Math.floor(rand() * 2000)) : new TextEncoder().encode(JSON.stringify({ data: 'x', n: rand() }))
         const headers: Record<string, string> = {}
         if (body != null && rand() < 0.2) headers['content-length'] = String(body.length + 100)
@@ -139,7 +143,7 @@ test('10,000 hostile frames to every protocol and random requests to every route
         if (status >= 500 && status !== 503 && status !== 504) serverErrors.push(`${method} ${path} -> ${status}`)
       }
     }
-    await Promise.all(Array.from({ length: 6 }, worker))
+    await Promise.all(Array.from({ length: 6 }, async () => { await worker(workerRandom()) }))
   }
 
   // Warm up, so the baseline heap includes what lazily initialised code allocates on first use.
