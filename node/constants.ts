@@ -21,6 +21,8 @@ export const maxConnections = 1000
 
 /** Largest message published on a pub/sub topic. */
 export const maxPubsubMessage = 64 * 1024
+/** Topics the mesh's own protocols publish on (see dht/constants.ts NOTICE_TOPIC); the API does not publish there. */
+export const reservedTopicPrefix = '/meshos/'
 
 /** Garbage a node may pile up between full collections (see GcHeadroom), and the bounds of the growing factor. */
 export const gcHeadroom = 64 * MiB

@@ -1,5 +1,5 @@
 import { toString as uint8ArrayToString, fromString as uint8ArrayFromString } from 'uint8arrays'
-import { BadRequestError } from '../lib/errors.js'
+import { BadRequestError, MeshError } from '../lib/errors.js'
 import type { ApiServer } from './api.js'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import * as C from './constants.js'
@@ -52,6 +52,9 @@ export function pubsubRoutes (api: ApiServer, pubsub: GossipSub): void {
     maxBody: C.maxPubsubMessage,
     handler: async ({ params, body, req }) => {
       const topic = validateTopic(params.topic)
+      // The mesh's own topics (the DHT's withdrawal notices) carry protocol messages signed by this node: an API
+      // client may read them, not speak for the node on them.
+      if (topic.startsWith(C.reservedTopicPrefix)) throw new MeshError('FORBIDDEN', `topics under ${C.reservedTopicPrefix} are the mesh's own; publish elsewhere`)
       let data = await body()
       if ((req.headers['content-type'] ?? '').startsWith('application/json')) {
         // A JSON body {"data": "..."} is accepted too, so curl -d '{"data":"x"}' works.

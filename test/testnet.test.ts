@@ -81,6 +81,10 @@ test.serial('a message published on node 0 reaches a subscriber on each of nodes
   }
   aborter.abort()
   await Promise.allSettled(subscriptions)
+  // The mesh's own topics are not the API's to publish on: a withdrawal notice from this node would be believed.
+  const reserved = await mesh(['pubsub', 'publish', '/meshos/dht/notices/1', '{"v":1}', '--api', nodes[0].api, '--json'])
+  t.is(reserved.code, 77, reserved.stdout)
+  t.is(JSON.parse(reserved.stdout).error.code, 'FORBIDDEN')
 })
 
 test.serial('mesh pubsub subscribe prints messages as JSON lines', async t => {
