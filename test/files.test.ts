@@ -63,6 +63,14 @@ async function mesh (t: ExecutionContext, n: number, routing = true): Promise<{ 
   const world = new World()
   const dht = new FakeRouting()
   const nodes: Node[] = []
+  // Registered first, so that nodes started before a failing set-up step are stopped too.
+  t.teardown(async () => {
+    for (const node of nodes) {
+      await node.files.stop()
+      await node.rpc.stop()
+      await node.libp2p.stop()
+    }
+  })
   for (let i = 0; i < n; i++) {
     const libp2p = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], announce: [] })
     await libp2p.start()
@@ -77,13 +85,6 @@ async function mesh (t: ExecutionContext, n: number, routing = true): Promise<{ 
     nodes.push({ peerId, libp2p, rpc, files, dir, registry })
   }
   for (const a of nodes) for (const b of nodes) if (a !== b) await dialUntilConnected(a.libp2p, b.libp2p.getMultiaddrs()[0])
-  t.teardown(async () => {
-    for (const node of nodes) {
-      await node.files.stop()
-      await node.rpc.stop()
-      await node.libp2p.stop()
-    }
-  })
   return { nodes, world }
 }
 

@@ -44,8 +44,9 @@ test.before(async t => {
   await serverRpc.start()
   const clientRpc = new Rpc({ libp2p: client })
   await clientRpc.start()
-  await dialUntilConnected(client, server.getMultiaddrs()[0])
+  // In the context before the dial, so that after.always stops both nodes even if it fails.
   Object.assign(t.context, { server, client, serverRpc, clientRpc, registry })
+  await dialUntilConnected(client, server.getMultiaddrs()[0])
 })
 
 test.after.always(async t => {
