@@ -148,11 +148,11 @@ export const JOIN_TIMEOUT = 10 * second
 /** Signatures already verified are remembered (by peer, incarnation, kind) up to this many entries. */
 export const VERIFIED_CACHE_SIZE = 4096
 /**
- * Signature checks one sender may cost this node: a burst that covers a push-pull of a 4,096-member table, refilled at
- * 1,000 a second. Past it, that sender's unverified updates are ignored (gossip brings them again). Without it, a peer
+ * Signature checks one sender may cost this node: a burst that covers a push-pull of a 4,096-member table even if every
+ * member in it has left (an alive and a leave to check each), refilled at 1,000 a second. Past it, that sender's unverified updates are ignored (gossip brings them again). Without it, a peer
  * sending alive updates with bad signatures cost 1.5 CPU-seconds per MiB it sent.
  */
-export const VERIFY_BURST = 4096
+export const VERIFY_BURST = 8192
 export const VERIFY_RATE = 1000
 
 /** Relayed pings for ping-req (state held per outstanding request) are capped so a flood cannot grow memory. */

@@ -513,10 +513,12 @@ export class Membership {
       return
     }
     if (this.relays.size >= C.MAX_PENDING_RELAYS) return
-    // Only members this node knows are probed for others. A relay to any named peer at any named address let a peer
-    // make this node dial wherever it liked and fill the transport's tables with targets that never answer.
+    // A target this node has not heard of yet (a member that just joined) is probed at the addresses the requester
+    // gives only if the requester is itself a live member: a relay for anyone to any address let a stranger make this
+    // node dial wherever it liked and fill the transport's tables with targets that never answer.
     const known = this.table.get(msg.target)
-    if (known === undefined) {
+    const requester = this.table.get(from)
+    if (known === undefined && (requester === undefined || (requester.state !== 'alive' && requester.state !== 'suspect'))) {
       this.stats.relaysRefused = (this.stats.relaysRefused ?? 0) + 1
       return
     }
@@ -526,7 +528,7 @@ export class Membership {
       if (this.relays.delete(relaySeq)) this.reply(from, { ...emptyMessage(MessageType.NACK), seq: msg.seq })
     }, timeout)
     this.relays.set(relaySeq, { requester: from, seq: msg.seq, timer })
-    const to: PeerAddress = { peerId: msg.target, addrs: known.addrs.length > 0 ? known.addrs : msg.targetAddrs }
+    const to: PeerAddress = { peerId: msg.target, addrs: known !== undefined && known.addrs.length > 0 ? known.addrs : msg.targetAddrs }
     this.sendPing(to, relaySeq, known)
   }
 

@@ -50,8 +50,9 @@ export const configSchema = z.object({
   /** Copies of each key and file chunk; the same on every node of a mesh. */
   replicationFactor: z.number().int().min(1).max(7),
   /**
-   * The largest KV value this node takes, in bytes; the same on every node of a mesh (a replica refuses a larger one).
-   * At most 4 MiB, so that one value always fits a replica message (8 MiB) and a range page (4 MiB).
+   * The largest value the KV API takes, in bytes; the same on every node of a mesh (a replica refuses one larger than
+   * its own limit, which is this or 1 MiB, whichever is larger). At most 4 MiB, so that one value always fits a
+   * replica message (8 MiB) and a range page (4 MiB).
    */
   kvMaxValueBytes: z.number().int().min(1024).max(4 * MiB),
   /** Test-only: offsets this node's wall clock, to show that a skewed clock loses no writes. */

@@ -74,6 +74,8 @@ export async function runDaemon (config: MeshConfig): Promise<void> {
     const watch = setInterval(() => {
       if (process.ppid === parent) return
       clearInterval(watch)
+      // Already stopping (the parent's SIGTERM): a second stop would force an exit past the graceful one.
+      if (stopping) return
       log.warn({ parent }, 'the process that started this node is gone; stopping')
       void stop('parent exited')
     }, C.parentCheckInterval)

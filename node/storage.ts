@@ -349,7 +349,9 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     registry: node.registry
   }, {
     replicationFactor: env.replicationFactor,
-    maxValueBytes: node.config.kvMaxValueBytes,
+    // The KV API takes at most the configured size (kvRoutes); the store itself never less than 1 MiB, which the
+    // tasks' records and logs, stored here too, are sized for.
+    maxValueBytes: Math.max(node.config.kvMaxValueBytes, MAX_VALUE_BYTES),
     maxBatchBytes: 4 * MiB,
     antiEntropy: env.antiEntropyInterval != null ? { interval: env.antiEntropyInterval } : undefined,
     // An identity that has run before with no record of its ring peers: its storage directory was lost or wiped.

@@ -463,12 +463,15 @@ export class Rpc {
     }
     stream.addEventListener('remoteCloseWrite', () => { remoteDone = true; maybeClose() })
     this.inbound.add(stream)
+    let broken = false
     stream.addEventListener('close', () => {
       this.inbound.delete(stream)
+      // Requests still waiting in the decoder have no one left to answer: they are dropped, not run.
+      broken = true
+      decoder.clear()
       closed.abort(new UnavailableError('stream closed'))
     })
 
-    let broken = false
     const reject = (reason: 'malformed' | 'oversized', err: MeshError): void => {
       // Framing is lost, so the stream cannot carry further calls: nothing more is read or buffered from it, the peer
       // is told why if that can be said at once, and only this stream closes. A peer that does not read its replies
@@ -511,14 +514,18 @@ export class Rpc {
         await reply({ kind: Frame.Kind.ERROR, code: 'MALFORMED_MESSAGE', message: `malformed ${service.name}.${frame.method} request: ${(err as Error).message}` })
         return
       }
+      if (closed.signal.aborted) return
       const controller = new AbortController()
       const timer = setTimeout(() => { controller.abort(new TimeoutError(`handler ${service.name}.${frame.method} timed out`)) }, this.handlerTimeout)
       const onClosed = (): void => { controller.abort(closed.signal.reason) }
       closed.signal.addEventListener('abort', onClosed, { once: true })
       const signal = controller.signal
+      let work: Promise<unknown> | undefined
       try {
-        // The deadline answers the caller and frees this request's place even if the handler does not heed its signal.
-        const response = await raceSignal(handlers[frame.method](request, { peer: connection.remotePeer, connection, signal }), signal)
+        work = handlers[frame.method](request, { peer: connection.remotePeer, connection, signal })
+        // The deadline answers the caller even if the handler does not heed its signal (its place is held until it
+        // really ends, below, so such handlers cannot pile up).
+        const response = await raceSignal(work, signal)
         const body = def.response.encode(response)
         if (body.byteLength > max) throw new MessageTooLargeError(`response of ${body.byteLength} bytes exceeds ${service.name}'s limit of ${max}`)
         this.metrics?.served.inc({ service: service.name, method: frame.method, outcome: 'ok' })
@@ -532,10 +539,16 @@ export class Rpc {
         clearTimeout(timer)
         closed.signal.removeEventListener('abort', onClosed)
       }
+      await work?.catch(() => {})
     }
 
     // Frames are taken from the decoder only while fewer than `maxInFlight` requests are in flight; the rest wait there,
     // and the stream stops reading, so a peer cannot start more work than that however many requests one chunk holds.
+    // A peer that goes on sending past the 4 MiB a paused stream may hold unread has that stream reset by libp2p (its
+    // yamux window can be larger). The mesh's own callers stay far below: one write batch in flight per replica, a
+    // few chunks per transfer.
+    // (A 4 MiB yamux window would avoid the reset, but it would also cap a put's six 1 MiB chunks in flight per replica.)
+    const pauseIfFull = (): void => { if (inFlight >= maxInFlight && stream.readStatus === 'readable') stream.pause() }
     const pump = (): void => {
       while (!broken && inFlight < maxInFlight) {
         let bytes: Uint8Array | undefined
@@ -555,7 +568,9 @@ export class Rpc {
           return
         }
         inFlight++
-        if (inFlight >= maxInFlight && stream.readStatus === 'readable') stream.pause()
+        // Paused after this turn, not now: this may run inside the delivery that `resume()` makes of what was
+        // buffered, and a pause there is undone when `resume()` goes on to reopen the peer's send window.
+        if (inFlight >= maxInFlight) queueMicrotask(pauseIfFull)
         void dispatch(frame).finally(() => {
           inFlight--
           pump()

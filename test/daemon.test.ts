@@ -115,7 +115,7 @@ test('a peer or API address already in use stops the start with LISTEN_FAILED, n
 
 test('--kv-max-value-bytes sets the largest value the KV API takes, below and above the 1 MiB default', async t => {
   for (const limit of [2048, 2 * 1024 * 1024]) {
-    const d = startDaemon(t, ['--data-dir', await tempDir(t), ...local, '--replication-factor', '1', '--kv-max-value-bytes', String(limit)])
+    const d = startDaemon(t, ['--data-dir', await tempDir(t), ...local, '--replication-factor', '1', '--allow-exec', '--kv-max-value-bytes', String(limit)])
     const api = (await d.info()).api
     const put = async (key: string, size: number): Promise<{ status: number, body: any }> => {
       const r = await fetch(`${api}/v1/kv/${key}`, { method: 'PUT', body: new Uint8Array(size).fill(7), headers: { 'content-type': 'application/octet-stream' } })
@@ -129,6 +129,11 @@ test('--kv-max-value-bytes sets the largest value the KV API takes, below and ab
     const over = await put('over-limit', limit + 1)
     t.is(over.status, 413)
     t.is(over.body.error.code, 'PAYLOAD_TOO_LARGE')
+    // The limit is the KV API's: the node's own records (tasks, stored in the same store) keep their 1 MiB.
+    const task = await fetch(`${api}/v1/tasks`, { method: 'POST', body: JSON.stringify({ cmd: 'true', args: ['x'.repeat(6000)] }), headers: { 'content-type': 'application/json' } })
+    t.is(task.status, 200, await task.clone().text())
+    const id = ((await task.json()) as { id: string }).id
+    await waitFor('the task to succeed', async () => ((await (await fetch(`${api}/v1/tasks/${id}`)).json()) as { state: string }).state === 'succeeded', 30_000)
     d.child.kill('SIGTERM')
     t.is(await d.exited, 0)
   }

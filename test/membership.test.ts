@@ -262,18 +262,23 @@ test('signature checks are budgeted per sender: a flood of forgeries stops costi
   t.is(checks - before, VERIFY_RATE)
 })
 
-test('an indirect probe is relayed only for a member this node knows', t => {
+test('an indirect probe is relayed for a known member, or for a live member\'s request; never for a stranger', t => {
   const h = harness(t)
-  gossip(h, 'a', alive('b', 1))
+  gossip(h, 'a', alive('a', 1), alive('b', 1))
   h.sent.length = 0
   const req = (target: string): SwimMessage => ({ ...emptyMessage(MessageType.PING_REQ), seq: 9, target, targetAddrs: ['/ip4/203.0.113.7/tcp/1'] })
-  h.m.onMessage('a', req('stranger'))
-  t.is(h.sent.length, 0, 'no ping to a peer it has never heard of, at an address the requester chose')
+  const pings = (): PeerAddress[] => h.sent.filter(s => s.msg.type === MessageType.PING).map(s => s.to)
+  // A stranger asks about a peer this node has never heard of: no ping, to an address the stranger chose.
+  h.m.onMessage('mallory', req('nobody'))
+  t.deepEqual(pings(), [])
   t.is(h.m.stats.relaysRefused, 1)
-  h.m.onMessage('a', req('b'))
-  const ping = h.sent.find(s => s.msg.type === MessageType.PING)
-  t.truthy(ping)
-  t.deepEqual(ping?.to.addrs, ['/sim/b'], 'a known member is pinged at its own addresses')
+  // A known member is pinged at its own addresses, whoever asks.
+  h.m.onMessage('mallory', req('b'))
+  t.deepEqual(pings().map(p => p.addrs), [['/sim/b']])
+  // A live member asks about one that has just joined and is not known here yet: pinged where the member says.
+  h.m.onMessage('a', req('newcomer'))
+  t.deepEqual(pings().map(p => p.addrs), [['/sim/b'], ['/ip4/203.0.113.7/tcp/1']])
+  t.is(h.m.stats.relaysRefused, 1)
 })
 
 test('Ed25519: updates are signed with the libp2p key and checked against the peer id', async t => {

@@ -166,6 +166,24 @@ test.serial('a chunk of many requests starts at most maxInFlight handlers at onc
   t.is(peak, 64)
 })
 
+test.serial('requests still waiting when their stream closes are dropped, not run', async t => {
+  const narrow = { ...service, name: 'narrow', maxInFlight: 2, methods: { hold: service.methods.echo } }
+  let started = 0
+  let open!: () => void
+  const gate = new Promise<void>(resolve => { open = resolve })
+  await t.context.serverRpc.handle(narrow, { hold: async (req) => { started++; await gate; return req } })
+  const stream = await t.context.client.dialProtocol(t.context.server.peerId, protocolId(narrow))
+  for (let i = 1; i <= 10; i++) stream.send(encodeLengthPrefixed(Frame.encode({ id: i, kind: Frame.Kind.REQUEST, method: 'hold', body: EchoMessage.encode({ data: bytes('x') }), code: '', message: '' })))
+  await waitFor('two requests in their handlers', () => started === 2)
+  stream.abort(new Error('caller gone'))
+  const server = await waitFor('the server side to close', () => t.context.server.getConnections(t.context.client.peerId).flatMap(c => c.streams).every(s => s.protocol !== protocolId(narrow)))
+  t.true(server)
+  open()
+  // The two in flight end; none of the eight behind them starts for a caller that has gone.
+  for (let i = 0; i < 20; i++) await new Promise(resolve => setImmediate(resolve))
+  t.is(started, 2)
+})
+
 test.serial('a handler that ignores its deadline still answers its caller TIMEOUT', async t => {
   const deaf = { ...service, name: 'deaf', methods: { ignore: service.methods.echo } }
   const rpc = new Rpc({ libp2p: t.context.server }, { handlerTimeout: 300 })
