@@ -1156,7 +1156,7 @@ function toPinInfo (p: Pin): M.PinInfo {
 
 function decodes (cid: Uint8Array): boolean {
   try {
-    CID.decode(cid)
+    cidFromBytes(cid)
     return true
   } catch {
     return false

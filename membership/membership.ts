@@ -1,5 +1,6 @@
 import { systemClock, type Clock, type Random, type TimerHandle } from '../lib/clock.js'
 import { silentLogger, type Logger } from '../lib/log.js'
+import { TokenBuckets } from '../lib/token-bucket.js'
 import { BroadcastQueue } from './broadcast-queue.js'
 import {
   emptyMessage, emptyMeta, kindToState, metaFromWire, metaToWire, signedBytes,
@@ -179,7 +180,7 @@ export class Membership {
   private readonly queue: BroadcastQueue
   private readonly verified = new Map<string, { payload: Uint8Array, sig: Uint8Array }>()
   /** Signature checks left to each sender (see VERIFY_BURST), and the peer whose message is being handled. */
-  private readonly verifyBudget = new Map<string, { tokens: number, at: number }>()
+  private readonly verifyBudget: TokenBuckets
   private sender = ''
   private readonly probes = new Map<number, Probe>()
   private readonly relays = new Map<number, Relay>()
@@ -206,6 +207,7 @@ export class Membership {
     this.signer = init.signer
     this.verifier = init.verifier
     this.clock = init.clock ?? systemClock
+    this.verifyBudget = new TokenBuckets(C.VERIFIED_CACHE_SIZE, () => this.clock.now())
     this.random = init.random ?? Math.random
     this.log = init.logger ?? silentLogger
     this.seeds = init.seeds ?? []
@@ -519,7 +521,7 @@ export class Membership {
     const known = this.table.get(msg.target)
     const requester = this.table.get(from)
     if (known === undefined && (requester === undefined || (requester.state !== 'alive' && requester.state !== 'suspect'))) {
-      this.stats.relaysRefused = (this.stats.relaysRefused ?? 0) + 1
+      this.stats.relaysRefused++
       return
     }
     const relaySeq = this.nextSeq()
@@ -744,7 +746,7 @@ export class Membership {
     const hit = this.verified.get(key)
     if (hit !== undefined && bytesEqual(hit.payload, payload) && bytesEqual(hit.sig, u.signature)) return true
     if (!this.chargeVerify()) {
-      this.stats.verifyBudgetExceeded = (this.stats.verifyBudgetExceeded ?? 0) + 1
+      this.stats.verifyBudgetExceeded++
       return false
     }
     if (!this.verifier.verify(u.member, payload, u.signature)) {
@@ -763,20 +765,7 @@ export class Membership {
 
   /** Takes one signature check from the current sender's budget; false when it has none left. */
   private chargeVerify (): boolean {
-    const from = this.sender
-    if (from === '') return true
-    const now = this.clock.now()
-    let b = this.verifyBudget.get(from)
-    if (b === undefined) {
-      if (this.verifyBudget.size >= C.VERIFIED_CACHE_SIZE) this.verifyBudget.clear()
-      b = { tokens: C.VERIFY_BURST, at: now }
-      this.verifyBudget.set(from, b)
-    }
-    b.tokens = Math.min(C.VERIFY_BURST, b.tokens + (now - b.at) * C.VERIFY_RATE / 1000)
-    b.at = now
-    if (b.tokens < 1) return false
-    b.tokens--
-    return true
+    return this.sender === '' || this.verifyBudget.take(this.sender, C.VERIFY_RATE, C.VERIFY_BURST)
   }
 
   private setState (rec: MemberRecord, state: MemberState, u: Update): void {

@@ -90,7 +90,7 @@ export interface MembershipStats {
   /** Broadcasts dropped because the queue was full. */
   broadcastsDropped: number
   /** Indirect probe requests refused because their target is not a member this node knows. */
-  relaysRefused?: number
+  relaysRefused: number
   /** Updates left unverified because their sender had used up its signature checks (VERIFY_RATE). */
-  verifyBudgetExceeded?: number
+  verifyBudgetExceeded: number
 }

@@ -3,6 +3,7 @@ import { Counter, Histogram, type Registry } from 'prom-client'
 import { MeshError, MessageTooLargeError, MalformedMessageError, UnavailableError, TimeoutError, isErrorCode, toMeshError } from '../lib/errors.js'
 import { silentLogger, type Logger } from '../lib/log.js'
 import { raceSignal } from '../lib/abort.js'
+import { TokenBuckets } from '../lib/token-bucket.js'
 import { FrameDecoder, appendBytesField, encodeFrameWithBody } from './framing.js'
 import { Frame } from './frame.js'
 import * as C from './constants.js'
@@ -313,7 +314,7 @@ export class Rpc {
   private readonly log: Logger
   /** Streams being opened, so concurrent first calls to a peer share one. */
   private readonly channels = new Map<string, Promise<Channel>>()
-  private readonly buckets = new Map<string, { tokens: number, at: number }>()
+  private readonly buckets = new TokenBuckets(C.maxRateBuckets)
   /** Open streams, looked up synchronously on every call. */
   private readonly open = new Map<string, Channel>()
   private readonly services = new Map<string, Registered>()
@@ -428,20 +429,7 @@ export class Rpc {
    * RATE_LIMITED replies, which cost a frame each, instead of handler work.
    */
   private admit (peer: string, service: ServiceDef<any>): boolean {
-    const rate = service.ratePerPeer ?? C.ratePerPeer
-    const key = peer + ' ' + service.name
-    const now = performance.now()
-    let b = this.buckets.get(key)
-    if (b == null) {
-      if (this.buckets.size > C.maxRateBuckets) this.buckets.clear()
-      b = { tokens: rate, at: now }
-      this.buckets.set(key, b)
-    }
-    b.tokens = Math.min(rate, b.tokens + (now - b.at) * rate / 1000)
-    b.at = now
-    if (b.tokens < 1) return false
-    b.tokens -= 1
-    return true
+    return this.buckets.take(peer + ' ' + service.name, service.ratePerPeer ?? C.ratePerPeer)
   }
 
   private serve (r: Registered, stream: Stream, connection: Connection): void {
