@@ -428,8 +428,8 @@ export class Rpc {
    * A token bucket per (peer, service), refilled continuously and allowing a one-second burst. A flooding peer gets
    * RATE_LIMITED replies, which cost a frame each, instead of handler work.
    */
-  private admit (peer: string, service: ServiceDef<any>): boolean {
-    return this.buckets.take(peer + ' ' + service.name, service.ratePerPeer ?? C.ratePerPeer)
+  private admit (bucket: string, service: ServiceDef<any>): boolean {
+    return this.buckets.take(bucket, service.ratePerPeer ?? C.ratePerPeer)
   }
 
   private serve (r: Registered, stream: Stream, connection: Connection): void {
@@ -439,6 +439,9 @@ export class Rpc {
     const decoder = new FrameDecoder(max + C.frameOverhead)
     const writer = new FrameWriter(stream, service.coalesce)
     const closed = new AbortController()
+    // The bucket's key, made once per stream: a peer id's string form and the key built from it per request cost a
+    // rate-limited request more than the bucket itself.
+    const bucket = connection.remotePeer.toString() + ' ' + service.name
     let inFlight = 0
     let remoteDone = false
     // A caller that closes its side has sent its last request: answer what is in flight, then close ours, so a
@@ -482,7 +485,7 @@ export class Rpc {
         if (stream.writeStatus !== 'writable') return
         await writer.write({ id: frame.id, kind: Frame.Kind.RESPONSE, method: '', body: new Uint8Array(), code: '', message: '', ...f }).catch(() => {})
       }
-      if (!this.admit(connection.remotePeer.toString(), service)) {
+      if (!this.admit(bucket, service)) {
         // Only a known method names a label: a peer's own strings would each add a series that is never freed.
         this.metrics?.served.inc({ service: service.name, method: Object.hasOwn(service.methods, frame.method) ? frame.method : 'unknown', outcome: 'RATE_LIMITED' })
         await reply({ kind: Frame.Kind.ERROR, code: 'RATE_LIMITED', message: `more than ${service.ratePerPeer ?? C.ratePerPeer} ${service.name} requests per second from this peer` })
