@@ -226,29 +226,39 @@ class FrameWriter {
   private queued: Array<Uint8Array | Uint8ArrayList> = []
   private bytes = 0
   private scheduled = false
-  private drainWait?: Promise<void>
+  /** Writes held back until the stream drains; one that gives up (its signal aborts) takes itself out. */
+  private readonly drainWaiters = new Set<() => void>()
+  private listening = false
 
   constructor (private readonly stream: Stream, private readonly window: 'tick' | 'turn' = 'tick') {}
 
   /**
-   * One wait for `drain` (or `close`) shared by every write held back. Listeners of their own per waiting write made
+   * One `drain` (and `close`) listener shared by every write held back. Listeners of their own per waiting write made
    * each drain wake all of them, and a peer that sent thousands of requests without reading the replies had the
-   * server spend a minute adding and removing listeners.
+   * server spend a minute adding and removing listeners. A waiter whose signal aborts leaves the set at once, so a
+   * stream that stays blocked (a frozen peer) does not gather the callbacks of every call that timed out on it.
    */
-  private drained (): Promise<void> {
-    if (this.drainWait == null) {
-      this.drainWait = new Promise<void>(resolve => {
-        const done = (): void => {
-          this.stream.removeEventListener('drain', done)
-          this.stream.removeEventListener('close', done)
-          this.drainWait = undefined
-          resolve()
-        }
-        this.stream.addEventListener('drain', done)
-        this.stream.addEventListener('close', done)
-      })
-    }
-    return this.drainWait
+  private drained (signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const woken = (): void => { signal?.removeEventListener('abort', aborted); resolve() }
+      const aborted = (): void => { this.drainWaiters.delete(woken); reject(signal?.reason) }
+      this.drainWaiters.add(woken)
+      signal?.addEventListener('abort', aborted, { once: true })
+      if (!this.listening) {
+        this.listening = true
+        this.stream.addEventListener('drain', this.onDrain)
+        this.stream.addEventListener('close', this.onDrain)
+      }
+    })
+  }
+
+  private readonly onDrain = (): void => {
+    this.stream.removeEventListener('drain', this.onDrain)
+    this.stream.removeEventListener('close', this.onDrain)
+    this.listening = false
+    const waiters = [...this.drainWaiters]
+    this.drainWaiters.clear()
+    for (const w of waiters) w()
   }
 
   /** Queues a frame. `flush` sends it (and anything queued before it) now, as before a close. */
@@ -256,16 +266,8 @@ class FrameWriter {
     // Waiting for `drain` rather than stream.onDrain(): the latter stops applying backpressure after its first use.
     while (this.stream.writableNeedsDrain) {
       if (this.stream.status !== 'open') throw new UnavailableError('rpc stream closed')
-      if (signal == null) {
-        await this.drained()
-      } else {
-        signal.throwIfAborted()
-        await new Promise<void>((resolve, reject) => {
-          const aborted = (): void => { reject(signal.reason) }
-          signal.addEventListener('abort', aborted, { once: true })
-          void this.drained().then(() => { signal.removeEventListener('abort', aborted); resolve() })
-        })
-      }
+      signal?.throwIfAborted()
+      await this.drained(signal)
     }
     if (this.stream.writeStatus !== 'writable') throw new UnavailableError('rpc stream is not writable')
     // The body is appended by reference rather than copied into the frame (field 4 of Frame).
