@@ -29,7 +29,18 @@ export interface DhtPubsub {
   publish: (topic: string, data: Uint8Array) => Promise<unknown>
   addEventListener: (type: 'message', fn: (evt: CustomEvent<any>) => void) => void
   removeEventListener: (type: 'message', fn: (evt: CustomEvent<any>) => void) => void
+  /**
+   * gossipsub's per-topic validators. Where present, notices are taken in the validator rather than from `message`
+   * events, so that one this node refuses is not relayed to the rest of the mesh, and a malformed one counts against
+   * its sender's gossipsub score.
+   */
+  topicValidators?: Map<string, (peer: PeerId, msg: NoticeMessage) => NoticeVerdict | Promise<NoticeVerdict>>
 }
+
+/** What gossipsub hands a validator or a `message` listener; only these fields are read. */
+export interface NoticeMessage { topic?: string, type?: string, from?: PeerId, data?: Uint8Array }
+/** gossipsub's TopicValidatorResult values. */
+export type NoticeVerdict = 'accept' | 'ignore' | 'reject'
 
 export interface MeshDhtInit {
   /** A started or not-yet-started libp2p node. @default (required) */
@@ -199,7 +210,12 @@ export class MeshDht {
   /** Kademlia ids of member peer ids, which are hashed on every closest-members computation. */
   private readonly kadIds = new Map<string, { id: PeerId, kid: Buffer }>()
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => { this.pushRecordsTo(evt.detail) }
-  private readonly onMessage = (evt: CustomEvent<any>): void => { this.handleNotice(evt.detail) }
+  private readonly onMessage = (evt: CustomEvent<any>): void => { if (evt.detail?.topic === C.NOTICE_TOPIC) this.takeNotice(evt.detail) }
+  /** Only a notice this node applied travels on: a malformed one is rejected (and its sender scored), the rest ignored. */
+  private readonly validateNotice = (_peer: PeerId, msg: NoticeMessage): NoticeVerdict => {
+    const outcome = this.takeNotice(msg)
+    return outcome === 'applied' ? 'accept' : outcome === 'malformed' ? 'reject' : 'ignore'
+  }
 
   constructor (private readonly init: MeshDhtInit) {
     this.libp2p = init.libp2p
@@ -231,8 +247,17 @@ export class MeshDht {
     const ps = this.init.pubsub
     if (ps != null) {
       ps.subscribe(C.NOTICE_TOPIC)
-      ps.addEventListener('message', this.onMessage)
-      this.unsubscribe.push(() => { ps.removeEventListener('message', this.onMessage); ps.unsubscribe(C.NOTICE_TOPIC) })
+      const validators = ps.topicValidators
+      if (validators != null) {
+        validators.set(C.NOTICE_TOPIC, this.validateNotice)
+        this.unsubscribe.push(() => {
+          if (validators.get(C.NOTICE_TOPIC) === this.validateNotice) validators.delete(C.NOTICE_TOPIC)
+          ps.unsubscribe(C.NOTICE_TOPIC)
+        })
+      } else {
+        ps.addEventListener('message', this.onMessage)
+        this.unsubscribe.push(() => { ps.removeEventListener('message', this.onMessage); ps.unsubscribe(C.NOTICE_TOPIC) })
+      }
     }
     await this.loadAdverts()
     if (this.adverts.size > 0) void this.reprovideAll('restart')
@@ -616,13 +641,13 @@ export class MeshDht {
 
   private recentlyWithdrawn (key: CID): boolean {
     const at = this.withdrawnAt.get(key.toString())
-    return at != null && Date.now() - at < (this.init.tombstoneTtl ?? C.TOMBSTONE_TTL) + C.TOMBSTONE_CLOCK_MARGIN
+    return at != null && Date.now() - at < this.tombstoneTtl + C.TOMBSTONE_CLOCK_MARGIN
   }
 
   private isLive (peerId: string, key: string): boolean {
     if (peerId === this.peerId) return this.provided.has(key)
     const n = this.notices.get(`${peerId}/${key}`)
-    if (n?.op === 'withdraw' && Date.now() - n.at < (this.init.tombstoneTtl ?? C.TOMBSTONE_TTL)) return false
+    if (n?.op === 'withdraw' && Date.now() - n.at < this.tombstoneTtl) return false
     const m = this.init.membership
     if (m == null) return true
     const state = m.member(peerId)?.state
@@ -645,44 +670,62 @@ export class MeshDht {
     })
   }
 
-  private handleNotice (msg: { topic?: string, type?: string, from?: PeerId, data?: Uint8Array }): void {
-    if (msg.topic !== C.NOTICE_TOPIC || msg.type !== 'signed' || msg.from == null || msg.data == null) return
-    const count = (outcome: 'applied' | 'stale' | 'malformed' | 'not_member'): void => { this.metrics?.notices.inc({ outcome }) }
+  /** Checks a notice, applies it if it is news, and counts it by outcome. */
+  private takeNotice (msg: NoticeMessage): 'applied' | 'stale' | 'malformed' | 'not_member' {
+    const outcome = this.noticeOutcome(msg)
+    this.metrics?.notices.inc({ outcome })
+    return outcome
+  }
+
+  private noticeOutcome (msg: NoticeMessage): 'applied' | 'stale' | 'malformed' | 'not_member' {
+    if (msg.type !== 'signed' || msg.from == null || msg.data == null) return 'malformed'
+    const from = msg.from.toString()
+    // Members first: a stranger's notice is not worth parsing, and only members' notices take a slot.
+    const m = this.init.membership
+    if (m != null && m.member(from) == null) return 'not_member'
     let notice: Notice
     let key: CID
     try {
       if (msg.data.byteLength > C.MAX_NOTICE_BYTES) throw new Error('too large')
       notice = JSON.parse(new TextDecoder().decode(msg.data))
-      if (notice.v !== 1 || (notice.op !== 'advertise' && notice.op !== 'withdraw') || typeof notice.seq !== 'number' || typeof notice.key !== 'string') throw new Error('bad fields')
+      if (notice.v !== 1 || (notice.op !== 'advertise' && notice.op !== 'withdraw') || !Number.isSafeInteger(notice.seq) || notice.seq <= 0 || typeof notice.key !== 'string') throw new Error('bad fields')
       key = CID.parse(notice.key)
       // Every key the mesh provides is a CIDv1 over a SHA-256 digest; anything else only costs memory here.
       if (key.version !== 1 || key.multihash.code !== 0x12 || key.multihash.digest.byteLength !== 32) throw new Error('not a mesh key')
     } catch {
-      count('malformed')
-      return
+      return 'malformed'
     }
-    // Notices are kept per provider: only members' count, so a peer outside the mesh cannot fill the table.
-    const m = this.init.membership
-    if (m != null && m.member(msg.from.toString()) == null) { count('not_member'); return }
-    const slot = `${msg.from.toString()}/${key.toString()}`
+    // A sequence number is its sender's clock when it sent the notice. One older than a tombstone lives is not news,
+    // and refusing it bounds the replay of a captured notice after this node has forgotten the one it replaces.
+    if (notice.seq < Date.now() - this.tombstoneTtl - C.TOMBSTONE_CLOCK_MARGIN) return 'stale'
+    const slot = `${from}/${key.toString()}`
     const prev = this.notices.get(slot)
-    if (prev != null && prev.seq >= notice.seq) { count('stale'); return }
-    count('applied')
+    if (prev != null && prev.seq >= notice.seq) return 'stale'
+    // Re-inserted, so that the map stays in arrival order (see pruneNotices).
     this.notices.delete(slot)
     this.notices.set(slot, { op: notice.op, seq: notice.seq, at: Date.now() })
     if (notice.op === 'withdraw') {
       this.internals.providers.removeProvider(key, msg.from).catch(() => {})
-      this.log.debug({ peer: msg.from.toString(), key: notice.key }, 'provider withdrew')
+      this.log.debug({ peer: from, key: notice.key }, 'provider withdrew')
     }
     this.pruneNotices()
+    return 'applied'
   }
 
+  private get tombstoneTtl (): number { return this.init.tombstoneTtl ?? C.TOMBSTONE_TTL }
+
+  /**
+   * Keeps the table under MAX_NOTICES. The map is in arrival order, so expired entries are at its head: the sweep stops
+   * at the first live one, and each notice costs only the entries it removes.
+   */
   private pruneNotices (): void {
-    if (this.notices.size < C.MAX_NOTICES) return
-    const ttl = this.init.tombstoneTtl ?? C.TOMBSTONE_TTL
-    for (const [k, n] of this.notices) if (Date.now() - n.at > ttl) this.notices.delete(k)
-    // Still full of live ones: the oldest go first (the map is in arrival order). A lost withdrawal notice costs a
-    // stale provider until its record expires, as without notices.
+    const now = Date.now()
+    for (const [k, n] of this.notices) {
+      if (now - n.at <= this.tombstoneTtl) break
+      this.notices.delete(k)
+    }
+    // Still full of live ones: the oldest go first. A lost withdrawal notice costs a stale provider until its record
+    // expires, as without notices.
     for (const k of this.notices.keys()) {
       if (this.notices.size < C.MAX_NOTICES) break
       this.notices.delete(k)
@@ -731,7 +774,7 @@ export class MeshDht {
     if (path == null) return
     const write = async (): Promise<void> => {
       if (!this.dataDirReady) { await mkdir(this.init.dataDir!, { recursive: true }); this.dataDirReady = true }
-      const ttl = (this.init.tombstoneTtl ?? C.TOMBSTONE_TTL) + C.TOMBSTONE_CLOCK_MARGIN
+      const ttl = this.tombstoneTtl + C.TOMBSTONE_CLOCK_MARGIN
       for (const [key, at] of this.withdrawnAt) if (Date.now() - at >= ttl) this.withdrawnAt.delete(key)
       const tmp = `${path}.${process.pid}.tmp`
       const withdrawn = Object.fromEntries(this.withdrawnAt)
