@@ -245,7 +245,11 @@ export class TaskManager {
         if (h.finished != null) pending.push(h.finished)
       }
     }
-    await Promise.race([Promise.all(pending), delay(5 * C.KILL_GRACE).catch(() => {})])
+    // The grace wait is cancelled once the runs have ended: left running, its timer held a stopped node's process open
+    // for 5 s.
+    const grace = new AbortController()
+    await Promise.race([Promise.all(pending), delay(5 * C.KILL_GRACE, grace.signal).catch(() => {})])
+    grace.abort()
     if (this.starter instanceof Launcher) this.starter.stop()
     await Promise.allSettled([...this.held.values()].map(async h => { await h.write }))
     await this.sweeping?.catch(() => {})

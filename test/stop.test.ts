@@ -1,0 +1,49 @@
+import { createHook } from 'node:async_hooks'
+import test from 'ava'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { resolveConfig } from '../node/config.js'
+import { MeshNode } from '../node/node.js'
+import { tempDir, waitFor } from './util.js'
+
+// Every stateful part's stop() releases everything it holds: a timer of ours left running after stop keeps an
+// embedding process (a test runner, a supervisor) alive, and fires into a node that is gone. The task manager's
+// grace wait did, for 5 s.
+
+// The repository's root: stack lines name its files as compiled (dist/) or, through source maps, as written.
+const root = new URL('../../', import.meta.url).pathname
+
+interface Tracked { timer: { hasRef?: () => boolean, _destroyed?: boolean }, stack: string }
+
+test('a stopped node leaves no timer of its own running', async t => {
+  const timers = new Map<number, Tracked>()
+  const hook = createHook({
+    init (id, type, _trigger, resource) {
+      if (type !== 'Timeout') return
+      const stack = new Error().stack ?? ''
+      // Ours: created by the project's own code (not a dependency's, Node's, or this test's).
+      const ours = stack.split('\n').slice(1).find(l => l.includes(root) && !l.includes('node_modules') && !l.includes(root + 'test/') && !l.includes(root + 'dist/test/'))
+      if (ours != null) timers.set(id, { timer: resource as Tracked['timer'], stack })
+    },
+    destroy (id) { timers.delete(id) }
+  })
+  hook.enable()
+  t.teardown(() => { hook.disable() })
+
+  const nodes: MeshNode[] = []
+  t.teardown(async () => { for (const n of nodes) await n.stop({ leave: false }).catch(() => {}) })
+  for (let i = 0; i < 2; i++) {
+    const dataDir = await tempDir(t, 'meshos-stop-')
+    const bootstrap = i === 0 ? [] : [nodes[0].addrs()[0]]
+    const node = new MeshNode({ config: resolveConfig({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', bootstrap, logLevel: 'silent' }), privateKey: await generateKeyPair('Ed25519') })
+    nodes.push(node)
+    await node.start()
+  }
+  const [a, b] = nodes
+  await waitFor('the two nodes to see each other alive', () =>
+    a.membership.member(b.libp2p.peerId.toString())?.state === 'alive' && b.membership.member(a.libp2p.peerId.toString())?.state === 'alive', 60_000)
+  t.true(timers.size > 0, 'running nodes have timers of their own, so the hook sees them')
+
+  for (const n of [b, a]) await n.stop({ leave: false })
+  const running = [...timers.values()].filter(x => x.timer.hasRef?.() === true && x.timer._destroyed !== true)
+  t.deepEqual(running.map(x => x.stack.split('\n').slice(1, 6).join('\n')), [], 'timers of ours still running after stop')
+})
