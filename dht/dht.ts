@@ -31,8 +31,7 @@ export interface DhtPubsub {
   removeEventListener: (type: 'message', fn: (evt: CustomEvent<any>) => void) => void
   /**
    * gossipsub's per-topic validators. Where present, notices are taken in the validator rather than from `message`
-   * events, so that one this node refuses is not relayed to the rest of the mesh, and a malformed one counts against
-   * its sender's gossipsub score.
+   * events, so that a malformed or stale one is not relayed to the rest of the mesh.
    */
   topicValidators?: Map<string, (peer: PeerId, msg: NoticeMessage) => NoticeVerdict | Promise<NoticeVerdict>>
 }
@@ -41,6 +40,8 @@ export interface DhtPubsub {
 export interface NoticeMessage { topic?: string, type?: string, from?: PeerId, data?: Uint8Array }
 /** gossipsub's TopicValidatorResult values. */
 export type NoticeVerdict = 'accept' | 'ignore' | 'reject'
+/** How a received notice was taken; `too_old` is one whose sequence number (its sender's clock) is past the horizon. */
+type NoticeOutcome = 'applied' | 'stale' | 'too_old' | 'malformed' | 'not_member'
 
 export interface MeshDhtInit {
   /** A started or not-yet-started libp2p node. @default (required) */
@@ -174,7 +175,7 @@ function createMetrics (registry: Registry): Metrics {
     hops: new Histogram({ name: 'meshos_dht_query_peers', help: 'Remote peers contacted per DHT operation, by kind', labelNames: ['kind'] as const, buckets: [0, 1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50], registers: [registry] }),
     routingTable: new Gauge({ name: 'meshos_dht_routing_table_size', help: 'Peers in the DHT routing table', registers: [registry] }),
     adverts: new Gauge({ name: 'meshos_dht_adverts', help: 'Resource names this node advertises', registers: [registry] }),
-    notices: new Counter({ name: 'meshos_dht_notices_total', help: 'Advertise/withdraw notices received, by outcome (applied, stale, malformed, not_member)', labelNames: ['outcome'] as const, registers: [registry] })
+    notices: new Counter({ name: 'meshos_dht_notices_total', help: 'Advertise/withdraw notices received, by outcome (applied, stale, too_old, malformed, not_member)', labelNames: ['outcome'] as const, registers: [registry] })
   }
 }
 
@@ -211,10 +212,16 @@ export class MeshDht {
   private readonly kadIds = new Map<string, { id: PeerId, kid: Buffer }>()
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => { this.pushRecordsTo(evt.detail) }
   private readonly onMessage = (evt: CustomEvent<any>): void => { if (evt.detail?.topic === C.NOTICE_TOPIC) this.takeNotice(evt.detail) }
-  /** Only a notice this node applied travels on: a malformed one is rejected (and its sender scored), the rest ignored. */
+  /**
+   * What gossipsub does with a notice after this node has looked at it. An applied one travels on. So does a
+   * well-formed one from a sender this node does not count as a member: this node's view may lag (a joiner not yet
+   * known here) and others may know it; its size and age are checked already, and gossipsub drops duplicates. A
+   * malformed notice is rejected: neither delivered nor relayed. A stale or too old one is ignored, since every node
+   * that saw the newer notice already has it.
+   */
   private readonly validateNotice = (_peer: PeerId, msg: NoticeMessage): NoticeVerdict => {
     const outcome = this.takeNotice(msg)
-    return outcome === 'applied' ? 'accept' : outcome === 'malformed' ? 'reject' : 'ignore'
+    return outcome === 'applied' || outcome === 'not_member' ? 'accept' : outcome === 'malformed' ? 'reject' : 'ignore'
   }
 
   constructor (private readonly init: MeshDhtInit) {
@@ -671,18 +678,15 @@ export class MeshDht {
   }
 
   /** Checks a notice, applies it if it is news, and counts it by outcome. */
-  private takeNotice (msg: NoticeMessage): 'applied' | 'stale' | 'malformed' | 'not_member' {
+  private takeNotice (msg: NoticeMessage): NoticeOutcome {
     const outcome = this.noticeOutcome(msg)
     this.metrics?.notices.inc({ outcome })
     return outcome
   }
 
-  private noticeOutcome (msg: NoticeMessage): 'applied' | 'stale' | 'malformed' | 'not_member' {
+  private noticeOutcome (msg: NoticeMessage): NoticeOutcome {
     if (msg.type !== 'signed' || msg.from == null || msg.data == null) return 'malformed'
     const from = msg.from.toString()
-    // Members first: a stranger's notice is not worth parsing, and only members' notices take a slot.
-    const m = this.init.membership
-    if (m != null && m.member(from) == null) return 'not_member'
     let notice: Notice
     let key: CID
     try {
@@ -696,8 +700,12 @@ export class MeshDht {
       return 'malformed'
     }
     // A sequence number is its sender's clock when it sent the notice. One older than a tombstone lives is not news,
-    // and refusing it bounds the replay of a captured notice after this node has forgotten the one it replaces.
-    if (notice.seq < Date.now() - this.tombstoneTtl - C.TOMBSTONE_CLOCK_MARGIN) return 'stale'
+    // and refusing it bounds the replay of a captured notice: the table keeps every entry at least that long (see
+    // pruneNotices), so a replay either meets the newer notice there or is refused here.
+    if (notice.seq < Date.now() - this.noticeHorizon) return 'too_old'
+    // Only members' notices take a slot, so a peer outside the mesh cannot fill the table.
+    const m = this.init.membership
+    if (m != null && m.member(from) == null) return 'not_member'
     const slot = `${from}/${key.toString()}`
     const prev = this.notices.get(slot)
     if (prev != null && prev.seq >= notice.seq) return 'stale'
@@ -713,15 +721,18 @@ export class MeshDht {
   }
 
   private get tombstoneTtl (): number { return this.init.tombstoneTtl ?? C.TOMBSTONE_TTL }
+  /** How old a notice may be, by its sequence number, and how long the table keeps one. */
+  private get noticeHorizon (): number { return this.tombstoneTtl + C.TOMBSTONE_CLOCK_MARGIN }
 
   /**
    * Keeps the table under MAX_NOTICES. The map is in arrival order, so expired entries are at its head: the sweep stops
-   * at the first live one, and each notice costs only the entries it removes.
+   * at the first live one, and each notice costs only the entries it removes. An entry is kept as long as a notice it
+   * supersedes could still be taken (noticeHorizon), so that such a notice, replayed, is found stale.
    */
   private pruneNotices (): void {
     const now = Date.now()
     for (const [k, n] of this.notices) {
-      if (now - n.at <= this.tombstoneTtl) break
+      if (now - n.at <= this.noticeHorizon) break
       this.notices.delete(k)
     }
     // Still full of live ones: the oldest go first. A lost withdrawal notice costs a stale provider until its record

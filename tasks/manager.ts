@@ -432,7 +432,14 @@ export class TaskManager {
     }
     h.cancelRequested = true
     h.exec?.kill('killed')
-    await Promise.race([h.finished, delay(5 * C.KILL_GRACE, signal)])
+    // As in stop(): the grace wait goes once the run has ended, rather than holding a timer for 5 s.
+    const grace = new AbortController()
+    const done = signal == null ? grace.signal : AbortSignal.any([signal, grace.signal])
+    try {
+      await Promise.race([h.finished, delay(5 * C.KILL_GRACE, done)])
+    } finally {
+      grace.abort()
+    }
     return h.rec
   }
 

@@ -12,17 +12,21 @@ import { tempDir, waitFor } from './util.js'
 // The repository's root: stack lines name its files as compiled (dist/) or, through source maps, as written.
 const root = new URL('../../', import.meta.url).pathname
 
-interface Tracked { timer: { hasRef?: () => boolean, _destroyed?: boolean }, stack: string }
+interface Tracked { timer: { hasRef?: () => boolean, _destroyed?: boolean }, where: string }
 
 test('a stopped node leaves no timer of its own running', async t => {
   const timers = new Map<number, Tracked>()
   const hook = createHook({
     init (id, type, _trigger, resource) {
       if (type !== 'Timeout') return
+      // Ours: the timer was set by the project's own code, which is the first frame outside Node itself (and this hook).
+      const limit = Error.stackTraceLimit
+      Error.stackTraceLimit = 20
       const stack = new Error().stack ?? ''
-      // Ours: created by the project's own code (not a dependency's, Node's, or this test's).
-      const ours = stack.split('\n').slice(1).find(l => l.includes(root) && !l.includes('node_modules') && !l.includes(root + 'test/') && !l.includes(root + 'dist/test/'))
-      if (ours != null) timers.set(id, { timer: resource as Tracked['timer'], stack })
+      Error.stackTraceLimit = limit
+      const setter = stack.split('\n').slice(1).find(l => !l.includes('(node:') && !l.includes(' node:') && !l.includes('(<anonymous>)') && !l.includes(root + 'test/') && !l.includes(root + 'dist/test/'))
+      const ours = setter != null && setter.includes(root) && !setter.includes('node_modules') ? setter : undefined
+      if (ours != null) timers.set(id, { timer: resource as Tracked['timer'], where: ours.trim() })
     },
     destroy (id) { timers.delete(id) }
   })
@@ -30,11 +34,13 @@ test('a stopped node leaves no timer of its own running', async t => {
   t.teardown(() => { hook.disable() })
 
   const nodes: MeshNode[] = []
-  t.teardown(async () => { for (const n of nodes) await n.stop({ leave: false }).catch(() => {}) })
   for (let i = 0; i < 2; i++) {
     const dataDir = await tempDir(t, 'meshos-stop-')
     const bootstrap = i === 0 ? [] : [nodes[0].addrs()[0]]
     const node = new MeshNode({ config: resolveConfig({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', bootstrap, logLevel: 'silent' }), privateKey: await generateKeyPair('Ed25519') })
+    // After its data dir's teardown, so that it runs first (teardowns run last-registered first): a node that the test
+    // did not get to stop is stopped before its directory goes.
+    t.teardown(async () => { await node.stop({ leave: false }).catch(() => {}) })
     nodes.push(node)
     await node.start()
   }
@@ -45,5 +51,5 @@ test('a stopped node leaves no timer of its own running', async t => {
 
   for (const n of [b, a]) await n.stop({ leave: false })
   const running = [...timers.values()].filter(x => x.timer.hasRef?.() === true && x.timer._destroyed !== true)
-  t.deepEqual(running.map(x => x.stack.split('\n').slice(1, 6).join('\n')), [], 'timers of ours still running after stop')
+  t.deepEqual(running.map(x => x.where), [], 'timers of ours still running after stop, by the line that set them')
 })
