@@ -222,7 +222,7 @@ class Channel {
  * `process.nextTick`, which runs once the microtask queue has drained: after every reply that this turn's work
  * resolves, and before any I/O, so a lone call waits for nothing. A service may ask for a longer window (`coalesce`).
  */
-class FrameWriter {
+export class FrameWriter {
   private queued: Array<Uint8Array | Uint8ArrayList> = []
   private bytes = 0
   private scheduled = false
