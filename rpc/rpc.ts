@@ -221,6 +221,7 @@ class Channel {
  * together after one group commit) batching cuts the transport's share per call by the batch size. The flush is a
  * `process.nextTick`, which runs once the microtask queue has drained: after every reply that this turn's work
  * resolves, and before any I/O, so a lone call waits for nothing. A service may ask for a longer window (`coalesce`).
+ * Exported for its tests only; rpc/index.ts does not.
  */
 export class FrameWriter {
   private queued: Array<Uint8Array | Uint8ArrayList> = []
