@@ -118,6 +118,20 @@ async function meshOfTwo (t: ExecutionContext): Promise<{ victim: MeshNode, memb
   return { victim, member }
 }
 
+/**
+ * A bare libp2p node connected to the victim alone: it speaks gossipsub but never joined, so the victim's membership
+ * does not know it. Returned once it knows the victim takes the notice topic.
+ */
+async function strangerOf (t: ExecutionContext, victim: MeshNode): Promise<Awaited<ReturnType<typeof createMeshLibp2p>>> {
+  const stranger = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], announce: [] })
+  t.teardown(async () => { await stranger.stop() })
+  await stranger.start()
+  await dialUntilConnected(stranger, multiaddr(victim.addrs()[0]))
+  await waitFor('the stranger to see the victim subscribed to the notice topic', () =>
+    stranger.services.pubsub.getSubscribers(NOTICE_TOPIC).some(p => p.equals(victim.libp2p.peerId)), WAIT)
+  return stranger
+}
+
 /** The member advertises `name`, and the victim holds its record and finds it. */
 async function memberProvides (victim: MeshNode, member: MeshNode, name: string): Promise<CID> {
   // Whether the provide returned confirmed depends on the host's load; the record reaching the victim does not.
@@ -190,13 +204,7 @@ test.serial('oversized and malformed notices from a member are counted malformed
 test.serial('a notice from a peer that never joined is counted not_member and kept nowhere', async t => {
   const { victim, member } = await meshOfTwo(t)
   const key = await memberProvides(victim, member, 'db')
-  // A bare libp2p node: it speaks gossipsub but never joined, so the victim's membership does not know it.
-  const stranger = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], announce: [] })
-  t.teardown(async () => { await stranger.stop() })
-  await stranger.start()
-  await dialUntilConnected(stranger, multiaddr(victim.addrs()[0]))
-  await waitFor('the stranger to see the victim subscribed to the notice topic', () =>
-    stranger.services.pubsub.getSubscribers(NOTICE_TOPIC).some(p => p.equals(victim.libp2p.peerId)), WAIT)
+  const stranger = await strangerOf(t, victim)
   const strangerId = stranger.peerId.toString()
   t.is(victim.membership.member(strangerId), undefined)
   const before = await noticeCounts(victim)
@@ -267,12 +275,7 @@ test.serial('a malformed notice goes no further than the node that refuses it: g
   const { victim, member } = await meshOfTwo(t)
   // The stranger is connected to the victim alone (it runs no DHT and is no member, so nothing leads the member to it):
   // whatever of its the member receives came through the victim.
-  const stranger = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], announce: [] })
-  t.teardown(async () => { await stranger.stop() })
-  await stranger.start()
-  await dialUntilConnected(stranger, multiaddr(victim.addrs()[0]))
-  await waitFor('the stranger to see the victim subscribed to the notice topic', () =>
-    stranger.services.pubsub.getSubscribers(NOTICE_TOPIC).some(p => p.equals(victim.libp2p.peerId)), WAIT)
+  const stranger = await strangerOf(t, victim)
   // gossipsub relays only to the peers in its mesh for the topic, which it forms at a heartbeat: until the member is
   // in the victim's, nothing would be relayed to it whatever the verdict, and the test would show nothing.
   await waitFor('the member to be in the victim\'s gossipsub mesh for the notice topic', () =>
