@@ -27,16 +27,14 @@ export interface DhtPubsub {
   subscribe: (topic: string) => void
   unsubscribe: (topic: string) => void
   publish: (topic: string, data: Uint8Array) => Promise<unknown>
-  addEventListener: (type: 'message', fn: (evt: CustomEvent<any>) => void) => void
-  removeEventListener: (type: 'message', fn: (evt: CustomEvent<any>) => void) => void
   /**
-   * gossipsub's per-topic validators. Where present, notices are taken in the validator rather than from `message`
-   * events, so that a malformed or stale one is not relayed to the rest of the mesh.
+   * gossipsub's per-topic validators. Notices are taken in the validator rather than from `message` events, so that
+   * a malformed or stale one is not relayed to the rest of the mesh.
    */
-  topicValidators?: Map<string, (peer: PeerId, msg: NoticeMessage) => NoticeVerdict | Promise<NoticeVerdict>>
+  topicValidators: Map<string, (peer: PeerId, msg: NoticeMessage) => NoticeVerdict | Promise<NoticeVerdict>>
 }
 
-/** What gossipsub hands a validator or a `message` listener; only these fields are read. */
+/** What gossipsub hands a validator; only these fields are read. */
 export interface NoticeMessage { topic?: string, type?: string, from?: PeerId, data?: Uint8Array }
 /** gossipsub's TopicValidatorResult values. */
 export type NoticeVerdict = 'accept' | 'ignore' | 'reject'
@@ -211,7 +209,6 @@ export class MeshDht {
   /** Kademlia ids of member peer ids, which are hashed on every closest-members computation. */
   private readonly kadIds = new Map<string, { id: PeerId, kid: Buffer }>()
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => { this.pushRecordsTo(evt.detail) }
-  private readonly onMessage = (evt: CustomEvent<any>): void => { if (evt.detail?.topic === C.NOTICE_TOPIC) this.takeNotice(evt.detail) }
   /**
    * What gossipsub does with a notice after this node has looked at it. An applied one travels on. So does a
    * well-formed one from a sender this node does not count as a member: this node's view may lag (a joiner not yet
@@ -254,17 +251,11 @@ export class MeshDht {
     const ps = this.init.pubsub
     if (ps != null) {
       ps.subscribe(C.NOTICE_TOPIC)
-      const validators = ps.topicValidators
-      if (validators != null) {
-        validators.set(C.NOTICE_TOPIC, this.validateNotice)
-        this.unsubscribe.push(() => {
-          if (validators.get(C.NOTICE_TOPIC) === this.validateNotice) validators.delete(C.NOTICE_TOPIC)
-          ps.unsubscribe(C.NOTICE_TOPIC)
-        })
-      } else {
-        ps.addEventListener('message', this.onMessage)
-        this.unsubscribe.push(() => { ps.removeEventListener('message', this.onMessage); ps.unsubscribe(C.NOTICE_TOPIC) })
-      }
+      ps.topicValidators.set(C.NOTICE_TOPIC, this.validateNotice)
+      this.unsubscribe.push(() => {
+        if (ps.topicValidators.get(C.NOTICE_TOPIC) === this.validateNotice) ps.topicValidators.delete(C.NOTICE_TOPIC)
+        ps.unsubscribe(C.NOTICE_TOPIC)
+      })
     }
     await this.loadAdverts()
     if (this.adverts.size > 0) void this.reprovideAll('restart')
@@ -648,7 +639,7 @@ export class MeshDht {
 
   private recentlyWithdrawn (key: CID): boolean {
     const at = this.withdrawnAt.get(key.toString())
-    return at != null && Date.now() - at < this.tombstoneTtl + C.TOMBSTONE_CLOCK_MARGIN
+    return at != null && Date.now() - at < this.tombstoneHorizon
   }
 
   private isLive (peerId: string, key: string): boolean {
@@ -702,7 +693,7 @@ export class MeshDht {
     // A sequence number is its sender's clock when it sent the notice. One older than a tombstone lives is not news,
     // and refusing it bounds the replay of a captured notice: the table keeps every entry at least that long (see
     // pruneNotices), so a replay either meets the newer notice there or is refused here.
-    if (notice.seq < Date.now() - this.noticeHorizon) return 'too_old'
+    if (notice.seq < Date.now() - this.tombstoneHorizon) return 'too_old'
     // Only members' notices take a slot, so a peer outside the mesh cannot fill the table.
     const m = this.init.membership
     if (m != null && m.member(from) == null) return 'not_member'
@@ -721,18 +712,21 @@ export class MeshDht {
   }
 
   private get tombstoneTtl (): number { return this.init.tombstoneTtl ?? C.TOMBSTONE_TTL }
-  /** How old a notice may be, by its sequence number, and how long the table keeps one. */
-  private get noticeHorizon (): number { return this.tombstoneTtl + C.TOMBSTONE_CLOCK_MARGIN }
+  /**
+   * A tombstone's lifetime plus the margin for clocks that differ: how old a notice may be, by its sequence number;
+   * how long the table keeps one; and how long this node's own withdrawal may still hide it elsewhere.
+   */
+  private get tombstoneHorizon (): number { return this.tombstoneTtl + C.TOMBSTONE_CLOCK_MARGIN }
 
   /**
    * Keeps the table under MAX_NOTICES. The map is in arrival order, so expired entries are at its head: the sweep stops
    * at the first live one, and each notice costs only the entries it removes. An entry is kept as long as a notice it
-   * supersedes could still be taken (noticeHorizon), so that such a notice, replayed, is found stale.
+   * supersedes could still be taken (tombstoneHorizon), so that such a notice, replayed, is found stale.
    */
   private pruneNotices (): void {
     const now = Date.now()
     for (const [k, n] of this.notices) {
-      if (now - n.at <= this.noticeHorizon) break
+      if (now - n.at <= this.tombstoneHorizon) break
       this.notices.delete(k)
     }
     // Still full of live ones: the oldest go first. A lost withdrawal notice costs a stale provider until its record
@@ -785,7 +779,7 @@ export class MeshDht {
     if (path == null) return
     const write = async (): Promise<void> => {
       if (!this.dataDirReady) { await mkdir(this.init.dataDir!, { recursive: true }); this.dataDirReady = true }
-      const ttl = this.tombstoneTtl + C.TOMBSTONE_CLOCK_MARGIN
+      const ttl = this.tombstoneHorizon
       for (const [key, at] of this.withdrawnAt) if (Date.now() - at >= ttl) this.withdrawnAt.delete(key)
       const tmp = `${path}.${process.pid}.tmp`
       const withdrawn = Object.fromEntries(this.withdrawnAt)

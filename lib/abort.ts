@@ -21,6 +21,22 @@ export async function delay (ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
+ * Waits for `promise` to settle, at most `ms`, whatever its outcome; rejects when the signal aborts. The timer goes
+ * as soon as the wait ends, so a wait that ended early holds nothing (a plain race against delay() kept its timer,
+ * and with it the process, for the full `ms`).
+ */
+export async function waitAtMost (promise: Promise<unknown>, ms: number, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted()
+  await new Promise<void>((resolve, reject) => {
+    const end = (): void => { clearTimeout(t); signal?.removeEventListener('abort', onAbort) }
+    const onAbort = (): void => { end(); reject(signal?.reason) }
+    const t = setTimeout(() => { end(); resolve() }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    promise.then(() => { end(); resolve() }, () => { end(); resolve() })
+  })
+}
+
+/**
  * Runs `fn` under a signal that aborts when the caller's does or, with a TimeoutError, after `ms`; the timer and the
  * listener go when `fn` settles. AbortSignal.timeout() fires into finished work: seconds later it builds a DOMException
  * (with its stack) and runs the abort listeners of every signal combined with it, for each call made. The timer runs

@@ -2,7 +2,7 @@ import { totalmem } from 'node:os'
 import { join } from 'node:path'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { systemClock, type Clock, type Random, type TimerHandle } from '../lib/clock.js'
-import { deadline, delay, withDeadline } from '../lib/abort.js'
+import { deadline, delay, waitAtMost, withDeadline } from '../lib/abort.js'
 import { toMeshError } from '../lib/errors.js'
 import { MiB } from '../lib/units.js'
 import { silentLogger, type Logger } from '../lib/log.js'
@@ -245,11 +245,7 @@ export class TaskManager {
         if (h.finished != null) pending.push(h.finished)
       }
     }
-    // The grace wait is cancelled once the runs have ended: left running, its timer held a stopped node's process open
-    // for 5 s.
-    const grace = new AbortController()
-    await Promise.race([Promise.all(pending), delay(5 * C.KILL_GRACE, grace.signal).catch(() => {})])
-    grace.abort()
+    await waitAtMost(Promise.all(pending), 5 * C.KILL_GRACE)
     if (this.starter instanceof Launcher) this.starter.stop()
     await Promise.allSettled([...this.held.values()].map(async h => { await h.write }))
     await this.sweeping?.catch(() => {})
@@ -432,14 +428,7 @@ export class TaskManager {
     }
     h.cancelRequested = true
     h.exec?.kill('killed')
-    // As in stop(): the grace wait goes once the run has ended, rather than holding a timer for 5 s.
-    const grace = new AbortController()
-    const done = signal == null ? grace.signal : AbortSignal.any([signal, grace.signal])
-    try {
-      await Promise.race([h.finished, delay(5 * C.KILL_GRACE, done)])
-    } finally {
-      grace.abort()
-    }
+    if (h.finished != null) await waitAtMost(h.finished, 5 * C.KILL_GRACE, signal)
     return h.rec
   }
 
