@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { removeStaleTemps, writeFileDurable } from '../lib/durable.js'
 import { BadRequestError, MeshError, NotFoundError } from '../lib/errors.js'
 import { silentLogger, type Logger } from '../lib/log.js'
 import * as C from './constants.js'
@@ -760,6 +761,11 @@ export class MeshDht {
   private async loadAdverts (): Promise<void> {
     const path = this.advertsPath
     if (path == null) return
+    await removeStaleTemps(dirname(path), { only: basename(path) })
+    // The temp file of the writes before durable ones ("<file>.<pid>.tmp"), left by a crash.
+    for (const name of await readdir(dirname(path)).catch(() => [] as string[])) {
+      if (name.startsWith(`${basename(path)}.`) && name.endsWith('.tmp')) await rm(join(dirname(path), name), { force: true })
+    }
     try {
       const data = JSON.parse(await readFile(path, 'utf8')) as { adverts?: Advert[], withdrawn?: Record<string, number> }
       for (const [key, at] of Object.entries(data.withdrawn ?? {})) if (typeof at === 'number') this.withdrawnAt.set(key, at)
@@ -773,7 +779,7 @@ export class MeshDht {
     }
   }
 
-  /** Writes the adverts file atomically; writes are serialised so the last state always wins. */
+  /** Writes the adverts file atomically and durably; writes are serialised so the last state always wins. */
   private async saveAdverts (): Promise<void> {
     const path = this.advertsPath
     if (path == null) return
@@ -781,10 +787,8 @@ export class MeshDht {
       if (!this.dataDirReady) { await mkdir(this.init.dataDir!, { recursive: true }); this.dataDirReady = true }
       const ttl = this.tombstoneHorizon
       for (const [key, at] of this.withdrawnAt) if (Date.now() - at >= ttl) this.withdrawnAt.delete(key)
-      const tmp = `${path}.${process.pid}.tmp`
       const withdrawn = Object.fromEntries(this.withdrawnAt)
-      await writeFile(tmp, JSON.stringify({ version: 1, adverts: this.advertised(), withdrawn }, null, 2) + '\n')
-      await rename(tmp, path)
+      await writeFileDurable(path, JSON.stringify({ version: 1, adverts: this.advertised(), withdrawn }, null, 2) + '\n')
     }
     this.saving = this.saving.then(write, write)
     await this.saving

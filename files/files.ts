@@ -254,7 +254,7 @@ export class Files {
     this.findTimeout = init.findTimeout ?? C.FIND_TIMEOUT
     this.hedgeAfter = init.hedgeAfter ?? C.HEDGE_AFTER
     this.store = new ChunkStore({ dir: init.dir, fsync: init.fsync, logger: this.log, onCorrupt: () => { this.metrics?.corrupt.inc() } })
-    this.pins = new PinStore(init.dir)
+    this.pins = new PinStore(init.dir, this.log)
     const registry = components.registry
     if (registry != null) {
       const registers = [registry]
@@ -284,7 +284,7 @@ export class Files {
     this.running = true
     this.abort = new AbortController()
     await this.store.start()
-    await this.pins.start()
+    for (const key of await this.pins.start()) await this.rebuildPin(key)
     for (const pin of this.pins.pins.values()) await this.countRefs(pin.cid).catch(() => {})
     await this.components.rpc.handle(filesService, this.handlers())
     const m = this.components.membership
@@ -704,6 +704,31 @@ export class Files {
     })
     await this.countRefs(key, manifest)
     if (p.complete) void this.provide(cid)
+  }
+
+  /**
+   * A pin whose file could not be read, made again from the local manifest: its name is lost, but the file is kept
+   * (and repair checks its chunks), where dropping the pin let the sweep delete the blocks.
+   */
+  private async rebuildPin (key: string): Promise<void> {
+    let cid: CID
+    try {
+      cid = parseFileCid(key)
+    } catch {
+      this.log.warn({ cid: key }, 'unreadable pin file does not name a file; ignored')
+      return
+    }
+    if (this.pins.tombstones.has(key)) {
+      this.log.warn({ cid: key }, 'unreadable pin file of a removed file; ignored')
+      return
+    }
+    const manifest = await this.localManifest(cid)
+    if (manifest == null) {
+      this.log.warn({ cid: key }, 'unreadable pin file and no local manifest; the pin is lost here')
+      return
+    }
+    await this.pins.set({ cid: key, name: '', size: manifest.size, chunks: manifest.chunks.length, replicas: this.replicas, pinnedAt: Date.now(), complete: false })
+    this.log.warn({ cid: key }, 'rebuilt an unreadable pin from the local manifest; its name is lost')
   }
 
   private async localManifest (cid: CID): Promise<Manifest | undefined> {

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'
+import { removeDurable, removeStaleTemps, syncDir, writeFileDurable } from '../lib/durable.js'
 import { silentLogger, type Logger } from '../lib/log.js'
 import * as C from './constants.js'
 import { CorruptChunkError } from './errors.js'
@@ -11,7 +12,10 @@ import { verifyBlock } from './manifest.js'
 export interface ChunkStoreInit {
   /** Directory the store owns; chunks go to `<dir>/chunks`, pins to `<dir>/pins`. */
   dir: string
-  /** fsync each block before it counts as stored, so a crash never leaves a torn block under its id. @default true */
+  /**
+   * fsync each block, and the directory it is renamed into, before it counts as stored: a crash never leaves a torn
+   * block under its id, and a power loss does not take back a stored one. @default true
+   */
   fsync?: boolean
   /** @default silentLogger */
   logger?: Logger
@@ -27,8 +31,9 @@ export interface ChunkStoreInit {
 /**
  * Blocks (chunks and manifests) as one file each, named by CID and fanned out over 256 directories by the CID's last
  * two characters (the first ones are the same for every id). A block is written to a temp file, fsynced and renamed,
- * so a reader sees a whole block or none. Every read is verified against the CID: a corrupt block is deleted, so it
- * reads as missing and the owner's repair fetches a good copy.
+ * so a reader sees a whole block or none; then its directory is fsynced, so that the rename survives a power loss.
+ * Every read is verified against the CID: a corrupt block is deleted, so it reads as missing and the owner's repair
+ * fetches a good copy.
  */
 export class ChunkStore {
   private readonly blocks: string
@@ -150,8 +155,10 @@ export class ChunkStore {
       await fh.close()
     }
     const fan = cid.toString().slice(-2)
+    const fanDir = join(this.blocks, fan)
     if (!this.fanDirs.has(fan)) {
-      await mkdir(join(this.blocks, fan), { recursive: true })
+      await mkdir(fanDir, { recursive: true })
+      if (this.fsync) await syncDir(this.blocks)
       this.fanDirs.add(fan)
     }
     try {
@@ -159,9 +166,13 @@ export class ChunkStore {
     } catch (err) {
       // Removed behind the store's back (an operator clearing a directory): make it again.
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-      await mkdir(join(this.blocks, fan), { recursive: true })
+      await mkdir(fanDir, { recursive: true })
+      if (this.fsync) await syncDir(this.blocks)
       await rename(tmp, final)
     }
+    // A rename is on disk only once its directory is: without this, a power loss could take back a block whose put
+    // was answered, on every replica at once if they share the outage.
+    if (this.fsync) await syncDir(fanDir)
     this.counted.blocks++
     this.counted.bytes += data.byteLength
     return true
@@ -218,46 +229,67 @@ export interface Pin {
   complete: boolean
 }
 
-/** Pins and removal tombstones, one small JSON file each, written atomically. */
+/** Pins and removal tombstones, one small JSON file each, written atomically and durably (lib/durable.ts). */
 export class PinStore {
   private readonly dir: string
   private readonly tombDir: string
   readonly pins = new Map<string, Pin>()
   readonly tombstones = new Map<string, number>()
 
-  constructor (dir: string) {
+  private readonly log: Logger
+
+  constructor (dir: string, logger: Logger = silentLogger) {
     this.dir = join(dir, 'pins')
     this.tombDir = join(dir, 'removed')
+    this.log = logger
   }
 
-  async start (): Promise<void> {
+  /**
+   * Loads the pins and tombstones. Returns the ids of pin files that could not be read, for the caller to rebuild:
+   * dropping one silently let the sweep delete the file's blocks an hour later.
+   */
+  async start (): Promise<string[]> {
     await mkdir(this.dir, { recursive: true })
     await mkdir(this.tombDir, { recursive: true })
+    for (const d of [this.dir, this.tombDir]) {
+      await removeStaleTemps(d)
+      // Temp files of the writes before durable ones ("<cid>.json.<hex>.tmp"), left by a crash.
+      for (const name of await readdir(d)) if (name.endsWith('.tmp')) await rm(join(d, name), { force: true })
+    }
+    const unreadable: string[] = []
     for (const name of await readdir(this.dir)) {
       if (!name.endsWith('.json')) continue
+      const cid = name.slice(0, -'.json'.length)
       try {
         const p = JSON.parse(await readFile(join(this.dir, name), 'utf8')) as Pin
+        if (p?.cid !== cid) throw new Error(`names ${String(p?.cid)}`)
         this.pins.set(p.cid, p)
-      } catch {}
+      } catch (err) {
+        this.log.warn({ err, cid }, 'pin file unreadable')
+        unreadable.push(cid)
+      }
     }
     for (const name of await readdir(this.tombDir)) {
       if (!name.endsWith('.json')) continue
       try {
         const t = JSON.parse(await readFile(join(this.tombDir, name), 'utf8')) as { cid: string, removedAt: number }
         this.tombstones.set(t.cid, t.removedAt)
-      } catch {}
+      } catch (err) {
+        this.log.warn({ err, file: name }, 'removal record unreadable; ignored')
+      }
     }
+    return unreadable
   }
 
   async set (pin: Pin): Promise<void> {
     this.pins.set(pin.cid, pin)
-    await atomicWrite(join(this.dir, `${pin.cid}.json`), JSON.stringify(pin))
+    await writeFileDurable(join(this.dir, `${pin.cid}.json`), JSON.stringify(pin))
   }
 
   async delete (cid: string): Promise<Pin | undefined> {
     const p = this.pins.get(cid)
     this.pins.delete(cid)
-    await rm(join(this.dir, `${cid}.json`), { force: true })
+    await removeDurable(join(this.dir, `${cid}.json`))
     return p
   }
 
@@ -265,21 +297,15 @@ export class PinStore {
     const prev = this.tombstones.get(cid) ?? 0
     if (removedAt <= prev) return
     this.tombstones.set(cid, removedAt)
-    await atomicWrite(join(this.tombDir, `${cid}.json`), JSON.stringify({ cid, removedAt }))
+    await writeFileDurable(join(this.tombDir, `${cid}.json`), JSON.stringify({ cid, removedAt }))
   }
 
   async clearTombstone (cid: string): Promise<void> {
     if (!this.tombstones.delete(cid)) return
-    await rm(join(this.tombDir, `${cid}.json`), { force: true })
+    await removeDurable(join(this.tombDir, `${cid}.json`))
   }
 
   async expireTombstones (before: number): Promise<void> {
     for (const [cid, at] of this.tombstones) if (at < before) await this.clearTombstone(cid)
   }
-}
-
-async function atomicWrite (file: string, text: string): Promise<void> {
-  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`
-  await writeFile(tmp, text)
-  await rename(tmp, file)
 }

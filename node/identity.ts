@@ -1,6 +1,7 @@
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { writeFileDurable } from '../lib/durable.js'
 import { InvalidConfigError } from '../lib/errors.js'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Logger } from '../lib/log.js'
@@ -33,8 +34,14 @@ export async function loadOrCreateIdentity (dataDir: string, log?: Logger): Prom
   }
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
   const key = await generateKeyPair('Ed25519')
-  // 'wx' so that two first starts racing on one data dir cannot overwrite each other's key.
-  await writeFile(path, privateKeyToProtobuf(key), { mode: 0o600, flag: 'wx' })
+  // Exclusive, so that two first starts racing on one data dir cannot overwrite each other's key; durable, since an
+  // empty or torn key file found after a power loss stops the node from starting.
+  try {
+    await writeFileDurable(path, privateKeyToProtobuf(key), { mode: 0o600, exclusive: true })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    return await loadOrCreateIdentity(dataDir, log)
+  }
   log?.info({ path }, 'created a new node identity')
   return key
 }

@@ -1,4 +1,4 @@
-import { open, readFile, rm, mkdir } from 'node:fs/promises'
+import { open, readFile, rm, mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DataDirLockedError } from '../lib/errors.js'
 
@@ -11,6 +11,35 @@ function isRunning (pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+/** Clock ticks per second of /proc/PID/stat's start time (USER_HZ, 100 on every Linux port that matters). */
+const USER_HZ = 100
+
+/**
+ * When the process with this pid started (epoch ms), from Linux's /proc; undefined elsewhere or if it is gone. After a
+ * crash a pid can be reused by an unrelated process, which then looks like the lock's owner to `kill(pid, 0)`.
+ */
+async function startedAt (pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
+    const btime = Number(/^btime (\d+)$/m.exec(await readFile('/proc/stat', 'utf8'))?.[1])
+    if (!Number.isFinite(ticks) || !Number.isFinite(btime)) return undefined
+    return btime * 1000 + ticks * 1000 / USER_HZ
+  } catch {
+    return undefined
+  }
+}
+
+/** The lock's owner still runs: its pid is alive, and (where /proc tells) that process is older than the lock file. */
+async function ownerRuns (pid: number, path: string): Promise<boolean> {
+  if (!isRunning(pid)) return false
+  const started = await startedAt(pid)
+  if (started == null) return true
+  const written = (await stat(path).catch(() => undefined))?.mtimeMs
+  // btime is whole seconds, so allow a little slack before calling the process younger than its lock.
+  return written == null || started <= written + 2000
 }
 
 /**
@@ -38,10 +67,10 @@ export async function lockDataDir (dataDir: string): Promise<{ release: () => Pr
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     }
     const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim())
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isRunning(pid)) {
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && await ownerRuns(pid, path)) {
       throw new DataDirLockedError(`data dir ${dataDir} is in use by another mesh daemon (pid ${pid}); stop it or choose another --data-dir`)
     }
-    // Stale: its owner is gone. Remove it and race for it again.
+    // Stale: its owner is gone (or its pid now belongs to a younger process). Remove it and race for it again.
     await rm(path, { force: true })
   }
   throw new DataDirLockedError(`could not lock data dir ${dataDir}`)

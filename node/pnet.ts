@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
+import { writeFileDurable } from '../lib/durable.js'
 import { createRequire } from 'node:module'
 import { generateKey, preSharedKey } from '@libp2p/pnet'
 import { InvalidConfigError } from '../lib/errors.js'
@@ -102,7 +103,7 @@ patchXsalsa20()
 export async function writeNetworkKey (path: string): Promise<void> {
   const key = new Uint8Array(95)
   generateKey(key)
-  await writeFile(path, key, { mode: 0o600, flag: 'wx' })
+  await writeFileDurable(path, key, { mode: 0o600, exclusive: true })
 }
 
 export async function readNetworkKey (path: string): Promise<Uint8Array> {

@@ -1,7 +1,8 @@
 import { join } from 'node:path'
-import { mkdir, readFile, writeFile, rename, stat } from 'node:fs/promises'
+import { mkdir, readFile, stat } from 'node:fs/promises'
 import { identityFile } from './identity.js'
 import { systemClock, type Clock } from '../lib/clock.js'
+import { removeStaleTemps, writeFileDurable } from '../lib/durable.js'
 import { MeshError, BadRequestError, InvalidConfigError } from '../lib/errors.js'
 import { MiB, second } from '../lib/units.js'
 import type { ServiceDef } from '../rpc/index.js'
@@ -300,7 +301,12 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
   const dir = join(node.config.dataDir, 'storage')
   await mkdir(dir, { recursive: true })
   const peersFile = join(dir, 'peers.json')
-  const expected = await readFile(peersFile, 'utf8').then(t => JSON.parse(t) as unknown).then(v => Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [], () => [])
+  await removeStaleTemps(dir, { only: 'peers.json' })
+  const expected = await readFile(peersFile, 'utf8').then(t => JSON.parse(t) as unknown).then(v => Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [], (err) => {
+    // Read as a wiped node's: readiness then waits for a whole member table from the mesh.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ err, file: peersFile }, 'ring members file unreadable; learning them from the mesh')
+    return []
+  })
   const processStart = Date.now() - process.uptime() * 1000
   const fresh = await stat(join(node.config.dataDir, identityFile)).then(s => s.mtimeMs >= processStart - 1000, () => false)
   const hasSeeds = node.config.bootstrap.length > 0
@@ -335,7 +341,7 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     const sig = peers.join(',')
     if (sig === savedPeers) return
     savedPeers = sig
-    saving = saving.then(async () => { await writeFile(peersFile + '.tmp', JSON.stringify(peers)); await rename(peersFile + '.tmp', peersFile) })
+    saving = saving.then(async () => { await writeFileDurable(peersFile, JSON.stringify(peers)) })
       .catch(err => { log.warn({ err }, 'could not save the ring members') })
   }
   let readyTimer: NodeJS.Timeout | undefined

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, stat } from 'node:fs/promises'
+import { mkdir, rm, stat } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -161,6 +161,9 @@ export async function createNodeTasks (node: MeshNode): Promise<Subsystem | unde
   // Validated with the rest of the config (--task-slots, --task-tag, or MESH_TASK_SLOTS / MESH_TASK_TAGS).
   const env = { slots: node.config.taskSlots ?? availableParallelism(), tags: node.config.taskTags }
   const dir = join(node.config.dataDir, 'tasks', 'scratch')
+  // Scratch dirs are removed when their attempt ends; those still here are from attempts a crash or a cut-short stop
+  // ended, which no task will use again (a re-run gets a new dir). The data-dir lock keeps other daemons out.
+  await rm(dir, { recursive: true, force: true })
   await mkdir(dir, { recursive: true })
   const manager = new TaskManager({
     store: storeAdapter(storage),

@@ -1,8 +1,10 @@
 import { randomBytes, createHash, timingSafeEqual } from 'node:crypto'
-import { readFile, writeFile, stat, rename } from 'node:fs/promises'
-import { join } from 'node:path'
+import { readFile, stat } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { z } from 'zod'
+import { removeStaleTemps, writeFileDurable } from '../lib/durable.js'
 import { InvalidConfigError } from '../lib/errors.js'
+import { minute } from '../lib/units.js'
 import type { Access, ApiTokens } from './api.js'
 
 export const tokensFile = 'tokens.json'
@@ -20,9 +22,8 @@ export async function createToken (dataDir: string, access: Access): Promise<{ i
   const id = randomBytes(4).toString('hex')
   const token = `mesh_${access === 'write' ? 'rw' : 'ro'}_${randomBytes(24).toString('base64url')}`
   existing.push({ id, sha256: digest(token).toString('hex'), access, createdAt: new Date().toISOString() })
-  const tmp = `${path}.${process.pid}.tmp`
-  await writeFile(tmp, JSON.stringify({ tokens: existing }, null, 2) + '\n', { mode: 0o600 })
-  await rename(tmp, path)
+  // Durable before the token is shown: a token file torn by a power loss would stop the node from starting.
+  await writeFileDurable(path, JSON.stringify({ tokens: existing }, null, 2) + '\n', { mode: 0o600 })
   return { id, token, access }
 }
 
@@ -55,6 +56,8 @@ export class TokenStore implements ApiTokens {
   }
 
   async load (): Promise<void> {
+    // A minute old at least: `mesh token create` may be writing right now, from another process.
+    await removeStaleTemps(dirname(this.path), { only: tokensFile, minAgeMs: minute })
     this.records = await readTokens(this.path)
     this.mtimeMs = (await stat(this.path).catch(() => undefined))?.mtimeMs ?? 0
   }
