@@ -145,7 +145,7 @@ export const LEAVE_TIMEOUT = 2 * second
 /** join() gives up on seeds that have not answered a push-pull within this. */
 export const JOIN_TIMEOUT = 10 * second
 
-/** Signatures already verified are remembered (by peer, incarnation, kind) up to this many entries. */
+/** Signatures already verified are remembered, the latest per member and kind, up to this many entries. */
 export const VERIFIED_CACHE_SIZE = 4096
 /**
  * Signature checks one sender may cost this node: a burst that covers a push-pull of a 4,096-member table even if every

@@ -262,6 +262,25 @@ test('signature checks are budgeted per sender: a flood of forgeries stops costi
   t.is(checks - before, VERIFY_RATE)
 })
 
+test('verified signatures are remembered once per member, latest first, in buffers of their own', t => {
+  let checks = 0
+  const fake = new FakeVerifier()
+  const h = harness(t, { verifier: { verify: (peer: string, data: Uint8Array, sig: Uint8Array) => { checks++; return fake.verify(peer, data, sig) } } })
+  // A member whose load changes with every task re-signs its record each time: 1,000 incarnations.
+  for (let i = 1; i <= 1000; i++) gossip(h, 'a', alive('x', i, { tags: {}, capacity: 4, load: i % 4 }))
+  t.is(h.m.member('x')?.incarnation, 1000)
+  const verified = (h.m as unknown as { verified: Map<string, { payload: Uint8Array, sig: Uint8Array }> }).verified
+  t.deepEqual([...verified.keys()].filter(k => k.includes(':x')), ['ALIVE:x'], 'one entry for the member, not one per incarnation')
+  for (const { payload, sig } of verified.values()) {
+    // Views into a pooled 64 KiB buffer or a received message kept the whole of it alive.
+    t.is(payload.buffer.byteLength, payload.byteLength)
+    t.is(sig.buffer.byteLength, sig.byteLength)
+  }
+  const before = checks
+  gossip(h, 'b', alive('x', 1000, { tags: {}, capacity: 4, load: 0 }))
+  t.is(checks, before, 'the latest update, gossiped again, costs no check')
+})
+
 test('an indirect probe is relayed for a known member, or for a live member\'s request; never for a stranger', t => {
   const h = harness(t)
   gossip(h, 'a', alive('a', 1), alive('b', 1))
