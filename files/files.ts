@@ -1021,7 +1021,9 @@ export class Files {
       pins: async (req) => {
         const wanted = req.cids.length === 0 ? undefined : new Set(req.cids.map(b => cidFromBytes(b).toString()))
         const pins = [...this.pins.pins.values()].filter(p => wanted == null || wanted.has(p.cid)).map(toPinInfo)
-        const removed = [...this.pins.tombstones].filter(([c]) => wanted == null || wanted.has(c)).map(([c, at]) => ({ cid: CID.parse(c).bytes, removedAt: BigInt(at) }))
+        // Removals only of named files: a listing (no names) has no use for them, and a week of removals (kept
+        // that long) would have grown its answer past the message limit and failed every listing.
+        const removed = wanted == null ? [] : [...this.pins.tombstones].filter(([c]) => wanted.has(c)).map(([c, at]) => ({ cid: CID.parse(c).bytes, removedAt: BigInt(at) }))
         return { pins, removed }
       }
     }

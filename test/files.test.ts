@@ -474,6 +474,13 @@ test('rm unpins everywhere and collects chunks no other file references; a repli
 
   await nodes[0].files.remove(fb.cid)
   for (const n of nodes) t.is(n.files.store.stats.blocks, 0)
+
+  // Removals are remembered for days; they go only to whoever names the file, never into a listing's answers.
+  const all = await nodes[0].rpc.call(nodes[1].peerId, filesService, 'pins', { cids: [] })
+  t.deepEqual(all.removed, [])
+  const named = await nodes[0].rpc.call(nodes[1].peerId, filesService, 'pins', { cids: [CID.parse(fa.cid).bytes] })
+  t.deepEqual(named.removed.map(r => CID.decode(r.cid).toString()), [fa.cid])
+  t.deepEqual(await nodes[2].files.list(), [])
 })
 
 test('without content routing, providers are found by asking members', async t => {
