@@ -30,7 +30,7 @@ function memOf (tags: Record<string, string>): number | undefined {
 
 function storeAdapter (storage: Storage): TaskStore {
   return {
-    put: async (key, value, signal) => { await storage.put(key, value, { consistency: 'quorum', signal }) },
+    put: async (key, value, signal, ttl) => { await storage.put(key, value, { consistency: 'quorum', signal, ttl }) },
     get: async (key, signal) => {
       try {
         return (await storage.get(key, { consistency: 'quorum', signal })).value

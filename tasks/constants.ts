@@ -1,4 +1,4 @@
-import { KiB, MiB, millisecond, second, minute } from '../lib/units.js'
+import { KiB, MiB, millisecond, second, minute, hour } from '../lib/units.js'
 
 /** Retries after the node running a task dies (`--retries`). */
 export const DEFAULT_RETRIES = 3
@@ -88,6 +88,12 @@ export const VERIFY_AFTER = 2 * second
 export const SWEEP_INTERVAL = 30 * second
 /** Largest scan of task records at once. */
 export const SCAN_LIMIT = 10_000
+/**
+ * How long a task's record, logs and idempotency key stay in the store after it ends (a TTL on their last write): as
+ * Nomad collects finished jobs, so that a mesh running tasks for months does not keep every one. `status` of an older
+ * task is NOT_FOUND.
+ */
+export const RETENTION = 24 * hour
 /** Deadline of a store operation. */
 export const STORE_TIMEOUT = 10 * second
 /** Deadline of fetching inputs and storing outputs of one task. */

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { systemClock, type Clock, type Random, type TimerHandle } from '../lib/clock.js'
 import { deadline, delay, waitAtMost, withDeadline } from '../lib/abort.js'
-import { toMeshError } from '../lib/errors.js'
+import { InvalidConfigError, toMeshError } from '../lib/errors.js'
 import { MiB } from '../lib/units.js'
 import { silentLogger, type Logger } from '../lib/log.js'
 import * as C from './constants.js'
@@ -58,6 +58,8 @@ export interface TaskManagerInit {
    * (see Launcher). @default true
    */
   launcher?: boolean
+  /** How long an ended task's record, logs and idempotency key are kept (ms). @default RETENTION (24 h) */
+  retention?: number
 }
 
 type Phase = 'queued' | 'running' | 'finishing' | 'moving'
@@ -134,6 +136,7 @@ export class TaskManager {
   private readonly slots: number
   private readonly allowExec: boolean
   private readonly tags: string[]
+  private readonly retention: number
   private readonly offs: Array<() => void> = []
   private timers = new Set<TimerHandle>()
   private stealTimer?: TimerHandle
@@ -167,6 +170,8 @@ export class TaskManager {
     this.allowExec = init.allowExec ?? false
     this.slots = this.allowExec ? Math.max(1, init.slots) : 0
     this.tags = init.tags ?? []
+    this.retention = init.retention ?? C.RETENTION
+    if (!(this.retention > 0)) throw new InvalidConfigError(`retention must be positive, got ${this.retention}`)
     this.memory = Math.max(0, Math.floor(init.memory ?? totalmem() / MiB))
     this.stealBackoff = init.stealInterval ?? C.STEAL_IDLE_INTERVAL
     this.starter = init.launcher === false ? directStarter : new Launcher()
@@ -326,7 +331,7 @@ export class TaskManager {
         }
       } else {
         const done = { ...rec, state: 'cancelled' as const, error: `cancelled while its node ${rec.node} was down`, updatedAt: this.clock.now() }
-        await this.components.store.put(C.TASK_PREFIX + id, encodeRecord(done), sig)
+        await this.putRecord(done, sig)
         return done
       }
       await delay(Math.min(20 * 2 ** i, 500), sig)
@@ -652,7 +657,7 @@ export class TaskManager {
       }
       // Logs first: once the record says the task ended, its logs are there to read.
       if (logs != null && (logs.stdout !== '' || logs.stderr !== '')) {
-        await withDeadline(C.STORE_TIMEOUT, undefined, async sig => { await this.components.store.put(C.LOG_PREFIX + h.rec.id, new TextEncoder().encode(JSON.stringify(logs)), sig) })
+        await withDeadline(C.STORE_TIMEOUT, undefined, async sig => { await this.components.store.put(C.LOG_PREFIX + h.rec.id, new TextEncoder().encode(JSON.stringify(logs)), sig, this.retention) })
           .catch(err => { this.log.warn({ err, id: h.rec.id }, 'storing task logs failed') })
       }
       if (state === 'queued' && !this.stopping) {
@@ -679,6 +684,17 @@ export class TaskManager {
   }
 
   /**
+   * Writes a task's record. An ended task's expires after `retention`, and so does its idempotency key, written again
+   * with the same TTL so that it never names a task that is gone.
+   */
+  private async putRecord (rec: TaskRecord, signal: AbortSignal, bytes = encodeRecord(rec)): Promise<void> {
+    const ended = terminalStates.has(rec.state)
+    await this.components.store.put(C.TASK_PREFIX + rec.id, bytes, signal, ended ? this.retention : undefined)
+    const key = rec.spec.idempotencyKey
+    if (ended && key != null) await this.components.store.put(C.IDEMPOTENCY_PREFIX + key, new TextEncoder().encode(rec.id), signal, this.retention)
+  }
+
+  /**
    * Appends a write of the record as it is now to the task's chain, so writes land in order. The write is fenced: when
    * asked (`verify`), or while this node may have been declared dead (a stall, see fenced()), it first re-reads the
    * record at quorum and goes ahead only if the store still names the holder and attempt this node last saw, so a
@@ -697,7 +713,7 @@ export class TaskManager {
           h.sent = { node: rec.node, attempt: rec.attempt }
           // Ends of tasks come at scattered moments, each a write of its own: the store's coordinator gathers the ones
           // that come while a write to a replica is unanswered into its next request (maxBatchesInFlight).
-          await withDeadline(opts.timeout ?? C.STORE_TIMEOUT, undefined, async sig => { await this.components.store.put(C.TASK_PREFIX + rec.id, bytes, sig) })
+          await withDeadline(opts.timeout ?? C.STORE_TIMEOUT, undefined, async sig => { await this.putRecord(rec, sig, bytes) })
           h.stored = { node: rec.node, attempt: rec.attempt }
           h.sent = undefined
           return
@@ -918,14 +934,14 @@ export class TaskManager {
       const nodeRetries = r.nodeRetries + 1
       if (nodeRetries > r.spec.retries) {
         rec = { ...rec, state: 'failed', attempts, nodeRetries: r.nodeRetries, error: `node ${r.node} died and no retries are left (${r.spec.retries})` }
-        await this.components.store.put(C.TASK_PREFIX + r.id, encodeRecord(rec), deadline(C.STORE_TIMEOUT))
+        await this.putRecord(rec, deadline(C.STORE_TIMEOUT))
         return
       }
       this.metrics?.retries.inc({ kind: 'node' })
       rec = { ...rec, state: 'queued', attempts, nodeRetries }
     }
     rec.reason = this.waitReason(rec.spec)
-    await this.components.store.put(C.TASK_PREFIX + r.id, encodeRecord(rec), deadline(C.STORE_TIMEOUT))
+    await this.putRecord(rec, deadline(C.STORE_TIMEOUT))
     if (this.stopping || this.holds(r.id)) return
     this.hold(rec, { verify: true })
   }

@@ -2,7 +2,8 @@ import type { StealRequest, StealResponse } from './tasks.js'
 
 /** The replicated store as tasks use it: every call at quorum, NOT_FOUND as undefined. */
 export interface TaskStore {
-  put(key: string, value: Uint8Array, signal: AbortSignal): Promise<void>
+  /** `ttl` (ms): the key reads as not found that long after this write; absent, it is kept. */
+  put(key: string, value: Uint8Array, signal: AbortSignal, ttl?: number): Promise<void>
   get(key: string, signal: AbortSignal): Promise<Uint8Array | undefined>
   scan(prefix: string, limit: number, signal: AbortSignal): Promise<Uint8Array[]>
 }

@@ -10,12 +10,15 @@ import {
   type TaskStore, type TasksMembership, type TaskMember, type TasksTransport, type TaskRecord
 } from '../tasks/index.js'
 import { encodeRecord } from '../tasks/types.js'
+import { RETENTION } from '../tasks/constants.js'
 
 // ---- in-process mesh: a shared store, membership and transport
 
 class MemoryStore implements TaskStore {
   readonly data = new Map<string, Uint8Array>()
-  async put (key: string, value: Uint8Array): Promise<void> { await Promise.resolve(); this.data.set(key, value) }
+  /** The TTL each key's last write asked for (undefined: kept). */
+  readonly ttls = new Map<string, number | undefined>()
+  async put (key: string, value: Uint8Array, _signal?: AbortSignal, ttl?: number): Promise<void> { await Promise.resolve(); this.data.set(key, value); this.ttls.set(key, ttl) }
   async get (key: string): Promise<Uint8Array | undefined> { await Promise.resolve(); return this.data.get(key) }
   async scan (prefix: string, limit: number): Promise<Uint8Array[]> {
     await Promise.resolve()
@@ -31,7 +34,7 @@ class MemoryStore implements TaskStore {
 function crashable (store: TaskStore, crashed: () => boolean): TaskStore {
   const check = (): void => { if (crashed()) throw new NodeUnreachableError('crashed') }
   return {
-    put: async (k, v, s) => { check(); await store.put(k, v, s) },
+    put: async (k, v, s, ttl) => { check(); await store.put(k, v, s, ttl) },
     get: async (k, s) => { check(); return await store.get(k, s) },
     scan: async (p, l, s) => { check(); return await store.scan(p, l, s) }
   }
@@ -370,6 +373,26 @@ test('cancel from another node stops a running task; retries, idempotency and re
   t.is((await a.logs(held.id)).stdout, 'hello\n')
   await mesh.stop()
   await rm(dir, { recursive: true, force: true })
+})
+
+test('an ended task\'s record, logs and idempotency key expire after the retention; a live task\'s never', async t => {
+  const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const mesh = new LocalMesh()
+  t.teardown(async () => { await mesh.stop() })
+  const a = await mesh.add('node-a', dir)
+  const [long] = await a.submit([{ cmd: 'sleep', args: ['1000'] }])
+  const [done] = await a.submit([{ cmd: 'echo', args: ['hi'], idempotencyKey: 'job-ttl' }])
+  await until('echo ended', async () => (await a.get(done.id)).state === 'succeeded')
+  await until('sleep running', async () => (await a.get(long.id)).state === 'running')
+  const ttl = (key: string): number | undefined => mesh.store.ttls.get(key)
+  t.is(ttl(`tasks/t/${done.id}`), RETENTION)
+  t.is(ttl(`tasks/log/${done.id}`), RETENTION, 'logs')
+  t.is(ttl('tasks/idem/job-ttl'), RETENTION, 'idempotency key, written again when the task ended')
+  t.true(mesh.store.ttls.has(`tasks/t/${long.id}`))
+  t.is(ttl(`tasks/t/${long.id}`), undefined, 'a running task is kept')
+  await a.cancel(long.id)
+  await until('sleep record ended', () => ttl(`tasks/t/${long.id}`) === RETENTION)
 })
 
 test('nothing runs commands: submission is refused with FORBIDDEN', async t => {
