@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { stat } from 'node:fs/promises'
 import { CID } from 'multiformats/cid'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
@@ -727,8 +728,13 @@ export class Files {
       this.log.warn({ cid: key }, 'unreadable pin file and no local manifest; the pin is lost here')
       return
     }
-    await this.pins.set({ cid: key, name: '', size: manifest.size, chunks: manifest.chunks.length, replicas: this.replicas, pinnedAt: Date.now(), complete: false })
-    this.log.warn({ cid: key }, 'rebuilt an unreadable pin from the local manifest; its name is lost')
+    // Pinned when its manifest was stored here, as far as this node can tell: a removal the other members remember
+    // from while this node was away still wins over the rebuilt pin. replicas 0: unknown until a repair round learns
+    // it from the other holders (repairRound).
+    const storedAt = (await stat(this.store.path(cid)).catch(() => undefined))?.mtimeMs ?? 0
+    await this.pins.set({ cid: key, name: '', size: manifest.size, chunks: manifest.chunks.length, replicas: 0, pinnedAt: Math.floor(storedAt), complete: false })
+      .then(() => { this.log.warn({ cid: key }, 'rebuilt an unreadable pin from the local manifest; its name is lost') },
+        err => { this.log.warn({ err, cid: key }, 'could not rebuild an unreadable pin') })
   }
 
   private async localManifest (cid: CID): Promise<Manifest | undefined> {
@@ -870,7 +876,7 @@ export class Files {
     const alive = this.alive()
     let under = 0
     let again = false
-    for (const pin of pins) {
+    for (let pin of pins) {
       if (!this.running) return
       const cid = CID.parse(pin.cid)
       const removedAt = Math.max(0, ...answers.flatMap(a => a.res.removed.filter(t => CID.decode(t.cid).equals(cid)).map(t => Number(t.removedAt))))
@@ -878,6 +884,7 @@ export class Files {
         await this.unpinLocal(cid, removedAt)
         continue
       }
+      if (pin.replicas === 0) pin = await this.learnPin(pin, answers.flatMap(a => a.res.pins.filter(p => CID.decode(p.cid).equals(cid)).map(fromPinInfo)))
       const holders = [this.self, ...answers.filter(a => a.res.pins.some(p => CID.decode(p.cid).equals(cid))).map(a => a.peer)].sort()
       if (!await this.locallyComplete(pin)) {
         void this.pull(cid, holders.filter(h => h !== this.self))
@@ -922,6 +929,18 @@ export class Files {
     this.metrics?.underReplicated.set(under)
     // Until the factor is restored, check again soon: new replicas pull in the background and the metric should follow.
     if (again) this.recheck = true
+  }
+
+  /**
+   * A rebuilt pin (see rebuildPin) takes the replication factor and name the other holders have; with none to ask,
+   * the default factor.
+   */
+  private async learnPin (pin: Pin, others: Pin[]): Promise<Pin> {
+    const replicas = Math.max(0, ...others.map(p => p.replicas))
+    const learned = { ...pin, replicas: replicas > 0 ? replicas : this.replicas, name: pin.name !== '' ? pin.name : others.find(p => p.name !== '')?.name ?? '' }
+    await this.pins.set(learned)
+    this.log.info({ cid: pin.cid, replicas: learned.replicas, from: others.length }, 'a rebuilt pin took its replication factor from the other holders')
+    return learned
   }
 
   /** Checks that every block of a pin is here (by presence; content is verified on each read). */

@@ -283,14 +283,26 @@ export class PinStore {
 
   async set (pin: Pin): Promise<void> {
     this.pins.set(pin.cid, pin)
-    await writeFileDurable(join(this.dir, `${pin.cid}.json`), JSON.stringify(pin))
+    await this.inOrder(pin.cid, async () => { await writeFileDurable(join(this.dir, `${pin.cid}.json`), JSON.stringify(pin)) })
   }
 
   async delete (cid: string): Promise<Pin | undefined> {
     const p = this.pins.get(cid)
     this.pins.delete(cid)
-    await removeDurable(join(this.dir, `${cid}.json`))
+    await this.inOrder(cid, async () => { await removeDurable(join(this.dir, `${cid}.json`)) })
     return p
+  }
+
+  /** Disk writes of one pin, one after another in call order, so that the file ends as the map does. */
+  private readonly writing = new Map<string, Promise<void>>()
+  private async inOrder (cid: string, write: () => Promise<void>): Promise<void> {
+    const next = (this.writing.get(cid) ?? Promise.resolve()).catch(() => {}).then(write)
+    this.writing.set(cid, next)
+    try {
+      await next
+    } finally {
+      if (this.writing.get(cid) === next) this.writing.delete(cid)
+    }
   }
 
   async tombstone (cid: string, removedAt: number): Promise<void> {

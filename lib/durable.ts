@@ -42,7 +42,20 @@ export async function writeFileDurable (file: string, data: string | Uint8Array,
       await fh.close()
     }
     if (options.exclusive === true) {
-      await link(tmp, file)
+      try {
+        await link(tmp, file)
+      } catch (err) {
+        // A file system without hard links (vfat, some network mounts): create the name itself, exclusively. A crash
+        // part way can then leave it torn, as the plain exclusive write this replaces could.
+        if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err
+        const out = await open(file, 'wx', options.mode)
+        try {
+          await out.writeFile(data)
+          await out.sync()
+        } finally {
+          await out.close()
+        }
+      }
       await unlink(tmp)
     } else {
       await rename(tmp, file)

@@ -1,8 +1,9 @@
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import { writeFileDurable } from '../lib/durable.js'
+import { removeStaleTemps, writeFileDurable } from '../lib/durable.js'
 import { InvalidConfigError } from '../lib/errors.js'
+import { minute } from '../lib/units.js'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Logger } from '../lib/log.js'
 
@@ -14,6 +15,8 @@ export const identityFile = 'identity.key'
  */
 export async function loadOrCreateIdentity (dataDir: string, log?: Logger): Promise<PrivateKey> {
   const path = join(dataDir, identityFile)
+  // A crash between writing the key's temp file and linking it leaves a copy of the key behind.
+  await removeStaleTemps(dataDir, { only: identityFile, minAgeMs: minute })
   let bytes: Buffer | undefined
   try {
     bytes = await readFile(path)

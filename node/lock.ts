@@ -1,4 +1,4 @@
-import { open, readFile, rm, mkdir, stat } from 'node:fs/promises'
+import { open, readFile, rm, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DataDirLockedError } from '../lib/errors.js'
 
@@ -13,33 +13,26 @@ function isRunning (pid: number): boolean {
   }
 }
 
-/** Clock ticks per second of /proc/PID/stat's start time (USER_HZ, 100 on every Linux port that matters). */
-const USER_HZ = 100
-
 /**
- * When the process with this pid started (epoch ms), from Linux's /proc; undefined elsewhere or if it is gone. After a
- * crash a pid can be reused by an unrelated process, which then looks like the lock's owner to `kill(pid, 0)`.
+ * Whether the process with this pid looks like a mesh daemon (`... bin.js start ...` or `mesh start ...`), from
+ * Linux's /proc; true where that cannot be read. After a crash the pid in a lock can be reused by an unrelated process,
+ * which `kill(pid, 0)` alone takes for the lock's owner. (Not a start-time check: that compares with the lock file's
+ * wall-clock mtime, and a clock step after the daemon started made a live daemon's lock look stale.)
  */
-async function startedAt (pid: number): Promise<number | undefined> {
+async function looksLikeMeshDaemon (pid: number): Promise<boolean> {
+  let args: string[]
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
-    const btime = Number(/^btime (\d+)$/m.exec(await readFile('/proc/stat', 'utf8'))?.[1])
-    if (!Number.isFinite(ticks) || !Number.isFinite(btime)) return undefined
-    return btime * 1000 + ticks * 1000 / USER_HZ
+    args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')
   } catch {
-    return undefined
+    return true
   }
+  if (args.length <= 1 && args[0] === '') return true // a zombie, or /proc hides it: do not guess
+  return args.includes('start') && args.some(a => /(^|\/)(mesh|bin\.js)$/.test(a))
 }
 
-/** The lock's owner still runs: its pid is alive, and (where /proc tells) that process is older than the lock file. */
-async function ownerRuns (pid: number, path: string): Promise<boolean> {
-  if (!isRunning(pid)) return false
-  const started = await startedAt(pid)
-  if (started == null) return true
-  const written = (await stat(path).catch(() => undefined))?.mtimeMs
-  // btime is whole seconds, so allow a little slack before calling the process younger than its lock.
-  return written == null || started <= written + 2000
+/** The lock's owner still runs: its pid is alive and (where /proc tells) is a mesh daemon. */
+async function ownerRuns (pid: number): Promise<boolean> {
+  return isRunning(pid) && await looksLikeMeshDaemon(pid)
 }
 
 /**
@@ -67,10 +60,10 @@ export async function lockDataDir (dataDir: string): Promise<{ release: () => Pr
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     }
     const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim())
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && await ownerRuns(pid, path)) {
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && await ownerRuns(pid)) {
       throw new DataDirLockedError(`data dir ${dataDir} is in use by another mesh daemon (pid ${pid}); stop it or choose another --data-dir`)
     }
-    // Stale: its owner is gone (or its pid now belongs to a younger process). Remove it and race for it again.
+    // Stale: its owner is gone (or its pid now belongs to a process that is not a mesh daemon). Remove it and race again.
     await rm(path, { force: true })
   }
   throw new DataDirLockedError(`could not lock data dir ${dataDir}`)

@@ -162,8 +162,9 @@ export async function createNodeTasks (node: MeshNode): Promise<Subsystem | unde
   const env = { slots: node.config.taskSlots ?? availableParallelism(), tags: node.config.taskTags }
   const dir = join(node.config.dataDir, 'tasks', 'scratch')
   // Scratch dirs are removed when their attempt ends; those still here are from attempts a crash or a cut-short stop
-  // ended, which no task will use again (a re-run gets a new dir). The data-dir lock keeps other daemons out.
-  await rm(dir, { recursive: true, force: true })
+  // ended, which no task will use again (a re-run gets a new dir). The data-dir lock keeps other daemons out. What a
+  // task left unremovable (a read-only tree, another user's files) is logged, never a reason not to start.
+  await rm(dir, { recursive: true, force: true }).catch(err => { node.log.warn({ component: 'tasks', err, dir }, 'could not clear old task scratch dirs') })
   await mkdir(dir, { recursive: true })
   const manager = new TaskManager({
     store: storeAdapter(storage),

@@ -743,17 +743,19 @@ export class TaskManager {
         await delay(C.WRITE_RETRY_BACKOFF * 2 ** (i - 1))
       }
     }
-    // No record at all cannot be another holder's.
+    // No record at all cannot be another holder's, unless this node's own write was there: then the task ended
+    // elsewhere and its record has since expired (RETENTION), and writing it again would bring an ended task back.
+    if (cur == null && h.stored == null && h.sent == null) return true
     const is = (x?: { node: string, attempt: number }): boolean => x != null && cur?.node === x.node && cur.attempt === x.attempt
-    if (cur == null || ((is(h.stored) || is(h.sent)) && !terminalStates.has(cur.state))) return true
+    if (cur != null && (is(h.stored) || is(h.sent)) && !terminalStates.has(cur.state)) return true
     this.drop(h, cur)
     return false
   }
 
-  private drop (h: Held, cur: TaskRecord): void {
+  private drop (h: Held, cur: TaskRecord | undefined): void {
     if (h.dropped === true) return
     h.dropped = true
-    this.log.warn({ id: h.rec.id, attempt: h.rec.attempt, holder: cur.node, currentAttempt: cur.attempt, state: cur.state }, 'task was adopted or ended elsewhere while this node was stalled; dropping it here')
+    this.log.warn({ id: h.rec.id, attempt: h.rec.attempt, holder: cur?.node, currentAttempt: cur?.attempt, state: cur?.state ?? 'expired' }, 'task was adopted or ended elsewhere while this node was stalled; dropping it here')
     if (h.runTimer != null) { this.clock.clearTimeout(h.runTimer); h.runTimer = undefined }
     if (h.phase === 'queued') {
       this.queue = this.queue.filter(x => x !== h.rec.id)

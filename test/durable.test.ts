@@ -1,7 +1,7 @@
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, readdir, readFile, realpath, utimes, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, realpath, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import test, { type ExecutionContext } from 'ava'
@@ -99,24 +99,32 @@ traced('a pin is written durably: temp file fsynced, renamed, directory fsynced,
     `order fsync(temp) ${fileSync} < rename ${rename} < fsync(dir) ${dirSync} < resolved ${done}`)
 })
 
-test('a lock whose pid now belongs to a younger, unrelated process is stale; one held by a live older process is not', async t => {
+test('a lock whose pid now belongs to some other program is stale; one held by a running mesh daemon is not', async t => {
   const dir = await tempDir(t)
+  const lockPath = join(dir, 'mesh.pid')
+  const started = async (child: ChildProcess): Promise<number> => await waitFor('the process to start', async () => {
+    if (child.pid == null) return undefined
+    // Until exec, /proc shows the forking parent's command line.
+    const args = await readFile(`/proc/${child.pid}/cmdline`, 'utf8').catch(() => '')
+    return args.includes('sleep') || args.includes('bin.js') ? child.pid : undefined
+  })
+
+  // Left by a daemon that crashed, its pid since reused by an unrelated process.
   const sleeper = spawn('sleep', ['600'], { stdio: 'ignore' })
   t.teardown(() => { sleeper.kill('SIGKILL') })
-  await waitFor('sleep to start', () => sleeper.pid != null)
-  const lockPath = join(dir, 'mesh.pid')
-
-  // Written after the sleeper started: the sleeper could own it, so it is respected.
-  await writeFile(lockPath, `${sleeper.pid!}\n`)
-  await t.throwsAsync(lockDataDir(dir), { instanceOf: DataDirLockedError })
-
-  // Written an hour before the sleeper started: left by a daemon that crashed, its pid since reused.
-  const hourAgo = new Date(Date.now() - 3600_000)
-  await utimes(lockPath, hourAgo, hourAgo)
+  await writeFile(lockPath, `${await started(sleeper)}\n`)
   const lock = await lockDataDir(dir)
   t.is((await readFile(lockPath, 'utf8')).trim(), String(process.pid))
   await lock.release()
   t.false(existsSync(lockPath))
+
+  // Held by something that runs as `... bin.js start`, as a daemon does.
+  const bin = join(dir, 'bin.js')
+  await writeFile(bin, 'setTimeout(() => {}, 600_000)\n')
+  const daemon = spawn(process.execPath, [bin, 'start'], { stdio: 'ignore' })
+  t.teardown(() => { daemon.kill('SIGKILL') })
+  await writeFile(lockPath, `${await started(daemon)}\n`)
+  await t.throwsAsync(lockDataDir(dir), { instanceOf: DataDirLockedError })
 })
 
 test('after a restart: an unreadable pin is rebuilt from the local manifest, stale temps and old task scratch dirs are gone', async t => {

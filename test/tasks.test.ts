@@ -496,6 +496,41 @@ test('a holder resumed after it was declared dead never writes over a newer hold
   await rm(dir, { recursive: true, force: true })
 })
 
+test('a holder resumed after its task ended elsewhere and the record expired does not bring the task back', async t => {
+  const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const mesh = new LocalMesh()
+  t.teardown(async () => { await mesh.stop() })
+  let skew = 0
+  const clock: Clock = { now: () => systemClock.now() + skew, setTimeout: (fn, ms) => systemClock.setTimeout(fn, ms), clearTimeout: h => { systemClock.clearTimeout(h) } }
+  const a = await mesh.add('node-a', dir, { allowExec: false })
+  let expired = false
+  let checkedAfter = 0
+  let writtenAfter = 0
+  const z = await mesh.add('node-z', dir, {
+    slots: 1,
+    clock,
+    wrapStore: inner => ({
+      ...inner,
+      get: async (k, s) => { const v = await inner.get(k, s); if (expired && k.startsWith('tasks/t/')) checkedAfter++; return v },
+      put: async (k, v, s, ttl) => { if (expired && k.startsWith('tasks/t/')) writtenAfter++; await inner.put(k, v, s, ttl) }
+    })
+  })
+  const [task] = await z.submit([{ cmd: 'sleep', args: ['30'] }])
+  await until('z running it', async () => (await a.get(task.id)).state === 'running')
+  mesh.crash('node-z')
+  await until('node-a adopted it', async () => (await a.get(task.id)).node === 'node-a')
+  t.is((await a.cancel(task.id)).state, 'cancelled')
+  await until('recorded cancelled', async () => (await a.get(task.id)).state === 'cancelled')
+  mesh.store.data.delete(`tasks/t/${task.id}`) // the retention has passed
+  expired = true
+  skew += 5_000
+  mesh.resume('node-z')
+  await until('z checked the record and stopped the run', () => checkedAfter > 0 && z.stats().tasksRunning === 0)
+  t.is(writtenAfter, 0, 'no record written again')
+  t.false(mesh.store.data.has(`tasks/t/${task.id}`))
+})
+
 test('a check made while the holder\'s own write is unanswered does not take that write for another holder\'s', async t => {
   const dir = await tmp()
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
