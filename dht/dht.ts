@@ -192,6 +192,8 @@ export class MeshDht {
   /** Keys this node provides (adverts' keys and keys given to provide()). */
   private readonly provided = new Set<string>()
   private saving: Promise<void> = Promise.resolve()
+  /** The write queued behind the running one, which every save asked for meanwhile waits on. */
+  private nextSave?: Promise<void>
   private dataDirReady = false
   /**
    * Key → when this node last withdrew it (kept in the data dir). Only a withdrawal leaves tombstones on other nodes,
@@ -779,19 +781,27 @@ export class MeshDht {
     }
   }
 
-  /** Writes the adverts file atomically and durably; writes are serialised so the last state always wins. */
+  /**
+   * Writes the adverts file atomically and durably, resolving once a write that began after this call has ended. Calls
+   * made while a write runs share the next one: the file holds an hour of withdrawals, and a burst of file removals
+   * (each one a withdrawal here) rewrote all of it once per removal.
+   */
   private async saveAdverts (): Promise<void> {
     const path = this.advertsPath
     if (path == null) return
+    if (this.nextSave != null) { await this.nextSave; return }
     const write = async (): Promise<void> => {
+      this.nextSave = undefined
       if (!this.dataDirReady) { await mkdir(this.init.dataDir!, { recursive: true }); this.dataDirReady = true }
       const ttl = this.tombstoneHorizon
       for (const [key, at] of this.withdrawnAt) if (Date.now() - at >= ttl) this.withdrawnAt.delete(key)
       const withdrawn = Object.fromEntries(this.withdrawnAt)
-      await writeFileDurable(path, JSON.stringify({ version: 1, adverts: this.advertised(), withdrawn }, null, 2) + '\n')
+      await writeFileDurable(path, JSON.stringify({ version: 1, adverts: this.advertised(), withdrawn }) + '\n')
     }
-    this.saving = this.saving.then(write, write)
-    await this.saving
+    const next = this.saving.then(write, write)
+    this.nextSave = next
+    this.saving = next
+    await next
   }
 
   private observe (kind: string, outcome: string, started: number, peers: number): void {

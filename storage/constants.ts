@@ -68,3 +68,5 @@ export const SINGLE_READER_RECHECK = 5 * minute
 export const DEFAULT_VERSION_CACHE_SIZE = 100_000
 /** Write batches a coordinator has unanswered at one replica before the next waits (see CoordinatorInit). */
 export const MAX_BATCHES_IN_FLIGHT = 1
+/** Coordinator ids a replica keeps one shared copy of for its cached versions (far more than a mesh has members). */
+export const MAX_INTERNED_NODE_IDS = 1024

@@ -12,7 +12,7 @@ import {
 } from './storage.js'
 import { tokenOf, tokenHex, MAX_TOKEN, normalize, intersect, FULL_RANGE } from './tokens.js'
 import { validateKey, isDead, recordBytes } from './record.js'
-import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MERKLE_DEPTH, DEFAULT_VERSION_CACHE_SIZE, MAX_KEY_BYTES, MAX_VALUE_BYTES, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT, MAX_READ_BATCH, MAX_FETCH_KEYS, MAX_REQUEST_RANGES } from './constants.js'
+import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MERKLE_DEPTH, DEFAULT_VERSION_CACHE_SIZE, MAX_INTERNED_NODE_IDS, MAX_KEY_BYTES, MAX_VALUE_BYTES, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT, MAX_READ_BATCH, MAX_FETCH_KEYS, MAX_REQUEST_RANGES } from './constants.js'
 import { ValueTooLargeError } from './errors.js'
 
 /** Engine key layout. Data is ordered by ring token so a token range is one ordered scan. */
@@ -97,6 +97,11 @@ export class ReplicaService {
    * a tenth of a replica's CPU under a write load over a fresh key set.
    */
   private versionsComplete = false
+  /**
+   * One string per coordinator id for the timestamps `versions` holds: each decoded record brings its own copy of the
+   * id (a 52-character peer id), and a full cache held tens of thousands of copies of a few ids.
+   */
+  private readonly nodeIds = new Map<string, string>()
   private readonly inflight = new Map<number, number>()
   private nextWriteId = 0
   private counts = { records: 0, tombstones: 0 }
@@ -128,7 +133,7 @@ export class ReplicaService {
     for await (const e of this.entries([FULL_RANGE])) {
       counts.records++
       if (e.record.tombstone) counts.tombstones++
-      if (counts.records <= this.versionCacheSize) this.versions.set(e.record.key, { ts: e.record.ts, tombstone: e.record.tombstone })
+      if (counts.records <= this.versionCacheSize) this.versions.set(e.record.key, { ts: this.cachedTs(e.record.ts), tombstone: e.record.tombstone })
     }
     this.counts = counts
     this.versionsComplete = counts.records <= this.versionCacheSize
@@ -307,6 +312,18 @@ export class ReplicaService {
     if (r.value.byteLength > this.maxValueBytes) throw new ValueTooLargeError(r.value.byteLength, this.maxValueBytes)
   }
 
+  private cachedTs (ts: KvRecord['ts']): KvRecord['ts'] {
+    if (ts == null) return ts
+    let node = this.nodeIds.get(ts.node)
+    if (node == null) {
+      // Ids come from the wire: past a mesh's worth, stop collecting rather than grow.
+      if (this.nodeIds.size >= MAX_INTERNED_NODE_IDS) return { wall: ts.wall, logical: ts.logical, node: ts.node }
+      node = ts.node
+      this.nodeIds.set(node, node)
+    }
+    return { wall: ts.wall, logical: ts.logical, node }
+  }
+
   /** Stores the record if it is newer than the local version; durable when it resolves. True if applied. */
   async apply (r: KvRecord): Promise<boolean> {
     return (await this.applyMany([r]))[0]
@@ -360,7 +377,7 @@ export class ReplicaService {
       for (const r of winners.values()) {
         const before = existing.get(r.key)
         this.versions.delete(r.key)
-        this.versions.set(r.key, { ts: r.ts, tombstone: r.tombstone })
+        this.versions.set(r.key, { ts: this.cachedTs(r.ts), tombstone: r.tombstone })
         if (this.versions.size > this.versionCacheSize) {
           this.versions.delete(this.versions.keys().next().value as string)
           this.versionsComplete = false

@@ -158,3 +158,19 @@ test('after a restart: an unreadable pin is rebuilt from the local manifest, sta
   t.false(existsSync(scratch))
   t.regex(await readFile(join(dataDir, 'mesh.log'), 'utf8'), /rebuilt an unreadable pin/)
 })
+
+test('adverts saved by many concurrent calls end on disk as the last of them left them, and survive a restart', async t => {
+  t.timeout(180_000)
+  const net = await createTestnet(1, { logLevel: 'warn' })
+  t.teardown(async () => { await net.stop() })
+  const names = Array.from({ length: 40 }, (_, i) => `gpu-${i}`)
+  // One node alone: its provides have no one to go to, so each call is the save and a local provide.
+  await Promise.all(names.map(async n => { await net.client(0).json('POST', `/v1/resources/${n}`, undefined, { timeout: 60_000 }) }))
+  await Promise.all(names.slice(0, 30).map(async n => { await net.client(0).json('DELETE', `/v1/resources/${n}`, undefined, { timeout: 60_000 }) }))
+  const file = JSON.parse(await readFile(join(net.dir, 'node-0', 'dht-adverts.json'), 'utf8')) as { adverts: Array<{ name: string }>, withdrawn: Record<string, number> }
+  t.deepEqual(file.adverts.map(a => a.name).sort(), names.slice(30).sort())
+  t.is(Object.keys(file.withdrawn).length, 30)
+  await net.restart(0)
+  const { adverts } = await net.client(0).json<{ adverts: Array<{ name: string }> }>('GET', '/v1/resources')
+  t.deepEqual(adverts.map(a => a.name).sort(), names.slice(30).sort())
+})
