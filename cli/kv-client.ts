@@ -58,10 +58,12 @@ export class KvClient {
     return await res.json() as KvWriteResult
   }
 
-  async scan (opts: { prefix?: string, limit?: number, signal?: AbortSignal } = {}): Promise<{ entries: KvEntry[], unreachable: string[] }> {
+  /** `after`: only keys after this one, to page on from the last key of a full page. */
+  async scan (opts: { prefix?: string, limit?: number, after?: string, signal?: AbortSignal } = {}): Promise<{ entries: KvEntry[], unreachable: string[] }> {
     const qs = new URLSearchParams()
     if (opts.prefix != null) qs.set('prefix', opts.prefix)
     if (opts.limit != null) qs.set('limit', String(opts.limit))
+    if (opts.after != null) qs.set('after', opts.after)
     return await this.mesh.json('GET', `/v1/kv?${qs.toString()}`, undefined, { signal: opts.signal })
   }
 }

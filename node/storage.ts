@@ -272,7 +272,10 @@ export function kvRoutes (api: ApiServer, storage: Storage, maxBody = MAX_VALUE_
       const limitRaw = query.get('limit')
       const limit = limitRaw == null || limitRaw === '' ? undefined : Number(limitRaw)
       if (limit != null && (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN_LIMIT)) throw new BadRequestError(`limit must be an integer from 1 to ${MAX_SCAN_LIMIT}`)
-      const r = await storage.scan({ prefix, limit, signal })
+      const after = query.get('after') ?? ''
+      if (!after.isWellFormed()) throw new BadRequestError('after is not valid UTF-8')
+      if (Buffer.byteLength(after) > MAX_KEY_BYTES) throw new MeshError('PAYLOAD_TOO_LARGE', `after is longer than ${MAX_KEY_BYTES} bytes`)
+      const r = await storage.scan({ prefix, limit, after, signal })
       return {
         entries: r.entries.map(e => ({ key: e.key, value: Buffer.from(e.value).toString('base64'), timestamp: timestampJson(e.timestamp) })),
         unreachable: r.unreachable

@@ -40,7 +40,7 @@ function storeAdapter (storage: Storage): TaskStore {
       }
     },
     // Scans read every task record: give them the whole deadline, not the store's per-request default.
-    scan: async (prefix, limit, signal) => (await storage.scan({ prefix, limit, signal, timeoutMs: TC.STORE_TIMEOUT })).entries.map(e => e.value)
+    scan: async (prefix, limit, signal, after) => (await storage.scan({ prefix, limit, after, signal, timeoutMs: TC.STORE_TIMEOUT })).entries.map(e => ({ key: e.key, value: e.value }))
   }
 }
 

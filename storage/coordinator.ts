@@ -103,6 +103,8 @@ export interface ScanOptions {
   prefix?: string
   /** @default 1000 */
   limit?: number
+  /** Only keys after this one (in key order), to page through more keys than one scan's limit. @default '' (from the start) */
+  after?: string
   signal?: AbortSignal
   /** @default the store's timeout */
   timeoutMs?: number
@@ -470,7 +472,7 @@ export class Coordinator {
       const unreachable = this.c.membership.members().filter(p => !nodes.includes(p))
       const entries: GetResult[] = []
       const pageSize = Math.min(MAX_SCAN_LIMIT, limit + 16)
-      let after = ''
+      let after = opts.after ?? ''
       // A member that freezes mid-scan would hold the whole scan until the deadline: its page is given up as soon as
       // it is declared dead or leaves. (Task sweeps run one after another, and one stuck here delayed the adoption
       // of a frozen node's tasks by the full request timeout.)

@@ -96,6 +96,8 @@ export const SCAN_LIMIT = 10_000
 export const RETENTION = 24 * hour
 /** Deadline of a store operation. */
 export const STORE_TIMEOUT = 10 * second
+/** Deadline of reading every task record, page after page (each page has STORE_TIMEOUT). */
+export const SCAN_TIMEOUT = 2 * minute
 /** Deadline of fetching inputs and storing outputs of one task. */
 export const FILES_TIMEOUT = 2 * minute
 /** Largest output file a task may store. */

@@ -304,7 +304,7 @@ export class TaskManager {
   /** Every task record, newest first; the scan is bounded by SCAN_LIMIT. */
   async list (opts: ListOptions = {}): Promise<TaskRecord[]> {
     if (opts.state != null && !taskStates.includes(opts.state)) throw new InvalidTaskError(`state must be one of ${taskStates.join(', ')}`)
-    const all = await this.scanRecords(deadline(C.STORE_TIMEOUT, opts.signal))
+    const all = await this.scanRecords(deadline(C.SCAN_TIMEOUT, opts.signal))
     const out = all.filter(r => opts.state == null || r.state === opts.state).sort((a, b) => b.submittedAt - a.submittedAt || (a.id < b.id ? 1 : -1))
     return opts.limit != null ? out.slice(0, opts.limit) : out
   }
@@ -910,7 +910,7 @@ export class TaskManager {
     const prev = this.sweeping ?? Promise.resolve()
     this.sweeping = prev.catch(() => {}).then(async () => {
       if (this.stopping) return
-      const records = await this.scanRecords(deadline(C.STORE_TIMEOUT))
+      const records = await this.scanRecords(deadline(C.SCAN_TIMEOUT))
       let adopted = 0
       for (const r of records) {
         if (terminalStates.has(r.state) || !match(r) || this.holds(r.id)) continue
@@ -948,18 +948,29 @@ export class TaskManager {
     this.hold(rec, { verify: true })
   }
 
+  /**
+   * Every task record, a page of SCAN_LIMIT at a time. Task ids start with their submission time, so a single page
+   * held the oldest records only: past SCAN_LIMIT records a sweep missed every newer unfinished task, and a list
+   * every newer one. Each page has its own deadline; `signal` bounds the whole.
+   */
   private async scanRecords (signal: AbortSignal): Promise<TaskRecord[]> {
-    const values = await this.components.store.scan(C.TASK_PREFIX, C.SCAN_LIMIT, signal)
     const out: TaskRecord[] = []
-    for (const v of values) {
-      try {
-        out.push(decodeRecord(v))
-      } catch (err) {
-        this.metrics?.malformed.inc()
-        this.log.debug({ err }, 'skipped a malformed task record')
+    let after: string | undefined
+    for (;;) {
+      signal.throwIfAborted()
+      const from = after
+      const page = await withDeadline(C.STORE_TIMEOUT, signal, async s => await this.components.store.scan(C.TASK_PREFIX, C.SCAN_LIMIT, s, from))
+      for (const { value } of page) {
+        try {
+          out.push(decodeRecord(value))
+        } catch (err) {
+          this.metrics?.malformed.inc()
+          this.log.debug({ err }, 'skipped a malformed task record')
+        }
       }
+      if (page.length < C.SCAN_LIMIT) return out
+      after = page[page.length - 1].key
     }
-    return out
   }
 
   // ---- heartbeat, freeze detection, metadata

@@ -5,7 +5,8 @@ export interface TaskStore {
   /** `ttl` (ms): the key reads as not found that long after this write; absent, it is kept. */
   put(key: string, value: Uint8Array, signal: AbortSignal, ttl?: number): Promise<void>
   get(key: string, signal: AbortSignal): Promise<Uint8Array | undefined>
-  scan(prefix: string, limit: number, signal: AbortSignal): Promise<Uint8Array[]>
+  /** Up to `limit` entries under `prefix` in key order, starting after the key `after` when given. */
+  scan(prefix: string, limit: number, signal: AbortSignal, after?: string): Promise<Array<{ key: string, value: Uint8Array }>>
 }
 
 export interface TaskMember {

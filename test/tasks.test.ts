@@ -10,7 +10,7 @@ import {
   type TaskStore, type TasksMembership, type TaskMember, type TasksTransport, type TaskRecord
 } from '../tasks/index.js'
 import { encodeRecord } from '../tasks/types.js'
-import { RETENTION } from '../tasks/constants.js'
+import { RETENTION, SCAN_LIMIT } from '../tasks/constants.js'
 
 // ---- in-process mesh: a shared store, membership and transport
 
@@ -20,9 +20,10 @@ class MemoryStore implements TaskStore {
   readonly ttls = new Map<string, number | undefined>()
   async put (key: string, value: Uint8Array, _signal?: AbortSignal, ttl?: number): Promise<void> { await Promise.resolve(); this.data.set(key, value); this.ttls.set(key, ttl) }
   async get (key: string): Promise<Uint8Array | undefined> { await Promise.resolve(); return this.data.get(key) }
-  async scan (prefix: string, limit: number): Promise<Uint8Array[]> {
+  async scan (prefix: string, limit: number, _signal?: AbortSignal, after = ''): Promise<Array<{ key: string, value: Uint8Array }>> {
     await Promise.resolve()
-    return [...this.data.entries()].filter(([k]) => k.startsWith(prefix)).slice(0, limit).map(([, v]) => v)
+    return [...this.data.entries()].filter(([k]) => k.startsWith(prefix) && (after === '' || k > after))
+      .sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).slice(0, limit).map(([key, value]) => ({ key, value }))
   }
 
   records (): TaskRecord[] {
@@ -36,7 +37,7 @@ function crashable (store: TaskStore, crashed: () => boolean): TaskStore {
   return {
     put: async (k, v, s, ttl) => { check(); await store.put(k, v, s, ttl) },
     get: async (k, s) => { check(); return await store.get(k, s) },
-    scan: async (p, l, s) => { check(); return await store.scan(p, l, s) }
+    scan: async (p, l, s, after) => { check(); return await store.scan(p, l, s, after) }
   }
 }
 
@@ -99,7 +100,7 @@ class LocalMesh {
     }
   }
 
-  async add (id: string, dir: string, opts: { slots?: number, allowExec?: boolean, tags?: string[], memory?: number, clock?: Clock, wrapStore?: (s: TaskStore) => TaskStore } = {}): Promise<TaskManager> {
+  async add (id: string, dir: string, opts: { slots?: number, allowExec?: boolean, tags?: string[], memory?: number, clock?: Clock, wrapStore?: (s: TaskStore) => TaskStore, sweepInterval?: number } = {}): Promise<TaskManager> {
     this.members.set(id, { peerId: id, state: 'alive', capacity: 0, load: 0, tags: [] })
     const m = new TaskManager({
       store: (opts.wrapStore ?? (x => x))(crashable(this.store, () => this.crashed.has(id))),
@@ -108,7 +109,7 @@ class LocalMesh {
       random: seededRandom(id.length * 7919 + id.charCodeAt(id.length - 1)),
       ...(opts.clock != null ? { clock: opts.clock } : {}),
       ...(process.env.TASKS_TEST_LOG != null ? { logger: pino({ level: 'debug', base: { node: id } }, pino.destination(process.env.TASKS_TEST_LOG)) as any } : {})
-    }, { dir: join(dir, id), slots: opts.slots ?? 2, allowExec: opts.allowExec ?? true, tags: opts.tags, memory: opts.memory, stealInterval: 20, metaInterval: 10 })
+    }, { dir: join(dir, id), slots: opts.slots ?? 2, allowExec: opts.allowExec ?? true, tags: opts.tags, memory: opts.memory, stealInterval: 20, metaInterval: 10, sweepInterval: opts.sweepInterval })
     this.managers.set(id, m)
     await m.start()
     this.emit('join', id)
@@ -393,6 +394,25 @@ test('an ended task\'s record, logs and idempotency key expire after the retenti
   t.is(ttl(`tasks/t/${long.id}`), undefined, 'a running task is kept')
   await a.cancel(long.id)
   await until('sleep record ended', () => ttl(`tasks/t/${long.id}`) === RETENTION)
+})
+
+test('a sweep reads every page of task records: an unfinished task newer than SCAN_LIMIT others is still adopted', async t => {
+  const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const mesh = new LocalMesh()
+  t.teardown(async () => { await mesh.stop() })
+  const normalizeRecord = (id: string): TaskRecord => ({ id, spec: normalizeSpec({ cmd: 'true' }), state: 'queued', node: 'node-old', attempt: 0, attempts: [], nodeRetries: 0, failRetries: 0, outputs: [], submittedAt: 1, updatedAt: 1, submittedTo: 'node-old' })
+  // A day of ended tasks, older than the one left behind by a node that is gone.
+  const ended = (i: number): TaskRecord => ({ ...normalizeRecord(`t${(1_000_000 + i).toString(36).padStart(9, '0')}000000000000`), state: 'succeeded' })
+  for (let i = 0; i < SCAN_LIMIT + 50; i++) { const r = ended(i); mesh.store.data.set(`tasks/t/${r.id}`, encodeRecord(r)) }
+  const orphan = { ...normalizeRecord(`t${(9_000_000).toString(36).padStart(9, '0')}000000000001`), state: 'queued' as const, node: 'node-gone' }
+  mesh.store.data.set(`tasks/t/${orphan.id}`, encodeRecord(orphan))
+  const a = await mesh.add('node-a', dir, { allowExec: false, sweepInterval: 500 })
+  const listed = await a.list({ state: 'queued' })
+  t.deepEqual(listed.map(r => r.id), [orphan.id], 'listed, though past the first page')
+  // node-a is the only live member, so it adopts what a node that is not a member holds (the backstop sweep).
+  await until('the orphan adopted', () => (JSON.parse(new TextDecoder().decode(mesh.store.data.get(`tasks/t/${orphan.id}`))) as TaskRecord).node === 'node-a')
+  t.pass()
 })
 
 test('nothing runs commands: submission is refused with FORBIDDEN', async t => {

@@ -64,9 +64,10 @@ export function registerKvCommands (program: Command): void {
       const n = Number(v)
       if (!Number.isInteger(n) || n < 1) throw new MeshError('BAD_REQUEST', '--limit must be a positive integer')
       return n
-    }))
-    .action(action(async (opts: ClientOpts & { prefix: string, limit?: number }) => {
-      const r = await kv(opts).scan({ prefix: opts.prefix, limit: opts.limit })
+    })
+    .option('--after <key>', 'only keys after this one (page on from the last key printed)'))
+    .action(action(async (opts: ClientOpts & { prefix: string, limit?: number, after?: string }) => {
+      const r = await kv(opts).scan({ prefix: opts.prefix, limit: opts.limit, after: opts.after })
       print(opts, r, () => {
         for (const e of r.entries) process.stdout.write(`${e.key}\t${Buffer.from(e.value, 'base64').toString('utf8')}\n`)
         if (r.unreachable.length > 0) process.stderr.write(`mesh: ${r.unreachable.length} node(s) unreachable; results may be incomplete\n`)
