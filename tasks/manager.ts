@@ -4,7 +4,7 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import { systemClock, type Clock, type Random, type TimerHandle } from '../lib/clock.js'
 import { deadline, delay, waitAtMost, withDeadline } from '../lib/abort.js'
 import { InvalidConfigError, toMeshError } from '../lib/errors.js'
-import { MiB } from '../lib/units.js'
+import { MiB, hour } from '../lib/units.js'
 import { silentLogger, type Logger } from '../lib/log.js'
 import * as C from './constants.js'
 import { ExecNotAllowedError, InvalidTaskError, TaskNotFoundError, TasksUnavailableError } from './errors.js'
@@ -14,7 +14,7 @@ import type { TaskFiles, TaskStore, TasksMembership, TasksTransport, TaskMember 
 import { adopterFor, backlogOf, chooseVictim, ewma, planSteal, type PeerLoad } from './scheduler.js'
 import type { StealRequest, StealResponse } from './tasks.js'
 import {
-  decodeRecord, encodeRecord, newTaskId, normalizeSpec, terminalStates, taskStates,
+  decodeRecord, encodeRecord, newTaskId, taskIdPrefix, normalizeSpec, terminalStates, taskStates,
   type TaskRecord, type TaskSpec, type TaskState
 } from './types.js'
 
@@ -301,12 +301,21 @@ export class TaskManager {
     return decodeRecord(b)
   }
 
-  /** Every task record, newest first; the scan is bounded by SCAN_LIMIT. */
+  /**
+   * Task records, newest first. Ids start with their submission time, so with a limit the records of the last hour
+   * are read first, then of the last six, and all only if those do not fill it: a dashboard polling the newest
+   * thousand does not read a day of tasks each time.
+   */
   async list (opts: ListOptions = {}): Promise<TaskRecord[]> {
     if (opts.state != null && !taskStates.includes(opts.state)) throw new InvalidTaskError(`state must be one of ${taskStates.join(', ')}`)
-    const all = await this.scanRecords(deadline(C.SCAN_TIMEOUT, opts.signal))
-    const out = all.filter(r => opts.state == null || r.state === opts.state).sort((a, b) => b.submittedAt - a.submittedAt || (a.id < b.id ? 1 : -1))
-    return opts.limit != null ? out.slice(0, opts.limit) : out
+    const signal = deadline(C.SCAN_TIMEOUT, opts.signal)
+    for (const window of opts.limit != null ? [hour, 6 * hour, undefined] : [undefined]) {
+      const from = window == null ? undefined : C.TASK_PREFIX + taskIdPrefix(this.clock.now() - window)
+      const out = (await this.scanRecords(signal, from)).filter(r => opts.state == null || r.state === opts.state)
+        .sort((a, b) => b.submittedAt - a.submittedAt || (a.id < b.id ? 1 : -1))
+      if (window == null || opts.limit == null || out.length >= opts.limit) return opts.limit != null ? out.slice(0, opts.limit) : out
+    }
+    return []
   }
 
   /**
@@ -951,11 +960,11 @@ export class TaskManager {
   /**
    * Every task record, a page of SCAN_LIMIT at a time. Task ids start with their submission time, so a single page
    * held the oldest records only: past SCAN_LIMIT records a sweep missed every newer unfinished task, and a list
-   * every newer one. Each page has its own deadline; `signal` bounds the whole.
+   * every newer one. Each page has its own deadline; `signal` bounds the whole. `from`: only keys after this one.
    */
-  private async scanRecords (signal: AbortSignal): Promise<TaskRecord[]> {
+  private async scanRecords (signal: AbortSignal, from?: string): Promise<TaskRecord[]> {
     const out: TaskRecord[] = []
-    let after: string | undefined
+    let after: string | undefined = from
     for (;;) {
       signal.throwIfAborted()
       const from = after

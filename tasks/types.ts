@@ -108,7 +108,12 @@ export function statusOf (r: TaskRecord): TaskStatus {
 
 /** Sortable by submission time, unguessable. */
 export function newTaskId (now: number): string {
-  return `t${Math.floor(now).toString(36).padStart(9, '0')}${randomBytes(6).toString('hex')}`
+  return `${taskIdPrefix(now)}${randomBytes(6).toString('hex')}`
+}
+
+/** The start every id of a task submitted at `now` (ms) shares; ids of later tasks sort after it. */
+export function taskIdPrefix (now: number): string {
+  return `t${Math.floor(Math.max(0, now)).toString(36).padStart(9, '0')}`
 }
 
 export function isTaskId (id: string): boolean { return /^t[0-9a-z]{9}[0-9a-f]{12}$/.test(id) }

@@ -9,7 +9,7 @@ import {
   TaskManager, Execution, Launcher, directStarter, planSteal, chooseVictim, adopterFor, normalizeSpec, terminalStates,
   type TaskStore, type TasksMembership, type TaskMember, type TasksTransport, type TaskRecord
 } from '../tasks/index.js'
-import { encodeRecord } from '../tasks/types.js'
+import { encodeRecord, taskIdPrefix } from '../tasks/types.js'
 import { RETENTION, SCAN_LIMIT } from '../tasks/constants.js'
 
 // ---- in-process mesh: a shared store, membership and transport
@@ -410,9 +410,12 @@ test('a sweep reads every page of task records: an unfinished task newer than SC
   const a = await mesh.add('node-a', dir, { allowExec: false, sweepInterval: 500 })
   const listed = await a.list({ state: 'queued' })
   t.deepEqual(listed.map(r => r.id), [orphan.id], 'listed, though past the first page')
+  t.deepEqual((await a.list({ state: 'queued', limit: 5 })).map(r => r.id), [orphan.id], 'with a limit too, once the recent hours do not fill it')
   // node-a is the only live member, so it adopts what a node that is not a member holds (the backstop sweep).
   await until('the orphan adopted', () => (JSON.parse(new TextDecoder().decode(mesh.store.data.get(`tasks/t/${orphan.id}`))) as TaskRecord).node === 'node-a')
-  t.pass()
+  const fresh = { ...normalizeRecord(`${taskIdPrefix(Date.now())}000000000002`), state: 'succeeded' as const, submittedAt: Date.now() }
+  mesh.store.data.set(`tasks/t/${fresh.id}`, encodeRecord(fresh))
+  t.deepEqual((await a.list({ limit: 1 })).map(r => r.id), [fresh.id], 'the newest, from the last hour alone')
 })
 
 test('nothing runs commands: submission is refused with FORBIDDEN', async t => {
