@@ -932,14 +932,19 @@ export class Files {
   }
 
   /**
-   * A rebuilt pin (see rebuildPin) takes the replication factor and name the other holders have; with none to ask,
-   * the default factor.
+   * A rebuilt pin (see rebuildPin) takes the replication factor and name the other holders have, and keeps them; while
+   * no other holder answers, a round uses the default factor without keeping it.
    */
   private async learnPin (pin: Pin, others: Pin[]): Promise<Pin> {
     const replicas = Math.max(0, ...others.map(p => p.replicas))
-    const learned = { ...pin, replicas: replicas > 0 ? replicas : this.replicas, name: pin.name !== '' ? pin.name : others.find(p => p.name !== '')?.name ?? '' }
+    // No other holder answered this round: the default serves this round only, and a later round asks again.
+    if (replicas === 0) return { ...pin, replicas: this.replicas }
+    // The pin as it is now: the round's answers took a while, and a removal or a completed pull may have come meanwhile.
+    const current = this.pins.pins.get(pin.cid)
+    if (current == null || current.replicas !== 0) return current ?? pin
+    const learned = { ...current, replicas, name: current.name !== '' ? current.name : others.find(p => p.name !== '')?.name ?? '' }
     await this.pins.set(learned)
-    this.log.info({ cid: pin.cid, replicas: learned.replicas, from: others.length }, 'a rebuilt pin took its replication factor from the other holders')
+    this.log.info({ cid: pin.cid, replicas, from: others.length }, 'a rebuilt pin took its replication factor from the other holders')
     return learned
   }
 

@@ -52,9 +52,12 @@ export async function writeFileDurable (file: string, data: string | Uint8Array,
         try {
           await out.writeFile(data)
           await out.sync()
-        } finally {
+        } catch (err) {
           await out.close()
+          await rm(file, { force: true }) // not left half written, to be read at the next start
+          throw err
         }
+        await out.close()
       }
       await unlink(tmp)
     } else {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Logger } from '../lib/log.js'
 import type { Clock } from '../lib/clock.js'
 import { BadRequestError, UnavailableError } from '../lib/errors.js'
-import type { StorageEngine, EngineOp } from './engine.js'
+import { compareKeys, type StorageEngine, type EngineOp } from './engine.js'
 import type { HybridClock } from './hlc.js'
 import { compareTimestamps } from './hlc.js'
 import {
@@ -270,7 +270,7 @@ export class ReplicaService {
       const records: KvRecord[] = []
       let bytes = 0
       let more = false
-      const range = req.after !== '' && req.after > req.prefix ? { gt: KEY_PREFIX + req.after } : { gte: start }
+      const range = req.after !== '' && compareKeys(req.after, req.prefix) > 0 ? { gt: KEY_PREFIX + req.after } : { gte: start }
       for await (const [k] of this.engine.iterate(range)) {
         signal?.throwIfAborted()
         if (!k.startsWith(start)) break

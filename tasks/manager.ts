@@ -153,6 +153,7 @@ export class TaskManager {
   private metaTimer?: TimerHandle
   private publishedLoad = -1
   private sweeping?: Promise<void>
+  private backstopQueued = false
   private readonly starter: ProcessStarter
   private readonly metrics?: {
     steals: Counter<'role' | 'outcome'>
@@ -481,7 +482,7 @@ export class TaskManager {
     }
     const now = this.clock.now()
     const rec: TaskRecord = {
-      id: newTaskId(Date.now()),
+      id: newTaskId(now),
       spec,
       state: 'queued',
       node: this.self,
@@ -752,11 +753,15 @@ export class TaskManager {
         await delay(C.WRITE_RETRY_BACKOFF * 2 ** (i - 1))
       }
     }
-    // No record at all cannot be another holder's, unless this node's own write was there: then the task ended
-    // elsewhere and its record has since expired (RETENTION), and writing it again would bring an ended task back.
-    if (cur == null && h.stored == null && h.sent == null) return true
+    // No record at all cannot be another holder's, unless it may have expired: the task ended elsewhere at least
+    // `retention` ago (RETENTION), and writing it again would bring an ended task back.
+    if (cur == null) {
+      if (this.clock.now() - h.rec.updatedAt < this.retention) return true
+      this.drop(h, undefined)
+      return false
+    }
     const is = (x?: { node: string, attempt: number }): boolean => x != null && cur?.node === x.node && cur.attempt === x.attempt
-    if (cur != null && (is(h.stored) || is(h.sent)) && !terminalStates.has(cur.state)) return true
+    if ((is(h.stored) || is(h.sent)) && !terminalStates.has(cur.state)) return true
     this.drop(h, cur)
     return false
   }
@@ -907,10 +912,13 @@ export class TaskManager {
   }
 
   private backstopSweep (): void {
+    // One waiting at most: a sweep of many records can outlast the interval, and each tick queued another.
+    if (this.backstopQueued) return
     const live = this.liveMembers().map(m => m.peerId)
     if (adopterFor(live) !== this.self) return
     const set = new Set(live)
-    this.sweep(r => !set.has(r.node), 'backstop')
+    this.backstopQueued = true
+    this.sweep(r => !set.has(r.node), 'backstop', () => { this.backstopQueued = false })
   }
 
   /** Adopts every unfinished task in the store that matches and is not held here. One sweep at a time. */
@@ -919,13 +927,15 @@ export class TaskManager {
     const prev = this.sweeping ?? Promise.resolve()
     this.sweeping = prev.catch(() => {}).then(async () => {
       if (this.stopping) return
-      const records = await this.scanRecords(deadline(C.SCAN_TIMEOUT))
       let adopted = 0
-      for (const r of records) {
-        if (terminalStates.has(r.state) || !match(r) || this.holds(r.id)) continue
-        if (this.ended.has(r.id)) continue
-        await this.adopt(r, why, match)
-        adopted++
+      // Page by page: a sweep holds one page at a time, and a deadline that passes loses only the pages not read.
+      for await (const records of this.recordPages(deadline(C.SCAN_TIMEOUT))) {
+        for (const r of records) {
+          if (terminalStates.has(r.state) || !match(r) || this.holds(r.id)) continue
+          if (this.ended.has(r.id)) continue
+          await this.adopt(r, why, match)
+          adopted++
+        }
       }
       if (adopted > 0) this.log.info({ adopted, why }, 'adopted tasks')
       done?.(true)
@@ -962,13 +972,13 @@ export class TaskManager {
    * held the oldest records only: past SCAN_LIMIT records a sweep missed every newer unfinished task, and a list
    * every newer one. Each page has its own deadline; `signal` bounds the whole. `from`: only keys after this one.
    */
-  private async scanRecords (signal: AbortSignal, from?: string): Promise<TaskRecord[]> {
-    const out: TaskRecord[] = []
+  private async * recordPages (signal: AbortSignal, from?: string): AsyncGenerator<TaskRecord[]> {
     let after: string | undefined = from
     for (;;) {
       signal.throwIfAborted()
-      const from = after
-      const page = await withDeadline(C.STORE_TIMEOUT, signal, async s => await this.components.store.scan(C.TASK_PREFIX, C.SCAN_LIMIT, s, from))
+      const start = after
+      const page = await withDeadline(C.STORE_TIMEOUT, signal, async s => await this.components.store.scan(C.TASK_PREFIX, C.SCAN_LIMIT, s, start))
+      const out: TaskRecord[] = []
       for (const { value } of page) {
         try {
           out.push(decodeRecord(value))
@@ -977,9 +987,16 @@ export class TaskManager {
           this.log.debug({ err }, 'skipped a malformed task record')
         }
       }
-      if (page.length < C.SCAN_LIMIT) return out
+      yield out
+      if (page.length < C.SCAN_LIMIT) return
       after = page[page.length - 1].key
     }
+  }
+
+  private async scanRecords (signal: AbortSignal, from?: string): Promise<TaskRecord[]> {
+    const out: TaskRecord[] = []
+    for await (const page of this.recordPages(signal, from)) out.push(...page)
+    return out
   }
 
   // ---- heartbeat, freeze detection, metadata

@@ -99,7 +99,7 @@ traced('a pin is written durably: temp file fsynced, renamed, directory fsynced,
     `order fsync(temp) ${fileSync} < rename ${rename} < fsync(dir) ${dirSync} < resolved ${done}`)
 })
 
-test('a lock whose pid now belongs to some other program is stale; one held by a running mesh daemon is not', async t => {
+test('a lock whose pid now belongs to another process is stale; one held by its running daemon is not', async t => {
   const dir = await tempDir(t)
   const lockPath = join(dir, 'mesh.pid')
   const started = async (child: ChildProcess): Promise<number> => await waitFor('the process to start', async () => {
@@ -118,13 +118,26 @@ test('a lock whose pid now belongs to some other program is stale; one held by a
   await lock.release()
   t.false(existsSync(lockPath))
 
-  // Held by something that runs as `... bin.js start`, as a daemon does.
+  // Held by something that runs as `... bin.js start`, as a daemon does (a lock of an older version, no owner file).
   const bin = join(dir, 'bin.js')
   await writeFile(bin, 'setTimeout(() => {}, 600_000)\n')
   const daemon = spawn(process.execPath, [bin, 'start'], { stdio: 'ignore' })
   t.teardown(() => { daemon.kill('SIGKILL') })
-  await writeFile(lockPath, `${await started(daemon)}\n`)
+  const pid = await started(daemon)
+  await writeFile(lockPath, `${pid}\n`)
   await t.throwsAsync(lockDataDir(dir), { instanceOf: DataDirLockedError })
+
+  // With the owner file, only that very process counts: the same pid started at another tick is another daemon.
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+  const boot = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim()
+  await writeFile(join(dir, 'mesh.pid.owner'), JSON.stringify({ pid, boot, start }))
+  await t.throwsAsync(lockDataDir(dir), { instanceOf: DataDirLockedError }, 'its owner, exactly')
+  await writeFile(join(dir, 'mesh.pid.owner'), JSON.stringify({ pid, boot, start: String(Number(start) - 1) }))
+  const taken = await lockDataDir(dir)
+  t.deepEqual(JSON.parse(await readFile(join(dir, 'mesh.pid.owner'), 'utf8')).pid, process.pid, 'a reused pid is stale; the new owner records itself')
+  await taken.release()
+  t.false(existsSync(join(dir, 'mesh.pid.owner')))
 })
 
 test('after a restart: an unreadable pin is rebuilt from the local manifest, stale temps and old task scratch dirs are gone', async t => {

@@ -545,13 +545,35 @@ test('a holder resumed after its task ended elsewhere and the record expired doe
   await until('node-a adopted it', async () => (await a.get(task.id)).node === 'node-a')
   t.is((await a.cancel(task.id)).state, 'cancelled')
   await until('recorded cancelled', async () => (await a.get(task.id)).state === 'cancelled')
-  mesh.store.data.delete(`tasks/t/${task.id}`) // the retention has passed
+  mesh.store.data.delete(`tasks/t/${task.id}`) // the retention has passed...
   expired = true
-  skew += 5_000
+  skew += RETENTION + 5_000 // ...as node-z sees when it resumes
   mesh.resume('node-z')
   await until('z checked the record and stopped the run', () => checkedAfter > 0 && z.stats().tasksRunning === 0)
   t.is(writtenAfter, 0, 'no record written again')
   t.false(mesh.store.data.has(`tasks/t/${task.id}`))
+})
+
+test('a holder that cannot find its record, too soon for it to have expired, keeps the task', async t => {
+  const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const mesh = new LocalMesh()
+  t.teardown(async () => { await mesh.stop() })
+  let skew = 0
+  const clock: Clock = { now: () => systemClock.now() + skew, setTimeout: (fn, ms) => systemClock.setTimeout(fn, ms), clearTimeout: h => { systemClock.clearTimeout(h) } }
+  await mesh.add('node-a', dir, { allowExec: false })
+  const z = await mesh.add('node-z', dir, { slots: 1, clock })
+  const [task] = await z.submit([{ cmd: 'sh', args: ['-c', 'sleep 1'] }])
+  await until('z running it', () => z.stats().tasksRunning === 1)
+  // A read that misses the record (as during a ring change), right after a stall that makes node-z check.
+  const key = `tasks/t/${task.id}`
+  const saved = mesh.store.data.get(key)!
+  mesh.store.data.delete(key)
+  skew += 5_000
+  await until('z checked', () => !mesh.store.data.has(key) && z.stats().tasksRunning <= 1)
+  mesh.store.data.set(key, saved)
+  await until('the task ends succeeded', () => (JSON.parse(new TextDecoder().decode(mesh.store.data.get(key))) as TaskRecord).state === 'succeeded', 30_000)
+  t.pass()
 })
 
 test('a check made while the holder\'s own write is unanswered does not take that write for another holder\'s', async t => {
