@@ -32,6 +32,13 @@ export function tokenOfDataKey (engineKey: string): bigint {
 }
 
 const EMPTY = new Uint8Array(0)
+/** A Merkle tree's leaves, packed (about 17 KiB at depth 10), with the writes into its span when it was built. */
+interface KeptTree { writes: number, leaves: Uint8Array<ArrayBuffer>, present: Uint8Array, count: number }
+/** Token buckets for telling which trees a write touches: 256, by a token's top byte. */
+const TREE_BUCKET_SHIFT = 56n
+const TREE_BUCKETS = 256
+/** Trees kept: one per segment and peer a node compares with, with room to spare. */
+const MAX_KEPT_TREES = 256
 const HASH_BYTES = 16
 
 export interface ReplicaServiceComponents {
@@ -102,6 +109,10 @@ export class ReplicaService {
    * id (a 52-character peer id), and a full cache held tens of thousands of copies of a few ids.
    */
   private readonly nodeIds = new Map<string, string>()
+  /** Writes and purges ended, per bucket of the token space (see tree). */
+  private readonly writes = new Float64Array(TREE_BUCKETS)
+  /** Merkle trees built, by span and ranges, with the writes into their span when they were built. */
+  private readonly trees = new Map<string, KeptTree>()
   private readonly inflight = new Map<number, number>()
   private nextWriteId = 0
   private counts = { records: 0, tombstones: 0 }
@@ -364,15 +375,19 @@ export class ReplicaService {
       const id = this.nextWriteId++
       const storedAt = Math.floor(this.clock.now())
       this.inflight.set(id, storedAt)
+      const tokens: bigint[] = []
       try {
         const ops: EngineOp[] = []
         for (const r of winners.values()) {
-          ops.push({ type: 'put', key: dataKey(r.key), value: StoredRecord.encode({ record: r, storedAt: BigInt(storedAt) }) })
+          const token = tokenOf(r.key)
+          tokens.push(token)
+          ops.push({ type: 'put', key: dataKey(r.key, token), value: StoredRecord.encode({ record: r, storedAt: BigInt(storedAt) }) })
           if (!existing.has(r.key)) ops.push({ type: 'put', key: KEY_PREFIX + r.key, value: EMPTY })
         }
         await this.engine.batch(ops)
       } finally {
         this.inflight.delete(id)
+        for (const t of tokens) this.changed(t)
       }
       for (const r of winners.values()) {
         const before = existing.get(r.key)
@@ -396,7 +411,12 @@ export class ReplicaService {
       const existing = (await this.getStored(key))?.record
       if (existing == null || compareTimestamps(existing.ts, ts) !== 0) return false
       this.versions.delete(key)
-      await this.engine.batch([{ type: 'del', key: dataKey(key) }, { type: 'del', key: KEY_PREFIX + key }])
+      const token = tokenOf(key)
+      try {
+        await this.engine.batch([{ type: 'del', key: dataKey(key, token) }, { type: 'del', key: KEY_PREFIX + key }])
+      } finally {
+        this.changed(token)
+      }
       this.counts.records--
       if (existing.tombstone) this.counts.tombstones--
       return true
@@ -418,13 +438,42 @@ export class ReplicaService {
     return { ...this.counts, bytes: await this.engine.approximateSize(DATA_PREFIX, DATA_END) }
   }
 
-  /** Merkle levels over span; leaves split span evenly, hashing (key, timestamp) of entries in `ranges`. */
+  /** A write or purge of a record with this token has ended (committed or not): trees over it must be built again. */
+  private changed (token: bigint): void {
+    this.writes[Number(token >> TREE_BUCKET_SHIFT)]++
+  }
+
+  /** Writes so far into the token buckets span covers: unchanged since a tree was built, the tree still holds. */
+  private writesIn (span: TokenRange): number {
+    let n = 0
+    for (let b = Number(span.start >> TREE_BUCKET_SHIFT); b <= Number(span.end >> TREE_BUCKET_SHIFT); b++) n += this.writes[b]
+    return n
+  }
+
+  /**
+   * Merkle levels over span; leaves split span evenly, hashing (key, timestamp) of entries in `ranges`. A tree is
+   * kept and served again while no write or purge has touched its span: each anti-entropy round builds one on both
+   * sides, and on a mesh at rest rebuilding it every round (a scan of every record of the segment) was most of an idle
+   * node's CPU once it held tens of thousands of keys.
+   */
   async tree (span: TokenRange, ranges: TokenRange[], signal?: AbortSignal): Promise<Array<{ hashes: Uint8Array<ArrayBuffer>[], count: number }>> {
-    const depth = this.merkleDepth
-    const leafCount = 1 << depth
+    const key = `${span.start}-${span.end}|${normalize(ranges).map(r => `${r.start}-${r.end}`).join(',')}`
+    // Read before the scan: a write that ends during the scan moves it on, so this tree is not kept past that write.
+    const writes = this.writesIn(span)
+    const kept = this.trees.get(key)
+    if (kept != null && kept.writes === writes) return this.levelsOf(kept)
+    const built = { ...await this.scanLeaves(span, ranges, signal), writes }
+    this.trees.delete(key)
+    this.trees.set(key, built)
+    if (this.trees.size > MAX_KEPT_TREES) this.trees.delete(this.trees.keys().next().value as string)
+    return this.levelsOf(built)
+  }
+
+  /** Leaf hashes of a tree, packed (HASH_BYTES each; `present` marks the leaves that have any entry), and its count. */
+  private async scanLeaves (span: TokenRange, ranges: TokenRange[], signal?: AbortSignal): Promise<KeptTree> {
+    const leafCount = 1 << this.merkleDepth
     const width = (span.end - span.start) / BigInt(leafCount) + 1n
     const hashers: Array<ReturnType<typeof createHash> | undefined> = new Array(leafCount)
-    const counts = new Array<number>(leafCount).fill(0)
     let n = 0
     for await (const e of this.entries(intersect(normalize(ranges), [span]))) {
       if ((++n & 1023) === 0) signal?.throwIfAborted()
@@ -432,28 +481,34 @@ export class ReplicaService {
       const h = hashers[leaf] ??= createHash('sha256')
       const ts = e.record.ts
       h.update(e.record.key).update(`\0${ts?.wall ?? 0n}.${ts?.logical ?? 0}.${ts?.node ?? ''}\0`)
-      counts[leaf]++
     }
-    let level = Array.from({ length: leafCount }, (_, i) => {
+    const leaves = new Uint8Array(leafCount * HASH_BYTES)
+    const present = new Uint8Array(leafCount)
+    for (let i = 0; i < leafCount; i++) {
       const h = hashers[i]
-      return h == null ? EMPTY as Uint8Array<ArrayBuffer> : new Uint8Array(h.digest().subarray(0, HASH_BYTES))
-    })
-    let levelCounts = counts
+      if (h == null) continue
+      leaves.set(h.digest().subarray(0, HASH_BYTES), i * HASH_BYTES)
+      present[i] = 1
+    }
+    return { writes: 0, leaves, present, count: n }
+  }
+
+  /** The levels of a tree from its leaves: level d has 2^d hashes, each over its two children. */
+  private levelsOf (t: KeptTree): Array<{ hashes: Uint8Array<ArrayBuffer>[], count: number }> {
+    const depth = this.merkleDepth
+    let level = Array.from({ length: 1 << depth }, (_, i) => t.present[i] === 1 ? t.leaves.slice(i * HASH_BYTES, (i + 1) * HASH_BYTES) : EMPTY as Uint8Array<ArrayBuffer>)
     const levels = new Array<{ hashes: Uint8Array<ArrayBuffer>[], count: number }>(depth + 1)
-    levels[depth] = { hashes: level, count: n }
+    levels[depth] = { hashes: level, count: t.count }
     for (let d = depth - 1; d >= 0; d--) {
       const next: Uint8Array<ArrayBuffer>[] = []
-      const nextCounts: number[] = []
       for (let i = 0; i < level.length; i += 2) {
         const a = level[i]
         const b = level[i + 1]
-        nextCounts.push(levelCounts[i] + levelCounts[i + 1])
         if (a.byteLength === 0 && b.byteLength === 0) { next.push(EMPTY as Uint8Array<ArrayBuffer>); continue }
         next.push(new Uint8Array(createHash('sha256').update(a).update(b).update(`${a.byteLength},${b.byteLength}`).digest().subarray(0, HASH_BYTES)))
       }
       level = next
-      levelCounts = nextCounts
-      levels[d] = { hashes: level, count: n }
+      levels[d] = { hashes: level, count: t.count }
     }
     return levels
   }

@@ -1,6 +1,6 @@
 import test from 'ava'
 import { join } from 'node:path'
-import { HybridClock, LevelEngine, MemoryEngine, ReplicaService, compareKeys, validateKey, validateValue, KeyTooLargeError, ValueTooLargeError, InvalidKeyError, type StorageEngine } from '../storage/index.js'
+import { HybridClock, LevelEngine, MemoryEngine, ReplicaService, compareKeys, tokenOf, validateKey, validateValue, KeyTooLargeError, ValueTooLargeError, InvalidKeyError, type StorageEngine } from '../storage/index.js'
 import { systemClock } from '../lib/clock.js'
 import { silentLogger } from '../lib/log.js'
 import type { Record as KvRecord } from '../storage/storage.js'
@@ -148,4 +148,45 @@ test('a replica writes without reading first while it knows every stored key; la
   const before = reads
   t.is((await s.read({ key: 'zz', digestOnly: true })).found, false)
   t.true(reads > before, 'an unknown key is looked up once the cache is partial')
+})
+
+test('a Merkle tree is kept while no write touches its span, and built again, the same as a fresh one, after one does', async t => {
+  const engine = new MemoryEngine()
+  await engine.open()
+  let scans = 0
+  const iterate = engine.iterate.bind(engine)
+  engine.iterate = (range) => { scans++; return iterate(range) }
+  const hlc = new HybridClock('n', systemClock)
+  const s = new ReplicaService({ engine, clock: systemClock, hlc, logger: silentLogger }, { merkleDepth: 4 })
+  await s.start()
+  const rec = (key: string): KvRecord => ({ key, value: new TextEncoder().encode(key), ts: hlc.now(), tombstone: false, expiresAt: 0n })
+  const keys = Array.from({ length: 200 }, (_, i) => `k${i}`)
+  await s.write({ records: keys.map(rec) })
+  const half = { start: 0n, end: (1n << 63n) - 1n } // the lower half of the ring
+  const all = [{ start: 0n, end: (1n << 64n) - 1n }]
+  const fresh = async (): Promise<string> => {
+    const other = new ReplicaService({ engine, clock: systemClock, hlc, logger: silentLogger }, { merkleDepth: 4 })
+    await other.start()
+    return JSON.stringify((await other.tree(half, all)).map(l => [l.count, l.hashes.map(h => Buffer.from(h).toString('hex'))]))
+  }
+  const tree = async (): Promise<string> => JSON.stringify((await s.tree(half, all)).map(l => [l.count, l.hashes.map(h => Buffer.from(h).toString('hex'))]))
+
+  const first = await tree()
+  const scanned = scans
+  t.is(await tree(), first)
+  t.is(scans, scanned, 'served again without a scan')
+
+  const outside = keys.find(k => tokenOf(k) >= (1n << 63n))!
+  await s.write({ records: [rec(outside)] })
+  t.is(await tree(), first)
+  t.is(scans, scanned, 'a write outside the span keeps it')
+
+  const inside = keys.find(k => tokenOf(k) < (1n << 63n))!
+  await s.write({ records: [rec(inside)] })
+  const second = await tree()
+  t.true(scans > scanned, 'a write inside the span makes it build again')
+  t.not(second, first)
+  t.is(second, await fresh(), 'and it is the tree a fresh replica builds')
+  t.true(await s.purge(inside, (await s.read({ key: inside, digestOnly: true })).version))
+  t.is(await tree(), await fresh(), 'a purge too')
 })
