@@ -1,4 +1,4 @@
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { pino } from 'pino'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -477,16 +477,25 @@ test('mem is enforced: a request larger than any node is refused at once, and a 
   await rm(dir, { recursive: true, force: true })
 })
 
-test('a holder resumed after it was declared dead never writes over a newer holder or attempt', async t => {
+/**
+ * A mesh in its own temp dir, both gone after the test, with node-a (which runs nothing, so tasks move only by
+ * adoption) and a clock to give the node under test: `stall(ms)` jumps it, as a frozen process finds when it resumes
+ * (its timers did not fire meanwhile, and it learns of the freeze by the gap).
+ */
+async function stallable (t: ExecutionContext): Promise<{ mesh: LocalMesh, dir: string, clock: Clock, stall: (ms: number) => void }> {
   const dir = await tmp()
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const mesh = new LocalMesh()
   t.teardown(async () => { await mesh.stop() })
-  // The stall is a jump of node-z's clock: its timers do not fire during a real freeze, and it learns of it by the gap.
   let skew = 0
   const clock: Clock = { now: () => systemClock.now() + skew, setTimeout: (fn, ms) => systemClock.setTimeout(fn, ms), clearTimeout: h => { systemClock.clearTimeout(h) } }
-  // node-a may not run commands, so nothing moves by stealing: the tasks are node-z's until it dies.
   await mesh.add('node-a', dir, { allowExec: false })
+  return { mesh, dir, clock, stall: (ms) => { skew += ms } }
+}
+
+test('a holder resumed after it was declared dead never writes over a newer holder or attempt', async t => {
+  // node-a may not run commands, so nothing moves by stealing: the tasks are node-z's until it dies.
+  const { mesh, dir, clock, stall } = await stallable(t)
   // Every write node-z makes must find the record still naming node-z (its own, or handed to it by a steal).
   const overwrites: string[] = []
   const z = await mesh.add('node-z', dir, {
@@ -508,7 +517,7 @@ test('a holder resumed after it was declared dead never writes over a newer hold
   await until('z running two', () => z.stats().tasksRunning === 2)
   mesh.crash('node-z')
   await until('node-a adopted all', () => mesh.store.records().every(r => r.node === 'node-a'))
-  skew += 5_000
+  stall(5_000)
   mesh.resume('node-z')
   // node-z drops what it held, then steals the tasks back from node-a (which may not run them) and runs them.
   await until('all succeeded', () => mesh.store.records().every(r => r.state === 'succeeded'), 30_000)
@@ -520,13 +529,8 @@ test('a holder resumed after it was declared dead never writes over a newer hold
 })
 
 test('a holder resumed after its task ended elsewhere and the record expired does not bring the task back', async t => {
-  const dir = await tmp()
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const mesh = new LocalMesh()
-  t.teardown(async () => { await mesh.stop() })
-  let skew = 0
-  const clock: Clock = { now: () => systemClock.now() + skew, setTimeout: (fn, ms) => systemClock.setTimeout(fn, ms), clearTimeout: h => { systemClock.clearTimeout(h) } }
-  const a = await mesh.add('node-a', dir, { allowExec: false })
+  const { mesh, dir, clock, stall } = await stallable(t)
+  const a = mesh.managers.get('node-a')!
   let expired = false
   let checkedAfter = 0
   let writtenAfter = 0
@@ -547,7 +551,7 @@ test('a holder resumed after its task ended elsewhere and the record expired doe
   await until('recorded cancelled', async () => (await a.get(task.id)).state === 'cancelled')
   mesh.store.data.delete(`tasks/t/${task.id}`) // the retention has passed...
   expired = true
-  skew += RETENTION + 5_000 // ...as node-z sees when it resumes
+  stall(RETENTION + 5_000) // ...as node-z sees when it resumes
   mesh.resume('node-z')
   await until('z checked the record and stopped the run', () => checkedAfter > 0 && z.stats().tasksRunning === 0)
   t.is(writtenAfter, 0, 'no record written again')
@@ -555,25 +559,29 @@ test('a holder resumed after its task ended elsewhere and the record expired doe
 })
 
 test('a holder that cannot find its record, too soon for it to have expired, keeps the task', async t => {
-  const dir = await tmp()
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const mesh = new LocalMesh()
-  t.teardown(async () => { await mesh.stop() })
-  let skew = 0
-  const clock: Clock = { now: () => systemClock.now() + skew, setTimeout: (fn, ms) => systemClock.setTimeout(fn, ms), clearTimeout: h => { systemClock.clearTimeout(h) } }
-  await mesh.add('node-a', dir, { allowExec: false })
-  const z = await mesh.add('node-z', dir, { slots: 1, clock })
+  const { mesh, dir, clock, stall } = await stallable(t)
+  const key = (id: string): string => `tasks/t/${id}`
+  let missing: string | undefined
+  let checkedWhileMissing = 0
+  const z = await mesh.add('node-z', dir, {
+    slots: 1,
+    clock,
+    wrapStore: inner => ({ ...inner, get: async (k, s) => { const v = await inner.get(k, s); if (k === missing && v == null) checkedWhileMissing++; return v } })
+  })
   const [task] = await z.submit([{ cmd: 'sh', args: ['-c', 'sleep 1'] }])
   await until('z running it', () => z.stats().tasksRunning === 1)
   // A read that misses the record (as during a ring change), right after a stall that makes node-z check.
-  const key = `tasks/t/${task.id}`
-  const saved = mesh.store.data.get(key)!
-  mesh.store.data.delete(key)
-  skew += 5_000
-  await until('z checked', () => !mesh.store.data.has(key) && z.stats().tasksRunning <= 1)
-  mesh.store.data.set(key, saved)
-  await until('the task ends succeeded', () => (JSON.parse(new TextDecoder().decode(mesh.store.data.get(key))) as TaskRecord).state === 'succeeded', 30_000)
-  t.pass()
+  const saved = mesh.store.data.get(key(task.id))!
+  missing = key(task.id)
+  mesh.store.data.delete(missing)
+  stall(5_000)
+  await until('z checked while the record was missing', () => checkedWhileMissing > 0)
+  mesh.store.data.set(missing, saved)
+  missing = undefined
+  await until('the task ended', () => terminalStates.has((JSON.parse(new TextDecoder().decode(mesh.store.data.get(key(task.id)))) as TaskRecord).state), 30_000)
+  const rec = JSON.parse(new TextDecoder().decode(mesh.store.data.get(key(task.id)))) as TaskRecord
+  t.is(rec.state, 'succeeded', 'run to its end, not dropped')
+  t.is(rec.attempts.length, 1, 'once')
 })
 
 test('a check made while the holder\'s own write is unanswered does not take that write for another holder\'s', async t => {
