@@ -37,7 +37,10 @@ interface KeptTree { writes: number, leaves: Uint8Array<ArrayBuffer>, present: U
 /** Token buckets for telling which trees a write touches: 256, by a token's top byte. */
 const TREE_BUCKET_SHIFT = 56n
 const TREE_BUCKETS = 256
-/** Trees kept: one per segment and peer a node compares with, with room to spare. */
+/**
+ * Trees kept (about 17 KiB each): one per segment and peer a node compares with, which is every one up to about 17
+ * members (16 segments); in a larger mesh a share of them.
+ */
 const MAX_KEPT_TREES = 256
 const HASH_BYTES = 16
 
@@ -141,6 +144,7 @@ export class ReplicaService {
   async start (): Promise<void> {
     const counts = { records: 0, tombstones: 0 }
     this.versions.clear()
+    this.trees.clear()
     for await (const e of this.entries([FULL_RANGE])) {
       counts.records++
       if (e.record.tombstone) counts.tombstones++
@@ -457,15 +461,24 @@ export class ReplicaService {
    * node's CPU once it held tens of thousands of keys.
    */
   async tree (span: TokenRange, ranges: TokenRange[], signal?: AbortSignal): Promise<Array<{ hashes: Uint8Array<ArrayBuffer>[], count: number }>> {
-    const key = `${span.start}-${span.end}|${normalize(ranges).map(r => `${r.start}-${r.end}`).join(',')}`
+    // A digest, not the ranges' text: a peer's request may name tens of thousands of ranges.
+    const key = createHash('sha256').update(`${span.start}-${span.end}|${intersect(normalize(ranges), [span]).map(r => `${r.start}-${r.end}`).join(',')}`).digest('base64')
     // Read before the scan: a write that ends during the scan moves it on, so this tree is not kept past that write.
     const writes = this.writesIn(span)
     const kept = this.trees.get(key)
-    if (kept != null && kept.writes === writes) return this.levelsOf(kept)
-    const built = { ...await this.scanLeaves(span, ranges, signal), writes }
     this.trees.delete(key)
+    if (kept != null && kept.writes === writes) {
+      this.trees.set(key, kept)
+      return this.levelsOf(kept)
+    }
+    const built = { ...await this.scanLeaves(span, ranges, signal), writes }
+    // Anti-entropy visits (peer, segment) pairs in a fixed cycle: past the cap, dropping the oldest would always drop
+    // the next one needed, where dropping one at random keeps a share of them.
+    if (this.trees.size >= MAX_KEPT_TREES) {
+      const victim = [...this.trees.keys()][Math.floor(Math.random() * this.trees.size)]
+      this.trees.delete(victim)
+    }
     this.trees.set(key, built)
-    if (this.trees.size > MAX_KEPT_TREES) this.trees.delete(this.trees.keys().next().value as string)
     return this.levelsOf(built)
   }
 
