@@ -4,7 +4,7 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { Command, CommanderError, Option } from 'commander'
 import { MeshError, toMeshError } from '../lib/errors.js'
-import { configFromEnv, configFromFile, resolveConfig, type MeshConfig } from '../node/config.js'
+import { configFromEnv, configFromFile, durationMs, resolveConfig, type MeshConfig } from '../node/config.js'
 import { version } from '../node/version.js'
 import { formatBytes, formatDuration, printTable } from './format.js'
 import { action, client, clientCommand, collect, fail, print, type ClientOpts } from './common.js'
@@ -43,6 +43,7 @@ program.command('start')
   .option('--kv-max-value-bytes <n>', 'largest KV value taken, 1024 to 4194304; the same on every node (default 1048576)')
   .option('--task-slots <n>', 'tasks this node runs at once (default: the number of cores)')
   .option('--task-tag <tag>', 'a resource tag this node offers to tasks, e.g. gpu; repeatable', collect)
+  .option('--task-retention <duration>', 'how long ended tasks stay listed, e.g. 12h or 7d (default 24h)')
   .addOption(new Option('--clock-skew-ms <ms>', 'test only: offset this node\'s wall clock').hideHelp())
   .action(action(async (opts: Record<string, unknown>) => {
     const { runDaemon } = await import('../node/daemon.js')
@@ -68,6 +69,7 @@ program.command('start')
       kvMaxValueBytes: opts.kvMaxValueBytes == null ? undefined : Number(opts.kvMaxValueBytes),
       taskSlots: opts.taskSlots == null ? undefined : Number(opts.taskSlots),
       taskTags: opts.taskTag,
+      taskRetentionMs: durationMs(opts.taskRetention),
       clockSkewMs: opts.clockSkewMs == null ? undefined : Number(opts.clockSkewMs)
     }
     await runDaemon(resolveConfig(file, env, flags))

@@ -5,6 +5,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { InvalidConfigError } from '../lib/errors.js'
 import { MiB } from '../lib/units.js'
+import { parseDuration } from '../tasks/types.js'
 
 const multiaddrString = z.string().refine((s) => {
   try { multiaddr(s); return s.startsWith('/') } catch { return false }
@@ -45,6 +46,8 @@ export const configSchema = z.object({
   durability: z.enum(['strict', 'relaxed']),
   /** Tasks this node runs at once. @default the number of cores */
   taskSlots: z.number().int().min(1).max(1024).optional(),
+  /** How long an ended task's record, logs and idempotency key are kept (ms). @default 24 h (tasks RETENTION) */
+  taskRetentionMs: z.number().int().min(60_000).max(366 * 86_400_000).optional(),
   /** Resource tags this node offers to tasks (e.g. gpu). */
   taskTags: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a tag is 1-64 letters, digits, . _ or -')),
   /** Copies of each key and file chunk; the same on every node of a mesh. */
@@ -78,7 +81,7 @@ export const defaults: MeshConfig = {
 }
 
 /** MESH_* variables and how each maps onto a field; list fields take comma-separated values. */
-const envFields: Record<string, { key: keyof MeshConfig, kind: 'string' | 'list' | 'bool' | 'int' }> = {
+const envFields: Record<string, { key: keyof MeshConfig, kind: 'string' | 'list' | 'bool' | 'int' | 'duration' }> = {
   MESH_DATA_DIR: { key: 'dataDir', kind: 'string' },
   MESH_LISTEN: { key: 'listen', kind: 'list' },
   MESH_ANNOUNCE: { key: 'announce', kind: 'list' },
@@ -94,7 +97,14 @@ const envFields: Record<string, { key: keyof MeshConfig, kind: 'string' | 'list'
   MESH_KV_MAX_VALUE_BYTES: { key: 'kvMaxValueBytes', kind: 'int' },
   MESH_TASK_SLOTS: { key: 'taskSlots', kind: 'int' },
   MESH_TASK_TAGS: { key: 'taskTags', kind: 'list' },
+  MESH_TASK_RETENTION: { key: 'taskRetentionMs', kind: 'duration' },
   MESH_CLOCK_SKEW_MS: { key: 'clockSkewMs', kind: 'int' }
+}
+
+/** `30s`, `12h`, `7d` or a bare number of seconds, in ms; anything else as it is, for the schema to report by name. */
+export function durationMs (v: unknown): unknown {
+  if (v == null) return undefined
+  try { return parseDuration(v) } catch { return v }
 }
 
 export function configFromEnv (env: NodeJS.ProcessEnv): Partial<Record<keyof MeshConfig, unknown>> {
@@ -105,6 +115,7 @@ export function configFromEnv (env: NodeJS.ProcessEnv): Partial<Record<keyof Mes
     if (kind === 'list') out[key] = v.split(',').map(s => s.trim()).filter(s => s !== '')
     else if (kind === 'bool') out[key] = /^(1|true|yes|on)$/i.test(v) ? true : /^(0|false|no|off)$/i.test(v) ? false : v
     else if (kind === 'int') out[key] = /^-?\d+$/.test(v) ? Number(v) : v
+    else if (kind === 'duration') out[key] = durationMs(v)
     else out[key] = v
   }
   return out

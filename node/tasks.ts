@@ -173,7 +173,7 @@ export async function createNodeTasks (node: MeshNode): Promise<Subsystem | unde
     files: files != null ? filesAdapter(files) : undefined,
     logger: node.log,
     registry: node.registry
-  }, { dir, slots: env.slots, allowExec: node.config.allowExec, tags: env.tags })
+  }, { dir, slots: env.slots, allowExec: node.config.allowExec, tags: env.tags, retention: node.config.taskRetentionMs })
   return {
     name: 'tasks',
     service: manager,

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import test from 'ava'
-import { configFromEnv, configFromFile, resolveConfig, defaults } from '../node/config.js'
+import { configFromEnv, configFromFile, durationMs, resolveConfig, defaults } from '../node/config.js'
 import { MeshError } from '../lib/errors.js'
 import { mesh, tempDir } from './util.js'
 
@@ -43,6 +43,17 @@ test('the largest KV value is configurable, within bounds that keep one value in
     const err = t.throws(() => resolveConfig({}, {}, { kvMaxValueBytes: bad }))
     t.is((err as MeshError).code, 'INVALID_CONFIG')
     t.regex(err!.message, /kvMaxValueBytes/)
+  }
+})
+
+test('how long ended tasks are kept is configurable as a duration, within bounds', t => {
+  t.is(resolveConfig().taskRetentionMs, undefined, 'the tasks default (24 h)')
+  t.is(resolveConfig({}, configFromEnv({ MESH_TASK_RETENTION: '7d' })).taskRetentionMs, 7 * 86_400_000)
+  t.is(resolveConfig({}, {}, { taskRetentionMs: durationMs('90m') }).taskRetentionMs, 90 * 60_000)
+  for (const bad of ['soon', '10s', '400d']) {
+    const err = t.throws(() => resolveConfig({}, configFromEnv({ MESH_TASK_RETENTION: bad })))
+    t.is((err as MeshError).code, 'INVALID_CONFIG')
+    t.regex(err!.message, /taskRetentionMs/)
   }
 })
 
