@@ -279,6 +279,22 @@ test('verified signatures are remembered once per member, the latest, in buffers
   t.is(checks, 1000, 'each incarnation checked once')
 })
 
+test('a push-pull that names a member reaped since costs no signature check the second time', t => {
+  let checks = 0
+  const fake = new FakeVerifier()
+  const h = harness(t, { deadReclaimTime: 1000, verifier: { verify: (peer: string, data: Uint8Array, sig: Uint8Array) => { checks++; return fake.verify(peer, data, sig) } } })
+  const states = [alive('x', 1), left('x', 1)]
+  const pushPull = (): void => { h.m.onMessage('a', { ...emptyMessage(MessageType.PUSH_PULL), states, part: 1, parts: 2 }) }
+  pushPull()
+  t.is(h.m.member('x')?.state, 'left')
+  t.is(checks, 2, 'its alive and its leave')
+  h.clock.advance(5000)
+  t.is(h.m.member('x'), undefined, 'reaped')
+  pushPull()
+  t.is(h.m.member('x')?.state, 'left', 'recorded again')
+  t.is(checks, 2, 'from the cache')
+})
+
 test('an indirect probe is relayed for a known member, or for a live member\'s request; never for a stranger', t => {
   const h = harness(t)
   gossip(h, 'a', alive('a', 1), alive('b', 1))
