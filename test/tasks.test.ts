@@ -280,6 +280,16 @@ test('normalizeSpec fills defaults and rejects bad specs', t => {
 
 // ---- the manager, in process
 
+/** A LocalMesh in its own temp dir, both gone after the test. */
+async function meshIn (t: ExecutionContext): Promise<{ mesh: LocalMesh, dir: string }> {
+  const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const mesh = new LocalMesh()
+  t.teardown(async () => { await mesh.stop() })
+  return { mesh, dir }
+}
+
+
 test('tasks submitted to one node spread by stealing and each runs once', async t => {
   const dir = await tmp()
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
@@ -377,10 +387,7 @@ test('cancel from another node stops a running task; retries, idempotency and re
 })
 
 test('an ended task\'s record, logs and idempotency key expire after the retention; a live task\'s never', async t => {
-  const dir = await tmp()
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const mesh = new LocalMesh()
-  t.teardown(async () => { await mesh.stop() })
+  const { mesh, dir } = await meshIn(t)
   const a = await mesh.add('node-a', dir)
   const [long] = await a.submit([{ cmd: 'sleep', args: ['1000'] }])
   const [done] = await a.submit([{ cmd: 'echo', args: ['hi'], idempotencyKey: 'job-ttl' }])
@@ -397,10 +404,7 @@ test('an ended task\'s record, logs and idempotency key expire after the retenti
 })
 
 test('a sweep reads every page of task records: an unfinished task newer than SCAN_LIMIT others is still adopted', async t => {
-  const dir = await tmp()
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const mesh = new LocalMesh()
-  t.teardown(async () => { await mesh.stop() })
+  const { mesh, dir } = await meshIn(t)
   const normalizeRecord = (id: string): TaskRecord => ({ id, spec: normalizeSpec({ cmd: 'true' }), state: 'queued', node: 'node-old', attempt: 0, attempts: [], nodeRetries: 0, failRetries: 0, outputs: [], submittedAt: 1, updatedAt: 1, submittedTo: 'node-old' })
   // A day of ended tasks, older than the one left behind by a node that is gone.
   const ended = (i: number): TaskRecord => ({ ...normalizeRecord(`t${(1_000_000 + i).toString(36).padStart(9, '0')}000000000000`), state: 'succeeded' })
@@ -483,10 +487,7 @@ test('mem is enforced: a request larger than any node is refused at once, and a 
  * (its timers did not fire meanwhile, and it learns of the freeze by the gap).
  */
 async function stallable (t: ExecutionContext): Promise<{ mesh: LocalMesh, dir: string, clock: Clock, stall: (ms: number) => void }> {
-  const dir = await tmp()
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const mesh = new LocalMesh()
-  t.teardown(async () => { await mesh.stop() })
+  const { mesh, dir } = await meshIn(t)
   let skew = 0
   const clock: Clock = { now: () => systemClock.now() + skew, setTimeout: (fn, ms) => systemClock.setTimeout(fn, ms), clearTimeout: h => { systemClock.clearTimeout(h) } }
   await mesh.add('node-a', dir, { allowExec: false })
