@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
@@ -763,11 +763,8 @@ export class MeshDht {
   private async loadAdverts (): Promise<void> {
     const path = this.advertsPath
     if (path == null) return
-    await removeStaleTemps(dirname(path), { only: basename(path) })
-    // The temp file of the writes before durable ones ("<file>.<pid>.tmp"), left by a crash.
-    for (const name of await readdir(dirname(path)).catch(() => [] as string[])) {
-      if (name.startsWith(`${basename(path)}.`) && name.endsWith('.tmp')) await rm(join(dirname(path), name), { force: true })
-    }
+    // Also that of the writes before durable ones ("<file>.<pid>.tmp").
+    await removeStaleTemps(dirname(path), { only: basename(path), legacy: name => name.startsWith(`${basename(path)}.`) && name.endsWith('.tmp') })
     try {
       const data = JSON.parse(await readFile(path, 'utf8')) as { adverts?: Advert[], withdrawn?: Record<string, number> }
       for (const [key, at] of Object.entries(data.withdrawn ?? {})) if (typeof at === 'number') this.withdrawnAt.set(key, at)

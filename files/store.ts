@@ -252,9 +252,8 @@ export class PinStore {
     await mkdir(this.dir, { recursive: true })
     await mkdir(this.tombDir, { recursive: true })
     for (const d of [this.dir, this.tombDir]) {
-      await removeStaleTemps(d)
-      // Temp files of the writes before durable ones ("<cid>.json.<hex>.tmp"), left by a crash.
-      for (const name of await readdir(d)) if (name.endsWith('.tmp')) await rm(join(d, name), { force: true })
+      // Also those of the writes before durable ones ("<cid>.json.<hex>.tmp").
+      await removeStaleTemps(d, { legacy: name => name.endsWith('.tmp') })
     }
     const unreadable: string[] = []
     for (const name of await readdir(this.dir)) {

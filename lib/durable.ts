@@ -81,6 +81,8 @@ export interface StaleTempOptions {
   only?: string
   /** Only temp files last modified at least this long ago (ms): where another process may be writing. @default 0 */
   minAgeMs?: number
+  /** Temp files of an older naming (writes made before durable ones) to remove in the same pass. @default none */
+  legacy?: (name: string) => boolean
 }
 
 /**
@@ -95,10 +97,11 @@ export async function removeStaleTemps (dir: string, options: StaleTempOptions =
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0
     throw err
   }
-  const { only, minAgeMs = 0 } = options
+  const { only, minAgeMs = 0, legacy } = options
   let removed = 0
   for (const n of names) {
-    if (!n.endsWith(TEMP_SUFFIX) || (only != null && !n.startsWith(`.${only}.`))) continue
+    const current = n.endsWith(TEMP_SUFFIX) && (only == null || n.startsWith(`.${only}.`))
+    if (!current && legacy?.(n) !== true) continue
     if (minAgeMs > 0) {
       const s = await stat(join(dir, n)).catch(() => undefined)
       if (s == null || Date.now() - s.mtimeMs < minAgeMs) continue

@@ -47,7 +47,7 @@ export const configSchema = z.object({
   /** Tasks this node runs at once. @default the number of cores */
   taskSlots: z.number().int().min(1).max(1024).optional(),
   /** How long an ended task's record, logs and idempotency key are kept (ms). @default 24 h (tasks RETENTION) */
-  taskRetentionMs: z.number().int().min(60_000).max(366 * 86_400_000).optional(),
+  taskRetentionMs: z.number({ error: 'must be a duration such as 12h or 7d' }).int().min(60_000, 'must be at least 1m').max(366 * 86_400_000, 'must be at most 366d').optional(),
   /** Resource tags this node offers to tasks (e.g. gpu). */
   taskTags: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a tag is 1-64 letters, digits, . _ or -')),
   /** Copies of each key and file chunk; the same on every node of a mesh. */
