@@ -310,13 +310,18 @@ export class TaskManager {
   async list (opts: ListOptions = {}): Promise<TaskRecord[]> {
     if (opts.state != null && !taskStates.includes(opts.state)) throw new InvalidTaskError(`state must be one of ${taskStates.join(', ')}`)
     const signal = deadline(C.SCAN_TIMEOUT, opts.signal)
+    const now = this.clock.now()
+    const out: TaskRecord[] = []
+    // Each window reads only what the one before did not, so a list reads every record once at most.
+    let until: string | undefined
     for (const window of opts.limit != null ? [hour, 6 * hour, undefined] : [undefined]) {
-      const from = window == null ? undefined : C.TASK_PREFIX + taskIdPrefix(this.clock.now() - window)
-      const out = (await this.scanRecords(signal, from)).filter(r => opts.state == null || r.state === opts.state)
-        .sort((a, b) => b.submittedAt - a.submittedAt || (a.id < b.id ? 1 : -1))
-      if (window == null || opts.limit == null || out.length >= opts.limit) return opts.limit != null ? out.slice(0, opts.limit) : out
+      const from = window == null ? undefined : C.TASK_PREFIX + taskIdPrefix(now - window)
+      for (const r of await this.scanRecords(signal, from, until)) if (opts.state == null || r.state === opts.state) out.push(r)
+      if (window == null || opts.limit == null || out.length >= opts.limit) break
+      until = from
     }
-    return []
+    out.sort((a, b) => b.submittedAt - a.submittedAt || (a.id < b.id ? 1 : -1))
+    return opts.limit != null ? out.slice(0, opts.limit) : out
   }
 
   /**
@@ -970,16 +975,18 @@ export class TaskManager {
   /**
    * Every task record, a page of SCAN_LIMIT at a time. Task ids start with their submission time, so a single page
    * held the oldest records only: past SCAN_LIMIT records a sweep missed every newer unfinished task, and a list
-   * every newer one. Each page has its own deadline; `signal` bounds the whole. `from`: only keys after this one.
+   * every newer one. Each page has its own deadline; `signal` bounds the whole. `from`, `until`: only keys after the
+   * one, and before the other.
    */
-  private async * recordPages (signal: AbortSignal, from?: string): AsyncGenerator<TaskRecord[]> {
+  private async * recordPages (signal: AbortSignal, from?: string, until?: string): AsyncGenerator<TaskRecord[]> {
     let after: string | undefined = from
     for (;;) {
       signal.throwIfAborted()
       const start = after
       const page = await withDeadline(C.STORE_TIMEOUT, signal, async s => await this.components.store.scan(C.TASK_PREFIX, C.SCAN_LIMIT, s, start))
       const out: TaskRecord[] = []
-      for (const { value } of page) {
+      const stop = until == null ? -1 : page.findIndex(e => e.key >= until)
+      for (const { value } of stop < 0 ? page : page.slice(0, stop)) {
         try {
           out.push(decodeRecord(value))
         } catch (err) {
@@ -988,14 +995,15 @@ export class TaskManager {
         }
       }
       yield out
-      if (page.length < C.SCAN_LIMIT) return
+      if (stop >= 0 || page.length < C.SCAN_LIMIT) return
       after = page[page.length - 1].key
     }
   }
 
-  private async scanRecords (signal: AbortSignal, from?: string): Promise<TaskRecord[]> {
+  /** `from`, `until`: only keys after the one, and before the other. */
+  private async scanRecords (signal: AbortSignal, from?: string, until?: string): Promise<TaskRecord[]> {
     const out: TaskRecord[] = []
-    for await (const page of this.recordPages(signal, from)) out.push(...page)
+    for await (const page of this.recordPages(signal, from, until)) out.push(...page)
     return out
   }
 

@@ -415,6 +415,23 @@ test('a sweep reads every page of task records: an unfinished task newer than SC
   const listed = await a.list({ state: 'queued' })
   t.deepEqual(listed.map(r => r.id), [orphan.id], 'listed, though past the first page')
   t.deepEqual((await a.list({ state: 'queued', limit: 5 })).map(r => r.id), [orphan.id], 'with a limit too, once the recent hours do not fill it')
+  // What a list with a limit reads, on a node whose own sweeps do not run meanwhile. The recent hours do not fill the
+  // limit, so older windows follow; each stops at the page that reaches the window before it, so the recent records
+  // are read again at most once per window, not every record once per window.
+  for (let i = 0; i < 3; i++) {
+    const recent = { ...normalizeRecord(`${taskIdPrefix(Date.now() - 60_000)}00000000001${i}`), state: 'succeeded' as const, submittedAt: Date.now() - 60_000 }
+    mesh.store.data.set(`tasks/t/${recent.id}`, encodeRecord(recent))
+  }
+  let scanned = 0
+  const b = await mesh.add('node-b', dir, {
+    allowExec: false,
+    sweepInterval: 3_600_000,
+    wrapStore: inner => ({ ...inner, scan: async (p, l, s, after) => { const page = await inner.scan(p, l, s, after); scanned += page.length; return page } })
+  })
+  await until('node-b\'s start-up sweep read the records', () => scanned >= mesh.store.data.size)
+  scanned = 0
+  t.is((await b.list({ state: 'queued', limit: 5 })).length, 1)
+  t.true(scanned <= mesh.store.data.size + 2 * 3, `${scanned} entries read for ${mesh.store.data.size} keys`)
   // node-a is the only live member, so it adopts what a node that is not a member holds (the backstop sweep).
   await until('the orphan adopted', () => (JSON.parse(new TextDecoder().decode(mesh.store.data.get(`tasks/t/${orphan.id}`))) as TaskRecord).node === 'node-a')
   const fresh = { ...normalizeRecord(`${taskIdPrefix(Date.now())}000000000002`), state: 'succeeded' as const, submittedAt: Date.now() }
