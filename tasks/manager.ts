@@ -312,7 +312,8 @@ export class TaskManager {
     const signal = deadline(C.SCAN_TIMEOUT, opts.signal)
     const now = this.clock.now()
     const out: TaskRecord[] = []
-    // Each window reads only what the one before did not, so a list reads every record once at most.
+    // Each window stops at the page that reaches the one before, so past a page it reads again none of what the one
+    // before read; within a page the store still hands those over (the scan has no upper bound) and they are dropped.
     let until: string | undefined
     for (const window of opts.limit != null ? [hour, 6 * hour, undefined] : [undefined]) {
       const from = window == null ? undefined : C.TASK_PREFIX + taskIdPrefix(now - window)
