@@ -226,7 +226,9 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0)
-    // Commander has already printed its one-line message.
+    // Commander has already printed its one-line message on stderr; with --json a script reads the error on stdout,
+    // as it does every other one.
+    if (process.argv.slice(2).includes('--json')) process.stdout.write(JSON.stringify(new MeshError('BAD_REQUEST', err.message.replace(/^error: /, '').trim()).toJSON()) + '\n')
     process.exit(64)
   }
   fail(toMeshError(err))

@@ -92,3 +92,6 @@ export const PROVIDE_HEDGE_AFTER = 100 * millisecond
 export const MAX_NOTICE_BYTES = 1024
 /** Notices remembered at most (per provider and key); past it the oldest are forgotten. */
 export const MAX_NOTICES = 10_000
+
+/** Longest TTL an advert may ask for: as for a KV value, 100 years. */
+export const MAX_ADVERT_TTL = 100 * 365 * 24 * hour

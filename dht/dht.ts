@@ -204,7 +204,8 @@ export class MeshDht {
   private readonly notices = new Map<string, { op: Notice['op'], seq: number, at: number }>()
   private readonly unsubscribe: Array<() => void> = []
   private reprovideTimer?: NodeJS.Timeout
-  private readonly abort = new AbortController()
+  /** Aborted by stop(); a new one for each start, so that a restarted DHT is not born aborted. */
+  private abort = new AbortController()
   private lastSeq = 0
   private running = false
   private startedAt = 0
@@ -239,6 +240,7 @@ export class MeshDht {
   async start (): Promise<void> {
     if (this.running) return
     this.running = true
+    if (this.abort.signal.aborted) this.abort = new AbortController()
     this.startedAt = Date.now()
     this.sender = new KadSender({ libp2p: this.libp2p, logger: this.log })
     // A peer that (re)connects may have restarted with an empty store: give it the records it should hold.
@@ -597,6 +599,8 @@ export class MeshDht {
   /** Advertises a resource name: persists it, provides its key, and tells the mesh (clearing earlier withdrawals). */
   async advertise (name: string, options: { ttl?: number } = {}): Promise<Advert & ProvideResult> {
     validateResourceName(name)
+    // Past a Date's range the expiry cannot even be written down: "Invalid time value", answered as INTERNAL.
+    if (options.ttl != null && !(Number.isFinite(options.ttl) && options.ttl > 0 && options.ttl <= C.MAX_ADVERT_TTL)) throw new BadRequestError(`ttl must be a positive duration of at most ${C.MAX_ADVERT_TTL / (365 * 24 * 3600_000)} years`)
     const key = await resourceKey(name)
     const advert: Advert = { name, key: key.toString(), since: new Date().toISOString() }
     if (options.ttl != null) advert.expiresAt = new Date(Date.now() + options.ttl).toISOString()

@@ -2,8 +2,9 @@ import { MeshError } from '../lib/errors.js'
 
 /** A stored or received chunk whose bytes do not hash to its CID. */
 export class CorruptChunkError extends MeshError {
-  constructor (readonly cid: string, where: string) {
-    super('UNAVAILABLE', `chunk ${cid} is corrupt (${where})`)
+  /** `code`: what the caller should hear. Bytes a peer sent that do not match their id are a bad request of its own. @default 'UNAVAILABLE' */
+  constructor (readonly cid: string, where: string, code: 'UNAVAILABLE' | 'BAD_REQUEST' = 'UNAVAILABLE') {
+    super(code, `chunk ${cid} is corrupt (${where})`)
     this.name = 'CorruptChunkError'
   }
 }

@@ -1006,7 +1006,7 @@ export class Files {
         // answer and the pass to the next replica by 5-80 ms, which a put's last chunks wait for in full.
         if (!verifyBlock(cid, req.data)) {
           this.metrics?.corrupt.inc()
-          throw new CorruptChunkError(cid.toString(), 'in a put')
+          throw new CorruptChunkError(cid.toString(), 'in a put', 'BAD_REQUEST')
         }
         const manifest = cid.code === MANIFEST_CODEC ? decodeManifest(cid, req.data) : undefined
         this.metrics?.bytes.inc({ direction: 'in' }, req.data.byteLength)

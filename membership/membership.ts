@@ -303,6 +303,7 @@ export class Membership {
 
   stop (): void {
     this.running = false
+    this.endLinger?.()
     if (this.probeTimer !== undefined) this.clock.clearTimeout(this.probeTimer)
     this.probeTimer = undefined
     if (this.burstTimer !== undefined) this.clock.clearTimeout(this.burstTimer)
@@ -419,9 +420,17 @@ export class Membership {
     }
     this.burst()
     const wait = Math.min(this.cfg.leaveLinger, this.cfg.leaveTimeout)
-    await new Promise<void>(resolve => { this.after(wait, resolve) })
+    // A stop() during the linger clears the timer; it ends the wait too, or this leave would never return.
+    await new Promise<void>(resolve => {
+      this.endLinger = resolve
+      this.after(wait, resolve)
+    })
+    this.endLinger = undefined
     this.stop()
   }
+
+  /** Ends a leave's linger early: set while `leave` waits, called by `stop`. */
+  private endLinger?: () => void
 
   // ---------------------------------------------------------------------------------------------
   // Receiving

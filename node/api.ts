@@ -1,4 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import { Counter, type Registry } from 'prom-client'
 import { ListenFailedError, MeshError, PayloadTooLargeError, listenReason, toMeshError } from '../lib/errors.js'
 import { silentLogger, type Logger } from '../lib/log.js'
 import * as C from './constants.js'
@@ -47,6 +49,8 @@ export interface ApiServerInit {
   /** When set, every request needs a bearer token. */
   tokens?: ApiTokens
   logger?: Logger
+  /** For `meshos_api_requests_total` and `meshos_api_malformed_requests_total`. @default none (no metrics) */
+  registry?: Registry
 }
 
 interface CompiledRoute extends Route {
@@ -60,8 +64,37 @@ export class ApiServer {
   private readonly sockets = new Set<import('node:net').Socket>()
   onRequest?: (method: string, route: string, status: number) => void
 
+  private readonly requests?: Counter<'method' | 'route' | 'status'>
+  private readonly malformed?: Counter<'reason'>
+
   constructor (private readonly init: ApiServerInit) {
     this.log = (init.logger ?? silentLogger).child({ component: 'api' })
+    if (init.registry != null) {
+      const registers = [init.registry]
+      this.requests = new Counter({ name: 'meshos_api_requests_total', help: 'HTTP API requests answered, by method, route and status', labelNames: ['method', 'route', 'status'], registers })
+      this.malformed = new Counter({ name: 'meshos_api_malformed_requests_total', help: 'HTTP requests refused by the parser before any route saw them, by the parser\'s reason', labelNames: ['reason'], registers })
+    }
+  }
+
+  /**
+   * Requests Node's parser refuses (malformed, headers too large, a body cut short, too slow) get the API's JSON error
+   * like any other, rather than Node's bare status line, and are counted.
+   */
+  private readonly onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => {
+    const reason = err.code ?? 'unknown'
+    this.malformed?.inc({ reason })
+    if (reason === 'ECONNRESET' || !socket.writable) {
+      socket.destroy()
+      return
+    }
+    const e = reason === 'HPE_HEADER_OVERFLOW'
+      ? new MeshError('HEADERS_TOO_LARGE', 'request headers are too large')
+      : reason === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new MeshError('REQUEST_TIMEOUT', 'the request did not arrive in time')
+        : new MeshError('BAD_REQUEST', `malformed HTTP request (${reason})`)
+    const body = JSON.stringify(e.toJSON())
+    socket.end(`HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+    socket.destroySoon()
   }
 
   /** Method and path of every route, for `GET /v1/routes` and the fuzz test. */
@@ -85,9 +118,11 @@ export class ApiServer {
   }
 
   async start (): Promise<void> {
-    const server = createServer((req, res) => { void this.dispatch(req, res) })
+    const server = createServer({ connectionsCheckingInterval: C.apiConnectionsCheckInterval }, (req, res) => { void this.dispatch(req, res) })
     server.requestTimeout = C.apiRequestTimeout
     server.headersTimeout = C.apiHeadersTimeout
+    server.maxConnections = C.apiMaxConnections
+    server.on('clientError', this.onClientError)
     server.on('connection', (s) => {
       this.sockets.add(s)
       s.on('close', () => this.sockets.delete(s))
@@ -214,10 +249,12 @@ export class ApiServer {
       const result = await route.handler(ctx)
       if (result !== undefined && !res.headersSent) sendJson(res, res.statusCode === 200 ? 200 : res.statusCode, result)
       this.onRequest?.(method, routeName, res.statusCode)
+      this.requests?.inc({ method, route: routeName, status: res.statusCode })
     } catch (err) {
       const e = toMeshError(err)
       if (e.code === 'INTERNAL') this.log.error({ err, method, path: url.pathname }, 'api request failed')
       this.onRequest?.(method, routeName, e.status)
+      this.requests?.inc({ method, route: routeName, status: e.status })
       if (!res.headersSent) {
         sendJson(res, e.status, e.toJSON())
       } else {

@@ -4,6 +4,17 @@ import { MiB, millisecond, minute, second } from '../lib/units.js'
 export const apiMaxBody = 1 * MiB
 export const apiRequestTimeout = 5 * minute
 export const apiHeadersTimeout = 30 * second
+/**
+ * How often the API server checks the headers and request deadlines. Node's default, 30 s, let a client that
+ * dribbles headers hold its connection for up to a minute.
+ */
+export const apiConnectionsCheckInterval = 5 * second
+/**
+ * Connections the API server holds at once; past it new ones are closed at once. The node's descriptors are shared
+ * with its peers, blocks and store: 20,000 idle API connections (which a client without a token can open, as the
+ * token is checked only once the headers are in) left none for a file repair.
+ */
+export const apiMaxConnections = 2048
 
 /** Bootstrap dials back off from this to the maximum, with jitter, and never give up. */
 export const bootstrapInitialBackoff = 500

@@ -4,7 +4,7 @@ import { createLogger, type Logger } from '../lib/log.js'
 import { InvalidConfigError, toMeshError } from '../lib/errors.js'
 import { parseHostPort } from './config.js'
 import { TokenStore, isLoopback } from './tokens.js'
-import { loadOrCreateIdentity } from './identity.js'
+import { openIdentity } from './identity.js'
 import { lockDataDir } from './lock.js'
 import { MeshNode } from './node.js'
 import { GcHeadroom, YoungBufferCollector, tuneGc } from './gc-tuning.js'
@@ -36,15 +36,13 @@ export async function runDaemon (config: MeshConfig): Promise<void> {
   let release: (() => Promise<void>) | undefined
   let node: MeshNode | undefined
   let stopping = false
+  let signals = 0
 
-  const stop = async (signal: string): Promise<void> => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: forcing exit')
-      root.flush()
-      process.exit(130)
-    }
+  /** A graceful stop, once, whatever asks for it: a signal, `mesh leave`, the parent's exit. */
+  const stop = async (why: string): Promise<void> => {
+    if (stopping) return
     stopping = true
-    log.info({ signal }, 'stopping gracefully (send the signal again to force exit)')
+    log.info({ signal: why }, 'stopping gracefully (send the signal again to force exit)')
     const force = setTimeout(() => {
       log.error('graceful stop timed out; forcing exit')
       process.exit(1)
@@ -64,8 +62,21 @@ export async function runDaemon (config: MeshConfig): Promise<void> {
       process.exit(0)
     }
   }
-  process.on('SIGINT', () => { void stop('SIGINT') })
-  process.on('SIGTERM', () => { void stop('SIGTERM') })
+  // Only a second signal forces the exit. A stop that began otherwise (`mesh leave`, whose handoff may take seconds)
+  // is not cut short by the first signal that follows it, which is how an operator's `mesh leave` then
+  // `systemctl stop` arrives.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++
+    if (signals > 1) {
+      log.warn({ signal }, 'second signal: forcing exit')
+      root.flush()
+      process.exit(130)
+    }
+    if (stopping) log.info({ signal }, 'already stopping gracefully (send the signal again to force exit)')
+    void stop(signal)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
   process.on('unhandledRejection', (err) => { log.warn({ err }, 'unhandled rejection') })
   // A testnet's nodes stop when the process that started them is gone, even if it was killed before it could stop
   // them (a test runner's timeout): otherwise they ran on, holding ports and loading the machine.
@@ -84,11 +95,14 @@ export async function runDaemon (config: MeshConfig): Promise<void> {
 
   try {
     release = (await lockDataDir(config.dataDir)).release
-    const privateKey = await loadOrCreateIdentity(config.dataDir, log)
+    const identity = await openIdentity(config.dataDir, log)
     const tokens = await apiTokens(config)
-    node = new MeshNode({ config, privateKey, logger: root, tokens })
+    node = new MeshNode({ config, privateKey: identity.privateKey, newIdentity: identity.isNew, logger: root, tokens })
     node.onLeave = () => { void stop('leave request') }
     await node.start()
+    await identity.persist()
+    // A signal during the start: the stop it began is under way (it waited for the start), and removes node.json.
+    if (stopping) return
     const info: NodeInfo = { peerId: node.status().peerId, pid: process.pid, api: node.api.url, addrs: node.addrs() }
     await writeFile(join(config.dataDir, nodeInfoFile), JSON.stringify(info, null, 2) + '\n')
   } catch (err) {

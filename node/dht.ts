@@ -64,7 +64,10 @@ export async function createNodeDht (node: MeshNode): Promise<Subsystem | undefi
           if (raw !== '') {
             let parsed: any
             try { parsed = JSON.parse(raw) } catch { throw new BadRequestError('the body must be JSON, e.g. {"ttl":"1h"}') }
-            if (parsed?.ttl != null) ttl = parseDuration(parsed.ttl, 'ttl')
+            if (parsed == null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new BadRequestError('the body must be a JSON object, e.g. {"ttl":"1h"}')
+            const unknown = Object.keys(parsed).filter(k => k !== 'ttl')
+            if (unknown.length > 0) throw new BadRequestError(`unknown field ${JSON.stringify(unknown[0])}; an advert takes only "ttl"`)
+            if (parsed.ttl != null) ttl = parseDuration(parsed.ttl, 'ttl')
           }
           return await dht.advertise(params.name, { ttl })
         }

@@ -143,7 +143,7 @@ export async function createNodeFiles (node: MeshNode): Promise<Subsystem | unde
           const range = parseRange(req.headers.range, head.size)
           if (range === 'unsatisfiable') {
             res.writeHead(416, { 'content-range': `bytes */${head.size}`, 'content-type': 'application/json' })
-            res.end(JSON.stringify(new MeshError('BAD_REQUEST', `range not satisfiable for ${head.size} bytes`).toJSON()))
+            res.end(JSON.stringify(new MeshError('RANGE_NOT_SATISFIABLE', `range not satisfiable for ${head.size} bytes`).toJSON()))
             return undefined
           }
           if (range != null) ({ offset, length } = range)

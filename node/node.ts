@@ -24,6 +24,12 @@ import type { Libp2p, PrivateKey } from '@libp2p/interface'
 export interface MeshNodeComponents {
   config: MeshConfig
   privateKey: PrivateKey
+  /**
+   * The identity was made by this start, so the node is new to any mesh: its storage joins as a new member. Otherwise
+   * a node with no record of its ring peers is taken to have lost its store, and rebuilds it before serving reads.
+   * @default false
+   */
+  newIdentity?: boolean
   logger?: Logger
   tokens?: ApiTokens
 }
@@ -72,11 +78,20 @@ export class MeshNode {
   }
 
   get config (): MeshConfig { return this.components.config }
+  get newIdentity (): boolean { return this.components.newIdentity ?? false }
   get started (): boolean { return this.state === 'started' }
 
   async start (): Promise<void> {
     if (this.state !== 'new') throw new Error(`cannot start a node that is ${this.state}`)
     this.state = 'starting'
+    this.starting = this.startAll()
+    await this.starting
+  }
+
+  private starting?: Promise<void>
+  private stopping?: Promise<void>
+
+  private async startAll (): Promise<void> {
     const { config, privateKey } = this.components
     collectDefaultMetrics({ register: this.registry, prefix: 'meshos_process_', eventLoopMonitoringPrecision: C.eventLoopMonitoringPrecision })
     const refused = new Counter({ name: 'meshos_connections_refused_total', help: 'Connections refused because the peer lacked the network key', registers: [this.registry] })
@@ -96,7 +111,7 @@ export class MeshNode {
 
     const api = parseHostPort(config.api)
     if (api == null) throw new Error(`bad api address ${config.api}`)
-    this.api = new ApiServer({ host: api.host, port: api.port, tokens: this.components.tokens, logger: this.log })
+    this.api = new ApiServer({ host: api.host, port: api.port, tokens: this.components.tokens, logger: this.log, registry: this.registry })
     this.routes()
 
     try {
@@ -127,7 +142,17 @@ export class MeshNode {
    * rather than waiting to declare it dead.
    */
   async stop (options: { leave?: boolean } = {}): Promise<void> {
-    if (this.state === 'stopped' || this.state === 'stopping' || this.state === 'new') return
+    if (this.state === 'stopped' || this.state === 'new') return
+    // A second caller waits for the same stop: returning at once let it remove the data dir, or exit, under a store
+    // still open and a handoff still running.
+    this.stopping ??= this.stopAll(options)
+    await this.stopping
+  }
+
+  private async stopAll (options: { leave?: boolean }): Promise<void> {
+    // A stop that comes while the node is starting waits for the start to end, either way. Stopping only what existed
+    // at that moment left the rest (storage with its LevelDB, tasks, the API server) running once the start went on.
+    await this.starting?.catch(() => {})
     this.state = 'stopping'
     this.bootstrapper?.stop()
     await this.api?.stop().catch(err => { this.log.warn({ err }, 'api stop failed') })

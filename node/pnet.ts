@@ -60,6 +60,9 @@ function patchXsalsa20 (): void {
     refresh(this)
     finalize.call(this)
   }
+  handOverNow = (stream: PackageStream): void => {
+    if (stream.__simd === undefined) stream.__simd = handOver(stream)
+  }
   /**
    * The SIMD stream for a package stream that has produced no keystream yet (its 8-byte block counter is zero too)
    * and whose slot is readable; null, to stay on the package, otherwise.
@@ -76,6 +79,9 @@ function patchXsalsa20 (): void {
 }
 
 let simdCipher = simdAvailable
+
+/** Hands a package stream that has not been used yet to the SIMD cipher now (which frees its slot); set by the patch. */
+let handOverNow: ((stream: PackageStream) => void) | undefined
 
 /**
  * Whether pnet streams created from now on (at their first update) go through ./xsalsa20.js; true wherever the
@@ -145,6 +151,33 @@ function cipherInPlace (boxed: MessageStream): void {
   outbound.update = (input, output) => outUpdate(input, output ?? (input.byteLength >= IN_PLACE_OUTBOUND ? input : undefined))
 }
 
+interface PackageCipher { _xor: PackageStream | null, finalize: () => void }
+
+/**
+ * Each of pnet's two cipher streams per connection takes a 64-byte slot in the `xsalsa20` package's fixed memory,
+ * about 10,000 slots in all, and pnet never gives one back. A stream hands its slot back when it moves to the SIMD
+ * cipher, which used to be at its first update: so a connection that closed before carrying data both ways kept a
+ * slot for good (a stranger that sends a nonce and nothing more keeps two; a peer refused for the wrong key, one).
+ * Once they ran out, every new connection failed, for peers holding the key too: 5,000 nonce-only connections from
+ * anyone who could reach the port cut a node off until it restarted. So both streams move to the SIMD cipher as soon
+ * as pnet makes them, and are finalized when the connection closes, which also frees them on the package's own path.
+ */
+function releaseCiphers (boxed: MessageStream): void {
+  const streams = [(boxed as unknown as { inboundXor?: PackageCipher }).inboundXor, (boxed as unknown as { outboundXor?: PackageCipher }).outboundXor]
+    .filter((x): x is PackageCipher => x != null && typeof x.finalize === 'function')
+  for (const x of streams) if (x._xor != null) handOverNow?.(x._xor)
+  const end = (): void => {
+    for (const x of streams) {
+      if (x._xor == null) continue
+      try {
+        x.finalize()
+      } catch {}
+    }
+  }
+  if ((boxed as unknown as { status?: string }).status === 'closed') end()
+  else boxed.addEventListener('close', end, { once: true })
+}
+
 interface Inbound {
   onData: (data: Uint8Array | Uint8ArrayList) => void
   readBuffer?: Uint8ArrayList
@@ -203,6 +236,7 @@ export function guardedPreSharedKey (init: { psk: Uint8Array, logger: Logger, on
         init.logger.warn({ remoteAddr, direction: connection.direction }, 'connection refused: the peer does not hold this mesh\'s network key')
         boxed.abort(new Error('network key mismatch'))
       })
+      releaseCiphers(boxed)
       cipherInPlace(boxed)
       return boxed
     }

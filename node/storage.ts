@@ -1,6 +1,5 @@
 import { join } from 'node:path'
-import { mkdir, readFile, stat } from 'node:fs/promises'
-import { identityFile } from './identity.js'
+import { mkdir, readFile } from 'node:fs/promises'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { removeStaleTemps, writeFileDurable } from '../lib/durable.js'
 import { MeshError, BadRequestError, InvalidConfigError } from '../lib/errors.js'
@@ -310,8 +309,7 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ err, file: peersFile }, 'ring members file unreadable; learning them from the mesh')
     return []
   })
-  const processStart = Date.now() - process.uptime() * 1000
-  const fresh = await stat(join(node.config.dataDir, identityFile)).then(s => s.mtimeMs >= processStart - 1000, () => false)
+  const fresh = node.newIdentity
   const hasSeeds = node.config.bootstrap.length > 0
   let tablesPulled = 0
   const view = membershipView(node, DEAD_GRACE_MS, {

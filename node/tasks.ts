@@ -103,7 +103,11 @@ export function taskRoutes (api: ApiServer, manager: TaskManager, node: MeshNode
     // Body: one spec, or {tasks: [spec, ...]} for a batch. Answers {id, ...status} or {tasks: [{id, ...}]}.
     handler: async ({ json, signal }) => {
       const body = await json() as { tasks?: unknown } | null
-      if (body != null && typeof body === 'object' && Array.isArray(body.tasks)) {
+      if (body != null && typeof body === 'object' && 'tasks' in body) {
+        // A batch is {tasks: [...]} and nothing else: a `cmd` beside it was ignored, and {tasks: {}} ran as one task.
+        if (!Array.isArray(body.tasks)) throw new BadRequestError('tasks must be a list of task specs')
+        const extra = Object.keys(body).filter(k => k !== 'tasks')
+        if (extra.length > 0) throw new BadRequestError(`a batch is {"tasks": [...]} alone; unknown field ${JSON.stringify(extra[0])}`)
         const recs = await manager.submit(body.tasks, signal)
         return { tasks: recs.map(statusOf) }
       }

@@ -1,4 +1,5 @@
 import { randomBytes, createHash, timingSafeEqual } from 'node:crypto'
+import { readFileSync, statSync } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
@@ -35,6 +36,10 @@ async function readTokens (path: string): Promise<TokenRecord[]> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
     throw err
   }
+  return parseTokens(path, text)
+}
+
+function parseTokens (path: string, text: string): TokenRecord[] {
   const parsed = tokensSchema.safeParse((() => { try { return JSON.parse(text) } catch { return null } })())
   if (!parsed.success) throw new InvalidConfigError(`${path} is not a valid token file`)
   return parsed.data.tokens
@@ -76,13 +81,27 @@ export class TokenStore implements ApiTokens {
     return granted
   }
 
+  /**
+   * Re-reads the file, at most once a second, before the check that follows: synchronously (a stat, and a read of a
+   * few hundred bytes when it changed), so that a token removed from the file is refused from the next request on,
+   * and a removed file revokes every token in it (it used to keep them all). A file that does not parse keeps the
+   * tokens last read, as a half-edited one should not open or shut the API.
+   */
   private refresh (): void {
     const now = Date.now()
     if (now - this.checkedAt < 1000) return
     this.checkedAt = now
-    stat(this.path).then(s => {
-      if (s.mtimeMs !== this.mtimeMs) void this.load().catch(() => {})
-    }, () => {})
+    let mtimeMs = 0
+    try {
+      mtimeMs = statSync(this.path).mtimeMs
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return
+    }
+    if (mtimeMs === this.mtimeMs) return
+    try {
+      this.records = mtimeMs === 0 ? [] : parseTokens(this.path, readFileSync(this.path, 'utf8'))
+      this.mtimeMs = mtimeMs
+    } catch {}
   }
 }
 

@@ -11,7 +11,7 @@ import { isDead, recordBytes } from './record.js'
 import { segment, intersect, normalize } from './tokens.js'
 import {
   DEFAULT_ANTI_ENTROPY_INTERVAL, DEFAULT_SEGMENTS, DEFAULT_MAX_RECORDS_PER_ROUND, DEFAULT_ROUND_TIMEOUT,
-  DEFAULT_REPLICATION_FACTOR, DEFAULT_MAX_BATCH_BYTES
+  DEFAULT_REPLICATION_FACTOR, DEFAULT_MAX_BATCH_BYTES, REBALANCE_GRACE
 } from './constants.js'
 
 export interface AntiEntropyComponents {
@@ -46,6 +46,12 @@ export interface AntiEntropyInit {
   rebuild?: boolean
   /** Pause between rebuild rounds (ms). @default 0 */
   rebuildInterval?: number
+  /**
+   * A record that arrived after this replica's last ring change and is not its own in that ring is left where it is
+   * this long before it is moved to its replicas (ms): the sender knows of a ring change this replica has yet to hear of.
+   * @default `REBALANCE_GRACE` (30 s)
+   */
+  rebalanceGrace?: number
 }
 
 export interface RoundResult {
@@ -107,6 +113,9 @@ export class AntiEntropy {
   /** `peer segment` pairs compared completely since the rebuild began; undefined once it has ended (or never began). */
   private rebuilt: Set<string> | undefined
   private readonly rebuildInterval: number
+  private readonly rebalanceGrace: number
+  /** The ring's member list as last seen by `rebalance`, and when it was first seen. */
+  private ringSeen = { key: '', since: 0 }
   /** peer -> segment -> stable time of the start of the last complete round. */
   private synced = new Map<string, Map<number, number>>()
   private readonly counters: AntiEntropyStats = { rounds: 0, completeRounds: 0, failedRounds: 0, pulled: 0, pushed: 0, purged: 0, handedOff: 0 }
@@ -122,6 +131,7 @@ export class AntiEntropy {
     this.rf = init.replicationFactor ?? DEFAULT_REPLICATION_FACTOR
     this.maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
     this.rebuildInterval = init.rebuildInterval ?? 0
+    this.rebalanceGrace = init.rebalanceGrace ?? REBALANCE_GRACE
     if (init.rebuild === true) {
       this.rebuilt = new Set()
       this.c.service.rebuilding = true
@@ -365,9 +375,17 @@ export class AntiEntropy {
     const ring = this.c.ring()
     const span = segment(seg, this.segments)
     const foreign = intersect(normalize(ring.ranges(this.rf).filter(r => !r.replicas.includes(this.self)).flatMap(r => r.ranges)), [span])
+    const now = this.c.clock.now()
+    const key = ring.members.join(',')
+    if (key !== this.ringSeen.key) this.ringSeen = { key, since: now }
     if (foreign.length === 0) return 0
     const entries: Array<{ e: LocalEntry, targets: string[] }> = []
     for await (const e of this.c.service.entries(foreign)) {
+      // Foreign because of a ring change this node has not heard of yet, not one it has: a leaving node hands its
+      // records to their replicas in the ring without it, before the others learn that it left. Moved at once, they
+      // went back to the leaving node, which then exited with them (seen: keys left with two copies after a leave).
+      const storedAt = Number(e.stored.storedAt)
+      if (storedAt > this.ringSeen.since && now - storedAt < this.rebalanceGrace) continue
       const targets = ring.replicasForToken(e.token, this.rf)
       if (targets.every(t => this.c.membership.isAlive(t))) entries.push({ e, targets })
       if (entries.length >= this.maxRecords) break

@@ -21,6 +21,13 @@ export const DEFAULT_VNODES = 256
 export const DEFAULT_REQUEST_TIMEOUT = 5 * second
 /** Budget for one anti-entropy round or one handoff batch. */
 export const DEFAULT_ROUND_TIMEOUT = 10 * second
+/**
+ * Budget for one batch of a graceful leave's handoff, against the 8 s the node gives the whole handoff: a peer that
+ * takes longer (frozen, dying) is skipped for the rest of it, and its records are left to anti-entropy.
+ */
+export const HANDOFF_BATCH_TIMEOUT = 4 * second
+/** How long a record that arrived after the last ring change, and is foreign in that ring, stays before it is moved. */
+export const REBALANCE_GRACE = 30 * second
 /** One anti-entropy round (one peer, one segment) per this interval. */
 export const DEFAULT_ANTI_ENTROPY_INTERVAL = 2 * second
 /** The token space is cut into this many equal segments; a round compares one. */

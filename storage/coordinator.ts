@@ -14,11 +14,12 @@ import { validateKey, validateValue, isDead, recordBytes } from './record.js'
 import { compareKeys } from './engine.js'
 import { FULL_RANGE } from './tokens.js'
 import {
-  ConsistencyUnavailableError, ConsistencyTimeoutError, InvalidOptionError, KeyNotFoundError, ViewNotReadyError, type ConsistencyShortfall
+  ConsistencyUnavailableError, ConsistencyTimeoutError, InvalidOptionError, KeyNotFoundError, ViewNotReadyError, type ConsistencyShortfall,
+  ClockSkewError
 } from './errors.js'
 import {
   DEFAULT_REPLICATION_FACTOR, DEFAULT_REQUEST_TIMEOUT, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_TTL, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT,
-  DEFAULT_MAX_BATCH_BYTES, DEFAULT_ROUND_TIMEOUT, MAX_WRITE_BATCH, MAX_READ_BATCH, MAX_BATCHES_IN_FLIGHT, READ_OVERHEAD_BYTES, SINGLE_READER_RECHECK
+  DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_CLOCK_DRIFT, DEFAULT_ROUND_TIMEOUT, HANDOFF_BATCH_TIMEOUT, MAX_WRITE_BATCH, MAX_READ_BATCH, MAX_BATCHES_IN_FLIGHT, READ_OVERHEAD_BYTES, SINGLE_READER_RECHECK
 } from './constants.js'
 
 export interface CoordinatorComponents {
@@ -54,6 +55,11 @@ export interface CoordinatorInit {
    * request, so the RPC, its framing and the replica's dispatch are paid once per batch. @default true
    */
   batchWrites?: boolean
+  /**
+   * A version read back stamped more than this ahead of this node's clock is not taken as the newest (ms).
+   * @default `DEFAULT_MAX_CLOCK_DRIFT` (1 hour)
+   */
+  maxClockDrift?: number
   /**
    * Write batches one remote replica may have unanswered before the next waits for one to end. Under load the
    * records that arrive meanwhile then share one request, where each turn's few records went alone. One measured
@@ -122,6 +128,9 @@ export interface HandoffResult {
   failed: number
 }
 
+/** A replica's answer to one record of a write. */
+type WriteOutcome = 'applied' | 'superseded' | 'skewed'
+
 export function requiredAnswers (level: ConsistencyLevel, replicas: number): number {
   switch (level) {
     case 'any': case 'one': return Math.min(1, replicas)
@@ -147,7 +156,8 @@ export class Coordinator {
   private readonly background = new Set<Promise<unknown>>()
   private readonly batchWrites: boolean
   /** Writes of single records, per replica; each resolves to whether the replica held a newer version. */
-  private readonly writes: PeerBatches<KvRecord, boolean>
+  private readonly writes: PeerBatches<KvRecord, WriteOutcome>
+  private readonly maxClockDrift: bigint
   /** Reads of remote replicas, per replica. */
   private readonly reads: PeerBatches<ReadRequest, ReadResponse>
   /**
@@ -167,8 +177,9 @@ export class Coordinator {
     this.maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
     this.speculate = init.speculativeRetry ?? 0.2
     this.batchWrites = init.batchWrites ?? true
+    this.maxClockDrift = BigInt(Math.floor(init.maxClockDrift ?? DEFAULT_MAX_CLOCK_DRIFT))
     const batching = { maxInFlight: init.maxBatchesInFlight ?? MAX_BATCHES_IN_FLIGHT, timeout: this.timeout, clock: this.c.clock }
-    this.writes = new PeerBatches<KvRecord, boolean>({
+    this.writes = new PeerBatches<KvRecord, WriteOutcome>({
       ...batching,
       send: async (peer, records, signal) => await this.sendWrites(peer, records, signal),
       size: recordBytes,
@@ -204,17 +215,15 @@ export class Coordinator {
 
   private isAlive (peer: string): boolean { return peer === this.self || this.c.membership.isAlive(peer) }
 
-  /** Resolves to the number of records the replica already had a newer version of. */
-  private async write (peer: string, records: KvRecord[], signal: AbortSignal): Promise<number> {
+  /** What the replica did with one record: the worst outcome of the records sent. */
+  private async write (peer: string, records: KvRecord[], signal: AbortSignal): Promise<WriteOutcome> {
     // The local replica batches too: one engine read and one engine write for the turn's records (see applyMany).
-    if (this.batchWrites && records.length === 1) return (await this.writes.add(peer, records[0], signal)) ? 1 : 0
-    if (peer === this.self) return (await this.c.service.write({ records }, signal)).superseded
-    const res = await this.c.transport.write(peer, { records }, signal)
-    this.c.hlc.update(res.clock)
-    return res.superseded
+    if (this.batchWrites && records.length === 1) return await this.writes.add(peer, records[0], signal)
+    const outcomes = await this.sendWrites(peer, records, signal)
+    return outcomes.includes('skewed') ? 'skewed' : outcomes.includes('superseded') ? 'superseded' : 'applied'
   }
 
-  private async sendWrites (peer: string, records: KvRecord[], signal: AbortSignal): Promise<boolean[]> {
+  private async sendWrites (peer: string, records: KvRecord[], signal: AbortSignal): Promise<WriteOutcome[]> {
     const res = peer === this.self
       ? await this.c.service.write({ records }, signal)
       : await this.c.transport.write(peer, { records }, signal)
@@ -222,7 +231,8 @@ export class Coordinator {
     // A replica that predates per-record answers gives counts only: then every record of a batch with any
     // superseded one is re-stamped, which costs a rewrite and loses nothing.
     const perRecord = res.supersededRecords.length === records.length
-    return records.map((_, i) => perRecord ? res.supersededRecords[i] : res.superseded > 0)
+    const skewed = res.skewedRecords.length === records.length
+    return records.map((_, i) => skewed && res.skewedRecords[i] ? 'skewed' : (perRecord ? res.supersededRecords[i] : res.superseded > 0) ? 'superseded' : 'applied')
   }
 
   private async sendReads (peer: string, reads: ReadRequest[], signal: AbortSignal): Promise<Array<ReadResponse | Error>> {
@@ -255,6 +265,8 @@ export class Coordinator {
       if (result.superseded !== true) break
       this.log.debug({ key: result.key, attempt }, 'write superseded by a newer version; re-stamping')
     }
+    // Still superseded after three stamps: other writers of the key keep writing, each later than the last. A version
+    // that wins from beyond the clock drift bound is not "superseded" but "skewed" (see writeRecord), and fails.
     delete result.superseded
     return result
   }
@@ -338,6 +350,7 @@ export class Coordinator {
 
     return await new Promise<WriteResult & { superseded?: boolean }>((resolve, reject) => {
       let superseded = false
+      let skewed = false
       let acks = 0
       let failed = 0
       let hinted = 0
@@ -348,6 +361,8 @@ export class Coordinator {
       const finish = (err?: Error): void => {
         if (settled) return
         settled = true
+        // The level was missed because replicas refused the record for a clock problem: say so.
+        if (skewed && err instanceof ConsistencyUnavailableError) err = new ClockSkewError(record.key)
         opts.signal?.removeEventListener('abort', onCallerAbort)
         if (pendingSends === 0) this.c.clock.clearTimeout(timer)
         if (err != null) reject(err)
@@ -381,7 +396,19 @@ export class Coordinator {
       for (const peer of down) hint(peer)
       for (const peer of alive) {
         this.track(this.write(peer, [record], sendSignal).then(
-          (n) => { sent(); if (n > 0) superseded = true; acks++; check() },
+          (outcome) => {
+            sent()
+            if (outcome === 'skewed') {
+              // Not stored, for a clock problem: no ack, and nothing a hint could fix. Readers with a right clock
+              // ignore the far-ahead version it lost to (readFrom), so the acks of the others stand.
+              skewed = true
+              failed++
+            } else {
+              if (outcome === 'superseded') superseded = true
+              acks++
+            }
+            check()
+          },
           (err) => {
             sent()
             failed++
@@ -422,15 +449,20 @@ export class Coordinator {
     const answers = await gather(candidates, required, async (peer, i) => await this.read(peer, key, i > 0, signal, timeoutMs), signal,
       (n) => new ConsistencyUnavailableError(shortfall(n)), onTimeout, this.c.clock, Math.max(1, Math.floor(timeoutMs * this.speculate)))
 
+    // A version stamped beyond the clock drift bound ahead of this node's clock (written by a node whose clock runs
+    // fast; replicas refuse such records now, but older ones may hold one) is not taken as the newest: it would hide
+    // every write acknowledged since, and nothing could replace it until the clocks caught up.
+    const horizon = BigInt(Math.floor(this.c.clock.now())) + this.maxClockDrift
+    const valid = (a: ReadResponse): boolean => a.found && (a.version == null || a.version.wall <= horizon)
     let best: Timestamp | undefined
-    for (const a of answers.values()) if (a.found && compareTimestamps(a.version, best) > 0) best = a.version
+    for (const a of answers.values()) if (valid(a) && compareTimestamps(a.version, best) > 0) best = a.version
     if (best == null) throw new KeyNotFoundError(key)
     this.c.hlc.update(best)
     let record = [...answers.values()].find(a => a.record != null && compareTimestamps(a.record.ts, best) === 0)?.record
     if (record == null) {
       // The full read was stale (or failed): fetch the newest from a replica that has it.
       for (const [peer, a] of answers) {
-        if (!a.found || compareTimestamps(a.version, best) !== 0) continue
+        if (!valid(a) || compareTimestamps(a.version, best) !== 0) continue
         try {
           const full = await this.read(peer, key, false, signal, timeoutMs)
           if (full.record != null && compareTimestamps(full.record.ts, best) >= 0) { record = full.record; break }
@@ -440,7 +472,7 @@ export class Coordinator {
       }
       if (record == null) throw new ConsistencyUnavailableError(shortfall(answers.size - 1))
     }
-    const stale = [...answers].filter(([, a]) => !a.found || compareTimestamps(a.version, record.ts) < 0).map(([p]) => p)
+    const stale = [...answers].filter(([, a]) => a.found ? valid(a) && compareTimestamps(a.version, record.ts) < 0 : true).map(([p]) => p)
     if (stale.length > 0 && opts.replica == null) this.repair(record, stale)
     if (isDead(record, this.c.clock.now())) throw new KeyNotFoundError(key)
     return toResult(record)
@@ -540,24 +572,40 @@ export class Coordinator {
     if (next.length === 0) return result
     const ring = Ring.of(next, { vnodes: this.c.ring().vnodes })
     const queues = new Map<string, { records: KvRecord[], bytes: number }>()
+    // One batch in flight per peer, the peers' batches side by side: sent one after another, a frozen peer's batch
+    // held up every other peer's records until the leave's whole budget was spent (seen: a leave with one peer frozen
+    // took its full 8 s and left keys with a single live copy).
+    const inflight = new Map<string, Promise<void>>()
+    // A peer that does not take a batch in time is left to anti-entropy for the rest of the handoff.
+    const gaveUp = new Set<string>()
+    const send = async (peer: string, records: KvRecord[]): Promise<void> => {
+      try {
+        await this.c.transport.write(peer, { records }, deadline(HANDOFF_BATCH_TIMEOUT, signal))
+        this.c.metrics.rebalanced.inc(records.length)
+      } catch (err) {
+        if (signal?.aborted === true) throw err
+        this.log.warn({ err, peer, records: records.length }, 'handoff batch failed; leaving that peer\'s records to anti-entropy')
+        result.failed += records.length
+        gaveUp.add(peer)
+      }
+    }
     const flush = async (peer: string): Promise<void> => {
       const q = queues.get(peer)
       if (q == null || q.records.length === 0) return
       queues.delete(peer)
-      try {
-        await this.c.transport.write(peer, { records: q.records }, deadline(DEFAULT_ROUND_TIMEOUT, signal))
-        this.c.metrics.rebalanced.inc(q.records.length)
-      } catch (err) {
-        if (signal?.aborted === true) throw err
-        this.log.warn({ err, peer, records: q.records.length }, 'handoff batch failed')
+      await inflight.get(peer)
+      if (gaveUp.has(peer)) {
         result.failed += q.records.length
+        return
       }
+      const sending: Promise<void> = send(peer, q.records).finally(() => { if (inflight.get(peer) === sending) inflight.delete(peer) })
+      inflight.set(peer, sending)
     }
     for await (const e of this.c.service.entries([FULL_RANGE])) {
       signal?.throwIfAborted()
       result.records++
       for (const peer of ring.replicasForToken(e.token, this.rf)) {
-        if (!this.c.membership.isAlive(peer)) { result.failed++; continue }
+        if (gaveUp.has(peer) || !this.c.membership.isAlive(peer)) { result.failed++; continue }
         const q = queues.get(peer) ?? { records: [], bytes: 0 }
         queues.set(peer, q)
         q.records.push(e.record)
@@ -566,6 +614,7 @@ export class Coordinator {
       }
     }
     for (const peer of [...queues.keys()]) await flush(peer)
+    await Promise.all(inflight.values())
     return result
   }
 

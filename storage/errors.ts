@@ -1,4 +1,4 @@
-import { BadRequestError, NotFoundError, PayloadTooLargeError, UnavailableError } from '../lib/errors.js'
+import { BadRequestError, MeshError, NotFoundError, PayloadTooLargeError, UnavailableError } from '../lib/errors.js'
 import type { ConsistencyLevel } from './types.js'
 
 export class KeyTooLargeError extends PayloadTooLargeError {
@@ -84,5 +84,19 @@ export class ConsistencyTimeoutError extends UnavailableError {
     super(describe(s, `answered within ${ms} ms`, s.op === 'write' && s.answered > 0 ? ' (the write may be applied on the replicas that answered)' : ''))
     this.name = 'ConsistencyTimeoutError'
     this.shortfall = s
+  }
+}
+
+/**
+ * A write that stayed superseded after re-stamping: a replica holds a version of the key stamped beyond the clock drift
+ * bound ahead of this node, or refuses this node's timestamps as that far ahead of its own clock. Nothing was
+ * acknowledged; the mesh's clocks need fixing.
+ */
+export class ClockSkewError extends MeshError {
+  readonly key: string
+  constructor (key: string) {
+    super('CLOCK_SKEW', `write of ${JSON.stringify(key.length > 80 ? key.slice(0, 80) + '…' : key)} not applied: a replica holds a newer version stamped far ahead of this node's clock, or refuses this node's timestamps as too far ahead of its own; check the clocks of the mesh's nodes`)
+    this.name = 'ClockSkewError'
+    this.key = key
   }
 }

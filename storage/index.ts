@@ -134,8 +134,8 @@ export function createStorage (components: StorageComponents, init: StorageInit 
   const hlc = new HybridClock(self, clock, { maxDrift: init.maxClockDrift ?? DEFAULT_MAX_CLOCK_DRIFT })
   const ring = (): Ring => Ring.of(membership.members().concat(self), { vnodes })
 
-  const service = new ReplicaService({ engine, clock, hlc, logger }, {
-    merkleDepth: init.merkleDepth, maxBatchBytes, maxKeyBytes: init.maxKeyBytes, maxValueBytes: init.maxValueBytes
+  const service = new ReplicaService({ engine, clock, hlc, logger, onClockSkew: (n) => { metrics.clockSkewRefused.inc(n) } }, {
+    merkleDepth: init.merkleDepth, maxBatchBytes, maxKeyBytes: init.maxKeyBytes, maxValueBytes: init.maxValueBytes, maxClockDrift: init.maxClockDrift
   })
   let coordinator: Coordinator | undefined
   const hints = new HintStore({
@@ -144,6 +144,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
   }, { maxBatchBytes, ...init.hints })
   coordinator = new Coordinator({ service, hints, membership, transport, clock, hlc, logger, metrics, ring }, {
     replicationFactor: rf,
+    maxClockDrift: init.maxClockDrift,
     defaultConsistency: init.defaultConsistency,
     timeout: init.timeout,
     maxKeyBytes: init.maxKeyBytes,

@@ -16,6 +16,7 @@ export class StorageMetrics {
   readonly aeRecordsStreamed: Counter<'direction'>
   readonly tombstonesPurged: Counter
   readonly rebalanced: Counter
+  readonly clockSkewRefused: Counter
   readonly writeBatch: Histogram
 
   private readonly registers: Registry[]
@@ -32,6 +33,7 @@ export class StorageMetrics {
       registers
     })
     this.unavailable = new Counter({ name: 'meshos_kv_unavailable_total', help: 'Operations failed because the consistency level could not be met', labelNames: ['op', 'consistency'], registers })
+    this.clockSkewRefused = new Counter({ name: 'meshos_kv_clock_skew_refused_total', help: 'Records this replica refused because they were stamped beyond the clock drift bound ahead of its clock', registers })
     this.readRepairs = new Counter({ name: 'meshos_kv_read_repairs_total', help: 'Stale replicas written back during reads', registers })
     this.hintsStored = new Counter({ name: 'meshos_kv_hints_stored_total', help: 'Hints stored for unreachable replicas', registers })
     this.hintsReplayed = new Counter({ name: 'meshos_kv_hints_replayed_total', help: 'Hints delivered to their replica', registers })

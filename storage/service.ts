@@ -12,7 +12,7 @@ import {
 } from './storage.js'
 import { tokenOf, tokenHex, MAX_TOKEN, normalize, intersect, FULL_RANGE } from './tokens.js'
 import { validateKey, isDead, recordBytes } from './record.js'
-import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MERKLE_DEPTH, DEFAULT_VERSION_CACHE_SIZE, MAX_INTERNED_NODE_IDS, MAX_KEY_BYTES, MAX_VALUE_BYTES, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT, MAX_READ_BATCH, MAX_FETCH_KEYS, MAX_REQUEST_RANGES } from './constants.js'
+import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_CLOCK_DRIFT, DEFAULT_MERKLE_DEPTH, DEFAULT_VERSION_CACHE_SIZE, MAX_INTERNED_NODE_IDS, MAX_KEY_BYTES, MAX_VALUE_BYTES, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT, MAX_READ_BATCH, MAX_FETCH_KEYS, MAX_REQUEST_RANGES } from './constants.js'
 import { ValueTooLargeError } from './errors.js'
 
 /** Engine key layout. Data is ordered by ring token so a token range is one ordered scan. */
@@ -49,6 +49,8 @@ export interface ReplicaServiceComponents {
   clock: Clock
   hlc: HybridClock
   logger: Logger
+  /** Told how many records a write refused for timestamps too far ahead. @default none */
+  onClockSkew?: (records: number) => void
 }
 
 export interface ReplicaServiceInit {
@@ -62,6 +64,13 @@ export interface ReplicaServiceInit {
   maxValueBytes?: number
   /** Keys whose stored version is kept in memory (to skip the engine read before a write). @default 100,000 */
   versionCacheSize?: number
+  /**
+   * A record stamped more than this ahead of this replica's wall clock is refused (ms). The hybrid clock ignores such
+   * timestamps, so a version from that far ahead would win every later write of its key until the clocks caught up:
+   * a node whose clock ran 2 h fast made later acknowledged writes and deletes of its keys vanish, and a member could
+   * pin a key for good with a wall time of 2^64-1. @default `DEFAULT_MAX_CLOCK_DRIFT` (1 hour)
+   */
+  maxClockDrift?: number
 }
 
 export interface LocalEntry {
@@ -127,6 +136,9 @@ export class ReplicaService {
    */
   rebuilding = false
   private readonly active = new Set<Promise<unknown>>()
+  private readonly maxClockDrift: bigint
+  private readonly onClockSkew?: (records: number) => void
+  private lastSkewLog = 0
 
   constructor (components: ReplicaServiceComponents, init: ReplicaServiceInit = {}) {
     this.engine = components.engine
@@ -138,6 +150,8 @@ export class ReplicaService {
     this.maxKeyBytes = init.maxKeyBytes ?? MAX_KEY_BYTES
     this.maxValueBytes = init.maxValueBytes ?? MAX_VALUE_BYTES
     this.versionCacheSize = init.versionCacheSize ?? DEFAULT_VERSION_CACHE_SIZE
+    this.maxClockDrift = BigInt(Math.floor(init.maxClockDrift ?? DEFAULT_MAX_CLOCK_DRIFT))
+    this.onClockSkew = components.onClockSkew
   }
 
   /** Counts what is stored; the engine must be open. */
@@ -185,9 +199,33 @@ export class ReplicaService {
     return await this.run(signal, async () => {
       signal?.throwIfAborted()
       for (const r of req.records) this.check(r)
-      const results = await this.applyMany(req.records)
-      const applied = results.filter(Boolean).length
-      return { applied, superseded: results.length - applied, clock: this.hlc.peek(), supersededRecords: results.map(ok => !ok) }
+      // Refused records are answered as not applied, record by record: a batch of anti-entropy or hints that carries
+      // one (written before this check existed) still delivers the rest. A coordinator re-stamps a write it sees
+      // superseded and fails it if that does not help (Coordinator.writeFresh), so nothing is acknowledged that was not
+      // stored.
+      const limit = BigInt(Math.floor(this.clock.now())) + this.maxClockDrift
+      const refused = req.records.map(r => r.ts != null && r.ts.wall > limit)
+      const skewed = refused.filter(Boolean).length
+      if (skewed > 0) this.refuseSkewed(req.records.find((_, i) => refused[i])!, skewed)
+      const taken = skewed > 0 ? req.records.filter((_, i) => !refused[i]) : req.records
+      const lostFar = new Set<number>()
+      const applied = await this.applyMany(taken, lostFar)
+      let next = 0
+      const skewedRecords = refused.slice()
+      const results = refused.map((no, i) => {
+        if (no) return false
+        const at = next++
+        if (lostFar.has(at)) skewedRecords[i] = true
+        return applied[at]
+      })
+      const n = results.filter(Boolean).length
+      return {
+        applied: n,
+        superseded: results.length - n,
+        clock: this.hlc.peek(),
+        supersededRecords: results.map(ok => !ok),
+        skewedRecords: skewedRecords.some(Boolean) ? skewedRecords : []
+      }
     })
   }
 
@@ -321,6 +359,14 @@ export class ReplicaService {
     }
   }
 
+  private refuseSkewed (example: KvRecord, records: number): void {
+    this.onClockSkew?.(records)
+    const now = this.clock.now()
+    if (now - this.lastSkewLog < 10_000) return
+    this.lastSkewLog = now
+    this.log.warn({ records, key: example.key, wall: String(example.ts?.wall), node: example.ts?.node, now }, 'refused records stamped more than the clock drift bound ahead of this node\'s clock; check the clocks of the mesh\'s nodes')
+  }
+
   private check (r: KvRecord): void {
     validateKey(r.key, this.maxKeyBytes)
     if (r.ts == null) throw new BadRequestError(`record ${r.key} has no timestamp`)
@@ -349,7 +395,11 @@ export class ReplicaService {
    * records costs two trips to LevelDB's thread instead of two per record, which on a busy replica was a fifth of its
    * CPU. Records of one key apply in order, as they would one by one.
    */
-  async applyMany (records: KvRecord[]): Promise<boolean[]> {
+  /**
+   * Applies each record that is newer than what is stored. `lostFar`, when given, collects the indexes of records that
+   * lost to a stored version stamped beyond the clock drift bound ahead of them: a clock problem, not a newer write.
+   */
+  async applyMany (records: KvRecord[], lostFar?: Set<number>): Promise<boolean[]> {
     if (records.length === 0) return []
     for (const r of records) this.hlc.update(r.ts)
     const keys = [...new Set(records.map(r => r.key))]
@@ -369,9 +419,12 @@ export class ReplicaService {
         })
       }
       const winners = new Map<string, KvRecord>()
-      const results = records.map(r => {
+      const results = records.map((r, i) => {
         const current = winners.get(r.key)?.ts ?? existing.get(r.key)?.ts
-        if (current != null && compareTimestamps(current, r.ts) >= 0) return false
+        if (current != null && compareTimestamps(current, r.ts) >= 0) {
+          if (lostFar != null && r.ts != null && current.wall > r.ts.wall + this.maxClockDrift) lostFar.add(i)
+          return false
+        }
         winners.set(r.key, r)
         return true
       })

@@ -1051,6 +1051,7 @@ export interface WriteResponse {
   superseded: number
   clock?: Timestamp
   supersededRecords: boolean[]
+  skewedRecords: boolean[]
 }
 
 export namespace WriteResponse {
@@ -1085,6 +1086,13 @@ export namespace WriteResponse {
           }
         }
 
+        if (obj.skewedRecords != null && obj.skewedRecords.length > 0) {
+          for (const value of obj.skewedRecords) {
+            w.uint32(40)
+            w.bool(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -1092,7 +1100,8 @@ export namespace WriteResponse {
         const obj: any = {
           applied: 0,
           superseded: 0,
-          supersededRecords: []
+          supersededRecords: [],
+          skewedRecords: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1123,6 +1132,14 @@ export namespace WriteResponse {
               obj.supersededRecords.push(reader.bool())
               break
             }
+            case 5: {
+              if (opts.limits?.skewedRecords != null && obj.skewedRecords.length === opts.limits.skewedRecords) {
+                throw new MaxLengthError('Decode error - repeated field "skewedRecords" had too many elements')
+              }
+
+              obj.skewedRecords.push(reader.bool())
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1133,7 +1150,8 @@ export namespace WriteResponse {
         return obj
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
-          supersededRecords: 0
+          supersededRecords: 0,
+          skewedRecords: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1175,6 +1193,21 @@ export namespace WriteResponse {
               }
 
               obj.supersededRecords++
+
+              break
+            }
+            case 5: {
+              if (opts.limits?.skewedRecords != null && obj.skewedRecords === opts.limits.skewedRecords) {
+                throw new MaxLengthError('Streaming decode error - repeated field "skewedRecords" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.skewedRecords[]`,
+                index: obj.skewedRecords,
+                value: reader.bool()
+              }
+
+              obj.skewedRecords++
 
               break
             }
@@ -1221,6 +1254,12 @@ export namespace WriteResponse {
     value: boolean
   }
 
+  export interface WriteResponseSkewedRecordsFieldEvent {
+    field: '$.skewedRecords[]'
+    index: number
+    value: boolean
+  }
+
   export function encode (obj: Partial<WriteResponse>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, WriteResponse.codec())
   }
@@ -1229,7 +1268,7 @@ export namespace WriteResponse {
     return decodeMessage(buf, WriteResponse.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<WriteResponse>): Generator<WriteResponseAppliedFieldEvent | WriteResponseSupersededFieldEvent | WriteResponseClockWallFieldEvent | WriteResponseClockLogicalFieldEvent | WriteResponseClockNodeFieldEvent | WriteResponseSupersededRecordsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<WriteResponse>): Generator<WriteResponseAppliedFieldEvent | WriteResponseSupersededFieldEvent | WriteResponseClockWallFieldEvent | WriteResponseClockLogicalFieldEvent | WriteResponseClockNodeFieldEvent | WriteResponseSupersededRecordsFieldEvent | WriteResponseSkewedRecordsFieldEvent> {
     return streamMessage(buf, WriteResponse.codec(), opts)
   }
 }

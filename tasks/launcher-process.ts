@@ -5,6 +5,9 @@ import type { LauncherReply, LauncherRequest } from './launcher.js'
 
 const send = (m: LauncherReply): void => { if (process.connected) process.send?.(m) }
 
+/** Process groups of the tasks' processes still running (each task leads a group of its own). */
+const running = new Set<number>()
+
 process.on('message', (m: LauncherRequest) => {
   if (m?.t !== 'spawn') return
   const { id } = m
@@ -15,15 +18,30 @@ process.on('message', (m: LauncherRequest) => {
     send({ t: 'error', id, code: (err as NodeJS.ErrnoException).code, message: (err as Error).message })
     return
   }
-  if (child.pid != null) send({ t: 'pid', id, pid: child.pid })
+  const pid = child.pid
+  if (pid != null) {
+    running.add(pid)
+    send({ t: 'pid', id, pid })
+  }
   child.stdout.on('data', (b: Buffer) => { send({ t: 'out', id, fd: 1, data: b }) })
   child.stderr.on('data', (b: Buffer) => { send({ t: 'out', id, fd: 2, data: b }) })
   child.once('error', (err: NodeJS.ErrnoException) => {
     // After a start, an error is about signalling or the pipes: 'close' still follows.
     if (child.pid == null) send({ t: 'error', id, code: err.code, message: err.message })
   })
+  child.once('exit', () => { if (pid != null) running.delete(pid) })
   child.once('close', (code, signal) => { send({ t: 'close', id, code, signal }) })
 })
 
-// The daemon is gone (or stopping): the tasks' processes run on in their own groups, as they would without a launcher.
-process.on('disconnect', () => { process.exit(0) })
+// The daemon is gone. A daemon that stopped gracefully has already ended its tasks; one that crashed or was killed
+// has not, and its tasks will run again, after a restart or on the node that adopts them: a run left going here would
+// then be a second run of the same task at the same time (seen: a killed node, restarted, ran a task again beside the
+// orphan of its first run). So every group still running is killed, at once, before this process exits.
+process.on('disconnect', () => {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, 'SIGKILL')
+    } catch {}
+  }
+  process.exit(0)
+})

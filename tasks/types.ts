@@ -179,9 +179,15 @@ export function parseDuration (v: unknown, name = 'duration'): number {
 }
 
 /** Checks a submitted spec and fills in the defaults; throws InvalidTaskError with the first problem. */
+const SPEC_FIELDS = new Set(['cmd', 'args', 'env', 'files', 'cpu', 'mem', 'tags', 'retries', 'retryFailed', 'timeout', 'inputs', 'outputs', 'idempotencyKey'])
+
 export function normalizeSpec (input: unknown): TaskSpec {
   if (input == null || typeof input !== 'object' || Array.isArray(input)) throw new InvalidTaskError('a task must be a JSON object')
   const s = input as Record<string, unknown>
+  // A misspelt field used to be dropped in silence: `timout` ran the task with the default hour, `retires` with the
+  // default retries.
+  const unknown = Object.keys(s).filter(k => !SPEC_FIELDS.has(k))
+  if (unknown.length > 0) throw new InvalidTaskError(`unknown field ${JSON.stringify(unknown[0])}; a task takes ${[...SPEC_FIELDS].join(', ')}`)
   if (typeof s.cmd !== 'string' || s.cmd.trim() === '' || s.cmd.includes('\0')) throw new InvalidTaskError('cmd must be a non-empty string')
   if (encoder.encode(JSON.stringify(s)).byteLength > C.MAX_SPEC_BYTES) throw new InvalidTaskError(`a task spec may be at most ${C.MAX_SPEC_BYTES} bytes`)
   const files = stringMap(s.files, 'files')

@@ -1,7 +1,9 @@
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import test from 'ava'
 import { MeshClient } from '../cli/client.js'
 import { TokenStore, createToken } from '../node/tokens.js'
-import { mesh, startDaemon, tempDir } from './util.js'
+import { mesh, startDaemon, tempDir, waitFor } from './util.js'
 
 test('an API off loopback refuses to start without a token', async t => {
   const dir = await tempDir(t)
@@ -42,6 +44,11 @@ test('with tokens: no token is 401, a read-only token is 403 on writes, a read-w
   t.is(JSON.parse(cli.stdout).error.code, 'UNAUTHORIZED')
   const cliOk = await mesh(['status', '--api', api, '--json'], { env: { MESH_TOKEN: roToken } })
   t.is(cliOk.code, 0, cliOk.stderr)
+
+  // Removing the token file revokes its tokens: they used to keep working until the node restarted.
+  await rm(join(dir, 'tokens.json'))
+  await waitFor('the removed file\'s tokens to be refused', async () => (await fetch(`${api}/v1/status`, { headers: { authorization: `Bearer ${rwToken}` } })).status === 401, 10_000)
+  t.is((await fetch(`${api}/v1/status`, { headers: { authorization: `Bearer ${roToken}` } })).status, 401)
 })
 
 test('the token store keeps only hashes and grants each token its access', async t => {

@@ -19,6 +19,13 @@ test('an unknown flag gives a one-line error and a non-zero exit', async t => {
   t.regex(r.stderr, /unknown option '--bogus'/)
 })
 
+test('with --json, an argument error is JSON on stdout too', async t => {
+  const r = await mesh(['kv', 'get', 'k', '--consistency', 'bogus', '--json'])
+  t.is(r.code, 64)
+  t.is(JSON.parse(r.stdout).error.code, 'BAD_REQUEST')
+  t.regex(r.stderr, /bogus/)
+})
+
 test('a node that is not reachable gives a one-line error and a non-zero exit', async t => {
   const r = await mesh(['status', '--api', 'http://127.0.0.1:1'])
   t.is(r.code, 69)

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { access, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import test from 'ava'
@@ -113,6 +113,31 @@ test('a peer or API address already in use stops the start with LISTEN_FAILED, n
   }
 })
 
+test('a start that fails leaves no identity behind, so the next start of a seedless node serves KV at once', async t => {
+  const dir = await tempDir(t)
+  const port = await freePort()
+  const holder = createServer()
+  await new Promise<void>(resolve => holder.listen(port, '127.0.0.1', resolve))
+  t.teardown(async () => { await new Promise(resolve => holder.close(resolve)) })
+  const failed = startDaemon(t, ['--data-dir', dir, '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', '127.0.0.1:0'])
+  t.is(await failed.exited, 71, failed.output())
+  // A key left by the failed start made the next one take the node for one that had lost its store: it waited, with
+  // no seed to ask, for a mesh to rebuild from, and answered every KV request with UNAVAILABLE.
+  await t.throwsAsync(access(join(dir, 'identity.key')))
+  const d = startDaemon(t, ['--data-dir', dir, ...local])
+  const { api, peerId } = await d.info()
+  const put = await waitFor('a KV put to be taken', async () => {
+    const r = await fetch(`${api}/v1/kv/after-failed-start`, { method: 'PUT', body: 'v', headers: { 'content-type': 'application/octet-stream' } })
+    return r.status === 503 ? undefined : r
+  }, 30_000)
+  t.is(put.status, 200, await put.text())
+  t.is((await stat(join(dir, 'identity.key'))).mode & 0o777, 0o600)
+  d.child.kill('SIGTERM')
+  t.is(await d.exited, 0)
+  const again = startDaemon(t, ['--data-dir', dir, ...local])
+  t.is((await again.info()).peerId, peerId)
+})
+
 test('--kv-max-value-bytes sets the largest value the KV API takes, below and above the 1 MiB default', async t => {
   for (const limit of [2048, 2 * 1024 * 1024]) {
     const d = startDaemon(t, ['--data-dir', await tempDir(t), ...local, '--replication-factor', '1', '--allow-exec', '--kv-max-value-bytes', String(limit)])
@@ -151,6 +176,19 @@ test('mesh leave stops the node gracefully', async t => {
   t.regex(d.output(), /stopping gracefully/)
 })
 
+test('a SIGTERM that arrives while a mesh leave is stopping the node does not force its exit', async t => {
+  const dir = await tempDir(t)
+  const d = startDaemon(t, ['--data-dir', dir, ...local])
+  const info = await d.info()
+  const res = await fetch(`${info.api}/v1/leave`, { method: 'POST' })
+  t.is(res.status, 202, await res.text())
+  // The operator's next step (`systemctl stop`): it used to count as the second signal, and exited 130 mid-handoff.
+  await waitFor('the leave to start stopping the node', async () => /stopping gracefully/.test(d.output()), 10_000, 5)
+  d.child.kill('SIGTERM')
+  t.is(await d.exited, 0, d.output().slice(-2000))
+  t.notRegex(d.output(), /forcing exit/)
+})
+
 test('a tokenless API refuses foreign Host and Origin headers (DNS rebinding, cross-origin pages)', async t => {
   const dir = await tempDir(t)
   const d = startDaemon(t, ['--data-dir', dir, ...local])
@@ -171,4 +209,39 @@ test('a tokenless API refuses foreign Host and Origin headers (DNS rebinding, cr
   t.is(await status({ host: '[::1]:7947' }), 200)
   t.is(await status({ origin: 'http://evil.example' }), 403)
   t.is(await status({ origin: `http://127.0.0.1:${url.port}` }), 200)
+})
+
+/** Sends `raw` on a new connection, half-closes it, and returns everything the server wrote back. */
+async function rawExchange (api: string, raw: string): Promise<string> {
+  const url = new URL(api)
+  return await new Promise<string>((resolve, reject) => {
+    const s = connect(Number(url.port), url.hostname, () => { s.end(raw) })
+    let got = ''
+    s.on('data', (c) => { got += c.toString() })
+    s.on('error', reject)
+    s.on('close', () => { resolve(got) })
+  })
+}
+
+test('requests the HTTP parser refuses get the JSON error and a count, like any other bad request', async t => {
+  const d = startDaemon(t, ['--data-dir', await tempDir(t), ...local])
+  const { api } = await d.info()
+  const split = (reply: string): { status: number, body: any } => {
+    const [head, body] = reply.split('\r\n\r\n')
+    return { status: Number(head.split(' ')[1]), body: JSON.parse(body) }
+  }
+  const big = split(await rawExchange(api, `GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`))
+  t.is(big.status, 431)
+  t.is(big.body.error.code, 'HEADERS_TOO_LARGE')
+  const junk = split(await rawExchange(api, 'NOT HTTP AT ALL\r\n\r\n'))
+  t.is(junk.status, 400)
+  t.is(junk.body.error.code, 'BAD_REQUEST')
+  // A body cut short: the client declared 100 bytes, sent 3, and closed its side.
+  const cut = split(await rawExchange(api, 'PUT /v1/kv/trunc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: 100\r\n\r\nabc'))
+  t.is(cut.status, 400)
+  t.is(cut.body.error.code, 'BAD_REQUEST')
+  t.is((await fetch(`${api}/v1/health`)).status, 200, 'the node still serves')
+  const metrics = await (await fetch(`${api}/metrics`)).text()
+  t.regex(metrics, /^meshos_api_malformed_requests_total\{reason="HPE_HEADER_OVERFLOW"\} 1$/m)
+  t.regex(metrics, /^meshos_api_requests_total\{method="GET",route="\/v1\/health",status="200"\} 1$/m, metrics.split('\n').filter(l => l.startsWith('meshos_api')).join('\n'))
 })

@@ -292,3 +292,13 @@ test.serial('a malformed notice goes no further than the node that refuses it: g
   await expectCounts(t, member, memberBefore, { applied: 1 })
   t.is(member.libp2p.getConnections(stranger.peerId).length, 0, 'the member never connected to the stranger')
 })
+
+test.serial('a DHT stopped and started again advertises and is found as before', async t => {
+  const { victim, member } = await meshOfTwo(t)
+  const dht = dhtOf(member)
+  await dht.stop()
+  // Its stop aborts its work; the next start used to inherit that abort, so every provide failed at once.
+  await dht.start()
+  await memberProvides(victim, member, 'restarted-dht')
+  t.pass()
+})

@@ -170,6 +170,12 @@ test.serial('bad names are 400; peer find returns addrs, 400 on a malformed id, 
   t.is(JSON.parse(bad.stdout).error.code, 'BAD_REQUEST')
   const long = await mesh(['resource', 'advertise', 'x'.repeat(200), '--api', net.nodes[0].api, '--json'])
   t.is(JSON.parse(long.stdout).error.code, 'BAD_REQUEST')
+  // A TTL past a date's range used to be an INTERNAL "Invalid time value"; a body that is not an object, accepted.
+  for (const body of ['{"ttl":"99999999999d"}', '[]', '{"tll":"1h"}']) {
+    const r = await fetch(`${net.nodes[0].api}/v1/resources/ttl-check`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })
+    t.is(r.status, 400, body)
+    t.is(((await r.json()) as { error: { code: string } }).error.code, 'BAD_REQUEST', body)
+  }
 
   const p = await mesh(['peer', 'find', net.nodes[4].peerId, '--api', net.nodes[1].api, '--json'])
   t.is(p.code, 0, p.stderr)

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { readFile, stat, writeFile } from 'node:fs/promises'
+import { copyFile, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import test from 'ava'
 import { createTestnet, type Testnet } from '../testnet/index.js'
@@ -142,6 +142,8 @@ test.serial(`HTTP: ${bigMiB} MiB streams through with flat memory on both nodes;
 
   const bad = await fetch(`${net.nodes[4].api}/v1/files/${cid}`, { headers: { range: `bytes=${size}-` } })
   t.is(bad.status, 416)
+  t.is(bad.headers.get('content-range'), `bytes */${size}`)
+  t.is(((await bad.json()) as { error: { code: string } }).error.code, 'RANGE_NOT_SATISFIABLE')
 })
 
 test.serial('a file whose chunks repeat reads back byte-identical from a holder and from elsewhere, whole and in ranges', async t => {
@@ -221,6 +223,7 @@ test.serial('a get killed halfway and re-run does not refetch the chunks it alre
 
   const child = spawn(process.execPath, [meshBin, 'file', 'get', cid, '-o', out, '--api', net.nodes[reader].api], { stdio: 'ignore' })
   const exited = new Promise(resolve => child.once('exit', resolve))
+  t.teardown(async () => { if (child.exitCode == null && child.signalCode == null) { child.kill('SIGKILL'); await exited } })
   await waitFor('half the file to arrive', async () => (await stat(`${out}.part`).catch(() => ({ size: 0 }))).size >= data.length / 2, 60_000, 5)
   child.kill('SIGKILL')
   await exited
@@ -247,6 +250,21 @@ test.serial('a get killed halfway and re-run does not refetch the chunks it alre
   const alreadyHad = Math.floor(have / MiB)
   t.log(`chunks ${chunks}; had ${have} bytes (${alreadyHad} whole chunks); second run fetched ${secondRun}`)
   t.true(secondRun <= chunks - alreadyHad, `second run fetched ${secondRun} of ${chunks} chunks though ${alreadyHad} were already here`)
+
+  // Every byte arrived, but the run was killed before its rename: the re-run finds nothing left to fetch and finishes.
+  await copyFile(out, `${out}.part`)
+  await rm(out)
+  await writeFile(`${out}.part.json`, JSON.stringify({ cid, offset: 0, length: null }))
+  const done = await mesh(['file', 'get', cid, '-o', out, '--api', net.nodes[reader].api, '--json'])
+  t.is(done.code, 0, done.stderr)
+  t.is(JSON.parse(done.stdout).resumedFrom, data.length)
+  t.is(sha(await readFile(out)), sha(data))
+  // An empty range is a file too, and the node is still asked whether the file exists.
+  const empty = await mesh(['file', 'get', cid, '-o', join(dir, 'empty.bin'), '--offset', '5', '--length', '0', '--api', net.nodes[reader].api])
+  t.is(empty.code, 0, empty.stderr)
+  t.is((await readFile(join(dir, 'empty.bin'))).byteLength, 0)
+  const unknown = await mesh(['file', 'get', 'bagaaierasords4njcts6vs7qvdjfcvgnume4hqohf65zsfguprqphs3icwea', '-o', join(dir, 'none.bin'), '--length', '0', '--api', net.nodes[reader].api])
+  t.is(unknown.code, 1, unknown.stderr)
 })
 
 test.serial('a frozen replica holder: get still succeeds; once it is declared dead, every chunk is back at 3 replicas within 60 s', async t => {

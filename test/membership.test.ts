@@ -219,6 +219,23 @@ test('a graceful leave is `left` everywhere, with a `left` event and never `dead
   t.true(sim.allSee(leaver.id, 'left', nodes.filter(n => n !== leaver)))
 })
 
+test('a stop during a leave\'s linger ends the leave too', async t => {
+  const sim = new Simulation({ seed: 6 })
+  t.teardown(() => { sim.stop() })
+  const nodes = sim.addNodes(3)
+  t.true(sim.runUntil(() => sim.converged(), 10_000))
+  const leaver = nodes[1]
+  let ended = false
+  const done = sim.leave(leaver.id).then(() => { ended = true })
+  sim.run(10)
+  t.false(ended, 'still lingering, so that the news of the leave spreads')
+  // The node's own stop (a shutdown cut short) clears the linger's timer: the leave used to wait on it for ever.
+  leaver.membership.stop()
+  await done
+  t.true(ended)
+  t.false(leaver.membership.isRunning)
+})
+
 // ---------------------------------------------------------------------------------------------
 // Signatures
 

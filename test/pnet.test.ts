@@ -110,3 +110,42 @@ test('pnet ciphers in place on a real connection: bytes arrive intact both ways 
     t.true(payload.equals(copy), `${size} bytes: the caller's buffer is unchanged`)
   }
 })
+
+test.serial('connections that close before carrying data give their cipher slots back: strangers cannot cut a node off', async t => {
+  const { createMeshLibp2p } = await import('../node/libp2p.js')
+  const { generateKeyPair } = await import('@libp2p/crypto/keys')
+  const { writeNetworkKey } = await import('../node/pnet.js')
+  const { waitFor } = await import('./util.js')
+  const { connect } = await import('node:net')
+  const { mkdtemp, rm } = await import('node:fs/promises')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const dir = await mkdtemp(join(tmpdir(), 'meshos-pnet-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const key = join(dir, 'swarm.key')
+  await writeNetworkKey(key)
+  const node = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], networkKey: key })
+  await node.start()
+  t.teardown(async () => { await node.stop() })
+  const port = Number(node.getMultiaddrs()[0].toString().split('/tcp/')[1].split('/')[0])
+  // The package's next free slot: a stream made now takes it; streams that leaked their slots push it up by 64 each.
+  const nextSlot = (): number => {
+    const probe = XSalsa20(randomBytes(24), randomBytes(32)) as unknown as { _xor: { _pointer: number }, finalize: () => void }
+    const at = probe._xor._pointer
+    probe.finalize()
+    return at
+  }
+  const before = nextSlot()
+  const opened = (node.getConnections().length)
+  // A stranger's connection: pnet's 24-byte nonce, then nothing; pnet makes both cipher streams for it.
+  for (let i = 0; i < 200; i++) {
+    await new Promise<void>(resolve => {
+      const s = connect(port, '127.0.0.1', () => { s.write(randomBytes(24)); setImmediate(() => { s.destroy(); resolve() }) })
+      s.on('error', () => { resolve() })
+    })
+  }
+  await waitFor('the node to close every stranger\'s connection', () => node.getConnections().length <= opened, 30_000)
+  // Each leaked connection took two slots for good: 200 of them moved the next slot up by 25,600 bytes.
+  await waitFor('the slots to be free again', () => nextSlot() <= before + 64 * 4, 30_000)
+  t.pass()
+})

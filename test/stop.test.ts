@@ -1,4 +1,5 @@
 import { createHook } from 'node:async_hooks'
+import { join } from 'node:path'
 import test from 'ava'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { resolveConfig } from '../node/config.js'
@@ -52,4 +53,25 @@ test('a stopped node leaves no timer of its own running', async t => {
   for (const n of [b, a]) await n.stop({ leave: false })
   const running = [...timers.values()].filter(x => x.timer.hasRef?.() === true && x.timer._destroyed !== true)
   t.deepEqual(running.map(x => x.where), [], 'timers of ours still running after stop, by the line that set them')
+})
+
+test('a stop that comes while the node starts stops everything the start went on to start; a second stop waits for it', async t => {
+  const dataDir = await tempDir(t, 'meshos-stop-')
+  const node = new MeshNode({ config: resolveConfig({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', logLevel: 'silent' }), privateKey: await generateKeyPair('Ed25519') })
+  t.teardown(async () => { await node.stop({ leave: false }).catch(() => {}) })
+  const starting = node.start()
+  // While the start is under way (a SIGTERM early in `mesh start`). Stopping only what existed then left the API
+  // server, storage and tasks running once the start carried on.
+  const first = node.stop({ leave: false })
+  const second = node.stop({ leave: false })
+  await second
+  // The second caller got back only once the node was stopped: its store can be opened again at once.
+  const { ClassicLevel } = await import('classic-level')
+  const db = new ClassicLevel(join(dataDir, 'storage'))
+  await db.open()
+  await db.close()
+  await starting
+  await first
+  t.false(node.started)
+  await t.throwsAsync(fetch(`${node.api.url}/v1/health`))
 })

@@ -142,6 +142,29 @@ test.serial('a frozen node\'s tasks run elsewhere after it is declared dead; non
   }
 })
 
+test.serial('a node killed with SIGKILL takes its tasks\' processes with it, so a re-run never runs beside an orphan', async t => {
+  const s = await submit(0, { cmd: 'sleep', args: ['998.75'] })
+  const running = await waitFor('running', async () => { const x = await status(1, s.id); return x.state === 'running' ? x : undefined }, 30_000)
+  const victim = indexOf(running.node)
+  const pid = await waitFor('the task\'s process', async () => {
+    try { return Number(execFileSync('pgrep', ['-f', 'sleep 998.75']).toString().trim().split('\n')[0]) } catch { return undefined }
+  }, 10_000)
+  const alive = (p: number): boolean => { try { process.kill(p, 0); return true } catch { return false } }
+  t.true(alive(pid))
+  try {
+    await net.kill(victim, 'SIGKILL')
+    // Before, the process ran on under pid 1; the task, adopted elsewhere or taken back after a restart, then ran twice.
+    await waitFor('the killed node\'s task process to end', async () => !alive(pid), 10_000)
+    t.pass()
+  } finally {
+    try { process.kill(pid, 'SIGKILL') } catch {}
+    await net.client(victim === 0 ? 1 : 0, { timeout: 30_000 }).json('POST', `/v1/tasks/${s.id}/cancel`).catch(() => {})
+    await net.startNode(victim)
+    await net.waitForMembers({ timeout: 60_000 })
+    await net.waitFor('every node\'s store to be ready', async () => (await Promise.all(net.nodes.map(async (_, i) => (await net.client(i).json('GET', '/v1/storage/stats')).ready === true))).every(Boolean), 90_000, 250)
+  }
+})
+
 test.serial('a task reads a file input and stores a file output', async t => {
   const content = 'hello from the mesh\n'.repeat(100)
   const up = await (await net.client(1).request('POST', '/v1/files?name=in.txt', { body: content, headers: { 'content-type': 'application/octet-stream' } })).json() as { cid: string }
@@ -162,6 +185,12 @@ test.serial('bad input: unknown command, missing input, too many cpus; CLI round
   const err = await net.client(0).json('POST', '/v1/tasks', { cmd: 'true', cpu: 64 }).catch((e: { code?: string, message?: string }) => e)
   t.is((err as { code?: string }).code, 'BAD_REQUEST')
   t.regex((err as Error).message, /more than any node/)
+  // A misspelt field was dropped in silence (the task ran with the default timeout); a batch ignored a field beside it.
+  const typo = await net.client(0).json('POST', '/v1/tasks', { cmd: 'true', timout: '5s' }).catch((e: { code?: string, message?: string }) => e)
+  t.is((typo as { code?: string }).code, 'BAD_REQUEST')
+  t.regex((typo as Error).message, /unknown field "timout"/)
+  const mixed = await net.client(0).json('POST', '/v1/tasks', { tasks: [{ cmd: 'true' }], cmd: 'rm' }).catch((e: { code?: string }) => e)
+  t.is((mixed as { code?: string }).code, 'BAD_REQUEST')
   // A value under the tasks prefix that is not a task record (anyone with KV write access can put one) is skipped by
   // listings and by the sweeps that adopt dead nodes' tasks, not fatal to them.
   const junk = await net.client(2).request('PUT', '/v1/kv/tasks/t/junk', { body: Buffer.from('null'), headers: { 'content-type': 'application/octet-stream' } })

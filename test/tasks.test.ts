@@ -335,7 +335,7 @@ test('a dead node\'s running and queued tasks are re-run elsewhere, once in the 
   t.is(mesh.store.records().length, recs.length)
   t.true(mesh.store.records().some(r => r.nodeRetries === 1), 'some task was re-queued')
   // The crashed node's runs end too; none of them may change a record (its store calls fail, as over a dead network).
-  await new Promise(resolve => setTimeout(resolve, 500))
+  await until('the crashed node\'s runs to end', () => z.stats().tasksRunning === 0, 30_000)
   t.true(mesh.store.records().every(r => r.state === 'succeeded'))
   void a
   await mesh.stop()

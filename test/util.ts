@@ -69,7 +69,8 @@ export interface Daemon {
 
 /** Starts `mesh start` as a real process; it is killed in teardown if still running. */
 export function startDaemon (t: ExecutionContext, args: string[], env: Record<string, string> = {}): Daemon {
-  const child = spawn(process.execPath, [meshBin, 'start', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  // MESH_PARENT_PID: the daemon stops itself if this worker dies before its teardown can (a runner's timeout).
+  const child = spawn(process.execPath, [meshBin, 'start', ...args], { env: { ...process.env, MESH_PARENT_PID: String(process.pid), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout!.on('data', (c) => { out += c })
   child.stderr!.on('data', (c) => { out += c })

@@ -4,7 +4,7 @@ import { basename } from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Option, type Command } from 'commander'
-import { BadRequestError } from '../../lib/errors.js'
+import { BadRequestError, MeshError } from '../../lib/errors.js'
 import { readJson } from '../client.js'
 import { action, client, clientCommand, print, type ClientOpts } from '../common.js'
 import { formatBytes, formatDuration, printTable } from '../format.js'
@@ -115,20 +115,34 @@ export function registerFileCommands (program: Command): void {
         }
       }
       const from = offset + have
-      const headers: Record<string, string> = {}
-      if (length !== null && have >= length) {
+      if (length !== null && have >= length && have > 0) {
         // Everything arrived before; only the rename was missed.
       } else {
-        if (from > 0 || length !== null) headers.range = `bytes=${from}-${length !== null ? offset + length - 1 : ''}`
-        const res = await api.stream('GET', `/v1/files/${enc(cid)}`, { headers, timeout: null })
-        const total = Number(res.headers['content-length'] ?? NaN)
-        const progress = new Progress('get', Number.isFinite(total) ? have + total : undefined, have)
-        // A 1 MiB queue lets the socket's pieces gather while a write is in the thread pool, and leave in one writev:
-        // with the default 16 KiB each 64 KiB piece was a write of its own, and a 200 MiB get took 0.8-1.0 s of this
-        // process's CPU against 0.63-0.65.
-        const sink = toStdout ? process.stdout : createWriteStream(part, { flags: have > 0 ? 'a' : 'w', highWaterMark: 1024 * 1024 })
-        await pipeline(res, progress.counter(), sink)
-        progress.end()
+        // An empty range has no Range header form (bytes=N-(N-1)); the query asks for it, and still checks the file.
+        const path = length === 0 ? `/v1/files/${enc(cid)}?offset=${offset}&length=0` : `/v1/files/${enc(cid)}`
+        const headers: Record<string, string> = {}
+        if (length !== 0 && (from > 0 || length !== null)) headers.range = `bytes=${from}-${length !== null ? offset + length - 1 : ''}`
+        let res
+        try {
+          res = await api.stream('GET', path, { headers, timeout: null })
+        } catch (err) {
+          // To the end of the file, with every byte already here (a re-run after only the rename was missed): the
+          // range past the end is empty, which the node answers with 416.
+          if (!(err instanceof MeshError && err.code === 'RANGE_NOT_SATISFIABLE' && length === null && have > 0)) throw err
+          const head = await api.stream('HEAD', `/v1/files/${enc(cid)}`, { timeout: 60_000 })
+          head.resume()
+          if (Number(head.headers['content-length']) !== from) throw err
+        }
+        if (res != null) {
+          const total = Number(res.headers['content-length'] ?? NaN)
+          const progress = new Progress('get', Number.isFinite(total) ? have + total : undefined, have)
+          // A 1 MiB queue lets the socket's pieces gather while a write is in the thread pool, and leave in one writev:
+          // with the default 16 KiB each 64 KiB piece was a write of its own, and a 200 MiB get took 0.8-1.0 s of this
+          // process's CPU against 0.63-0.65.
+          const sink = toStdout ? process.stdout : createWriteStream(part, { flags: have > 0 ? 'a' : 'w', highWaterMark: 1024 * 1024 })
+          await pipeline(res, progress.counter(), sink)
+          progress.end()
+        }
       }
       let size = 0
       if (!toStdout) {
