@@ -76,17 +76,33 @@ export class ApiServer {
     }
   }
 
+  /** Counter children by method, route and status: labelling one per request cost a hash of its labels each time. */
+  private readonly counted = new Map<string, { inc: () => void }>()
+  private count (method: string, route: string, status: number): void {
+    if (this.requests == null) return
+    const key = `${method} ${route} ${status}`
+    let child = this.counted.get(key)
+    if (child == null) {
+      child = this.requests.labels(method, route, String(status))
+      this.counted.set(key, child)
+    }
+    child.inc()
+  }
+
   /**
    * Requests Node's parser refuses (malformed, headers too large, a body cut short, too slow) get the API's JSON error
    * like any other, rather than Node's bare status line, and are counted.
    */
   private readonly onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => {
     const reason = err.code ?? 'unknown'
-    this.malformed?.inc({ reason })
-    if (reason === 'ECONNRESET' || !socket.writable) {
+    // A client that went away is not a malformed request; and a response already under way on this connection (a
+    // pipelined request after it was bad) cannot be followed by another status line.
+    const inFlight = (socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true
+    if (reason === 'ECONNRESET' || !socket.writable || inFlight) {
       socket.destroy()
       return
     }
+    this.malformed?.inc({ reason })
     const e = reason === 'HPE_HEADER_OVERFLOW'
       ? new MeshError('HEADERS_TOO_LARGE', 'request headers are too large')
       : reason === 'ERR_HTTP_REQUEST_TIMEOUT'
@@ -249,12 +265,12 @@ export class ApiServer {
       const result = await route.handler(ctx)
       if (result !== undefined && !res.headersSent) sendJson(res, res.statusCode === 200 ? 200 : res.statusCode, result)
       this.onRequest?.(method, routeName, res.statusCode)
-      this.requests?.inc({ method, route: routeName, status: res.statusCode })
+      this.count(method, routeName, res.statusCode)
     } catch (err) {
       const e = toMeshError(err)
       if (e.code === 'INTERNAL') this.log.error({ err, method, path: url.pathname }, 'api request failed')
       this.onRequest?.(method, routeName, e.status)
-      this.requests?.inc({ method, route: routeName, status: e.status })
+      this.count(method, routeName, e.status)
       if (!res.headersSent) {
         sendJson(res, e.status, e.toJSON())
       } else {

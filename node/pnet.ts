@@ -60,7 +60,9 @@ function patchXsalsa20 (): void {
     refresh(this)
     finalize.call(this)
   }
+  finalizePackage = (stream: PackageStream): void => { proto.finalize?.call(stream) }
   handOverNow = (stream: PackageStream): void => {
+    refresh(stream)
     if (stream.__simd === undefined) stream.__simd = handOver(stream)
   }
   /**
@@ -82,6 +84,8 @@ let simdCipher = simdAvailable
 
 /** Hands a package stream that has not been used yet to the SIMD cipher now (which frees its slot); set by the patch. */
 let handOverNow: ((stream: PackageStream) => void) | undefined
+/** Ends a package stream (its SIMD one, or its slot); set by the patch. */
+let finalizePackage: ((stream: PackageStream) => void) | undefined
 
 /**
  * Whether pnet streams created from now on (at their first update) go through ./xsalsa20.js; true wherever the
@@ -153,6 +157,9 @@ function cipherInPlace (boxed: MessageStream): void {
 
 interface PackageCipher { _xor: PackageStream | null, finalize: () => void }
 
+/** What a connection's cipher streams point at once it has closed: updates pass the bytes through unchanged. */
+const spent = { update: () => {}, finalize: () => {} } as unknown as PackageStream
+
 /**
  * Each of pnet's two cipher streams per connection takes a 64-byte slot in the `xsalsa20` package's fixed memory,
  * about 10,000 slots in all, and pnet never gives one back. A stream hands its slot back when it moves to the SIMD
@@ -168,13 +175,17 @@ function releaseCiphers (boxed: MessageStream): void {
   for (const x of streams) if (x._xor != null) handOverNow?.(x._xor)
   const end = (): void => {
     for (const x of streams) {
-      if (x._xor == null) continue
+      const inner = x._xor
+      if (inner == null) continue
+      // The stream stays callable: data buffered by a paused connection can still be handed up after its close, and
+      // an update through a finalized stream would throw inside an event listener, which ends the process.
+      x._xor = spent
       try {
-        x.finalize()
+        finalizePackage?.(inner)
       } catch {}
     }
   }
-  if ((boxed as unknown as { status?: string }).status === 'closed') end()
+  if ((boxed as unknown as { status?: string }).status !== 'open') end()
   else boxed.addEventListener('close', end, { once: true })
 }
 

@@ -304,7 +304,9 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
   await mkdir(dir, { recursive: true })
   const peersFile = join(dir, 'peers.json')
   await removeStaleTemps(dir, { only: 'peers.json' })
-  const expected = await readFile(peersFile, 'utf8').then(t => JSON.parse(t) as unknown).then(v => Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [], (err) => {
+  // A new identity has no ring peers yet: a peers.json left by a start that failed after storage ran names the
+  // identity that start made and threw away, and readiness would wait for it for ever.
+  const expected = node.newIdentity ? [] : await readFile(peersFile, 'utf8').then(t => JSON.parse(t) as unknown).then(v => Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [], (err) => {
     // Read as a wiped node's: readiness then waits for a whole member table from the mesh.
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ err, file: peersFile }, 'ring members file unreadable; learning them from the mesh')
     return []

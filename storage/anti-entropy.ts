@@ -235,6 +235,7 @@ export class AntiEntropy {
       this.ringKey = key
       this.synced = new Map()
     }
+    if (key !== this.ringSeen.key) this.ringSeen = { key, since: this.c.clock.now() }
   }
 
   /** One background tick: the next (peer, segment) round, then rebalance and GC of that segment. */
@@ -376,11 +377,14 @@ export class AntiEntropy {
     const span = segment(seg, this.segments)
     const foreign = intersect(normalize(ring.ranges(this.rf).filter(r => !r.replicas.includes(this.self)).flatMap(r => r.ranges)), [span])
     const now = this.c.clock.now()
-    const key = ring.members.join(',')
-    if (key !== this.ringSeen.key) this.ringSeen = { key, since: now }
+    this.checkRing(ring)
     if (foreign.length === 0) return 0
     const entries: Array<{ e: LocalEntry, targets: string[] }> = []
+    let examined = 0
     for await (const e of this.c.service.entries(foreign)) {
+      // Records left for their grace count too, so that a segment full of them is not read whole every round.
+      if (++examined > 4 * this.maxRecords) break
+      signal.throwIfAborted()
       // Foreign because of a ring change this node has not heard of yet, not one it has: a leaving node hands its
       // records to their replicas in the ring without it, before the others learn that it left. Moved at once, they
       // went back to the leaving node, which then exited with them (seen: keys left with two copies after a leave).

@@ -599,6 +599,8 @@ export class Coordinator {
         return
       }
       const sending: Promise<void> = send(peer, q.records).finally(() => { if (inflight.get(peer) === sending) inflight.delete(peer) })
+      // Rejects only when the whole handoff is aborted, which the loop or the final wait reports: never unhandled.
+      sending.catch(() => {})
       inflight.set(peer, sending)
     }
     for await (const e of this.c.service.entries([FULL_RANGE])) {
@@ -613,7 +615,7 @@ export class Coordinator {
         if (q.bytes >= this.maxBatchBytes / 2 || q.records.length >= 1000) await flush(peer)
       }
     }
-    for (const peer of [...queues.keys()]) await flush(peer)
+    await Promise.all([...queues.keys()].map(async peer => { await flush(peer) }))
     await Promise.all(inflight.values())
     return result
   }

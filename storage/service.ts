@@ -199,25 +199,18 @@ export class ReplicaService {
     return await this.run(signal, async () => {
       signal?.throwIfAborted()
       for (const r of req.records) this.check(r)
-      // Refused records are answered as not applied, record by record: a batch of anti-entropy or hints that carries
-      // one (written before this check existed) still delivers the rest. A coordinator re-stamps a write it sees
-      // superseded and fails it if that does not help (Coordinator.writeFresh), so nothing is acknowledged that was not
-      // stored.
+      // Refused records are answered record by record, as not applied and skewed: a batch of anti-entropy or hints
+      // that carries one (stored before this check existed) still delivers the rest. A coordinator of this version
+      // counts a skewed answer as no ack (Coordinator.writeRecord); one of an older version reads it as superseded.
       const limit = BigInt(Math.floor(this.clock.now())) + this.maxClockDrift
       const refused = req.records.map(r => r.ts != null && r.ts.wall > limit)
       const skewed = refused.filter(Boolean).length
       if (skewed > 0) this.refuseSkewed(req.records.find((_, i) => refused[i])!, skewed)
       const taken = skewed > 0 ? req.records.filter((_, i) => !refused[i]) : req.records
-      const lostFar = new Set<number>()
-      const applied = await this.applyMany(taken, lostFar)
+      const applied = await this.applyMany(taken)
       let next = 0
-      const skewedRecords = refused.slice()
-      const results = refused.map((no, i) => {
-        if (no) return false
-        const at = next++
-        if (lostFar.has(at)) skewedRecords[i] = true
-        return applied[at]
-      })
+      const skewedRecords = refused
+      const results = refused.map(no => no ? false : applied[next++])
       const n = results.filter(Boolean).length
       return {
         applied: n,
@@ -396,11 +389,13 @@ export class ReplicaService {
    * CPU. Records of one key apply in order, as they would one by one.
    */
   /**
-   * Applies each record that is newer than what is stored. `lostFar`, when given, collects the indexes of records that
-   * lost to a stored version stamped beyond the clock drift bound ahead of them: a clock problem, not a newer write.
+   * Applies each record that is newer than what is stored. A stored version stamped beyond the clock drift bound ahead
+   * of this replica's clock (kept from before replicas refused such records, or a wall time of 2^64-1 sent by a member)
+   * is replaced by any record: it would otherwise beat every later write of its key.
    */
-  async applyMany (records: KvRecord[], lostFar?: Set<number>): Promise<boolean[]> {
+  async applyMany (records: KvRecord[]): Promise<boolean[]> {
     if (records.length === 0) return []
+    const horizon = BigInt(Math.floor(this.clock.now())) + this.maxClockDrift
     for (const r of records) this.hlc.update(r.ts)
     const keys = [...new Set(records.map(r => r.key))]
     return await this.withKeys(keys, async () => {
@@ -419,12 +414,11 @@ export class ReplicaService {
         })
       }
       const winners = new Map<string, KvRecord>()
-      const results = records.map((r, i) => {
-        const current = winners.get(r.key)?.ts ?? existing.get(r.key)?.ts
-        if (current != null && compareTimestamps(current, r.ts) >= 0) {
-          if (lostFar != null && r.ts != null && current.wall > r.ts.wall + this.maxClockDrift) lostFar.add(i)
-          return false
-        }
+      const results = records.map(r => {
+        const winner = winners.get(r.key)?.ts
+        const stored = existing.get(r.key)?.ts
+        const current = winner ?? (stored != null && stored.wall > horizon ? undefined : stored)
+        if (current != null && compareTimestamps(current, r.ts) >= 0) return false
         winners.set(r.key, r)
         return true
       })

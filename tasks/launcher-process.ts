@@ -29,8 +29,11 @@ process.on('message', (m: LauncherRequest) => {
     // After a start, an error is about signalling or the pipes: 'close' still follows.
     if (child.pid == null) send({ t: 'error', id, code: err.code, message: err.message })
   })
-  child.once('exit', () => { if (pid != null) running.delete(pid) })
-  child.once('close', (code, signal) => { send({ t: 'close', id, code, signal }) })
+  child.once('close', (code, signal) => {
+    // On close, not exit: a task's background children may hold its group, and its pipes, after it exits.
+    if (pid != null) running.delete(pid)
+    send({ t: 'close', id, code, signal })
+  })
 })
 
 // The daemon is gone. A daemon that stopped gracefully has already ended its tasks; one that crashed or was killed

@@ -178,9 +178,9 @@ export function parseDuration (v: unknown, name = 'duration'): number {
   return Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const)[(m[2] ?? 's') as 'ms']
 }
 
-/** Checks a submitted spec and fills in the defaults; throws InvalidTaskError with the first problem. */
 const SPEC_FIELDS = new Set(['cmd', 'args', 'env', 'files', 'cpu', 'mem', 'tags', 'retries', 'retryFailed', 'timeout', 'inputs', 'outputs', 'idempotencyKey'])
 
+/** Checks a submitted spec and fills in the defaults; throws InvalidTaskError with the first problem. */
 export function normalizeSpec (input: unknown): TaskSpec {
   if (input == null || typeof input !== 'object' || Array.isArray(input)) throw new InvalidTaskError('a task must be a JSON object')
   const s = input as Record<string, unknown>

@@ -1,7 +1,7 @@
 import { connect, createServer } from 'node:net'
 import { access, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { MeshClient } from '../cli/client.js'
 import { startDaemon, tempDir, waitFor } from './util.js'
 
@@ -113,13 +113,21 @@ test('a peer or API address already in use stops the start with LISTEN_FAILED, n
   }
 })
 
-test('a start that fails leaves no identity behind, so the next start of a seedless node serves KV at once', async t => {
+for (const which of ['peer', 'API'] as const) {
+  test(`a start that fails (${which} port taken) leaves no identity behind, so the next start of a seedless node serves KV at once`, async t => {
+    await startAfterFailedStart(t, which)
+  })
+}
+
+async function startAfterFailedStart (t: ExecutionContext, which: 'peer' | 'API'): Promise<void> {
   const dir = await tempDir(t)
   const port = await freePort()
   const holder = createServer()
   await new Promise<void>(resolve => holder.listen(port, '127.0.0.1', resolve))
   t.teardown(async () => { await new Promise(resolve => holder.close(resolve)) })
-  const failed = startDaemon(t, ['--data-dir', dir, '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', '127.0.0.1:0'])
+  // The API starts last: a start that fails there has run storage (which may have saved its ring peers) first.
+  const args = which === 'peer' ? ['--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', '127.0.0.1:0'] : ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', `127.0.0.1:${port}`]
+  const failed = startDaemon(t, ['--data-dir', dir, ...args])
   t.is(await failed.exited, 71, failed.output())
   // A key left by the failed start made the next one take the node for one that had lost its store: it waited, with
   // no seed to ask, for a mesh to rebuild from, and answered every KV request with UNAVAILABLE.
@@ -136,7 +144,7 @@ test('a start that fails leaves no identity behind, so the next start of a seedl
   t.is(await d.exited, 0)
   const again = startDaemon(t, ['--data-dir', dir, ...local])
   t.is((await again.info()).peerId, peerId)
-})
+}
 
 test('--kv-max-value-bytes sets the largest value the KV API takes, below and above the 1 MiB default', async t => {
   for (const limit of [2048, 2 * 1024 * 1024]) {
@@ -184,6 +192,7 @@ test('a SIGTERM that arrives while a mesh leave is stopping the node does not fo
   t.is(res.status, 202, await res.text())
   // The operator's next step (`systemctl stop`): it used to count as the second signal, and exited 130 mid-handoff.
   await waitFor('the leave to start stopping the node', async () => /stopping gracefully/.test(d.output()), 10_000, 5)
+  t.is(d.child.exitCode, null, 'still stopping when the signal comes')
   d.child.kill('SIGTERM')
   t.is(await d.exited, 0, d.output().slice(-2000))
   t.notRegex(d.output(), /forcing exit/)
