@@ -239,6 +239,15 @@ export class ApiServer {
       }
       const route = m.route
       routeName = route.path
+      // URLSearchParams turns bytes that are not UTF-8 into U+FFFD, so a bad prefix or name would be used as something
+      // else; the path already refuses them.
+      if (url.search !== '') {
+        try {
+          decodeURIComponent(url.search.replace(/\+/g, ' '))
+        } catch {
+          throw new MeshError('BAD_REQUEST', 'malformed percent-encoding in the query (not UTF-8)')
+        }
+      }
       this.authorise(req, route.access ?? (route.method === 'GET' ? 'read' : 'write'))
       const maxBody = route.maxBody ?? C.apiMaxBody
       const declared = Number(req.headers['content-length'] ?? 0)

@@ -249,6 +249,10 @@ test('requests the HTTP parser refuses get the JSON error and a count, like any 
   const cut = split(await rawExchange(api, 'PUT /v1/kv/trunc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: 100\r\n\r\nabc'))
   t.is(cut.status, 400)
   t.is(cut.body.error.code, 'BAD_REQUEST')
+  // Bytes that are not UTF-8 in the query were turned into U+FFFD and used as such (a scan of prefix "\uFFFD").
+  const badQuery = await fetch(`${api}/v1/kv?prefix=%ff`)
+  t.is(badQuery.status, 400)
+  t.is(((await badQuery.json()) as { error: { code: string } }).error.code, 'BAD_REQUEST')
   t.is((await fetch(`${api}/v1/health`)).status, 200, 'the node still serves')
   const metrics = await (await fetch(`${api}/metrics`)).text()
   t.regex(metrics, /^meshos_api_malformed_requests_total\{reason="HPE_HEADER_OVERFLOW"\} 1$/m)
