@@ -539,7 +539,10 @@ export class Coordinator {
             if (res == null) continue
             const last = res.records[res.records.length - 1]?.key
             if (res.more && last != null && (horizon == null || compareKeys(last, horizon) < 0)) horizon = last
+            const ahead = BigInt(Math.floor(this.c.clock.now())) + this.maxClockDrift
             for (const r of res.records) {
+              // As in readFrom: a version from beyond the drift bound is not the newest.
+              if (r.ts != null && r.ts.wall > ahead) continue
               const cur = merged.get(r.key)
               if (cur == null || compareTimestamps(r.ts, cur.ts) > 0) merged.set(r.key, r)
             }

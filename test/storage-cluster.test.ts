@@ -349,6 +349,8 @@ test('a node whose clock runs hours fast cannot hide later writes: its own write
   t.is(text((await c.node(other).get(key, { consistency: 'all' })).value), 'later')
   await c.node(other).delete(key, { consistency: 'quorum' })
   await t.throwsAsync(c.node(other).get(key, { consistency: 'all' }), { code: 'NOT_FOUND' })
+  // Scans merge versions the same way: the fast node's own replica still holds its version, which must not reappear.
+  t.false((await c.node(other).scan({ prefix: 'fast/' })).entries.some(e => e.key === key), 'scan shows the deleted key')
   // A record stamped far ahead, sent straight to a replica (a member can send anything), is refused and counted.
   const replica = c.node('node-1').replicasOf(key).find(r => r !== 'node-2')!
   const res = await c.node(replica).service.write({ records: [{ key, value: new TextEncoder().encode('forged'), tombstone: false, expiresAt: 0n, ts: { wall: 2n ** 64n - 1n, logical: 0, node: 'zzzz' } }] })
