@@ -51,6 +51,8 @@ export const DEFAULT_HINT_REPLAY_RATE = 1000
 export const DEFAULT_HINT_SWEEP_INTERVAL = 2 * second
 /** Remote timestamps further ahead than this do not advance our clock (a broken peer clock must not drag everyone). */
 export const DEFAULT_MAX_CLOCK_DRIFT = 1 * hour
+/** How long a node whose timestamps most replicas refused as too far ahead coordinates no writes; renewed by each refusal seen. */
+export const SELF_SKEW_HOLD = 1 * minute
 /** Scan page size per node. */
 export const DEFAULT_SCAN_LIMIT = 1000
 export const MAX_SCAN_LIMIT = 10_000

@@ -19,7 +19,7 @@ import {
 } from './errors.js'
 import {
   DEFAULT_REPLICATION_FACTOR, DEFAULT_REQUEST_TIMEOUT, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_TTL, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT,
-  DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_CLOCK_DRIFT, DEFAULT_ROUND_TIMEOUT, HANDOFF_BATCH_TIMEOUT, MAX_WRITE_BATCH, MAX_READ_BATCH, MAX_BATCHES_IN_FLIGHT, READ_OVERHEAD_BYTES, SINGLE_READER_RECHECK
+  DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_CLOCK_DRIFT, DEFAULT_ROUND_TIMEOUT, SELF_SKEW_HOLD, HANDOFF_BATCH_TIMEOUT, MAX_WRITE_BATCH, MAX_READ_BATCH, MAX_BATCHES_IN_FLIGHT, READ_OVERHEAD_BYTES, SINGLE_READER_RECHECK
 } from './constants.js'
 
 export interface CoordinatorComponents {
@@ -206,6 +206,14 @@ export class Coordinator {
     await Promise.allSettled([...this.background])
   }
 
+  /** Until then (this node's clock) it coordinates no writes: see writeFresh. */
+  private selfSkewedUntil = 0
+  private selfSkewed (): void {
+    const now = this.c.clock.now()
+    if (now >= this.selfSkewedUntil) this.log.error({ holdMs: SELF_SKEW_HOLD }, 'replicas refuse this node\'s timestamps as over the clock drift bound ahead of their clocks: this node\'s clock is ahead; it coordinates no writes until it is fixed')
+    this.selfSkewedUntil = now + SELF_SKEW_HOLD
+  }
+
   private track (p: Promise<unknown>): void {
     const q = p.catch(err => { this.log.debug({ err }, 'background storage task failed') }).finally(() => { this.background.delete(q) })
     this.background.add(q)
@@ -259,6 +267,11 @@ export class Coordinator {
    * answers with its clock, which has by then advanced our HLC past the stored version; so re-stamp and send again.
    */
   private async writeFresh (make: () => KvRecord, level: ConsistencyLevel, opts: OperationOptions): Promise<WriteResult> {
+    // Most of a key's other replicas refused this node's stamps as too far ahead of their clocks: this node's clock is
+    // the wrong one. Its own replica would still take its writes, and acknowledge them at ONE or ANY, with versions
+    // that win over everyone's once real time comes within the bound; so it coordinates none for a while (as a
+    // CockroachDB node past its maximum offset stops serving).
+    if (this.c.clock.now() < this.selfSkewedUntil) throw new ClockSkewError(make().key, 'self')
     let result: WriteResult & { superseded?: boolean } = { key: '', timestamp: undefined as unknown as Timestamp, acks: 0, hinted: 0 }
     for (let attempt = 0; attempt < 3; attempt++) {
       result = await this.writeRecord(make(), level, opts)
@@ -385,6 +398,8 @@ export class Coordinator {
         else finish(new ConsistencyTimeoutError(shortfall(acks), timeoutMs))
       }, timeoutMs)
       const sent = (): void => { if (--pendingSends === 0 && settled) this.c.clock.clearTimeout(timer) }
+      const remotes = alive.filter(p => p !== this.self).length
+      let refusedRemote = 0
       opts.signal?.addEventListener('abort', onCallerAbort, { once: true })
       const hint = (peer: string): void => {
         hintsInFlight++
@@ -403,6 +418,8 @@ export class Coordinator {
               // ignore the far-ahead version it lost to (readFrom), so the acks of the others stand.
               skewed = true
               failed++
+              // One replica whose clock is far behind refuses a right clock's stamps too; most of them, a wrong one.
+              if (peer !== this.self && record.ts?.node === this.self && ++refusedRemote * 2 > remotes) this.selfSkewed()
             } else {
               if (outcome === 'superseded') superseded = true
               acks++

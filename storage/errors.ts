@@ -94,8 +94,12 @@ export class ConsistencyTimeoutError extends UnavailableError {
  */
 export class ClockSkewError extends MeshError {
   readonly key: string
-  constructor (key: string) {
-    super('CLOCK_SKEW', `write of ${JSON.stringify(key.length > 80 ? key.slice(0, 80) + '…' : key)} not applied: a replica holds a newer version stamped far ahead of this node's clock, or refuses this node's timestamps as too far ahead of its own; check the clocks of the mesh's nodes`)
+  /** `self`: this node's own clock was found ahead, and it coordinates no writes for now. */
+  constructor (key: string, why: 'refused' | 'self' = 'refused') {
+    const k = JSON.stringify(key.length > 80 ? key.slice(0, 80) + '…' : key)
+    super('CLOCK_SKEW', why === 'self'
+      ? `write of ${k} refused: replicas found this node's clock over the drift bound ahead of theirs, so it coordinates no writes until its clock is fixed; write through another node`
+      : `write of ${k} not applied: replicas refuse its timestamp as too far ahead of their clocks; check the clocks of the mesh's nodes`)
     this.name = 'ClockSkewError'
     this.key = key
   }

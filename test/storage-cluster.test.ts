@@ -344,6 +344,13 @@ test('a node whose clock runs hours fast cannot hide later writes: its own write
   // Refused by the replicas whose clocks are right; only its own replica may keep it (a failed write is not undone).
   const refused = await t.throwsAsync(c.node('node-2').put(key, 'from-fast-clock', { consistency: 'quorum' }))
   t.is((refused as { code?: string }).code, 'CLOCK_SKEW')
+  // Most of the key's other replicas refused its stamps: the fast node now knows its own clock is wrong, and takes no
+  // write even at ONE, which its own replica alone would have acknowledged.
+  let other2 = ''
+  for (let i = 0; other2 === ''; i++) if (c.node('node-1').replicasOf(`fast-one/${i}`).includes('node-2')) other2 = `fast-one/${i}`
+  const one = await t.throwsAsync(c.node('node-2').put(other2, 'x', { consistency: 'one' }))
+  t.is((one as { code?: string }).code, 'CLOCK_SKEW')
+  t.regex((one as Error).message, /coordinates no writes/)
   // Before, the fast node's version won every later write and delete of the key for two hours, each answered 200.
   await c.node(other).put(key, 'later', { consistency: 'quorum' })
   t.is(text((await c.node(other).get(key, { consistency: 'all' })).value), 'later')
