@@ -57,6 +57,18 @@ interface CompiledRoute extends Route {
   segments: string[]
 }
 
+/** The raw query's percent-escapes and bytes, read as UTF-8 strictly (a lone '%' is left as URLSearchParams leaves it). */
+function isUtf8Query (raw: string): boolean {
+  const bytes = Buffer.from(raw.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1')
+  try {
+    utf8.decode(bytes)
+    return true
+  } catch {
+    return false
+  }
+}
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
 export class ApiServer {
   private readonly routes: CompiledRoute[] = []
   private server?: Server
@@ -71,22 +83,32 @@ export class ApiServer {
     this.log = (init.logger ?? silentLogger).child({ component: 'api' })
     if (init.registry != null) {
       const registers = [init.registry]
-      this.requests = new Counter({ name: 'meshos_api_requests_total', help: 'HTTP API requests answered, by method, route and status', labelNames: ['method', 'route', 'status'], registers })
+      const counted = this.counted
+      this.requests = new Counter({
+        name: 'meshos_api_requests_total',
+        help: 'HTTP API requests answered, by method, route and status',
+        labelNames: ['method', 'route', 'status'],
+        registers,
+        collect () {
+          this.reset()
+          for (const c of counted.values()) this.inc(c.labels, c.n)
+        }
+      })
       this.malformed = new Counter({ name: 'meshos_api_malformed_requests_total', help: 'HTTP requests refused by the parser before any route saw them, by the parser\'s reason', labelNames: ['reason'], registers })
     }
   }
 
-  /** Counter children by method, route and status: labelling one per request cost a hash of its labels each time. */
-  private readonly counted = new Map<string, { inc: () => void }>()
+  /**
+   * Requests answered, by method, route and status, counted here and handed to the counter when it is scraped: prom-
+   * client hashes and checks a label set on every increment, which a KV request would pay each time.
+   */
+  private readonly counted = new Map<string, { labels: { method: string, route: string, status: string }, n: number }>()
   private count (method: string, route: string, status: number): void {
     if (this.requests == null) return
     const key = `${method} ${route} ${status}`
-    let child = this.counted.get(key)
-    if (child == null) {
-      child = this.requests.labels(method, route, String(status))
-      this.counted.set(key, child)
-    }
-    child.inc()
+    const c = this.counted.get(key)
+    if (c != null) c.n++
+    else this.counted.set(key, { labels: { method, route, status: String(status) }, n: 1 })
   }
 
   /**
@@ -95,14 +117,15 @@ export class ApiServer {
    */
   private readonly onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => {
     const reason = err.code ?? 'unknown'
-    // A client that went away is not a malformed request; and a response already under way on this connection (a
-    // pipelined request after it was bad) cannot be followed by another status line.
+    // A client that went away is not a malformed request.
+    if (reason !== 'ECONNRESET') this.malformed?.inc({ reason })
+    // As Node's own handler: once a response on this connection has begun, another status line cannot follow it, and
+    // only closing the connection is left.
     const inFlight = (socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true
     if (reason === 'ECONNRESET' || !socket.writable || inFlight) {
       socket.destroy()
       return
     }
-    this.malformed?.inc({ reason })
     const e = reason === 'HPE_HEADER_OVERFLOW'
       ? new MeshError('HEADERS_TOO_LARGE', 'request headers are too large')
       : reason === 'ERR_HTTP_REQUEST_TIMEOUT'
@@ -241,13 +264,8 @@ export class ApiServer {
       routeName = route.path
       // URLSearchParams turns bytes that are not UTF-8 into U+FFFD, so a bad prefix or name would be used as something
       // else; the path already refuses them.
-      if (url.search !== '') {
-        try {
-          decodeURIComponent(url.search.replace(/\+/g, ' '))
-        } catch {
-          throw new MeshError('BAD_REQUEST', 'malformed percent-encoding in the query (not UTF-8)')
-        }
-      }
+      const rawQuery = (req.url ?? '').split('?', 2)[1] ?? ''
+      if (/[%\u0080-\u00ff]/.test(rawQuery) && !isUtf8Query(rawQuery)) throw new MeshError('BAD_REQUEST', 'the query string is not UTF-8')
       this.authorise(req, route.access ?? (route.method === 'GET' ? 'read' : 'write'))
       const maxBody = route.maxBody ?? C.apiMaxBody
       const declared = Number(req.headers['content-length'] ?? 0)

@@ -155,7 +155,7 @@ function cipherInPlace (boxed: MessageStream): void {
   outbound.update = (input, output) => outUpdate(input, output ?? (input.byteLength >= IN_PLACE_OUTBOUND ? input : undefined))
 }
 
-interface PackageCipher { _xor: PackageStream | null, finalize: () => void }
+interface PackageCipher { _xor: PackageStream | null, finalize: () => void, update: (input: Uint8Array, output?: Uint8Array) => Uint8Array }
 
 /** What a connection's cipher streams point at once it has closed: updates pass the bytes through unchanged. */
 const spent = { update: () => {}, finalize: () => {} } as unknown as PackageStream
@@ -176,9 +176,11 @@ function releaseCiphers (boxed: MessageStream): void {
   const end = (): void => {
     for (const x of streams) {
       const inner = x._xor
-      if (inner == null) continue
-      // The stream stays callable: data buffered by a paused connection can still be handed up after its close, and
-      // an update through a finalized stream would throw inside an event listener, which ends the process.
+      // A stream on the SIMD cipher holds no slot: nothing to give back, and it goes with the connection.
+      if (inner == null || inner.__simd != null) continue
+      // The stream stays callable, and hands up nothing: data a paused connection buffered can still arrive after its
+      // close, and an update through a finalized stream would throw inside an event listener, which ends the process.
+      x.update = () => new Uint8Array(0)
       x._xor = spent
       try {
         finalizePackage?.(inner)

@@ -129,7 +129,7 @@ export interface HandoffResult {
 }
 
 /** A replica's answer to one record of a write. */
-type WriteOutcome = 'applied' | 'superseded' | 'skewed'
+type WriteOutcome = 'applied' | 'superseded' | 'skewed' | 'refused'
 
 export function requiredAnswers (level: ConsistencyLevel, replicas: number): number {
   switch (level) {
@@ -228,7 +228,8 @@ export class Coordinator {
     // The local replica batches too: one engine read and one engine write for the turn's records (see applyMany).
     if (this.batchWrites && records.length === 1) return await this.writes.add(peer, records[0], signal)
     const outcomes = await this.sendWrites(peer, records, signal)
-    return outcomes.includes('skewed') ? 'skewed' : outcomes.includes('superseded') ? 'superseded' : 'applied'
+    for (const o of ['refused', 'skewed', 'superseded'] as const) if (outcomes.includes(o)) return o
+    return 'applied'
   }
 
   private async sendWrites (peer: string, records: KvRecord[], signal: AbortSignal): Promise<WriteOutcome[]> {
@@ -240,7 +241,14 @@ export class Coordinator {
     // superseded one is re-stamped, which costs a rewrite and loses nothing.
     const perRecord = res.supersededRecords.length === records.length
     const skewed = res.skewedRecords.length === records.length
-    return records.map((_, i) => skewed && res.skewedRecords[i] ? 'skewed' : (perRecord ? res.supersededRecords[i] : res.superseded > 0) ? 'superseded' : 'applied')
+    // A replica whose own clock runs beyond the drift bound ahead keeps its own far-ahead versions, and answers a
+    // right clock's writes as superseded: that is no copy, and no ack.
+    const fastReplica = res.clock != null && res.clock.wall > BigInt(Math.floor(this.c.clock.now())) + this.maxClockDrift
+    return records.map((_, i) => {
+      if (skewed && res.skewedRecords[i]) return 'refused'
+      const superseded = perRecord ? res.supersededRecords[i] : res.superseded > 0
+      return superseded ? (fastReplica ? 'skewed' : 'superseded') : 'applied'
+    })
   }
 
   private async sendReads (peer: string, reads: ReadRequest[], signal: AbortSignal): Promise<Array<ReadResponse | Error>> {
@@ -413,13 +421,13 @@ export class Coordinator {
         this.track(this.write(peer, [record], sendSignal).then(
           (outcome) => {
             sent()
-            if (outcome === 'skewed') {
+            if (outcome === 'skewed' || outcome === 'refused') {
               // Not stored, for a clock problem: no ack, and nothing a hint could fix. Readers with a right clock
               // ignore the far-ahead version it lost to (readFrom), so the acks of the others stand.
               skewed = true
               failed++
               // One replica whose clock is far behind refuses a right clock's stamps too; most of them, a wrong one.
-              if (peer !== this.self && record.ts?.node === this.self && ++refusedRemote * 2 > remotes) this.selfSkewed()
+              if (outcome === 'refused' && peer !== this.self && record.ts?.node === this.self && ++refusedRemote * 2 > remotes) this.selfSkewed()
             } else {
               if (outcome === 'superseded') superseded = true
               acks++

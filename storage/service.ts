@@ -389,13 +389,11 @@ export class ReplicaService {
    * CPU. Records of one key apply in order, as they would one by one.
    */
   /**
-   * Applies each record that is newer than what is stored. A stored version stamped beyond the clock drift bound ahead
-   * of this replica's clock (kept from before replicas refused such records, or a wall time of 2^64-1 sent by a member)
-   * is replaced by any record: it would otherwise beat every later write of its key.
+   * Applies each record that is newer than what is stored. (A stored version that looks far ahead is not replaced by
+   * an older record: this replica's own clock may be the one that stepped back, and the version a right one.)
    */
   async applyMany (records: KvRecord[]): Promise<boolean[]> {
     if (records.length === 0) return []
-    const horizon = BigInt(Math.floor(this.clock.now())) + this.maxClockDrift
     for (const r of records) this.hlc.update(r.ts)
     const keys = [...new Set(records.map(r => r.key))]
     return await this.withKeys(keys, async () => {
@@ -415,9 +413,7 @@ export class ReplicaService {
       }
       const winners = new Map<string, KvRecord>()
       const results = records.map(r => {
-        const winner = winners.get(r.key)?.ts
-        const stored = existing.get(r.key)?.ts
-        const current = winner ?? (stored != null && stored.wall > horizon ? undefined : stored)
+        const current = winners.get(r.key)?.ts ?? existing.get(r.key)?.ts
         if (current != null && compareTimestamps(current, r.ts) >= 0) return false
         winners.set(r.key, r)
         return true

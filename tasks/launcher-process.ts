@@ -8,8 +8,18 @@ const send = (m: LauncherReply): void => { if (process.connected) process.send?.
 /** Process groups of the tasks' processes still running (each task leads a group of its own). */
 const running = new Set<number>()
 
+function groupAlive (pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 process.on('message', (m: LauncherRequest) => {
   if (m?.t !== 'spawn') return
+  for (const pgid of running) if (!groupAlive(pgid)) running.delete(pgid)
   const { id } = m
   let child
   try {
@@ -30,8 +40,9 @@ process.on('message', (m: LauncherRequest) => {
     if (child.pid == null) send({ t: 'error', id, code: err.code, message: err.message })
   })
   child.once('close', (code, signal) => {
-    // On close, not exit: a task's background children may hold its group, and its pipes, after it exits.
-    if (pid != null) running.delete(pid)
+    // A task's background children may live on in its group after it ends (`nohup x >/dev/null &` holds no pipe):
+    // the group is forgotten only once it is empty.
+    if (pid != null && !groupAlive(pid)) running.delete(pid)
     send({ t: 'close', id, code, signal })
   })
 })
