@@ -116,6 +116,8 @@ export class AntiEntropy {
   private readonly rebalanceGrace: number
   /** The ring's member list as last seen by `rebalance`, and when it was first seen. */
   private ringSeen = { key: '', since: 0 }
+  /** segment -> engine key a rebalance stopped after, for the next round of that segment to go on from. */
+  private readonly rebalanceFrom = new Map<number, string>()
   /** peer -> segment -> stable time of the start of the last complete round. */
   private synced = new Map<string, Map<number, number>>()
   private readonly counters: AntiEntropyStats = { rounds: 0, completeRounds: 0, failedRounds: 0, pulled: 0, pushed: 0, purged: 0, handedOff: 0 }
@@ -235,7 +237,10 @@ export class AntiEntropy {
       this.ringKey = key
       this.synced = new Map()
     }
-    if (key !== this.ringSeen.key) this.ringSeen = { key, since: this.c.clock.now() }
+    if (key !== this.ringSeen.key) {
+      this.ringSeen = { key, since: this.c.clock.now() }
+      this.rebalanceFrom.clear()
+    }
   }
 
   /** One background tick: the next (peer, segment) round, then rebalance and GC of that segment. */
@@ -381,10 +386,15 @@ export class AntiEntropy {
     if (foreign.length === 0) return 0
     const entries: Array<{ e: LocalEntry, targets: string[] }> = []
     let examined = 0
-    for await (const e of this.c.service.entries(foreign)) {
+    // Each round goes on where the last one stopped, so that records waiting out their grace at the start of a
+    // segment do not keep the rest of it from moving.
+    let last: string | undefined
+    let stopped = false
+    for await (const e of this.c.service.entries(foreign, this.rebalanceFrom.get(seg))) {
       // Records left for their grace count too, so that a segment full of them is not read whole every round.
-      if (++examined > 4 * this.maxRecords) break
+      if (++examined > 4 * this.maxRecords) { stopped = true; break }
       signal.throwIfAborted()
+      last = e.engineKey
       // Foreign because of a ring change this node has not heard of yet, not one it has: a leaving node hands its
       // records to their replicas in the ring without it, before the others learn that it left. Moved at once, they
       // went back to the leaving node, which then exited with them (seen: keys left with two copies after a leave).
@@ -392,8 +402,10 @@ export class AntiEntropy {
       if (storedAt > this.ringSeen.since && now - storedAt < this.rebalanceGrace) continue
       const targets = ring.replicasForToken(e.token, this.rf)
       if (targets.every(t => this.c.membership.isAlive(t))) entries.push({ e, targets })
-      if (entries.length >= this.maxRecords) break
+      if (entries.length >= this.maxRecords) { stopped = true; break }
     }
+    if (stopped && last != null) this.rebalanceFrom.set(seg, last)
+    else this.rebalanceFrom.delete(seg)
     if (entries.length === 0) return 0
     const byTarget = new Map<string, KvRecord[]>()
     for (const { e, targets } of entries) {
