@@ -155,7 +155,7 @@ test.serial('a node killed with SIGKILL takes its tasks\' processes with it, so 
     await net.kill(victim, 'SIGKILL')
     // Before, the process ran on under pid 1; the task, adopted elsewhere or taken back after a restart, then ran twice.
     await waitFor('the killed node\'s task process to end', async () => !alive(pid), 10_000)
-    t.pass()
+    t.false(alive(pid), 'the task process ended with its node')
   } finally {
     try { process.kill(pid, 'SIGKILL') } catch {}
     await net.client(victim === 0 ? 1 : 0, { timeout: 30_000 }).json('POST', `/v1/tasks/${s.id}/cancel`).catch(() => {})
