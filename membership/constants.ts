@@ -1,4 +1,4 @@
-import { KiB, millisecond, minute, second } from '../lib/units.js'
+import { KiB, MiB, millisecond, minute, second } from '../lib/units.js'
 
 /** The libp2p protocol id the membership protocol speaks. */
 export const PROTOCOL = '/meshos/swim/1.0.0'
@@ -128,6 +128,13 @@ export const MAX_MESSAGE_BYTES = 60 * KiB
 
 /** The libp2p transport refuses frames larger than this and closes the stream that sent one. */
 export const MAX_FRAME_BYTES = 64 * KiB
+
+/**
+ * Push-pull parts that wait for a peer's stream to drain. A table is sent in parts back to back, and a new stream's
+ * window (256 KiB) holds about four: dropped as other messages are when the stream is busy, a joiner learned only the
+ * first ~1,000 members. 4 MiB is a table of about 15,000.
+ */
+export const MAX_PUSH_PULL_BACKLOG = 4 * MiB
 
 /** Encoded member metadata may not exceed this. */
 export const MAX_META_BYTES = 1 * KiB

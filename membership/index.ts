@@ -73,7 +73,8 @@ export class Libp2pMembership {
         this.libp2p.peerStore.merge(id, { multiaddrs }).catch(() => {})
       } catch {}
     }
-    this.unsubscribe.push(this.events.on('join', remember), this.events.on('update', remember))
+    // A suspect that refutes may do so from new addresses: `alive`, not `update`, carries them.
+    this.unsubscribe.push(this.events.on('join', remember), this.events.on('update', remember), this.events.on('alive', remember))
     this.membership.start()
   }
 

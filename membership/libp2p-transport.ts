@@ -4,8 +4,8 @@ import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { silentLogger, type Logger } from '../lib/log.js'
 import { second } from '../lib/units.js'
 import { FrameDecoder, encodeLengthPrefixed } from '../rpc/framing.js'
-import { MAX_FRAME_BYTES, PROTOCOL } from './constants.js'
-import { SwimMessage } from './swim.js'
+import { MAX_FRAME_BYTES, MAX_PUSH_PULL_BACKLOG, PROTOCOL } from './constants.js'
+import { MessageType, SwimMessage } from './swim.js'
 import type { PeerAddress, Transport } from './types.js'
 
 export interface Libp2pTransportInit {
@@ -18,6 +18,8 @@ export interface Libp2pTransportInit {
   dialTimeout?: number
   /** Messages held while a stream is being opened; beyond this they are dropped. @default 32 */
   maxPendingPerPeer?: number
+  /** Bytes of push-pull parts held for one peer until its stream drains (or opens). @default MAX_PUSH_PULL_BACKLOG (4 MiB) */
+  maxBacklogBytes?: number
   /** @default 8 */
   maxInboundStreams?: number
   /** @default 8 */
@@ -43,7 +45,14 @@ export interface Libp2pTransportStats {
 interface Outbound {
   stream?: Stream
   opening: boolean
-  pending: Uint8Array[]
+  /** Frames held while the stream is being opened. */
+  pending: Array<{ frame: Uint8Array, reliable: boolean }>
+  /** Push-pull parts, in order, waiting for the stream to drain. */
+  backlog: Uint8Array[]
+  /** Bytes of push-pull parts in `pending` and `backlog`. */
+  reliableBytes: number
+  /** The stream whose `drain` the backlog waits for. */
+  waiting?: Stream
 }
 
 /** Thrown inside the frame reader; never escapes it. */
@@ -53,7 +62,9 @@ class BadFrame extends Error {}
  * The membership Transport over libp2p streams: one persistent outbound stream per peer, reused,
  * carrying unsigned-varint length-prefixed SwimMessage frames; inbound streams are only read.
  * Sending never blocks the state machine: a busy stream (send() returned false), a stream being
- * opened with a full backlog, or a failed dial all drop the message, as UDP would.
+ * opened with a full backlog, or a failed dial all drop the message, as UDP would. Push-pull parts are the exception,
+ * as memberlist sends its push-pull over TCP: a table comes in parts sent back to back, and one lost part is every
+ * member in it, so they wait for the stream, up to maxBacklogBytes per peer.
  */
 export class Libp2pTransport implements Transport {
   readonly stats: Libp2pTransportStats = { messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, malformedFrames: 0, dropped: 0 }
@@ -62,6 +73,7 @@ export class Libp2pTransport implements Transport {
   private readonly maxFrameBytes: number
   private readonly dialTimeout: number
   private readonly maxPending: number
+  private readonly maxBacklogBytes: number
   private readonly maxInboundStreams: number
   private readonly maxOutboundStreams: number
   private readonly log: Logger
@@ -79,6 +91,7 @@ export class Libp2pTransport implements Transport {
     this.maxFrameBytes = init.maxFrameBytes ?? MAX_FRAME_BYTES
     this.dialTimeout = init.dialTimeout ?? 5 * second
     this.maxPending = init.maxPendingPerPeer ?? 32
+    this.maxBacklogBytes = init.maxBacklogBytes ?? MAX_PUSH_PULL_BACKLOG
     this.maxInboundStreams = init.maxInboundStreams ?? 8
     this.maxOutboundStreams = init.maxOutboundStreams ?? 8
     this.log = init.logger ?? silentLogger
@@ -108,6 +121,8 @@ export class Libp2pTransport implements Transport {
     const closing: Array<Promise<void>> = []
     for (const o of this.outbound.values()) {
       o.pending.length = 0
+      o.backlog.length = 0
+      o.reliableBytes = 0
       if (o.stream !== undefined) closing.push(closeQuietly(o.stream))
     }
     this.outbound.clear()
@@ -137,26 +152,44 @@ export class Libp2pTransport implements Transport {
       this.stats.dropped++
       return
     }
+    const reliable = msg.type === MessageType.PUSH_PULL || msg.type === MessageType.PUSH_PULL_REPLY
     let out = this.outbound.get(key)
     if (out === undefined) {
-      out = { opening: false, pending: [] }
+      out = { opening: false, pending: [], backlog: [], reliableBytes: 0 }
       this.outbound.set(key, out)
     }
     const stream = out.stream
     if (stream !== undefined && stream.status === 'open' && stream.writeStatus === 'writable') {
-      this.write(key, out, stream, frame)
+      this.write(key, out, stream, frame, reliable)
       return
     }
     out.stream = undefined
-    if (out.pending.length >= this.maxPending) {
+    if (reliable ? !this.holdReliable(out, frame) : out.pending.length >= this.maxPending) {
       this.stats.dropped++
       return
     }
-    out.pending.push(frame)
+    out.pending.push({ frame, reliable })
     if (!out.opening) this.open(key, out, to)
   }
 
-  private write (key: string, out: Outbound, stream: Stream, frame: Uint8Array): void {
+  /** Counts a push-pull part against the peer's backlog; false when it does not fit. */
+  private holdReliable (out: Outbound, frame: Uint8Array): boolean {
+    if (out.reliableBytes + frame.byteLength > this.maxBacklogBytes) return false
+    out.reliableBytes += frame.byteLength
+    return true
+  }
+
+  private write (key: string, out: Outbound, stream: Stream, frame: Uint8Array, reliable: boolean, held = false): void {
+    if (reliable && (stream.writableNeedsDrain || (out.backlog.length > 0 && !held))) {
+      if (!held && !this.holdReliable(out, frame)) {
+        this.stats.dropped++
+        return
+      }
+      out.backlog.push(frame)
+      this.awaitDrain(key, out, stream)
+      return
+    }
+    if (held) out.reliableBytes -= frame.byteLength
     // A full buffer means the peer or the link is behind; queueing more would only delay fresher news.
     if (stream.writableNeedsDrain) {
       this.stats.dropped++
@@ -173,6 +206,35 @@ export class Libp2pTransport implements Transport {
       if (out.stream === stream) out.stream = undefined
       stream.abort(err instanceof Error ? err : new Error(String(err)))
     }
+  }
+
+  /** Sends the backlog as the stream drains; a stream that closes first takes its backlog with it. */
+  private awaitDrain (key: string, out: Outbound, stream: Stream): void {
+    if (out.waiting === stream) return
+    out.waiting = stream
+    const done = (): void => {
+      stream.removeEventListener('drain', onDrain)
+      stream.removeEventListener('close', onClose)
+      if (out.waiting === stream) out.waiting = undefined
+    }
+    const onDrain = (): void => {
+      while (out.backlog.length > 0 && !stream.writableNeedsDrain && stream.writeStatus === 'writable') {
+        const frame = out.backlog.shift() as Uint8Array
+        this.write(key, out, stream, frame, true, true)
+      }
+      if (out.backlog.length === 0 || stream.writeStatus !== 'writable') {
+        done()
+        if (out.backlog.length > 0) onClose()
+      }
+    }
+    const onClose = (): void => {
+      done()
+      this.stats.dropped += out.backlog.length
+      for (const f of out.backlog) out.reliableBytes -= f.byteLength
+      out.backlog.length = 0
+    }
+    stream.addEventListener('drain', onDrain)
+    stream.addEventListener('close', onClose)
   }
 
   private open (key: string, out: Outbound, to: PeerAddress): void {
@@ -194,9 +256,10 @@ export class Libp2pTransport implements Transport {
       // We never expect data on our outbound stream; reading it keeps the muxer's buffers empty.
       stream.addEventListener('message', () => {})
       const pending = out.pending.splice(0)
-      for (const f of pending) this.write(key, out, stream, f)
+      for (const p of pending) this.write(key, out, stream, p.frame, p.reliable, p.reliable)
     }, err => {
       this.stats.dropped += out.pending.length
+      for (const p of out.pending) if (p.reliable) out.reliableBytes -= p.frame.byteLength
       out.pending.length = 0
       this.log.debug({ err, peer: key }, 'could not open a membership stream')
     }).finally(() => {

@@ -53,7 +53,7 @@ export interface MembershipInit {
   retransmitMult?: number
   /** @default MAX_BROADCASTS (2048) */
   maxBroadcasts?: number
-  /** @default MAX_PIGGYBACK (24) */
+  /** @default MAX_PIGGYBACK (64) */
   maxPiggyback?: number
   /** @default MAX_PIGGYBACK_BYTES (8 KiB) */
   maxPiggybackBytes?: number
@@ -126,6 +126,11 @@ export type ProbeOutcome = 'ack' | 'indirect-ack' | 'fail'
 
 /** Claims about our own incarnation beyond this are ignored, so refuting can never overflow the uint32 on the wire. */
 const MAX_INCARNATION = 2 ** 31
+
+/** A claim about a member, preceded by the member's signed alive it is about, when we hold one. */
+function withAlive (rec: MemberRecord): Update[] {
+  return rec.alive !== undefined && rec.alive !== rec.last ? [rec.alive, rec.last] : [rec.last]
+}
 
 function peerIdOfAddr (addr: string): string | undefined {
   const i = addr.lastIndexOf('/p2p/')
@@ -292,6 +297,10 @@ export class Membership {
       this.signSelf()
       this.setState(self, 'alive', self.last)
     }
+    // stop() ended every suspicion: start them again, or a suspect would never be declared dead.
+    for (const rec of this.table.values()) {
+      if (rec.state === 'suspect' && rec.peerId !== this.peerId) this.startSuspicion(rec, rec.last.accuser !== '' ? rec.last.accuser : this.peerId)
+    }
     this.reshuffle()
     // Random phases, so that nodes started together do not probe and push-pull in lockstep.
     this.probeTimer = this.clock.setTimeout(() => { this.probeTick() }, this.random() * this.cfg.probeInterval)
@@ -360,6 +369,9 @@ export class Membership {
     }
     validateMeta(meta, this.cfg.maxMetaBytes)
     self.meta = meta
+    // A signed alive at a higher incarnation would outbid our own `left`, and the members would hold us dead instead.
+    // The change is signed when this node starts again.
+    if (this.leaving || self.state === 'left') return this.info(self)
     self.incarnation++
     this.signSelf()
     if (this.running) this.broadcast(self.last)
@@ -513,9 +525,9 @@ export class Membership {
   private onNack (seq: number): void {
     const probe = this.probes.get(seq)
     if (probe === undefined) return
+    // Nacks only tell our own health (finishProbe). The probe still waits out its period for an ack, as memberlist's
+    // does: ending it once every relay had nacked failed targets whose answer takes longer than a relay's nack.
     probe.nacks++
-    // Every relay reached us and none reached the target: waiting out the period tells us nothing more.
-    if (!probe.acked && probe.nacks >= probe.expectedNacks) this.finishProbe(probe)
   }
 
   private onPingReq (from: string, msg: SwimMessage): void {
@@ -602,7 +614,9 @@ export class Membership {
   }
 
   private recordQuietly (alive: Update, other: Update): void {
-    if (alive.incarnation > other.incarnation) return
+    // A dead is unsigned: only about the incarnation the member signed, as in apply(). Above it, one forged entry
+    // would make the member's every later alive look old to this node.
+    if (other.kind === Kind.DEAD ? other.incarnation !== alive.incarnation : alive.incarnation > other.incarnation) return
     if (!this.validAlive(alive)) return
     if (other.kind === Kind.LEFT && !this.verify(other)) return
     const rec: MemberRecord = {
@@ -706,14 +720,18 @@ export class Membership {
         return false
       case Kind.SUSPECT:
       case Kind.DEAD:
-        if (u.incarnation < self.incarnation || u.incarnation >= MAX_INCARNATION) return false
+        // Unsigned, so only a claim about the incarnation we hold now is refuted. One about a higher incarnation can be
+        // true only of an earlier life of this node; then our signed alive from that life comes with it (push-pull,
+        // reply, buddy ping) and is refuted first. Taken alone, anyone could push our incarnation to the limit, and
+        // we could never refute again.
+        if (u.incarnation !== self.incarnation) return false
         // Being suspected hints that we are the slow one (Lifeguard): back off a little.
         this.adjustHealth(1)
         this.refute(u.incarnation, [u.accuser, from])
         return true
       case Kind.LEFT:
         // A leave from an earlier life of this node, still circulating.
-        if (u.incarnation < self.incarnation || u.incarnation >= MAX_INCARNATION) return false
+        if (u.incarnation < self.incarnation || u.incarnation >= MAX_INCARNATION || !this.verify(u)) return false
         this.refute(u.incarnation, [from])
         return true
     }
@@ -932,7 +950,8 @@ export class Membership {
   private sendPing (to: PeerAddress, seq: number, known: MemberRecord | undefined): void {
     const msg: SwimMessage = { ...emptyMessage(MessageType.PING), seq, target: to.peerId ?? '' }
     // Buddy system: a suspect learns of the suspicion from the very ping that checks on it.
-    if (known?.state === 'suspect') msg.updates = [known.last]
+    // Its signed alive goes too: a node that restarted since refutes only claims about a life it can see was its own.
+    if (known?.state === 'suspect') msg.updates = withAlive(known)
     this.send(to, msg)
   }
 
@@ -942,8 +961,9 @@ export class Membership {
 
   private reply (to: string, msg: SwimMessage): void {
     const rec = this.table.get(to)
-    // Someone we hold suspect, dead or left is talking to us: tell it, so it can refute at once.
-    if (rec !== undefined && rec.state !== 'alive' && rec.last.kind !== Kind.LEFT) msg.updates = [rec.last]
+    // Someone we hold suspect or dead is talking to us: tell it, so it can refute at once. (A left stands: the member
+    // comes back under a new incarnation of its own.)
+    if (rec !== undefined && rec.state !== 'alive' && rec.last.kind !== Kind.LEFT) msg.updates = withAlive(rec)
     this.send(this.addressOf(to), msg)
   }
 

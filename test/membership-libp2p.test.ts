@@ -7,6 +7,9 @@ import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { createMembership, PROTOCOL, type Libp2pMembership } from '../membership/index.js'
+import { Libp2pTransport } from '../membership/libp2p-transport.js'
+import { emptyMessage } from '../membership/codec.js'
+import { Kind, MessageType, type SwimMessage, type Update } from '../membership/swim.js'
 
 /** Polls until `cond` holds; real time, generous deadline, no fixed sleeps. */
 async function until (cond: () => boolean | Promise<boolean>, what: string, deadlineMs = 20_000): Promise<void> {
@@ -91,4 +94,39 @@ test('three libp2p nodes converge; garbage and oversized frames close only their
   // A graceful leave is seen as left, not dead.
   await nodes[2].membership.leave()
   await until(() => nodes.slice(0, 2).every(n => n.membership.member(nodes[2].membership.peerId)?.state === 'left'), 'leave seen')
+})
+
+test('a push-pull table in many parts arrives whole over a new stream, past the stream\'s window', async t => {
+  const peers: Libp2p[] = []
+  const transports: Libp2pTransport[] = []
+  t.teardown(async () => {
+    for (const x of transports) await x.stop()
+    for (const p of peers) await p.stop()
+  })
+  for (let i = 0; i < 2; i++) {
+    peers.push(await createLibp2p({ privateKey: await generateKeyPair('Ed25519'), addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] }))
+    transports.push(new Libp2pTransport({ libp2p: peers[i] }))
+  }
+  const [a, b] = transports
+  const got: number[] = []
+  b.setReceiver((_, msg) => { got.push(msg.part) })
+  await a.start()
+  await b.start()
+  // 12 parts of ~57 KiB: nearly three times a new stream's 256 KiB window, sent back to back as sendTable does.
+  const parts = 12
+  const part = (i: number): SwimMessage => {
+    const states: Update[] = []
+    for (let j = 0; j < 280; j++) states.push({ kind: Kind.ALIVE, member: `m-${i}-${j}`, incarnation: 1, addrs: ['/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake', '/ip4/10.0.0.1/udp/4001/quic-v1/p2p/12D3KooWFake'], accuser: '', signature: new Uint8Array(64) })
+    return { ...emptyMessage(MessageType.PUSH_PULL), seq: 1, states, part: i, parts }
+  }
+  const to = { peerId: peers[1].peerId.toString(), addrs: peers[1].getMultiaddrs().map(x => x.toString()) }
+  for (let i = 0; i < parts; i++) a.send(to, part(i))
+  await until(() => got.length === parts, 'every part')
+  t.deepEqual(got, Array.from({ length: parts }, (_, i) => i))
+  t.is(a.stats.dropped, 0)
+  // Other messages are still dropped rather than queued when the stream is busy: gossip is as fresh as it gets.
+  got.length = 0
+  for (let i = 0; i < parts; i++) a.send(to, part(i))
+  await until(() => got.length === parts, 'every part, on the open stream')
+  t.deepEqual(got, Array.from({ length: parts }, (_, i) => i))
 })

@@ -456,3 +456,113 @@ test('a restarted node outbids its previous life, even at the same incarnation',
   gossip(h, 'a', alive('me', 5))
   t.is(h.m.incarnation, 6)
 })
+
+test('a forged claim about us just under the incarnation limit is ignored, and later claims are still refuted', t => {
+  const h = harness(t)
+  gossip(h, 'a', alive('a', 0))
+  gossip(h, 'mallory', claim(Kind.SUSPECT, 'me', 2 ** 31 - 1, 'mallory'))
+  gossip(h, 'mallory', left('me', 2 ** 31 - 1, new FakeSigner('mallory')))
+  t.is(h.m.incarnation, 0)
+  const before = h.m.stats.refutations
+  gossip(h, 'a', claim(Kind.SUSPECT, 'me', h.m.incarnation, 'a'))
+  gossip(h, 'a', claim(Kind.DEAD, 'me', h.m.incarnation, 'a'))
+  t.is(h.m.stats.refutations - before, 2, 'a claim about the incarnation we hold is refuted each time')
+  t.is(h.m.incarnation, 2)
+})
+
+test('in a cluster, a forged claim near the limit does not stop a member refuting a later suspicion', t => {
+  const sim = new Simulation({ seed: 5 })
+  t.teardown(() => { sim.stop() })
+  const nodes = sim.addNodes(10)
+  t.true(sim.runUntil(() => sim.converged(), 10_000))
+  const victim = nodes[3]
+  victim.membership.onMessage('mallory', { ...emptyMessage(MessageType.GOSSIP), updates: [claim(Kind.SUSPECT, victim.id, 2 ** 31 - 1, 'mallory')] })
+  sim.run(5000)
+  // A 1.5 s freeze gets the victim suspected; it must refute.
+  sim.freeze(victim.id)
+  sim.run(1500)
+  sim.resume(victim.id)
+  sim.run(60_000)
+  t.deepEqual(nodes.filter(n => n !== victim).map(n => n.stateOf(victim.id)), Array(9).fill('alive'))
+})
+
+test('a restarted node refutes a claim about its earlier life when the claim comes with that life\'s alive', t => {
+  const h = harness(t)
+  gossip(h, 'a', alive('a', 0))
+  // `a` holds us dead at 7 from before our restart; our ping reaches it and it replies with what it holds.
+  h.m.onMessage('a', { ...emptyMessage(MessageType.ACK), seq: 1, updates: [alive('me', 7), claim(Kind.DEAD, 'me', 7, 'b')] })
+  t.is(h.m.incarnation, 8)
+  // The same claim alone, from anyone, proves nothing about us.
+  gossip(h, 'c', claim(Kind.DEAD, 'me', 12, 'c'))
+  t.is(h.m.incarnation, 8)
+})
+
+test('a reply to a member held dead, and a ping to a suspect, carry the member\'s signed alive with the claim', t => {
+  const h = harness(t, { probeInterval: 1000, probeTimeout: 100 })
+  gossip(h, 'a', alive('x', 3))
+  gossip(h, 'b', claim(Kind.SUSPECT, 'x', 3, 'b'))
+  h.sent.length = 0
+  h.clock.advance(3000)
+  const ping = h.sent.find(s => s.msg.type === MessageType.PING && s.to.peerId === 'x')
+  t.truthy(ping)
+  t.deepEqual(ping?.msg.updates.slice(0, 2).map(u => [u.kind, u.member, u.incarnation]), [[Kind.ALIVE, 'x', 3], [Kind.SUSPECT, 'x', 3]])
+  gossip(h, 'b', claim(Kind.DEAD, 'x', 3, 'b'))
+  h.sent.length = 0
+  h.m.onMessage('x', { ...emptyMessage(MessageType.PING), seq: 9, target: 'me' })
+  const ack = h.sent.find(s => s.msg.type === MessageType.ACK)
+  t.deepEqual(ack?.msg.updates.slice(0, 2).map(u => [u.kind, u.member, u.incarnation]), [[Kind.ALIVE, 'x', 3], [Kind.DEAD, 'x', 3]])
+})
+
+test('a push-pull naming an unknown member dead above the incarnation it signed does not record it', t => {
+  const h = harness(t)
+  h.m.onMessage('mallory', { ...emptyMessage(MessageType.PUSH_PULL), states: [alive('x', 2), claim(Kind.DEAD, 'x', 4_000_000_000, 'mallory')] })
+  gossip(h, 'x', alive('x', 3))
+  t.is(h.m.member('x')?.state, 'alive')
+  t.is(h.m.member('x')?.incarnation, 3)
+  // A dead about the incarnation it signed is recorded quietly, as before.
+  h.m.onMessage('b', { ...emptyMessage(MessageType.PUSH_PULL), states: [alive('y', 2), claim(Kind.DEAD, 'y', 2, 'b')] })
+  t.is(h.m.member('y')?.state, 'dead')
+})
+
+test('a member whose acks come after the relays\' nacks but within the probe period is not suspected', t => {
+  const far = 'sim-0005'
+  let slow = false
+  // 240 ms each way: a 480 ms round trip, inside the 600 ms probe period but after the relays nack.
+  const sim = new Simulation({ seed: 31, delay: (from, to) => slow && (from === far || to === far) ? 240 : 1 })
+  t.teardown(() => { sim.stop() })
+  const nodes = sim.addNodes(10, { staggerMs: 500 })
+  t.true(sim.runUntil(() => sim.converged(sim.nodes), 30_000))
+  slow = true
+  let suspected = 0
+  for (const n of nodes) n.membership.events.on('suspect', e => { if (e.member.peerId === far) suspected++ })
+  sim.run(60_000)
+  t.is(suspected, 0)
+  t.is(nodes.filter(n => n.id !== far).reduce((s, n) => s + n.membership.stats.probeFailures, 0), 0)
+})
+
+test('a metadata change during a leave\'s linger does not undo the leave', async t => {
+  const sim = new Simulation({ seed: 9 })
+  t.teardown(() => { sim.stop() })
+  const nodes = sim.addNodes(10)
+  t.true(sim.runUntil(() => sim.converged(), 10_000))
+  const leaver = nodes[4]
+  const leaving = sim.leave(leaver.id)
+  sim.run(50)
+  leaver.membership.setMeta({ load: 1 })
+  sim.run(250)
+  await leaving
+  sim.run(30_000)
+  t.deepEqual(nodes.filter(n => n !== leaver).map(n => n.stateOf(leaver.id)), Array(9).fill('left'))
+})
+
+test('suspicions survive a stop and start of the watcher: the suspect is still declared dead', t => {
+  const sim = new Simulation({ seed: 13 })
+  t.teardown(() => { sim.stop() })
+  const [watcher, victim] = sim.addNodes(2)
+  t.true(sim.runUntil(() => sim.converged(), 10_000))
+  sim.crash(victim.id)
+  t.true(sim.runUntil(() => watcher.stateOf(victim.id) === 'suspect', 20_000, 5))
+  watcher.membership.stop()
+  watcher.membership.start()
+  t.true(sim.runUntil(() => watcher.stateOf(victim.id) === 'dead', 10 * 60_000))
+})
