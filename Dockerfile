@@ -30,4 +30,6 @@ EXPOSE 7946
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD ["node", "-e", "fetch('http://127.0.0.1:7947/v1/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The first SIGTERM (docker stop) is a graceful leave that takes up to 20 s: use `docker stop -t 30`.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "dist/cli/bin.js", "start", "--data-dir", "/var/lib/meshos", "--listen", "/ip4/0.0.0.0/tcp/7946"]
+# Through the wrapper, so the daemon gets its Node flags; the data dir and listen address come from MESH_DATA_DIR and the
+# default (/ip4/0.0.0.0/tcp/7946), not flags, so that `-e MESH_LISTEN=...` and a config file can still set them.
+ENTRYPOINT ["/usr/local/bin/mesh", "start"]

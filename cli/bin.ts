@@ -7,7 +7,7 @@ import { MeshError, toMeshError } from '../lib/errors.js'
 import { configFromEnv, configFromFile, durationMs, resolveConfig, type MeshConfig } from '../node/config.js'
 import { version } from '../node/version.js'
 import { formatBytes, formatDuration, printTable } from './format.js'
-import { action, client, clientCommand, collect, fail, print, type ClientOpts } from './common.js'
+import { action, client, clientCommand, collect, fail, print, setJsonErrors, type ClientOpts } from './common.js'
 import { registerResourceCommands } from './commands/resource.js'
 import { registerKvCommands } from './commands/kv.js'
 import { registerFileCommands } from './commands/files.js'
@@ -121,7 +121,8 @@ clientCommand(program.command('members'))
         m.addrs[0] ?? '-',
         m.state,
         String(m.incarnation),
-        Object.entries(m.meta?.tags ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '-',
+        // Empty tags are the tasks subsystem's bookkeeping on a node offering no task tags; --json shows them all.
+        Object.entries(m.meta?.tags ?? {}).filter(([, v]) => v !== '').map(([k, v]) => `${k}=${v}`).join(',') || '-',
         formatDuration(now - Date.parse(m.stateSince))
       ]))
     })
@@ -197,14 +198,15 @@ program.command('testnet')
     const n = Number(opts.nodes)
     if (!Number.isInteger(n) || n < 1 || n > 200) throw new MeshError('BAD_REQUEST', '--nodes must be an integer from 1 to 200')
     const basePort = opts.basePort == null ? undefined : Number(opts.basePort)
-    if (basePort != null && (!Number.isInteger(basePort) || basePort < 1024 || basePort + 2 * n > 65535)) throw new MeshError('BAD_REQUEST', '--base-port must leave room for 2 ports per node below 65536')
+    if (basePort != null && (!Number.isInteger(basePort) || basePort < 1024 || basePort + 2 * n > 65535)) throw new MeshError('BAD_REQUEST', '--base-port must be at least 1024 and leave room for 2 ports per node below 65536')
     const { createTestnet } = await import('../testnet/index.js')
     if (process.stderr.isTTY) process.stderr.write(`starting ${n} nodes...\n`)
     const net = await createTestnet(n, { dir: opts.dir, basePort })
     print(opts, { nodes: net.nodes }, () => {
       printTable(['index', 'peer id', 'api'], net.nodes.map(x => [String(x.index), x.peerId, x.api]))
       console.log(`\ndata dirs under ${net.dir}; manifest ${net.dir}/testnet.json`)
-      console.log('try: mesh status --api ' + net.nodes[0].api + '\nCtrl-C stops every node.')
+      // `mesh` is on the PATH only once installed (npm link, the package, the container); from a clone it is npm run mesh.
+      console.log(`try:  npm run -s mesh -- status --api ${net.nodes[0].api}\n  or: export MESH_API=${net.nodes[0].api}; npm run -s mesh -- kv put hello world\nCtrl-C stops every node.`)
     })
     await new Promise<void>(resolve => {
       const stop = (): void => { resolve() }
@@ -221,6 +223,12 @@ registerKvCommands(program)
 registerFileCommands(program)
 registerTaskCommands(program)
 
+// Option values are checked while Commander parses, before any action runs: their errors honour --json too. (What
+// follows `--` is a task's own command line.)
+const ownArgs = process.argv.slice(2)
+const wantsJson = (ownArgs.includes('--') ? ownArgs.slice(0, ownArgs.indexOf('--')) : ownArgs).includes('--json')
+setJsonErrors(wantsJson)
+
 try {
   await program.parseAsync(process.argv)
 } catch (err) {
@@ -228,7 +236,7 @@ try {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0)
     // Commander has already printed its one-line message on stderr; with --json a script reads the error on stdout,
     // as it does every other one.
-    if (process.argv.slice(2).includes('--json')) process.stdout.write(JSON.stringify(new MeshError('BAD_REQUEST', err.message.replace(/^error: /, '').trim()).toJSON()) + '\n')
+    if (wantsJson) process.stdout.write(JSON.stringify(new MeshError('BAD_REQUEST', err.message.replace(/^error: /, '').trim()).toJSON()) + '\n')
     process.exit(64)
   }
   fail(toMeshError(err))

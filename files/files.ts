@@ -641,6 +641,7 @@ export class Files {
       const holders = answers.filter(a => a.present[i + 1] === true).map(a => a.peer)
       return { index: i, cid: c, size: chunkLength(manifest, i), replicas: holders.length, holders }
     })
+    if (pinInfos.length === 0 && !answers.some(a => a.present[0] === true)) throw new FileNotFoundError(`no member holds ${cid.toString()}`)
     const replicas = Math.max(0, ...pinInfos.map(p => p.replicas))
     return {
       cid: cid.toString(),
@@ -678,6 +679,9 @@ export class Files {
     const signal = this.opSignal(options.signal)
     const cid = parseFileCid(cidText)
     const removedAt = Date.now()
+    // Cached, a removed file's manifest would still answer reads and stats here.
+    this.manifests.delete(cid.toString())
+    this.providerCache.delete(cid.toString())
     const local = await this.unpinLocal(cid, removedAt)
     const answers = await this.askAll('unpin', { cid: cid.bytes, trim: false }, signal)
     const removed = (local.removed ? 1 : 0) + answers.filter(a => a.res.removed).length

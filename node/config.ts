@@ -123,18 +123,36 @@ export function configFromEnv (env: NodeJS.ProcessEnv): Partial<Record<keyof Mes
 
 export async function configFromFile (path: string): Promise<Record<string, unknown>> {
   let text: string
+  let parsed: unknown
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
     throw new InvalidConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
   try {
-    const parsed = JSON.parse(text)
+    parsed = JSON.parse(text)
     if (parsed == null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('expected a JSON object')
-    return parsed
   } catch (err) {
     throw new InvalidConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`)
   }
+  return fileFields(parsed as Record<string, unknown>)
+}
+
+/**
+ * A file's keys are the flags' names in camelCase (README); two flags are named otherwise in the schema. Both
+ * spellings are taken, and a duration is written as the flag takes it (`12h`) or in ms.
+ */
+export function fileFields (file: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...file }
+  for (const [alias, key] of [['taskRetention', 'taskRetentionMs'], ['taskTag', 'taskTags']] as const) {
+    if (!(alias in out)) continue
+    if (key in out) throw new InvalidConfigError(`invalid configuration: give ${alias} or ${key}, not both`)
+    out[key] = out[alias]
+    delete out[alias]
+  }
+  if (typeof out.taskTags === 'string') out.taskTags = [out.taskTags]
+  if (typeof out.taskRetentionMs === 'string') out.taskRetentionMs = durationMs(out.taskRetentionMs)
+  return out
 }
 
 /** Merges the sources, later ones winning (defaults < file < env < flags), and validates the result. */

@@ -20,7 +20,11 @@ interface NodeDht {
  * chunks are the response's alone (files' `read`), and a freed chunk is one a full collection need not find. On a
  * 200 MiB get this took a quarter off the reading node's CPU (BENCHMARKS.md, files, session 7).
  */
-async function sendBody (body: AsyncGenerator<Uint8Array>, res: ServerResponse, signal: AbortSignal): Promise<void> {
+async function sendBody (first: Uint8Array | undefined, body: AsyncGenerator<Uint8Array>, res: ServerResponse, signal: AbortSignal): Promise<void> {
+  if (first != null) {
+    const ok = res.write(first, err => { if (err == null) releaseBuffer(first) })
+    if (!ok) await drained(res, signal)
+  }
   for await (const data of body) {
     if (res.destroyed) throw new UnavailableError('the client closed the connection')
     const ok = res.write(data, err => { if (err == null) releaseBuffer(data) })
@@ -49,7 +53,10 @@ async function drained (res: ServerResponse, signal: AbortSignal): Promise<void>
   })
 }
 
-/** Tunables from the environment, for tests and operators: MESH_FILES_CHUNK_SIZE, MESH_FILES_REPLICAS, MESH_FILES_REPAIR_INTERVAL_MS. */
+/**
+ * Tunables from the environment, for tests and operators: MESH_FILES_CHUNK_SIZE, MESH_FILES_REPLICAS (a file's default
+ * copies, else the node's replication factor), MESH_FILES_REPAIR_INTERVAL_MS.
+ */
 export function filesEnv (env: NodeJS.ProcessEnv = process.env): Partial<FilesInit> {
   const out: Partial<FilesInit> = {}
   const num = (name: string, min: number): number | undefined => {
@@ -106,7 +113,7 @@ export async function createNodeFiles (node: MeshNode): Promise<Subsystem | unde
     contentRouting: contentRouting(node),
     logger: node.log,
     registry: node.registry
-  }, { dir: join(node.config.dataDir, 'files'), ...filesEnv() })
+  }, { dir: join(node.config.dataDir, 'files'), replicas: node.config.replicationFactor, ...filesEnv() })
   return {
     name: 'files',
     service: files,
@@ -156,13 +163,17 @@ export async function createNodeFiles (node: MeshNode): Promise<Subsystem | unde
             'cache-control': 'public, max-age=31536000, immutable'
           }
           if (range != null) headers['content-range'] = `bytes ${r.offset}-${r.offset + r.length - 1}/${r.size}`
-          res.writeHead(range != null ? 206 : 200, headers)
           if (req.method === 'HEAD') {
+            res.writeHead(range != null ? 206 : 200, headers)
             await r.body.return(undefined)
             res.end()
             return undefined
           }
-          await sendBody(r.body, res, signal)
+          // The first chunk before the status line: a file that no provider has any more (removed, or its holders all
+          // gone) is a 404 or 503 with its error, rather than a 200 and a connection dropped.
+          const first = r.length > 0 ? (await r.body.next()).value ?? undefined : undefined
+          res.writeHead(range != null ? 206 : 200, headers)
+          await sendBody(first, r.body, res, signal)
           return undefined
         }
       })

@@ -135,6 +135,10 @@ export class MeshNode {
     this.startedAt = Date.now()
     this.state = 'started'
     this.log.info({ peerId: this.libp2p.peerId.toString(), addrs: this.addrs(), api: this.api.url }, 'node started')
+    // Noise authenticates peers but admits any: without a key, whoever reaches the port can join (SECURITY.md).
+    if (config.networkKey == null && config.listen.some(a => !/^\/(ip4\/127\.|ip6\/::1\/|memory\/)/.test(a))) {
+      this.log.warn({ listen: config.listen }, 'listening beyond loopback without a network key: any peer that reaches this port can join the mesh (see --network-key)')
+    }
   }
 
   /**

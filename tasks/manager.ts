@@ -945,7 +945,14 @@ export class TaskManager {
       }
       if (adopted > 0) this.log.info({ adopted, why }, 'adopted tasks')
       done?.(true)
-    }).catch(err => { this.log.warn({ err, why }, 'task sweep failed'); done?.(false) })
+    }).catch(err => {
+      const e = toMeshError(err)
+      // The store not answering yet (a node still learning its ring at start-up, replicas down) is retried, and is
+      // no news worth a stack trace.
+      if (e.code === 'UNAVAILABLE') this.log.info({ why, reason: e.message }, 'task sweep postponed: the store is not available')
+      else this.log.warn({ err, why }, 'task sweep failed')
+      done?.(false)
+    })
   }
 
   private async adopt (scanned: TaskRecord, why: string, match: (r: TaskRecord) => boolean): Promise<void> {

@@ -26,6 +26,25 @@ test('with --json, an argument error is JSON on stdout too', async t => {
   t.regex(r.stderr, /bogus/)
 })
 
+test('with --json, a bad option value is JSON on stdout too; a --json after -- belongs to the task', async t => {
+  for (const args of [['task', 'list', '--limit', '0'], ['kv', 'scan', '--prefix', 'x', '--limit', '0'], ['task', 'submit', '--cpu', '0'], ['task', 'wait', 'x', '--timeout', 'soon']]) {
+    const r = await mesh([...args, '--json'])
+    t.is(r.code, 64, args.join(' '))
+    t.is(JSON.parse(r.stdout).error.code, 'BAD_REQUEST', args.join(' '))
+  }
+  const plain = await mesh(['task', 'submit', '--cpu', '0', '--', 'echo', '--json'])
+  t.is(plain.code, 64)
+  t.is(plain.stdout, '')
+  t.true(oneLine(plain.stderr), plain.stderr)
+})
+
+test('task wait --timeout takes a duration, or a whole number of ms as before', async t => {
+  for (const timeout of ['5s', '1500', '2m']) {
+    const r = await mesh(['task', 'wait', 'x', '--timeout', timeout, '--api', 'http://127.0.0.1:1', '--json'])
+    t.is(JSON.parse(r.stdout).error.code, 'NODE_UNREACHABLE', timeout)
+  }
+})
+
 test('a node that is not reachable gives a one-line error and a non-zero exit', async t => {
   const r = await mesh(['status', '--api', 'http://127.0.0.1:1'])
   t.is(r.code, 69)

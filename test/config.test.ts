@@ -28,6 +28,22 @@ test('flags win over env, env over the file, the file over defaults', async t =>
   t.deepEqual(c.bootstrap, [`/ip4/127.0.0.1/tcp/5/p2p/${id}`])
 })
 
+test('a config file takes the flags\' names in camelCase, durations as the flag writes them', async t => {
+  const dir = await tempDir(t)
+  const file = join(dir, 'mesh.json')
+  await writeFile(file, JSON.stringify({ taskRetention: '12h', taskTag: 'gpu', replicationFactor: 1 }))
+  const c = resolveConfig(await configFromFile(file))
+  t.is(c.taskRetentionMs, 12 * 3_600_000)
+  t.deepEqual(c.taskTags, ['gpu'])
+  await writeFile(file, JSON.stringify({ taskRetentionMs: '7d', taskTags: ['gpu', 'ssd'] }))
+  const d = resolveConfig(await configFromFile(file))
+  t.is(d.taskRetentionMs, 7 * 86_400_000)
+  t.deepEqual(d.taskTags, ['gpu', 'ssd'])
+  await writeFile(file, JSON.stringify({ taskRetention: '12h', taskRetentionMs: 1000 }))
+  const err = await t.throwsAsync(configFromFile(file))
+  t.is((err as MeshError).code, 'INVALID_CONFIG')
+})
+
 test('every bad field is reported by name', t => {
   const err = t.throws(() => resolveConfig({ listen: ['nope'], api: 'x', bootstrap: ['/ip4/1.2.3.4/tcp/1'], logLevel: 'loud', extra: 1 }))
   t.true(err instanceof MeshError)
@@ -87,4 +103,6 @@ test('every way of starting the daemon passes the Node flags it is meant to star
   for (const [name, line] of Object.entries(starters)) {
     for (const flag of DAEMON_NODE_FLAGS) t.true(line.includes(flag), `${name} passes ${flag}: ${line}`)
   }
+  // The image's daemon starts through that wrapper.
+  t.regex((await readFile(new URL('Dockerfile', root), 'utf8')).split('\n').find(l => l.startsWith('ENTRYPOINT')) ?? '', /"\/usr\/local\/bin\/mesh", "start"/)
 })

@@ -150,7 +150,7 @@ async function startAfterFailedStart (t: ExecutionContext, which: 'peer' | 'API'
   t.is((await again.info()).peerId, peerId)
 }
 
-test('--kv-max-value-bytes sets the largest value the KV API takes, below and above the 1 MiB default', async t => {
+test('--kv-max-value-bytes sets the largest value the KV API takes, below and above the 1 MiB default; --replication-factor also sets a file\'s copies', async t => {
   for (const limit of [2048, 2 * 1024 * 1024]) {
     const d = startDaemon(t, ['--data-dir', await tempDir(t), ...local, '--replication-factor', '1', '--allow-exec', '--kv-max-value-bytes', String(limit)])
     const api = (await d.info()).api
@@ -171,6 +171,10 @@ test('--kv-max-value-bytes sets the largest value the KV API takes, below and ab
     t.is(task.status, 200, await task.clone().text())
     const id = ((await task.json()) as { id: string }).id
     await waitFor('the task to succeed', async () => ((await (await fetch(`${api}/v1/tasks/${id}`)).json()) as { state: string }).state === 'succeeded', 30_000)
+    // --replication-factor is a file's default number of copies as well as a key's.
+    const file = await fetch(`${api}/v1/files?name=f.bin`, { method: 'POST', body: new Uint8Array(10).fill(1), headers: { 'content-type': 'application/octet-stream' } })
+    t.is(file.status, 200, await file.clone().text())
+    t.deepEqual(((await (await fetch(`${api}/v1/files`)).json()) as { files: Array<{ replicas: number }> }).files.map(f => f.replicas), [1])
     d.child.kill('SIGTERM')
     t.is(await d.exited, 0)
   }

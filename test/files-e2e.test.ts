@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { copyFile, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { copyFile, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import test from 'ava'
 import { createTestnet, type Testnet } from '../testnet/index.js'
@@ -328,4 +328,17 @@ test.serial('rm unpins the file and collects its chunks on every replica', async
   }
   const gone = await fetch(`${net.nodes[0].api}/v1/files/${cid}`)
   t.is(gone.status, 404)
+  // Node 2 read the manifest before the removal (its stat above): a get there is a clean 404 too, not a 200 and a
+  // dropped connection, and stat says the file is gone rather than held by no one.
+  const cached = await fetch(`${net.nodes[2].api}/v1/files/${cid}`)
+  t.is(cached.status, 404)
+  t.is(((await cached.json()) as { error: { code: string } }).error.code, 'NOT_FOUND')
+  t.is((await fetch(`${net.nodes[2].api}/v1/files/${cid}/stat`)).status, 404)
+  const dir = await tempDir(t)
+  const target = join(dir, 'removed.bin')
+  const get = await mesh(['file', 'get', cid, '-o', target, '--api', net.nodes[2].api, '--json'])
+  t.is(get.code, 1, get.stdout + get.stderr)
+  t.is(JSON.parse(get.stdout).error.code, 'NOT_FOUND')
+  // Nothing to resume: no partial file and no state file are left behind.
+  t.deepEqual(await readdir(dir), [])
 })

@@ -110,7 +110,11 @@ export class Testnet {
     proc.exited = new Promise<void>(resolve => {
       child.once('exit', (code, signal) => {
         if (!proc.expectExit && !this.stopped) {
-          (this.opts.onUnexpectedExit ?? ((i, c, s) => { process.stderr.write(`testnet: node ${i} (pid ${child.pid}) exited unexpectedly (${s ?? `code ${c}`}); see ${join(dataDir, 'mesh.log')}\n`) }))(index, code, signal)
+          (this.opts.onUnexpectedExit ?? ((i, c, s) => {
+            // Code 0 is a graceful stop from outside the testnet (`mesh leave`, a signal sent by hand), not a failure.
+            if (c === 0) process.stderr.write(`testnet: node ${i} (pid ${child.pid}) stopped (code 0)\n`)
+            else process.stderr.write(`testnet: node ${i} (pid ${child.pid}) exited unexpectedly (${s ?? `code ${c}`}); see ${join(dataDir, 'mesh.log')}\n`)
+          }))(index, code, signal)
         }
         resolve()
       })

@@ -69,7 +69,7 @@ export function registerFileCommands (program: Command): void {
   const file = program.command('file').description('store and fetch files on the mesh (content-addressed, replicated)')
 
   clientCommand(file.command('put <path>').description('store a file on the mesh; prints its id (CID)'))
-    .option('--replicas <n>', 'copies to keep (default 3)', int('replicas'))
+    .option('--replicas <n>', 'copies to keep (default: the node\'s replication factor, 3 unless set)', int('replicas'))
     .option('--name <name>', 'a name to list it under (default: the file name)')
     .addOption(new Option('--chunk-size <bytes>', 'chunk size in bytes (default 1 MiB)').argParser(int('chunk-size')))
     .action(action(async (path: string, opts: ClientOpts & { replicas?: number, name?: string, chunkSize?: number }) => {
@@ -105,13 +105,16 @@ export function registerFileCommands (program: Command): void {
       const stateFile = `${opts.output}.part.json`
       const want: PartState = { cid, offset, length }
       let have = 0
+      // Written once the node answers with bytes: a get that fails first (no such file, a bad range) leaves nothing.
+      let fresh = false
       if (!toStdout) {
         const prev = await readFile(stateFile, 'utf8').then(t => JSON.parse(t) as PartState, () => undefined)
         if (prev != null && prev.cid === want.cid && prev.offset === want.offset && prev.length === want.length) {
           have = await stat(part).then(s => s.size, () => 0)
         } else {
           await rm(part, { force: true })
-          await writeFile(stateFile, JSON.stringify(want))
+          await rm(stateFile, { force: true })
+          fresh = true
         }
       }
       const from = offset + have
@@ -134,6 +137,7 @@ export function registerFileCommands (program: Command): void {
           if (Number(head.headers['content-length']) !== from) throw err
         }
         if (res != null) {
+          if (fresh) await writeFile(stateFile, JSON.stringify(want))
           const total = Number(res.headers['content-length'] ?? NaN)
           const progress = new Progress('get', Number.isFinite(total) ? have + total : undefined, have)
           // A 1 MiB queue lets the socket's pieces gather while a write is in the thread pool, and leave in one writev:

@@ -18,6 +18,14 @@ const int = (name: string, min: number) => (v: string): number => {
   return n
 }
 
+/** `task wait --timeout`: a duration as the other timeouts take it (30s, 5m), or a whole number of ms as it always took. */
+const waitTimeout = (v: string): number => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim())
+  const ms = m == null ? NaN : Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const)[(m[2] ?? 'ms') as 'ms']
+  if (!(ms >= 1) || !Number.isFinite(ms)) throw new MeshError('BAD_REQUEST', `--timeout must be a duration such as 30s or 5m, or a whole number of ms, not "${v}"`)
+  return Math.ceil(ms)
+}
+
 const short = (peerId: string): string => peerId.length > 12 ? `…${peerId.slice(-8)}` : peerId
 
 function describe (s: Status): string {
@@ -166,7 +174,7 @@ export function registerTaskCommands (program: Command): void {
 
   clientCommand(group.command('wait').description('block until a task ends; exit with its exit code')
     .argument('<id>')
-    .option('--timeout <ms>', 'give up after this many ms', int('--timeout', 1)))
+    .option('--timeout <duration>', 'give up after this long, e.g. 30s or 5m (a bare number is ms)', waitTimeout))
     .action(action(async (id: string, opts: ClientOpts & { timeout?: number }) => {
       const s = await waitFor(client(opts), id, opts.timeout)
       print(opts, s, () => { process.stderr.write(`${describe(s)}\n`) })
