@@ -75,3 +75,9 @@ export const TOMBSTONE_TTL = 7 * 24 * hour
 export const OPERATION_TIMEOUT = 1 * hour
 /** Longest file name a put or a pin may carry, in UTF-16 code units. */
 export const MAX_NAME_LENGTH = 1024
+
+/**
+ * Disk space a replica keeps free when it takes a file for repair: a pin it has no room for is refused, so that the
+ * file's leader asks another member.
+ */
+export const DISK_RESERVE = 64 * MiB

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { statfsSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { CID } from 'multiformats/cid'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
@@ -63,6 +64,8 @@ export interface FilesInit {
   chunkSize?: number
   /** @default `REPLICAS` (3) */
   replicas?: number
+  /** Bytes free for `dir` on its disk, or undefined when unknown. @default from `statfs` */
+  freeBytes?: (dir: string) => number | undefined
   /** Chunk transfers in flight per pull, and chunk writes in flight to the local store during a put. @default `WINDOW` (4) */
   window?: number
   /** Chunks in flight down a put's pipeline of replicas. @default `PIPELINE_WINDOW` (6) */
@@ -128,6 +131,8 @@ export interface ImportResult {
   name: string
   /** Nodes holding every chunk when the put returned. */
   replicas: number
+  /** The copies this put could make: its replication factor, or every alive member when there are fewer. */
+  wanted: number
 }
 
 export interface ReadOptions extends OpOptions {
@@ -182,6 +187,15 @@ interface Metrics {
   rounds: Counter
   underReplicated: Gauge
   lookup: Histogram
+}
+
+function diskFree (dir: string): number | undefined {
+  try {
+    const fs = statfsSync(dir)
+    return fs.bavail * fs.bsize
+  } catch {
+    return undefined
+  }
 }
 
 const notFound = (err: unknown): boolean => err instanceof MeshError && err.code === 'NOT_FOUND'
@@ -379,7 +393,7 @@ export class Files {
     }
     const manifest: Manifest = { version: 1, size, chunkSize, chunks }
     const { cid, bytes } = encodeManifest(manifest)
-    const pinRequest = { cid: cid.bytes, name, replicas, sources: [this.self] }
+    const pinRequest = { cid: cid.bytes, name, replicas, sources: [this.self], size: BigInt(size) }
     pin = pinRequest
     for (const s of sinks) await s.send(cid, bytes, signal)
     // The local pin as soon as the local blocks are stored, while the replicas finish theirs.
@@ -403,7 +417,7 @@ export class Files {
     for (const [peer, err] of chain.failed) this.log.warn({ peer, err, cid: cid.toString() }, 'replica failed during put; repair will replace it')
     if (holders.length < replicas) this.scheduleRepair(0)
     this.log.info({ cid: cid.toString(), size, chunks: chunks.length, replicas: holders.length }, 'file imported')
-    return { cid: cid.toString(), size, chunks: chunks.length, name, replicas: holders.length }
+    return { cid: cid.toString(), size, chunks: chunks.length, name, replicas: holders.length, wanted: 1 + targets.length }
   }
 
   /**
@@ -834,8 +848,17 @@ export class Files {
         if (pin == null) return
         await this.pinLocal(cid, { name: pin.name, replicas: pin.replicas, complete: true }, manifest)
         this.log.info({ cid: key }, 'replica complete')
-      })().catch(err => {
-        if (this.running) this.log.warn({ err: toMeshError(err).message, cid: key }, 'pull failed; the next repair round retries')
+      })().catch(async err => {
+        if (!this.running) return
+        const e = toMeshError(err)
+        if (e.code !== 'INSUFFICIENT_STORAGE') {
+          this.log.warn({ err: e.message, cid: key }, 'pull failed; the next repair round retries')
+          return
+        }
+        // A disk that is full stays full: holding on would count this node as a replica it cannot become. Dropping
+        // the pin (and its chunks) lets the file's leader place the copy on a member with room.
+        this.log.warn({ err: e.message, cid: key }, 'no room for this replica; dropped it')
+        await this.unpinLocal(cid, undefined).catch(() => {})
       }).finally(() => { this.pulling.delete(key) })
       this.pulling.set(key, p)
     }
@@ -901,10 +924,14 @@ export class Files {
       else if (holders.length < pin.replicas) {
         again = true
         const candidates = alive.filter(p => !holders.includes(p))
-        const chosen = this.placement(pin.cid, candidates, pin.replicas - holders.length)
-        for (const peer of chosen) {
+        // In placement order, past members that refuse (no room, an error): the first choices alone would ask a full
+        // disk again every round.
+        let needed = pin.replicas - holders.length
+        for (const peer of this.placement(pin.cid, candidates, candidates.length)) {
+          if (needed === 0) break
           try {
-            await this.components.rpc.call(peer, filesService, 'pin', { cid: cid.bytes, name: pin.name, replicas: pin.replicas, sources: holders }, { signal, timeout: this.controlTimeout })
+            await this.components.rpc.call(peer, filesService, 'pin', { cid: cid.bytes, name: pin.name, replicas: pin.replicas, sources: holders, size: BigInt(pin.size) }, { signal, timeout: this.controlTimeout })
+            needed--
             this.log.info({ cid: pin.cid, peer, holders: holders.length, replicas: pin.replicas }, 'added a replica')
           } catch (err) {
             this.log.warn({ err: toMeshError(err).message, cid: pin.cid, peer }, 'could not add a replica')
@@ -1068,9 +1095,19 @@ export class Files {
     // Synchronous stats (a few µs each, 1,024 for a 1 GiB file): asynchronous ones queue in the thread pool behind
     // the fsyncs of the blocks just written, and the node taking the put waits for this answer.
     const complete = manifest != null && manifest.chunks.every(c => this.store.hasNow(c))
+    // A replica that took a pin it has no room for would stay an incomplete holder, counted towards the file's
+    // replicas, and the file would never get the copy it lacks.
+    if (!complete && pin == null && req.size > 0n) this.checkRoom(Number(req.size))
     await this.pinLocal(cid, { name: req.name, replicas, complete: complete || pin?.complete === true }, manifest)
     if (!complete) void this.pull(cid, req.sources.filter(s => s !== this.self))
     return { complete }
+  }
+
+  /** Throws INSUFFICIENT_STORAGE unless `bytes` fit on this node's disk with the reserve to spare. */
+  private checkRoom (bytes: number): void {
+    const free = (this.init.freeBytes ?? diskFree)(this.init.dir)
+    if (free == null) return
+    if (free < bytes + C.DISK_RESERVE) throw new MeshError('INSUFFICIENT_STORAGE', `no room for ${bytes} bytes here: ${free} bytes free, ${C.DISK_RESERVE} kept in reserve`)
   }
 
   private opSignal (signal?: AbortSignal): AbortSignal {

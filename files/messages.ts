@@ -385,6 +385,11 @@ export namespace PutChunkRequest {
     value: string
   }
 
+  export interface PutChunkRequestPinSizeFieldEvent {
+    field: '$.pin.size'
+    value: bigint
+  }
+
   export function encode (obj: Partial<PutChunkRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PutChunkRequest.codec())
   }
@@ -393,7 +398,7 @@ export namespace PutChunkRequest {
     return decodeMessage(buf, PutChunkRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkRequest>): Generator<PutChunkRequestCidFieldEvent | PutChunkRequestDataFieldEvent | PutChunkRequestForwardFieldEvent | PutChunkRequestPinCidFieldEvent | PutChunkRequestPinNameFieldEvent | PutChunkRequestPinReplicasFieldEvent | PutChunkRequestPinSourcesFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkRequest>): Generator<PutChunkRequestCidFieldEvent | PutChunkRequestDataFieldEvent | PutChunkRequestForwardFieldEvent | PutChunkRequestPinCidFieldEvent | PutChunkRequestPinNameFieldEvent | PutChunkRequestPinReplicasFieldEvent | PutChunkRequestPinSourcesFieldEvent | PutChunkRequestPinSizeFieldEvent> {
     return streamMessage(buf, PutChunkRequest.codec(), opts)
   }
 }
@@ -1074,6 +1079,7 @@ export interface PinRequest {
   name: string
   replicas: number
   sources: string[]
+  size: bigint
 }
 
 export namespace PinRequest {
@@ -1108,6 +1114,11 @@ export namespace PinRequest {
           }
         }
 
+        if ((obj.size != null && obj.size !== 0n)) {
+          w.uint32(40)
+          w.uint64(obj.size)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -1116,7 +1127,8 @@ export namespace PinRequest {
           cid: uint8ArrayAlloc(0),
           name: '',
           replicas: 0,
-          sources: []
+          sources: [],
+          size: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1143,6 +1155,10 @@ export namespace PinRequest {
               }
 
               obj.sources.push(reader.string())
+              break
+            }
+            case 5: {
+              obj.size = reader.uint64()
               break
             }
             default: {
@@ -1200,6 +1216,13 @@ export namespace PinRequest {
 
               break
             }
+            case 5: {
+              yield {
+                field: `${prefix}.size`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1233,6 +1256,11 @@ export namespace PinRequest {
     value: string
   }
 
+  export interface PinRequestSizeFieldEvent {
+    field: '$.size'
+    value: bigint
+  }
+
   export function encode (obj: Partial<PinRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PinRequest.codec())
   }
@@ -1241,7 +1269,7 @@ export namespace PinRequest {
     return decodeMessage(buf, PinRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinRequest>): Generator<PinRequestCidFieldEvent | PinRequestNameFieldEvent | PinRequestReplicasFieldEvent | PinRequestSourcesFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinRequest>): Generator<PinRequestCidFieldEvent | PinRequestNameFieldEvent | PinRequestReplicasFieldEvent | PinRequestSourcesFieldEvent | PinRequestSizeFieldEvent> {
     return streamMessage(buf, PinRequest.codec(), opts)
   }
 }

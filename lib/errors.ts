@@ -26,7 +26,9 @@ export const errorCodes = {
   NODE_UNREACHABLE: { status: 502, exit: 69 },
   DATA_DIR_LOCKED: { status: 409, exit: 73 },
   LISTEN_FAILED: { status: 500, exit: 71 },
-  UNKNOWN_METHOD: { status: 404, exit: 64 }
+  UNKNOWN_METHOD: { status: 404, exit: 64 },
+  /** A node's disk is full or read-only (ENOSPC, EDQUOT, EROFS): not a bug, and another node may have room. */
+  INSUFFICIENT_STORAGE: { status: 507, exit: 74 }
 } as const
 
 export type ErrorCode = keyof typeof errorCodes
@@ -102,5 +104,6 @@ export function toMeshError (err: unknown): MeshError {
   const e = err as { name?: string, message?: string, code?: unknown } | undefined
   if (e?.name === 'AbortError' || e?.name === 'TimeoutError') return new MeshError('TIMEOUT', e.message ?? 'deadline exceeded', { cause: err })
   if (isErrorCode(e?.code)) return new MeshError(e.code, e?.message ?? String(err), { cause: err })
+  if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT' || e?.code === 'EROFS') return new MeshError('INSUFFICIENT_STORAGE', `the node cannot store more: ${e.message ?? String(err)}`, { cause: err })
   return new MeshError('INTERNAL', e?.message ?? String(err), { cause: err })
 }

@@ -66,8 +66,12 @@ test.serial('CLI round trip: put on node 0, get on node 4, byte-identical; ls an
   const digest = await makeFile(src, 9 * MiB + 12345)
   const put = await mesh(['file', 'put', src, '--name', 'round-trip.bin', '--api', net.nodes[0].api, '--json'], { timeout: 120_000 })
   t.is(put.code, 0, put.stderr)
-  const res = JSON.parse(put.stdout) as { cid: string, size: number, chunks: number }
+  const res = JSON.parse(put.stdout) as { cid: string, size: number, chunks: number, replicas: number }
   t.is(res.size, 9 * MiB + 12345)
+  // The copies stored are reported, and a shortfall (a replica failing mid-put) is said on stderr.
+  t.true(res.replicas >= 1 && res.replicas <= 3)
+  if (res.replicas < 3) t.regex(put.stderr, new RegExp(`stored ${res.replicas} of 3 replicas`))
+  else t.notRegex(put.stderr, /stored/)
   t.is(res.chunks, 10)
   t.regex(res.cid, /^bagaaiera/)
 

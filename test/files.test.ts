@@ -4,13 +4,13 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import test, { type ExecutionContext } from 'ava'
 import { CID } from 'multiformats/cid'
 import { Registry } from 'prom-client'
-import { MeshError } from '../lib/errors.js'
+import { MeshError, toMeshError } from '../lib/errors.js'
 import { KiB } from '../lib/units.js'
 import { createMeshLibp2p } from '../node/libp2p.js'
 import { Rpc } from '../rpc/index.js'
 import {
   Files, ChunkStore, CorruptChunkError, CHUNK_CODEC, chunker, chunkCid, chunkCidAsync, verifyBlock, verifyBlockAsync, encodeManifest, decodeManifest, parseFileCid, parseRange, filesService,
-  type FilesMembership, type FilesMembershipEvent, type ContentRouting
+  type FilesInit, type FilesMembership, type FilesMembershipEvent, type ContentRouting
 } from '../files/index.js'
 import { tempDir, waitFor, dialUntilConnected } from './util.js'
 import type { Libp2p } from '@libp2p/interface'
@@ -59,7 +59,7 @@ class FakeRouting {
 
 interface Node { peerId: string, libp2p: Libp2p, rpc: Rpc, files: Files, dir: string, registry: Registry }
 
-async function mesh (t: ExecutionContext, n: number, routing = true): Promise<{ nodes: Node[], world: World }> {
+async function mesh (t: ExecutionContext, n: number, routing = true, init: Partial<FilesInit> = {}): Promise<{ nodes: Node[], world: World }> {
   const world = new World()
   const dht = new FakeRouting()
   const nodes: Node[] = []
@@ -79,7 +79,7 @@ async function mesh (t: ExecutionContext, n: number, routing = true): Promise<{ 
     const peerId = libp2p.peerId.toString()
     const dir = await tempDir(t, 'meshos-files-')
     const registry = new Registry()
-    const files = new Files({ rpc, membership: world.view(peerId), contentRouting: routing ? dht.for(peerId, world) : undefined, registry }, { dir, chunkSize, fsync: false, repairInterval: 3_600_000, chunkTimeout: 5000, controlTimeout: 3000 })
+    const files = new Files({ rpc, membership: world.view(peerId), contentRouting: routing ? dht.for(peerId, world) : undefined, registry }, { dir, chunkSize, fsync: false, repairInterval: 3_600_000, chunkTimeout: 5000, controlTimeout: 3000, ...init })
     await files.start()
     world.alive.add(peerId)
     nodes.push({ peerId, libp2p, rpc, files, dir, registry })
@@ -347,10 +347,10 @@ test('a put pins its replicas with the manifest, once the chunks still being sto
 
   // A pin rides only with its own file's manifest.
   const chunk = randomBytes(100)
-  const err = await t.throwsAsync(nodes[1].rpc.call(nodes[2].peerId, filesService, 'putChunk', { cid: chunkCid(chunk).bytes, data: chunk, forward: [], pin: { cid: CID.parse(put.cid).bytes, name: 'x', replicas: 3, sources: [] } }))
+  const err = await t.throwsAsync(nodes[1].rpc.call(nodes[2].peerId, filesService, 'putChunk', { cid: chunkCid(chunk).bytes, data: chunk, forward: [], pin: { cid: CID.parse(put.cid).bytes, name: 'x', replicas: 3, sources: [], size: 0n } }))
   t.is((err as MeshError).code, 'BAD_REQUEST')
   // And a peer's pin carries no name longer than a put may give.
-  const long = await t.throwsAsync(nodes[1].rpc.call(nodes[2].peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: 'x'.repeat(5000), replicas: 3, sources: [] }))
+  const long = await t.throwsAsync(nodes[1].rpc.call(nodes[2].peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: 'x'.repeat(5000), replicas: 3, sources: [], size: 0n }))
   t.is((long as MeshError).code, 'BAD_REQUEST')
 })
 
@@ -424,6 +424,44 @@ test('when a holder dies the survivors restore the replication factor; reads go 
   t.is(stat.underReplicated, 0)
 })
 
+test('a full or read-only disk is INSUFFICIENT_STORAGE (HTTP 507, exit 74), not an internal error', t => {
+  for (const code of ['ENOSPC', 'EDQUOT', 'EROFS']) {
+    const e = toMeshError(Object.assign(new Error(`${code}: write`), { code }))
+    t.is(e.code, 'INSUFFICIENT_STORAGE')
+    t.is(e.status, 507)
+    t.is(e.exitCode, 74)
+  }
+  t.is(toMeshError(Object.assign(new Error('EIO'), { code: 'EIO' })).code, 'INTERNAL')
+})
+
+test('repair places a lost copy on a member with room: members whose disks are full refuse the pin and hold nothing', async t => {
+  const full = new Set<string>()
+  const { nodes, world } = await mesh(t, 6, true, { freeBytes: dir => full.has(dir) ? 0 : undefined })
+  const data = randomBytes(6 * chunkSize)
+  const put = await nodes[1].files.importFile(source(data), { replicas: 3 })
+  const held = await holders(nodes, put.cid)
+  t.is(held.length, 3)
+  const victim = held.find(n => n !== nodes[1])!
+  await victim.libp2p.stop()
+  world.alive.delete(victim.peerId)
+  world.emit('dead', victim.peerId)
+  // Every member that could take the copy is full, but one: whichever the placement prefers, only that one can.
+  const spare = nodes.filter(n => !held.includes(n))
+  const roomy = spare[spare.length - 1]
+  for (const n of spare) if (n !== roomy) full.add(n.dir)
+  const survivors = held.filter(n => n !== victim)
+  await waitUntil(async () => {
+    for (const s of survivors) await s.files.repairNow()
+    return (await holders([roomy], put.cid)).length === 1
+  })
+  for (const n of spare.filter(n => n !== roomy)) {
+    t.false(n.files.pins.pins.has(put.cid), 'a full member holds no pin')
+    t.is(n.files.store.stats.blocks, 0)
+  }
+  await waitUntil(async () => (await survivors[0].files.stat(put.cid)).underReplicated === 0)
+  t.is(sha(await readAll(roomy.files, put.cid)), sha(data))
+})
+
 test('a surplus replica (a holder back after its replacement was made) is dropped without removing the file', async t => {
   const { nodes } = await mesh(t, 5)
   const data = randomBytes(4 * chunkSize)
@@ -431,7 +469,7 @@ test('a surplus replica (a holder back after its replacement was made) is droppe
   const held = await holders(nodes, put.cid)
   t.is(held.length, 2)
   const extra = nodes.filter(n => !held.includes(n))
-  for (const n of extra) await nodes[0].rpc.call(n.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 2, sources: held.map(h => h.peerId) })
+  for (const n of extra) await nodes[0].rpc.call(n.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 2, sources: held.map(h => h.peerId), size: 0n })
   await waitUntil(async () => (await holders(nodes, put.cid)).length === 5)
   const leader = [...nodes].sort((a, b) => a.peerId < b.peerId ? -1 : 1)[0]
   await leader.files.repairNow()

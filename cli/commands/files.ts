@@ -20,7 +20,7 @@ const int = (name: string) => (v: string): number => {
 class Progress {
   private readonly started = Date.now()
   private last = 0
-  private done = 0
+  done = 0
   private readonly on = process.stderr.isTTY === true
 
   constructor (private readonly label: string, private readonly total?: number, private readonly base = 0) {}
@@ -85,9 +85,13 @@ export function registerFileCommands (program: Command): void {
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(info.size) },
         timeout: null
       })
-      const out = await readJson(res) as { cid: string, size: number, chunks: number, replicas: number }
+      const out = await readJson(res) as { cid: string, size: number, chunks: number, replicas: number, wanted?: number }
       progress.end()
-      print(opts, { cid: out.cid, size: out.size, chunks: out.chunks }, () => { process.stdout.write(`${out.cid}\n`) })
+      // Stored is not always as many copies as asked: replicas that failed during the put are added by repair, and
+      // until then the file has fewer. Say so rather than let a 0 exit imply it.
+      const wanted = out.wanted ?? opts.replicas
+      if (wanted != null && out.replicas < wanted) process.stderr.write(`mesh: stored ${out.replicas} of ${wanted} replicas; repair adds the rest while enough members are alive\n`)
+      print(opts, { cid: out.cid, size: out.size, chunks: out.chunks, replicas: out.replicas }, () => { process.stdout.write(`${out.cid}\n`) })
     }))
 
   clientCommand(file.command('get <cid>').description('fetch a file; an interrupted get resumes where it stopped'))
@@ -144,7 +148,15 @@ export function registerFileCommands (program: Command): void {
           // with the default 16 KiB each 64 KiB piece was a write of its own, and a 200 MiB get took 0.8-1.0 s of this
           // process's CPU against 0.63-0.65.
           const sink = toStdout ? process.stdout : createWriteStream(part, { flags: have > 0 ? 'a' : 'w', highWaterMark: 1024 * 1024 })
-          await pipeline(res, progress.counter(), sink)
+          try {
+            await pipeline(res, progress.counter(), sink)
+          } catch (err) {
+            // The node ends the response early when it cannot fetch the rest (its providers went away): that is the
+            // mesh's availability, not a bug here, and the bytes so far are kept.
+            const code = (err as { code?: string }).code
+            if (code !== 'ECONNRESET' && code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err
+            throw new MeshError('UNAVAILABLE', `the transfer was interrupted after ${progress.done} bytes${toStdout ? '' : '; run the same get again to resume'}`)
+          }
           progress.end()
         }
       }
