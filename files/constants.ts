@@ -81,3 +81,9 @@ export const MAX_NAME_LENGTH = 1024
  * file's leader asks another member.
  */
 export const DISK_RESERVE = 64 * MiB
+
+/**
+ * Pins per `pins` message, asked or answered: at the longest names (MAX_NAME_LENGTH) a page is about 1.1 MiB, inside
+ * MAX_MESSAGE_SIZE.
+ */
+export const PINS_PAGE = 1024

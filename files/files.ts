@@ -64,6 +64,8 @@ export interface FilesInit {
   chunkSize?: number
   /** @default `REPLICAS` (3) */
   replicas?: number
+  /** Pins per `pins` message, asked or answered. @default `PINS_PAGE` (1,024) */
+  pinsPage?: number
   /** Bytes free for `dir` on its disk, or undefined when unknown. @default from `statfs` */
   freeBytes?: (dir: string) => number | undefined
   /** Chunk transfers in flight per pull, and chunk writes in flight to the local store during a put. @default `WINDOW` (4) */
@@ -228,6 +230,7 @@ export class Files {
   private readonly window: number
   private readonly pipelineWindow: number
   private readonly directPutLimit: number
+  private readonly pinsPage: number
   private readonly readWindow: number
   private readonly readFirstWindow: number
   private readonly chunkTimeout: number
@@ -262,6 +265,7 @@ export class Files {
     this.window = init.window ?? C.WINDOW
     this.pipelineWindow = init.pipelineWindow ?? C.PIPELINE_WINDOW
     this.directPutLimit = init.directPutLimit ?? C.DIRECT_PUT_LIMIT
+    this.pinsPage = init.pinsPage ?? C.PINS_PAGE
     this.readWindow = init.readWindow ?? C.READ_WINDOW
     this.readFirstWindow = init.readFirstWindow ?? C.READ_FIRST_WINDOW
     this.chunkTimeout = init.chunkTimeout ?? C.CHUNK_TIMEOUT
@@ -615,6 +619,53 @@ export class Files {
     return out
   }
 
+  /**
+   * Every alive member's pins: all of them (`cids` undefined), page by page, or those of `cids`, in batches. One answer
+   * held every pin in one message, and a member with tens of thousands of files (or long names) answered past the
+   * message limit, so listings left it out and repair rounds counted it silent.
+   */
+  private async askPins (cids: CID[] | undefined, signal: AbortSignal, silent?: string[]): Promise<Array<{ peer: string, res: M.PinsResponse }>> {
+    const merged = new Map<string, M.PinsResponse>()
+    const quiet = new Set<string>()
+    const take = (answers: Array<{ peer: string, res: M.PinsResponse }>): void => {
+      for (const { peer, res } of answers) {
+        const m = merged.get(peer)
+        if (m == null) merged.set(peer, { pins: [...res.pins], removed: [...res.removed], more: false })
+        else { m.pins.push(...res.pins); m.removed.push(...res.removed) }
+      }
+    }
+    if (cids != null) {
+      for (let i = 0; i < cids.length || i === 0; i += this.pinsPage) {
+        const lost: string[] = []
+        take(await this.askAll('pins', { cids: cids.slice(i, i + this.pinsPage).map(c => c.bytes), after: '', limit: 0 }, signal, new Set(), lost))
+        for (const p of lost) quiet.add(p)
+      }
+    } else {
+      const lost: string[] = []
+      const first = await this.askAll('pins', { cids: [], after: '', limit: this.pinsPage }, signal, new Set(), lost)
+      for (const p of lost) quiet.add(p)
+      take(first)
+      await Promise.all(first.filter(a => a.res.more && a.res.pins.length > 0).map(async ({ peer, res }) => {
+        let after = CID.decode(res.pins[res.pins.length - 1].cid).toString()
+        for (;;) {
+          try {
+            const page = await this.components.rpc.call(peer, filesService, 'pins', { cids: [], after, limit: this.pinsPage }, { signal, timeout: this.controlTimeout })
+            const pins = page.pins.filter(p => decodes(p.cid))
+            take([{ peer, res: { pins, removed: [], more: false } }])
+            if (!page.more || pins.length === 0) return
+            after = CID.decode(pins[pins.length - 1].cid).toString()
+          } catch (err) {
+            quiet.add(peer)
+            this.log.debug({ err, peer }, 'member did not answer a page of pins')
+            return
+          }
+        }
+      }))
+    }
+    silent?.push(...quiet)
+    return [...merged].map(([peer, res]) => ({ peer, res }))
+  }
+
   alive (): string[] {
     const ids = new Set(this.components.membership.aliveMembers().map(m => m.peerId))
     ids.add(this.self)
@@ -645,7 +696,7 @@ export class Files {
     const cids = [cid, ...manifest.chunks.map(c => parseChunkCid(c))]
     const [has, pins] = await Promise.all([
       this.askAll('has', { cids: cids.map(c => c.bytes) }, signal),
-      this.askAll('pins', { cids: [cid.bytes] }, signal)
+      this.askPins([cid], signal)
     ])
     const local = await Promise.all(cids.map(async c => await this.store.has(c)))
     const answers = [{ peer: this.self, present: local }, ...has.map(a => ({ peer: a.peer, present: a.res.present }))]
@@ -673,7 +724,7 @@ export class Files {
   /** Files pinned anywhere in the mesh (among members that answer). */
   async list (options: OpOptions = {}): Promise<FileEntry[]> {
     const signal = this.opSignal(options.signal)
-    const answers = await this.askAll('pins', { cids: [] }, signal)
+    const answers = await this.askPins(undefined, signal)
     const all = [...[...this.pins.pins.values()].map(p => ({ ...p })), ...answers.flatMap(a => a.res.pins.map(fromPinInfo))]
     const byCid = new Map<string, FileEntry>()
     for (const p of all) {
@@ -899,7 +950,7 @@ export class Files {
     const pins = [...this.pins.pins.values()]
     if (pins.length === 0) { this.metrics?.underReplicated.set(0); return }
     const silent: string[] = []
-    const answers = await this.askAll('pins', { cids: pins.map(p => CID.parse(p.cid).bytes) }, signal, new Set(), silent)
+    const answers = await this.askPins(pins.map(p => CID.parse(p.cid)), signal, silent)
     const alive = this.alive()
     let under = 0
     let again = false
@@ -1075,11 +1126,19 @@ export class Files {
       unpin: async (req) => await this.unpinLocal(cidFromBytes(req.cid), req.trim ? undefined : Date.now()),
       pins: async (req) => {
         const wanted = req.cids.length === 0 ? undefined : new Set(req.cids.map(b => cidFromBytes(b).toString()))
-        const pins = [...this.pins.pins.values()].filter(p => wanted == null || wanted.has(p.cid)).map(toPinInfo)
+        let held = [...this.pins.pins.values()].filter(p => wanted == null || wanted.has(p.cid))
+        let more = false
+        if (req.limit > 0) {
+          const limit = Math.min(req.limit, this.pinsPage)
+          held = held.filter(p => p.cid > req.after).sort((a, b) => a.cid < b.cid ? -1 : 1)
+          more = held.length > limit
+          held = held.slice(0, limit)
+        }
+        const pins = held.map(toPinInfo)
         // Removals only of named files: a listing (no names) has no use for them, and a week of removals (kept
         // that long) would have grown its answer past the message limit and failed every listing.
         const removed = wanted == null ? [] : [...this.pins.tombstones].filter(([c]) => wanted.has(c)).map(([c, at]) => ({ cid: CID.parse(c).bytes, removedAt: BigInt(at) }))
-        return { pins, removed }
+        return { pins, removed, more }
       }
     }
   }

@@ -1589,6 +1589,8 @@ export namespace UnpinResponse {
 
 export interface PinsRequest {
   cids: Uint8Array<ArrayBuffer>[]
+  after: string
+  limit: number
 }
 
 export namespace PinsRequest {
@@ -1608,12 +1610,24 @@ export namespace PinsRequest {
           }
         }
 
+        if ((obj.after != null && obj.after !== '')) {
+          w.uint32(18)
+          w.string(obj.after)
+        }
+
+        if ((obj.limit != null && obj.limit !== 0)) {
+          w.uint32(24)
+          w.uint32(obj.limit)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          cids: []
+          cids: [],
+          after: '',
+          limit: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1628,6 +1642,14 @@ export namespace PinsRequest {
               }
 
               obj.cids.push(reader.bytes())
+              break
+            }
+            case 2: {
+              obj.after = reader.string()
+              break
+            }
+            case 3: {
+              obj.limit = reader.uint32()
               break
             }
             default: {
@@ -1664,6 +1686,20 @@ export namespace PinsRequest {
 
               break
             }
+            case 2: {
+              yield {
+                field: `${prefix}.after`,
+                value: reader.string()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.limit`,
+                value: reader.uint32()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1682,6 +1718,16 @@ export namespace PinsRequest {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface PinsRequestAfterFieldEvent {
+    field: '$.after'
+    value: string
+  }
+
+  export interface PinsRequestLimitFieldEvent {
+    field: '$.limit'
+    value: number
+  }
+
   export function encode (obj: Partial<PinsRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PinsRequest.codec())
   }
@@ -1690,7 +1736,7 @@ export namespace PinsRequest {
     return decodeMessage(buf, PinsRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinsRequest>): Generator<PinsRequestCidsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinsRequest>): Generator<PinsRequestCidsFieldEvent | PinsRequestAfterFieldEvent | PinsRequestLimitFieldEvent> {
     return streamMessage(buf, PinsRequest.codec(), opts)
   }
 }
@@ -2037,6 +2083,7 @@ export namespace Tombstone {
 export interface PinsResponse {
   pins: PinInfo[]
   removed: Tombstone[]
+  more: boolean
 }
 
 export namespace PinsResponse {
@@ -2063,13 +2110,19 @@ export namespace PinsResponse {
           }
         }
 
+        if ((obj.more != null && obj.more !== false)) {
+          w.uint32(24)
+          w.bool(obj.more)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
           pins: [],
-          removed: []
+          removed: [],
+          more: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -2096,6 +2149,10 @@ export namespace PinsResponse {
               obj.removed.push(Tombstone.codec().decode(reader, reader.uint32(), {
                 limits: opts.limits?.removed$
               }))
+              break
+            }
+            case 3: {
+              obj.more = reader.bool()
               break
             }
             default: {
@@ -2152,6 +2209,13 @@ export namespace PinsResponse {
 
               obj.removed++
 
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.more`,
+                value: reader.bool()
+              }
               break
             }
             default: {
@@ -2220,6 +2284,11 @@ export namespace PinsResponse {
     index: number
   }
 
+  export interface PinsResponseMoreFieldEvent {
+    field: '$.more'
+    value: boolean
+  }
+
   export function encode (obj: Partial<PinsResponse>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PinsResponse.codec())
   }
@@ -2228,7 +2297,7 @@ export namespace PinsResponse {
     return decodeMessage(buf, PinsResponse.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinsResponse>): Generator<PinsResponsePinsCidFieldEvent | PinsResponsePinsNameFieldEvent | PinsResponsePinsSizeFieldEvent | PinsResponsePinsChunksFieldEvent | PinsResponsePinsReplicasFieldEvent | PinsResponsePinsPinnedAtFieldEvent | PinsResponsePinsCompleteFieldEvent | PinsResponseRemovedCidFieldEvent | PinsResponseRemovedRemovedAtFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinsResponse>): Generator<PinsResponsePinsCidFieldEvent | PinsResponsePinsNameFieldEvent | PinsResponsePinsSizeFieldEvent | PinsResponsePinsChunksFieldEvent | PinsResponsePinsReplicasFieldEvent | PinsResponsePinsPinnedAtFieldEvent | PinsResponsePinsCompleteFieldEvent | PinsResponseRemovedCidFieldEvent | PinsResponseRemovedRemovedAtFieldEvent | PinsResponseMoreFieldEvent> {
     return streamMessage(buf, PinsResponse.codec(), opts)
   }
 }

@@ -514,11 +514,28 @@ test('rm unpins everywhere and collects chunks no other file references; a repli
   for (const n of nodes) t.is(n.files.store.stats.blocks, 0)
 
   // Removals are remembered for days; they go only to whoever names the file, never into a listing's answers.
-  const all = await nodes[0].rpc.call(nodes[1].peerId, filesService, 'pins', { cids: [] })
+  const all = await nodes[0].rpc.call(nodes[1].peerId, filesService, 'pins', { cids: [], after: '', limit: 0 })
   t.deepEqual(all.removed, [])
-  const named = await nodes[0].rpc.call(nodes[1].peerId, filesService, 'pins', { cids: [CID.parse(fa.cid).bytes] })
+  const named = await nodes[0].rpc.call(nodes[1].peerId, filesService, 'pins', { cids: [CID.parse(fa.cid).bytes], after: '', limit: 0 })
   t.deepEqual(named.removed.map(r => CID.decode(r.cid).toString()), [fa.cid])
   t.deepEqual(await nodes[2].files.list(), [])
+})
+
+test('listings and repair rounds ask for pins a page at a time: every file of a member is listed, with every holder', async t => {
+  const { nodes } = await mesh(t, 3, true, { pinsPage: 4 })
+  const cids: string[] = []
+  for (let i = 0; i < 11; i++) cids.push((await nodes[0].files.importFile(source(randomBytes(100 + i)), { replicas: 3, name: `f${i}` })).cid)
+  // A page is capped at the answering member's own page size, whatever the asker's limit.
+  const page = await nodes[0].rpc.call(nodes[1].peerId, filesService, 'pins', { cids: [], after: '', limit: 1000 })
+  t.is(page.pins.length, 4)
+  t.true(page.more)
+  const listed = await nodes[2].files.list()
+  t.deepEqual(listed.map(f => f.cid).sort(), [...cids].sort())
+  t.true(listed.every(f => f.holders === 3), JSON.stringify(listed.map(f => f.holders)))
+  // A repair round sees every holder of every file through the batches: nothing is under-replicated, nothing is added.
+  await nodes[1].files.repairNow()
+  for (const cid of cids) t.is((await holders(nodes, cid)).length, 3)
+  t.is(await metric(nodes[1], 'meshos_files_under_replicated_chunks'), 0)
 })
 
 test('without content routing, providers are found by asking members', async t => {
