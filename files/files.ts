@@ -397,7 +397,7 @@ export class Files {
     }
     const manifest: Manifest = { version: 1, size, chunkSize, chunks }
     const { cid, bytes } = encodeManifest(manifest)
-    const pinRequest = { cid: cid.bytes, name, replicas, sources: [this.self], size: BigInt(size) }
+    const pinRequest = { cid: cid.bytes, name, replicas, sources: [this.self], size: BigInt(size), pinnedAt: 0n }
     pin = pinRequest
     for (const s of sinks) await s.send(cid, bytes, signal)
     // The local pin as soon as the local blocks are stored, while the replicas finish theirs.
@@ -758,7 +758,7 @@ export class Files {
   // ------------------------------------------------------------------------------------------------ pins and refs
 
   /** `manifest`, when the caller has it in hand, saves reading, hashing and decoding it again. */
-  private async pinLocal (cid: CID, p: { name: string, replicas: number, complete: boolean }, manifest?: Manifest): Promise<void> {
+  private async pinLocal (cid: CID, p: { name: string, replicas: number, complete: boolean, pinnedAt?: number }, manifest?: Manifest): Promise<void> {
     const key = cid.toString()
     manifest ??= await this.localManifest(cid)
     await this.pins.clearTombstone(key)
@@ -769,7 +769,7 @@ export class Files {
       size: manifest?.size ?? prev?.size ?? 0,
       chunks: manifest?.chunks.length ?? prev?.chunks ?? 0,
       replicas: p.replicas,
-      pinnedAt: prev?.pinnedAt ?? Date.now(),
+      pinnedAt: prev?.pinnedAt ?? p.pinnedAt ?? Date.now(),
       complete: p.complete
     })
     await this.countRefs(key, manifest)
@@ -979,9 +979,10 @@ export class Files {
         // disk again every round.
         let needed = pin.replicas - holders.length
         for (const peer of this.placement(pin.cid, candidates, candidates.length)) {
-          if (needed === 0) break
+          // Removed meanwhile (an rm reached this node during the round): no more copies of it.
+          if (needed === 0 || !this.pins.pins.has(pin.cid)) break
           try {
-            await this.components.rpc.call(peer, filesService, 'pin', { cid: cid.bytes, name: pin.name, replicas: pin.replicas, sources: holders, size: BigInt(pin.size) }, { signal, timeout: this.controlTimeout })
+            await this.components.rpc.call(peer, filesService, 'pin', { cid: cid.bytes, name: pin.name, replicas: pin.replicas, sources: holders, size: BigInt(pin.size), pinnedAt: BigInt(pin.pinnedAt) }, { signal, timeout: this.controlTimeout })
             needed--
             this.log.info({ cid: pin.cid, peer, holders: holders.length, replicas: pin.replicas }, 'added a replica')
           } catch (err) {
@@ -1157,7 +1158,12 @@ export class Files {
     // A replica that took a pin it has no room for would stay an incomplete holder, counted towards the file's
     // replicas, and the file would never get the copy it lacks.
     if (!complete && pin == null && req.size > 0n) this.checkRoom(Number(req.size))
-    await this.pinLocal(cid, { name: req.name, replicas, complete: complete || pin?.complete === true }, manifest)
+    // A repair that raced a removal (its leader chose this node before the removal reached it) must not bring the file
+    // back: the copy it asks for dates from before the removal.
+    const pinnedAt = req.pinnedAt > 0n ? Number(req.pinnedAt) : undefined
+    const removedAt = this.pins.tombstones.get(cid.toString())
+    if (pin == null && pinnedAt != null && removedAt != null && removedAt > pinnedAt) throw new FileNotFoundError(`${cid.toString()} was removed`)
+    await this.pinLocal(cid, { name: req.name, replicas, complete: complete || pin?.complete === true, pinnedAt }, manifest)
     if (!complete) void this.pull(cid, req.sources.filter(s => s !== this.self))
     return { complete }
   }

@@ -390,6 +390,11 @@ export namespace PutChunkRequest {
     value: bigint
   }
 
+  export interface PutChunkRequestPinPinnedAtFieldEvent {
+    field: '$.pin.pinnedAt'
+    value: bigint
+  }
+
   export function encode (obj: Partial<PutChunkRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PutChunkRequest.codec())
   }
@@ -398,7 +403,7 @@ export namespace PutChunkRequest {
     return decodeMessage(buf, PutChunkRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkRequest>): Generator<PutChunkRequestCidFieldEvent | PutChunkRequestDataFieldEvent | PutChunkRequestForwardFieldEvent | PutChunkRequestPinCidFieldEvent | PutChunkRequestPinNameFieldEvent | PutChunkRequestPinReplicasFieldEvent | PutChunkRequestPinSourcesFieldEvent | PutChunkRequestPinSizeFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkRequest>): Generator<PutChunkRequestCidFieldEvent | PutChunkRequestDataFieldEvent | PutChunkRequestForwardFieldEvent | PutChunkRequestPinCidFieldEvent | PutChunkRequestPinNameFieldEvent | PutChunkRequestPinReplicasFieldEvent | PutChunkRequestPinSourcesFieldEvent | PutChunkRequestPinSizeFieldEvent | PutChunkRequestPinPinnedAtFieldEvent> {
     return streamMessage(buf, PutChunkRequest.codec(), opts)
   }
 }
@@ -1080,6 +1085,7 @@ export interface PinRequest {
   replicas: number
   sources: string[]
   size: bigint
+  pinnedAt: bigint
 }
 
 export namespace PinRequest {
@@ -1119,6 +1125,11 @@ export namespace PinRequest {
           w.uint64(obj.size)
         }
 
+        if ((obj.pinnedAt != null && obj.pinnedAt !== 0n)) {
+          w.uint32(48)
+          w.uint64(obj.pinnedAt)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -1128,7 +1139,8 @@ export namespace PinRequest {
           name: '',
           replicas: 0,
           sources: [],
-          size: 0n
+          size: 0n,
+          pinnedAt: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1159,6 +1171,10 @@ export namespace PinRequest {
             }
             case 5: {
               obj.size = reader.uint64()
+              break
+            }
+            case 6: {
+              obj.pinnedAt = reader.uint64()
               break
             }
             default: {
@@ -1223,6 +1239,13 @@ export namespace PinRequest {
               }
               break
             }
+            case 6: {
+              yield {
+                field: `${prefix}.pinnedAt`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1261,6 +1284,11 @@ export namespace PinRequest {
     value: bigint
   }
 
+  export interface PinRequestPinnedAtFieldEvent {
+    field: '$.pinnedAt'
+    value: bigint
+  }
+
   export function encode (obj: Partial<PinRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PinRequest.codec())
   }
@@ -1269,7 +1297,7 @@ export namespace PinRequest {
     return decodeMessage(buf, PinRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinRequest>): Generator<PinRequestCidFieldEvent | PinRequestNameFieldEvent | PinRequestReplicasFieldEvent | PinRequestSourcesFieldEvent | PinRequestSizeFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinRequest>): Generator<PinRequestCidFieldEvent | PinRequestNameFieldEvent | PinRequestReplicasFieldEvent | PinRequestSourcesFieldEvent | PinRequestSizeFieldEvent | PinRequestPinnedAtFieldEvent> {
     return streamMessage(buf, PinRequest.codec(), opts)
   }
 }

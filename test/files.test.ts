@@ -347,10 +347,10 @@ test('a put pins its replicas with the manifest, once the chunks still being sto
 
   // A pin rides only with its own file's manifest.
   const chunk = randomBytes(100)
-  const err = await t.throwsAsync(nodes[1].rpc.call(nodes[2].peerId, filesService, 'putChunk', { cid: chunkCid(chunk).bytes, data: chunk, forward: [], pin: { cid: CID.parse(put.cid).bytes, name: 'x', replicas: 3, sources: [], size: 0n } }))
+  const err = await t.throwsAsync(nodes[1].rpc.call(nodes[2].peerId, filesService, 'putChunk', { cid: chunkCid(chunk).bytes, data: chunk, forward: [], pin: { cid: CID.parse(put.cid).bytes, name: 'x', replicas: 3, sources: [], size: 0n, pinnedAt: 0n } }))
   t.is((err as MeshError).code, 'BAD_REQUEST')
   // And a peer's pin carries no name longer than a put may give.
-  const long = await t.throwsAsync(nodes[1].rpc.call(nodes[2].peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: 'x'.repeat(5000), replicas: 3, sources: [], size: 0n }))
+  const long = await t.throwsAsync(nodes[1].rpc.call(nodes[2].peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: 'x'.repeat(5000), replicas: 3, sources: [], size: 0n, pinnedAt: 0n }))
   t.is((long as MeshError).code, 'BAD_REQUEST')
 })
 
@@ -469,7 +469,7 @@ test('a surplus replica (a holder back after its replacement was made) is droppe
   const held = await holders(nodes, put.cid)
   t.is(held.length, 2)
   const extra = nodes.filter(n => !held.includes(n))
-  for (const n of extra) await nodes[0].rpc.call(n.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 2, sources: held.map(h => h.peerId), size: 0n })
+  for (const n of extra) await nodes[0].rpc.call(n.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 2, sources: held.map(h => h.peerId), size: 0n, pinnedAt: 0n })
   await waitUntil(async () => (await holders(nodes, put.cid)).length === 5)
   const leader = [...nodes].sort((a, b) => a.peerId < b.peerId ? -1 : 1)[0]
   await leader.files.repairNow()
@@ -480,6 +480,29 @@ test('a surplus replica (a holder back after its replacement was made) is droppe
   for (const n of nodes) t.false(n.files.pins.tombstones.has(put.cid), 'a trim is not a removal')
   await leader.files.repairNow()
   t.is((await holders(nodes, put.cid)).length, 2)
+})
+
+test('a repair that raced a removal does not bring the file back: its copy dates from before the removal', async t => {
+  const { nodes, world } = await mesh(t, 4)
+  const put = await nodes[0].files.importFile(source(randomBytes(3 * chunkSize)), { replicas: 2 })
+  const held = await holders(nodes, put.cid)
+  const pinnedAt = held[0].files.pins.pins.get(put.cid)!.pinnedAt
+  const [stale, away] = nodes.filter(n => !held.includes(n))
+  // `away` misses the removal; `stale` gets it.
+  world.alive.delete(away.peerId)
+  await nodes[0].files.remove(put.cid)
+  world.alive.add(away.peerId)
+  // A leader's round that chose its new replicas before the removal asks for them now, with the file's pin time.
+  const pin = { cid: CID.parse(put.cid).bytes, name: '', replicas: 2, sources: held.map(h => h.peerId), size: 0n, pinnedAt: BigInt(pinnedAt) }
+  const refused = await t.throwsAsync(nodes[0].rpc.call(stale.peerId, filesService, 'pin', pin))
+  t.is((refused as MeshError).code, 'NOT_FOUND')
+  t.false(stale.files.pins.pins.has(put.cid))
+  // The member that missed the removal takes the pin, but at the old pin time: its next round drops it.
+  await nodes[0].rpc.call(away.peerId, filesService, 'pin', pin)
+  t.is(away.files.pins.pins.get(put.cid)?.pinnedAt, pinnedAt)
+  await away.files.repairNow()
+  t.false(away.files.pins.pins.has(put.cid))
+  for (const n of nodes) t.false(n.files.pins.pins.has(put.cid))
 })
 
 test('rm unpins everywhere and collects chunks no other file references; a replica that missed it drops it later', async t => {
