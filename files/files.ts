@@ -249,6 +249,8 @@ export class Files {
   private readonly providerCache = new Map<string, { at: number, peers: string[] }>()
   private readonly timers: NodeJS.Timeout[] = []
   private readonly unsubscribe: Array<() => void> = []
+  /** Blocks on their way to each member, so that membership declaring it dead ends them at once. */
+  private readonly blockSends = new Map<string, Set<AbortController>>()
   private abort = new AbortController()
   private repairTimer?: NodeJS.Timeout
   private repairing?: Promise<void>
@@ -308,6 +310,9 @@ export class Files {
     await this.components.rpc.handle(filesService, this.handlers())
     const m = this.components.membership
     for (const ev of ['dead', 'left', 'join'] as const) this.unsubscribe.push(m.on(ev, () => { this.scheduleRepair() }))
+    for (const ev of ['dead', 'left'] as const) {
+      this.unsubscribe.push(m.on(ev, peer => { for (const c of this.blockSends.get(peer) ?? []) c.abort(new UnavailableError(`${peer} is no longer a member (${ev})`)) }))
+    }
     const every = (ms: number, fn: () => Promise<unknown>): void => {
       const t = setInterval(() => { fn().catch(err => { this.log.warn({ err }, 'background files task failed') }) }, ms)
       t.unref()
@@ -444,10 +449,11 @@ export class Files {
     let pending = peers
     while (pending.length > 0) {
       const [next, ...rest] = pending
+      const send = this.blockSend(next, signal)
       try {
         // Each hop's deadline exceeds the one it gives its own forward by one chunk timeout, so that a dead peer
         // further down times out there, and is reported, before the hop before it gives up on the whole chain.
-        const res = await this.components.rpc.call(next, filesService, 'putChunk', { cid: cid.bytes as Uint8Array<ArrayBuffer>, data: data as Uint8Array<ArrayBuffer>, forward: rest, pin }, { signal, timeout: this.chunkTimeout * (1 + rest.length) })
+        const res = await this.components.rpc.call(next, filesService, 'putChunk', { cid: cid.bytes as Uint8Array<ArrayBuffer>, data: data as Uint8Array<ArrayBuffer>, forward: rest, pin }, { signal: send.signal, timeout: this.chunkTimeout * (1 + rest.length) })
         this.metrics?.bytes.inc({ direction: 'out' }, data.byteLength)
         forwarded.push(next)
         if (pin != null) for (const p of res.pins) if (p.peer === next || rest.includes(p.peer)) pins.push(p)
@@ -459,9 +465,34 @@ export class Files {
         signal.throwIfAborted()
         failed.push({ peer: next, message: toMeshError(err).message })
         pending = rest
+      } finally {
+        send.done()
       }
     }
     return { forwarded, failed, pins }
+  }
+
+  /**
+   * A signal for one block sent to `peer`: `signal`, and also aborted when membership declares the peer dead or left.
+   * A frozen replica otherwise held every put that named it for a whole chunk timeout (12-15 s), where failure
+   * detection takes about 3 s; the put goes on with the other replicas, and repair adds one.
+   */
+  private blockSend (peer: string, signal: AbortSignal): { signal: AbortSignal, done: () => void } {
+    const c = new AbortController()
+    const onAbort = (): void => { c.abort(signal.reason) }
+    if (signal.aborted) c.abort(signal.reason)
+    else signal.addEventListener('abort', onAbort, { once: true })
+    let sends = this.blockSends.get(peer)
+    if (sends == null) this.blockSends.set(peer, sends = new Set())
+    sends.add(c)
+    return {
+      signal: c.signal,
+      done: () => {
+        signal.removeEventListener('abort', onAbort)
+        sends.delete(c)
+        if (sends.size === 0 && this.blockSends.get(peer) === sends) this.blockSends.delete(peer)
+      }
+    }
   }
 
   // ------------------------------------------------------------------------------------------------ read

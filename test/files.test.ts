@@ -482,6 +482,34 @@ test('a surplus replica (a holder back after its replacement was made) is droppe
   t.is((await holders(nodes, put.cid)).length, 2)
 })
 
+test('a replica that stops answering mid-put is dropped from the put once membership declares it dead', async t => {
+  // Chunk deadlines far longer than the test's own: only the dead declaration can end the wait.
+  const { nodes, world } = await mesh(t, 4, true, { chunkTimeout: 3_600_000, directPutLimit: 0 })
+  const data = randomBytes(12 * chunkSize)
+  const taker = nodes[0]
+  let frozen: Node | undefined
+  // Whichever replica is asked to store a block first hangs from then on, as a SIGSTOPped process does.
+  for (const n of nodes.slice(1)) {
+    const put = n.files.store.put.bind(n.files.store)
+    n.files.store.put = async (cid, bytes) => {
+      frozen ??= n
+      if (frozen === n) {
+        await new Promise<void>(() => {})
+      }
+      return await put(cid, bytes)
+    }
+  }
+  const putting = taker.files.importFile(source(data), { replicas: 3, size: data.byteLength })
+  await waitUntil(async () => frozen != null)
+  world.alive.delete(frozen!.peerId)
+  world.emit('dead', frozen!.peerId)
+  const res = await putting
+  t.is(res.replicas, 2)
+  const held = await holders(nodes, res.cid)
+  t.false(held.includes(frozen!))
+  t.is(sha(await readAll(held.find(n => n !== taker)!.files, res.cid)), sha(data))
+})
+
 test('a repair that raced a removal does not bring the file back: its copy dates from before the removal', async t => {
   const { nodes, world } = await mesh(t, 4)
   const put = await nodes[0].files.importFile(source(randomBytes(3 * chunkSize)), { replicas: 2 })
