@@ -80,10 +80,10 @@ export const MAX_NAME_LENGTH = 1024
  * Disk space a replica keeps free when it takes a file for repair: a pin it has no room for is refused, so that the
  * file's leader asks another member.
  */
-export const DISK_RESERVE = 64 * MiB
+export const DISK_RESERVE = 16 * MiB
 
 /**
- * Pins per `pins` message, asked or answered: at the longest names (MAX_NAME_LENGTH) a page is about 1.1 MiB, inside
- * MAX_MESSAGE_SIZE.
+ * Pins per `pins` message, asked or answered. A name is up to MAX_NAME_LENGTH UTF-16 units, up to three UTF-8 bytes
+ * each on the wire: at the worst a page is 512 × ~3.2 KiB, about 1.6 MiB, inside MAX_MESSAGE_SIZE.
  */
-export const PINS_PAGE = 1024
+export const PINS_PAGE = 512

@@ -64,7 +64,7 @@ export interface FilesInit {
   chunkSize?: number
   /** @default `REPLICAS` (3) */
   replicas?: number
-  /** Pins per `pins` message, asked or answered. @default `PINS_PAGE` (1,024) */
+  /** Pins per `pins` message, asked or answered. @default `PINS_PAGE` (512) */
   pinsPage?: number
   /** Bytes free for `dir` on its disk, or undefined when unknown. @default from `statfs` */
   freeBytes?: (dir: string) => number | undefined
@@ -251,6 +251,10 @@ export class Files {
   private readonly unsubscribe: Array<() => void> = []
   /** Blocks on their way to each member, so that membership declaring it dead ends them at once. */
   private readonly blockSends = new Map<string, Set<AbortController>>()
+  /** Members declared dead or left since they last joined: a block for one fails at once. */
+  private readonly gone = new Set<string>()
+  /** Files this node took for a repair and has not completed yet. */
+  private readonly taken = new Set<string>()
   private abort = new AbortController()
   private repairTimer?: NodeJS.Timeout
   private repairing?: Promise<void>
@@ -311,8 +315,12 @@ export class Files {
     const m = this.components.membership
     for (const ev of ['dead', 'left', 'join'] as const) this.unsubscribe.push(m.on(ev, () => { this.scheduleRepair() }))
     for (const ev of ['dead', 'left'] as const) {
-      this.unsubscribe.push(m.on(ev, peer => { for (const c of this.blockSends.get(peer) ?? []) c.abort(new UnavailableError(`${peer} is no longer a member (${ev})`)) }))
+      this.unsubscribe.push(m.on(ev, peer => {
+        this.gone.add(peer)
+        for (const c of this.blockSends.get(peer) ?? []) c.abort(new UnavailableError(`${peer} is no longer a member (${ev})`))
+      }))
     }
+    for (const ev of ['join', 'alive'] as const) this.unsubscribe.push(m.on(ev, peer => { this.gone.delete(peer) }))
     const every = (ms: number, fn: () => Promise<unknown>): void => {
       const t = setInterval(() => { fn().catch(err => { this.log.warn({ err }, 'background files task failed') }) }, ms)
       t.unref()
@@ -480,7 +488,8 @@ export class Files {
   private blockSend (peer: string, signal: AbortSignal): { signal: AbortSignal, done: () => void } {
     const c = new AbortController()
     const onAbort = (): void => { c.abort(signal.reason) }
-    if (signal.aborted) c.abort(signal.reason)
+    if (this.gone.has(peer)) c.abort(new UnavailableError(`${peer} is no longer a member`))
+    else if (signal.aborted) c.abort(signal.reason)
     else signal.addEventListener('abort', onAbort, { once: true })
     let sends = this.blockSends.get(peer)
     if (sends == null) this.blockSends.set(peer, sends = new Set())
@@ -684,7 +693,10 @@ export class Files {
             const pins = page.pins.filter(p => decodes(p.cid))
             take([{ peer, res: { pins, removed: [], more: false } }])
             if (!page.more || pins.length === 0) return
-            after = CID.decode(pins[pins.length - 1].cid).toString()
+            const last = CID.decode(pins[pins.length - 1].cid).toString()
+            // A cursor that does not move on would page until the operation's deadline.
+            if (last <= after) return
+            after = last
           } catch (err) {
             quiet.add(peer)
             this.log.debug({ err, peer }, 'member did not answer a page of pins')
@@ -804,7 +816,10 @@ export class Files {
       complete: p.complete
     })
     await this.countRefs(key, manifest)
-    if (p.complete) void this.provide(cid)
+    if (p.complete) {
+      this.taken.delete(key)
+      void this.provide(cid)
+    }
   }
 
   /**
@@ -858,6 +873,7 @@ export class Files {
   /** Drops the pin and collects unreferenced blocks; `removedAt` undefined is a trim (a surplus copy), not a removal. */
   private async unpinLocal (cid: CID, removedAt: number | undefined): Promise<{ removed: boolean, collected: number }> {
     const key = cid.toString()
+    this.taken.delete(key)
     if (removedAt != null) await this.pins.tombstone(key, removedAt)
     const pin = await this.pins.delete(key)
     if (pin == null) return { removed: false, collected: 0 }
@@ -933,12 +949,13 @@ export class Files {
       })().catch(async err => {
         if (!this.running) return
         const e = toMeshError(err)
-        if (e.code !== 'INSUFFICIENT_STORAGE') {
+        // A disk that is full stays full: a copy this node took and never completed would count it as a replica it
+        // cannot become, so it is dropped, and the file's leader places the copy on a member with room. A copy that was
+        // complete here (and lost a chunk) stays: its other chunks may be the ones the other holders lack.
+        if (e.code !== 'INSUFFICIENT_STORAGE' || !this.taken.has(key)) {
           this.log.warn({ err: e.message, cid: key }, 'pull failed; the next repair round retries')
           return
         }
-        // A disk that is full stays full: holding on would count this node as a replica it cannot become. Dropping
-        // the pin (and its chunks) lets the file's leader place the copy on a member with room.
         this.log.warn({ err: e.message, cid: key }, 'no room for this replica; dropped it')
         await this.unpinLocal(cid, undefined).catch(() => {})
       }).finally(() => { this.pulling.delete(key) })
@@ -1017,7 +1034,11 @@ export class Files {
             needed--
             this.log.info({ cid: pin.cid, peer, holders: holders.length, replicas: pin.replicas }, 'added a replica')
           } catch (err) {
-            this.log.warn({ err: toMeshError(err).message, cid: pin.cid, peer }, 'could not add a replica')
+            const e = toMeshError(err)
+            this.log.warn({ err: e.message, cid: pin.cid, peer }, 'could not add a replica')
+            // Only a refusal means the copy is not there: a pin that timed out may have taken, and asking the next
+            // member too would make a surplus copy. The next round's answers tell.
+            if (signal.aborted || !['INSUFFICIENT_STORAGE', 'BAD_REQUEST', 'NOT_FOUND', 'NODE_UNREACHABLE', 'UNAVAILABLE'].includes(e.code)) break
           }
         }
       } else if (holders.length > pin.replicas && silent.length === 0) {
@@ -1194,6 +1215,7 @@ export class Files {
     const pinnedAt = req.pinnedAt > 0n ? Number(req.pinnedAt) : undefined
     const removedAt = this.pins.tombstones.get(cid.toString())
     if (pin == null && pinnedAt != null && removedAt != null && removedAt > pinnedAt) throw new FileNotFoundError(`${cid.toString()} was removed`)
+    if (pin == null && !complete) this.taken.add(cid.toString())
     await this.pinLocal(cid, { name: req.name, replicas, complete: complete || pin?.complete === true, pinnedAt }, manifest)
     if (!complete) void this.pull(cid, req.sources.filter(s => s !== this.self))
     return { complete }

@@ -136,6 +136,9 @@ export const MAX_FRAME_BYTES = 64 * KiB
  */
 export const MAX_PUSH_PULL_BACKLOG = 4 * MiB
 
+/** Push-pull parts held over all peers: many joiners (or strangers) that never read their replies hold no more. */
+export const MAX_PUSH_PULL_BACKLOG_TOTAL = 32 * MiB
+
 /** Encoded member metadata may not exceed this. */
 export const MAX_META_BYTES = 1 * KiB
 

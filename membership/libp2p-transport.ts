@@ -4,7 +4,7 @@ import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { silentLogger, type Logger } from '../lib/log.js'
 import { second } from '../lib/units.js'
 import { FrameDecoder, encodeLengthPrefixed } from '../rpc/framing.js'
-import { MAX_FRAME_BYTES, MAX_PUSH_PULL_BACKLOG, PROTOCOL } from './constants.js'
+import { MAX_FRAME_BYTES, MAX_PUSH_PULL_BACKLOG, MAX_PUSH_PULL_BACKLOG_TOTAL, PROTOCOL } from './constants.js'
 import { MessageType, SwimMessage } from './swim.js'
 import type { PeerAddress, Transport } from './types.js'
 
@@ -20,6 +20,8 @@ export interface Libp2pTransportInit {
   maxPendingPerPeer?: number
   /** Bytes of push-pull parts held for one peer until its stream drains (or opens). @default MAX_PUSH_PULL_BACKLOG (4 MiB) */
   maxBacklogBytes?: number
+  /** The same over all peers. @default MAX_PUSH_PULL_BACKLOG_TOTAL (32 MiB) */
+  maxTotalBacklogBytes?: number
   /** @default 8 */
   maxInboundStreams?: number
   /** @default 8 */
@@ -74,6 +76,9 @@ export class Libp2pTransport implements Transport {
   private readonly dialTimeout: number
   private readonly maxPending: number
   private readonly maxBacklogBytes: number
+  private readonly maxTotalBacklogBytes: number
+  /** Push-pull bytes held over all peers. */
+  private backlogBytes = 0
   private readonly maxInboundStreams: number
   private readonly maxOutboundStreams: number
   private readonly log: Logger
@@ -92,6 +97,7 @@ export class Libp2pTransport implements Transport {
     this.dialTimeout = init.dialTimeout ?? 5 * second
     this.maxPending = init.maxPendingPerPeer ?? 32
     this.maxBacklogBytes = init.maxBacklogBytes ?? MAX_PUSH_PULL_BACKLOG
+    this.maxTotalBacklogBytes = init.maxTotalBacklogBytes ?? MAX_PUSH_PULL_BACKLOG_TOTAL
     this.maxInboundStreams = init.maxInboundStreams ?? 8
     this.maxOutboundStreams = init.maxOutboundStreams ?? 8
     this.log = init.logger ?? silentLogger
@@ -125,6 +131,7 @@ export class Libp2pTransport implements Transport {
       o.reliableBytes = 0
       if (o.stream !== undefined) closing.push(closeQuietly(o.stream))
     }
+    this.backlogBytes = 0
     this.outbound.clear()
     for (const s of this.inbound) closing.push(closeQuietly(s))
     this.inbound.clear()
@@ -172,10 +179,17 @@ export class Libp2pTransport implements Transport {
     if (!out.opening) this.open(key, out, to)
   }
 
+  private release (out: Outbound, bytes: number): void {
+    out.reliableBytes -= bytes
+    this.backlogBytes -= bytes
+  }
+
   /** Counts a push-pull part against the peer's backlog; false when it does not fit. */
   private holdReliable (out: Outbound, frame: Uint8Array): boolean {
-    if (out.reliableBytes + frame.byteLength > this.maxBacklogBytes) return false
+    // Per peer, and over all peers: many joiners that never read their replies must not hold a table each.
+    if (out.reliableBytes + frame.byteLength > this.maxBacklogBytes || this.backlogBytes + frame.byteLength > this.maxTotalBacklogBytes) return false
     out.reliableBytes += frame.byteLength
+    this.backlogBytes += frame.byteLength
     return true
   }
 
@@ -189,7 +203,7 @@ export class Libp2pTransport implements Transport {
       this.awaitDrain(key, out, stream)
       return
     }
-    if (held) out.reliableBytes -= frame.byteLength
+    if (held) this.release(out, frame.byteLength)
     // A full buffer means the peer or the link is behind; queueing more would only delay fresher news.
     if (stream.writableNeedsDrain) {
       this.stats.dropped++
@@ -230,7 +244,7 @@ export class Libp2pTransport implements Transport {
     const onClose = (): void => {
       done()
       this.stats.dropped += out.backlog.length
-      for (const f of out.backlog) out.reliableBytes -= f.byteLength
+      for (const f of out.backlog) this.release(out, f.byteLength)
       out.backlog.length = 0
     }
     stream.addEventListener('drain', onDrain)
@@ -259,7 +273,7 @@ export class Libp2pTransport implements Transport {
       for (const p of pending) this.write(key, out, stream, p.frame, p.reliable, p.reliable)
     }, err => {
       this.stats.dropped += out.pending.length
-      for (const p of out.pending) if (p.reliable) out.reliableBytes -= p.frame.byteLength
+      for (const p of out.pending) if (p.reliable) this.release(out, p.frame.byteLength)
       out.pending.length = 0
       this.log.debug({ err, peer: key }, 'could not open a membership stream')
     }).finally(() => {

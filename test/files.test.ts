@@ -510,6 +510,76 @@ test('a replica that stops answering mid-put is dropped from the put once member
   t.is(sha(await readAll(held.find(n => n !== taker)!.files, res.cid)), sha(data))
 })
 
+test('a repair pin that answers too late is not followed by a second one: the next round sees whether it took', async t => {
+  const { nodes, world } = await mesh(t, 5)
+  const put = await nodes[1].files.importFile(source(randomBytes(4 * chunkSize)), { replicas: 2 })
+  const held = await holders(nodes, put.cid)
+  t.is(held.length, 2)
+  const victim = held.find(n => n !== nodes[1])!
+  await victim.libp2p.stop()
+  world.alive.delete(victim.peerId)
+  world.emit('dead', victim.peerId)
+  const leader = nodes[1]
+  const call = leader.rpc.call.bind(leader.rpc)
+  let late = true
+  leader.rpc.call = (async (peer: string, service: any, method: string, req: any, opts: any) => {
+    const res = await call(peer, service, method, req, opts)
+    // The first pin takes, but its answer misses the deadline.
+    if (method === 'pin' && late) { late = false; throw new MeshError('TIMEOUT', 'pin answered too late') }
+    return res
+  }) as typeof leader.rpc.call
+  await leader.files.repairNow()
+  const pinned = nodes.filter(n => n !== victim && n.files.pins.pins.has(put.cid))
+  t.is(pinned.length, 2, 'one new copy, not two')
+  await waitUntil(async () => (await holders(pinned, put.cid)).length === 2)
+})
+
+test('a member that runs out of room while pulling a repair\'s copy drops it, and the copy goes to a member with room', async t => {
+  const full = new Set<string>()
+  const { nodes, world } = await mesh(t, 6, true, { freeBytes: dir => full.has(dir) ? 0 : undefined })
+  const data = randomBytes(6 * chunkSize)
+  const put = await nodes[1].files.importFile(source(data), { replicas: 3 })
+  const held = await holders(nodes, put.cid)
+  const victim = held.find(n => n !== nodes[1])!
+  const spare = nodes.filter(n => !held.includes(n))
+  const roomy = spare[spare.length - 1]
+  // The others' disks fill up as they write: the first block fails, and from then on statfs says so too.
+  for (const n of spare.filter(n => n !== roomy)) {
+    n.files.store.put = async () => {
+      full.add(n.dir)
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+    }
+  }
+  await victim.libp2p.stop()
+  world.alive.delete(victim.peerId)
+  world.emit('dead', victim.peerId)
+  const survivors = held.filter(n => n !== victim)
+  await waitUntil(async () => {
+    for (const s of survivors) await s.files.repairNow()
+    return (await holders([roomy], put.cid)).length === 1
+  })
+  for (const n of spare.filter(n => n !== roomy)) await waitUntil(async () => !n.files.pins.pins.has(put.cid))
+  t.is(sha(await readAll(roomy.files, put.cid)), sha(data))
+})
+
+test('a holder whose disk is full keeps a copy it had complete: its other chunks may be the ones the others lack', async t => {
+  const { nodes } = await mesh(t, 3)
+  const put = await nodes[0].files.importFile(source(randomBytes(4 * chunkSize)), { replicas: 2 })
+  const [a, b] = await holders(nodes, put.cid)
+  const cid = CID.parse(put.cid)
+  const [x, y] = decodeManifest(cid, (await a.files.store.get(cid))!).chunks.map(c => CID.parse(c))
+  // Each holder loses a different chunk: together they still hold the whole file. a's disk is full.
+  await a.files.store.delete(x)
+  await b.files.store.delete(y)
+  a.files.store.put = async () => { throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }) }
+  await a.files.repairNow()
+  await b.files.repairNow()
+  // b mends y from a; a keeps its copy (and y) while it cannot store x.
+  await waitUntil(async () => await b.files.store.has(y))
+  t.true(a.files.pins.pins.has(put.cid))
+  t.true(await a.files.store.has(y))
+})
+
 test('a repair that raced a removal does not bring the file back: its copy dates from before the removal', async t => {
   const { nodes, world } = await mesh(t, 4)
   const put = await nodes[0].files.importFile(source(randomBytes(3 * chunkSize)), { replicas: 2 })
