@@ -105,6 +105,13 @@ async function holders (nodes: Node[], cid: string): Promise<Node[]> {
   return nodes.filter(n => n.files.pins.pins.get(cid)?.complete === true)
 }
 
+/** Stops a node, as a crash does, and has membership declare it dead. */
+async function kill (world: World, node: Node): Promise<void> {
+  await node.libp2p.stop()
+  world.alive.delete(node.peerId)
+  world.emit('dead', node.peerId)
+}
+
 async function metric (node: Node, name: string, labels = ''): Promise<number> {
   const text = await node.registry.metrics()
   const line = text.split('\n').find(l => l.startsWith(name + labels + ' ') || (labels === '' && l.startsWith(name + ' ')))
@@ -442,9 +449,7 @@ test('repair places a lost copy on a member with room: members whose disks are f
   const held = await holders(nodes, put.cid)
   t.is(held.length, 3)
   const victim = held.find(n => n !== nodes[1])!
-  await victim.libp2p.stop()
-  world.alive.delete(victim.peerId)
-  world.emit('dead', victim.peerId)
+  await kill(world, victim)
   // Every member that could take the copy is full, but one: whichever the placement prefers, only that one can.
   const spare = nodes.filter(n => !held.includes(n))
   const roomy = spare[spare.length - 1]
@@ -516,9 +521,7 @@ test('a repair pin that answers too late is not followed by a second one: the ne
   const held = await holders(nodes, put.cid)
   t.is(held.length, 2)
   const victim = held.find(n => n !== nodes[1])!
-  await victim.libp2p.stop()
-  world.alive.delete(victim.peerId)
-  world.emit('dead', victim.peerId)
+  await kill(world, victim)
   const leader = nodes[1]
   const call = leader.rpc.call.bind(leader.rpc)
   let late = true
@@ -550,9 +553,7 @@ test('a member that runs out of room while pulling a repair\'s copy drops it, an
       throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
     }
   }
-  await victim.libp2p.stop()
-  world.alive.delete(victim.peerId)
-  world.emit('dead', victim.peerId)
+  await kill(world, victim)
   const survivors = held.filter(n => n !== victim)
   await waitUntil(async () => {
     for (const s of survivors) await s.files.repairNow()
