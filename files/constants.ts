@@ -87,3 +87,10 @@ export const DISK_RESERVE = 16 * MiB
  * each on the wire: at the worst a page is 512 × ~3.2 KiB, about 1.6 MiB, inside MAX_MESSAGE_SIZE.
  */
 export const PINS_PAGE = 512
+
+/** A member whose repair pin of a file timed out is not asked for that file again for this long. */
+export const PIN_TIMEOUT_AVOID = 2 * minute
+/** Bound on the pin timeouts remembered (a map cleared when full). */
+export const MAX_PIN_TIMEOUTS = 10_000
+/** Members declared dead or left that a put remembers, to fail blocks for them at once. */
+export const MAX_GONE = 1024

@@ -253,8 +253,8 @@ export class Files {
   private readonly blockSends = new Map<string, Set<AbortController>>()
   /** Members declared dead or left since they last joined: a block for one fails at once. */
   private readonly gone = new Set<string>()
-  /** Files this node took for a repair and has not completed yet. */
-  private readonly taken = new Set<string>()
+  /** When a member's pin of a file (`cid peer`) last timed out: it may have taken, so the next rounds ask others. */
+  private readonly pinTimeouts = new Map<string, number>()
   private abort = new AbortController()
   private repairTimer?: NodeJS.Timeout
   private repairing?: Promise<void>
@@ -316,6 +316,8 @@ export class Files {
     for (const ev of ['dead', 'left', 'join'] as const) this.unsubscribe.push(m.on(ev, () => { this.scheduleRepair() }))
     for (const ev of ['dead', 'left'] as const) {
       this.unsubscribe.push(m.on(ev, peer => {
+        // Bounded: members that never come back (a machine retired, a new identity) are forgotten oldest first.
+        if (this.gone.size >= C.MAX_GONE) this.gone.delete(this.gone.values().next().value as string)
         this.gone.add(peer)
         for (const c of this.blockSends.get(peer) ?? []) c.abort(new UnavailableError(`${peer} is no longer a member (${ev})`))
       }))
@@ -801,7 +803,7 @@ export class Files {
   // ------------------------------------------------------------------------------------------------ pins and refs
 
   /** `manifest`, when the caller has it in hand, saves reading, hashing and decoding it again. */
-  private async pinLocal (cid: CID, p: { name: string, replicas: number, complete: boolean, pinnedAt?: number }, manifest?: Manifest): Promise<void> {
+  private async pinLocal (cid: CID, p: { name: string, replicas: number, complete: boolean, pinnedAt?: number, taken?: boolean }, manifest?: Manifest): Promise<void> {
     const key = cid.toString()
     manifest ??= await this.localManifest(cid)
     await this.pins.clearTombstone(key)
@@ -813,13 +815,11 @@ export class Files {
       chunks: manifest?.chunks.length ?? prev?.chunks ?? 0,
       replicas: p.replicas,
       pinnedAt: prev?.pinnedAt ?? p.pinnedAt ?? Date.now(),
-      complete: p.complete
+      complete: p.complete,
+      ...(!p.complete && (p.taken ?? prev?.taken) === true ? { taken: true } : {})
     })
     await this.countRefs(key, manifest)
-    if (p.complete) {
-      this.taken.delete(key)
-      void this.provide(cid)
-    }
+    if (p.complete) void this.provide(cid)
   }
 
   /**
@@ -873,7 +873,6 @@ export class Files {
   /** Drops the pin and collects unreferenced blocks; `removedAt` undefined is a trim (a surplus copy), not a removal. */
   private async unpinLocal (cid: CID, removedAt: number | undefined): Promise<{ removed: boolean, collected: number }> {
     const key = cid.toString()
-    this.taken.delete(key)
     if (removedAt != null) await this.pins.tombstone(key, removedAt)
     const pin = await this.pins.delete(key)
     if (pin == null) return { removed: false, collected: 0 }
@@ -952,7 +951,7 @@ export class Files {
         // A disk that is full stays full: a copy this node took and never completed would count it as a replica it
         // cannot become, so it is dropped, and the file's leader places the copy on a member with room. A copy that was
         // complete here (and lost a chunk) stays: its other chunks may be the ones the other holders lack.
-        if (e.code !== 'INSUFFICIENT_STORAGE' || !this.taken.has(key)) {
+        if (e.code !== 'INSUFFICIENT_STORAGE' || this.pins.pins.get(key)?.taken !== true) {
           this.log.warn({ err: e.message, cid: key }, 'pull failed; the next repair round retries')
           return
         }
@@ -1022,7 +1021,10 @@ export class Files {
       if (holders.length < pin.replicas && silent.length > 0) again = true
       else if (holders.length < pin.replicas) {
         again = true
-        const candidates = alive.filter(p => !holders.includes(p))
+        // A member whose pin timed out lately is not asked again for a while: it may hold the copy without having said
+        // so, and one that always times out would otherwise be the only member ever asked.
+        const now = Date.now()
+        const candidates = alive.filter(p => !holders.includes(p) && !(now - (this.pinTimeouts.get(`${pin.cid} ${p}`) ?? -Infinity) < C.PIN_TIMEOUT_AVOID))
         // In placement order, past members that refuse (no room, an error): the first choices alone would ask a full
         // disk again every round.
         let needed = pin.replicas - holders.length
@@ -1036,9 +1038,14 @@ export class Files {
           } catch (err) {
             const e = toMeshError(err)
             this.log.warn({ err: e.message, cid: pin.cid, peer }, 'could not add a replica')
-            // Only a refusal means the copy is not there: a pin that timed out may have taken, and asking the next
-            // member too would make a surplus copy. The next round's answers tell.
-            if (signal.aborted || !['INSUFFICIENT_STORAGE', 'BAD_REQUEST', 'NOT_FOUND', 'NODE_UNREACHABLE', 'UNAVAILABLE'].includes(e.code)) break
+            if (signal.aborted) break
+            // A pin that timed out may have taken: asking the next member too could make a surplus copy. The next
+            // round's answers tell, and ask others if it did not.
+            if (e.code === 'TIMEOUT') {
+              if (this.pinTimeouts.size >= C.MAX_PIN_TIMEOUTS) this.pinTimeouts.clear()
+              this.pinTimeouts.set(`${pin.cid} ${peer}`, Date.now())
+              break
+            }
           }
         }
       } else if (holders.length > pin.replicas && silent.length === 0) {
@@ -1215,8 +1222,7 @@ export class Files {
     const pinnedAt = req.pinnedAt > 0n ? Number(req.pinnedAt) : undefined
     const removedAt = this.pins.tombstones.get(cid.toString())
     if (pin == null && pinnedAt != null && removedAt != null && removedAt > pinnedAt) throw new FileNotFoundError(`${cid.toString()} was removed`)
-    if (pin == null && !complete) this.taken.add(cid.toString())
-    await this.pinLocal(cid, { name: req.name, replicas, complete: complete || pin?.complete === true, pinnedAt }, manifest)
+    await this.pinLocal(cid, { name: req.name, replicas, complete: complete || pin?.complete === true, pinnedAt, taken: pin == null && !complete }, manifest)
     if (!complete) void this.pull(cid, req.sources.filter(s => s !== this.self))
     return { complete }
   }

@@ -227,6 +227,11 @@ export interface Pin {
   pinnedAt: number
   /** True once every chunk is stored here. */
   complete: boolean
+  /**
+   * Taken to make a copy (a repair, or a put's replica that missed chunks) and not yet complete: on a full disk such a
+   * pin is dropped, where a copy that was complete here is kept. Stored, so that it holds across a restart.
+   */
+  taken?: boolean
 }
 
 /** Pins and removal tombstones, one small JSON file each, written atomically and durably (lib/durable.ts). */

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import test, { type ExecutionContext } from 'ava'
 import { CID } from 'multiformats/cid'
@@ -560,8 +561,65 @@ test('a member that runs out of room while pulling a repair\'s copy drops it, an
     return (await holders([roomy], put.cid)).length === 1
   })
   for (const n of spare.filter(n => n !== roomy)) await waitUntil(async () => !n.files.pins.pins.has(put.cid))
+  // Whether a pin is such a copy is stored with it, so that it holds across a restart.
+  const onDisk = JSON.parse(await readFile(join(roomy.dir, 'pins', `${put.cid}.json`), 'utf8')) as { complete: boolean, taken?: boolean }
+  t.true(onDisk.complete)
+  t.is(onDisk.taken, undefined, 'complete: no longer a copy being taken')
   t.is(sha(await readAll(roomy.files, put.cid)), sha(data))
 })
+
+test('a copy taken for a repair is marked so on disk until complete: after a restart a full disk still drops it', async t => {
+  const { nodes } = await mesh(t, 4)
+  const put = await nodes[0].files.importFile(source(randomBytes(3 * chunkSize)), { replicas: 2 })
+  const held = await holders(nodes, put.cid)
+  const taker = nodes.find(n => !held.includes(n))!
+  const store = taker.files.store.put.bind(taker.files.store)
+  let fault: string | undefined = 'EIO'
+  taker.files.store.put = async (cid, bytes) => {
+    if (fault != null) throw Object.assign(new Error(`${fault}: write`), { code: fault })
+    return await store(cid, bytes)
+  }
+  await nodes[0].rpc.call(taker.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 3, sources: held.map(h => h.peerId), size: 0n, pinnedAt: 0n })
+  const file = join(taker.dir, 'pins', `${put.cid}.json`)
+  // Its pull fails (EIO): it keeps the pin, incomplete, and the mark is in the pin's file (read back at a restart).
+  await waitUntil(async () => JSON.parse(await readFile(file, 'utf8').catch(() => '{}')).taken === true)
+  t.false(taker.files.pins.pins.get(put.cid)?.complete)
+  fault = 'ENOSPC'
+  await waitUntil(async () => {
+    await taker.files.repairNow()
+    return !taker.files.pins.pins.has(put.cid)
+  })
+  t.is(await readFile(file, 'utf8').catch(() => null), null, 'its pin file is gone too')
+})
+
+for (const fault of ['INTERNAL', 'TIMEOUT'] as const) {
+  test(`a member whose repair pin always fails (${fault}) does not keep a file from its copy: the next member is asked`, async t => {
+    const { nodes, world } = await mesh(t, 6)
+    const put = await nodes[1].files.importFile(source(randomBytes(4 * chunkSize)), { replicas: 2 })
+    const held = await holders(nodes, put.cid)
+    const victim = held.find(n => n !== nodes[1])!
+    await kill(world, victim)
+    const spare = nodes.filter(n => !held.includes(n))
+    const good = spare[spare.length - 1]
+    const leader = nodes[1]
+    const call = leader.rpc.call.bind(leader.rpc)
+    const asked = new Map<string, number>()
+    leader.rpc.call = (async (peer: string, service: any, method: string, req: any, opts: any) => {
+      if (method === 'pin' && peer !== good.peerId) {
+        asked.set(peer, (asked.get(peer) ?? 0) + 1)
+        throw new MeshError(fault, `pin ${fault === 'TIMEOUT' ? 'timed out' : 'failed: EIO'}`)
+      }
+      return await call(peer, service, method, req, opts)
+    }) as typeof leader.rpc.call
+    await waitUntil(async () => {
+      await leader.files.repairNow()
+      return (await holders([good], put.cid)).length === 1
+    })
+    // A member whose pin timed out is not asked again for a while, whatever the order of the rounds.
+    if (fault === 'TIMEOUT') for (const n of asked.values()) t.is(n, 1)
+    t.true(leader.files.pins.pins.has(put.cid))
+  })
+}
 
 test('a holder whose disk is full keeps a copy it had complete: its other chunks may be the ones the others lack', async t => {
   const { nodes } = await mesh(t, 3)
