@@ -561,10 +561,11 @@ test('a member that runs out of room while pulling a repair\'s copy drops it, an
     return (await holders([roomy], put.cid)).length === 1
   })
   for (const n of spare.filter(n => n !== roomy)) await waitUntil(async () => !n.files.pins.pins.has(put.cid))
-  // Whether a pin is such a copy is stored with it, so that it holds across a restart.
-  const onDisk = JSON.parse(await readFile(join(roomy.dir, 'pins', `${put.cid}.json`), 'utf8')) as { complete: boolean, taken?: boolean }
-  t.true(onDisk.complete)
-  t.is(onDisk.taken, undefined, 'complete: no longer a copy being taken')
+  // Whether a pin is such a copy is stored with it, so that it holds across a restart; complete, it no longer is one.
+  // (The file is written after the table, in order: wait for the complete version.)
+  const file = join(roomy.dir, 'pins', `${put.cid}.json`)
+  await waitUntil(async () => (JSON.parse(await readFile(file, 'utf8')) as { complete: boolean }).complete)
+  t.is((JSON.parse(await readFile(file, 'utf8')) as { taken?: boolean }).taken, undefined)
   t.is(sha(await readAll(roomy.files, put.cid)), sha(data))
 })
 
