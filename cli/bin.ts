@@ -184,6 +184,10 @@ clientCommand(pubsub.command('subscribe <topic>'))
         if (process.stderr.isTTY) process.stderr.write(`subscribed to ${topic}; Ctrl-C to stop\n`)
         continue
       }
+      if ('dropped' in m) {
+        process.stderr.write(`mesh: the node dropped ${m.dropped} message(s) on ${topic} while this subscriber was behind\n`)
+        continue
+      }
       process.stdout.write(JSON.stringify(m) + '\n')
     }
   }))

@@ -137,8 +137,11 @@ export class MeshClient {
     return await res.json() as { topic: string, recipients: string[] }
   }
 
-  /** Yields each pub/sub message on the topic until the signal aborts. The first yield is `{subscribed: true}`. */
-  async * subscribe (topic: string, signal?: AbortSignal): AsyncGenerator<{ subscribed: true } | { topic: string, from: string, data: string, dataBase64?: string, receivedAt: string }> {
+  /**
+   * Yields each pub/sub message on the topic until the signal aborts. The first yield is `{subscribed: true}`;
+   * `{dropped: N}` says the node dropped N messages while this subscriber was not reading.
+   */
+  async * subscribe (topic: string, signal?: AbortSignal): AsyncGenerator<{ subscribed: true } | { dropped: number } | { topic: string, from: string, data: string, dataBase64?: string, receivedAt: string }> {
     const res = await this.request('GET', `/v1/pubsub/${encodeURIComponent(topic)}`, { signal, timeout: null })
     if (res.body == null) return
     const decoder = new TextDecoder()
@@ -154,11 +157,13 @@ export class MeshClient {
           const data = /^data: (.*)$/m.exec(block)?.[1]
           if (event === 'subscribed') yield { subscribed: true }
           else if (event === 'message' && data != null) yield JSON.parse(data)
+          else if (event === 'dropped' && data != null) yield { dropped: Number(JSON.parse(data).count) }
         }
       }
     } catch (err) {
       if (signal?.aborted === true) return
-      throw err
+      // The node closed the stream under us (it stopped or restarted): the node's availability, not a bug here.
+      throw new MeshError('NODE_UNREACHABLE', `the subscription to ${topic} ended: the node closed it (${(err as Error).message})`)
     }
   }
 }

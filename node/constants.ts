@@ -35,6 +35,9 @@ export const maxPubsubMessage = 64 * 1024
 /** Topics the mesh's own protocols publish on (see dht/constants.ts NOTICE_TOPIC); the API does not publish there. */
 export const reservedTopicPrefix = '/meshos/'
 
+/** Bytes waiting for one pub/sub API subscriber beyond which its messages are dropped (and counted) until it reads. */
+export const maxSubscriberBuffer = 1024 * 1024
+
 /** Garbage a node may pile up between full collections (see GcHeadroom), and the bounds of the growing factor. */
 export const gcHeadroom = 64 * MiB
 export const gcMaxGrowingPercent = 150

@@ -249,7 +249,7 @@ export class MeshNode {
         return undefined
       }
     })
-    pubsubRoutes(api, this.libp2p.services.pubsub)
+    pubsubRoutes(api, this.libp2p.services.pubsub, this.registry)
     dashboardRoutes(api)
     api.route({
       method: 'GET',

@@ -65,7 +65,7 @@ test.serial('a message published on node 0 reaches a subscriber on each of nodes
   const received = new Map<number, { from: string, data: string, topic: string, receivedAt: string }>()
   const subscriptions = [1, 2, 3, 4].map(async i => {
     for await (const m of client(t, i).subscribe(topic, aborter.signal)) {
-      if ('subscribed' in m) continue
+      if ('subscribed' in m || 'dropped' in m) continue
       if (m.data === 'hello mesh') { received.set(i, m); return }
     }
   })
@@ -99,6 +99,51 @@ test.serial('mesh pubsub subscribe prints messages as JSON lines', async t => {
   const line = JSON.parse(out.split('\n')[0])
   t.like(line, { topic: 'cli-topic', from: nodes[0].peerId, data: 'from the cli' })
   child.kill('SIGINT')
+})
+
+test.serial('an API reader of the DHT\'s notice topic leaving does not end the node\'s own subscription to it', async t => {
+  const notices = encodeURIComponent('/meshos/dht/notices/1')
+  const reader = t.context.nodes[3]
+  const peersOf = async (topic: string): Promise<string[]> => (await client(t, 0).json('GET', `/v1/pubsub/${topic}/peers`)).peers
+  await waitFor('node 0 to see node 3 on the notice topic', async () => (await peersOf(notices)).includes(reader.peerId), 30_000)
+  for (const topic of [notices, 'marker-topic']) {
+    const aborter = new AbortController()
+    for await (const m of client(t, 3).subscribe(decodeURIComponent(topic), aborter.signal)) if ('subscribed' in m) break
+    aborter.abort()
+  }
+  // Node 3's leaving the marker topic reaches node 0 after anything it did on the notice topic before.
+  await waitFor('node 0 to see node 3 leave the marker topic', async () => !(await peersOf('marker-topic')).includes(reader.peerId), 30_000)
+  t.true((await peersOf(notices)).includes(reader.peerId))
+})
+
+test.serial('a pub/sub subscriber that does not read has messages dropped for it, counted, and is told when it reads', async t => {
+  const { connect } = await import('node:net')
+  const api = new URL(t.context.nodes[1].api)
+  const socket = connect(Number(api.port), api.hostname)
+  t.teardown(() => { socket.destroy() })
+  let head = ''
+  socket.setEncoding('utf8')
+  const onData = (c: string): void => { head += c }
+  socket.on('data', onData)
+  socket.write(`GET /v1/pubsub/slow-topic HTTP/1.1\r\nHost: ${api.host}\r\n\r\n`)
+  await waitFor('the subscription', () => head.includes('event: subscribed'), 30_000)
+  await waitFor('node 0 to see the subscriber', async () => (await client(t, 0).json('GET', '/v1/pubsub/slow-topic/peers')).peers.length === 1, 30_000)
+  // It stops reading; 16 MiB are published to it, far past what the socket and the 1 MiB bound hold.
+  socket.off('data', onData)
+  socket.pause()
+  const chunk = 'x'.repeat(60 * 1024)
+  const dropped = async (): Promise<number> => {
+    const text = await (await fetch(`${t.context.nodes[1].api}/metrics`)).text()
+    return Number(/^meshos_pubsub_dropped_total (\d+)/m.exec(text)?.[1] ?? 0)
+  }
+  for (let i = 0; i < 280; i++) await client(t, 0).publish('slow-topic', chunk)
+  await waitFor('messages dropped for the subscriber', async () => await dropped() > 0, 30_000)
+  // Reading again, it hears how many it missed once the next message comes.
+  let rest = ''
+  socket.on('data', (c: string) => { rest += c })
+  socket.resume()
+  await waitFor('the backlog to drain', async () => { await client(t, 0).publish('slow-topic', 'after'); return rest.includes('event: dropped') }, 60_000, 500)
+  t.regex(rest, /event: dropped\ndata: \{"count":\d+\}/)
 })
 
 test.serial('a node that dies unexpectedly is reported on stderr and not restarted', async t => {
