@@ -204,6 +204,7 @@ export class MeshDht {
   private readonly notices = new Map<string, { op: Notice['op'], seq: number, at: number }>()
   private readonly unsubscribe: Array<() => void> = []
   private reprovideTimer?: NodeJS.Timeout
+  private expiryTimer?: NodeJS.Timeout
   /** Aborted by stop(); a new one for each start, so that a restarted DHT is not born aborted. */
   private abort = new AbortController()
   private lastSeq = 0
@@ -263,6 +264,7 @@ export class MeshDht {
       })
     }
     await this.loadAdverts()
+    this.scheduleExpiry()
     if (this.adverts.size > 0) void this.reprovideAll('restart')
     this.reprovideTimer = setInterval(() => { void this.reprovideAll('interval') }, this.init.reprovideInterval ?? C.REPROVIDE_INTERVAL)
     this.reprovideTimer.unref()
@@ -273,6 +275,7 @@ export class MeshDht {
     this.running = false
     this.abort.abort()
     clearInterval(this.reprovideTimer)
+    clearTimeout(this.expiryTimer)
     for (const u of this.unsubscribe.splice(0)) u()
     this.sender?.stop()
   }
@@ -606,6 +609,7 @@ export class MeshDht {
     if (options.ttl != null) advert.expiresAt = new Date(Date.now() + options.ttl).toISOString()
     this.adverts.set(name, advert)
     this.metrics?.adverts.set(this.adverts.size)
+    this.scheduleExpiry()
     // Independent steps, run together: the call returns once both are done, so persisting first would add its latency
     // without making the answer any more durable.
     const [, result] = await Promise.all([this.saveAdverts(), this.provide(key)])
@@ -745,6 +749,33 @@ export class MeshDht {
   }
 
   // ---------------------------------------------------------------- persistence and reproviding
+
+  /**
+   * One timer, for the advert that expires first. Expiry was checked only when reproviding (every 20 min), so an advert
+   * with a 30 s TTL stayed listed and found for up to 20 minutes.
+   */
+  private scheduleExpiry (): void {
+    clearTimeout(this.expiryTimer)
+    this.expiryTimer = undefined
+    if (!this.running) return
+    let next = Infinity
+    for (const a of this.adverts.values()) if (a.expiresAt != null) next = Math.min(next, Date.parse(a.expiresAt))
+    if (next === Infinity) return
+    // setTimeout takes at most 2^31-1 ms (24.8 days); a later expiry is looked at again then.
+    this.expiryTimer = setTimeout(() => { void this.expireAdverts() }, Math.min(Math.max(0, next - Date.now()), 2 ** 31 - 1))
+    this.expiryTimer.unref()
+  }
+
+  private async expireAdverts (): Promise<void> {
+    const now = Date.now()
+    for (const a of [...this.adverts.values()]) {
+      if (!this.running) return
+      if (a.expiresAt == null || Date.parse(a.expiresAt) > now) continue
+      this.log.info({ name: a.name }, 'advertisement expired')
+      await this.withdraw(a.name).catch((err: unknown) => { this.log.warn({ err, name: a.name }, 'could not withdraw an expired advertisement') })
+    }
+    this.scheduleExpiry()
+  }
 
   private async reprovideAll (why: string): Promise<void> {
     const now = Date.now()

@@ -81,6 +81,16 @@ test.serial('after node 7 withdraws, no node returns it; it comes back when re-a
   t.deepEqual(ids(await find(0)).sort(), [net.nodes[3].peerId, net.nodes[7].peerId].sort())
 })
 
+test.serial('an advert with a TTL is withdrawn when it expires: no longer listed, and no node finds it', async t => {
+  const r = await net.client(5).json<{ expiresAt?: string }>('POST', '/v1/resources/short-lived', { ttl: '2s' })
+  t.truthy(r.expiresAt)
+  await waitFor('every node to find it', async () => (await Promise.all(net.nodes.map(async n => ids(await find(n.index, 'short-lived'))))).every(p => same(p, [net.nodes[5].peerId])), 40_000, 200)
+  // Well inside the 20-minute reprovide interval, which was all that ever looked at the expiry.
+  await waitFor('no node to find it', async () => (await Promise.all(net.nodes.map(async n => ids(await find(n.index, 'short-lived'))))).every(p => p.length === 0), 40_000, 200)
+  const listed = await net.client(5).json<{ adverts: Array<{ name: string }> }>('GET', '/v1/resources')
+  t.false(listed.adverts.some(a => a.name === 'short-lived'))
+})
+
 test.serial('when node 7 is frozen and declared dead, lookups stop returning it', async t => {
   net.freeze(7)
   try {
