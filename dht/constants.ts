@@ -95,3 +95,8 @@ export const MAX_NOTICES = 10_000
 
 /** Longest TTL an advert may ask for: as for a KV value, 100 years. */
 export const MAX_ADVERT_TTL = 100 * 365 * 24 * hour
+
+/** After a member joins or comes back, this node's recent withdrawals are sent again once this has passed. */
+export const RENOTICE_DELAY = 2 * second
+/** At most this many withdrawals (the newest) are sent again at a time. */
+export const MAX_RENOTICES = 64

@@ -205,6 +205,7 @@ export class MeshDht {
   private readonly unsubscribe: Array<() => void> = []
   private reprovideTimer?: NodeJS.Timeout
   private expiryTimer?: NodeJS.Timeout
+  private renoticeTimer?: NodeJS.Timeout
   /** Aborted by stop(); a new one for each start, so that a restarted DHT is not born aborted. */
   private abort = new AbortController()
   private lastSeq = 0
@@ -251,7 +252,11 @@ export class MeshDht {
     if (m != null) {
       const seed = ({ member }: { member: { peerId: string, addrs: string[] } }): void => { void this.seed(member) }
       const drop = ({ member }: { member: { peerId: string } }): void => { void this.unseed(member.peerId) }
-      this.unsubscribe.push(m.events.on('join', seed), m.events.on('alive', seed), m.events.on('update', seed), m.events.on('dead', drop), m.events.on('left', drop))
+      // A member that was away (frozen, partitioned, restarting) missed the withdraw notices sent meanwhile, and would go
+      // on answering finds from its stored records with the withdrawn providers until those expired (up to 80 min).
+      const back = (): void => { this.renoticeSoon() }
+      this.unsubscribe.push(m.events.on('join', seed), m.events.on('alive', seed), m.events.on('update', seed), m.events.on('dead', drop), m.events.on('left', drop),
+        m.events.on('join', back), m.events.on('alive', back))
       for (const member of m.aliveMembers()) void this.seed(member)
     }
     const ps = this.init.pubsub
@@ -276,6 +281,8 @@ export class MeshDht {
     this.abort.abort()
     clearInterval(this.reprovideTimer)
     clearTimeout(this.expiryTimer)
+    clearTimeout(this.renoticeTimer)
+    this.renoticeTimer = undefined
     for (const u of this.unsubscribe.splice(0)) u()
     this.sender?.stop()
   }
@@ -667,6 +674,23 @@ export class MeshDht {
     if (peerId === this.peerId) return this.libp2p.getMultiaddrs().map(a => a.toString())
     const member = this.init.membership?.aliveMembers().find(m => m.peerId === peerId)
     return member != null && member.addrs.length > 0 ? member.addrs : fallback
+  }
+
+  /**
+   * Sends this node's recent withdrawals again, shortly after members come back, at most once per RENOTICE_DELAY. A
+   * notice is a broadcast: nodes that applied it already count the repeat as stale.
+   */
+  private renoticeSoon (): void {
+    if (this.renoticeTimer != null || !this.running || this.withdrawnAt.size === 0) return
+    this.renoticeTimer = setTimeout(() => {
+      this.renoticeTimer = undefined
+      const now = Date.now()
+      const recent = [...this.withdrawnAt].filter(([k, at]) => now - at < this.tombstoneHorizon && !this.provided.has(k))
+      for (const [k] of recent.sort((a, b) => b[1] - a[1]).slice(0, C.MAX_RENOTICES)) {
+        try { void this.notify('withdraw', CID.parse(k)) } catch {}
+      }
+    }, C.RENOTICE_DELAY)
+    this.renoticeTimer.unref()
   }
 
   private async notify (op: Notice['op'], key: CID): Promise<void> {

@@ -103,6 +103,31 @@ test.serial('when node 7 is frozen and declared dead, lookups stop returning it'
   t.deepEqual(ids(await find(0)).sort(), [net.nodes[3].peerId, net.nodes[7].peerId].sort())
 })
 
+test.serial('a member that comes back is sent the withdrawals it may have missed', async t => {
+  await net.client(6).json('POST', '/v1/resources/renotice', {})
+  const findersOf = async (skip: number[]): Promise<string[][]> => await Promise.all(net.nodes.filter(n => !skip.includes(n.index)).map(async n => ids(await find(n.index, 'renotice'))))
+  await waitFor('every node to find it', async () => (await findersOf([])).every(p => same(p, [net.nodes[6].peerId])), 40_000, 200)
+  const notices = async (i: number): Promise<number> => {
+    const text = await (await fetch(`${net.nodes[i].api}/metrics`)).text()
+    return [...text.matchAll(/^meshos_dht_notices_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
+  }
+  // Node 8 is away (frozen until declared dead) while node 6 withdraws.
+  net.freeze(8)
+  try {
+    await net.waitFor('node 0 to hold node 8 dead', async () => (await net.client(0).members()).members.some(m => m.peerId === net.nodes[8].peerId && m.state === 'dead'), 60_000)
+    await net.client(6).json('DELETE', '/v1/resources/renotice')
+    await waitFor('no other node to find it', async () => (await findersOf([8])).every(p => p.length === 0), 40_000, 200)
+  } finally {
+    net.resume(8)
+  }
+  const before = await notices(0)
+  // Back, node 8 joins again: node 6 sends its recent withdrawal once more (node 0 sees the repeat too), and node 8,
+  // whether or not it had the first, stops returning the provider.
+  await waitFor('the withdrawal to be sent again', async () => await notices(0) > before, 30_000, 200)
+  await waitFor('node 8 to stop finding it', async () => ids(await find(8, 'renotice')).length === 0, 30_000, 200)
+  t.deepEqual(ids(await find(8, 'renotice')), [])
+})
+
 test.serial('after a restart, node 3 advertises gpu again without any command', async t => {
   await net.restart(3)
   const adverts = await net.client(3).json('GET', '/v1/resources')
