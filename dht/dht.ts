@@ -542,7 +542,7 @@ export class MeshDht {
       if (p.addrs.length === 0 || p.peerId === this.peerId) p.addrs = this.addrsOf(p.peerId, p.addrs)
     }
     providers.sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
-    this.observe('find_providers', timedOut ? 'timeout' : 'ok', started, queried.size)
+    this.observe('find_providers', timedOut ? 'timeout' : providers.length === 0 ? 'not_found' : 'ok', started, queried.size)
     return { providers, timedOut, queried: queried.size, source }
   }
 

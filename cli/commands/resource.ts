@@ -8,7 +8,7 @@ export function registerResourceCommands (program: Command): void {
   const resource = program.command('resource').description('advertise and find resources (gpu, service:postgres, ...) through the DHT')
 
   clientCommand(resource.command('advertise <name>').description('advertise that this node provides NAME (kept across restarts)'))
-    .option('--ttl <duration>', 'stop advertising after this long (e.g. 30m, 2h); default: until withdrawn')
+    .option('--ttl <duration>', 'stop advertising after this long (e.g. 30m, 2h; a bare number is ms); default: until withdrawn')
     .action(action(async (name: string, opts: ClientOpts & { ttl?: string }) => {
       const res = await client(opts).json('POST', `/v1/resources/${enc(name)}`, opts.ttl != null ? { ttl: opts.ttl } : {})
       print(opts, res, () => {
@@ -23,7 +23,7 @@ export function registerResourceCommands (program: Command): void {
     }))
 
   clientCommand(resource.command('find <name>').description('list the peers that provide NAME'))
-    .option('--timeout <duration>', 'lookup deadline (e.g. 2s); default 5s')
+    .option('--timeout <duration>', 'lookup deadline (e.g. 2s; a bare number is ms); default 5s')
     .action(action(async (name: string, opts: ClientOpts & { timeout?: string }) => {
       const q = opts.timeout != null ? `?timeout=${enc(opts.timeout)}` : ''
       const res = await client(opts).json('GET', `/v1/resources/${enc(name)}${q}`)
