@@ -162,6 +162,7 @@ export class MeshClient {
       }
     } catch (err) {
       if (signal?.aborted === true) return
+      if (err instanceof SyntaxError) throw new MeshError('MALFORMED_MESSAGE', `a malformed event on ${topic}: ${err.message}`)
       // The node closed the stream under us (it stopped or restarted): the node's availability, not a bug here.
       throw new MeshError('NODE_UNREACHABLE', `the subscription to ${topic} ended: the node closed it (${(err as Error).message})`)
     }

@@ -209,6 +209,8 @@ export class MeshDht {
   /** Aborted by stop(); a new one for each start, so that a restarted DHT is not born aborted. */
   private abort = new AbortController()
   private lastSeq = 0
+  /** The sequence number of this process's withdraw notice for each key, so that it can be sent again as it was. */
+  private readonly withdrawSeqs = new Map<string, number>()
   private running = false
   private startedAt = 0
   private sender?: KadSender
@@ -623,10 +625,14 @@ export class MeshDht {
     return { ...advert, ...result }
   }
 
-  /** Stops advertising a name: forgets it, drops the local record, and sends a withdraw notice. False if it was not advertised. */
-  async withdraw (name: string): Promise<boolean> {
+  /**
+   * Stops advertising a name: forgets it, drops the local record, and sends a withdraw notice. False if it was not
+   * advertised. With `only`, only that advert (an expired one), not one that renewed the name meanwhile.
+   */
+  async withdraw (name: string, only?: Advert): Promise<boolean> {
     validateResourceName(name)
     const key = await resourceKey(name)
+    if (only != null && this.adverts.get(name) !== only) return false
     const had = this.adverts.delete(name)
     this.metrics?.adverts.set(this.adverts.size)
     // unprovide saves the data dir file, with this name gone and the withdrawal noted.
@@ -677,27 +683,34 @@ export class MeshDht {
   }
 
   /**
-   * Sends this node's recent withdrawals again, shortly after members come back, at most once per RENOTICE_DELAY. A
-   * notice is a broadcast: nodes that applied it already count the repeat as stale.
+   * Sends this node's recent withdrawals again, shortly after members come back, at most once per RENOTICE_DELAY, each
+   * with its original sequence number: a node that applied it counts the repeat stale (no tombstone renewed, nothing
+   * relayed), and only one that missed it applies it.
    */
   private renoticeSoon (): void {
     if (this.renoticeTimer != null || !this.running || this.withdrawnAt.size === 0) return
     this.renoticeTimer = setTimeout(() => {
       this.renoticeTimer = undefined
       const now = Date.now()
-      const recent = [...this.withdrawnAt].filter(([k, at]) => now - at < this.tombstoneHorizon && !this.provided.has(k))
+      const recent = [...this.withdrawnAt].filter(([k, at]) => now - at < this.tombstoneHorizon && !this.provided.has(k) && this.withdrawSeqs.has(k))
       for (const [k] of recent.sort((a, b) => b[1] - a[1]).slice(0, C.MAX_RENOTICES)) {
-        try { void this.notify('withdraw', CID.parse(k)) } catch {}
+        try { void this.notify('withdraw', CID.parse(k), this.withdrawSeqs.get(k)) } catch {}
       }
     }, C.RENOTICE_DELAY)
     this.renoticeTimer.unref()
   }
 
-  private async notify (op: Notice['op'], key: CID): Promise<void> {
+  /** Publishes a notice; `seq` repeats an earlier one as it was (a node that has it counts it stale, and relays nothing). */
+  private async notify (op: Notice['op'], key: CID, seq?: number): Promise<void> {
     const ps = this.init.pubsub
     if (ps == null) return
-    this.lastSeq = Math.max(this.lastSeq + 1, Date.now())
-    const notice: Notice = { v: 1, op, key: key.toString(), seq: this.lastSeq }
+    if (seq == null) {
+      this.lastSeq = Math.max(this.lastSeq + 1, Date.now())
+      seq = this.lastSeq
+      if (op === 'withdraw') this.withdrawSeqs.set(key.toString(), seq)
+      else this.withdrawSeqs.delete(key.toString())
+    }
+    const notice: Notice = { v: 1, op, key: key.toString(), seq }
     await ps.publish(C.NOTICE_TOPIC, new TextEncoder().encode(JSON.stringify(notice))).catch((err: unknown) => {
       this.log.debug({ err, op }, 'could not publish a dht notice')
     })
@@ -796,7 +809,7 @@ export class MeshDht {
       if (!this.running) return
       if (a.expiresAt == null || Date.parse(a.expiresAt) > now) continue
       this.log.info({ name: a.name }, 'advertisement expired')
-      await this.withdraw(a.name).catch((err: unknown) => { this.log.warn({ err, name: a.name }, 'could not withdraw an expired advertisement') })
+      await this.withdraw(a.name, a).catch((err: unknown) => { this.log.warn({ err, name: a.name }, 'could not withdraw an expired advertisement') })
     }
     this.scheduleExpiry()
   }
@@ -806,7 +819,7 @@ export class MeshDht {
     for (const a of [...this.adverts.values()]) {
       if (a.expiresAt != null && Date.parse(a.expiresAt) <= now) {
         this.log.info({ name: a.name }, 'advertisement expired')
-        await this.withdraw(a.name).catch(() => {})
+        await this.withdraw(a.name, a).catch(() => {})
         continue
       }
       if (!this.running) return
@@ -850,7 +863,7 @@ export class MeshDht {
       this.nextSave = undefined
       if (!this.dataDirReady) { await mkdir(this.init.dataDir!, { recursive: true }); this.dataDirReady = true }
       const ttl = this.tombstoneHorizon
-      for (const [key, at] of this.withdrawnAt) if (Date.now() - at >= ttl) this.withdrawnAt.delete(key)
+      for (const [key, at] of this.withdrawnAt) if (Date.now() - at >= ttl) { this.withdrawnAt.delete(key); this.withdrawSeqs.delete(key) }
       const withdrawn = Object.fromEntries(this.withdrawnAt)
       await writeFileDurable(path, JSON.stringify({ version: 1, adverts: this.advertised(), withdrawn }) + '\n')
     }
