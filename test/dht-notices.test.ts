@@ -302,3 +302,21 @@ test.serial('a DHT stopped and started again advertises and is found as before',
   const key = await memberProvides(victim, member, 'restarted-dht')
   t.true((await findIds(victim, key)).includes(peerIdOf(member)))
 })
+
+test.serial('an expiry withdraws only the advert that expired, not one that renewed the name meanwhile', async t => {
+  const node = await startNode(t)
+  const dht = dhtOf(node)
+  // The name is advertised again (no TTL) while the expiry pass is on its way to withdrawing the expired advert.
+  const withdraw = dht.withdraw.bind(dht)
+  let expired: boolean | undefined
+  dht.withdraw = async (name, only) => {
+    if (only == null || expired != null) return await withdraw(name, only)
+    await dht.advertise('renewed')
+    expired = await withdraw(name, only)
+    return expired
+  }
+  await dht.advertise('renewed', { ttl: 200 })
+  await waitFor('the expiry pass', () => expired != null, WAIT, 20)
+  t.false(expired, 'the renewed advert is not the one that expired')
+  t.deepEqual(dht.advertised().map(a => [a.name, a.expiresAt]), [['renewed', undefined]])
+})
