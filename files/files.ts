@@ -1216,7 +1216,8 @@ export class Files {
     const complete = manifest != null && manifest.chunks.every(c => this.store.hasNow(c))
     // A replica that took a pin it has no room for would stay an incomplete holder, counted towards the file's
     // replicas, and the file would never get the copy it lacks.
-    if (!complete && pin == null && req.size > 0n) this.checkRoom(Number(req.size))
+    // An older leader sends no size: then the manifest's, when it is here, or at least the reserve must be free.
+    if (!complete && pin == null) this.checkRoom(req.size > 0n ? Number(req.size) : manifest?.size ?? 0)
     // A repair that raced a removal (its leader chose this node before the removal reached it) must not bring the file
     // back: the copy it asks for dates from before the removal.
     const pinnedAt = req.pinnedAt > 0n ? Number(req.pinnedAt) : undefined

@@ -538,6 +538,18 @@ test('a repair pin that answers too late is not followed by a second one: the ne
   await waitUntil(async () => (await holders(pinned, put.cid)).length === 2)
 })
 
+test('a pin without a size (from an older leader) is refused by a member without the reserve free', async t => {
+  const full = new Set<string>()
+  const { nodes } = await mesh(t, 3, true, { freeBytes: dir => full.has(dir) ? 0 : undefined })
+  const put = await nodes[0].files.importFile(source(randomBytes(2 * chunkSize)), { replicas: 2 })
+  const held = await holders(nodes, put.cid)
+  const other = nodes.find(n => !held.includes(n))!
+  full.add(other.dir)
+  const err = await t.throwsAsync(nodes[0].rpc.call(other.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 3, sources: held.map(h => h.peerId), size: 0n, pinnedAt: 0n }))
+  t.is((err as MeshError).code, 'INSUFFICIENT_STORAGE')
+  t.false(other.files.pins.pins.has(put.cid))
+})
+
 test('a member that runs out of room while pulling a repair\'s copy drops it, and the copy goes to a member with room', async t => {
   const full = new Set<string>()
   const { nodes, world } = await mesh(t, 6, true, { freeBytes: dir => full.has(dir) ? 0 : undefined })
