@@ -80,7 +80,13 @@ export async function createNodeDht (node: MeshNode): Promise<Subsystem | undefi
       api.route({
         method: 'GET',
         path: '/v1/peers/:id',
-        handler: async ({ params, signal }) => await dht.findPeer(params.id, { signal })
+        // Addresses may come from the peer store of a member long gone (as in IPFS's findpeer): `state` says what
+        // membership holds of it, when it is or was a member.
+        handler: async ({ params, signal }) => {
+          const found = await dht.findPeer(params.id, { signal })
+          const state = node.membership.member(params.id)?.state
+          return state != null ? { ...found, state } : found
+        }
       })
     }
   }

@@ -219,6 +219,7 @@ test.serial('bad names are 400; peer find returns addrs, 400 on a malformed id, 
   t.is(info.peerId, net.nodes[4].peerId)
   t.true(info.addrs.length > 0)
   t.is(new Set(info.addrs).size, info.addrs.length, `each address once: ${info.addrs.join(' ')}`)
+  t.is(info.state, 'alive', 'what membership holds of it')
   const malformed = await mesh(['peer', 'find', 'not-a-peer-id', '--api', net.nodes[1].api, '--json'])
   t.is(JSON.parse(malformed.stdout).error.code, 'BAD_REQUEST')
   const unknown = await mesh(['peer', 'find', '12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq', '--api', net.nodes[1].api, '--json'])
