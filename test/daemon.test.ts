@@ -269,3 +269,15 @@ test('requests the HTTP parser refuses get the JSON error and a count, like any 
   t.regex(metrics, /^meshos_api_malformed_requests_total\{reason="HPE_HEADER_OVERFLOW"\} 1$/m)
   t.regex(metrics, /^meshos_api_requests_total\{method="GET",route="\/v1\/health",status="200"\} 1$/m, metrics.split('\n').filter(l => l.startsWith('meshos_api')).join('\n'))
 })
+
+test('a node listening beyond loopback without a network key says so in its log; one on loopback does not', async t => {
+  const open = startDaemon(t, ['--data-dir', await tempDir(t), '--listen', '/ip4/0.0.0.0/tcp/0', '--api', '127.0.0.1:0'])
+  await open.info()
+  await waitFor('the warning', () => open.output().includes('without a network key'), 30_000)
+  const closed = startDaemon(t, ['--data-dir', await tempDir(t), ...local])
+  await closed.info()
+  await waitFor('node started', () => closed.output().includes('node started'), 30_000)
+  t.false(closed.output().includes('without a network key'))
+  for (const d of [open, closed]) d.child.kill('SIGTERM')
+  t.deepEqual(await Promise.all([open.exited, closed.exited]), [0, 0])
+})

@@ -154,6 +154,15 @@ test.serial('a node that dies unexpectedly is reported on stderr and not restart
   t.is(t.context.proc.exitCode, null, 'the testnet keeps running')
 })
 
+test.serial('a node that leaves by `mesh leave` is reported as stopped, not as a failure', async t => {
+  const leaver = t.context.nodes[3]
+  const r = await mesh(['leave', '--api', leaver.api, '--json'])
+  t.is(r.code, 0, r.stderr)
+  await waitFor('the report', () => t.context.stderr().includes('node 3 '), 30_000)
+  t.regex(t.context.stderr(), /testnet: node 3 \(pid \d+\) stopped \(code 0\)/)
+  t.notRegex(t.context.stderr(), /node 3 \(pid \d+\) exited unexpectedly/)
+})
+
 test.serial('SIGINT stops every testnet node and the command exits 0', async t => {
   const { proc, exited, nodes } = t.context
   proc.kill('SIGINT')
