@@ -253,6 +253,8 @@ export class Files {
   private readonly blockSends = new Map<string, Set<AbortController>>()
   /** Members declared dead or left since they last joined: a block for one fails at once. */
   private readonly gone = new Set<string>()
+  /** Bytes of the copies being pulled here, by file: room promised, not yet on the disk. */
+  private readonly due = new Map<string, number>()
   /** When a member's pin of a file (`cid peer`) last timed out: it may have taken, so the next rounds ask others. */
   private readonly pinTimeouts = new Map<string, number>()
   private abort = new AbortController()
@@ -679,7 +681,8 @@ export class Files {
     if (cids != null) {
       for (let i = 0; i < cids.length || i === 0; i += this.pinsPage) {
         const lost: string[] = []
-        take(await this.askAll('pins', { cids: cids.slice(i, i + this.pinsPage).map(c => c.bytes), after: '', limit: 0 }, signal, new Set(), lost))
+        // A member silent once is not asked again this round: each batch would wait out its deadline once more.
+        take(await this.askAll('pins', { cids: cids.slice(i, i + this.pinsPage).map(c => c.bytes), after: '', limit: 0 }, signal, quiet, lost))
         for (const p of lost) quiet.add(p)
       }
     } else {
@@ -957,7 +960,10 @@ export class Files {
         }
         this.log.warn({ err: e.message, cid: key }, 'no room for this replica; dropped it')
         await this.unpinLocal(cid, undefined).catch(() => {})
-      }).finally(() => { this.pulling.delete(key) })
+      }).finally(() => {
+        this.pulling.delete(key)
+        this.due.delete(key)
+      })
       this.pulling.set(key, p)
     }
     return p
@@ -1217,22 +1223,36 @@ export class Files {
     // A replica that took a pin it has no room for would stay an incomplete holder, counted towards the file's
     // replicas, and the file would never get the copy it lacks.
     // An older leader sends no size: then the manifest's, when it is here, or at least the reserve must be free.
-    if (!complete && pin == null) this.checkRoom(req.size > 0n ? Number(req.size) : manifest?.size ?? 0)
     // A repair that raced a removal (its leader chose this node before the removal reached it) must not bring the file
     // back: the copy it asks for dates from before the removal.
     const pinnedAt = req.pinnedAt > 0n ? Number(req.pinnedAt) : undefined
     const removedAt = this.pins.tombstones.get(cid.toString())
     if (pin == null && pinnedAt != null && removedAt != null && removedAt > pinnedAt) throw new FileNotFoundError(`${cid.toString()} was removed`)
-    await this.pinLocal(cid, { name: req.name, replicas, complete: complete || pin?.complete === true, pinnedAt, taken: pin == null && !complete }, manifest)
+    // Checked and booked in one step, so that pins arriving together each see the room the others took.
+    const need = req.size > 0n ? Number(req.size) : manifest?.size ?? 0
+    const booked = !complete && pin == null && !this.due.has(cid.toString())
+    if (booked) {
+      this.checkRoom(need)
+      this.due.set(cid.toString(), need)
+    }
+    try {
+      await this.pinLocal(cid, { name: req.name, replicas, complete: complete || pin?.complete === true, pinnedAt, taken: pin == null && !complete }, manifest)
+    } catch (err) {
+      if (booked) this.due.delete(cid.toString())
+      throw err
+    }
     if (!complete) void this.pull(cid, req.sources.filter(s => s !== this.self))
     return { complete }
   }
 
   /** Throws INSUFFICIENT_STORAGE unless `bytes` fit on this node's disk with the reserve to spare. */
   private checkRoom (bytes: number): void {
-    const free = (this.init.freeBytes ?? diskFree)(this.init.dir)
-    if (free == null) return
-    if (free < bytes + C.DISK_RESERVE) throw new MeshError('INSUFFICIENT_STORAGE', `no room for ${bytes} bytes here: ${free} bytes free, ${C.DISK_RESERVE} kept in reserve`)
+    const diskFreeNow = (this.init.freeBytes ?? diskFree)(this.init.dir)
+    if (diskFreeNow == null) return
+    // Copies accepted and still being pulled will take their room too.
+    let free = diskFreeNow
+    for (const b of this.due.values()) free -= b
+    if (free < bytes + C.DISK_RESERVE) throw new MeshError('INSUFFICIENT_STORAGE', `no room for ${bytes} bytes here: ${diskFreeNow} bytes free, ${diskFreeNow - free} of them promised to copies in progress, ${C.DISK_RESERVE} kept in reserve`)
   }
 
   private opSignal (signal?: AbortSignal): AbortSignal {

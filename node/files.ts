@@ -21,16 +21,21 @@ interface NodeDht {
  * 200 MiB get this took a quarter off the reading node's CPU (BENCHMARKS.md, files, session 7).
  */
 async function sendBody (first: Uint8Array | undefined, body: AsyncGenerator<Uint8Array>, res: ServerResponse, signal: AbortSignal): Promise<void> {
-  if (first != null) {
-    const ok = res.write(first, err => { if (err == null) releaseBuffer(first) })
-    if (!ok) await drained(res, signal)
+  try {
+    if (first != null) {
+      const ok = res.write(first, err => { if (err == null) releaseBuffer(first) })
+      if (!ok) await drained(res, signal)
+    }
+    for await (const data of body) {
+      if (res.destroyed) throw new UnavailableError('the client closed the connection')
+      const ok = res.write(data, err => { if (err == null) releaseBuffer(data) })
+      if (!ok) await drained(res, signal)
+    }
+    res.end()
+  } finally {
+    // Ends the transfer (its window of fetches) also when the first chunk's write failed before the loop began.
+    await body.return(undefined)
   }
-  for await (const data of body) {
-    if (res.destroyed) throw new UnavailableError('the client closed the connection')
-    const ok = res.write(data, err => { if (err == null) releaseBuffer(data) })
-    if (!ok) await drained(res, signal)
-  }
-  res.end()
 }
 
 /** Resolves when `res` can take more; rejects when it closes first or `signal` aborts. */

@@ -550,6 +550,26 @@ test('a pin without a size (from an older leader) is refused by a member without
   t.false(other.files.pins.pins.has(put.cid))
 })
 
+test('room promised to copies still being pulled counts: a member does not take more than its disk holds', async t => {
+  const { nodes } = await mesh(t, 3, true, { freeBytes: () => 40 * 1024 * 1024 })
+  const a = await nodes[0].files.importFile(source(randomBytes(chunkSize)), { replicas: 1 })
+  const b = await nodes[0].files.importFile(source(randomBytes(chunkSize + 1)), { replicas: 1 })
+  const member = nodes[2]
+  // Its pulls stay in progress (writes held until the test ends), so the room they were given stays promised.
+  let release = (): void => {}
+  const held = new Promise<void>(resolve => { release = resolve })
+  t.teardown(() => { release() })
+  const put = member.files.store.put.bind(member.files.store)
+  member.files.store.put = async (cid, bytes) => { await held; return await put(cid, bytes) }
+  const pin = (cid: string) => ({ cid: CID.parse(cid).bytes, name: '', replicas: 2, sources: [nodes[0].peerId], size: BigInt(20 * 1024 * 1024), pinnedAt: 0n })
+  await nodes[0].rpc.call(member.peerId, filesService, 'pin', pin(a.cid))
+  // 40 MiB free, 20 promised, 16 in reserve: a second 20 MiB copy does not fit.
+  const err = await t.throwsAsync(nodes[0].rpc.call(member.peerId, filesService, 'pin', pin(b.cid)))
+  t.is((err as MeshError).code, 'INSUFFICIENT_STORAGE')
+  t.true(member.files.pins.pins.has(a.cid))
+  t.false(member.files.pins.pins.has(b.cid))
+})
+
 test('a member that runs out of room while pulling a repair\'s copy drops it, and the copy goes to a member with room', async t => {
   const full = new Set<string>()
   const { nodes, world } = await mesh(t, 6, true, { freeBytes: dir => full.has(dir) ? 0 : undefined })

@@ -151,10 +151,14 @@ export function registerFileCommands (program: Command): void {
           try {
             await pipeline(res, progress.counter(), sink)
           } catch (err) {
-            // The node ends the response early when it cannot fetch the rest (its providers went away): that is the
-            // mesh's availability, not a bug here, and the bytes so far are kept.
+            progress.end()
             const code = (err as { code?: string }).code
-            if (code !== 'ECONNRESET' && code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err
+            // This machine's disk, not the node's.
+            if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS') throw new MeshError('INSUFFICIENT_STORAGE', `cannot write ${opts.output}: ${(err as Error).message}`)
+            // The node ends the response early when it cannot fetch the rest (its providers went away): that is the
+            // mesh's availability, not a bug here, and the bytes so far are kept. (A reader of stdout that went away
+            // is not the node's doing.)
+            if (res.complete || (code !== 'ECONNRESET' && code !== 'ERR_STREAM_PREMATURE_CLOSE') || (toStdout && process.stdout.destroyed)) throw err
             throw new MeshError('UNAVAILABLE', `the transfer was interrupted after ${progress.done} bytes${toStdout ? '' : '; run the same get again to resume'}`)
           }
           progress.end()

@@ -20,8 +20,8 @@ const int = (name: string, min: number) => (v: string): number => {
 
 /** `task wait --timeout`: a duration as the other timeouts take it (30s, 5m), or a whole number of ms as it always took. */
 const waitTimeout = (v: string): number => {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim())
-  const ms = m == null ? NaN : Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const)[(m[2] ?? 'ms') as 'ms']
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim())
+  const ms = m == null ? NaN : Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const)[(m[2] ?? 'ms') as 'ms']
   if (!(ms >= 1) || !Number.isFinite(ms)) throw new MeshError('BAD_REQUEST', `--timeout must be a duration such as 30s or 5m, or a whole number of ms, not "${v}"`)
   return Math.ceil(ms)
 }
