@@ -43,7 +43,7 @@ program.command('start')
   .option('--kv-max-value-bytes <n>', 'largest KV value taken, 1024 to 4194304; the same on every node (default 1048576)')
   .option('--task-slots <n>', 'tasks this node runs at once (default: the number of cores)')
   .option('--task-tag <tag>', 'a resource tag this node offers to tasks, e.g. gpu; repeatable', collect)
-  .option('--task-retention <duration>', 'how long ended tasks stay listed, e.g. 12h or 7d (default 24h)')
+  .option('--task-retention <duration>', 'how long ended tasks stay listed, e.g. 12h or 7d; a bare number is seconds (default 24h)')
   .addOption(new Option('--clock-skew-ms <ms>', 'test only: offset this node\'s wall clock').hideHelp())
   .action(action(async (opts: Record<string, unknown>) => {
     const { runDaemon } = await import('../node/daemon.js')

@@ -113,7 +113,7 @@ export function registerTaskCommands (program: Command): void {
     .option('--tag <tag>', 'a resource tag the node must offer (repeatable)', collect)
     .option('--retries <n>', 're-runs after the node running it dies (default 3)', int('--retries', 0))
     .option('--retry-failed <n>', 're-runs after a non-zero exit or a timeout (default 0)', int('--retry-failed', 0))
-    .option('--timeout <duration>', 'kill the task after this long, e.g. 30s, 5m (default 1h)')
+    .option('--timeout <duration>', 'kill the task after this long, e.g. 30s, 5m; a bare number is seconds (default 1h)')
     .option('--input <cid:path>', 'fetch a mesh file into the task directory (repeatable)', collect)
     .option('--output <path>', 'store this file as a mesh file after the run (repeatable)', collect)
     .option('--env <NAME=VALUE>', 'set an environment variable (repeatable)', collect)
