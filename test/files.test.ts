@@ -11,7 +11,7 @@ import { createMeshLibp2p } from '../node/libp2p.js'
 import { Rpc } from '../rpc/index.js'
 import {
   Files, ChunkStore, CorruptChunkError, CHUNK_CODEC, chunker, chunkCid, chunkCidAsync, verifyBlock, verifyBlockAsync, encodeManifest, decodeManifest, parseFileCid, parseRange, filesService,
-  type FilesInit, type FilesMembership, type FilesMembershipEvent, type ContentRouting
+  type FilesInit, type ImportResult, type FilesMembership, type FilesMembershipEvent, type ContentRouting
 } from '../files/index.js'
 import { tempDir, waitFor, dialUntilConnected } from './util.js'
 import type { Libp2p } from '@libp2p/interface'
@@ -104,6 +104,15 @@ const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('he
 
 async function holders (nodes: Node[], cid: string): Promise<Node[]> {
   return nodes.filter(n => n.files.pins.pins.get(cid)?.complete === true)
+}
+
+/** Six nodes whose disks report no room once their dir is in `full`, and a file on three of them. */
+async function fileOnThreeOfSix (t: ExecutionContext): Promise<{ nodes: Node[], world: World, full: Set<string>, data: Uint8Array, put: ImportResult, held: Node[] }> {
+  const full = new Set<string>()
+  const { nodes, world } = await mesh(t, 6, true, { freeBytes: dir => full.has(dir) ? 0 : undefined })
+  const data = randomBytes(6 * chunkSize)
+  const put = await nodes[1].files.importFile(source(data), { replicas: 3 })
+  return { nodes, world, full, data, put, held: await holders(nodes, put.cid) }
 }
 
 /** Stops a node, as a crash does, and has membership declare it dead. */
@@ -443,11 +452,7 @@ test('a full or read-only disk is INSUFFICIENT_STORAGE (HTTP 507, exit 74), not 
 })
 
 test('repair places a lost copy on a member with room: members whose disks are full refuse the pin and hold nothing', async t => {
-  const full = new Set<string>()
-  const { nodes, world } = await mesh(t, 6, true, { freeBytes: dir => full.has(dir) ? 0 : undefined })
-  const data = randomBytes(6 * chunkSize)
-  const put = await nodes[1].files.importFile(source(data), { replicas: 3 })
-  const held = await holders(nodes, put.cid)
+  const { nodes, world, full, data, put, held } = await fileOnThreeOfSix(t)
   t.is(held.length, 3)
   const victim = held.find(n => n !== nodes[1])!
   await kill(world, victim)
@@ -571,11 +576,7 @@ test('room promised to copies still being pulled counts: a member does not take 
 })
 
 test('a member that runs out of room while pulling a repair\'s copy drops it, and the copy goes to a member with room', async t => {
-  const full = new Set<string>()
-  const { nodes, world } = await mesh(t, 6, true, { freeBytes: dir => full.has(dir) ? 0 : undefined })
-  const data = randomBytes(6 * chunkSize)
-  const put = await nodes[1].files.importFile(source(data), { replicas: 3 })
-  const held = await holders(nodes, put.cid)
+  const { nodes, world, full, data, put, held } = await fileOnThreeOfSix(t)
   const victim = held.find(n => n !== nodes[1])!
   const spare = nodes.filter(n => !held.includes(n))
   const roomy = spare[spare.length - 1]

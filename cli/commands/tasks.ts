@@ -2,6 +2,7 @@ import type { TaskStatus } from '../../tasks/index.js'
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { MeshError } from '../../lib/errors.js'
+import { parseDuration } from '../../dht/keys.js'
 import { delay } from '../../lib/abort.js'
 import { clientCommand, action, print, client, collect, type ClientOpts } from '../common.js'
 import { formatDuration, printTable } from '../format.js'
@@ -19,12 +20,7 @@ const int = (name: string, min: number) => (v: string): number => {
 }
 
 /** `task wait --timeout`: a duration as the other timeouts take it (30s, 5m), or a whole number of ms as it always took. */
-const waitTimeout = (v: string): number => {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim())
-  const ms = m == null ? NaN : Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const)[(m[2] ?? 'ms') as 'ms']
-  if (!(ms >= 1) || !Number.isFinite(ms)) throw new MeshError('BAD_REQUEST', `--timeout must be a duration such as 30s or 5m, or a whole number of ms, not "${v}"`)
-  return Math.ceil(ms)
-}
+const waitTimeout = (v: string): number => Math.ceil(parseDuration(v, '--timeout'))
 
 const short = (peerId: string): string => peerId.length > 12 ? `…${peerId.slice(-8)}` : peerId
 
