@@ -391,7 +391,8 @@ export class Coordinator {
       }
       const check = (): void => {
         if (settled) return
-        if (level === 'any' ? acks + hinted >= 1 : acks >= required) { finish(); return }
+        // A hint being stored is a local write: waiting for it lets the result say truly how many were left.
+        if ((level === 'any' ? acks + hinted >= 1 : acks >= required) && hintsInFlight === 0) { finish(); return }
         const outstanding = alive.length - acks - failed
         // Once the level is out of reach, wait only for the sends still in flight (bounded by the
         // deadline) so the error reports how many replicas really answered.
@@ -402,7 +403,9 @@ export class Coordinator {
       const onCallerAbort = (): void => { finish(opts.signal?.reason) }
       const timer = this.c.clock.setTimeout(() => {
         sends.abort(new ConsistencyTimeoutError(shortfall(acks), timeoutMs))
-        if (doomed) finish(new ConsistencyUnavailableError(shortfall(acks)))
+        // Met, and only a hint still being stored held the answer back: the write stands.
+        if (level === 'any' ? acks + hinted >= 1 : acks >= required) finish()
+        else if (doomed) finish(new ConsistencyUnavailableError(shortfall(acks)))
         else finish(new ConsistencyTimeoutError(shortfall(acks), timeoutMs))
       }, timeoutMs)
       const sent = (): void => { if (--pendingSends === 0 && settled) this.c.clock.clearTimeout(timer) }
