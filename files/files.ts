@@ -776,6 +776,10 @@ export class Files {
     const all = [...[...this.pins.pins.values()].map(p => ({ ...p })), ...answers.flatMap(a => a.res.pins.map(fromPinInfo))]
     const byCid = new Map<string, FileEntry>()
     for (const p of all) {
+      // A member that was away when the file was removed still holds its pin until a repair round tells it: the
+      // removal this node remembers outranks a pin made before it.
+      const removedAt = this.pins.tombstones.get(p.cid)
+      if (removedAt != null && p.pinnedAt <= removedAt) continue
       const e = byCid.get(p.cid)
       if (e == null) byCid.set(p.cid, { cid: p.cid, name: p.name, size: p.size, chunks: p.chunks, replicas: p.replicas, holders: 1 })
       else {
