@@ -90,6 +90,12 @@ export const PINS_PAGE = 512
 
 /** A member whose repair pin of a file timed out is not asked for that file again for this long. */
 export const PIN_TIMEOUT_AVOID = 2 * minute
+/**
+ * After a block write here fails for lack of room, new copies are refused for this long even if statfs shows room
+ * (inodes, quotas and reserved blocks run out where statfs's free bytes do not show it): otherwise a leader would
+ * place its copy here again every repair round, and this node fetch and drop it each time.
+ */
+export const NO_ROOM_BACKOFF = 1 * minute
 /** Bound on the pin timeouts remembered (a map cleared when full). */
 export const MAX_PIN_TIMEOUTS = 10_000
 /** Members declared dead or left that a put remembers, to fail blocks for them at once. */

@@ -255,6 +255,8 @@ export class Files {
   private readonly gone = new Set<string>()
   /** Bytes of the copies being pulled here, by file: room promised, not yet on the disk. */
   private readonly due = new Map<string, number>()
+  /** When a block write last failed for lack of room, and what it said (checkRoom). */
+  private noRoom?: { at: number, message: string }
   /** When a member's pin of a file (`cid peer`) last timed out: it may have taken, so the next rounds ask others. */
   private readonly pinTimeouts = new Map<string, number>()
   private abort = new AbortController()
@@ -958,6 +960,7 @@ export class Files {
         // A disk that is full stays full: a copy this node took and never completed would count it as a replica it
         // cannot become, so it is dropped, and the file's leader places the copy on a member with room. A copy that was
         // complete here (and lost a chunk) stays: its other chunks may be the ones the other holders lack.
+        if (e.code === 'INSUFFICIENT_STORAGE') this.noRoom = { at: Date.now(), message: e.message }
         if (e.code !== 'INSUFFICIENT_STORAGE' || this.pins.pins.get(key)?.taken !== true) {
           this.log.warn({ err: e.message, cid: key }, 'pull failed; the next repair round retries')
           return
@@ -1168,7 +1171,11 @@ export class Files {
         const forward = listed.filter(p => members.has(p))
         const pin = req.pin
         if (pin != null && (cid.code !== MANIFEST_CODEC || !uint8ArrayEquals(pin.cid, req.cid))) throw new BadRequestError('a pin rides only with its own file\'s manifest')
-        const storing = this.store.put(cid, req.data)
+        const storing = this.store.put(cid, req.data).catch((err: unknown) => {
+          const e = toMeshError(err)
+          if (e.code === 'INSUFFICIENT_STORAGE') this.noRoom = { at: Date.now(), message: e.message }
+          throw e
+        })
         // Registered before the first await: the chunks of a put arrive on one stream ahead of its manifest, so a pin
         // that rides with the manifest finds each of them stored or here.
         this.storing.set(cid.toString(), storing)
@@ -1234,6 +1241,9 @@ export class Files {
     if (pin == null && pinnedAt != null && removedAt != null && removedAt > pinnedAt) throw new FileNotFoundError(`${cid.toString()} was removed`)
     // Checked and booked in one step, so that pins arriving together each see the room the others took.
     const need = req.size > 0n ? Number(req.size) : manifest?.size ?? 0
+    if (!complete && pin == null && this.noRoom != null && Date.now() - this.noRoom.at < C.NO_ROOM_BACKOFF) {
+      throw new MeshError('INSUFFICIENT_STORAGE', `a write here failed for lack of room ${Math.round((Date.now() - this.noRoom.at) / 1000)} s ago (${this.noRoom.message}); taking no copies for ${C.NO_ROOM_BACKOFF / 1000} s after that`)
+    }
     const booked = !complete && pin == null && !this.due.has(cid.toString())
     if (booked) {
       this.checkRoom(need)

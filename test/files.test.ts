@@ -602,6 +602,30 @@ test('a member that runs out of room while pulling a repair\'s copy drops it, an
   t.is(sha(await readAll(roomy.files, put.cid)), sha(data))
 })
 
+test('a member whose block writes fail for lack of room while statfs shows room takes no copies for a while', async t => {
+  const { nodes } = await mesh(t, 4)
+  const put = await nodes[0].files.importFile(source(randomBytes(3 * chunkSize)), { replicas: 2 })
+  const held = await holders(nodes, put.cid)
+  const taker = nodes.find(n => !held.includes(n))!
+  // Out of inodes, say: statfs's free bytes do not show it, every write does.
+  let writes = 0
+  taker.files.store.put = async () => {
+    writes++
+    throw Object.assign(new Error('ENOSPC: no space left on device, open'), { code: 'ENOSPC' })
+  }
+  const pin = async (): Promise<unknown> => await nodes[0].rpc.call(taker.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 3, sources: held.map(h => h.peerId), size: 0n, pinnedAt: 0n })
+  await pin()
+  await waitUntil(async () => !taker.files.pins.pins.has(put.cid))
+  t.true(writes > 0)
+  const tried = writes
+  // Asked again (a leader's next round): refused at once, with the reason, and nothing is fetched.
+  const e = await t.throwsAsync(pin()) as MeshError
+  t.is(e.code, 'INSUFFICIENT_STORAGE')
+  t.regex(e.message, /failed for lack of room/)
+  t.false(taker.files.pins.pins.has(put.cid))
+  t.is(writes, tried)
+})
+
 test('a copy taken for a repair is marked so on disk until complete: after a restart a full disk still drops it', async t => {
   const { nodes } = await mesh(t, 4)
   const put = await nodes[0].files.importFile(source(randomBytes(3 * chunkSize)), { replicas: 2 })
