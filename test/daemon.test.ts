@@ -193,14 +193,21 @@ test('mesh leave stops the node gracefully', async t => {
 })
 
 test('a SIGTERM that arrives while a mesh leave is stopping the node does not force its exit', async t => {
-  const dir = await tempDir(t)
-  const d = startDaemon(t, ['--data-dir', dir, ...local])
-  const info = await d.info()
-  const res = await fetch(`${info.api}/v1/leave`, { method: 'POST' })
-  t.is(res.status, 202, await res.text())
-  // The operator's next step (`systemctl stop`): it used to count as the second signal, and exited 130 mid-handoff.
-  await waitFor('the leave to start stopping the node', async () => /stopping gracefully/.test(d.output()), 10_000, 5)
-  t.is(d.child.exitCode, null, 'still stopping when the signal comes')
+  // A node alone stops in about 200 ms: a test worker starved for longer (a loaded machine) sees the stop only once
+  // it is over, too late to send the signal during it. Then the scenario is run again; it is never a pass.
+  let d: ReturnType<typeof startDaemon> | undefined
+  for (let attempt = 1; attempt <= 5 && d == null; attempt++) {
+    const dir = await tempDir(t)
+    const candidate = startDaemon(t, ['--data-dir', dir, ...local])
+    const info = await candidate.info()
+    const res = await fetch(`${info.api}/v1/leave`, { method: 'POST' })
+    t.is(res.status, 202, await res.text())
+    // The operator's next step (`systemctl stop`): it used to count as the second signal, and exited 130 mid-handoff.
+    await waitFor('the leave to start stopping the node', async () => /stopping gracefully/.test(candidate.output()), 10_000, 5)
+    if (candidate.child.exitCode === null) d = candidate
+    else t.log(`attempt ${attempt}: the node had stopped before the signal could be sent; again`)
+  }
+  if (d == null) { t.fail('the node always stopped before the signal could be sent'); return }
   d.child.kill('SIGTERM')
   t.is(await d.exited, 0, d.output().slice(-2000))
   t.notRegex(d.output(), /forcing exit/)

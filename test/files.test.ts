@@ -80,7 +80,7 @@ async function mesh (t: ExecutionContext, n: number, routing = true, init: Parti
     const peerId = libp2p.peerId.toString()
     const dir = await tempDir(t, 'meshos-files-')
     const registry = new Registry()
-    const files = new Files({ rpc, membership: world.view(peerId), contentRouting: routing ? dht.for(peerId, world) : undefined, registry }, { dir, chunkSize, fsync: false, repairInterval: 3_600_000, chunkTimeout: 5000, controlTimeout: 3000, ...init })
+    const files = new Files({ rpc, membership: world.view(peerId), contentRouting: routing ? dht.for(peerId, world) : undefined, registry }, { dir, chunkSize, fsync: false, repairInterval: 3_600_000, chunkTimeout: 30_000, controlTimeout: 10_000, ...init })
     await files.start()
     world.alive.add(peerId)
     nodes.push({ peerId, libp2p, rpc, files, dir, registry })

@@ -22,10 +22,10 @@ export async function waitFor (cond: () => boolean | Promise<boolean>, what: str
   }
 }
 
-/** Fast settings so background work shows up in milliseconds. */
+/** Fast settings so background work shows up in milliseconds. Operations keep a deadline a loaded machine meets. */
 export const fastInit: StorageInit = {
   vnodes: 16,
-  timeout: 1000,
+  timeout: 5000,
   merkleDepth: 6,
   hints: { sweepInterval: 50, replayRate: 100_000 },
   antiEntropy: { interval: 10, segments: 4, timeout: 2000 }
