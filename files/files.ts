@@ -416,13 +416,15 @@ export class Files {
     }
     const manifest: Manifest = { version: 1, size, chunkSize, chunks }
     const { cid, bytes } = encodeManifest(manifest)
-    const pinRequest = { cid: cid.bytes, name, replicas, sources: [this.self], size: BigInt(size), pinnedAt: 0n }
+    // Later than a removal of the same file this node remembers, whatever its clock says: a put after an rm must win.
+    const pinnedAt = Math.max(Date.now(), (this.pins.tombstones.get(cid.toString()) ?? 0) + 1)
+    const pinRequest = { cid: cid.bytes, name, replicas, sources: [this.self], size: BigInt(size), pinnedAt: BigInt(pinnedAt) }
     pin = pinRequest
     for (const s of sinks) await s.send(cid, bytes, signal)
     // The local pin as soon as the local blocks are stored, while the replicas finish theirs.
     const pinnedHere = local.drain().then(async () => {
       if (local.error != null) throw local.error
-      await this.pinLocal(cid, { name, replicas, complete: true }, manifest)
+      await this.pinLocal(cid, { name, replicas, complete: true, pinnedAt }, manifest)
     })
     await Promise.all([pinnedHere, remote.drain()])
     if (remote.error != null) for (const peer of chain.live()) chain.fail(peer, remote.error.message)
@@ -781,7 +783,7 @@ export class Files {
       // A member that was away when the file was removed still holds its pin until a repair round tells it: the
       // removal this node remembers outranks a pin made before it.
       const removedAt = this.pins.tombstones.get(p.cid)
-      if (removedAt != null && p.pinnedAt <= removedAt) continue
+      if (removedAt != null && removedAt > p.pinnedAt) continue
       const e = byCid.get(p.cid)
       if (e == null) byCid.set(p.cid, { cid: p.cid, name: p.name, size: p.size, chunks: p.chunks, replicas: p.replicas, holders: 1 })
       else {
@@ -802,7 +804,7 @@ export class Files {
     this.manifests.delete(cid.toString())
     this.providerCache.delete(cid.toString())
     const local = await this.unpinLocal(cid, removedAt)
-    const answers = await this.askAll('unpin', { cid: cid.bytes, trim: false }, signal)
+    const answers = await this.askAll('unpin', { cid: cid.bytes, trim: false, removedAt: BigInt(removedAt) }, signal)
     const removed = (local.removed ? 1 : 0) + answers.filter(a => a.res.removed).length
     if (removed === 0) throw new FileNotFoundError(`no member holds ${cid.toString()}`)
     const collected = local.collected + answers.reduce((n, a) => n + a.res.collected, 0)
@@ -823,7 +825,8 @@ export class Files {
       size: manifest?.size ?? prev?.size ?? 0,
       chunks: manifest?.chunks.length ?? prev?.chunks ?? 0,
       replicas: p.replicas,
-      pinnedAt: prev?.pinnedAt ?? p.pinnedAt ?? Date.now(),
+      // The latest time anyone pinned it: a put after a removal renews a copy that missed the removal.
+      pinnedAt: Math.max(prev?.pinnedAt ?? 0, p.pinnedAt ?? 0) || Date.now(),
       complete: p.complete,
       ...(!p.complete && (p.taken ?? prev?.taken) === true ? { taken: true } : {})
     })
@@ -1069,7 +1072,7 @@ export class Files {
           const keep = new Set([this.self, ...this.placement(pin.cid, holders.filter(h => h !== this.self), pin.replicas - 1)])
           for (const peer of holders.filter(h => !keep.has(h))) {
             try {
-              await this.components.rpc.call(peer, filesService, 'unpin', { cid: cid.bytes, trim: true }, { signal, timeout: this.controlTimeout })
+              await this.components.rpc.call(peer, filesService, 'unpin', { cid: cid.bytes, trim: true, removedAt: 0n }, { signal, timeout: this.controlTimeout })
               this.log.info({ cid: pin.cid, peer, holders: holders.length, replicas: pin.replicas }, 'dropped a surplus replica')
             } catch (err) {
               this.log.debug({ err: toMeshError(err).message, cid: pin.cid, peer }, 'could not drop a surplus replica')
@@ -1200,7 +1203,7 @@ export class Files {
         if (cid.code !== MANIFEST_CODEC) throw new BadRequestError('only files can be pinned')
         return await this.pinHere(cid, req)
       },
-      unpin: async (req) => await this.unpinLocal(cidFromBytes(req.cid), req.trim ? undefined : Date.now()),
+      unpin: async (req) => await this.unpinLocal(cidFromBytes(req.cid), req.trim ? undefined : removalTime(req.removedAt)),
       pins: async (req) => {
         const wanted = req.cids.length === 0 ? undefined : new Set(req.cids.map(b => cidFromBytes(b).toString()))
         let held = [...this.pins.pins.values()].filter(p => wanted == null || wanted.has(p.cid))
@@ -1412,6 +1415,13 @@ function decodes (cid: Uint8Array): boolean {
   } catch {
     return false
   }
+}
+
+/** A remover's removal time, unless it is missing (an older node) or implausibly far ahead of this node's clock. */
+function removalTime (sent: bigint): number {
+  const now = Date.now()
+  const at = Number(sent)
+  return at > 0 && at <= now + C.MAX_REMOVAL_AHEAD ? at : now
 }
 
 function fromPinInfo (p: M.PinInfo): Pin {

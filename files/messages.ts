@@ -1394,6 +1394,7 @@ export namespace PinResponse {
 export interface UnpinRequest {
   cid: Uint8Array<ArrayBuffer>
   trim: boolean
+  removedAt: bigint
 }
 
 export namespace UnpinRequest {
@@ -1416,13 +1417,19 @@ export namespace UnpinRequest {
           w.bool(obj.trim)
         }
 
+        if ((obj.removedAt != null && obj.removedAt !== 0n)) {
+          w.uint32(24)
+          w.uint64(obj.removedAt)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
           cid: uint8ArrayAlloc(0),
-          trim: false
+          trim: false,
+          removedAt: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1437,6 +1444,10 @@ export namespace UnpinRequest {
             }
             case 2: {
               obj.trim = reader.bool()
+              break
+            }
+            case 3: {
+              obj.removedAt = reader.uint64()
               break
             }
             default: {
@@ -1468,6 +1479,13 @@ export namespace UnpinRequest {
               }
               break
             }
+            case 3: {
+              yield {
+                field: `${prefix}.removedAt`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1490,6 +1508,11 @@ export namespace UnpinRequest {
     value: boolean
   }
 
+  export interface UnpinRequestRemovedAtFieldEvent {
+    field: '$.removedAt'
+    value: bigint
+  }
+
   export function encode (obj: Partial<UnpinRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, UnpinRequest.codec())
   }
@@ -1498,7 +1521,7 @@ export namespace UnpinRequest {
     return decodeMessage(buf, UnpinRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<UnpinRequest>): Generator<UnpinRequestCidFieldEvent | UnpinRequestTrimFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<UnpinRequest>): Generator<UnpinRequestCidFieldEvent | UnpinRequestTrimFieldEvent | UnpinRequestRemovedAtFieldEvent> {
     return streamMessage(buf, UnpinRequest.codec(), opts)
   }
 }

@@ -392,7 +392,7 @@ export class Coordinator {
       const check = (): void => {
         if (settled) return
         // A hint being stored is a local write: waiting for it lets the result say truly how many were left.
-        if ((level === 'any' ? acks + hinted >= 1 : acks >= required) && hintsInFlight === 0) { finish(); return }
+        if (met() && hintsInFlight === 0) { finish(); return }
         const outstanding = alive.length - acks - failed
         // Once the level is out of reach, wait only for the sends still in flight (bounded by the
         // deadline) so the error reports how many replicas really answered.
@@ -400,11 +400,12 @@ export class Coordinator {
         if (impossible && outstanding === 0) finish(new ConsistencyUnavailableError(shortfall(acks)))
         else if (impossible) doomed = true
       }
-      const onCallerAbort = (): void => { finish(opts.signal?.reason) }
+      const met = (): boolean => level === 'any' ? acks + hinted >= 1 : acks >= required
+      // Met, and only a hint still being stored held the answer back: the write stands.
+      const onCallerAbort = (): void => { if (met()) finish(); else finish(opts.signal?.reason) }
       const timer = this.c.clock.setTimeout(() => {
         sends.abort(new ConsistencyTimeoutError(shortfall(acks), timeoutMs))
-        // Met, and only a hint still being stored held the answer back: the write stands.
-        if (level === 'any' ? acks + hinted >= 1 : acks >= required) finish()
+        if (met()) finish()
         else if (doomed) finish(new ConsistencyUnavailableError(shortfall(acks)))
         else finish(new ConsistencyTimeoutError(shortfall(acks), timeoutMs))
       }, timeoutMs)

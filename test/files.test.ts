@@ -764,6 +764,38 @@ test('rm unpins everywhere and collects chunks no other file references; a repli
   t.deepEqual(await nodes[2].files.list(), [])
 })
 
+test('a file put again after its removal stays, though the members\' clocks ran ahead of the remover\'s', async t => {
+  const { nodes } = await mesh(t, 4)
+  const data = randomBytes(2 * chunkSize)
+  const first = await nodes[0].files.importFile(source(data), { replicas: 2, name: 'f' })
+  // The other members read a clock 5 s ahead while they take the removal.
+  const realNow = Date.now
+  t.teardown(() => { Date.now = realNow })
+  let skewed = 0
+  const remover = nodes[1]
+  const call = remover.rpc.call.bind(remover.rpc)
+  remover.rpc.call = (async (peer: string, service: any, method: string, req: any, opts: any) => {
+    if (method !== 'unpin') return await call(peer, service, method, req, opts)
+    if (skewed++ === 0) Date.now = () => realNow() + 5000
+    try {
+      return await call(peer, service, method, req, opts)
+    } finally {
+      if (--skewed === 0) Date.now = realNow
+    }
+  }) as typeof remover.rpc.call
+  await remover.files.remove(first.cid)
+  remover.rpc.call = call
+  // Every member's tombstone has the remover's time.
+  t.is(new Set(nodes.map(n => n.files.pins.tombstones.get(first.cid))).size, 1)
+
+  const again = await nodes[2].files.importFile(source(data), { replicas: 2, name: 'f' })
+  t.is(again.cid, first.cid)
+  t.is(again.replicas, 2)
+  for (const n of nodes) await n.files.repairNow()
+  t.is((await holders(nodes, first.cid)).length, 2)
+  t.deepEqual((await nodes[3].files.list()).map(f => f.name), ['f'])
+})
+
 test('listings and repair rounds ask for pins a page at a time: every file of a member is listed, with every holder', async t => {
   const { nodes } = await mesh(t, 3, true, { pinsPage: 4 })
   const cids: string[] = []

@@ -23,6 +23,28 @@ test('quorum write and read succeed with one replica down; the write leaves a hi
   t.is(c.node(coord).hints.stats().byTarget[replicas[2]], 1)
 })
 
+test('a write that met its level stands at its deadline when a hint it stores is slow', async t => {
+  const c = await Cluster.create(t, 5, noAntiEntropy)
+  const key = 'slow-hint'
+  const replicas = c.node('node-1').replicasOf(key)
+  c.down(replicas[2])
+  const coord = c.node(c.other(replicas[2]))
+  let release!: () => void
+  const held = new Promise<void>(resolve => { release = resolve })
+  t.teardown(() => { release() })
+  const store = coord.hints.store.bind(coord.hints)
+  coord.hints.store = async (target, record) => { await held; return await store(target, record) }
+  // The store's timers do not hold a process open (a daemon's server does): this test's own wait must.
+  const open = setInterval(() => {}, 1000)
+  t.teardown(() => { clearInterval(open) })
+  const w = await coord.put(key, 'v1', { timeoutMs: 3000 })
+  t.is(w.acks, 2)
+  t.is(w.hinted, 0, 'the hint was not stored when the answer was given')
+  release()
+  t.is(text((await c.node(replicas[0]).get(key)).value), 'v1')
+  await waitFor(() => coord.hints.stats().byTarget[replicas[2]] === 1, 'the hint stored')
+})
+
 test('ALL fails fast with counts while a replica is down; unreachable and silent replicas too', async t => {
   const c = await Cluster.create(t, 5, noAntiEntropy)
   const key = 'all-key'
