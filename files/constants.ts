@@ -71,8 +71,8 @@ export const ORPHAN_GRACE = 1 * hour
 export const SWEEP_INTERVAL = 1 * hour
 /** How long a removal is remembered, so a replica that missed `rm` drops the file instead of re-replicating it. */
 export const TOMBSTONE_TTL = 7 * 24 * hour
-/** A removal time sent by a remover whose clock is further ahead than this is replaced by the member's own. */
-export const MAX_REMOVAL_AHEAD = 1 * hour
+/** A removal or pin time a member sends further ahead of this node's clock than this is replaced by this clock's. */
+export const MAX_TIME_AHEAD = 1 * hour
 /** Default deadline of a whole operation (put, get, stat) that the caller gave none for. */
 export const OPERATION_TIMEOUT = 1 * hour
 /** Longest file name a put or a pin may carry, in UTF-16 code units. */

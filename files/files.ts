@@ -103,6 +103,8 @@ export interface FilesInit {
   tombstoneTtl?: number
   /** fsync every stored block. @default true */
   fsync?: boolean
+  /** The wall clock that pin and removal times are read from (a test gives each node its own). @default Date.now */
+  wallClock?: () => number
 }
 
 export interface OpOptions {
@@ -228,6 +230,7 @@ export class Files {
   private readonly chunkSize: number
   private readonly replicas: number
   private readonly window: number
+  private readonly now: () => number
   private readonly pipelineWindow: number
   private readonly directPutLimit: number
   private readonly pinsPage: number
@@ -273,6 +276,7 @@ export class Files {
     checkChunkSize(this.chunkSize)
     this.replicas = init.replicas ?? C.REPLICAS
     this.window = init.window ?? C.WINDOW
+    this.now = init.wallClock ?? Date.now
     this.pipelineWindow = init.pipelineWindow ?? C.PIPELINE_WINDOW
     this.directPutLimit = init.directPutLimit ?? C.DIRECT_PUT_LIMIT
     this.pinsPage = init.pinsPage ?? C.PINS_PAGE
@@ -416,9 +420,10 @@ export class Files {
     }
     const manifest: Manifest = { version: 1, size, chunkSize, chunks }
     const { cid, bytes } = encodeManifest(manifest)
-    // Later than a removal of the same file this node remembers, whatever its clock says: a put after an rm must win.
-    const pinnedAt = Math.max(Date.now(), (this.pins.tombstones.get(cid.toString()) ?? 0) + 1)
-    const pinRequest = { cid: cid.bytes, name, replicas, sources: [this.self], size: BigInt(size), pinnedAt: BigInt(pinnedAt) }
+    // One time for every copy, so that a removal later than the copies it finds is later than those it does not (a
+    // holder away during it); past a removal this node remembers, whatever the clock says: a put after an rm wins.
+    const pinnedAt = Math.max(this.now(), (this.pins.tombstones.get(cid.toString()) ?? 0) + 1)
+    const pinRequest = { cid: cid.bytes, name, replicas, sources: [this.self], size: BigInt(size), pinnedAt: BigInt(pinnedAt), put: true }
     pin = pinRequest
     for (const s of sinks) await s.send(cid, bytes, signal)
     // The local pin as soon as the local blocks are stored, while the replicas finish theirs.
@@ -799,7 +804,13 @@ export class Files {
   async remove (cidText: string, options: OpOptions = {}): Promise<RemoveResult> {
     const signal = this.opSignal(options.signal)
     const cid = parseFileCid(cidText)
-    const removedAt = Date.now()
+    // Later than every copy's pin time (as far as this node's clock allows): a holder away during the removal, pinned
+    // by a clock ahead of this one, must still lose to it when it is back. Every member records this one time.
+    const now = this.now()
+    const pinTimes = (await this.askPins([cid], signal)).flatMap(a => a.res.pins.filter(p => CID.decode(p.cid).equals(cid)).map(p => Number(p.pinnedAt)))
+    const localPin = this.pins.pins.get(cid.toString())
+    if (localPin != null) pinTimes.push(localPin.pinnedAt)
+    const removedAt = Math.max(now, ...pinTimes.filter(t => t <= now + C.MAX_TIME_AHEAD).map(t => t + 1))
     // Cached, a removed file's manifest would still answer reads and stats here.
     this.manifests.delete(cid.toString())
     this.providerCache.delete(cid.toString())
@@ -826,7 +837,7 @@ export class Files {
       chunks: manifest?.chunks.length ?? prev?.chunks ?? 0,
       replicas: p.replicas,
       // The latest time anyone pinned it: a put after a removal renews a copy that missed the removal.
-      pinnedAt: Math.max(prev?.pinnedAt ?? 0, p.pinnedAt ?? 0) || Date.now(),
+      pinnedAt: prev != null ? Math.max(prev.pinnedAt, p.pinnedAt ?? 0) : p.pinnedAt ?? this.now(),
       complete: p.complete,
       ...(!p.complete && (p.taken ?? prev?.taken) === true ? { taken: true } : {})
     })
@@ -922,7 +933,7 @@ export class Files {
   /** Deletes blocks no pin references that are older than the grace (leftovers of failed puts and pulls). */
   private async sweep (): Promise<void> {
     const before = Date.now() - (this.init.orphanGrace ?? C.ORPHAN_GRACE)
-    await this.pins.expireTombstones(Date.now() - (this.init.tombstoneTtl ?? C.TOMBSTONE_TTL))
+    await this.pins.expireTombstones(this.now() - (this.init.tombstoneTtl ?? C.TOMBSTONE_TTL))
     if ([...this.pins.pins.keys()].some(k => !this.counted.has(k))) return
     let collected = 0
     for await (const e of this.store.entries()) {
@@ -1048,7 +1059,7 @@ export class Files {
           // Removed meanwhile (an rm reached this node during the round): no more copies of it.
           if (needed === 0 || !this.pins.pins.has(pin.cid)) break
           try {
-            await this.components.rpc.call(peer, filesService, 'pin', { cid: cid.bytes, name: pin.name, replicas: pin.replicas, sources: holders, size: BigInt(pin.size), pinnedAt: BigInt(pin.pinnedAt) }, { signal, timeout: this.controlTimeout })
+            await this.components.rpc.call(peer, filesService, 'pin', { cid: cid.bytes, name: pin.name, replicas: pin.replicas, sources: holders, size: BigInt(pin.size), pinnedAt: BigInt(pin.pinnedAt), put: false }, { signal, timeout: this.controlTimeout })
             needed--
             this.log.info({ cid: pin.cid, peer, holders: holders.length, replicas: pin.replicas }, 'added a replica')
           } catch (err) {
@@ -1203,7 +1214,7 @@ export class Files {
         if (cid.code !== MANIFEST_CODEC) throw new BadRequestError('only files can be pinned')
         return await this.pinHere(cid, req)
       },
-      unpin: async (req) => await this.unpinLocal(cidFromBytes(req.cid), req.trim ? undefined : removalTime(req.removedAt)),
+      unpin: async (req) => await this.unpinLocal(cidFromBytes(req.cid), req.trim ? undefined : removalTime(req.removedAt, this.now())),
       pins: async (req) => {
         const wanted = req.cids.length === 0 ? undefined : new Set(req.cids.map(b => cidFromBytes(b).toString()))
         let held = [...this.pins.pins.values()].filter(p => wanted == null || wanted.has(p.cid))
@@ -1239,8 +1250,11 @@ export class Files {
     // An older leader sends no size: then the manifest's, when it is here, or at least the reserve must be free.
     // A repair that raced a removal (its leader chose this node before the removal reached it) must not bring the file
     // back: the copy it asks for dates from before the removal.
-    const pinnedAt = req.pinnedAt > 0n ? Number(req.pinnedAt) : undefined
+    // A time implausibly far ahead of this node's clock would make the copy outlast any removal: this clock's instead.
+    let pinnedAt = req.pinnedAt > 0n ? Math.min(Number(req.pinnedAt), this.now() + C.MAX_TIME_AHEAD) : undefined
     const removedAt = this.pins.tombstones.get(cid.toString())
+    // A put after a removal this node remembers (its node missed it, or its clock is behind) is still the newer word.
+    if (req.put && pinnedAt != null && removedAt != null && removedAt >= pinnedAt) pinnedAt = removedAt + 1
     if (pin == null && pinnedAt != null && removedAt != null && removedAt > pinnedAt) throw new FileNotFoundError(`${cid.toString()} was removed`)
     // Checked and booked in one step, so that pins arriving together each see the room the others took.
     const need = req.size > 0n ? Number(req.size) : manifest?.size ?? 0
@@ -1418,10 +1432,9 @@ function decodes (cid: Uint8Array): boolean {
 }
 
 /** A remover's removal time, unless it is missing (an older node) or implausibly far ahead of this node's clock. */
-function removalTime (sent: bigint): number {
-  const now = Date.now()
+function removalTime (sent: bigint, now: number): number {
   const at = Number(sent)
-  return at > 0 && at <= now + C.MAX_REMOVAL_AHEAD ? at : now
+  return at > 0 && at <= now + C.MAX_TIME_AHEAD ? at : now
 }
 
 function fromPinInfo (p: M.PinInfo): Pin {

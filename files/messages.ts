@@ -395,6 +395,11 @@ export namespace PutChunkRequest {
     value: bigint
   }
 
+  export interface PutChunkRequestPinPutFieldEvent {
+    field: '$.pin.put'
+    value: boolean
+  }
+
   export function encode (obj: Partial<PutChunkRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PutChunkRequest.codec())
   }
@@ -403,7 +408,7 @@ export namespace PutChunkRequest {
     return decodeMessage(buf, PutChunkRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkRequest>): Generator<PutChunkRequestCidFieldEvent | PutChunkRequestDataFieldEvent | PutChunkRequestForwardFieldEvent | PutChunkRequestPinCidFieldEvent | PutChunkRequestPinNameFieldEvent | PutChunkRequestPinReplicasFieldEvent | PutChunkRequestPinSourcesFieldEvent | PutChunkRequestPinSizeFieldEvent | PutChunkRequestPinPinnedAtFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PutChunkRequest>): Generator<PutChunkRequestCidFieldEvent | PutChunkRequestDataFieldEvent | PutChunkRequestForwardFieldEvent | PutChunkRequestPinCidFieldEvent | PutChunkRequestPinNameFieldEvent | PutChunkRequestPinReplicasFieldEvent | PutChunkRequestPinSourcesFieldEvent | PutChunkRequestPinSizeFieldEvent | PutChunkRequestPinPinnedAtFieldEvent | PutChunkRequestPinPutFieldEvent> {
     return streamMessage(buf, PutChunkRequest.codec(), opts)
   }
 }
@@ -1086,6 +1091,7 @@ export interface PinRequest {
   sources: string[]
   size: bigint
   pinnedAt: bigint
+  put: boolean
 }
 
 export namespace PinRequest {
@@ -1130,6 +1136,11 @@ export namespace PinRequest {
           w.uint64(obj.pinnedAt)
         }
 
+        if ((obj.put != null && obj.put !== false)) {
+          w.uint32(56)
+          w.bool(obj.put)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -1140,7 +1151,8 @@ export namespace PinRequest {
           replicas: 0,
           sources: [],
           size: 0n,
-          pinnedAt: 0n
+          pinnedAt: 0n,
+          put: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1175,6 +1187,10 @@ export namespace PinRequest {
             }
             case 6: {
               obj.pinnedAt = reader.uint64()
+              break
+            }
+            case 7: {
+              obj.put = reader.bool()
               break
             }
             default: {
@@ -1246,6 +1262,13 @@ export namespace PinRequest {
               }
               break
             }
+            case 7: {
+              yield {
+                field: `${prefix}.put`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1289,6 +1312,11 @@ export namespace PinRequest {
     value: bigint
   }
 
+  export interface PinRequestPutFieldEvent {
+    field: '$.put'
+    value: boolean
+  }
+
   export function encode (obj: Partial<PinRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PinRequest.codec())
   }
@@ -1297,7 +1325,7 @@ export namespace PinRequest {
     return decodeMessage(buf, PinRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinRequest>): Generator<PinRequestCidFieldEvent | PinRequestNameFieldEvent | PinRequestReplicasFieldEvent | PinRequestSourcesFieldEvent | PinRequestSizeFieldEvent | PinRequestPinnedAtFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PinRequest>): Generator<PinRequestCidFieldEvent | PinRequestNameFieldEvent | PinRequestReplicasFieldEvent | PinRequestSourcesFieldEvent | PinRequestSizeFieldEvent | PinRequestPinnedAtFieldEvent | PinRequestPutFieldEvent> {
     return streamMessage(buf, PinRequest.codec(), opts)
   }
 }

@@ -60,7 +60,7 @@ class FakeRouting {
 
 interface Node { peerId: string, libp2p: Libp2p, rpc: Rpc, files: Files, dir: string, registry: Registry }
 
-async function mesh (t: ExecutionContext, n: number, routing = true, init: Partial<FilesInit> = {}): Promise<{ nodes: Node[], world: World }> {
+async function mesh (t: ExecutionContext, n: number, routing = true, init: Partial<FilesInit> | ((i: number) => Partial<FilesInit>) = {}): Promise<{ nodes: Node[], world: World }> {
   const world = new World()
   const dht = new FakeRouting()
   const nodes: Node[] = []
@@ -80,7 +80,7 @@ async function mesh (t: ExecutionContext, n: number, routing = true, init: Parti
     const peerId = libp2p.peerId.toString()
     const dir = await tempDir(t, 'meshos-files-')
     const registry = new Registry()
-    const files = new Files({ rpc, membership: world.view(peerId), contentRouting: routing ? dht.for(peerId, world) : undefined, registry }, { dir, chunkSize, fsync: false, repairInterval: 3_600_000, chunkTimeout: 30_000, controlTimeout: 10_000, ...init })
+    const files = new Files({ rpc, membership: world.view(peerId), contentRouting: routing ? dht.for(peerId, world) : undefined, registry }, { dir, chunkSize, fsync: false, repairInterval: 3_600_000, chunkTimeout: 30_000, controlTimeout: 10_000, ...(typeof init === 'function' ? init(i) : init) })
     await files.start()
     world.alive.add(peerId)
     nodes.push({ peerId, libp2p, rpc, files, dir, registry })
@@ -364,10 +364,10 @@ test('a put pins its replicas with the manifest, once the chunks still being sto
 
   // A pin rides only with its own file's manifest.
   const chunk = randomBytes(100)
-  const err = await t.throwsAsync(nodes[1].rpc.call(nodes[2].peerId, filesService, 'putChunk', { cid: chunkCid(chunk).bytes, data: chunk, forward: [], pin: { cid: CID.parse(put.cid).bytes, name: 'x', replicas: 3, sources: [], size: 0n, pinnedAt: 0n } }))
+  const err = await t.throwsAsync(nodes[1].rpc.call(nodes[2].peerId, filesService, 'putChunk', { cid: chunkCid(chunk).bytes, data: chunk, forward: [], pin: { cid: CID.parse(put.cid).bytes, name: 'x', replicas: 3, sources: [], size: 0n, pinnedAt: 0n, put: false } }))
   t.is((err as MeshError).code, 'BAD_REQUEST')
   // And a peer's pin carries no name longer than a put may give.
-  const long = await t.throwsAsync(nodes[1].rpc.call(nodes[2].peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: 'x'.repeat(5000), replicas: 3, sources: [], size: 0n, pinnedAt: 0n }))
+  const long = await t.throwsAsync(nodes[1].rpc.call(nodes[2].peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: 'x'.repeat(5000), replicas: 3, sources: [], size: 0n, pinnedAt: 0n, put: false }))
   t.is((long as MeshError).code, 'BAD_REQUEST')
 })
 
@@ -480,7 +480,7 @@ test('a surplus replica (a holder back after its replacement was made) is droppe
   const held = await holders(nodes, put.cid)
   t.is(held.length, 2)
   const extra = nodes.filter(n => !held.includes(n))
-  for (const n of extra) await nodes[0].rpc.call(n.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 2, sources: held.map(h => h.peerId), size: 0n, pinnedAt: 0n })
+  for (const n of extra) await nodes[0].rpc.call(n.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 2, sources: held.map(h => h.peerId), size: 0n, pinnedAt: 0n, put: false })
   await waitUntil(async () => (await holders(nodes, put.cid)).length === 5)
   const leader = [...nodes].sort((a, b) => a.peerId < b.peerId ? -1 : 1)[0]
   await leader.files.repairNow()
@@ -550,7 +550,7 @@ test('a pin without a size (from an older leader) is refused by a member without
   const held = await holders(nodes, put.cid)
   const other = nodes.find(n => !held.includes(n))!
   full.add(other.dir)
-  const err = await t.throwsAsync(nodes[0].rpc.call(other.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 3, sources: held.map(h => h.peerId), size: 0n, pinnedAt: 0n }))
+  const err = await t.throwsAsync(nodes[0].rpc.call(other.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 3, sources: held.map(h => h.peerId), size: 0n, pinnedAt: 0n, put: false }))
   t.is((err as MeshError).code, 'INSUFFICIENT_STORAGE')
   t.false(other.files.pins.pins.has(put.cid))
 })
@@ -566,7 +566,7 @@ test('room promised to copies still being pulled counts: a member does not take 
   t.teardown(() => { release() })
   const put = member.files.store.put.bind(member.files.store)
   member.files.store.put = async (cid, bytes) => { await held; return await put(cid, bytes) }
-  const pin = (cid: string) => ({ cid: CID.parse(cid).bytes, name: '', replicas: 2, sources: [nodes[0].peerId], size: BigInt(20 * 1024 * 1024), pinnedAt: 0n })
+  const pin = (cid: string) => ({ cid: CID.parse(cid).bytes, name: '', replicas: 2, sources: [nodes[0].peerId], size: BigInt(20 * 1024 * 1024), pinnedAt: 0n, put: false })
   await nodes[0].rpc.call(member.peerId, filesService, 'pin', pin(a.cid))
   // 40 MiB free, 20 promised, 16 in reserve: a second 20 MiB copy does not fit.
   const err = await t.throwsAsync(nodes[0].rpc.call(member.peerId, filesService, 'pin', pin(b.cid)))
@@ -613,7 +613,7 @@ test('a member whose block writes fail for lack of room while statfs shows room 
     writes++
     throw Object.assign(new Error('ENOSPC: no space left on device, open'), { code: 'ENOSPC' })
   }
-  const pin = async (): Promise<unknown> => await nodes[0].rpc.call(taker.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 3, sources: held.map(h => h.peerId), size: 0n, pinnedAt: 0n })
+  const pin = async (): Promise<unknown> => await nodes[0].rpc.call(taker.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 3, sources: held.map(h => h.peerId), size: 0n, pinnedAt: 0n, put: false })
   await pin()
   await waitUntil(async () => !taker.files.pins.pins.has(put.cid))
   t.true(writes > 0)
@@ -637,7 +637,7 @@ test('a copy taken for a repair is marked so on disk until complete: after a res
     if (fault != null) throw Object.assign(new Error(`${fault}: write`), { code: fault })
     return await store(cid, bytes)
   }
-  await nodes[0].rpc.call(taker.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 3, sources: held.map(h => h.peerId), size: 0n, pinnedAt: 0n })
+  await nodes[0].rpc.call(taker.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 3, sources: held.map(h => h.peerId), size: 0n, pinnedAt: 0n, put: false })
   const file = join(taker.dir, 'pins', `${put.cid}.json`)
   // Its pull fails (EIO): it keeps the pin, incomplete, and the mark is in the pin's file (read back at a restart).
   await waitUntil(async () => JSON.parse(await readFile(file, 'utf8').catch(() => '{}')).taken === true)
@@ -710,7 +710,7 @@ test('a repair that raced a removal does not bring the file back: its copy dates
   await nodes[0].files.remove(put.cid)
   world.alive.add(away.peerId)
   // A leader's round that chose its new replicas before the removal asks for them now, with the file's pin time.
-  const pin = { cid: CID.parse(put.cid).bytes, name: '', replicas: 2, sources: held.map(h => h.peerId), size: 0n, pinnedAt: BigInt(pinnedAt) }
+  const pin = { cid: CID.parse(put.cid).bytes, name: '', replicas: 2, sources: held.map(h => h.peerId), size: 0n, pinnedAt: BigInt(pinnedAt), put: false }
   const refused = await t.throwsAsync(nodes[0].rpc.call(stale.peerId, filesService, 'pin', pin))
   t.is((refused as MeshError).code, 'NOT_FOUND')
   t.false(stale.files.pins.pins.has(put.cid))
@@ -764,36 +764,52 @@ test('rm unpins everywhere and collects chunks no other file references; a repli
   t.deepEqual(await nodes[2].files.list(), [])
 })
 
-test('a file put again after its removal stays, though the members\' clocks ran ahead of the remover\'s', async t => {
-  const { nodes } = await mesh(t, 4)
+/** Each node's wall clock, `skew[i]` ms off the real one. */
+const skewed = (skew: number[]) => (i: number): Partial<FilesInit> => ({ wallClock: () => Date.now() + (skew[i] ?? 0) })
+
+test('a file put again after its removal stays, though other members\' clocks run ahead of the remover\'s', async t => {
+  const { nodes } = await mesh(t, 4, true, skewed([0, 0, 5000, 5000]))
   const data = randomBytes(2 * chunkSize)
   const first = await nodes[0].files.importFile(source(data), { replicas: 2, name: 'f' })
-  // The other members read a clock 5 s ahead while they take the removal.
-  const realNow = Date.now
-  t.teardown(() => { Date.now = realNow })
-  let skewed = 0
-  const remover = nodes[1]
-  const call = remover.rpc.call.bind(remover.rpc)
-  remover.rpc.call = (async (peer: string, service: any, method: string, req: any, opts: any) => {
-    if (method !== 'unpin') return await call(peer, service, method, req, opts)
-    if (skewed++ === 0) Date.now = () => realNow() + 5000
-    try {
-      return await call(peer, service, method, req, opts)
-    } finally {
-      if (--skewed === 0) Date.now = realNow
-    }
-  }) as typeof remover.rpc.call
-  await remover.files.remove(first.cid)
-  remover.rpc.call = call
+  await nodes[1].files.remove(first.cid)
   // Every member's tombstone has the remover's time.
   t.is(new Set(nodes.map(n => n.files.pins.tombstones.get(first.cid))).size, 1)
 
-  const again = await nodes[2].files.importFile(source(data), { replicas: 2, name: 'f' })
+  const again = await nodes[0].files.importFile(source(data), { replicas: 2, name: 'f' })
   t.is(again.cid, first.cid)
   t.is(again.replicas, 2)
   for (const n of nodes) await n.files.repairNow()
   t.is((await holders(nodes, first.cid)).length, 2)
   t.deepEqual((await nodes[3].files.list()).map(f => f.name), ['f'])
+})
+
+test('a file put again through a member that missed its removal, on a clock a minute behind, is taken by the replicas and stays', async t => {
+  const { nodes, world } = await mesh(t, 4, true, skewed([0, 0, 0, -60_000]))
+  const data = randomBytes(2 * chunkSize)
+  const first = await nodes[0].files.importFile(source(data), { replicas: 2, name: 'f' })
+  world.alive.delete(nodes[3].peerId)
+  await nodes[1].files.remove(first.cid)
+  world.alive.add(nodes[3].peerId)
+  t.false(nodes[3].files.pins.tombstones.has(first.cid))
+  const again = await nodes[3].files.importFile(source(data), { replicas: 2, name: 'f' })
+  t.is(again.replicas, 2, 'no replica refuses the put for the removal it remembers')
+  await waitUntil(async () => {
+    for (const n of nodes) await n.files.repairNow()
+    return (await holders(nodes, first.cid)).length === 2
+  })
+  t.deepEqual((await nodes[0].files.list()).map(f => f.name), ['f'])
+})
+
+test('a removal by a member whose clock is a minute behind still wins over a holder that was away', async t => {
+  const { nodes, world } = await mesh(t, 4, true, skewed([0, -60_000, 0, 0]))
+  const put = await nodes[0].files.importFile(source(randomBytes(2 * chunkSize)), { replicas: 3, name: 'f' })
+  const away = (await holders(nodes, put.cid)).find(n => n !== nodes[0] && n !== nodes[1])!
+  world.alive.delete(away.peerId)
+  await nodes[1].files.remove(put.cid)
+  world.alive.add(away.peerId)
+  await away.files.repairNow()
+  t.false(away.files.pins.pins.has(put.cid), 'the removal is later than the copy, by the copies\' own times')
+  t.deepEqual(await nodes[2].files.list(), [])
 })
 
 test('listings and repair rounds ask for pins a page at a time: every file of a member is listed, with every holder', async t => {
