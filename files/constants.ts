@@ -73,6 +73,8 @@ export const SWEEP_INTERVAL = 1 * hour
 export const TOMBSTONE_TTL = 7 * 24 * hour
 /** A removal or pin time a member sends further ahead of this node's clock than this is replaced by this clock's. */
 export const MAX_TIME_AHEAD = 1 * hour
+/** How long a put waits for members to say when they saw the file removed, before it picks its pin time. */
+export const REMOVALS_TIMEOUT = 2 * second
 /** Default deadline of a whole operation (put, get, stat) that the caller gave none for. */
 export const OPERATION_TIMEOUT = 1 * hour
 /** Longest file name a put or a pin may carry, in UTF-16 code units. */

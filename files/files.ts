@@ -421,8 +421,10 @@ export class Files {
     const manifest: Manifest = { version: 1, size, chunkSize, chunks }
     const { cid, bytes } = encodeManifest(manifest)
     // One time for every copy, so that a removal later than the copies it finds is later than those it does not (a
-    // holder away during it); past a removal this node remembers, whatever the clock says: a put after an rm wins.
-    const pinnedAt = Math.max(this.now(), (this.pins.tombstones.get(cid.toString()) ?? 0) + 1)
+    // holder away during it); and past every removal of the file this node or a member remembers, whatever the clocks
+    // say: a put after an rm wins. Asked while the last chunks are still on their way; a member silent for
+    // REMOVALS_TIMEOUT is not waited for.
+    const pinnedAt = await this.putTime(cid, signal)
     const pinRequest = { cid: cid.bytes, name, replicas, sources: [this.self], size: BigInt(size), pinnedAt: BigInt(pinnedAt), put: true }
     pin = pinRequest
     for (const s of sinks) await s.send(cid, bytes, signal)
@@ -800,6 +802,23 @@ export class Files {
     return [...byCid.values()].sort((a, b) => a.name.localeCompare(b.name) || a.cid.localeCompare(b.cid))
   }
 
+  /** A put's pin time: now, or past the latest removal of `cid` that this node or an answering member remembers. */
+  private async putTime (cid: CID, signal: AbortSignal): Promise<number> {
+    const answers = await this.askPins([cid], AbortSignal.any([signal, AbortSignal.timeout(C.REMOVALS_TIMEOUT)]))
+    const local = this.pins.tombstones.get(cid.toString())
+    const removals = [...this.removalsOf(cid, answers), ...(local != null ? [local] : [])]
+    return Math.max(this.now(), ...removals.map(t => t + 1))
+  }
+
+  /**
+   * Members' removal times of `cid`, less any implausibly far ahead of this node's clock: one member's clock hours
+   * fast would otherwise remove every copy of the file put for hours after.
+   */
+  private removalsOf (cid: CID, answers: Array<{ res: M.PinsResponse }>): number[] {
+    const limit = this.now() + C.MAX_TIME_AHEAD
+    return answers.flatMap(a => a.res.removed.filter(t => CID.decode(t.cid).equals(cid)).map(t => Number(t.removedAt))).filter(t => t <= limit)
+  }
+
   /** Unpins the file on every alive member; each collects the chunks no other file of its own references. */
   async remove (cidText: string, options: OpOptions = {}): Promise<RemoveResult> {
     const signal = this.opSignal(options.signal)
@@ -1031,7 +1050,7 @@ export class Files {
     for (let pin of pins) {
       if (!this.running) return
       const cid = CID.parse(pin.cid)
-      const removedAt = Math.max(0, ...answers.flatMap(a => a.res.removed.filter(t => CID.decode(t.cid).equals(cid)).map(t => Number(t.removedAt))))
+      const removedAt = Math.max(0, ...this.removalsOf(cid, answers))
       if (removedAt > pin.pinnedAt) {
         await this.unpinLocal(cid, removedAt)
         continue
@@ -1217,7 +1236,9 @@ export class Files {
       unpin: async (req) => await this.unpinLocal(cidFromBytes(req.cid), req.trim ? undefined : removalTime(req.removedAt, this.now())),
       pins: async (req) => {
         const wanted = req.cids.length === 0 ? undefined : new Set(req.cids.map(b => cidFromBytes(b).toString()))
-        let held = [...this.pins.pins.values()].filter(p => wanted == null || wanted.has(p.cid))
+        // Named files by lookup: every put asks for its file's removals, and a scan of every pin cost each member
+        // that put a pass over tens of thousands of them.
+        let held = wanted == null ? [...this.pins.pins.values()] : [...wanted].flatMap(c => this.pins.pins.get(c) ?? [])
         let more = false
         if (req.limit > 0) {
           const limit = Math.min(req.limit, this.pinsPage)
@@ -1228,7 +1249,7 @@ export class Files {
         const pins = held.map(toPinInfo)
         // Removals only of named files: a listing (no names) has no use for them, and a week of removals (kept
         // that long) would have grown its answer past the message limit and failed every listing.
-        const removed = wanted == null ? [] : [...this.pins.tombstones].filter(([c]) => wanted.has(c)).map(([c, at]) => ({ cid: CID.parse(c).bytes, removedAt: BigInt(at) }))
+        const removed = wanted == null ? [] : [...wanted].flatMap(c => { const at = this.pins.tombstones.get(c); return at == null ? [] : [{ cid: CID.parse(c).bytes, removedAt: BigInt(at) }] })
         return { pins, removed, more }
       }
     }

@@ -800,6 +800,32 @@ test('a file put again through a member that missed its removal, on a clock a mi
   t.deepEqual((await nodes[0].files.list()).map(f => f.name), ['f'])
 })
 
+test('a single copy put again through a member that missed its removal, on a clock a minute behind, stays', async t => {
+  const { nodes, world } = await mesh(t, 3, true, skewed([0, 0, -60_000]))
+  const data = randomBytes(2 * chunkSize)
+  const first = await nodes[0].files.importFile(source(data), { replicas: 1, name: 'f' })
+  world.alive.delete(nodes[2].peerId)
+  await nodes[1].files.remove(first.cid)
+  world.alive.add(nodes[2].peerId)
+  // It holds no tombstone; the members that saw the removal say when it was, and the put is pinned after that.
+  const again = await nodes[2].files.importFile(source(data), { replicas: 1, name: 'f' })
+  t.is(again.replicas, 1)
+  for (const n of nodes) await n.files.repairNow()
+  t.true(nodes[2].files.pins.pins.has(first.cid))
+  t.deepEqual((await nodes[0].files.list()).map(f => f.name), ['f'])
+})
+
+test('a removal by a member whose clock runs hours fast does not remove the file put again after it', async t => {
+  const { nodes } = await mesh(t, 4, true, skewed([0, 2 * 3_600_000, 0, 0]))
+  const data = randomBytes(2 * chunkSize)
+  const first = await nodes[0].files.importFile(source(data), { replicas: 2, name: 'f' })
+  await nodes[1].files.remove(first.cid)
+  const again = await nodes[2].files.importFile(source(data), { replicas: 2, name: 'f' })
+  t.is(again.replicas, 2)
+  for (const n of nodes) await n.files.repairNow()
+  t.is((await holders(nodes, first.cid)).length, 2)
+})
+
 test('a removal by a member whose clock is a minute behind still wins over a holder that was away', async t => {
   const { nodes, world } = await mesh(t, 4, true, skewed([0, -60_000, 0, 0]))
   const put = await nodes[0].files.importFile(source(randomBytes(2 * chunkSize)), { replicas: 3, name: 'f' })
