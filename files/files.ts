@@ -431,7 +431,9 @@ export class Files {
     // The local pin as soon as the local blocks are stored, while the replicas finish theirs.
     const pinnedHere = local.drain().then(async () => {
       if (local.error != null) throw local.error
-      await this.pinLocal(cid, { name, replicas, complete: true, pinnedAt }, manifest)
+      // A removal that reached this node while the put ran (an rm at the same time) is passed too, as replicas do.
+      const removed = this.pins.tombstones.get(cid.toString())
+      await this.pinLocal(cid, { name, replicas, complete: true, pinnedAt: removed != null && removed >= pinnedAt ? removed + 1 : pinnedAt }, manifest)
     })
     await Promise.all([pinnedHere, remote.drain()])
     if (remote.error != null) for (const peer of chain.live()) chain.fail(peer, remote.error.message)
@@ -802,12 +804,20 @@ export class Files {
     return [...byCid.values()].sort((a, b) => a.name.localeCompare(b.name) || a.cid.localeCompare(b.cid))
   }
 
-  /** A put's pin time: now, or past the latest removal of `cid` that this node or an answering member remembers. */
+  /**
+   * A put's pin time: now, or later than every removal of `cid` that this node or an answering member remembers; and at
+   * least the latest time of a copy already held, so that every copy of the content has one time and a removal later
+   * than the copies it finds is later than one held by a member away during it.
+   */
   private async putTime (cid: CID, signal: AbortSignal): Promise<number> {
     const answers = await this.askPins([cid], AbortSignal.any([signal, AbortSignal.timeout(C.REMOVALS_TIMEOUT)]))
+    const now = this.now()
     const local = this.pins.tombstones.get(cid.toString())
     const removals = [...this.removalsOf(cid, answers), ...(local != null ? [local] : [])]
-    return Math.max(this.now(), ...removals.map(t => t + 1))
+    const held = answers.flatMap(a => a.res.pins.filter(p => CID.decode(p.cid).equals(cid)).map(p => Number(p.pinnedAt)))
+    const own = this.pins.pins.get(cid.toString())
+    if (own != null) held.push(own.pinnedAt)
+    return Math.max(now, ...removals.map(t => t + 1), ...held.filter(t => t <= now + C.MAX_TIME_AHEAD))
   }
 
   /**
@@ -916,6 +926,8 @@ export class Files {
   private async unpinLocal (cid: CID, removedAt: number | undefined): Promise<{ removed: boolean, collected: number }> {
     const key = cid.toString()
     if (removedAt != null) await this.pins.tombstone(key, removedAt)
+    // A copy pinned after the removal (a put that came between the rm's look at the pins and its unpin here) stays.
+    if (removedAt != null && (this.pins.pins.get(key)?.pinnedAt ?? -Infinity) >= removedAt) return { removed: false, collected: 0 }
     const pin = await this.pins.delete(key)
     if (pin == null) return { removed: false, collected: 0 }
     const manifest = await this.localManifest(cid)

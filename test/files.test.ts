@@ -826,6 +826,41 @@ test('a removal by a member whose clock runs hours fast does not remove the file
   t.is((await holders(nodes, first.cid)).length, 2)
 })
 
+test('copies of two puts of the same content share the later time: a removal then wins over a holder that was away', async t => {
+  // The first put's node runs 30 min fast; the second's is right.
+  const { nodes, world } = await mesh(t, 4, true, skewed([30 * 60_000, 0, 0, 0]))
+  const data = randomBytes(2 * chunkSize)
+  const first = await nodes[0].files.importFile(source(data), { replicas: 2, name: 'f' })
+  const held = await holders(nodes, first.cid)
+  const away = held.find(n => n !== nodes[0])!
+  const putter = nodes.find(n => !held.includes(n))!
+  await putter.files.importFile(source(data), { replicas: 2, name: 'f' })
+  t.is(putter.files.pins.pins.get(first.cid)?.pinnedAt, nodes[0].files.pins.pins.get(first.cid)?.pinnedAt)
+  // The fast node's copy goes as a surplus one would; the away holder keeps the fast time.
+  await putter.rpc.call(nodes[0].peerId, filesService, 'unpin', { cid: CID.parse(first.cid).bytes, trim: true, removedAt: 0n })
+  world.alive.delete(away.peerId)
+  await putter.files.remove(first.cid)
+  world.alive.add(away.peerId)
+  await away.files.repairNow()
+  t.false(away.files.pins.pins.has(first.cid))
+  t.deepEqual(await putter.files.list(), [])
+})
+
+test('an unpin that arrives after the file was put again, pinned later than the removal, leaves the new copy', async t => {
+  const { nodes } = await mesh(t, 3)
+  const data = randomBytes(2 * chunkSize)
+  const first = await nodes[0].files.importFile(source(data), { replicas: 1, name: 'f' })
+  await nodes[0].files.remove(first.cid)
+  const removedAt = nodes[1].files.pins.tombstones.get(first.cid)!
+  await nodes[1].files.importFile(source(data), { replicas: 1, name: 'f' })
+  // The removal's unpin, late (a slow member): the copy is newer than it.
+  const late = await nodes[0].rpc.call(nodes[1].peerId, filesService, 'unpin', { cid: CID.parse(first.cid).bytes, trim: false, removedAt: BigInt(removedAt) })
+  t.false(late.removed)
+  t.true(nodes[1].files.pins.pins.has(first.cid))
+  await nodes[1].files.repairNow()
+  t.true(nodes[1].files.pins.pins.has(first.cid))
+})
+
 test('a removal by a member whose clock is a minute behind still wins over a holder that was away', async t => {
   const { nodes, world } = await mesh(t, 4, true, skewed([0, -60_000, 0, 0]))
   const put = await nodes[0].files.importFile(source(randomBytes(2 * chunkSize)), { replicas: 3, name: 'f' })
