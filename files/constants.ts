@@ -73,6 +73,10 @@ export const SWEEP_INTERVAL = 1 * hour
 export const TOMBSTONE_TTL = 7 * 24 * hour
 /** A removal or pin time a member sends further ahead of this node's clock than this is replaced by this clock's. */
 export const MAX_TIME_AHEAD = 1 * hour
+/** How long a block a put stores is kept from an unpin's collection, at most, waiting for the put's pin. */
+export const BLOCK_HOLD = 10 * minute
+/** Bound on the blocks held so (a map trimmed of lapsed holds, then of the oldest, when full). */
+export const MAX_BLOCK_HOLDS = 100_000
 /** How long a put waits for members to say when they saw the file removed, before it picks its pin time. */
 export const REMOVALS_TIMEOUT = 2 * second
 /** Default deadline of a whole operation (put, get, stat) that the caller gave none for. */

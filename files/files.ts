@@ -258,6 +258,8 @@ export class Files {
   private readonly gone = new Set<string>()
   /** Bytes of the copies being pulled here, by file: room promised, not yet on the disk. */
   private readonly due = new Map<string, number>()
+  /** Blocks puts here count on, with how many puts and until when (`hold`). */
+  private readonly holds = new Map<string, { n: number, until: number }>()
   /** When a block write last failed for lack of room, and what it said (checkRoom). */
   private noRoom?: { at: number, message: string }
   /** When a member's pin of a file (`cid peer`) last timed out: it may have taken, so the next rounds ask others. */
@@ -359,6 +361,16 @@ export class Files {
 
   /** Splits `source` into chunks, stores them on the replica set as they arrive, and pins the file there. */
   async importFile (source: AsyncIterable<Uint8Array>, options: ImportOptions = {}): Promise<ImportResult> {
+    // The blocks this put stores here are held until its pin is made (see `hold`).
+    const held: string[] = []
+    try {
+      return await this.importBlocks(source, options, held)
+    } finally {
+      this.release(held)
+    }
+  }
+
+  private async importBlocks (source: AsyncIterable<Uint8Array>, options: ImportOptions, held: string[]): Promise<ImportResult> {
     const signal = this.opSignal(options.signal)
     const name = options.name ?? ''
     const replicas = options.replicas ?? this.replicas
@@ -383,6 +395,8 @@ export class Files {
       releaseBuffer(data)
     }
     const local = new Sink(this.window, async (cid, data) => {
+      this.hold(cid.toString())
+      held.push(cid.toString())
       await this.store.put(cid, data)
       taken(data)
     })
@@ -805,6 +819,39 @@ export class Files {
   }
 
   /**
+   * Holds a block a put is storing here against an unpin's collection until the put's pin is made: the block may be
+   * one an older pin of the same content referenced (its store is then a no-op), and an rm at that moment deleted it
+   * from under the put, which was acknowledged with chunks missing. A put that never pins lets its holds lapse.
+   */
+  private hold (cid: string): void {
+    const now = Date.now()
+    if (this.holds.size >= C.MAX_BLOCK_HOLDS) {
+      for (const [c, h] of this.holds) if (h.until <= now) this.holds.delete(c)
+      if (this.holds.size >= C.MAX_BLOCK_HOLDS) this.holds.delete(this.holds.keys().next().value as string)
+    }
+    const h = this.holds.get(cid)
+    this.holds.set(cid, { n: (h?.n ?? 0) + 1, until: now + C.BLOCK_HOLD })
+  }
+
+  private release (cids: string[]): void {
+    for (const c of cids) {
+      const h = this.holds.get(c)
+      if (h == null) continue
+      if (h.n > 1) h.n--
+      else this.holds.delete(c)
+    }
+  }
+
+  /** Whether a put going on here counts on the block (`hold`). */
+  private arriving (cid: string): boolean {
+    const h = this.holds.get(cid)
+    if (h == null) return false
+    if (h.until > Date.now()) return true
+    this.holds.delete(cid)
+    return false
+  }
+
+  /**
    * A put's pin time: now, or later than every removal of `cid` that this node or an answering member remembers; and at
    * least the latest time of a copy already held, so that every copy of the content has one time and a removal later
    * than the copies it finds is later than one held by a member away during it.
@@ -840,11 +887,12 @@ export class Files {
     const localPin = this.pins.pins.get(cid.toString())
     if (localPin != null) pinTimes.push(localPin.pinnedAt)
     const removedAt = Math.max(now, ...pinTimes.filter(t => t <= now + C.MAX_TIME_AHEAD).map(t => t + 1))
+    const seenPinnedAt = Math.max(0, ...pinTimes)
     // Cached, a removed file's manifest would still answer reads and stats here.
     this.manifests.delete(cid.toString())
     this.providerCache.delete(cid.toString())
-    const local = await this.unpinLocal(cid, removedAt)
-    const answers = await this.askAll('unpin', { cid: cid.bytes, trim: false, removedAt: BigInt(removedAt) }, signal)
+    const local = await this.unpinLocal(cid, removedAt, seenPinnedAt)
+    const answers = await this.askAll('unpin', { cid: cid.bytes, trim: false, removedAt: BigInt(removedAt), seenPinnedAt: BigInt(seenPinnedAt) }, signal)
     const removed = (local.removed ? 1 : 0) + answers.filter(a => a.res.removed).length
     if (removed === 0) throw new FileNotFoundError(`no member holds ${cid.toString()}`)
     const collected = local.collected + answers.reduce((n, a) => n + a.res.collected, 0)
@@ -923,11 +971,13 @@ export class Files {
   }
 
   /** Drops the pin and collects unreferenced blocks; `removedAt` undefined is a trim (a surplus copy), not a removal. */
-  private async unpinLocal (cid: CID, removedAt: number | undefined): Promise<{ removed: boolean, collected: number }> {
+  private async unpinLocal (cid: CID, removedAt: number | undefined, seenPinnedAt?: number): Promise<{ removed: boolean, collected: number }> {
     const key = cid.toString()
     if (removedAt != null) await this.pins.tombstone(key, removedAt)
-    // A copy pinned after the removal (a put that came between the rm's look at the pins and its unpin here) stays.
-    if (removedAt != null && (this.pins.pins.get(key)?.pinnedAt ?? -Infinity) >= removedAt) return { removed: false, collected: 0 }
+    // A copy pinned after the removal and after every copy the remover saw (a put that came between the rm's look at
+    // the pins and its unpin here) stays.
+    const pinnedAt = this.pins.pins.get(key)?.pinnedAt
+    if (removedAt != null && seenPinnedAt != null && pinnedAt != null && pinnedAt >= removedAt && pinnedAt > seenPinnedAt) return { removed: false, collected: 0 }
     const pin = await this.pins.delete(key)
     if (pin == null) return { removed: false, collected: 0 }
     const manifest = await this.localManifest(cid)
@@ -937,9 +987,10 @@ export class Files {
         const n = (this.refs.get(c) ?? 1) - 1
         if (n > 0) { this.refs.set(c, n); continue }
         this.refs.delete(c)
-        if (await this.store.delete(c)) collected++
+        // A put of the same content going on here counts on this block: it is kept for the pin the put makes.
+        if (!this.arriving(c) && await this.store.delete(c)) collected++
       }
-    } else if (await this.store.delete(key)) collected++
+    } else if (!this.arriving(key) && await this.store.delete(key)) collected++
     this.metrics?.collected.inc(collected)
     this.providerCache.delete(key)
     void this.components.contentRouting?.unprovide?.(cid).catch(() => {})
@@ -969,7 +1020,7 @@ export class Files {
     let collected = 0
     for await (const e of this.store.entries()) {
       if (!this.running) return
-      if (e.mtimeMs < before && !this.refs.has(e.cid) && !this.pins.pins.has(e.cid) && await this.store.delete(e.cid)) collected++
+      if (e.mtimeMs < before && !this.refs.has(e.cid) && !this.pins.pins.has(e.cid) && !this.arriving(e.cid) && await this.store.delete(e.cid)) collected++
     }
     if (collected > 0) this.log.info({ collected }, 'swept unreferenced blocks')
     this.metrics?.collected.inc(collected)
@@ -1114,7 +1165,7 @@ export class Files {
           const keep = new Set([this.self, ...this.placement(pin.cid, holders.filter(h => h !== this.self), pin.replicas - 1)])
           for (const peer of holders.filter(h => !keep.has(h))) {
             try {
-              await this.components.rpc.call(peer, filesService, 'unpin', { cid: cid.bytes, trim: true, removedAt: 0n }, { signal, timeout: this.controlTimeout })
+              await this.components.rpc.call(peer, filesService, 'unpin', { cid: cid.bytes, trim: true, removedAt: 0n, seenPinnedAt: 0n }, { signal, timeout: this.controlTimeout })
               this.log.info({ cid: pin.cid, peer, holders: holders.length, replicas: pin.replicas }, 'dropped a surplus replica')
             } catch (err) {
               this.log.debug({ err: toMeshError(err).message, cid: pin.cid, peer }, 'could not drop a surplus replica')
@@ -1216,6 +1267,7 @@ export class Files {
         const forward = listed.filter(p => members.has(p))
         const pin = req.pin
         if (pin != null && (cid.code !== MANIFEST_CODEC || !uint8ArrayEquals(pin.cid, req.cid))) throw new BadRequestError('a pin rides only with its own file\'s manifest')
+        this.hold(cid.toString())
         const storing = this.store.put(cid, req.data).catch((err: unknown) => {
           const e = toMeshError(err)
           if (e.code === 'INSUFFICIENT_STORAGE') this.noRoom = { at: Date.now(), message: e.message }
@@ -1245,7 +1297,7 @@ export class Files {
         if (cid.code !== MANIFEST_CODEC) throw new BadRequestError('only files can be pinned')
         return await this.pinHere(cid, req)
       },
-      unpin: async (req) => await this.unpinLocal(cidFromBytes(req.cid), req.trim ? undefined : removalTime(req.removedAt, this.now())),
+      unpin: async (req) => await this.unpinLocal(cidFromBytes(req.cid), req.trim ? undefined : removalTime(req.removedAt, this.now()), req.removedAt > 0n ? Number(req.seenPinnedAt) : undefined),
       pins: async (req) => {
         const wanted = req.cids.length === 0 ? undefined : new Set(req.cids.map(b => cidFromBytes(b).toString()))
         // Named files by lookup: every put asks for its file's removals, and a scan of every pin cost each member
@@ -1305,6 +1357,8 @@ export class Files {
       if (booked) this.due.delete(cid.toString())
       throw err
     }
+    // The pin references the put's blocks now: they no longer need holding.
+    if (manifest != null) this.release([cid.toString(), ...manifest.chunks])
     if (!complete) void this.pull(cid, req.sources.filter(s => s !== this.self))
     return { complete }
   }

@@ -1423,6 +1423,7 @@ export interface UnpinRequest {
   cid: Uint8Array<ArrayBuffer>
   trim: boolean
   removedAt: bigint
+  seenPinnedAt: bigint
 }
 
 export namespace UnpinRequest {
@@ -1450,6 +1451,11 @@ export namespace UnpinRequest {
           w.uint64(obj.removedAt)
         }
 
+        if ((obj.seenPinnedAt != null && obj.seenPinnedAt !== 0n)) {
+          w.uint32(32)
+          w.uint64(obj.seenPinnedAt)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -1457,7 +1463,8 @@ export namespace UnpinRequest {
         const obj: any = {
           cid: uint8ArrayAlloc(0),
           trim: false,
-          removedAt: 0n
+          removedAt: 0n,
+          seenPinnedAt: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1476,6 +1483,10 @@ export namespace UnpinRequest {
             }
             case 3: {
               obj.removedAt = reader.uint64()
+              break
+            }
+            case 4: {
+              obj.seenPinnedAt = reader.uint64()
               break
             }
             default: {
@@ -1514,6 +1525,13 @@ export namespace UnpinRequest {
               }
               break
             }
+            case 4: {
+              yield {
+                field: `${prefix}.seenPinnedAt`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1541,6 +1559,11 @@ export namespace UnpinRequest {
     value: bigint
   }
 
+  export interface UnpinRequestSeenPinnedAtFieldEvent {
+    field: '$.seenPinnedAt'
+    value: bigint
+  }
+
   export function encode (obj: Partial<UnpinRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, UnpinRequest.codec())
   }
@@ -1549,7 +1572,7 @@ export namespace UnpinRequest {
     return decodeMessage(buf, UnpinRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<UnpinRequest>): Generator<UnpinRequestCidFieldEvent | UnpinRequestTrimFieldEvent | UnpinRequestRemovedAtFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<UnpinRequest>): Generator<UnpinRequestCidFieldEvent | UnpinRequestTrimFieldEvent | UnpinRequestRemovedAtFieldEvent | UnpinRequestSeenPinnedAtFieldEvent> {
     return streamMessage(buf, UnpinRequest.codec(), opts)
   }
 }

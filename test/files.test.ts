@@ -837,7 +837,7 @@ test('copies of two puts of the same content share the later time: a removal the
   await putter.files.importFile(source(data), { replicas: 2, name: 'f' })
   t.is(putter.files.pins.pins.get(first.cid)?.pinnedAt, nodes[0].files.pins.pins.get(first.cid)?.pinnedAt)
   // The fast node's copy goes as a surplus one would; the away holder keeps the fast time.
-  await putter.rpc.call(nodes[0].peerId, filesService, 'unpin', { cid: CID.parse(first.cid).bytes, trim: true, removedAt: 0n })
+  await putter.rpc.call(nodes[0].peerId, filesService, 'unpin', { cid: CID.parse(first.cid).bytes, trim: true, removedAt: 0n, seenPinnedAt: 0n })
   world.alive.delete(away.peerId)
   await putter.files.remove(first.cid)
   world.alive.add(away.peerId)
@@ -854,11 +854,45 @@ test('an unpin that arrives after the file was put again, pinned later than the 
   const removedAt = nodes[1].files.pins.tombstones.get(first.cid)!
   await nodes[1].files.importFile(source(data), { replicas: 1, name: 'f' })
   // The removal's unpin, late (a slow member): the copy is newer than it.
-  const late = await nodes[0].rpc.call(nodes[1].peerId, filesService, 'unpin', { cid: CID.parse(first.cid).bytes, trim: false, removedAt: BigInt(removedAt) })
+  const late = await nodes[0].rpc.call(nodes[1].peerId, filesService, 'unpin', { cid: CID.parse(first.cid).bytes, trim: false, removedAt: BigInt(removedAt), seenPinnedAt: BigInt(removedAt - 1) })
   t.false(late.removed)
   t.true(nodes[1].files.pins.pins.has(first.cid))
   await nodes[1].files.repairNow()
   t.true(nodes[1].files.pins.pins.has(first.cid))
+})
+
+test('an rm while the same content is put again does not take the put\'s blocks: the put stays whole', async t => {
+  const { nodes } = await mesh(t, 3)
+  const data = randomBytes(3 * chunkSize)
+  const first = await nodes[0].files.importFile(source(data), { replicas: 1, name: 'f' })
+  t.true(nodes[0].files.pins.pins.has(first.cid))
+  let removed!: () => void
+  const rmDone = new Promise<void>(resolve => { removed = resolve })
+  async function * gated (): AsyncGenerator<Uint8Array> {
+    yield data.subarray(0, 2 * chunkSize)
+    await rmDone
+    yield data.subarray(2 * chunkSize)
+  }
+  const putting = nodes[0].files.importFile(gated(), { replicas: 1, name: 'f' })
+  // Once the put has stored its first chunks here, the file is removed through another node.
+  await waitUntil(async () => (nodes[0].files.store.stats.blocks) > 0 && nodes[0].files.pins.pins.has(first.cid))
+  await nodes[1].files.remove(first.cid)
+  removed()
+  const again = await putting
+  t.is(again.cid, first.cid)
+  t.true(nodes[0].files.pins.pins.has(first.cid), 'the put came after the removal')
+  for (const n of nodes) await n.files.repairNow()
+  t.is(sha(await readAll(nodes[2].files, first.cid)), sha(data))
+})
+
+test('an rm wins over a copy pinned by a clock hours ahead: the time it chose to ignore does not keep the copy', async t => {
+  const { nodes } = await mesh(t, 4, true, skewed([2 * 3_600_000, 0, 0, 0]))
+  const put = await nodes[0].files.importFile(source(randomBytes(2 * chunkSize)), { replicas: 2, name: 'f' })
+  const rm = await nodes[1].files.remove(put.cid)
+  t.is(rm.removed, 2)
+  for (const n of nodes) await n.files.repairNow()
+  t.is((await holders(nodes, put.cid)).length, 0)
+  t.deepEqual(await nodes[2].files.list(), [])
 })
 
 test('a removal by a member whose clock is a minute behind still wins over a holder that was away', async t => {
