@@ -103,6 +103,8 @@ export interface FilesInit {
   tombstoneTtl?: number
   /** fsync every stored block. @default true */
   fsync?: boolean
+  /** How long a put waits for members to say when they saw its file removed. @default `REMOVALS_TIMEOUT` (2 s) */
+  removalsTimeout?: number
   /** The wall clock that pin and removal times are read from (a test gives each node its own). @default Date.now */
   wallClock?: () => number
 }
@@ -448,6 +450,8 @@ export class Files {
       // A removal that reached this node while the put ran (an rm at the same time) is passed too, as replicas do.
       const removed = this.pins.tombstones.get(cid.toString())
       await this.pinLocal(cid, { name, replicas, complete: true, pinnedAt: removed != null && removed >= pinnedAt ? removed + 1 : pinnedAt }, manifest)
+      // Referenced by the pin now: an rm from here on collects them.
+      this.release(held.splice(0))
     })
     await Promise.all([pinnedHere, remote.drain()])
     if (remote.error != null) for (const peer of chain.live()) chain.fail(peer, remote.error.message)
@@ -825,11 +829,15 @@ export class Files {
    */
   private hold (cid: string): void {
     const now = Date.now()
-    if (this.holds.size >= C.MAX_BLOCK_HOLDS) {
-      for (const [c, h] of this.holds) if (h.until <= now) this.holds.delete(c)
-      if (this.holds.size >= C.MAX_BLOCK_HOLDS) this.holds.delete(this.holds.keys().next().value as string)
-    }
     const h = this.holds.get(cid)
+    // Deleted and set again, so that the map's order is the order holds lapse in.
+    this.holds.delete(cid)
+    for (const [c, old] of this.holds) {
+      if (this.holds.size < C.MAX_BLOCK_HOLDS || old.until > now) break
+      this.holds.delete(c)
+    }
+    // Full of live holds (a member flooding blocks without pins): this one goes without, rather than evict another.
+    if (this.holds.size >= C.MAX_BLOCK_HOLDS) return
     this.holds.set(cid, { n: (h?.n ?? 0) + 1, until: now + C.BLOCK_HOLD })
   }
 
@@ -857,7 +865,7 @@ export class Files {
    * than the copies it finds is later than one held by a member away during it.
    */
   private async putTime (cid: CID, signal: AbortSignal): Promise<number> {
-    const answers = await this.askPins([cid], AbortSignal.any([signal, AbortSignal.timeout(C.REMOVALS_TIMEOUT)]))
+    const answers = await this.askPins([cid], AbortSignal.any([signal, AbortSignal.timeout(this.init.removalsTimeout ?? C.REMOVALS_TIMEOUT)]))
     const now = this.now()
     const local = this.pins.tombstones.get(cid.toString())
     const removals = [...this.removalsOf(cid, answers), ...(local != null ? [local] : [])]
@@ -976,21 +984,30 @@ export class Files {
     if (removedAt != null) await this.pins.tombstone(key, removedAt)
     // A copy pinned after the removal and after every copy the remover saw (a put that came between the rm's look at
     // the pins and its unpin here) stays.
-    const pinnedAt = this.pins.pins.get(key)?.pinnedAt
-    if (removedAt != null && seenPinnedAt != null && pinnedAt != null && pinnedAt >= removedAt && pinnedAt > seenPinnedAt) return { removed: false, collected: 0 }
-    const pin = await this.pins.delete(key)
-    if (pin == null) return { removed: false, collected: 0 }
+    const keep = (): boolean => {
+      const at = this.pins.pins.get(key)?.pinnedAt
+      return removedAt != null && seenPinnedAt != null && at != null && at >= removedAt && at > seenPinnedAt
+    }
+    if (keep() || !this.pins.pins.has(key)) return { removed: false, collected: 0 }
+    // The manifest is read first; then the pin, its count and its references go in one step, with no wait between:
+    // a put's pin made during a wait found its references counted, added none, and then had them taken away.
     const manifest = await this.localManifest(cid)
-    let collected = 0
+    if (keep() || !this.pins.pins.has(key)) return { removed: false, collected: 0 }
+    const deleting = this.pins.delete(key)
+    const unreferenced: string[] = []
     if (this.counted.delete(key) && manifest != null) {
       for (const c of [key, ...manifest.chunks]) {
         const n = (this.refs.get(c) ?? 1) - 1
         if (n > 0) { this.refs.set(c, n); continue }
         this.refs.delete(c)
-        // A put of the same content going on here counts on this block: it is kept for the pin the put makes.
-        if (!this.arriving(c) && await this.store.delete(c)) collected++
+        unreferenced.push(c)
       }
-    } else if (!this.arriving(key) && await this.store.delete(key)) collected++
+    } else unreferenced.push(key)
+    await deleting
+    let collected = 0
+    // Still unreferenced when its turn comes (a put's pin may have counted it meanwhile), and no put going on here
+    // counts on it.
+    for (const c of unreferenced) if (!this.refs.has(c) && !this.arriving(c) && await this.store.delete(c)) collected++
     this.metrics?.collected.inc(collected)
     this.providerCache.delete(key)
     void this.components.contentRouting?.unprovide?.(cid).catch(() => {})
@@ -1279,7 +1296,8 @@ export class Files {
         const [stored, relayed, pinnedHere] = await Promise.all([
           storing.finally(() => { if (this.storing.get(cid.toString()) === storing) this.storing.delete(cid.toString()) }),
           forward.length > 0 ? this.relay(cid, req.data, forward, signal, pin) : { forwarded: [], failed: [] as M.ForwardFailure[], pins: [] as M.PinOutcome[] },
-          pin != null ? storing.then(async () => await this.pinHere(cid, pin, manifest)) : undefined
+          // The pin references the put's blocks (held since each arrived) once made: they no longer need holding.
+          pin != null ? storing.then(async () => await this.pinHere(cid, pin, manifest)).then(r => { this.release([cid.toString(), ...manifest!.chunks]); return r }) : undefined
         ])
         for (const peer of listed) if (!members.has(peer)) relayed.failed.push({ peer, message: 'not an alive member' })
         if (pinnedHere != null) relayed.pins.unshift({ peer: this.self, complete: pinnedHere.complete })
@@ -1357,8 +1375,6 @@ export class Files {
       if (booked) this.due.delete(cid.toString())
       throw err
     }
-    // The pin references the put's blocks now: they no longer need holding.
-    if (manifest != null) this.release([cid.toString(), ...manifest.chunks])
     if (!complete) void this.pull(cid, req.sources.filter(s => s !== this.self))
     return { complete }
   }
