@@ -397,8 +397,7 @@ export class Files {
       releaseBuffer(data)
     }
     const local = new Sink(this.window, async (cid, data) => {
-      this.hold(cid.toString())
-      held.push(cid.toString())
+      if (this.hold(cid.toString())) held.push(cid.toString())
       await this.store.put(cid, data)
       taken(data)
     })
@@ -827,7 +826,7 @@ export class Files {
    * one an older pin of the same content referenced (its store is then a no-op), and an rm at that moment deleted it
    * from under the put, which was acknowledged with chunks missing. A put that never pins lets its holds lapse.
    */
-  private hold (cid: string): void {
+  private hold (cid: string): boolean {
     const now = Date.now()
     const h = this.holds.get(cid)
     // Deleted and set again, so that the map's order is the order holds lapse in.
@@ -837,8 +836,9 @@ export class Files {
       this.holds.delete(c)
     }
     // Full of live holds (a member flooding blocks without pins): this one goes without, rather than evict another.
-    if (this.holds.size >= C.MAX_BLOCK_HOLDS) return
+    if (this.holds.size >= C.MAX_BLOCK_HOLDS) return false
     this.holds.set(cid, { n: (h?.n ?? 0) + 1, until: now + C.BLOCK_HOLD })
+    return true
   }
 
   private release (cids: string[]): void {
