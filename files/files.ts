@@ -869,10 +869,15 @@ export class Files {
     const now = this.now()
     const local = this.pins.tombstones.get(cid.toString())
     const removals = [...this.removalsOf(cid, answers), ...(local != null ? [local] : [])]
-    const held = answers.flatMap(a => a.res.pins.filter(p => CID.decode(p.cid).equals(cid)).map(p => Number(p.pinnedAt)))
+    return Math.max(now, ...removals.map(t => t + 1), ...this.pinTimesOf(cid, answers).filter(t => t <= now + C.MAX_TIME_AHEAD))
+  }
+
+  /** The pin times of `cid`'s copies: this node's and the answering members'. */
+  private pinTimesOf (cid: CID, answers: Array<{ res: M.PinsResponse }>): number[] {
+    const times = answers.flatMap(a => a.res.pins.filter(p => CID.decode(p.cid).equals(cid)).map(p => Number(p.pinnedAt)))
     const own = this.pins.pins.get(cid.toString())
-    if (own != null) held.push(own.pinnedAt)
-    return Math.max(now, ...removals.map(t => t + 1), ...held.filter(t => t <= now + C.MAX_TIME_AHEAD))
+    if (own != null) times.push(own.pinnedAt)
+    return times
   }
 
   /**
@@ -891,9 +896,7 @@ export class Files {
     // Later than every copy's pin time (as far as this node's clock allows): a holder away during the removal, pinned
     // by a clock ahead of this one, must still lose to it when it is back. Every member records this one time.
     const now = this.now()
-    const pinTimes = (await this.askPins([cid], signal)).flatMap(a => a.res.pins.filter(p => CID.decode(p.cid).equals(cid)).map(p => Number(p.pinnedAt)))
-    const localPin = this.pins.pins.get(cid.toString())
-    if (localPin != null) pinTimes.push(localPin.pinnedAt)
+    const pinTimes = this.pinTimesOf(cid, await this.askPins([cid], signal))
     const removedAt = Math.max(now, ...pinTimes.filter(t => t <= now + C.MAX_TIME_AHEAD).map(t => t + 1))
     const seenPinnedAt = Math.max(0, ...pinTimes)
     // Cached, a removed file's manifest would still answer reads and stats here.
@@ -1073,7 +1076,7 @@ export class Files {
         // A disk that is full stays full: a copy this node took and never completed would count it as a replica it
         // cannot become, so it is dropped, and the file's leader places the copy on a member with room. A copy that was
         // complete here (and lost a chunk) stays: its other chunks may be the ones the other holders lack.
-        if (e.code === 'INSUFFICIENT_STORAGE') this.noRoom = { at: Date.now(), message: e.message }
+        this.noteNoRoom(e)
         if (e.code !== 'INSUFFICIENT_STORAGE' || this.pins.pins.get(key)?.taken !== true) {
           this.log.warn({ err: e.message, cid: key }, 'pull failed; the next repair round retries')
           return
@@ -1285,11 +1288,7 @@ export class Files {
         const pin = req.pin
         if (pin != null && (cid.code !== MANIFEST_CODEC || !uint8ArrayEquals(pin.cid, req.cid))) throw new BadRequestError('a pin rides only with its own file\'s manifest')
         this.hold(cid.toString())
-        const storing = this.store.put(cid, req.data).catch((err: unknown) => {
-          const e = toMeshError(err)
-          if (e.code === 'INSUFFICIENT_STORAGE') this.noRoom = { at: Date.now(), message: e.message }
-          throw e
-        })
+        const storing = this.store.put(cid, req.data).catch((err: unknown) => { throw this.noteNoRoom(toMeshError(err)) })
         // Registered before the first await: the chunks of a put arrive on one stream ahead of its manifest, so a pin
         // that rides with the manifest finds each of them stored or here.
         this.storing.set(cid.toString(), storing)
@@ -1377,6 +1376,12 @@ export class Files {
     }
     if (!complete) void this.pull(cid, req.sources.filter(s => s !== this.self))
     return { complete }
+  }
+
+  /** Remembers a block write that failed for lack of room (pinHere refuses copies for a while after); returns `e`. */
+  private noteNoRoom (e: MeshError): MeshError {
+    if (e.code === 'INSUFFICIENT_STORAGE') this.noRoom = { at: Date.now(), message: e.message }
+    return e
   }
 
   /** Throws INSUFFICIENT_STORAGE unless `bytes` fit on this node's disk with the reserve to spare. */

@@ -389,6 +389,7 @@ export class Coordinator {
         if (err != null) reject(err)
         else resolve({ key: record.key, timestamp: record.ts as Timestamp, acks, hinted, ...(superseded ? { superseded } : {}) })
       }
+      const met = (): boolean => level === 'any' ? acks + hinted >= 1 : acks >= required
       const check = (): void => {
         if (settled) return
         // A hint being stored is a local write: waiting for it lets the result say truly how many were left.
@@ -400,7 +401,6 @@ export class Coordinator {
         if (impossible && outstanding === 0) finish(new ConsistencyUnavailableError(shortfall(acks)))
         else if (impossible) doomed = true
       }
-      const met = (): boolean => level === 'any' ? acks + hinted >= 1 : acks >= required
       // Met, and only a hint still being stored held the answer back: the write stands.
       const onCallerAbort = (): void => { if (met()) finish(); else finish(opts.signal?.reason) }
       const timer = this.c.clock.setTimeout(() => {
