@@ -594,7 +594,9 @@ test('a holder that cannot find its record, too soon for it to have expired, kee
   mesh.store.data.delete(missing)
   stall(5_000)
   await until('z checked while the record was missing', () => checkedWhileMissing > 0)
-  mesh.store.data.set(missing, saved)
+  // Put back only if still absent: on a loaded machine the task may already have ended and z written its final
+  // record, which the saved (running) one must not overwrite.
+  if (!mesh.store.data.has(missing)) mesh.store.data.set(missing, saved)
   missing = undefined
   await until('the task ended', () => terminalStates.has((JSON.parse(new TextDecoder().decode(mesh.store.data.get(key(task.id)))) as TaskRecord).state), 30_000)
   const rec = JSON.parse(new TextDecoder().decode(mesh.store.data.get(key(task.id)))) as TaskRecord
