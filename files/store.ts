@@ -285,14 +285,35 @@ export class PinStore {
     return unreadable
   }
 
+  /** Pin ids in ascending order, for paged listings; dropped whenever a pin is added or removed. */
+  private sorted?: string[]
+
+  /**
+   * Up to `count` pin ids after `after`, in ascending order. A listing of n pins is n / page requests, and sorting every
+   * pin for each of them made a listing cost O(n² log n): about 200 sorts of 100,000 ids for one member's pins at a
+   * page of 512. The order is now kept until the set of pins changes.
+   */
+  idsAfter (after: string, count: number): string[] {
+    const ids = this.sorted ??= [...this.pins.keys()].sort()
+    let lo = 0
+    let hi = ids.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (ids[mid] <= after) lo = mid + 1
+      else hi = mid
+    }
+    return ids.slice(lo, lo + count)
+  }
+
   async set (pin: Pin): Promise<void> {
+    if (!this.pins.has(pin.cid)) this.sorted = undefined
     this.pins.set(pin.cid, pin)
     await this.inOrder(pin.cid, async () => { await writeFileDurable(join(this.dir, `${pin.cid}.json`), JSON.stringify(pin)) })
   }
 
   async delete (cid: string): Promise<Pin | undefined> {
     const p = this.pins.get(cid)
-    this.pins.delete(cid)
+    if (this.pins.delete(cid)) this.sorted = undefined
     await this.inOrder(cid, async () => { await removeDurable(join(this.dir, `${cid}.json`)) })
     return p
   }

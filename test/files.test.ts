@@ -10,8 +10,8 @@ import { KiB } from '../lib/units.js'
 import { createMeshLibp2p } from '../node/libp2p.js'
 import { Rpc } from '../rpc/index.js'
 import {
-  Files, ChunkStore, CorruptChunkError, CHUNK_CODEC, chunker, chunkCid, chunkCidAsync, verifyBlock, verifyBlockAsync, encodeManifest, decodeManifest, parseFileCid, parseRange, filesService,
-  type FilesInit, type ImportResult, type FilesMembership, type FilesMembershipEvent, type ContentRouting
+  Files, ChunkStore, PinStore, CorruptChunkError, CHUNK_CODEC, chunker, chunkCid, chunkCidAsync, verifyBlock, verifyBlockAsync, encodeManifest, decodeManifest, parseFileCid, parseRange, filesService,
+  type FilesInit, type ImportResult, type FilesMembership, type FilesMembershipEvent, type ContentRouting, type Pin
 } from '../files/index.js'
 import { tempDir, waitFor, dialUntilConnected } from './util.js'
 import type { Libp2p } from '@libp2p/interface'
@@ -922,6 +922,23 @@ test('listings and repair rounds ask for pins a page at a time: every file of a 
   await nodes[1].files.repairNow()
   for (const cid of cids) t.is((await holders(nodes, cid)).length, 3)
   t.is(await metric(nodes[1], 'meshos_files_under_replicated_chunks'), 0)
+})
+
+test('a member\'s pin pages come in id order from the cursor, and follow pins added and removed between pages', async t => {
+  const dir = await tempDir(t, 'meshos-pinstore-')
+  const store = new PinStore(dir)
+  await store.start()
+  const pin = (cid: string): Pin => ({ cid, name: '', size: 1, chunks: 1, replicas: 3, pinnedAt: 1, complete: true })
+  for (const c of ['d', 'b', 'f', 'a', 'e']) await store.set(pin(c))
+  t.deepEqual(store.idsAfter('', 2), ['a', 'b'])
+  t.deepEqual(store.idsAfter('b', 2), ['d', 'e'])
+  await store.set(pin('c')) // after the cursor: the next page has it
+  await store.set(pin('bb'))
+  await store.delete('e')
+  await store.set({ ...pin('d'), complete: false }) // an update, not a new id
+  t.deepEqual(store.idsAfter('b', 10), ['bb', 'c', 'd', 'f'])
+  t.deepEqual(store.idsAfter('f', 10), [])
+  t.deepEqual(store.idsAfter('a0', 1), ['b'])
 })
 
 test('without content routing, providers are found by asking members', async t => {
