@@ -24,3 +24,11 @@ export class FileNotFoundError extends MeshError {
     this.name = 'FileNotFoundError'
   }
 }
+
+/** An `rm` that removed no copy because every holder it reached had the file put again while the removal ran. */
+export class RemovalConflictError extends MeshError {
+  constructor (message: string) {
+    super('CONFLICT', message)
+    this.name = 'RemovalConflictError'
+  }
+}

@@ -10,7 +10,7 @@ import { releaseBuffer } from '../lib/release.js'
 import { placement as ringPlacement } from '../storage/placement.js'
 import * as C from './constants.js'
 import { chunker } from './chunker.js'
-import { CorruptChunkError, FileNotFoundError } from './errors.js'
+import { CorruptChunkError, FileNotFoundError, RemovalConflictError } from './errors.js'
 import {
   chunkCid, chunkLength, cidFromBytes, decodeManifest, encodeManifest, parseChunkCid, parseFileCid, verifyBlock,
   MANIFEST_CODEC, type Manifest
@@ -905,7 +905,12 @@ export class Files {
     const local = await this.unpinLocal(cid, removedAt, seenPinnedAt)
     const answers = await this.askAll('unpin', { cid: cid.bytes, trim: false, removedAt: BigInt(removedAt), seenPinnedAt: BigInt(seenPinnedAt) }, signal)
     const removed = (local.removed ? 1 : 0) + answers.filter(a => a.res.removed).length
-    if (removed === 0) throw new FileNotFoundError(`no member holds ${cid.toString()}`)
+    if (removed === 0) {
+      const kept = (local.kept ? 1 : 0) + answers.filter(a => a.res.kept).length
+      // The file is there, put again during the removal: "not found" would send the caller looking for a mistake.
+      if (kept > 0) throw new RemovalConflictError(`${cid.toString()} was put again while it was being removed; ${kept} holder${kept === 1 ? '' : 's'} kept the newer copy`)
+      throw new FileNotFoundError(`no member holds ${cid.toString()}`)
+    }
     const collected = local.collected + answers.reduce((n, a) => n + a.res.collected, 0)
     return { cid: cid.toString(), removed, collected }
   }
@@ -982,7 +987,7 @@ export class Files {
   }
 
   /** Drops the pin and collects unreferenced blocks; `removedAt` undefined is a trim (a surplus copy), not a removal. */
-  private async unpinLocal (cid: CID, removedAt: number | undefined, seenPinnedAt?: number): Promise<{ removed: boolean, collected: number }> {
+  private async unpinLocal (cid: CID, removedAt: number | undefined, seenPinnedAt?: number): Promise<{ removed: boolean, collected: number, kept: boolean }> {
     const key = cid.toString()
     if (removedAt != null) await this.pins.tombstone(key, removedAt)
     // A copy pinned after the removal and after every copy the remover saw (a put that came between the rm's look at
@@ -991,11 +996,13 @@ export class Files {
       const at = this.pins.pins.get(key)?.pinnedAt
       return removedAt != null && seenPinnedAt != null && at != null && at >= removedAt && at > seenPinnedAt
     }
-    if (keep() || !this.pins.pins.has(key)) return { removed: false, collected: 0 }
+    if (keep()) return { removed: false, collected: 0, kept: true }
+    if (!this.pins.pins.has(key)) return { removed: false, collected: 0, kept: false }
     // The manifest is read first; then the pin, its count and its references go in one step, with no wait between:
     // a put's pin made during a wait found its references counted, added none, and then had them taken away.
     const manifest = await this.localManifest(cid)
-    if (keep() || !this.pins.pins.has(key)) return { removed: false, collected: 0 }
+    if (keep()) return { removed: false, collected: 0, kept: true }
+    if (!this.pins.pins.has(key)) return { removed: false, collected: 0, kept: false }
     const deleting = this.pins.delete(key)
     const unreferenced: string[] = []
     if (this.counted.delete(key) && manifest != null) {
@@ -1015,7 +1022,7 @@ export class Files {
     this.providerCache.delete(key)
     void this.components.contentRouting?.unprovide?.(cid).catch(() => {})
     this.log.info({ cid: key, collected, trim: removedAt == null }, removedAt == null ? 'surplus replica dropped' : 'file unpinned')
-    return { removed: true, collected }
+    return { removed: true, collected, kept: false }
   }
 
   private async provide (cid: CID): Promise<void> {

@@ -18,6 +18,6 @@ export {
 } from './manifest.js'
 export { chunker } from './chunker.js'
 export { filesService, type FilesService } from './service.js'
-export { CorruptChunkError, InvalidCidError, FileNotFoundError } from './errors.js'
+export { CorruptChunkError, InvalidCidError, FileNotFoundError, RemovalConflictError } from './errors.js'
 export { parseRange, type ByteRange } from './range.js'
 export * as constants from './constants.js'

@@ -1580,6 +1580,7 @@ export namespace UnpinRequest {
 export interface UnpinResponse {
   removed: boolean
   collected: number
+  kept: boolean
 }
 
 export namespace UnpinResponse {
@@ -1602,13 +1603,19 @@ export namespace UnpinResponse {
           w.uint32(obj.collected)
         }
 
+        if ((obj.kept != null && obj.kept !== false)) {
+          w.uint32(24)
+          w.bool(obj.kept)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
           removed: false,
-          collected: 0
+          collected: 0,
+          kept: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1623,6 +1630,10 @@ export namespace UnpinResponse {
             }
             case 2: {
               obj.collected = reader.uint32()
+              break
+            }
+            case 3: {
+              obj.kept = reader.bool()
               break
             }
             default: {
@@ -1654,6 +1665,13 @@ export namespace UnpinResponse {
               }
               break
             }
+            case 3: {
+              yield {
+                field: `${prefix}.kept`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1676,6 +1694,11 @@ export namespace UnpinResponse {
     value: number
   }
 
+  export interface UnpinResponseKeptFieldEvent {
+    field: '$.kept'
+    value: boolean
+  }
+
   export function encode (obj: Partial<UnpinResponse>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, UnpinResponse.codec())
   }
@@ -1684,7 +1707,7 @@ export namespace UnpinResponse {
     return decodeMessage(buf, UnpinResponse.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<UnpinResponse>): Generator<UnpinResponseRemovedFieldEvent | UnpinResponseCollectedFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<UnpinResponse>): Generator<UnpinResponseRemovedFieldEvent | UnpinResponseCollectedFieldEvent | UnpinResponseKeptFieldEvent> {
     return streamMessage(buf, UnpinResponse.codec(), opts)
   }
 }

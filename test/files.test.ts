@@ -856,9 +856,29 @@ test('an unpin that arrives after the file was put again, pinned later than the 
   // The removal's unpin, late (a slow member): the copy is newer than it.
   const late = await nodes[0].rpc.call(nodes[1].peerId, filesService, 'unpin', { cid: CID.parse(first.cid).bytes, trim: false, removedAt: BigInt(removedAt), seenPinnedAt: BigInt(removedAt - 1) })
   t.false(late.removed)
+  t.true(late.kept, 'the member says it kept a newer copy')
   t.true(nodes[1].files.pins.pins.has(first.cid))
   await nodes[1].files.repairNow()
   t.true(nodes[1].files.pins.pins.has(first.cid))
+})
+
+test('an rm that every holder answers by keeping a copy put again meanwhile fails with CONFLICT, not NOT_FOUND', async t => {
+  const { nodes } = await mesh(t, 3)
+  const data = randomBytes(2 * chunkSize)
+  const first = await nodes[0].files.importFile(source(data), { replicas: 1, name: 'f' })
+  // The same content is put again on its holder between the rm's look at the pins and its unpins: every unpin the rm
+  // sends waits for that put.
+  let again: Promise<unknown> | undefined
+  const call = nodes[1].rpc.call.bind(nodes[1].rpc) as (...args: any[]) => Promise<unknown>
+  ;(nodes[1].rpc as any).call = async (peer: string, service: any, method: string, req: any, opts?: any) => {
+    if (method === 'unpin') await (again ??= nodes[0].files.importFile(source(data), { replicas: 1, name: 'f' }))
+    return await call(peer, service, method, req, opts)
+  }
+  const err = await t.throwsAsync(nodes[1].files.remove(first.cid))
+  t.is(toMeshError(err).code, 'CONFLICT', err?.message)
+  t.regex(err?.message ?? '', /put again/)
+  t.true(nodes[0].files.pins.pins.has(first.cid), 'the newer copy stays')
+  t.is(sha(await readAll(nodes[2].files, first.cid)), sha(data))
 })
 
 test('an rm while the same content is put again does not take the put\'s blocks: the put stays whole', async t => {
