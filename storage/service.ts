@@ -159,7 +159,13 @@ export class ReplicaService {
     const counts = { records: 0, tombstones: 0 }
     this.versions.clear()
     this.trees.clear()
+    // The clock starts past every version stored here (those within the drift bound), as it was before a restart.
+    // Otherwise a replica answered a write superseded by a version stamped ahead (by a coordinator whose clock ran
+    // fast) with a clock still behind it, the coordinator's re-stamp lost again, and the write was lost while the
+    // answer said it was taken.
+    const horizon = BigInt(Math.floor(this.clock.now())) + this.maxClockDrift
     for await (const e of this.entries([FULL_RANGE])) {
+      if (e.record.ts != null && e.record.ts.wall <= horizon) this.hlc.update(e.record.ts)
       counts.records++
       if (e.record.tombstone) counts.tombstones++
       if (counts.records <= this.versionCacheSize) this.versions.set(e.record.key, { ts: this.cachedTs(e.record.ts), tombstone: e.record.tombstone })
@@ -476,7 +482,9 @@ export class ReplicaService {
    * stamps completed rounds with this, so tombstone GC never counts an uncommitted write as synced.
    */
   stableTime (): number {
-    let t = Math.floor(this.clock.now())
+    // Less one: a write that starts later in this same millisecond gets storedAt equal to it, and a round's scan may
+    // not see that write.
+    let t = Math.floor(this.clock.now()) - 1
     for (const s of this.inflight.values()) if (s - 1 < t) t = s - 1
     return t
   }

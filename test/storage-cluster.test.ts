@@ -2,7 +2,7 @@ import test from 'ava'
 import { rm } from 'node:fs/promises'
 import { systemClock } from '../lib/clock.js'
 import { hour, minute } from '../lib/units.js'
-import { ConsistencyUnavailableError, ConsistencyTimeoutError, KeyNotFoundError, KeyTooLargeError, ValueTooLargeError, InvalidKeyError, compareTimestamps } from '../storage/index.js'
+import { ConsistencyUnavailableError, ConsistencyTimeoutError, KeyNotFoundError, KeyTooLargeError, ValueTooLargeError, InvalidKeyError, compareTimestamps, segmentOf, tokenOf } from '../storage/index.js'
 import { MAX_BATCHES_IN_FLIGHT, MAX_READ_BATCH } from '../storage/constants.js'
 import { Cluster, fastInit, waitFor, text } from './storage-helpers.js'
 
@@ -193,6 +193,55 @@ test('tombstones are purged only after every replica holds them, and deleted dat
     await t.throwsAsync(c.node(coord).get(key, { consistency: 'one', replica: r }), { instanceOf: KeyNotFoundError })
   }
   await t.throwsAsync(c.node(coord).get(key, { consistency: 'all' }), { instanceOf: KeyNotFoundError })
+})
+
+/** A clock `offset` ms ahead of this machine's, with real timers. */
+function offsetClock (offset: number | (() => number)): typeof systemClock {
+  const now = typeof offset === 'function' ? offset : () => Date.now() + offset
+  return { ...systemClock, now }
+}
+
+test('after the replicas of a key restart, a write over a version stamped ahead (within the drift bound) wins', async t => {
+  // node-5 runs 30 min fast, within the hour the mesh tolerates; its write is the stored version when the key's
+  // replicas restart, and their clocks start from the wall clock again.
+  const c = await Cluster.create(t, 5, noAntiEntropy, { 'node-5': offsetClock(30 * minute) })
+  let key = ''
+  for (let i = 0; ; i++) {
+    key = `skew/${i}`
+    const r = c.node('node-1').replicasOf(key)
+    if (!r.includes('node-5') && !r.includes('node-1')) break
+  }
+  const replicas = c.node('node-1').replicasOf(key)
+  await c.node('node-5').put(key, 'from the fast clock', { consistency: 'all' })
+  for (const r of replicas) { await c.stopNode(r); await c.startNode(r) }
+  const w = await c.node('node-1').put(key, 'acknowledged later', { consistency: 'quorum' })
+  t.true(w.acks >= 2)
+  t.is(text((await c.node('node-1').get(key, { consistency: 'all' })).value), 'acknowledged later')
+})
+
+test('a tombstone stored in the millisecond a round began is not counted as compared by that round', async t => {
+  let now = Date.now()
+  const clock = offsetClock(() => now)
+  const init = { ...fastInit, hints: { sweepInterval: 1e9 }, antiEntropy: { ...fastInit.antiEntropy, enabled: false } }
+  const c = await Cluster.create(t, 3, init, { 'node-1': clock, 'node-2': clock, 'node-3': clock })
+  const key = 'same-ms'
+  const seg = segmentOf(tokenOf(key), init.antiEntropy.segments ?? 16)
+  const [a, b, x] = ['node-1', 'node-2', 'node-3']
+  await c.node(a).put(key, 'old', { consistency: 'all' })
+  now += 5
+  const signal = new AbortController().signal
+  // Rounds that begin at this millisecond, all replicas agreeing, so they complete.
+  for (const [self, peers] of [[a, [b, x]], [b, [a, x]]] as const) for (const p of peers) t.true((await c.node(self).antiEntropy.round(p, seg, signal)).complete)
+  // In the same millisecond, x misses a delete (its write fails; the hint is not replayed yet).
+  c.network.setDown(x, 'throw')
+  await c.node(a).delete(key)
+  c.network.setDown(x, false)
+  now += 1
+  // No round has compared the tombstone with x: neither live replica may purge it.
+  t.is(await c.node(a).antiEntropy.collect(seg, signal) + await c.node(b).antiEntropy.collect(seg, signal), 0)
+  await c.node(x).antiEntropy.round(a, seg, signal)
+  await c.node(x).antiEntropy.round(b, seg, signal)
+  await t.throwsAsync(c.node(a).get(key, { consistency: 'all' }), { instanceOf: KeyNotFoundError })
 })
 
 test('oversized keys and values and invalid UTF-8 are refused with named errors', async t => {
