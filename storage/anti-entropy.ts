@@ -11,7 +11,7 @@ import { isDead, recordBytes } from './record.js'
 import { segment, intersect, normalize } from './tokens.js'
 import {
   DEFAULT_ANTI_ENTROPY_INTERVAL, DEFAULT_SEGMENTS, DEFAULT_MAX_RECORDS_PER_ROUND, DEFAULT_ROUND_TIMEOUT,
-  DEFAULT_REPLICATION_FACTOR, DEFAULT_MAX_BATCH_BYTES, REBALANCE_GRACE
+  DEFAULT_REPLICATION_FACTOR, DEFAULT_MAX_BATCH_BYTES, REBALANCE_GRACE, DEFAULT_MAX_HINT_AGE, TOMBSTONE_MIN_AGE_MARGIN
 } from './constants.js'
 
 export interface AntiEntropyComponents {
@@ -52,6 +52,14 @@ export interface AntiEntropyInit {
    * @default `REBALANCE_GRACE` (30 s)
    */
   rebalanceGrace?: number
+  /**
+   * A dead record (tombstone or expired value) is purged only once it has been dead here this long (ms), besides being
+   * held by every replica. A write carrying an older version can still arrive later: a hint replayed up to the hint
+   * store's maximum age after its write, or a replica that was off the ring and comes back with its data. Within this
+   * age the tombstone is still there to win over it; purged, the old value would come back. The wiring sets it to the
+   * hint store's `maxAge` plus `TOMBSTONE_MIN_AGE_MARGIN`. @default `DEFAULT_MAX_HINT_AGE` + `TOMBSTONE_MIN_AGE_MARGIN`
+   */
+  tombstoneMinAge?: number
 }
 
 export interface RoundResult {
@@ -88,11 +96,14 @@ export interface AntiEntropyStats {
  * at least as new, or no version of the key at all (then it has no older value a tombstone
  * would need to shadow, so dead records are never sent to a peer that lacks the key). A dead
  * record with storedAt <= t0 for every other replica of its key is purged. The proofs are
- * forgotten whenever the ring changes. No wall-clock grace period is involved.
+ * forgotten whenever the ring changes.
  *
- * Known gap: a hint or a delayed write carrying a version older than a purged tombstone, delivered
- * after the purge, brings the old value back (Cassandra bounds this with gc_grace > hint window).
- * Hints are bounded by maxHintAge, so keep that short relative to how long tombstones live.
+ * Proof alone is not enough: a write carrying a version older than the tombstone can still arrive
+ * after it, from a hint (kept up to the hint store's maximum age) or from a replica that dropped
+ * off the ring (dead past the ring's grace) and comes back with its data. So a dead record is also
+ * kept for `tombstoneMinAge`, the hint age plus a margin, as Cassandra keeps gc_grace above its hint
+ * window. Never only the age: a tombstone a replica lacks is kept however old it is. A node away
+ * longer than that age must rejoin with an empty data dir (docs/operations.md).
  */
 export class AntiEntropy {
   private readonly c: AntiEntropyComponents
@@ -114,6 +125,7 @@ export class AntiEntropy {
   private rebuilt: Set<string> | undefined
   private readonly rebuildInterval: number
   private readonly rebalanceGrace: number
+  private readonly tombstoneMinAge: number
   /** The ring's member list as last seen by `rebalance`, and when it was first seen. */
   private ringSeen = { key: '', since: 0 }
   /** segment -> engine key a rebalance stopped after, for the next round of that segment to go on from. */
@@ -134,6 +146,7 @@ export class AntiEntropy {
     this.maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
     this.rebuildInterval = init.rebuildInterval ?? 0
     this.rebalanceGrace = init.rebalanceGrace ?? REBALANCE_GRACE
+    this.tombstoneMinAge = init.tombstoneMinAge ?? DEFAULT_MAX_HINT_AGE + TOMBSTONE_MIN_AGE_MARGIN
     if (init.rebuild === true) {
       this.rebuilt = new Set()
       this.c.service.rebuilding = true
@@ -447,6 +460,9 @@ export class AntiEntropy {
       const replicas = ring.replicasForToken(e.token, this.rf)
       if (!replicas.includes(this.self)) continue
       const storedAt = Number(e.stored.storedAt)
+      // Dead since it was stored here (a tombstone) or since it expired, whichever is later.
+      const deadSince = Math.max(storedAt, e.record.tombstone ? 0 : Number(e.record.expiresAt))
+      if (now - deadSince < this.tombstoneMinAge) continue
       if (replicas.every(r => r === this.self || storedAt <= this.syncedAt(r, seg))) dead.push(e)
     }
     for (const e of dead) if (await this.c.service.purge(e.record.key, e.record.ts)) purged++

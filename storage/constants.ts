@@ -42,6 +42,11 @@ export const DEFAULT_MAX_BATCH_BYTES = 4 * MiB
 export const DEFAULT_MAX_HINTS = 100_000
 /** Hints older than this are dropped: by then anti-entropy has had ample time to repair. */
 export const DEFAULT_MAX_HINT_AGE = 3 * hour
+/**
+ * Added to the hint age to give how long a dead record outlives its last possible older write (AntiEntropyInit
+ * `tombstoneMinAge`): covers a hint store's clock running slow against a replica's, and the replay's own duration.
+ */
+export const TOMBSTONE_MIN_AGE_MARGIN = 30 * minute
 /** Hinted records replayed per second per target. */
 export const DEFAULT_HINT_REPLAY_RATE = 1000
 /**

@@ -10,7 +10,7 @@ import { Coordinator, type PutOptions, type GetOptions, type OperationOptions, t
 import { AntiEntropy, type AntiEntropyInit, type AntiEntropyStats } from './anti-entropy.js'
 import { StorageMetrics } from './metrics.js'
 import { Ring } from './placement.js'
-import { DEFAULT_REPLICATION_FACTOR, DEFAULT_VNODES, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_CLOCK_DRIFT } from './constants.js'
+import { DEFAULT_REPLICATION_FACTOR, DEFAULT_VNODES, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_CLOCK_DRIFT, DEFAULT_MAX_HINT_AGE, TOMBSTONE_MIN_AGE_MARGIN } from './constants.js'
 
 export * from './types.js'
 export * from './errors.js'
@@ -153,6 +153,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     maxBatchesInFlight: init.maxBatchesInFlight
   })
   const antiEntropy = new AntiEntropy({ service, transport, membership, clock, logger, metrics, ring }, {
+    tombstoneMinAge: (init.hints?.maxAge ?? DEFAULT_MAX_HINT_AGE) + TOMBSTONE_MIN_AGE_MARGIN,
     ...init.antiEntropy, replicationFactor: rf, maxBatchBytes, rebuild: init.rebuild
   })
   const co = coordinator

@@ -244,6 +244,71 @@ test('a tombstone stored in the millisecond a round began is not counted as comp
   await t.throwsAsync(c.node(a).get(key, { consistency: 'all' }), { instanceOf: KeyNotFoundError })
 })
 
+/** Enough complete rounds on each of `replicas` that a tombstone held by all of them would have been purged. */
+async function roundsEverywhere (c: Cluster, replicas: string[], rounds: number): Promise<void> {
+  const start = new Map(replicas.map(r => [r, c.node(r).antiEntropy.stats().completeRounds]))
+  await waitFor(() => [...start].every(([r, n]) => c.node(r).antiEntropy.stats().completeRounds > n + rounds), 'anti-entropy rounds on every replica', 30_000)
+}
+
+const minAge = { ...fastInit, antiEntropy: { ...fastInit.antiEntropy, tombstoneMinAge: 10 * minute } }
+
+test('a hint of a write older than a delete, replayed after every replica holds the tombstone, does not bring the value back', async t => {
+  const c = await Cluster.create(t, 5, minAge)
+  let key = ''
+  for (let i = 0; ; i++) {
+    key = `hint/${i}`
+    const r = c.node('node-1').replicasOf(key)
+    if (!r.includes('node-1') && !r.includes('node-2')) break
+  }
+  const replicas = c.node('node-1').replicasOf(key)
+  const x = replicas[2]
+  c.down(x)
+  // node-1, not a replica, keeps a hint of the put for x, and stops before it can replay it.
+  await c.node('node-1').put(key, 'old', { consistency: 'quorum' })
+  await c.stopNode('node-1')
+  c.membership.setAlive('node-1', false)
+  await c.node('node-2').delete(key)
+  c.up(x)
+  await waitFor(async () => {
+    for (const r of replicas) if (!(await c.node(r).service.getStored(key))?.record?.tombstone) return false
+    return true
+  }, 'the tombstone on every replica')
+  // Without a minimum age the replicas purged it within these rounds.
+  await roundsEverywhere(c, replicas, 40)
+  for (const r of replicas) t.true((await c.node(r).service.getStored(key))?.record?.tombstone, `tombstone kept on ${r}`)
+  await c.startNode('node-1')
+  c.membership.setAlive('node-1', true)
+  await waitFor(() => c.node('node-1').hints.stats().pending === 0, 'the hint replayed')
+  await roundsEverywhere(c, replicas, 20)
+  await t.throwsAsync(c.node('node-2').get(key, { consistency: 'all' }), { instanceOf: KeyNotFoundError })
+})
+
+test('a replica that was off the ring during a delete comes back with its data and does not bring the value back', async t => {
+  const c = await Cluster.create(t, 5, minAge)
+  const key = 'away'
+  const replicas = c.node('node-1').replicasOf(key)
+  const x = replicas[2]
+  const coord = c.other(...replicas)
+  await c.node(coord).put(key, 'alive', { consistency: 'all' })
+  await c.stopNode(x)
+  c.membership.setAlive(x, false)
+  await c.node(coord).delete(key)
+  // Dead past the ring's grace: the ring drops x, another node takes its ranges, x's hint goes to the new replicas.
+  c.membership.leave(x)
+  const ring = c.node(coord).replicasOf(key)
+  await waitFor(async () => {
+    for (const r of ring) if (!(await c.node(r).service.getStored(key))?.record?.tombstone) return false
+    return c.node(coord).hints.stats().pending === 0
+  }, 'the tombstone on every replica of the new ring')
+  await roundsEverywhere(c, ring, 40)
+  await c.startNode(x)
+  c.membership.join(x)
+  const rounds = c.node(x).antiEntropy.stats().completeRounds
+  await waitFor(() => c.node(x).antiEntropy.stats().completeRounds > rounds + 40, 'anti-entropy rounds on the returning replica', 30_000)
+  await t.throwsAsync(c.node(coord).get(key, { consistency: 'all' }), { instanceOf: KeyNotFoundError })
+  t.true((await c.node(x).service.getStored(key))?.record?.tombstone, 'the returning replica took the tombstone')
+})
+
 test('oversized keys and values and invalid UTF-8 are refused with named errors', async t => {
   const c = await Cluster.create(t, 3, noAntiEntropy)
   const s = c.node('node-1')
