@@ -448,7 +448,7 @@ export class Files {
       if (local.error != null) throw local.error
       // A removal that reached this node while the put ran (an rm at the same time) is passed too, as replicas do.
       const removed = this.pins.tombstones.get(cid.toString())
-      await this.pinLocal(cid, { name, replicas, complete: true, pinnedAt: removed != null && removed >= pinnedAt ? removed + 1 : pinnedAt }, manifest)
+      await this.pinLocal(cid, { name, replicas, complete: true, pinnedAt: removed != null && removed >= pinnedAt ? removed + 1 : pinnedAt, announce: false }, manifest)
       // Referenced by the pin now: an rm from here on collects them.
       this.release(held.splice(0))
     })
@@ -465,6 +465,9 @@ export class Files {
         this.log.debug({ err, peer }, 'replica refused pin')
       }
     }))
+    // Announced once the put has answered (see pinLocal): the provide's messages to every member, and the replicas'
+    // own, otherwise ran on this node while it waited for the replicas' answers.
+    setImmediate(() => { void this.provide(cid) })
     for (const [peer, err] of chain.failed) this.log.warn({ peer, err, cid: cid.toString() }, 'replica failed during put; repair will replace it')
     if (holders.length < replicas) this.scheduleRepair(0)
     this.log.info({ cid: cid.toString(), size, chunks: chunks.length, replicas: holders.length }, 'file imported')
@@ -918,7 +921,11 @@ export class Files {
   // ------------------------------------------------------------------------------------------------ pins and refs
 
   /** `manifest`, when the caller has it in hand, saves reading, hashing and decoding it again. */
-  private async pinLocal (cid: CID, p: { name: string, replicas: number, complete: boolean, pinnedAt?: number, taken?: boolean }, manifest?: Manifest): Promise<void> {
+  /**
+   * Records a pin here. A complete one is provided in the DHT after the current turn of the event loop, so that a
+   * replica's answer to the put that pinned it leaves first; `announce: false` leaves the provide to the caller.
+   */
+  private async pinLocal (cid: CID, p: { name: string, replicas: number, complete: boolean, pinnedAt?: number, taken?: boolean, announce?: boolean }, manifest?: Manifest): Promise<void> {
     const key = cid.toString()
     manifest ??= await this.localManifest(cid)
     await this.pins.clearTombstone(key)
@@ -935,7 +942,7 @@ export class Files {
       ...(!p.complete && (p.taken ?? prev?.taken) === true ? { taken: true } : {})
     })
     await this.countRefs(key, manifest)
-    if (p.complete) void this.provide(cid)
+    if (p.complete && p.announce !== false) setImmediate(() => { void this.provide(cid) })
   }
 
   /**
