@@ -429,9 +429,14 @@ export class AntiEntropy {
       }
     }
     const failed = new Set<string>()
+    // Records a target refused as stamped too far ahead of its clock: it does not hold them, so they stay here.
+    const refused = new Set<KvRecord>()
     await Promise.all([...byTarget].map(async ([t, records]) => {
       try {
-        for (const batch of batches(records, this.maxBatchBytes)) await this.c.transport.write(t, { records: batch }, signal)
+        for (const batch of batches(records, this.maxBatchBytes)) {
+          const res = await this.c.transport.write(t, { records: batch }, signal)
+          res.skewedRecords.forEach((no, i) => { if (no) refused.add(batch[i]) })
+        }
       } catch (err) {
         failed.add(t)
         this.log.debug({ err, peer: t }, 'rebalance push failed')
@@ -439,7 +444,7 @@ export class AntiEntropy {
     }))
     let moved = 0
     for (const { e, targets } of entries) {
-      if (targets.some(t => failed.has(t))) continue
+      if (targets.some(t => failed.has(t)) || refused.has(e.record)) continue
       if (await this.c.service.purge(e.record.key, e.record.ts)) moved++
     }
     this.counters.handedOff += moved

@@ -309,6 +309,23 @@ test('a replica that was off the ring during a delete comes back with its data a
   t.true((await c.node(x).service.getStored(key))?.record?.tombstone, 'the returning replica took the tombstone')
 })
 
+test('a record its new replicas refuse as stamped too far ahead stays where it is instead of being moved away', async t => {
+  // node-4's clock runs two hours fast, past the hour replicas accept; it holds a version it stamped, of a key the
+  // ring gives to the other three. Rebalancing pushes it there, they refuse it, and it must not be purged here.
+  const c = await Cluster.create(t, 4, { ...fastInit, antiEntropy: { ...fastInit.antiEntropy, rebalanceGrace: 0 } }, { 'node-4': offsetClock(2 * hour) })
+  let key = ''
+  for (let i = 0; ; i++) {
+    key = `ahead/${i}`
+    if (!c.node('node-1').replicasOf(key).includes('node-4')) break
+  }
+  const ts = { wall: BigInt(Date.now() + 2 * hour), logical: 0, node: 'node-4' }
+  await c.node('node-4').service.write({ records: [{ key, value: new TextEncoder().encode('ahead'), ts, tombstone: false, expiresAt: 0n }] })
+  const rounds = c.node('node-4').antiEntropy.stats().completeRounds
+  await waitFor(() => c.node('node-4').antiEntropy.stats().completeRounds > rounds + 40, 'anti-entropy rounds on node-4', 30_000)
+  t.is(text((await c.node('node-4').service.getStored(key))!.record!.value), 'ahead', 'kept where it is')
+  for (const r of c.node('node-1').replicasOf(key)) t.is(await c.node(r).service.getStored(key), undefined)
+})
+
 test('oversized keys and values and invalid UTF-8 are refused with named errors', async t => {
   const c = await Cluster.create(t, 3, noAntiEntropy)
   const s = c.node('node-1')
