@@ -82,6 +82,12 @@ export const RUNNING_RECORD_AFTER = 250 * millisecond
 export const WRITE_TRIES = 5
 /** First back-off between tries of a record write; it doubles. */
 export const WRITE_RETRY_BACKOFF = 100 * millisecond
+/**
+ * A task's end (or a queued task's cancel) whose record write failed every try is written again this often, the task
+ * held meanwhile, until it lands or the node stops: otherwise the store kept it queued or running under a live node
+ * that held nothing, and no sweep would ever take it.
+ */
+export const END_RETRY_INTERVAL = 5 * second
 /** A run longer than this may have outlived a false death verdict: check ownership before recording its end. */
 export const VERIFY_AFTER = 2 * second
 /** Backstop sweep for tasks whose holder is gone (e.g. an adopter that died mid-adoption). */

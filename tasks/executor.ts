@@ -68,6 +68,8 @@ export class Execution {
   private timer?: TimerHandle
   private graceTimer?: TimerHandle
   private readonly started: number
+  /** The kill's grace ran out: SIGKILL is due, whenever the pid is known. */
+  private killDue = false
 
   constructor (init: ExecutionInit) {
     this.clock = init.clock ?? systemClock
@@ -79,8 +81,9 @@ export class Execution {
     const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: init.cwd, ...(init.env ?? {}) }
     this.child = (init.starter ?? directStarter).launch({ cmd: init.cmd, args: init.args ?? [], cwd: init.cwd, env })
     this.child.onOutput((fd, b) => { (fd === 1 ? this.stdout : this.stderr).push(Buffer.from(b.buffer, b.byteOffset, b.byteLength)) })
-    // A kill asked for before a launcher reported the pid goes out as soon as it does.
-    this.child.onStarted(() => { if (this.killReason != null) this.signal('SIGTERM') })
+    // A kill asked for before a launcher reported the pid goes out as soon as it does: SIGKILL if its grace has
+    // already run out (the process would otherwise outlive its timeout or cancel when it ignores SIGTERM).
+    this.child.onStarted(() => { if (this.killReason != null) this.signal(this.killDue ? 'SIGKILL' : 'SIGTERM') })
     this.done = new Promise<ExecutionResult>(resolve => {
       let settled = false
       const finish = (r: Omit<ExecutionResult, 'durationMs'>): void => {
@@ -112,7 +115,7 @@ export class Execution {
     if (this.killReason != null || this.child.ended) return
     this.killReason = reason
     this.signal('SIGTERM')
-    this.graceTimer = this.clock.setTimeout(() => { this.signal('SIGKILL') }, this.killGrace)
+    this.graceTimer = this.clock.setTimeout(() => { this.killDue = true; this.signal('SIGKILL') }, this.killGrace)
   }
 
   private signal (sig: NodeJS.Signals): void {

@@ -93,6 +93,8 @@ interface Held {
    * them, land after the thief gave up waiting and looked for it, and leave it named after a node that never got it.
    */
   writing?: number
+  /** Its end's record write failed every try and is being written again in the background (see persistEnd). */
+  endPending?: boolean
   /** Records `running` if the run outlasts RUNNING_RECORD_AFTER. */
   runTimer?: TimerHandle
 }
@@ -438,8 +440,7 @@ export class TaskManager {
       this.queue = this.queue.filter(x => x !== id)
       h.rec = { ...h.rec, state: 'cancelled', reason: undefined, updatedAt: this.clock.now() }
       h.phase = 'finishing'
-      this.persist(h)
-      await h.write
+      await this.persistEnd(h)
       this.held.delete(id)
       // Adopted elsewhere meanwhile: the caller reads the record again and asks its holder.
       if (h.dropped === true) return undefined
@@ -502,9 +503,42 @@ export class TaskManager {
       updatedAt: now,
       submittedTo: this.self
     }
-    await store.put(C.TASK_PREFIX + rec.id, encodeRecord(rec), signal)
+    try {
+      await store.put(C.TASK_PREFIX + rec.id, encodeRecord(rec), signal)
+    } catch (err) {
+      // The write may still land. A queued record that nothing holds waited for this node's next restart and ran then,
+      // though the caller was told the submission failed (and had submitted it again): record it cancelled instead (a
+      // later write, so it wins), or, if that fails too, hold it here, so that it is not left waiting for ever.
+      const undone: TaskRecord = { ...rec, state: 'cancelled', reason: undefined, error: `the submission failed: ${toMeshError(err).message}`, updatedAt: this.clock.now() }
+      try {
+        // Not putRecord: that would point the idempotency key at this cancelled record, and the caller's resubmission
+        // would get it back instead of a task that runs.
+        await withDeadline(C.STORE_TIMEOUT, undefined, async sig => { await store.put(C.TASK_PREFIX + rec.id, encodeRecord(undone), sig, this.retention) })
+      } catch {
+        if (!this.stopping) this.hold(rec, { verify: true })
+      }
+      throw err
+    }
     // After the record, so the key never names a task that does not exist; two racing resubmissions may both run.
-    if (spec.idempotencyKey != null) await store.put(C.IDEMPOTENCY_PREFIX + spec.idempotencyKey, new TextEncoder().encode(rec.id), signal)
+    if (spec.idempotencyKey != null) {
+      const key = C.IDEMPOTENCY_PREFIX + spec.idempotencyKey
+      const value = new TextEncoder().encode(rec.id)
+      try {
+        await store.put(key, value, signal)
+      } catch (err) {
+        // The task is recorded, and is held below: it will run, so its id is the answer (an error would have the caller
+        // submit it again, and both would run). The key is written again meanwhile, so that a resubmission finds it.
+        this.log.warn({ err, id: rec.id }, 'writing a task\'s idempotency key failed; writing it again in the background')
+        let tries = 0
+        const again = (): void => {
+          this.once(C.END_RETRY_INTERVAL, () => {
+            void withDeadline(C.STORE_TIMEOUT, undefined, async sig => { await store.put(key, value, sig) })
+              .catch(() => { if (++tries < C.WRITE_TRIES) again() })
+          })
+        }
+        again()
+      }
+    }
     if (this.stopping) return rec
     this.hold(rec)
     return rec
@@ -631,6 +665,9 @@ export class TaskManager {
     this.runningCount--
     if (h.runTimer != null) { this.clock.clearTimeout(h.runTimer); h.runTimer = undefined }
     h.phase = 'finishing'
+    // This run's: a task queued again below can start its next run (a new promise) before this one has finished.
+    const resolveFinished = h.resolveFinished
+    let requeued = false
     if (result.outcome === 'exited') this.taskDuration = ewma(this.taskDuration, result.durationMs)
     const exec = h.exec
     const logs = exec == null ? undefined : { stdout: exec.stdout.text(), stderr: exec.stderr.text(), truncated: exec.stdout.truncated || exec.stderr.truncated }
@@ -680,11 +717,12 @@ export class TaskManager {
         h.phase = 'queued'
         this.persist(h)
         this.queue.push(h.rec.id)
-        this.pump()
+        // Started only after the bookkeeping below: started here, its next run was taken for this one and forgotten
+        // (nothing could cancel it, and a stop recorded it failed).
+        requeued = true
         return
       }
-      this.persist(h)
-      await h.write
+      await this.persistEnd(h)
       // The write's own fence may have found the task adopted meanwhile.
       if ((h.dropped as boolean | undefined) === true) return
       this.remember(h.rec.id)
@@ -693,9 +731,10 @@ export class TaskManager {
       this.log.warn({ err, id: h.rec.id }, 'recording the end of a task failed')
     } finally {
       // A dropped run may end after the same task came back here (stolen back from its adopter): leave that one be.
-      if (h.phase !== 'queued' && this.held.get(h.rec.id) === h) this.held.delete(h.rec.id)
-      h.resolveFinished?.()
+      if (!requeued && h.endPending !== true && h.phase !== 'queued' && this.held.get(h.rec.id) === h) this.held.delete(h.rec.id)
+      resolveFinished?.()
       this.publishLoad()
+      if (requeued) this.pump()
     }
   }
 
@@ -717,6 +756,38 @@ export class TaskManager {
    * stale holder never overwrites a newer attempt or another node's adoption. The check is made when the write goes
    * out, not when it was queued: a freeze may lie between the two.
    */
+  /**
+   * Writes a task's end (or a queued task's cancel). When every try fails, the task stays held (in `finishing`) and the
+   * write is made again every END_RETRY_INTERVAL until it lands or the node stops: dropped, the store kept the task
+   * queued or running under this live node, which held nothing, so no sweep would take it, and a restart ran it again
+   * (even a cancelled one). Throws the failure for the caller to report.
+   */
+  private async persistEnd (h: Held): Promise<void> {
+    this.persist(h)
+    try {
+      await h.write
+    } catch (err) {
+      if (this.stopping || h.dropped === true) throw err
+      if (h.endPending !== true) {
+        h.endPending = true
+        const again = (): void => {
+          this.once(C.END_RETRY_INTERVAL, () => {
+            if (h.dropped === true || this.held.get(h.rec.id) !== h) { h.endPending = false; return }
+            this.persist(h)
+            h.write.then(() => {
+              h.endPending = false
+              if (this.held.get(h.rec.id) === h) this.held.delete(h.rec.id)
+              if (h.dropped !== true && terminalStates.has(h.rec.state)) this.remember(h.rec.id)
+              this.publishLoad()
+            }, again)
+          })
+        }
+        again()
+      }
+      throw err
+    }
+  }
+
   private persist (h: Held, opts: { verify?: boolean, tries?: number, timeout?: number } = {}): void {
     const rec = h.rec
     const bytes = encodeRecord(rec)
@@ -872,7 +943,8 @@ export class TaskManager {
       this.log.debug({ err, victim: target }, 'steal failed')
       // The victim may have recorded tasks as ours and then failed to tell us: find them in the store.
       // A scan is not at quorum and may miss a move that has only just landed: look once more a little later.
-      if (code === 'TIMEOUT' || code === 'ABORTED' || code === 'NODE_UNREACHABLE' || code === 'INTERNAL') {
+      // UNAVAILABLE too: a connection that closed after the victim moved the tasks fails the call that way.
+      if (code === 'TIMEOUT' || code === 'ABORTED' || code === 'NODE_UNREACHABLE' || code === 'INTERNAL' || code === 'UNAVAILABLE') {
         this.sweep(r => r.node === this.self, 'lost steal reply')
         this.once(C.STEAL_TIMEOUT, () => { this.sweep(r => r.node === this.self, 'lost steal reply, second look') })
       }
@@ -934,16 +1006,26 @@ export class TaskManager {
     this.sweeping = prev.catch(() => {}).then(async () => {
       if (this.stopping) return
       let adopted = 0
+      let failed = 0
       // Page by page: a sweep holds one page at a time, and a deadline that passes loses only the pages not read.
       for await (const records of this.recordPages(deadline(C.SCAN_TIMEOUT))) {
         for (const r of records) {
           if (terminalStates.has(r.state) || !match(r) || this.holds(r.id)) continue
           if (this.ended.has(r.id)) continue
-          await this.adopt(r, why, match)
-          adopted++
+          // One task whose record cannot be read or written now does not keep the sweep from the others; the sweep
+          // then counts as failed, so that its caller runs it again (a restart's recovery had skipped such a task,
+          // and it stayed queued under a live node that held nothing).
+          try {
+            await this.adopt(r, why, match)
+            adopted++
+          } catch (err) {
+            failed++
+            this.log.debug({ err, id: r.id, why }, 'could not adopt a task; the sweep will be retried')
+          }
         }
       }
       if (adopted > 0) this.log.info({ adopted, why }, 'adopted tasks')
+      if (failed > 0) throw new TasksUnavailableError(`${failed} task${failed === 1 ? '' : 's'} could not be adopted (${why})`)
       done?.(true)
     }).catch(err => {
       const e = toMeshError(err)
@@ -957,7 +1039,7 @@ export class TaskManager {
 
   private async adopt (scanned: TaskRecord, why: string, match: (r: TaskRecord) => boolean): Promise<void> {
     // A scan is a snapshot, and not at quorum: the task may have ended or moved since. Read it again at quorum.
-    const r = await this.get(scanned.id).catch(() => undefined)
+    const r = await this.get(scanned.id).catch(err => { if (err instanceof TaskNotFoundError) return undefined; throw err })
     if (r == null || terminalStates.has(r.state) || !match(r) || this.holds(r.id) || this.ended.has(r.id)) return
     const now = this.clock.now()
     let rec: TaskRecord = { ...r, node: this.self, updatedAt: now }

@@ -4,10 +4,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { seededRandom, systemClock, type Clock } from '../lib/clock.js'
-import { MeshError, NodeUnreachableError } from '../lib/errors.js'
+import { MeshError, NodeUnreachableError, UnavailableError } from '../lib/errors.js'
 import {
   TaskManager, Execution, Launcher, directStarter, planSteal, chooseVictim, adopterFor, normalizeSpec, terminalStates,
-  type TaskStore, type TasksMembership, type TaskMember, type TasksTransport, type TaskRecord
+  type TaskStore, type TasksMembership, type TaskMember, type TasksTransport, type TaskRecord, type ProcessStarter, type ProcessHandle
 } from '../tasks/index.js'
 import { encodeRecord, taskIdPrefix } from '../tasks/types.js'
 import { RETENTION, SCAN_LIMIT } from '../tasks/constants.js'
@@ -100,12 +100,12 @@ class LocalMesh {
     }
   }
 
-  async add (id: string, dir: string, opts: { slots?: number, allowExec?: boolean, tags?: string[], memory?: number, clock?: Clock, wrapStore?: (s: TaskStore) => TaskStore, sweepInterval?: number } = {}): Promise<TaskManager> {
+  async add (id: string, dir: string, opts: { slots?: number, allowExec?: boolean, tags?: string[], memory?: number, clock?: Clock, wrapStore?: (s: TaskStore) => TaskStore, wrapTransport?: (t: TasksTransport) => TasksTransport, sweepInterval?: number } = {}): Promise<TaskManager> {
     this.members.set(id, { peerId: id, state: 'alive', capacity: 0, load: 0, tags: [] })
     const m = new TaskManager({
       store: (opts.wrapStore ?? (x => x))(crashable(this.store, () => this.crashed.has(id))),
       membership: this.membership(id),
-      transport: this.transport(id),
+      transport: (opts.wrapTransport ?? (x => x))(this.transport(id)),
       random: seededRandom(id.length * 7919 + id.charCodeAt(id.length - 1)),
       ...(opts.clock != null ? { clock: opts.clock } : {}),
       ...(process.env.TASKS_TEST_LOG != null ? { logger: pino({ level: 'debug', base: { node: id } }, pino.destination(process.env.TASKS_TEST_LOG)) as any } : {})
@@ -628,4 +628,138 @@ test('a check made while the holder\'s own write is unanswered does not take tha
   t.is(done.attempts[0].exitCode, 0)
   await mesh.stop()
   await rm(dir, { recursive: true, force: true })
+})
+
+// ---- failures found by a review (session 15); each failed on the code before its fix
+
+const stored = (mesh: LocalMesh, id: string): TaskRecord => JSON.parse(new TextDecoder().decode(mesh.store.data.get(`tasks/t/${id}`))) as TaskRecord
+const failOnce = 'if [ "$MESH_TASK_ATTEMPT" = 1 ]; then exit 1; fi; exec sleep 1000'
+
+test.serial('a run retried after its first attempt failed is held: a cancel stops it', async t => {
+  const { mesh, dir } = await meshIn(t)
+  const a = await mesh.add('node-a', dir, { slots: 1 })
+  const [task] = await a.submit([{ cmd: 'sh', args: ['-c', failOnce], retryFailed: 1 }])
+  await until('the second attempt running', () => { const r = stored(mesh, task.id); return r.state === 'running' && r.attempt === 2 }, 20_000)
+  t.is(a.local().running.length, 1)
+  t.is((await a.cancel(task.id)).state, 'cancelled')
+  await until('the record cancelled', () => stored(mesh, task.id).state === 'cancelled')
+})
+
+test.serial('a graceful stop puts a run retried after a failure back in the queue', async t => {
+  const { mesh, dir } = await meshIn(t)
+  const a = await mesh.add('node-a', dir, { slots: 1 })
+  const [task] = await a.submit([{ cmd: 'sh', args: ['-c', failOnce], retryFailed: 1, retries: 0 }])
+  await until('the second attempt running', () => { const r = stored(mesh, task.id); return r.state === 'running' && r.attempt === 2 }, 20_000)
+  await a.stop()
+  t.is(stored(mesh, task.id).state, 'queued')
+})
+
+test.serial('a steal whose reply is lost to a closed connection (UNAVAILABLE) does not lose the task', async t => {
+  const { mesh, dir } = await meshIn(t)
+  let cut = false
+  await mesh.add('node-a', dir, {
+    slots: 1,
+    wrapTransport: inner => ({
+      ...inner,
+      steal: async (peer, req, sig) => {
+        const r = await inner.steal(peer, req, sig)
+        // The victim handed the tasks over; the connection closes before its reply arrives.
+        if (!cut && r.tasks.length > 0) { cut = true; throw new UnavailableError('rpc stream closed') }
+        return r
+      }
+    })
+  })
+  const n = await mesh.add('node-n', dir, { allowExec: false })
+  const [task] = await n.submit([{ cmd: 'true' }])
+  await until('the steal cut', () => cut)
+  await until('the task run', () => stored(mesh, task.id).state === 'succeeded')
+  t.pass()
+})
+
+test.serial('recovery after a restart runs a task whose record could not be read the first time', async t => {
+  const { mesh, dir } = await meshIn(t)
+  const now = Date.now()
+  const rec: TaskRecord = { id: `${taskIdPrefix(now)}000000000abc`, spec: normalizeSpec({ cmd: 'true' }), state: 'queued', node: 'node-z', attempt: 0, attempts: [], nodeRetries: 0, failRetries: 0, outputs: [], submittedAt: now, updatedAt: now, submittedTo: 'node-z' }
+  mesh.store.data.set(`tasks/t/${rec.id}`, encodeRecord(rec))
+  let failed = false
+  await mesh.add('node-z', dir, {
+    wrapStore: inner => ({ ...inner, get: async (k, s) => { if (!failed && k === `tasks/t/${rec.id}`) { failed = true; throw new UnavailableError('quorum not met') } return await inner.get(k, s) } })
+  })
+  await until('the task run', () => stored(mesh, rec.id).state === 'succeeded')
+  t.true(failed)
+})
+
+test.serial('a cancel of a queued task whose record write fails is written again until it lands', async t => {
+  const { mesh, dir } = await meshIn(t)
+  let failPuts = false
+  const a = await mesh.add('node-a', dir, {
+    slots: 1,
+    wrapStore: inner => ({ ...inner, put: async (k, v, s, ttl) => { if (failPuts && k.startsWith('tasks/t/')) throw new UnavailableError('quorum not met'); await inner.put(k, v, s, ttl) } })
+  })
+  const [long] = await a.submit([{ cmd: 'sleep', args: ['1000'] }])
+  const [queued] = await a.submit([{ cmd: 'true' }])
+  await until('the first task running', () => stored(mesh, long.id).state === 'running')
+  failPuts = true
+  await t.throwsAsync(a.cancel(queued.id))
+  failPuts = false
+  t.is((await a.cancel(queued.id)).state, 'cancelled')
+  await until('the record cancelled', () => stored(mesh, queued.id).state === 'cancelled')
+  await a.cancel(long.id)
+})
+
+test.serial('a submission whose record write fails leaves no queued task behind; one whose key write fails runs', async t => {
+  const { mesh, dir } = await meshIn(t)
+  let failRecord = true
+  let failKey = false
+  const a = await mesh.add('node-a', dir, {
+    wrapStore: inner => ({
+      ...inner,
+      put: async (k, v, s, ttl) => {
+        if (failRecord && k.startsWith('tasks/t/')) { failRecord = false; throw new UnavailableError('quorum not met') }
+        if (failKey && k.startsWith('tasks/idem/')) { failKey = false; throw new UnavailableError('quorum not met') }
+        await inner.put(k, v, s, ttl)
+      }
+    })
+  })
+  await t.throwsAsync(a.submit([{ cmd: 'true', idempotencyKey: 'k1' }]))
+  const undone = mesh.store.records()
+  t.is(undone.length, 1)
+  t.is(undone[0].state, 'cancelled', 'recorded cancelled, with the reason')
+  t.regex(undone[0].error ?? '', /submission failed/)
+  // Submitted again with the same key: a new task, which runs.
+  const [again] = await a.submit([{ cmd: 'true', idempotencyKey: 'k1' }])
+  await until('the resubmission run', () => stored(mesh, again.id).state === 'succeeded')
+  // The key's write fails: the task is recorded and runs, and the answer names it.
+  failKey = true
+  const [keyless] = await a.submit([{ cmd: 'true', idempotencyKey: 'k2' }])
+  await until('the task run', () => stored(mesh, keyless.id).state === 'succeeded')
+  await until('its key written again', () => mesh.store.data.has('tasks/idem/k2'), 30_000)
+  t.deepEqual(mesh.store.records().filter(r => r.state === 'queued').map(r => r.id), [])
+})
+
+test.serial('a kill asked for before the launcher reports the pid still ends in SIGKILL once the grace is over', async t => {
+  const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  // As the Launcher does, the pid is reported later than the spawn: here 1.5 s later.
+  const late: ProcessStarter = {
+    launch (spec) {
+      const h = directStarter.launch(spec)
+      let shown = false
+      const waiting: Array<(pid: number) => void> = []
+      setTimeout(() => { shown = true; for (const f of waiting.splice(0)) f(h.pid as number) }, 1500)
+      return {
+        get pid () { return shown ? h.pid : undefined },
+        get ended () { return h.ended },
+        onStarted: fn => { if (shown) fn(h.pid as number); else waiting.push(fn) },
+        onOutput: fn => { h.onOutput(fn) },
+        onError: fn => { h.onError(fn) },
+        onClose: fn => { h.onClose(fn) }
+      } satisfies ProcessHandle
+    }
+  }
+  const e = new Execution({ cmd: 'sh', args: ['-c', 'trap "" TERM; sleep 30'], cwd: dir, timeout: 50, killGrace: 300, starter: late })
+  const r = await e.done
+  t.is(r.outcome, 'timeout')
+  // Killed by SIGKILL (128 + 9), not after its own 30 s.
+  t.is(r.exitCode, 137)
 })
