@@ -467,7 +467,7 @@ export class Files {
     }))
     // Announced once the put has answered (see pinLocal): the provide's messages to every member, and the replicas'
     // own, otherwise ran on this node while it waited for the replicas' answers.
-    setImmediate(() => { void this.provide(cid) })
+    this.provideIfPinned(cid)
     for (const [peer, err] of chain.failed) this.log.warn({ peer, err, cid: cid.toString() }, 'replica failed during put; repair will replace it')
     if (holders.length < replicas) this.scheduleRepair(0)
     this.log.info({ cid: cid.toString(), size, chunks: chunks.length, replicas: holders.length }, 'file imported')
@@ -942,7 +942,12 @@ export class Files {
       ...(!p.complete && (p.taken ?? prev?.taken) === true ? { taken: true } : {})
     })
     await this.countRefs(key, manifest)
-    if (p.complete && p.announce !== false) setImmediate(() => { void this.provide(cid) })
+    if (p.complete && p.announce !== false) this.provideIfPinned(cid)
+  }
+
+  /** Provides `cid` after this turn of the event loop, if it is still pinned here then (an rm may have come between). */
+  private provideIfPinned (cid: CID): void {
+    setImmediate(() => { if (this.pins.pins.get(cid.toString())?.complete === true) void this.provide(cid) })
   }
 
   /**

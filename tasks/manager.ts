@@ -206,6 +206,7 @@ export class TaskManager {
     if (this.started) return
     this.started = true
     this.stopping = false
+    this.lostReplyLook = false
     this.lastTick = this.clock.now()
     const m = this.components.membership
     this.offs.push(m.on('dead', id => { this.onHolderGone(id) }))
@@ -436,6 +437,8 @@ export class TaskManager {
   async cancelLocal (id: string, signal?: AbortSignal): Promise<TaskRecord | undefined> {
     const h = this.held.get(id)
     if (h == null || h.phase === 'moving') return undefined
+    // Cancelled here, but the store still says otherwise: were this node to stop now, the task's adopter would run it.
+    if (h.endPending === true) throw new TasksUnavailableError(`the end of ${id} is recorded here but not yet in the store; it is being written again`)
     if (h.phase === 'queued') {
       this.queue = this.queue.filter(x => x !== id)
       h.rec = { ...h.rec, state: 'cancelled', reason: undefined, updatedAt: this.clock.now() }
@@ -507,15 +510,14 @@ export class TaskManager {
       await store.put(C.TASK_PREFIX + rec.id, encodeRecord(rec), signal)
     } catch (err) {
       // The write may still land. A queued record that nothing holds waited for this node's next restart and ran then,
-      // though the caller was told the submission failed (and had submitted it again): record it cancelled instead (a
-      // later write, so it wins), or, if that fails too, hold it here, so that it is not left waiting for ever.
-      const undone: TaskRecord = { ...rec, state: 'cancelled', reason: undefined, error: `the submission failed: ${toMeshError(err).message}`, updatedAt: this.clock.now() }
-      try {
-        // Not putRecord: that would point the idempotency key at this cancelled record, and the caller's resubmission
-        // would get it back instead of a task that runs.
-        await withDeadline(C.STORE_TIMEOUT, undefined, async sig => { await store.put(C.TASK_PREFIX + rec.id, encodeRecord(undone), sig, this.retention) })
-      } catch {
-        if (!this.stopping) this.hold(rec, { verify: true })
+      // though the caller was told the submission failed (and had submitted it again): it is recorded cancelled
+      // instead (a later write, so it wins), held here as ended and written again until that lands. Without its
+      // idempotency key, which the caller's resubmission must not find pointing at this record.
+      if (!this.stopping) {
+        const undone: TaskRecord = { ...rec, spec: { ...rec.spec, idempotencyKey: undefined }, state: 'cancelled', reason: undefined, error: `the submission failed: ${toMeshError(err).message}`, updatedAt: this.clock.now() }
+        const h: Held = { rec: undone, phase: 'finishing', write: Promise.resolve(), stored: { node: rec.node, attempt: rec.attempt } }
+        this.held.set(rec.id, h)
+        this.persistEnd(h).then(() => { if (this.held.get(rec.id) === h) this.held.delete(rec.id) }, () => {})
       }
       throw err
     }
@@ -532,8 +534,13 @@ export class TaskManager {
         let tries = 0
         const again = (): void => {
           this.once(C.END_RETRY_INTERVAL, () => {
-            void withDeadline(C.STORE_TIMEOUT, undefined, async sig => { await store.put(key, value, sig) })
-              .catch(() => { if (++tries < C.WRITE_TRIES) again() })
+            // The task's end writes the key itself, with the record's expiry: a rewrite without one after it would
+            // keep the key for ever. One that raced the end writes it again with the expiry.
+            if (this.ended.has(rec.id)) return
+            void withDeadline(C.STORE_TIMEOUT, undefined, async sig => {
+              await store.put(key, value, sig)
+              if (this.ended.has(rec.id)) await store.put(key, value, sig, this.retention)
+            }).catch(() => { if (++tries < C.WRITE_TRIES) again() })
           })
         }
         again()
@@ -773,7 +780,8 @@ export class TaskManager {
         const again = (): void => {
           this.once(C.END_RETRY_INTERVAL, () => {
             if (h.dropped === true || this.held.get(h.rec.id) !== h) { h.endPending = false; return }
-            this.persist(h)
+            // Checked first: while this node could not write, another may have adopted the task and ended it.
+            this.persist(h, { verify: true })
             h.write.then(() => {
               h.endPending = false
               if (this.held.get(h.rec.id) === h) this.held.delete(h.rec.id)
@@ -944,9 +952,13 @@ export class TaskManager {
       // The victim may have recorded tasks as ours and then failed to tell us: find them in the store.
       // A scan is not at quorum and may miss a move that has only just landed: look once more a little later.
       // UNAVAILABLE too: a connection that closed after the victim moved the tasks fails the call that way.
-      if (code === 'TIMEOUT' || code === 'ABORTED' || code === 'NODE_UNREACHABLE' || code === 'INTERNAL' || code === 'UNAVAILABLE') {
+      // One pair of looks at a time: a victim that cannot be dialled fails every steal at once (UNAVAILABLE), and
+      // each failure had queued two scans of every task record. A reply lost while a look is pending is found by its
+      // second one, which starts after it.
+      if ((code === 'TIMEOUT' || code === 'ABORTED' || code === 'NODE_UNREACHABLE' || code === 'INTERNAL' || code === 'UNAVAILABLE') && !this.lostReplyLook) {
+        this.lostReplyLook = true
         this.sweep(r => r.node === this.self, 'lost steal reply')
-        this.once(C.STEAL_TIMEOUT, () => { this.sweep(r => r.node === this.self, 'lost steal reply, second look') })
+        this.once(C.STEAL_TIMEOUT, () => { this.sweep(r => r.node === this.self, 'lost steal reply, second look', () => { this.lostReplyLook = false }) })
       }
     } finally {
       this.stealing = false
@@ -988,6 +1000,9 @@ export class TaskManager {
     this.log.info({ node: peerId }, 'adopting the tasks of a node that is gone')
     this.sweep(r => r.node === peerId, 'declared dead or left')
   }
+
+  /** A lost steal reply's looks in the store are pending (see steal). */
+  private lostReplyLook = false
 
   private backstopSweep (): void {
     // One waiting at most: a sweep of many records can outlast the interval, and each tick queued another.

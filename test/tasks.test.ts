@@ -1,16 +1,17 @@
 import test, { type ExecutionContext } from 'ava'
 import { pino } from 'pino'
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { seededRandom, systemClock, type Clock } from '../lib/clock.js'
-import { MeshError, NodeUnreachableError, UnavailableError } from '../lib/errors.js'
+import { MeshError, NodeUnreachableError, UnavailableError, toMeshError } from '../lib/errors.js'
 import {
   TaskManager, Execution, Launcher, directStarter, planSteal, chooseVictim, adopterFor, normalizeSpec, terminalStates,
   type TaskStore, type TasksMembership, type TaskMember, type TasksTransport, type TaskRecord, type ProcessStarter, type ProcessHandle
 } from '../tasks/index.js'
 import { encodeRecord, taskIdPrefix } from '../tasks/types.js'
-import { RETENTION, SCAN_LIMIT } from '../tasks/constants.js'
+import { END_RETRY_INTERVAL, RETENTION, SCAN_LIMIT, WRITE_TRIES } from '../tasks/constants.js'
 
 // ---- in-process mesh: a shared store, membership and transport
 
@@ -701,10 +702,59 @@ test.serial('a cancel of a queued task whose record write fails is written again
   await until('the first task running', () => stored(mesh, long.id).state === 'running')
   failPuts = true
   await t.throwsAsync(a.cancel(queued.id))
+  // Not "cancelled" while the store says queued: were the node to stop now, the task's adopter would run it.
+  const again = await t.throwsAsync(a.cancel(queued.id))
+  t.is(toMeshError(again).code, 'UNAVAILABLE')
   failPuts = false
-  t.is((await a.cancel(queued.id)).state, 'cancelled')
   await until('the record cancelled', () => stored(mesh, queued.id).state === 'cancelled')
+  t.is((await a.cancel(queued.id)).state, 'cancelled')
   await a.cancel(long.id)
+})
+
+test.serial('a submission whose record and cancel writes both fail does not run; its cancel is written once it can be', async t => {
+  const { mesh, dir } = await meshIn(t)
+  // The record's write, then every try of its cancel's first round.
+  let failing = 1 + WRITE_TRIES
+  const a = await mesh.add('node-a', dir, {
+    wrapStore: inner => ({ ...inner, put: async (k, v, s, ttl) => { if (failing > 0 && k.startsWith('tasks/t/')) { failing--; throw new UnavailableError('quorum not met') } await inner.put(k, v, s, ttl) } })
+  })
+  const marker = join(dir, 'ran')
+  await t.throwsAsync(a.submit([{ cmd: 'touch', args: [marker] }]))
+  await until('the cancel recorded', () => mesh.store.records().some(r => r.state === 'cancelled'), 30_000)
+  // Long enough for a queued task to have run.
+  await a.submit([{ cmd: 'true' }]).then(async ([after]) => { await until('a later task run', () => stored(mesh, after.id).state === 'succeeded') })
+  t.false(existsSync(marker), 'the task whose submission failed ran')
+})
+
+test.serial('an idempotency key written again after a failure keeps its expiry once the task has ended', async t => {
+  const { mesh, dir } = await meshIn(t)
+  let failKey = true
+  const a = await mesh.add('node-a', dir, {
+    wrapStore: inner => ({ ...inner, put: async (k, v, s, ttl) => { if (failKey && k.startsWith('tasks/idem/')) { failKey = false; throw new UnavailableError('quorum not met') } await inner.put(k, v, s, ttl) } })
+  })
+  const [task] = await a.submit([{ cmd: 'true', idempotencyKey: 'k3' }])
+  await until('the task run', () => stored(mesh, task.id).state === 'succeeded')
+  await until('the key written with its expiry', () => mesh.store.ttls.get('tasks/idem/k3') != null)
+  // Past the background rewrite's first turn.
+  await new Promise(resolve => setTimeout(resolve, END_RETRY_INTERVAL + 1000))
+  t.is(mesh.store.ttls.get('tasks/idem/k3'), RETENTION)
+})
+
+test.serial('steals that fail UNAVAILABLE, over and over, do not pile up scans of the task records', async t => {
+  const { mesh, dir } = await meshIn(t)
+  let scans = 0
+  await mesh.add('node-a', dir, {
+    slots: 1,
+    wrapStore: inner => ({ ...inner, scan: async (p, l, s, after) => { if (p.startsWith('tasks/t/')) scans++; return await inner.scan(p, l, s, after) } }),
+    wrapTransport: inner => ({ ...inner, steal: async () => { throw new UnavailableError('connection refused') } })
+  })
+  const n = await mesh.add('node-n', dir, { allowExec: false })
+  await n.submit(Array.from({ length: 5 }, () => ({ cmd: 'true' })))
+  const before = scans
+  const started = Date.now()
+  await until('a few seconds of failing steals', () => Date.now() - started > 4000)
+  // The looks of one lost reply (two, STEAL_TIMEOUT apart), and a backstop sweep or two; not one pair per failure.
+  t.true(scans - before <= 8, `${scans - before} scans in 4 s`)
 })
 
 test.serial('a submission whose record write fails leaves no queued task behind; one whose key write fails runs', async t => {
@@ -762,4 +812,33 @@ test.serial('a kill asked for before the launcher reports the pid still ends in 
   t.is(r.outcome, 'timeout')
   // Killed by SIGKILL (128 + 9), not after its own 30 s.
   t.is(r.exitCode, 137)
+})
+
+test.serial('an end written again after the node was cut off does not overwrite the end its adopter recorded', async t => {
+  const { mesh, dir } = await meshIn(t)
+  // Attempt 1 (on node-z) fails after a second; attempt 2 (on node-b, after the adoption) succeeds at once.
+  // Writes of the task's record that node-z tried while cut off: its end's first round is over after WRITE_TRIES.
+  let failedEnds = 0
+  const z = await mesh.add('node-z', dir, {
+    slots: 1,
+    wrapStore: inner => ({
+      ...inner,
+      put: async (k, v, s, ttl) => {
+        try { await inner.put(k, v, s, ttl) } catch (err) { if (k.startsWith('tasks/t/') && JSON.parse(new TextDecoder().decode(v)).state === 'failed') failedEnds++; throw err }
+      }
+    })
+  })
+  await mesh.add('node-b', dir, { slots: 1 })
+  const [task] = await z.submit([{ cmd: 'sh', args: ['-c', 'if [ "$MESH_TASK_ATTEMPT" = 1 ]; then sleep 1; exit 3; fi; exit 0'], retries: 1 }])
+  await until('running on node-z', () => { const r = stored(mesh, task.id); return r.state === 'running' && r.node === 'node-z' })
+  mesh.crash('node-z')
+  await until('attempt 2 succeeded on node-b', () => { const r = stored(mesh, task.id); return r.state === 'succeeded' && r.node === 'node-b' }, 30_000)
+  // node-z's run has ended meanwhile, and its end's writes failed: it keeps writing it again.
+  await until('node-z\'s first round of writes of its end failed', () => failedEnds >= WRITE_TRIES, 30_000)
+  mesh.resume('node-z')
+  // Past the next turn of node-z's background writes.
+  await new Promise(resolve => setTimeout(resolve, END_RETRY_INTERVAL + 2000))
+  const r = stored(mesh, task.id)
+  t.is(r.state, 'succeeded')
+  t.is(r.node, 'node-b')
 })
