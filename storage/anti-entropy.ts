@@ -348,10 +348,12 @@ export class AntiEntropy {
       const r = remote.get(e.record.key)
       remote.delete(e.record.key)
       if (r == null) {
-        // A peer with no version of the key has nothing a tombstone must shadow, so dead records are
+        // A peer with no version of the key has nothing a tombstone must shadow, so old dead records are
         // not sent to it: "holds it or holds nothing" is what GC needs, and not re-sending lets purges
-        // on different replicas converge instead of bouncing the tombstone around.
-        if (!isDead(e.record, now)) push.push(e.record)
+        // on different replicas converge instead of bouncing the tombstone around. A young one (dead for
+        // less than half the minimum age) is sent: the replicas then hold it alike and their trees agree
+        // while it is kept, where the leaf had differed on every round for hours, until the purge.
+        if (!isDead(e.record, now) || (this.tombstoneMinAge > 0 && now - deadSince(e.record) < this.tombstoneMinAge / 2)) push.push(e.record)
         continue
       }
       const cmp = compareTimestamps(e.record.ts, r.ts)
@@ -475,6 +477,11 @@ export class AntiEntropy {
     this.c.metrics.tombstonesPurged.inc(purged)
     return purged
   }
+}
+
+/** When a dead record died: its delete's time, or its expiry. The same on every replica, unlike storedAt. */
+function deadSince (r: KvRecord): number {
+  return r.tombstone ? Number(r.ts?.wall ?? 0) : Number(r.expiresAt)
 }
 
 function equal (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {

@@ -326,6 +326,27 @@ test('a record its new replicas refuse as stamped too far ahead stays where it i
   for (const r of c.node('node-1').replicasOf(key)) t.is(await c.node(r).service.getStored(key), undefined)
 })
 
+test('a replica that lacks a key another holds a young tombstone of is sent it, and their trees agree', async t => {
+  // No hints: x is to lack the key entirely.
+  const init = { ...fastInit, hints: { maxHints: 0 }, antiEntropy: { ...fastInit.antiEntropy, enabled: false, tombstoneMinAge: 10 * minute } }
+  const c = await Cluster.create(t, 3, init)
+  const key = 'missed-both'
+  const seg = segmentOf(tokenOf(key), init.antiEntropy.segments ?? 16)
+  const [a, , x] = ['node-1', 'node-2', 'node-3']
+  // x misses both the put and the delete; their hints are not replayed.
+  c.down(x)
+  await c.node(a).put(key, 'old', { consistency: 'quorum' })
+  await c.node(a).delete(key, { consistency: 'quorum' })
+  c.up(x)
+  t.is(await c.node(x).service.getStored(key), undefined)
+  const signal = new AbortController().signal
+  const first = await c.node(a).antiEntropy.round(x, seg, signal)
+  t.true(first.differingLeaves > 0)
+  t.true((await c.node(x).service.getStored(key))?.record?.tombstone, 'x holds the tombstone')
+  const second = await c.node(a).antiEntropy.round(x, seg, signal)
+  t.is(second.differingLeaves, 0, 'the trees agree')
+})
+
 test('oversized keys and values and invalid UTF-8 are refused with named errors', async t => {
   const c = await Cluster.create(t, 3, noAntiEntropy)
   const s = c.node('node-1')
