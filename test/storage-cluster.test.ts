@@ -195,6 +195,14 @@ test('tombstones are purged only after every replica holds them, and deleted dat
   await t.throwsAsync(c.node(coord).get(key, { consistency: 'all' }), { instanceOf: KeyNotFoundError })
 })
 
+/** The first key `prefix/N` whose replicas include none of `avoid`. */
+function keyAvoiding (c: Cluster, prefix: string, ...avoid: string[]): string {
+  for (let i = 0; ; i++) {
+    const key = `${prefix}/${i}`
+    if (!c.node('node-1').replicasOf(key).some(r => avoid.includes(r))) return key
+  }
+}
+
 /** A clock `offset` ms ahead of this machine's, with real timers. */
 function offsetClock (offset: number | (() => number)): typeof systemClock {
   const now = typeof offset === 'function' ? offset : () => Date.now() + offset
@@ -205,12 +213,7 @@ test('after the replicas of a key restart, a write over a version stamped ahead 
   // node-5 runs 30 min fast, within the hour the mesh tolerates; its write is the stored version when the key's
   // replicas restart, and their clocks start from the wall clock again.
   const c = await Cluster.create(t, 5, noAntiEntropy, { 'node-5': offsetClock(30 * minute) })
-  let key = ''
-  for (let i = 0; ; i++) {
-    key = `skew/${i}`
-    const r = c.node('node-1').replicasOf(key)
-    if (!r.includes('node-5') && !r.includes('node-1')) break
-  }
+  const key = keyAvoiding(c, 'skew', 'node-5', 'node-1')
   const replicas = c.node('node-1').replicasOf(key)
   await c.node('node-5').put(key, 'from the fast clock', { consistency: 'all' })
   for (const r of replicas) { await c.stopNode(r); await c.startNode(r) }
@@ -254,12 +257,7 @@ const minAge = { ...fastInit, antiEntropy: { ...fastInit.antiEntropy, tombstoneM
 
 test('a hint of a write older than a delete, replayed after every replica holds the tombstone, does not bring the value back', async t => {
   const c = await Cluster.create(t, 5, minAge)
-  let key = ''
-  for (let i = 0; ; i++) {
-    key = `hint/${i}`
-    const r = c.node('node-1').replicasOf(key)
-    if (!r.includes('node-1') && !r.includes('node-2')) break
-  }
+  const key = keyAvoiding(c, 'hint', 'node-1', 'node-2')
   const replicas = c.node('node-1').replicasOf(key)
   const x = replicas[2]
   c.down(x)
@@ -313,11 +311,7 @@ test('a record its new replicas refuse as stamped too far ahead stays where it i
   // node-4's clock runs two hours fast, past the hour replicas accept; it holds a version it stamped, of a key the
   // ring gives to the other three. Rebalancing pushes it there, they refuse it, and it must not be purged here.
   const c = await Cluster.create(t, 4, { ...fastInit, antiEntropy: { ...fastInit.antiEntropy, rebalanceGrace: 0 } }, { 'node-4': offsetClock(2 * hour) })
-  let key = ''
-  for (let i = 0; ; i++) {
-    key = `ahead/${i}`
-    if (!c.node('node-1').replicasOf(key).includes('node-4')) break
-  }
+  const key = keyAvoiding(c, 'ahead', 'node-4')
   const ts = { wall: BigInt(Date.now() + 2 * hour), logical: 0, node: 'node-4' }
   await c.node('node-4').service.write({ records: [{ key, value: new TextEncoder().encode('ahead'), ts, tombstone: false, expiresAt: 0n }] })
   const rounds = c.node('node-4').antiEntropy.stats().completeRounds

@@ -674,7 +674,7 @@ test.serial('a steal whose reply is lost to a closed connection (UNAVAILABLE) do
   const [task] = await n.submit([{ cmd: 'true' }])
   await until('the steal cut', () => cut)
   await until('the task run', () => stored(mesh, task.id).state === 'succeeded')
-  t.pass()
+  t.is(stored(mesh, task.id).node, 'node-a', 'run by the thief')
 })
 
 test.serial('recovery after a restart runs a task whose record could not be read the first time', async t => {
