@@ -757,13 +757,6 @@ export class TaskManager {
   }
 
   /**
-   * Appends a write of the record as it is now to the task's chain, so writes land in order. The write is fenced: when
-   * asked (`verify`), or while this node may have been declared dead (a stall, see fenced()), it first re-reads the
-   * record at quorum and goes ahead only if the store still names the holder and attempt this node last saw, so a
-   * stale holder never overwrites a newer attempt or another node's adoption. The check is made when the write goes
-   * out, not when it was queued: a freeze may lie between the two.
-   */
-  /**
    * Writes a task's end (or a queued task's cancel). When every try fails, the task stays held (in `finishing`) and the
    * write is made again every END_RETRY_INTERVAL until it lands or the node stops: dropped, the store kept the task
    * queued or running under this live node, which held nothing, so no sweep would take it, and a restart ran it again
@@ -796,6 +789,13 @@ export class TaskManager {
     }
   }
 
+  /**
+   * Appends a write of the record as it is now to the task's chain, so writes land in order. The write is fenced: when
+   * asked (`verify`), or while this node may have been declared dead (a stall, see fenced()), it first re-reads the
+   * record at quorum and goes ahead only if the store still names the holder and attempt this node last saw, so a
+   * stale holder never overwrites a newer attempt or another node's adoption. The check is made when the write goes
+   * out, not when it was queued: a freeze may lie between the two.
+   */
   private persist (h: Held, opts: { verify?: boolean, tries?: number, timeout?: number } = {}): void {
     const rec = h.rec
     const bytes = encodeRecord(rec)
