@@ -468,8 +468,8 @@ export class AntiEntropy {
       if (!replicas.includes(this.self)) continue
       const storedAt = Number(e.stored.storedAt)
       // Dead since it was stored here (a tombstone) or since it expired, whichever is later.
-      const deadSince = Math.max(storedAt, e.record.tombstone ? 0 : Number(e.record.expiresAt))
-      if (now - deadSince < this.tombstoneMinAge) continue
+      const diedHere = Math.max(storedAt, e.record.tombstone ? 0 : Number(e.record.expiresAt))
+      if (now - diedHere < this.tombstoneMinAge) continue
       if (replicas.every(r => r === this.self || storedAt <= this.syncedAt(r, seg))) dead.push(e)
     }
     for (const e of dead) if (await this.c.service.purge(e.record.key, e.record.ts)) purged++
