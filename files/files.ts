@@ -1338,17 +1338,18 @@ export class Files {
         const wanted = req.cids.length === 0 ? undefined : new Set(req.cids.map(b => cidFromBytes(b).toString()))
         // Named files by lookup: every put asks for its file's removals, and a scan of every pin cost each member
         // that put a pass over tens of thousands of them.
+        const named = wanted == null ? undefined : [...wanted].flatMap(c => this.pins.pins.get(c) ?? [])
         let held: Pin[]
         let more = false
         if (req.limit > 0) {
           const limit = Math.min(req.limit, this.pinsPage)
-          held = wanted == null
+          held = named == null
             ? this.pins.idsAfter(req.after, limit + 1).flatMap(c => this.pins.pins.get(c) ?? [])
-            : [...wanted].flatMap(c => this.pins.pins.get(c) ?? []).filter(p => p.cid > req.after).sort((a, b) => a.cid < b.cid ? -1 : 1)
+            : named.filter(p => p.cid > req.after).sort((a, b) => a.cid < b.cid ? -1 : 1)
           more = held.length > limit
           held = held.slice(0, limit)
         } else {
-          held = wanted == null ? [...this.pins.pins.values()] : [...wanted].flatMap(c => this.pins.pins.get(c) ?? [])
+          held = named ?? [...this.pins.pins.values()]
         }
         const pins = held.map(toPinInfo)
         // Removals only of named files: a listing (no names) has no use for them, and a week of removals (kept

@@ -531,19 +531,15 @@ export class TaskManager {
         // The task is recorded, and is held below: it will run, so its id is the answer (an error would have the caller
         // submit it again, and both would run). The key is written again meanwhile, so that a resubmission finds it.
         this.log.warn({ err, id: rec.id }, 'writing a task\'s idempotency key failed; writing it again in the background')
-        let tries = 0
-        const again = (): void => {
-          this.once(C.END_RETRY_INTERVAL, () => {
-            // The task's end writes the key itself, with the record's expiry: a rewrite without one after it would
-            // keep the key for ever. One that raced the end writes it again with the expiry.
-            if (this.ended.has(rec.id)) return
-            void withDeadline(C.STORE_TIMEOUT, undefined, async sig => {
-              await store.put(key, value, sig)
-              if (this.ended.has(rec.id)) await store.put(key, value, sig, this.retention)
-            }).catch(() => { if (++tries < C.WRITE_TRIES) again() })
+        // The task's end writes the key itself, with the record's expiry: a rewrite without one after it would keep the
+        // key for ever. One that raced the end writes it again with the expiry.
+        this.retryLater(async () => {
+          if (this.ended.has(rec.id)) return
+          await withDeadline(C.STORE_TIMEOUT, undefined, async sig => {
+            await store.put(key, value, sig)
+            if (this.ended.has(rec.id)) await store.put(key, value, sig, this.retention)
           })
-        }
-        again()
+        }, C.WRITE_TRIES)
       }
     }
     if (this.stopping) return rec
@@ -770,20 +766,16 @@ export class TaskManager {
       if (this.stopping || h.dropped === true) throw err
       if (h.endPending !== true) {
         h.endPending = true
-        const again = (): void => {
-          this.once(C.END_RETRY_INTERVAL, () => {
-            if (h.dropped === true || this.held.get(h.rec.id) !== h) { h.endPending = false; return }
-            // Checked first: while this node could not write, another may have adopted the task and ended it.
-            this.persist(h, { verify: true })
-            h.write.then(() => {
-              h.endPending = false
-              if (this.held.get(h.rec.id) === h) this.held.delete(h.rec.id)
-              if (h.dropped !== true && terminalStates.has(h.rec.state)) this.remember(h.rec.id)
-              this.publishLoad()
-            }, again)
-          })
-        }
-        again()
+        this.retryLater(async () => {
+          if (h.dropped === true || this.held.get(h.rec.id) !== h) { h.endPending = false; return }
+          // Checked first: while this node could not write, another may have adopted the task and ended it.
+          this.persist(h, { verify: true })
+          await h.write
+          h.endPending = false
+          if (this.held.get(h.rec.id) === h) this.held.delete(h.rec.id)
+          if ((h.dropped as boolean | undefined) !== true && terminalStates.has(h.rec.state)) this.remember(h.rec.id)
+          this.publishLoad()
+        })
       }
       throw err
     }
@@ -1175,6 +1167,13 @@ export class TaskManager {
   private remember (id: string): void {
     this.ended.add(id)
     if (this.ended.size > 10_000) for (const x of this.ended) { this.ended.delete(x); if (this.ended.size <= 5_000) break }
+  }
+
+  /** Runs `attempt` every END_RETRY_INTERVAL until it resolves, `tries` times at most, or the node stops. */
+  private retryLater (attempt: () => Promise<void>, tries = Infinity): void {
+    this.once(C.END_RETRY_INTERVAL, () => {
+      attempt().catch(() => { if (tries > 1) this.retryLater(attempt, tries - 1) })
+    })
   }
 
   private once (ms: number, fn: () => void): void {
