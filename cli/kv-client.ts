@@ -1,3 +1,4 @@
+import { BadRequestError } from '../lib/errors.js'
 import { MeshClient, type ClientInit } from './client.js'
 
 export type Consistency = 'any' | 'one' | 'quorum' | 'all'
@@ -31,6 +32,8 @@ export class KvClient {
   }
 
   private static path (key: string, q: Record<string, string | number | undefined>): string {
+    // `/v1/kv/` is the scan route: an empty key would be answered as a wrong method on it.
+    if (key === '') throw new BadRequestError('the key is empty')
     const enc = key.split('/').map(encodeURIComponent).join('%2F')
     const qs = new URLSearchParams()
     for (const [k, v] of Object.entries(q)) if (v !== undefined) qs.set(k, String(v))
@@ -58,8 +61,11 @@ export class KvClient {
     return await res.json() as KvWriteResult
   }
 
-  /** `after`: only keys after this one, to page on from the last key of a full page. */
-  async scan (opts: { prefix?: string, limit?: number, after?: string, signal?: AbortSignal } = {}): Promise<{ entries: KvEntry[], unreachable: string[] }> {
+  /**
+   * `after`: only keys after this one, to page on from the last key of a page. `more` says keys may follow: the page
+   * stopped at its limit, or at the scan's size bound (8 MiB of keys and values) before it.
+   */
+  async scan (opts: { prefix?: string, limit?: number, after?: string, signal?: AbortSignal } = {}): Promise<{ entries: KvEntry[], unreachable: string[], more: boolean }> {
     const qs = new URLSearchParams()
     if (opts.prefix != null) qs.set('prefix', opts.prefix)
     if (opts.limit != null) qs.set('limit', String(opts.limit))

@@ -277,7 +277,8 @@ export function kvRoutes (api: ApiServer, storage: Storage, maxBody = MAX_VALUE_
       const r = await storage.scan({ prefix, limit, after, signal })
       return {
         entries: r.entries.map(e => ({ key: e.key, value: Buffer.from(e.value).toString('base64'), timestamp: timestampJson(e.timestamp) })),
-        unreachable: r.unreachable
+        unreachable: r.unreachable,
+        more: r.more
       }
     }
   })

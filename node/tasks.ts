@@ -39,8 +39,17 @@ function storeAdapter (storage: Storage): TaskStore {
         throw err
       }
     },
-    // Scans read every task record: give them the whole deadline, not the store's per-request default.
-    scan: async (prefix, limit, signal, after) => (await storage.scan({ prefix, limit, after, signal, timeoutMs: TC.STORE_TIMEOUT })).entries.map(e => ({ key: e.key, value: e.value }))
+    // Scans read every task record: give them the whole deadline, not the store's per-request default. A store scan
+    // stops at its size bound before the limit; sweeps take a short page for the last one, so this one goes on.
+    scan: async (prefix, limit, signal, after) => {
+      const out: Array<{ key: string, value: Uint8Array }> = []
+      for (let from = after; ;) {
+        const r = await storage.scan({ prefix, limit: limit - out.length, after: from, signal, timeoutMs: TC.STORE_TIMEOUT })
+        for (const e of r.entries) out.push({ key: e.key, value: e.value })
+        if (!r.more || r.entries.length === 0 || out.length >= limit) return out
+        from = out[out.length - 1].key
+      }
+    }
   }
 }
 

@@ -82,6 +82,8 @@ export interface AntiEntropyStats {
   pushed: number
   purged: number
   handedOff: number
+  /** Segments tombstone GC has read (it reads one only when something in it may be purged). */
+  gcScans: number
 }
 
 /**
@@ -130,9 +132,15 @@ export class AntiEntropy {
   private ringSeen = { key: '', since: 0 }
   /** segment -> engine key a rebalance stopped after, for the next round of that segment to go on from. */
   private readonly rebalanceFrom = new Map<number, string>()
+  /**
+   * segment -> when its next GC scan may purge something (the earliest a dead record there is old enough, or now for
+   * one waiting only for proof), and the service's count of mortal writes over it when that was found. Without it,
+   * every tick read the whole segment to find nothing, and a node at rest spent CPU in proportion to the keys it held.
+   */
+  private readonly collectDue = new Map<number, { due: number, mortal: number }>()
   /** peer -> segment -> stable time of the start of the last complete round. */
   private synced = new Map<string, Map<number, number>>()
-  private readonly counters: AntiEntropyStats = { rounds: 0, completeRounds: 0, failedRounds: 0, pulled: 0, pushed: 0, purged: 0, handedOff: 0 }
+  private readonly counters: AntiEntropyStats = { rounds: 0, completeRounds: 0, failedRounds: 0, pulled: 0, pushed: 0, purged: 0, handedOff: 0, gcScans: 0 }
 
   constructor (components: AntiEntropyComponents, init: AntiEntropyInit = {}) {
     this.c = components
@@ -159,6 +167,7 @@ export class AntiEntropy {
   start (): void {
     if (!this.enabled || this.running) return
     this.running = true
+    this.collectDue.clear()
     this.controller = new AbortController()
     this.schedule()
   }
@@ -249,6 +258,8 @@ export class AntiEntropy {
     if (key !== this.ringKey) {
       this.ringKey = key
       this.synced = new Map()
+      // Which records this node replicates, and so must collect, changed with the ring.
+      this.collectDue.clear()
     }
     if (key !== this.ringSeen.key) {
       this.ringSeen = { key, since: this.c.clock.now() }
@@ -454,25 +465,42 @@ export class AntiEntropy {
     return moved
   }
 
-  /** Tombstone (and expired value) GC for one segment. */
+  /**
+   * Tombstone (and expired value) GC for one segment. The segment is read only when something in it may be purged:
+   * a dead record old enough (or soon to be), or a tombstone or TTL value written since the last read.
+   */
   async collect (seg: number, signal: AbortSignal): Promise<number> {
     const ring = this.c.ring()
     if (ring.members.join(',') !== this.ringKey) return 0
     const now = this.c.clock.now()
+    const span = segment(seg, this.segments)
+    const mortal = this.c.service.mortalWritesIn(span)
+    const known = this.collectDue.get(seg)
+    if (known != null && known.mortal === mortal && now < known.due) return 0
+    this.collectDue.delete(seg)
+    this.counters.gcScans++
+    let due = Infinity
     let purged = 0
     const dead: LocalEntry[] = []
-    for await (const e of this.c.service.entries([segment(seg, this.segments)])) {
+    for await (const e of this.c.service.entries([span])) {
       signal.throwIfAborted()
-      if (!isDead(e.record, now)) continue
+      const r = e.record
+      if (!r.tombstone && r.expiresAt === 0n) continue
       const replicas = ring.replicasForToken(e.token, this.rf)
       if (!replicas.includes(this.self)) continue
       const storedAt = Number(e.stored.storedAt)
       // Dead since it was stored here (a tombstone) or since it expired, whichever is later.
-      const diedHere = Math.max(storedAt, e.record.tombstone ? 0 : Number(e.record.expiresAt))
-      if (now - diedHere < this.tombstoneMinAge) continue
-      if (replicas.every(r => r === this.self || storedAt <= this.syncedAt(r, seg))) dead.push(e)
+      const diedHere = Math.max(storedAt, r.tombstone ? 0 : Number(r.expiresAt))
+      if (!isDead(r, now) || now - diedHere < this.tombstoneMinAge) {
+        due = Math.min(due, diedHere + this.tombstoneMinAge)
+        continue
+      }
+      if (replicas.every(p => p === this.self || storedAt <= this.syncedAt(p, seg))) dead.push(e)
+      // Old enough but not yet proven held by every replica: look again on the segment's next visit.
+      else due = now
     }
     for (const e of dead) if (await this.c.service.purge(e.record.key, e.record.ts)) purged++
+    this.collectDue.set(seg, { due, mortal })
     this.counters.purged += purged
     this.c.metrics.tombstonesPurged.inc(purged)
     return purged

@@ -61,6 +61,11 @@ export const SELF_SKEW_HOLD = 1 * minute
 /** Scan page size per node. */
 export const DEFAULT_SCAN_LIMIT = 1000
 export const MAX_SCAN_LIMIT = 10_000
+/**
+ * Keys and values one scan answers with, at most (it then says `more`, and the caller pages on with `after`). The
+ * limit counts entries only, and 10,000 values of 1 MiB would have been gathered in the coordinator's memory at once.
+ */
+export const MAX_SCAN_BYTES = 8 * 1024 * 1024
 /** Statistics recount period (keys held are counted exactly by iteration, which is cheap at our sizes). */
 export const DEFAULT_STATS_INTERVAL = 1 * minute
 /** Records of concurrent writes to one replica sent in one request, at most. */

@@ -1,7 +1,7 @@
 import type { Logger } from '../lib/log.js'
 import type { Clock, TimerHandle } from '../lib/clock.js'
 import { deadline, withDeadline } from '../lib/abort.js'
-import { MalformedMessageError, MeshError, NodeUnreachableError, UnavailableError } from '../lib/errors.js'
+import { MalformedMessageError, MeshError, NodeUnreachableError, TimeoutError, UnavailableError } from '../lib/errors.js'
 import type { Record as KvRecord, Timestamp, ReadRequest, ReadResponse } from './storage.js'
 import { PeerBatches } from './peer-batches.js'
 import type { ConsistencyLevel, MembershipView, ReplicaTransport } from './types.js'
@@ -18,7 +18,7 @@ import {
   ClockSkewError
 } from './errors.js'
 import {
-  DEFAULT_REPLICATION_FACTOR, DEFAULT_REQUEST_TIMEOUT, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_TTL, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT,
+  DEFAULT_REPLICATION_FACTOR, DEFAULT_REQUEST_TIMEOUT, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_TTL, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT, MAX_SCAN_BYTES,
   DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_CLOCK_DRIFT, DEFAULT_ROUND_TIMEOUT, SELF_SKEW_HOLD, HANDOFF_BATCH_TIMEOUT, MAX_WRITE_BATCH, MAX_READ_BATCH, MAX_BATCHES_IN_FLIGHT, READ_OVERHEAD_BYTES, SINGLE_READER_RECHECK
 } from './constants.js'
 
@@ -114,12 +114,16 @@ export interface ScanOptions {
   signal?: AbortSignal
   /** @default the store's timeout */
   timeoutMs?: number
+  /** Bytes of keys and values in one answer, at most (at least one entry is returned). @default MAX_SCAN_BYTES (8 MiB) */
+  maxBytes?: number
 }
 
 export interface ScanResult {
   entries: GetResult[]
   /** Nodes that did not answer; keys held only by them are missing. */
   unreachable: string[]
+  /** Keys may follow the last entry: the scan stopped at its limit or its size bound. Page on with `after`. */
+  more: boolean
 }
 
 export interface HandoffResult {
@@ -526,12 +530,16 @@ export class Coordinator {
     const limit = opts.limit ?? DEFAULT_SCAN_LIMIT
     if (!(limit > 0) || limit > MAX_SCAN_LIMIT) throw new InvalidOptionError(`limit must be 1..${MAX_SCAN_LIMIT}, got ${limit}`)
     if (this.c.membership.ready?.() === false) throw new ViewNotReadyError()
+    const maxBytes = opts.maxBytes ?? MAX_SCAN_BYTES
     return await this.measure('scan', 'one', async () => {
-      const signal = deadline(this.timeoutOf(opts), opts.signal)
+      const timeoutMs = this.timeoutOf(opts)
+      const signal = deadline(timeoutMs, opts.signal)
       const members = new Set(this.c.membership.members())
       let nodes = [...new Set([this.self, ...this.c.membership.alive()])].filter(p => members.has(p))
       const unreachable = this.c.membership.members().filter(p => !nodes.includes(p))
       const entries: GetResult[] = []
+      let bytes = 0
+      let more = false
       const pageSize = Math.min(MAX_SCAN_LIMIT, limit + 16)
       let after = opts.after ?? ''
       // A member that freezes mid-scan would hold the whole scan until the deadline: its page is given up as soon as
@@ -560,7 +568,10 @@ export class Coordinator {
           }))
           for (const p of pages) if (p.res == null) unreachable.push(p.peer)
           nodes = pages.filter(p => p.res != null).map(p => p.peer)
-          if (nodes.length === 0) throw new UnavailableError(`scan: no node answered (${unreachable.length} unreachable)`)
+          if (nodes.length === 0) {
+            if (signal.aborted && opts.signal?.aborted !== true) throw new TimeoutError(`scan: no node answered within ${timeoutMs} ms`)
+            throw new UnavailableError(`scan: no node answered (${unreachable.length} unreachable)`)
+          }
           // Keys past the smallest "last key" of a node that has more are not final yet.
           let horizon: string | undefined
           const merged = new Map<string, KvRecord>()
@@ -578,18 +589,23 @@ export class Coordinator {
           }
           const keys = [...merged.keys()].filter(k => horizon == null || compareKeys(k, horizon) <= 0).sort(compareKeys)
           const now = this.c.clock.now()
-          for (const k of keys) {
-            const r = merged.get(k) as KvRecord
-            if (!isDead(r, now)) entries.push(toResult(r))
-            if (entries.length >= limit) break
+          let i = 0
+          for (; i < keys.length && entries.length < limit; i++) {
+            const r = merged.get(keys[i]) as KvRecord
+            if (isDead(r, now)) continue
+            const size = Buffer.byteLength(r.key) + r.value.byteLength
+            if (entries.length > 0 && bytes + size > maxBytes) break
+            bytes += size
+            entries.push(toResult(r))
           }
-          if (horizon == null || keys.length === 0) break
+          if (i < keys.length || (horizon != null && keys.length > 0)) more = entries.length >= limit || i < keys.length
+          if (more || horizon == null || keys.length === 0) break
           after = horizon
         }
       } finally {
         for (const off of offs) off()
       }
-      return { entries, unreachable }
+      return { entries, unreachable, more }
     })
   }
 

@@ -211,6 +211,23 @@ export class HintStore {
     this.replaying.set(target, p)
   }
 
+  /**
+   * Replays target's hints now, whatever membership says of it (a graceful leave's last delivery), and rejects on the
+   * first failure. It waits for a replay already running to the target and is registered as one itself: two replays
+   * of the same hints sent them twice and took them off the pending counts twice.
+   */
+  async flush (target: string): Promise<void> {
+    for (let running = this.replaying.get(target); running != null; running = this.replaying.get(target)) await running
+    if (!this.pending.has(target)) return
+    const p = this.replay(target, !this.c.membership.members().includes(target))
+    const settled: Promise<void> = p.then(() => {}, () => {}).finally(() => {
+      if (this.replaying.get(target) === settled) this.replaying.delete(target)
+      if (this.again.delete(target)) this.kick(target)
+    })
+    this.replaying.set(target, settled)
+    await p
+  }
+
   /** Replays every hint for target; resolves when done or on the first failure (the rest wait for the next kick). */
   async replay (target: string, orphaned = false): Promise<void> {
     const signal = this.controller.signal

@@ -186,7 +186,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
       const result = await co.handoff(signal)
       for (const target of Object.keys(hints.stats().byTarget)) {
         signal?.throwIfAborted()
-        await hints.replay(target, !membership.members().includes(target)).catch(err => { logger.warn({ err, target }, 'hint delivery before leaving failed') })
+        await hints.flush(target).catch(err => { logger.warn({ err, target }, 'hint delivery before leaving failed') })
       }
       return { ...result, hintsPending: hints.stats().pending }
     },

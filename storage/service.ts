@@ -42,6 +42,12 @@ const TREE_BUCKETS = 256
  * members (16 segments); in a larger mesh a share of them.
  */
 const MAX_KEPT_TREES = 256
+
+function sumBuckets (counts: Float64Array, span: TokenRange): number {
+  let n = 0
+  for (let b = Number(span.start >> TREE_BUCKET_SHIFT); b <= Number(span.end >> TREE_BUCKET_SHIFT); b++) n += counts[b]
+  return n
+}
 const HASH_BYTES = 16
 
 export interface ReplicaServiceComponents {
@@ -84,7 +90,7 @@ export interface ReplicaStats {
   /** Records held, including tombstones and expired values not yet purged. */
   records: number
   tombstones: number
-  /** Approximate bytes of data on disk. */
+  /** Bytes the store takes on disk: its files, the latest writes included (hints and the node's own records too). */
   bytes: number
 }
 
@@ -123,6 +129,8 @@ export class ReplicaService {
   private readonly nodeIds = new Map<string, string>()
   /** Writes and purges ended, per bucket of the token space (see tree). */
   private readonly writes = new Float64Array(TREE_BUCKETS)
+  /** Writes of tombstones and of values with a TTL so far, per token bucket: what tombstone GC must look at again. */
+  private readonly mortalWrites = new Float64Array(TREE_BUCKETS)
   /** Merkle trees built, by span and ranges, with the writes into their span when they were built. */
   private readonly trees = new Map<string, KeptTree>()
   private readonly inflight = new Map<number, number>()
@@ -429,11 +437,13 @@ export class ReplicaService {
       const storedAt = Math.floor(this.clock.now())
       this.inflight.set(id, storedAt)
       const tokens: bigint[] = []
+      const mortal: bigint[] = []
       try {
         const ops: EngineOp[] = []
         for (const r of winners.values()) {
           const token = tokenOf(r.key)
           tokens.push(token)
+          if (r.tombstone || r.expiresAt !== 0n) mortal.push(token)
           ops.push({ type: 'put', key: dataKey(r.key, token), value: StoredRecord.encode({ record: r, storedAt: BigInt(storedAt) }) })
           if (!existing.has(r.key)) ops.push({ type: 'put', key: KEY_PREFIX + r.key, value: EMPTY })
         }
@@ -441,6 +451,9 @@ export class ReplicaService {
       } finally {
         this.inflight.delete(id)
         for (const t of tokens) this.changed(t)
+        // Counted once the write has ended, so that a count read before a scan began never covers a record the scan
+        // could not see.
+        for (const t of mortal) this.mortalWrites[Number(t >> TREE_BUCKET_SHIFT)]++
       }
       for (const r of winners.values()) {
         const before = existing.get(r.key)
@@ -490,7 +503,7 @@ export class ReplicaService {
   }
 
   async stats (): Promise<ReplicaStats> {
-    return { ...this.counts, bytes: await this.engine.approximateSize(DATA_PREFIX, DATA_END) }
+    return { ...this.counts, bytes: await this.engine.sizeOnDisk() }
   }
 
   /** A write or purge of a record with this token has ended (committed or not): trees over it must be built again. */
@@ -500,9 +513,15 @@ export class ReplicaService {
 
   /** Writes so far into the token buckets span covers: unchanged since a tree was built, the tree still holds. */
   private writesIn (span: TokenRange): number {
-    let n = 0
-    for (let b = Number(span.start >> TREE_BUCKET_SHIFT); b <= Number(span.end >> TREE_BUCKET_SHIFT); b++) n += this.writes[b]
-    return n
+    return sumBuckets(this.writes, span)
+  }
+
+  /**
+   * Writes of tombstones and of values with a TTL so far into the token buckets span covers, counted once each write
+   * has ended. Unchanged since a scan began, the span holds no dead or mortal record that scan did not see.
+   */
+  mortalWritesIn (span: TokenRange): number {
+    return sumBuckets(this.mortalWrites, span)
   }
 
   /**

@@ -195,6 +195,43 @@ test('tombstones are purged only after every replica holds them, and deleted dat
   await t.throwsAsync(c.node(coord).get(key, { consistency: 'all' }), { instanceOf: KeyNotFoundError })
 })
 
+test('tombstone GC reads a segment only when something in it may be purged: never at rest, again after a delete, and when a TTL value comes of age', async t => {
+  const c = await Cluster.create(t, 3)
+  const all = ['node-1', 'node-2', 'node-3']
+  for (let i = 0; i < 30; i++) await c.node('node-1').put(`rest/${i}`, 'v', { consistency: 'all' })
+  const scans = (): number[] => all.map(id => c.node(id).antiEntropy.stats().gcScans)
+  /** Enough complete rounds on every node for each of them to visit every segment several times. */
+  const rounds = async (n: number): Promise<void> => {
+    const from = all.map(id => c.node(id).antiEntropy.stats().completeRounds)
+    await waitFor(() => all.every((id, i) => c.node(id).antiEntropy.stats().completeRounds > from[i] + n), `${n} more anti-entropy rounds`)
+  }
+  const gone = async (key: string): Promise<void> => {
+    await waitFor(async () => {
+      for (const id of all) if ((await c.node(id).service.getStored(key)) != null) return false
+      return true
+    }, `${key} purged on every replica`)
+  }
+
+  // Each segment is read once after start, having never been looked at; then, with only live values, never again.
+  await rounds(16)
+  const atRest = scans()
+  await rounds(40)
+  t.deepEqual(scans(), atRest, 'no segment read while nothing in the mesh can be purged')
+
+  await c.node('node-2').delete('rest/7')
+  await gone('rest/7')
+  t.true(scans().every((n, i) => n > atRest[i]), 'a delete brings the reads back on every replica')
+  await rounds(8)
+  const afterPurge = scans()
+  await rounds(40)
+  t.deepEqual(scans(), afterPurge, 'and they stop once the tombstone is purged')
+
+  // A TTL value is read once when written (still live), then not until it has expired: no write wakes it meanwhile.
+  await c.node('node-3').put('brief', 'soon gone', { consistency: 'all', ttl: 1500 })
+  await gone('brief')
+  await t.throwsAsync(c.node('node-1').get('brief', { consistency: 'all' }), { instanceOf: KeyNotFoundError })
+})
+
 /** The first key `prefix/N` whose replicas include none of `avoid`. */
 function keyAvoiding (c: Cluster, prefix: string, ...avoid: string[]): string {
   for (let i = 0; ; i++) {
@@ -546,8 +583,11 @@ test('scan merges replicas, newest wins, tombstones dropped, ordered and limited
   t.deepEqual(res.entries.map(e => e.key), [...res.entries.map(e => e.key)].sort())
   t.is(text(res.entries.find(e => e.key === 'scan/05')!.value), 'updated')
   t.false(res.entries.some(e => e.key === 'scan/07'))
+  t.false(res.more)
   const limited = await c.node('node-1').scan({ prefix: 'scan/', limit: 10 })
   t.deepEqual(limited.entries.map(e => e.key), res.entries.slice(0, 10).map(e => e.key))
+  t.true(limited.more)
+  t.false((await c.node('node-1').scan({ prefix: 'scan/', limit: 29 })).more, 'a limit the keys just fill leaves none to follow')
 
   // A member that stops answering mid-scan (frozen) is given up when it is declared dead, not at the deadline.
   c.network.setDown('node-3', 'timeout')
@@ -559,6 +599,28 @@ test('scan merges replicas, newest wins, tombstones dropped, ordered and limited
   const partial = await pending
   t.true(partial.unreachable.includes('node-3'))
   t.is(partial.entries.length, 29, 'every key has another replica')
+})
+
+test('a scan stops at its size bound and says more keys follow; paging on with after reads every key once', async t => {
+  const c = await Cluster.create(t, 3, noAntiEntropy)
+  const big = new Uint8Array(300 * 1024)
+  const keys = Array.from({ length: 12 }, (_, i) => `big/${String(i).padStart(2, '0')}`)
+  for (const k of keys) await c.node('node-1').put(k, big, { consistency: 'all' })
+  const seen: string[] = []
+  let after: string | undefined
+  for (let pages = 0; ; pages++) {
+    t.true(pages < keys.length, 'every page moves on')
+    const page = await c.node('node-2').scan({ prefix: 'big/', limit: 100, after, maxBytes: 1024 * 1024 })
+    t.true(page.entries.length >= 1 && page.entries.length <= 3, `a page of at most 1 MiB: ${page.entries.length} values of 300 KiB`)
+    seen.push(...page.entries.map(e => e.key))
+    if (!page.more) break
+    after = page.entries[page.entries.length - 1].key
+  }
+  t.deepEqual(seen, keys)
+  // One value over the bound still comes back alone, so that a scan always moves on.
+  const one = await c.node('node-3').scan({ prefix: 'big/', limit: 100, maxBytes: 1000 })
+  t.deepEqual(one.entries.map(e => e.key), ['big/00'])
+  t.true(one.more)
 })
 
 test('a joining node receives the ranges it now owns; old owners drop them; graceful leave hands off', async t => {
@@ -586,6 +648,43 @@ test('a joining node receives the ranges it now owns; old owners drop them; grac
   c.membership.leave('node-2')
   await c.stopNode('node-2')
   for (const k of keys) t.is(text((await c.node('node-1').get(k, { consistency: 'all' })).value), k)
+})
+
+test('a leave\'s hint delivery waits for a replay already running to the same replica: each hint is sent and counted once', async t => {
+  const c = await Cluster.create(t, 5, { ...noAntiEntropy, hints: { ...fastInit.hints, sweepInterval: 60_000 } })
+  const coord = 'node-1'
+  const target = 'node-2'
+  // Keys the coordinator does not replicate, so that its handoff has no records of its own to send: only the hints.
+  const keys: string[] = []
+  for (let i = 0; keys.length < 5; i++) {
+    const replicas = c.node(coord).replicasOf(`held/${i}`)
+    if (replicas.includes(target) && !replicas.includes(coord)) keys.push(`held/${i}`)
+  }
+  c.down(target)
+  for (const k of keys) await c.node(coord).put(k, 'while you were out')
+  t.is(c.node(coord).hints.stats().pending, keys.length)
+
+  c.network.hold(target)
+  t.teardown(() => { c.network.release(target) })
+  // Deadlines are AbortSignal.timeout timers, which keep no process alive; a daemon has other timers, this test not.
+  const alive = setInterval(() => {}, 1000)
+  t.teardown(() => { clearInterval(alive) })
+  c.network.setDown(target, false)
+  const writes = (): number => c.network.callsTo.get(target) ?? 0
+  const before = writes()
+  // Back in membership: the alive event starts a replay, which waits at the held replica.
+  c.membership.setAlive(target, true)
+  await waitFor(() => writes() > before, 'a replay to the held replica')
+  const leaving = c.node(coord).handoff(AbortSignal.timeout(20_000))
+  // The old handoff replayed the same hints beside it: a second write reached the held replica here.
+  await waitFor(() => writes() > before + 1, 'a second replay', 1000).catch(() => {})
+  c.network.release(target)
+  const res = await leaving
+  t.is(writes(), before + 1, 'the hints went to the replica once')
+  t.is(res.hintsPending, 0)
+  t.is(c.node(coord).hints.stats().pending, 0)
+  t.deepEqual(c.node(coord).hints.stats().byTarget, {})
+  for (const k of keys) t.is(text((await c.node(coord).get(k, { consistency: 'one', replica: target })).value), 'while you were out')
 })
 
 test('a graceful leave hands off to every live peer even when one peer is stalled', async t => {

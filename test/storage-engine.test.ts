@@ -51,6 +51,19 @@ test('level engine: relaxed durability never syncs', async t => {
   t.true(engine.stats().commits >= 1)
 })
 
+test('level engine: its size on disk counts the latest writes, which LevelDB\'s own estimate leaves out until a flush', async t => {
+  const engine = new LevelEngine({ path: join(await tempDir(t), 'db') })
+  await engine.open()
+  t.teardown(async () => { await engine.close() })
+  const before = await engine.sizeOnDisk()
+  await engine.batch(Array.from({ length: 100 }, (_, i) => ({ type: 'put' as const, key: `d/${i}`, value: new Uint8Array(1024) })))
+  t.true(await engine.sizeOnDisk() >= before + 100 * 1024)
+  const mem = new MemoryEngine()
+  await mem.open()
+  await mem.batch([{ type: 'put', key: 'é', value: new Uint8Array(10) }, { type: 'put', key: '\u{1F600}', value: new Uint8Array(10) }])
+  t.is(await mem.sizeOnDisk(), 2 + 4 + 20)
+})
+
 test('level engine: reopen keeps data; a second open of the same dir is DATA_DIR_LOCKED', async t => {
   const path = join(await tempDir(t), 'db')
   const a = new LevelEngine({ path })

@@ -7,8 +7,9 @@ import { KvClient, type Consistency } from '../kv-client.js'
 
 const levels = ['any', 'one', 'quorum', 'all']
 
-function consistencyOption (): Option {
-  return new Option('--consistency <level>', 'consistency level').choices(levels)
+/** `any` (a hint counts as an ack) is for writes only. */
+function consistencyOption (write = true): Option {
+  return new Option('--consistency <level>', 'consistency level').choices(write ? levels : levels.filter(l => l !== 'any'))
 }
 
 function kv (opts: ClientOpts): KvClient {
@@ -24,7 +25,7 @@ export function registerKvCommands (program: Command): void {
     .argument('[value]')
     .option('--file <path>', 'read the value from a file (- for stdin)')
     .addOption(consistencyOption())
-    .option('--ttl <duration>', 'expire after this long, e.g. 30s, 5m, 1h'))
+    .option('--ttl <duration>', 'expire after this long, e.g. 30s, 5m, 1h; a bare number is seconds'))
     .action(action(async (key: string, value: string | undefined, opts: ClientOpts & { file?: string, consistency?: Consistency, ttl?: string }) => {
       if ((value == null) === (opts.file == null)) throw new MeshError('BAD_REQUEST', 'give either VALUE or --file')
       let bytes: Uint8Array
@@ -43,7 +44,7 @@ export function registerKvCommands (program: Command): void {
 
   clientCommand(group.command('get').description('print a value (raw bytes; --json for {key,value(base64),timestamp})')
     .argument('<key>')
-    .addOption(consistencyOption())
+    .addOption(consistencyOption(false))
     .addOption(new Option('--replica <peerId>', 'read only this replica (implies --consistency one); for debugging').hideHelp()))
     .action(action(async (key: string, opts: ClientOpts & { consistency?: Consistency, replica?: string }) => {
       const r = await kv(opts).get(key, { consistency: opts.consistency, replica: opts.replica })
@@ -71,6 +72,8 @@ export function registerKvCommands (program: Command): void {
       print(opts, r, () => {
         for (const e of r.entries) process.stdout.write(`${e.key}\t${Buffer.from(e.value, 'base64').toString('utf8')}\n`)
         if (r.unreachable.length > 0) process.stderr.write(`mesh: ${r.unreachable.length} node(s) unreachable; results may be incomplete\n`)
+        const last = r.entries[r.entries.length - 1]
+        if (r.more && last != null) process.stderr.write(`mesh: more keys follow; page on with --after ${JSON.stringify(last.key)}\n`)
       })
     }))
 }
