@@ -7,7 +7,7 @@ import { MeshError, toMeshError } from '../lib/errors.js'
 import { configFromEnv, configFromFile, durationMs, resolveConfig, type MeshConfig } from '../node/config.js'
 import { version } from '../node/version.js'
 import { formatBytes, formatDuration, printTable } from './format.js'
-import { action, client, clientCommand, collect, fail, print, setJsonErrors, type ClientOpts } from './common.js'
+import { action, client, clientCommand, collect, fail, localPathError, print, setJsonErrors, type ClientOpts } from './common.js'
 import { registerResourceCommands } from './commands/resource.js'
 import { registerKvCommands } from './commands/kv.js'
 import { registerFileCommands } from './commands/files.js'
@@ -96,7 +96,10 @@ clientCommand(program.command('status'))
         const tr = st(m, 'tasksRunning')
         const tq = st(m, 'tasksQueued')
         const share = st(m, 'ringShare')
-        const bytes = st(m, 'dataBytes')
+        // A member's data load: its KV store and its file blocks.
+        const kvBytes = st(m, 'dataBytes')
+        const fileBytes = st(m, 'fileBytes')
+        const bytes = kvBytes == null && fileBytes == null ? undefined : (kvBytes ?? 0) + (fileBytes ?? 0)
         return [
           ({ alive: 'UP', suspect: 'SUSPECT', dead: 'DOWN', left: 'LEFT' } as Record<string, string>)[m.state] ?? m.state,
           (m.addrs[0] ?? '-').replace(/\/p2p\/.*$/, ''),
@@ -243,5 +246,5 @@ try {
     if (wantsJson) process.stdout.write(JSON.stringify(new MeshError('BAD_REQUEST', err.message.replace(/^error: /, '').trim()).toJSON()) + '\n')
     process.exit(64)
   }
-  fail(toMeshError(err))
+  fail(localPathError(err) ?? toMeshError(err))
 }

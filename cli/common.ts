@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander'
-import { MeshError, toMeshError } from '../lib/errors.js'
+import { BadRequestError, MeshError, toMeshError } from '../lib/errors.js'
 import { MeshClient, defaultApi } from './client.js'
 
 export const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
@@ -30,9 +30,34 @@ export function action<A extends any[]>(fn: (...args: A) => Promise<void>): (...
     try {
       await fn(...args)
     } catch (err) {
-      fail(toMeshError(err))
+      fail(localPathError(err) ?? toMeshError(err))
     }
   }
+}
+
+/** Why a path on this machine could not be used, for the errno codes a user's own path gives. */
+const PATH_REASONS: { [code: string]: string } = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'it is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EEXIST: 'it already exists',
+  ENAMETOOLONG: 'the name is too long',
+  ELOOP: 'too many symbolic links'
+}
+
+/**
+ * A file or directory the user named (an input, an output, a data dir) that cannot be used is bad input (exit 64),
+ * not a fault of the program (INTERNAL, exit 70).
+ */
+export function localPathError (err: unknown): MeshError | undefined {
+  const e = err as { code?: unknown, path?: unknown, dest?: unknown, syscall?: unknown } | undefined
+  if (typeof e?.code !== 'string' || typeof e.path !== 'string' || typeof e.syscall !== 'string') return undefined
+  const reason = PATH_REASONS[e.code]
+  if (reason == null) return undefined
+  const path = typeof e.dest === 'string' && (e.code === 'EISDIR' || e.code === 'EEXIST') ? e.dest : e.path
+  return new BadRequestError(`cannot use ${path}: ${reason}`)
 }
 
 export function fail (e: MeshError): never {

@@ -788,6 +788,7 @@ export class Files {
       return { index: i, cid: c, size: chunkLength(manifest, i), replicas: holders.length, holders }
     })
     if (pinInfos.length === 0 && !answers.some(a => a.present[0] === true)) throw new FileNotFoundError(`no member holds ${cid.toString()}`)
+    // The largest factor asked for, which repairs bring every holder to (see adoptLargestFactor).
     const replicas = Math.max(0, ...pinInfos.map(p => p.replicas))
     return {
       cid: cid.toString(),
@@ -1157,7 +1158,9 @@ export class Files {
         await this.unpinLocal(cid, removedAt)
         continue
       }
-      if (pin.replicas === 0) pin = await this.learnPin(pin, answers.flatMap(a => a.res.pins.filter(p => CID.decode(p.cid).equals(cid)).map(fromPinInfo)))
+      const others = answers.flatMap(a => a.res.pins.filter(p => CID.decode(p.cid).equals(cid)).map(fromPinInfo))
+      if (pin.replicas === 0) pin = await this.learnPin(pin, others)
+      if (pin.replicas !== 0) pin = await this.adoptLargestFactor(pin, others)
       const holders = [this.self, ...answers.filter(a => a.res.pins.some(p => CID.decode(p.cid).equals(cid))).map(a => a.peer)].sort()
       if (!await this.locallyComplete(pin)) {
         void this.pull(cid, holders.filter(h => h !== this.self))
@@ -1236,6 +1239,24 @@ export class Files {
     await this.pins.set(learned)
     this.log.info({ cid: pin.cid, replicas, from: others.length }, 'a rebuilt pin took its replication factor from the other holders')
     return learned
+  }
+
+  /**
+   * A file's replication factor is the largest any of its puts asked for. The same content put again (by another user,
+   * say) with another factor is pinned on the members that put places, not on the first put's holders; the holders
+   * then disagreed, and the file was kept at the factor of whichever of them led its repairs, while `stat` showed the
+   * largest. The largest is the one that keeps every caller's copies; a lower one needs an `rm` and a new put.
+   */
+  private async adoptLargestFactor (pin: Pin, others: Pin[]): Promise<Pin> {
+    const largest = Math.max(0, ...others.map(p => p.replicas))
+    if (largest <= pin.replicas) return pin
+    // The pin as it is now: the round's answers took a while, and a removal may have come meanwhile.
+    const current = this.pins.pins.get(pin.cid)
+    if (current == null || current.replicas >= largest) return current ?? pin
+    const adopted = { ...current, replicas: largest }
+    await this.pins.set(adopted)
+    this.log.info({ cid: pin.cid, replicas: largest, was: current.replicas }, 'took the largest replication factor another holder has for the file')
+    return adopted
   }
 
   /** Checks that every block of a pin is here (by presence; content is verified on each read). */

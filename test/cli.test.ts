@@ -74,3 +74,29 @@ test('MESH_API is honoured by client commands', async t => {
   t.is(r.code, 69)
   t.regex(r.stderr, /127\.0\.0\.1:2/)
 })
+
+test('a path of this machine that cannot be used is bad input (64), not an internal error; get -o DIR is refused before any transfer', async t => {
+  const cases = [
+    ['kv', 'put', 'k', '--file', '/nonexistent/value'],
+    ['task', 'submit', '--batch', '/nonexistent/tasks.jsonl'],
+    ['file', 'get', 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy', '-o', '/nonexistent/dir/out.bin'],
+    ['file', 'get', 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy', '-o', '/tmp']
+  ]
+  for (const args of cases) {
+    // No node listens there: each is refused before the API is asked.
+    const r = await mesh([...args, '--api', 'http://127.0.0.1:9', '--json'])
+    t.is(r.code, 64, `${args.join(' ')}: ${r.stdout}`)
+    const e = JSON.parse(r.stdout).error
+    t.is(e.code, 'BAD_REQUEST', args.join(' '))
+    t.regex(e.message, /nonexistent|is a directory/, args.join(' '))
+  }
+})
+
+test('an empty key is refused by name; a read offers no `any` level', async t => {
+  const empty = await mesh(['kv', 'put', '', 'v', '--api', 'http://127.0.0.1:9', '--json'])
+  t.is(empty.code, 64)
+  t.deepEqual(JSON.parse(empty.stdout).error, { code: 'BAD_REQUEST', message: 'the key is empty' })
+  const any = await mesh(['kv', 'get', 'k', '--consistency', 'any', '--api', 'http://127.0.0.1:9'])
+  t.is(any.code, 64)
+  t.regex(any.stderr, /Allowed choices are one, quorum, all/)
+})

@@ -493,6 +493,28 @@ test('a surplus replica (a holder back after its replacement was made) is droppe
   t.is((await holders(nodes, put.cid)).length, 2)
 })
 
+test('the same content put again with a lower factor is kept at the larger one on every holder, whichever leads', async t => {
+  const { nodes } = await mesh(t, 5)
+  // The member with the lowest peer id leads the file's repairs once it holds it: the second put goes through it.
+  const lead = [...nodes].sort((a, b) => a.peerId < b.peerId ? -1 : 1)[0]
+  const data = randomBytes(3 * chunkSize)
+  const first = await nodes.find(n => n !== lead)!.files.importFile(source(data), { replicas: 3 })
+  const second = await lead.files.importFile(source(data, 4096), { replicas: 1 })
+  t.is(second.cid, first.cid)
+  t.is(lead.files.pins.pins.get(first.cid)?.replicas, 1, 'the second put pinned its own factor on the leader')
+  const settled = async (): Promise<boolean> => {
+    for (const n of [...nodes].sort((a, b) => a.peerId < b.peerId ? -1 : 1)) await n.files.repairNow()
+    const held = await holders(nodes, first.cid)
+    return held.length === 3 && held.every(n => n.files.pins.pins.get(first.cid)?.replicas === 3)
+  }
+  await waitUntil(settled)
+  const stat = await nodes[4].files.stat(first.cid)
+  t.is(stat.replicas, 3)
+  t.is(stat.holders.length, 3)
+  t.is(stat.underReplicated, 0)
+  t.deepEqual((await nodes[2].files.list()).map(f => [f.cid, f.replicas, f.holders]), [[first.cid, 3, 3]])
+})
+
 test('a replica that stops answering mid-put is dropped from the put once membership declares it dead', async t => {
   // Chunk deadlines far longer than the test's own: only the dead declaration can end the wait.
   const { nodes, world } = await mesh(t, 4, true, { chunkTimeout: 3_600_000, directPutLimit: 0 })

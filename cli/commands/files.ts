@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs'
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
-import { basename } from 'node:path'
+import { basename, dirname } from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Option, type Command } from 'commander'
@@ -112,6 +112,9 @@ export function registerFileCommands (program: Command): void {
       // Written once the node answers with bytes: a get that fails first (no such file, a bad range) leaves nothing.
       let fresh = false
       if (!toStdout) {
+        // Found only at the rename, after the whole download, and with the parts left beside the directory.
+        if ((await stat(opts.output).catch(() => undefined))?.isDirectory() === true) throw new BadRequestError(`${opts.output} is a directory; give the path of the file to write`)
+        if ((await stat(dirname(opts.output)).catch(() => undefined))?.isDirectory() !== true) throw new BadRequestError(`cannot write ${opts.output}: ${dirname(opts.output)} is not a directory`)
         const prev = await readFile(stateFile, 'utf8').then(t => JSON.parse(t) as PartState, () => undefined)
         if (prev != null && prev.cid === want.cid && prev.offset === want.offset && prev.length === want.length) {
           have = await stat(part).then(s => s.size, () => 0)
