@@ -1495,7 +1495,7 @@ class Transfer {
             tried.clear()
             continue
           }
-          if (lastErr == null || notFound(lastErr)) throw new FileNotFoundError(`no provider of ${this.cid.toString()} has ${block.toString()}`)
+          if (lastErr == null || notFound(lastErr)) throw new FileNotFoundError(block.toString() === this.cid.toString() ? `no member holds ${this.cid.toString()}` : `no provider of ${this.cid.toString()} has its block ${block.toString()}`)
           throw new UnavailableError(`could not fetch ${block.toString()}: ${toMeshError(lastErr).message}`)
         }
         if (candidates.length > 0 && running.size < 2) {
