@@ -132,6 +132,17 @@ class Channel {
   get inFlight (): number { return this.pending.size }
 
   /**
+   * The stream can still carry calls. Its `close` event is what fails a channel, but a stream that closed before the
+   * channel listened (the remote answered the protocol and reset the stream, or the connection went, while libp2p
+   * finished opening it) fires none: such a channel must not be kept, or every later call to the peer fails with
+   * "not writable" until the process restarts. One whose remote closed its end would take calls and answer none.
+   */
+  get usable (): boolean {
+    const s = this.stream
+    return !this.closed && s.status === 'open' && s.writeStatus === 'writable' && s.readStatus !== 'closing' && s.readStatus !== 'closed'
+  }
+
+  /**
    * One timer per call and no AbortController unless the caller passed a signal: on loopback, allocating signals cost
    * a measurable share of the round trip.
    */
@@ -376,7 +387,8 @@ export class Rpc {
       const peerKey = typeof peer === 'string' ? peer : peer.toString()
       const key = peerKey + ' ' + protocolId(service)
       let channel = this.open.get(key)
-      if (channel == null || channel.closed) channel = await this.channel(key, peer, service, options.signal == null ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]))
+      if (channel != null && !channel.usable) channel.fail(new UnavailableError('rpc stream closed'))
+      if (channel == null || !channel.usable) channel = await this.channel(key, peer, service, options.signal == null ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]))
       const res = await channel.call(method, body, timeoutMs, `${service.name}.${method}`, options.signal)
       let decoded: ResponseOf<M[K]>
       try {
@@ -405,6 +417,10 @@ export class Rpc {
           const channel = new Channel(stream, service.maxMessageSize ?? C.maxMessageSize, () => {
             if (this.open.get(key) === channel) this.open.delete(key)
           }, () => { this.metrics?.malformed.inc({ service: service.name, reason: 'response' }) }, service.coalesce)
+          if (!channel.usable) {
+            channel.fail(new UnavailableError('rpc stream closed while it was being opened'))
+            throw new UnavailableError(`cannot reach ${peer.toString()} for ${service.name}: the stream closed while it was being opened`)
+          }
           this.open.set(key, channel)
           return channel
         } catch (err) {

@@ -57,7 +57,14 @@ export interface HintTargetStats {
   oldestAgeMs: number
   /** A replay to the target is running. */
   replaying: boolean
+  /** Replays to the target that failed since the last one that delivered. */
+  failures: number
 }
+
+/** Replays failed in a row before a warning (then one every ten times as many). */
+const FAILURES_BEFORE_WARNING = 5
+/** Targets whose failures are counted at most (ids from the store, not the wire; a bound all the same). */
+const MAX_FAILING_TARGETS = 1024
 
 /**
  * Durable hints: a coordinator that could not reach a replica keeps the record locally under
@@ -77,6 +84,8 @@ export class HintStore {
   private seq = 0
   private readonly replaying = new Map<string, Promise<void>>()
   private readonly again = new Set<string>()
+  /** target -> replays failed in a row: a target alive in membership whose replays keep failing is worth a warning. */
+  private readonly failures = new Map<string, number>()
   private readonly retryDelay: number
   private controller = new AbortController()
   private timer: TimerHandle | undefined
@@ -151,7 +160,7 @@ export class HintStore {
         const t = parseInt(k.slice(prefix.length, prefix.length + 12), 16)
         if (Number.isFinite(t)) oldest = t
       }
-      out[target] = { pending, oldestAgeMs: Math.max(0, Math.round(now - oldest)), replaying: this.replaying.has(target) }
+      out[target] = { pending, oldestAgeMs: Math.max(0, Math.round(now - oldest)), replaying: this.replaying.has(target), failures: this.failures.get(target) ?? 0 }
     }
     return out
   }
@@ -181,7 +190,7 @@ export class HintStore {
     this.total -= n
     const left = (this.pending.get(target) ?? 0) - n
     if (left > 0) this.pending.set(target, left)
-    else this.pending.delete(target)
+    else { this.pending.delete(target); this.failures.delete(target) }
     this.c.metrics.hintsPending.set(this.total)
   }
 
@@ -200,7 +209,14 @@ export class HintStore {
     this.again.delete(target)
     let failed = false
     const p = this.replay(target, !members.includes(target))
-      .catch(err => { failed = true; this.log.debug({ err, target }, 'hint replay interrupted') })
+      .then(() => { this.failures.delete(target) }, err => {
+        failed = true
+        const n = (this.failures.get(target) ?? 0) + 1
+        if (this.failures.size < MAX_FAILING_TARGETS || this.failures.has(target)) this.failures.set(target, n)
+        // One failure is routine (the replica is still starting); a run of them, to a member held alive, is not.
+        if (n === FAILURES_BEFORE_WARNING || n % (10 * FAILURES_BEFORE_WARNING) === 0) this.log.warn({ err, target, failures: n, pending: this.pending.get(target) }, 'hint replay to a live replica keeps failing')
+        else this.log.debug({ err, target }, 'hint replay interrupted')
+      })
       .finally(() => {
         this.replaying.delete(target)
         if (!this.again.delete(target) || !this.running) return

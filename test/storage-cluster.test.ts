@@ -99,6 +99,22 @@ test('hints are replayed when the replica comes back', async t => {
   t.is(c.node(coord).hints.stats().pending, 0)
 })
 
+test('replays to a replica held alive that keep failing are counted per target; the count goes once one delivers', async t => {
+  const c = await Cluster.create(t, 5, noAntiEntropy)
+  const key = 'hinted-failing'
+  const target = c.node('node-1').replicasOf(key)[1]
+  const coord = c.other(target)
+  c.down(target)
+  await c.node(coord).put(key, 'v')
+  // Alive in membership, unreachable on the network: each sweep's replay fails.
+  c.membership.setAlive(target, true)
+  await waitFor(async () => ((await c.node(coord).hints.targets())[target]?.failures ?? 0) >= 3, 'failed replays counted')
+  c.network.setDown(target, false)
+  await waitFor(() => c.node(coord).hints.stats().pending === 0, 'hints delivered')
+  t.deepEqual(await c.node(coord).hints.targets(), {})
+  t.is(text((await c.node(coord).get(key, { consistency: 'one', replica: target })).value), 'v')
+})
+
 test('read repair fixes a stale replica', async t => {
   const c = await Cluster.create(t, 5, noAntiEntropy)
   const key = 'repair-me'
