@@ -58,9 +58,11 @@ export async function createNodeDht (node: MeshNode): Promise<Subsystem | undefi
       api.route({
         method: 'POST',
         path: '/v1/resources/:name',
-        handler: async ({ params, body }) => {
+        handler: async ({ params, query, body }) => {
           const raw = (await body()).toString('utf8').trim()
-          let ttl: number | undefined
+          // In the query too, as the KV routes take theirs; a bad one is refused rather than ignored.
+          const q = query.get('ttl')
+          let ttl: number | undefined = q == null ? undefined : parseDuration(q, 'ttl')
           if (raw !== '') {
             let parsed: any
             try { parsed = JSON.parse(raw) } catch { throw new BadRequestError('the body must be JSON, e.g. {"ttl":"1h"}') }

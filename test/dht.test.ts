@@ -212,6 +212,13 @@ test.serial('bad names are 400; peer find returns addrs, 400 on a malformed id, 
     t.is(r.status, 400, body)
     t.is(((await r.json()) as { error: { code: string } }).error.code, 'BAD_REQUEST', body)
   }
+  // The TTL in the query, as the KV routes take theirs: a bad one was ignored and the advert made without it.
+  const badQuery = await fetch(`${net.nodes[0].api}/v1/resources/ttl-check?ttl=abc`, { method: 'POST' })
+  t.is(badQuery.status, 400)
+  const inQuery = await fetch(`${net.nodes[0].api}/v1/resources/ttl-check?ttl=1h`, { method: 'POST' })
+  t.is(inQuery.status, 200)
+  t.truthy(((await inQuery.json()) as { expiresAt?: string }).expiresAt)
+  await fetch(`${net.nodes[0].api}/v1/resources/ttl-check`, { method: 'DELETE' })
 
   const p = await mesh(['peer', 'find', net.nodes[4].peerId, '--api', net.nodes[1].api, '--json'])
   t.is(p.code, 0, p.stderr)
