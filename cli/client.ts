@@ -113,7 +113,13 @@ export class MeshClient {
       body: body === undefined ? undefined : JSON.stringify(body),
       headers: body === undefined ? {} : { 'content-type': 'application/json' }
     })
-    return await res.json() as T
+    const text = await res.text()
+    try {
+      return JSON.parse(text) as T
+    } catch {
+      // A node always answers JSON here: anything else is another server (a wrong --api), not a fault of this program.
+      throw new MeshError('NODE_UNREACHABLE', `the server at ${this.api} did not answer ${method} ${path} as a mesh node (not JSON); check --api`)
+    }
   }
 
   async status (): Promise<{ peerId: string, addrs: string[], version: string, uptimeMs: number, connections: number }> {

@@ -1,4 +1,4 @@
-import { BadRequestError } from '../lib/errors.js'
+import { BadRequestError, MeshError } from '../lib/errors.js'
 import { MeshClient, type ClientInit } from './client.js'
 
 export type Consistency = 'any' | 'one' | 'quorum' | 'all'
@@ -52,8 +52,12 @@ export class KvClient {
   /** Throws a MeshError NOT_FOUND when the key is missing. `replica` pins a `one` read to that peer. */
   async get (key: string, opts: KvOptions & { replica?: string } = {}): Promise<KvGetResult> {
     const res = await this.mesh.request('GET', KvClient.path(key, { consistency: opts.consistency, replica: opts.replica, timeout: opts.timeoutMs }), { signal: opts.signal })
+    const timestamp = res.headers.get('x-mesh-timestamp')
+    // Every value a node answers with has its version: without one, the server is not a mesh node (a wrong --api), and
+    // its page must not pass for the value.
+    if (timestamp == null) throw new MeshError('NODE_UNREACHABLE', `the server at ${this.mesh.api} did not answer as a mesh node (no x-mesh-timestamp header); check --api`)
     const value = new Uint8Array(await res.arrayBuffer())
-    return { key, value, timestamp: res.headers.get('x-mesh-timestamp') ?? '' }
+    return { key, value, timestamp }
   }
 
   async delete (key: string, opts: KvOptions = {}): Promise<KvWriteResult> {

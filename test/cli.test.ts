@@ -1,4 +1,6 @@
 import test from 'ava'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { mesh } from './util.js'
 
 test('mesh --version and mesh help work', async t => {
@@ -99,4 +101,17 @@ test('an empty key is refused by name; a read offers no `any` level', async t =>
   const any = await mesh(['kv', 'get', 'k', '--consistency', 'any', '--api', 'http://127.0.0.1:9'])
   t.is(any.code, 64)
   t.regex(any.stderr, /Allowed choices are one, quorum, all/)
+})
+
+test('a server that is not a mesh node (a wrong --api) is NODE_UNREACHABLE, and its page never passes for a value', async t => {
+  const server = createServer((req, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end('<html>not a mesh node</html>') })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.close() })
+  const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  for (const args of [['kv', 'get', 'k'], ['status']]) {
+    const r = await mesh([...args, '--api', api, '--json'])
+    t.is(r.code, 69, args.join(' '))
+    t.is(JSON.parse(r.stdout).error.code, 'NODE_UNREACHABLE', args.join(' '))
+    t.false(r.stdout.includes('<html>'), args.join(' '))
+  }
 })
