@@ -1,4 +1,5 @@
 #!/usr/bin/env -S node --max-semi-space-size=4 --single-threaded-gc
+import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
@@ -154,8 +155,12 @@ token.command('create')
   .option('--json', 'print JSON')
   .action(action(async (opts: { dataDir: string, readOnly?: boolean, json?: boolean }) => {
     const { createToken } = await import('../node/tokens.js')
+    // A token may be made before a node's first start (one that will listen off loopback needs it then), so a new dir is
+    // made; but a mistyped --data-dir would go unnoticed, so that case is said.
+    const fresh = !existsSync(join(opts.dataDir, 'identity.key'))
     await mkdir(opts.dataDir, { recursive: true, mode: 0o700 })
     const t = await createToken(opts.dataDir, opts.readOnly === true ? 'read' : 'write')
+    if (fresh) process.stderr.write(`mesh: no node has started in ${opts.dataDir} yet; the token applies once one does\n`)
     print(opts, t, () => {
       console.log(t.token)
       if (process.stderr.isTTY) process.stderr.write(`${t.access === 'write' ? 'read-write' : 'read-only'} token ${t.id}; clients send it as --token or MESH_TOKEN\n`)

@@ -1,6 +1,9 @@
 import test from 'ava'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { mesh } from './util.js'
 
 test('mesh --version and mesh help work', async t => {
@@ -114,4 +117,13 @@ test('a server that is not a mesh node (a wrong --api) is NODE_UNREACHABLE, and 
     t.is(JSON.parse(r.stdout).error.code, 'NODE_UNREACHABLE', args.join(' '))
     t.false(r.stdout.includes('<html>'), args.join(' '))
   }
+})
+
+test('token create in a dir where no node has started says so, and still makes the token for the first start', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'meshos-token-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const r = await mesh(['token', 'create', '--data-dir', join(dir, 'node')])
+  t.is(r.code, 0, r.stderr)
+  t.regex(r.stdout.trim(), /^mesh_rw_/)
+  t.regex(r.stderr, /no node has started in .*node yet/)
 })
