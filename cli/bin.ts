@@ -73,7 +73,9 @@ program.command('start')
       taskRetentionMs: durationMs(opts.taskRetention),
       clockSkewMs: opts.clockSkewMs == null ? undefined : Number(opts.clockSkewMs)
     }
-    await runDaemon(resolveConfig(file, env, flags))
+    // The daemon's own file errors (its data dir, its stores) are its faults or its disk's, not bad input to a command:
+    // made MeshErrors here, they keep their codes rather than become BAD_REQUEST as a client command's paths do.
+    await runDaemon(resolveConfig(file, env, flags)).catch(err => { throw toMeshError(err) })
   }))
 
 clientCommand(program.command('status'))

@@ -1158,7 +1158,9 @@ export class Files {
         await this.unpinLocal(cid, removedAt)
         continue
       }
-      const others = answers.flatMap(a => a.res.pins.filter(p => CID.decode(p.cid).equals(cid)).map(fromPinInfo))
+      // Pins made before the latest removal are on their way out (a holder that was away during the rm): their factor
+      // and name are not the file's any more.
+      const others = answers.flatMap(a => a.res.pins.filter(p => CID.decode(p.cid).equals(cid)).map(fromPinInfo)).filter(p => p.pinnedAt > removedAt)
       if (pin.replicas === 0) pin = await this.learnPin(pin, others)
       if (pin.replicas !== 0) pin = await this.adoptLargestFactor(pin, others)
       const holders = [this.self, ...answers.filter(a => a.res.pins.some(p => CID.decode(p.cid).equals(cid))).map(a => a.peer)].sort()
@@ -1229,7 +1231,7 @@ export class Files {
    * no other holder answers, a round uses the default factor without keeping it.
    */
   private async learnPin (pin: Pin, others: Pin[]): Promise<Pin> {
-    const replicas = Math.max(0, ...others.map(p => p.replicas))
+    const replicas = Math.min(C.MAX_REPLICAS, Math.max(0, ...others.map(p => p.replicas)))
     // No other holder answered this round: the default serves this round only, and a later round asks again.
     if (replicas === 0) return { ...pin, replicas: this.replicas }
     // The pin as it is now: the round's answers took a while, and a removal or a completed pull may have come meanwhile.
@@ -1248,7 +1250,7 @@ export class Files {
    * largest. The largest is the one that keeps every caller's copies; a lower one needs an `rm` and a new put.
    */
   private async adoptLargestFactor (pin: Pin, others: Pin[]): Promise<Pin> {
-    const largest = Math.max(0, ...others.map(p => p.replicas))
+    const largest = Math.min(C.MAX_REPLICAS, Math.max(0, ...others.map(p => p.replicas)))
     if (largest <= pin.replicas) return pin
     // The pin as it is now: the round's answers took a while, and a removal may have come meanwhile.
     const current = this.pins.pins.get(pin.cid)

@@ -387,8 +387,14 @@ export class Rpc {
       const peerKey = typeof peer === 'string' ? peer : peer.toString()
       const key = peerKey + ' ' + protocolId(service)
       let channel = this.open.get(key)
-      if (channel != null && !channel.usable) channel.fail(new UnavailableError('rpc stream closed'))
-      if (channel == null || !channel.usable) channel = await this.channel(key, peer, service, options.signal == null ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]))
+      if (channel != null && !channel.usable) {
+        this.open.delete(key)
+        // Calls in flight on a stream that is closing gracefully (its connection pruned) may still get their answers,
+        // and keep their own deadlines; a channel with none is let go now.
+        if (channel.inFlight === 0) channel.fail(new UnavailableError('rpc stream closed'))
+        channel = undefined
+      }
+      if (channel == null) channel = await this.channel(key, peer, service, options.signal == null ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]))
       const res = await channel.call(method, body, timeoutMs, `${service.name}.${method}`, options.signal)
       let decoded: ResponseOf<M[K]>
       try {

@@ -599,7 +599,8 @@ export class Coordinator {
             entries.push(toResult(r))
           }
           if (i < keys.length || (horizon != null && keys.length > 0)) more = entries.length >= limit || i < keys.length
-          if (more || horizon == null || keys.length === 0) break
+          // No key up to the horizon (every one there was from beyond the drift bound): go on past it all the same.
+          if (more || horizon == null || (keys.length === 0 && compareKeys(horizon, after) <= 0)) break
           after = horizon
         }
       } finally {

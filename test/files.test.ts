@@ -515,6 +515,31 @@ test('the same content put again with a lower factor is kept at the larger one o
   t.deepEqual((await nodes[2].files.list()).map(f => [f.cid, f.replicas, f.holders]), [[first.cid, 3, 3]])
 })
 
+test('a pin from before an rm, on a holder that was away, does not raise the factor of the file put again after it', async t => {
+  const { nodes, world } = await mesh(t, 4)
+  const data = randomBytes(2 * chunkSize)
+  const first = await nodes[0].files.importFile(source(data), { replicas: 4, name: 'f' })
+  t.is((await holders(nodes, first.cid)).length, 4)
+  // Node 3 is away during the rm and keeps its pin (factor 4), made before the removal.
+  world.alive.delete(nodes[3].peerId)
+  await nodes[1].files.remove(first.cid)
+  world.alive.add(nodes[3].peerId)
+  t.is(nodes[3].files.pins.pins.get(first.cid)?.replicas, 4)
+  const again = await nodes[1].files.importFile(source(data), { replicas: 1, name: 'f' })
+  t.is(again.cid, first.cid)
+  const fresh = (await holders(nodes, first.cid)).filter(n => n !== nodes[3])
+  t.is(fresh.length, 1)
+  // The new holder's round first: the stale pin's factor is not the file's.
+  await fresh[0].files.repairNow()
+  t.is(fresh[0].files.pins.pins.get(first.cid)?.replicas, 1)
+  await waitUntil(async () => {
+    for (const n of nodes) await n.files.repairNow()
+    return nodes[3].files.pins.pins.get(first.cid) == null
+  })
+  for (const n of nodes) await n.files.repairNow()
+  t.deepEqual((await holders(nodes, first.cid)).map(n => n.files.pins.pins.get(first.cid)?.replicas), [1])
+})
+
 test('a replica that stops answering mid-put is dropped from the put once membership declares it dead', async t => {
   // Chunk deadlines far longer than the test's own: only the dead declaration can end the wait.
   const { nodes, world } = await mesh(t, 4, true, { chunkTimeout: 3_600_000, directPutLimit: 0 })

@@ -17,9 +17,12 @@ test('a stream that closed before its channel listened is not kept: the next cal
     dialProtocol: async () => {
       dials++
       const [out, remote] = await streamPair()
-      if (dials === 1) remote.abort(new Error('reset by the remote'))
-      // The close reaches `out` while the dial is still being finished, before the channel can listen.
-      await new Promise(resolve => setTimeout(resolve, 20))
+      if (dials === 1) {
+        // The close reaches `out` while the dial is still being finished, before the channel can listen.
+        const closed = new Promise(resolve => { out.addEventListener('close', resolve, { once: true }) })
+        remote.abort(new Error('reset by the remote'))
+        await closed
+      }
       return out as any
     }
   }
