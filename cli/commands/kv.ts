@@ -12,6 +12,17 @@ function consistencyOption (write = true): Option {
   return new Option('--consistency <level>', 'consistency level').choices(write ? levels : levels.filter(l => l !== 'any'))
 }
 
+/**
+ * A value as one field of a `key<TAB>value` line: as it is when it is one line of printable UTF-8, JSON-quoted when it
+ * has line breaks, tabs or other control characters, and only its size when it is not UTF-8 (`--json` has the bytes).
+ */
+function scanText (bytes: Buffer): string {
+  const text = bytes.toString('utf8')
+  if (!bytes.equals(Buffer.from(text, 'utf8'))) return `(${bytes.byteLength} bytes, not UTF-8; --json has them in base64)`
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(text) ? JSON.stringify(text) : text
+}
+
 function kv (opts: ClientOpts): KvClient {
   return new KvClient(new MeshClient({ api: opts.api, token: opts.token }))
 }
@@ -70,7 +81,7 @@ export function registerKvCommands (program: Command): void {
     .action(action(async (opts: ClientOpts & { prefix: string, limit?: number, after?: string }) => {
       const r = await kv(opts).scan({ prefix: opts.prefix, limit: opts.limit, after: opts.after })
       print(opts, r, () => {
-        for (const e of r.entries) process.stdout.write(`${e.key}\t${Buffer.from(e.value, 'base64').toString('utf8')}\n`)
+        for (const e of r.entries) process.stdout.write(`${e.key}\t${scanText(Buffer.from(e.value, 'base64'))}\n`)
         if (r.unreachable.length > 0) process.stderr.write(`mesh: ${r.unreachable.length} node(s) unreachable; results may be incomplete\n`)
         const last = r.entries[r.entries.length - 1]
         if (r.more && last != null) process.stderr.write(`mesh: more keys follow; page on with --after ${JSON.stringify(last.key)}\n`)
