@@ -598,7 +598,8 @@ export class Coordinator {
             bytes += size
             entries.push(toResult(r))
           }
-          if (i < keys.length || (horizon != null && keys.length > 0)) more = entries.length >= limit || i < keys.length
+          // Cut short (by the limit or the size bound) with keys left here, or full with keys past the horizon.
+          more = i < keys.length || (entries.length >= limit && horizon != null)
           // No key up to the horizon (every one there was from beyond the drift bound): go on past it all the same.
           if (more || horizon == null || (keys.length === 0 && compareKeys(horizon, after) <= 0)) break
           after = horizon
