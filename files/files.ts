@@ -931,6 +931,10 @@ export class Files {
     manifest ??= await this.localManifest(cid)
     await this.pins.clearTombstone(key)
     const prev = this.pins.pins.get(key)
+    // Counted in the same turn as the pin appears (set() updates the map before it writes the file): an unpin that
+    // came while the file was written found a complete pin whose references were not counted yet, collected only the
+    // manifest, and the references counted after it kept the chunks on disk for good.
+    if (manifest != null) this.addRefs(key, manifest)
     await this.pins.set({
       cid: key,
       name: p.name !== '' ? p.name : prev?.name ?? '',
@@ -990,11 +994,16 @@ export class Files {
     }
   }
 
-  /** Adds a pin's references once its manifest is here. */
+  /** Adds a pin's references once its manifest is here, while the pin is (an unpin may have come meanwhile). */
   private async countRefs (key: string, known?: Manifest): Promise<void> {
     if (this.counted.has(key)) return
     const manifest = known ?? await this.localManifest(CID.parse(key))
-    if (manifest == null) return
+    if (manifest == null || !this.pins.pins.has(key)) return
+    this.addRefs(key, manifest)
+  }
+
+  private addRefs (key: string, manifest: Manifest): void {
+    if (this.counted.has(key)) return
     this.counted.add(key)
     for (const c of [key, ...manifest.chunks]) this.refs.set(c, (this.refs.get(c) ?? 0) + 1)
   }
@@ -1160,7 +1169,7 @@ export class Files {
       }
       // Pins made before the latest removal are on their way out (a holder that was away during the rm): their factor
       // and name are not the file's any more.
-      const others = answers.flatMap(a => a.res.pins.filter(p => CID.decode(p.cid).equals(cid)).map(fromPinInfo)).filter(p => p.pinnedAt > removedAt)
+      const others = answers.flatMap(a => a.res.pins.filter(p => CID.decode(p.cid).equals(cid)).map(fromPinInfo)).filter(p => p.pinnedAt >= removedAt)
       if (pin.replicas === 0) pin = await this.learnPin(pin, others)
       if (pin.replicas !== 0) pin = await this.adoptLargestFactor(pin, others)
       const holders = [this.self, ...answers.filter(a => a.res.pins.some(p => CID.decode(p.cid).equals(cid))).map(a => a.peer)].sort()

@@ -493,6 +493,23 @@ test('a surplus replica (a holder back after its replacement was made) is droppe
   t.is((await holders(nodes, put.cid)).length, 2)
 })
 
+test('a trim that comes as a pulled copy completes collects every block of it: none is left counted for a pin gone', async t => {
+  const { nodes } = await mesh(t, 3)
+  const data = randomBytes(4 * chunkSize)
+  const put = await nodes[0].files.importFile(source(data), { replicas: 1 })
+  const taker = nodes.find(n => n.files.pins.pins.get(put.cid) == null)!
+  await nodes[0].rpc.call(taker.peerId, filesService, 'pin', { cid: CID.parse(put.cid).bytes, name: '', replicas: 1, sources: [nodes[0].peerId], size: 0n, pinnedAt: 0n, put: false })
+  // The surplus copy is trimmed in the turn its pin shows complete, while the pin's file is still being written.
+  await new Promise<void>(resolve => {
+    const look = (): void => { if (taker.files.pins.pins.get(put.cid)?.complete === true) resolve(); else setImmediate(look) }
+    look()
+  })
+  await (taker.files as unknown as { unpinLocal: (cid: CID, removedAt: undefined) => Promise<unknown> }).unpinLocal(CID.parse(put.cid), undefined)
+  await waitUntil(async () => taker.files.pins.pins.get(put.cid) == null)
+  t.is(taker.files.store.stats.blocks, 0, 'every block of the trimmed copy is collected')
+  t.is(nodes[0].files.store.stats.blocks, 5, 'the other holder keeps its copy')
+})
+
 test('the same content put again with a lower factor is kept at the larger one on every holder, whichever leads', async t => {
   const { nodes } = await mesh(t, 5)
   // The member with the lowest peer id leads the file's repairs once it holds it: the second put goes through it.
