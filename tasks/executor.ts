@@ -68,8 +68,6 @@ export class Execution {
   private timer?: TimerHandle
   private graceTimer?: TimerHandle
   private readonly started: number
-  /** The kill's grace ran out: SIGKILL is due, whenever the pid is known. */
-  private killDue = false
 
   constructor (init: ExecutionInit) {
     this.clock = init.clock ?? systemClock
@@ -81,9 +79,9 @@ export class Execution {
     const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: init.cwd, ...(init.env ?? {}) }
     this.child = (init.starter ?? directStarter).launch({ cmd: init.cmd, args: init.args ?? [], cwd: init.cwd, env })
     this.child.onOutput((fd, b) => { (fd === 1 ? this.stdout : this.stderr).push(Buffer.from(b.buffer, b.byteOffset, b.byteLength)) })
-    // A kill asked for before a launcher reported the pid goes out as soon as it does: SIGKILL if its grace has
-    // already run out (the process would otherwise outlive its timeout or cancel when it ignores SIGTERM).
-    this.child.onStarted(() => { if (this.killReason != null) this.signal(this.killDue ? 'SIGKILL' : 'SIGTERM') })
+    // A kill asked for before a launcher reported the pid goes out as soon as it does, and its grace counts from
+    // then: a helper slow to answer (forked lazily on a loaded host) must not cost the process its SIGTERM.
+    this.child.onStarted(() => { if (this.killReason != null) this.terminate() })
     this.done = new Promise<ExecutionResult>(resolve => {
       let settled = false
       const finish = (r: Omit<ExecutionResult, 'durationMs'>): void => {
@@ -114,8 +112,15 @@ export class Execution {
   kill (reason: 'timeout' | 'killed' = 'killed'): void {
     if (this.killReason != null || this.child.ended) return
     this.killReason = reason
+    // Without a pid yet, onStarted sends it.
+    if (this.child.pid != null) this.terminate()
+  }
+
+  /** SIGTERM now, SIGKILL once the grace is over: the grace starts when the process can be signalled. */
+  private terminate (): void {
+    if (this.graceTimer != null || this.child.ended) return
     this.signal('SIGTERM')
-    this.graceTimer = this.clock.setTimeout(() => { this.killDue = true; this.signal('SIGKILL') }, this.killGrace)
+    this.graceTimer = this.clock.setTimeout(() => { this.signal('SIGKILL') }, this.killGrace)
   }
 
   private signal (sig: NodeJS.Signals): void {

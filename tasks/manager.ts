@@ -682,7 +682,10 @@ export class TaskManager {
       const startedAt = h.rec.attempts.at(-1)?.start ?? now
       const verify = h.verify === true || now - startedAt > C.VERIFY_AFTER
       // Before the logs too: a run that is no longer ours must not overwrite the logs of the one that is.
-      if ((verify || this.fenced()) && !(await this.checkMine(h))) return
+      // A check that cannot be made now (the store unreachable) does not give the end up: it is written below, each
+      // try fenced by the same check, and again until it lands (persistEnd); only the logs, unchecked, are skipped.
+      let unchecked = false
+      if ((verify || this.fenced()) && !(await this.checkMine(h).catch(() => { unchecked = true; return true }))) return
       const attempts = h.rec.attempts.slice()
       attempts[attempts.length - 1] = { ...attempts[attempts.length - 1], end: now, exitCode: result.exitCode, ...(result.error != null ? { error: result.error } : {}) }
       let state: TaskState
@@ -712,20 +715,20 @@ export class TaskManager {
         updatedAt: now
       }
       // Logs first: once the record says the task ended, its logs are there to read.
-      if (logs != null && (logs.stdout !== '' || logs.stderr !== '')) {
+      if (logs != null && !unchecked && (logs.stdout !== '' || logs.stderr !== '')) {
         await withDeadline(C.STORE_TIMEOUT, undefined, async sig => { await this.components.store.put(C.LOG_PREFIX + h.rec.id, new TextEncoder().encode(JSON.stringify(logs)), sig, this.retention) })
           .catch(err => { this.log.warn({ err, id: h.rec.id }, 'storing task logs failed') })
       }
       if (state === 'queued' && !this.stopping) {
         h.phase = 'queued'
-        this.persist(h)
+        this.persist(h, unchecked ? { verify: true } : {})
         this.queue.push(h.rec.id)
         // Started only after the bookkeeping below: started here, its next run was taken for this one and forgotten
         // (nothing could cancel it, and a stop recorded it failed).
         requeued = true
         return
       }
-      await this.persistEnd(h)
+      await this.persistEnd(h, unchecked)
       // The write's own fence may have found the task adopted meanwhile.
       if ((h.dropped as boolean | undefined) === true) return
       this.remember(h.rec.id)
@@ -758,8 +761,8 @@ export class TaskManager {
    * queued or running under this live node, which held nothing, so no sweep would take it, and a restart ran it again
    * (even a cancelled one). Throws the failure for the caller to report.
    */
-  private async persistEnd (h: Held): Promise<void> {
-    this.persist(h)
+  private async persistEnd (h: Held, verify = false): Promise<void> {
+    this.persist(h, verify ? { verify } : {})
     try {
       await h.write
     } catch (err) {

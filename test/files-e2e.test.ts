@@ -324,10 +324,11 @@ test.serial('rm unpins the file and collects its chunks on every replica', async
   const r = await mesh(['file', 'rm', cid, '--api', net.nodes[3].api, '--json'])
   t.is(r.code, 0, r.stderr)
   const out = JSON.parse(r.stdout)
-  t.is(out.removed, 2)
-  t.is(out.collected, 8, 'manifest + 3 chunks on each of 2 replicas')
-  for (const h of s.holders) {
-    const dataDir = net.nodes[indexOf(h)].dataDir
+  // A surplus copy (a pin that took after it timed out, which the next repair round drops) may be a third holder for
+  // a while: rm removes it too. Every copy goes whole, and no node keeps a chunk.
+  t.true(out.removed >= 2, JSON.stringify(out))
+  t.is(out.collected, 4 * out.removed, 'manifest + 3 chunks on each replica')
+  for (const { dataDir } of net.nodes) {
     for (const c of s.chunkReplicas) await t.throwsAsync(stat(join(dataDir, 'files', 'chunks', c.cid.slice(-2), c.cid)))
   }
   const gone = await fetch(`${net.nodes[0].api}/v1/files/${cid}`)

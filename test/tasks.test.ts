@@ -816,27 +816,62 @@ test.serial('a kill asked for before the launcher reports the pid still ends in 
   t.is(r.exitCode, 137)
 })
 
+test.serial('a kill asked for before a slow launcher reports the pid is a SIGTERM first: the grace counts from the signal', async t => {
+  const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  // The pid is reported well after the grace, as a helper forked on a loaded host reports it.
+  const late: ProcessStarter = {
+    launch (spec) {
+      const h = directStarter.launch(spec)
+      let shown = false
+      const waiting: Array<(pid: number) => void> = []
+      setTimeout(() => { shown = true; for (const f of waiting.splice(0)) f(h.pid as number) }, 1000)
+      return {
+        get pid () { return shown ? h.pid : undefined },
+        get ended () { return h.ended },
+        onStarted: fn => { if (shown) fn(h.pid as number); else waiting.push(fn) },
+        onOutput: fn => { h.onOutput(fn) },
+        onError: fn => { h.onError(fn) },
+        onClose: fn => { h.onClose(fn) }
+      } satisfies ProcessHandle
+    }
+  }
+  const e = new Execution({ cmd: 'sleep', args: ['1000'], cwd: dir, killGrace: 200, starter: late })
+  e.kill()
+  const r = await e.done
+  t.is(r.outcome, 'killed')
+  // Ended by the SIGTERM (128 + 15) it was owed, not by a SIGKILL that skipped it.
+  t.is(r.exitCode, 128 + 15)
+})
+
 test.serial('an end written again after the node was cut off does not overwrite the end its adopter recorded', async t => {
   const { mesh, dir } = await meshIn(t)
   // Attempt 1 (on node-z) fails after a second; attempt 2 (on node-b, after the adoption) succeeds at once.
-  // Writes of the task's record that node-z tried while cut off: its end's first round is over after WRITE_TRIES.
+  // What node-z tried of its end's first round while cut off, over after WRITE_TRIES: the writes, or the reads that
+  // fence them. A run that took longer than VERIFY_AFTER, or a stall noticed (both usual on a loaded host), reads the
+  // record before writing, and that read fails first. Counted once attempt 1 has exited, so only the end's tries count.
+  const exited = join(dir, 'attempt-1-exited')
   let failedEnds = 0
+  const count = (k: string): void => { if (k.startsWith('tasks/t/') && existsSync(exited)) failedEnds++ }
   const z = await mesh.add('node-z', dir, {
     slots: 1,
     wrapStore: inner => ({
       ...inner,
+      get: async (k, s) => {
+        try { return await inner.get(k, s) } catch (err) { count(k); throw err }
+      },
       put: async (k, v, s, ttl) => {
-        try { await inner.put(k, v, s, ttl) } catch (err) { if (k.startsWith('tasks/t/') && JSON.parse(new TextDecoder().decode(v)).state === 'failed') failedEnds++; throw err }
+        try { await inner.put(k, v, s, ttl) } catch (err) { if (JSON.parse(new TextDecoder().decode(v)).state === 'failed') count(k); throw err }
       }
     })
   })
   await mesh.add('node-b', dir, { slots: 1 })
-  const [task] = await z.submit([{ cmd: 'sh', args: ['-c', 'if [ "$MESH_TASK_ATTEMPT" = 1 ]; then sleep 1; exit 3; fi; exit 0'], retries: 1 }])
+  const [task] = await z.submit([{ cmd: 'sh', args: ['-c', 'if [ "$MESH_TASK_ATTEMPT" = 1 ]; then sleep 1; touch "$EXITED"; exit 3; fi; exit 0'], env: { EXITED: exited }, retries: 1 }])
   await until('running on node-z', () => { const r = stored(mesh, task.id); return r.state === 'running' && r.node === 'node-z' })
   mesh.crash('node-z')
   await until('attempt 2 succeeded on node-b', () => { const r = stored(mesh, task.id); return r.state === 'succeeded' && r.node === 'node-b' }, 30_000)
   // node-z's run has ended meanwhile, and its end's writes failed: it keeps writing it again.
-  await until('node-z\'s first round of writes of its end failed', () => failedEnds >= WRITE_TRIES, 30_000)
+  await until('node-z\'s first round of tries at its end failed', () => failedEnds >= WRITE_TRIES, 30_000)
   mesh.resume('node-z')
   // Past the next turn of node-z's background writes.
   await new Promise(resolve => setTimeout(resolve, END_RETRY_INTERVAL + 2000))
