@@ -789,16 +789,14 @@ test.serial('a submission whose record write fails leaves no queued task behind;
   t.deepEqual(mesh.store.records().filter(r => r.state === 'queued').map(r => r.id), [])
 })
 
-test.serial('a kill asked for before the launcher reports the pid still ends in SIGKILL once the grace is over', async t => {
-  const dir = await tmp()
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  // As the Launcher does, the pid is reported later than the spawn: here 1.5 s later.
-  const late: ProcessStarter = {
+/** Spawns at once but reports the pid `delayMs` later, as the Launcher's helper does (slowly, on a loaded host). */
+function lateStarter (delayMs: number): ProcessStarter {
+  return {
     launch (spec) {
       const h = directStarter.launch(spec)
       let shown = false
       const waiting: Array<(pid: number) => void> = []
-      setTimeout(() => { shown = true; for (const f of waiting.splice(0)) f(h.pid as number) }, 1500)
+      setTimeout(() => { shown = true; for (const f of waiting.splice(0)) f(h.pid as number) }, delayMs)
       return {
         get pid () { return shown ? h.pid : undefined },
         get ended () { return h.ended },
@@ -809,6 +807,13 @@ test.serial('a kill asked for before the launcher reports the pid still ends in 
       } satisfies ProcessHandle
     }
   }
+}
+
+test.serial('a kill asked for before the launcher reports the pid still ends in SIGKILL once the grace is over', async t => {
+  const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  // As the Launcher does, the pid is reported later than the spawn: here 1.5 s later.
+  const late = lateStarter(1500)
   const e = new Execution({ cmd: 'sh', args: ['-c', 'trap "" TERM; sleep 30'], cwd: dir, timeout: 50, killGrace: 300, starter: late })
   const r = await e.done
   t.is(r.outcome, 'timeout')
@@ -820,22 +825,7 @@ test.serial('a kill asked for before a slow launcher reports the pid is a SIGTER
   const dir = await tmp()
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   // The pid is reported well after the grace, as a helper forked on a loaded host reports it.
-  const late: ProcessStarter = {
-    launch (spec) {
-      const h = directStarter.launch(spec)
-      let shown = false
-      const waiting: Array<(pid: number) => void> = []
-      setTimeout(() => { shown = true; for (const f of waiting.splice(0)) f(h.pid as number) }, 1000)
-      return {
-        get pid () { return shown ? h.pid : undefined },
-        get ended () { return h.ended },
-        onStarted: fn => { if (shown) fn(h.pid as number); else waiting.push(fn) },
-        onOutput: fn => { h.onOutput(fn) },
-        onError: fn => { h.onError(fn) },
-        onClose: fn => { h.onClose(fn) }
-      } satisfies ProcessHandle
-    }
-  }
+  const late = lateStarter(1000)
   const e = new Execution({ cmd: 'sleep', args: ['1000'], cwd: dir, killGrace: 200, starter: late })
   e.kill()
   const r = await e.done
