@@ -21,7 +21,7 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 RUN groupadd --system meshos && useradd --system --gid meshos --home-dir /var/lib/meshos --shell /usr/sbin/nologin meshos \
  && mkdir -p /var/lib/meshos && chown meshos:meshos /var/lib/meshos && chmod 0700 /var/lib/meshos \
- && printf '#!/bin/sh\nexec node --max-semi-space-size=4 --single-threaded-gc /opt/meshos/dist/cli/bin.js "$@"\n' > /usr/local/bin/mesh && chmod 0755 /usr/local/bin/mesh
+ && printf '#!/bin/sh\nexec node --max-semi-space-size=16 --single-threaded-gc /opt/meshos/dist/cli/bin.js "$@"\n' > /usr/local/bin/mesh && chmod 0755 /usr/local/bin/mesh
 USER meshos
 VOLUME /var/lib/meshos
 EXPOSE 7946

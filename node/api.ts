@@ -55,6 +55,12 @@ export interface ApiServerInit {
 
 interface CompiledRoute extends Route {
   segments: string[]
+  /** Positions and text of the literal segments. */
+  literals: Array<[number, string]>
+  /** Positions and names of the `:name` segments. */
+  names: Array<[number, string]>
+  /** The name of a trailing `*name` segment, which takes the rest of the path. */
+  rest?: string
 }
 
 /** The raw query's percent-escapes and bytes, read as UTF-8 strictly (a lone '%' is left as URLSearchParams leaves it). */
@@ -142,7 +148,37 @@ export class ApiServer {
   }
 
   route (r: Route): void {
-    this.routes.push({ ...r, segments: r.path.split('/').filter(s => s !== '') })
+    const segments = r.path.split('/').filter(s => s !== '')
+    const literals: Array<[number, string]> = []
+    const names: Array<[number, string]> = []
+    let rest: string | undefined
+    segments.forEach((seg, i) => {
+      if (seg.startsWith('*')) {
+        if (i !== segments.length - 1) throw new Error(`route ${r.path}: a *segment must come last`)
+        rest = seg.slice(1)
+      } else if (seg.startsWith(':')) names.push([i, seg.slice(1)])
+      else literals.push([i, seg])
+    })
+    const route: CompiledRoute = { ...r, segments, literals, names, rest }
+    this.routes.push(route)
+    const head = segments.slice(0, 2)
+    if (head.every(seg => !seg.startsWith(':') && !seg.startsWith('*'))) {
+      const key = head.join('/')
+      this.byHead.set(key, [...(this.byHead.get(key) ?? []), route])
+    } else {
+      this.anyHead.push(route)
+    }
+  }
+
+  /** Routes by their first two segments, when both are literal; the others (`anyHead`) may fit any path. */
+  private readonly byHead = new Map<string, CompiledRoute[]>()
+  private readonly anyHead: CompiledRoute[] = []
+
+  /** The routes that may fit a path, in the order they were added. */
+  private candidates (parts: string[]): CompiledRoute[] {
+    const bucket = this.byHead.get(parts.length > 2 ? `${parts[0]}/${parts[1]}` : parts.join('/')) ?? []
+    if (this.anyHead.length === 0) return bucket
+    return this.routes.filter(r => bucket.includes(r) || this.anyHead.includes(r))
   }
 
   get address (): { host: string, port: number } {
@@ -188,29 +224,25 @@ export class ApiServer {
     await closed
   }
 
+  /**
+   * The first route whose path and method fit; `pathMatched` when some route's path fit but not its method. Each
+   * request looks only at the routes that share its first two segments, and passes over those on their segment count
+   * and literal segments before anything is decoded for them.
+   */
   private match (method: string, path: string): { route?: CompiledRoute, params: Record<string, string>, pathMatched: boolean } {
     const parts = path.split('/').filter(s => s !== '')
     let pathMatched = false
-    for (const r of this.routes) {
+    for (const r of this.candidates(parts)) {
+      if (r.rest != null ? parts.length < r.segments.length : parts.length !== r.segments.length) continue
+      let fits = true
+      for (const [i, seg] of r.literals) if (parts[i] !== seg) { fits = false; break }
+      if (!fits) continue
+      pathMatched = true
+      if (r.method !== method && !(method === 'HEAD' && r.method === 'GET')) continue
       const params: Record<string, string> = {}
-      let ok = true
-      for (let i = 0; i < r.segments.length; i++) {
-        const seg = r.segments[i]
-        if (seg.startsWith('*')) {
-          if (i >= parts.length) { ok = false; break }
-          params[seg.slice(1)] = parts.slice(i).map(decodeURIComponent).join('/')
-          i = parts.length
-          break
-        }
-        if (i >= parts.length) { ok = false; break }
-        if (seg.startsWith(':')) params[seg.slice(1)] = decodeURIComponent(parts[i])
-        else if (seg !== parts[i]) { ok = false; break }
-      }
-      const last = r.segments[r.segments.length - 1]
-      if (ok && (last?.startsWith('*') === true || r.segments.length === parts.length)) {
-        pathMatched = true
-        if (r.method === method || (method === 'HEAD' && r.method === 'GET')) return { route: r, params, pathMatched }
-      }
+      for (const [i, name] of r.names) params[name] = decodeURIComponent(parts[i])
+      if (r.rest != null) params[r.rest] = parts.slice(r.segments.length - 1).map(decodeURIComponent).join('/')
+      return { route: r, params, pathMatched }
     }
     return { params: {}, pathMatched }
   }

@@ -49,6 +49,8 @@ export const gcSoftMemoryLimit = 280 * MiB
  * `youngBufferActiveInterval` while buffers are being allocated, every `youngBufferIdleInterval` otherwise.
  */
 export const youngBufferStep = 16 * MiB
+/** The step counts only when reached within this window, i.e. buffers growing at 32 MiB/s or more. */
+export const youngBufferWindow = 500 * millisecond
 export const youngBufferActiveInterval = 10 * millisecond
 export const youngBufferIdleInterval = 250 * millisecond
 /** Looks in a row that each see buffers grow by less than a 64th of the step, after which it looks at the idle pace. */

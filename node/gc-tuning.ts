@@ -7,9 +7,11 @@ import * as C from './constants.js'
  * Flags the daemon's Node process should start with; the testnet, the systemd unit, the container's `mesh` wrapper
  * and the `mesh` script's shebang pass them.
  *
- * `--max-semi-space-size=4`: Node 24 lets the young generation grow to 2 x 64 MiB: a node moving file chunks filled
+ * `--max-semi-space-size=16`: Node 24 lets the young generation grow to 2 x 64 MiB: a node moving file chunks filled
  * it and held ~50 MiB more RSS than with 4 MiB semi-spaces, with no measured loss in speed, and that headroom is what
- * pays for `tuneGc` below within the 300 MiB a transfer may use.
+ * pays for `tuneGc` below within the 300 MiB a transfer may use. 4 MiB was too small for a KV node: each scavenge
+ * copies the live objects of every request in flight, and it ran one every ~40 ms; 16 MiB semi-spaces gave quorum
+ * writes ~20 % more per core than 4 (8: ~10 %) at ~25 MiB more peak RSS on a file node (BENCHMARKS.md, kv, session 17).
  *
  * `--single-threaded-gc`: V8's collector otherwise hands parts of each scavenge to helper threads and waits for
  * them. When the machine's cores are all busy (several nodes, or a node and its load, on two cores) a helper may not
@@ -17,7 +19,7 @@ import * as C from './constants.js'
  * 3-node testnet had a p99 of 31-33 ms against 35-46, daemon CPU per empty task fell 3-7 %, KV throughput did not
  * change, and file gets and large puts ran 5-15 % faster (BENCHMARKS.md, kv and files, session 8).
  */
-export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=4', '--single-threaded-gc']
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=16', '--single-threaded-gc']
 
 /**
  * Counts buffers outside the JS heap (every chunk, socket read and cipher output is one) towards V8's one global
@@ -141,6 +143,13 @@ export interface YoungBufferCollectorInit {
   externalBytes?: () => number
   /** Runs a young-generation collection. @default V8's `gc({ type: 'minor' })`, exposed at start */
   collect?: () => void
+  /**
+   * A step of growth counts only if it comes within this long (ms); slower growth starts the count again.
+   * @default `youngBufferWindow` (500 ms)
+   */
+  window?: number
+  /** Milliseconds on a monotonic clock. @default `performance.now` */
+  now?: () => number
 }
 
 /**
@@ -156,7 +165,9 @@ export interface YoungBufferCollectorInit {
  * its share of a 200 MiB get ran 0-1 full collections instead of 2-3 and used a third less CPU (BENCHMARKS.md, files,
  * session 7).
  *
- * A node that moves no buffers pays one look every `idleInterval` (~2 µs each).
+ * A node that moves no buffers pays one look every `idleInterval` (~2 µs each). Growth slower than a step per
+ * `window` runs none: on a KV node its rare collections could each turn V8's incremental marking into a 45-65 ms pause
+ * (BENCHMARKS.md, kv, session 17).
  */
 export class YoungBufferCollector {
   private readonly step: number
@@ -165,7 +176,10 @@ export class YoungBufferCollector {
   private readonly externalBytes: () => number
   private collect?: () => void
   private timer?: ReturnType<typeof setTimeout>
+  private readonly window: number
+  private readonly now: () => number
   private base = 0
+  private baseAt = 0
   private last = 0
   private quiet = C.youngBufferQuietChecks
   /** Young collections it has run. */
@@ -177,6 +191,8 @@ export class YoungBufferCollector {
     this.idleInterval = init.idleInterval ?? C.youngBufferIdleInterval
     this.externalBytes = init.externalBytes ?? (() => getHeapStatistics().external_memory)
     this.collect = init.collect
+    this.window = init.window ?? C.youngBufferWindow
+    this.now = init.now ?? (() => performance.now())
   }
 
   start (): void {
@@ -188,6 +204,7 @@ export class YoungBufferCollector {
       this.collect = () => { gc({ type: 'minor' }) }
     }
     this.base = this.last = this.externalBytes()
+    this.baseAt = this.now()
     this.schedule(this.idleInterval)
   }
 
@@ -207,10 +224,18 @@ export class YoungBufferCollector {
     this.last = now
     // Freed buffers leave the count once V8's sweeper gets to them, after the collection returns.
     if (now < this.base) this.base = now
+    const at = this.now()
     if (now - this.base >= this.step) {
       this.collect?.()
       this.collections++
       this.base = this.last = this.externalBytes()
+      this.baseAt = at
+    } else if (at - this.baseAt >= this.window) {
+      // Only a node moving bulk data allocates buffers this fast. A KV load's slow net growth would otherwise set one
+      // off now and then, and one that lands while V8 is marking the old generation makes V8 finish that marking at
+      // once: a 45-65 ms pause, several times the p99 the KV store aims for.
+      this.base = now
+      this.baseAt = at
     }
     return this.quiet < C.youngBufferQuietChecks
   }

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { join } from 'node:path'
 import { mkdir, readFile } from 'node:fs/promises'
 import { systemClock, type Clock } from '../lib/clock.js'
@@ -201,16 +202,15 @@ function parseTimeout (v: string | null): number | undefined {
 function rawKey (url: string | undefined): void {
   const path = (url ?? '').split('?')[0]
   const raw = path.replace(/^\/v1\/kv\/?/, '')
+  // Plain ASCII, the usual key, is UTF-8 as it stands.
+  if (!NOT_PLAIN_ASCII.test(raw)) return
   const bytes: number[] = []
   for (let i = 0; i < raw.length; i++) {
     if (raw[i] === '%' && /^[0-9a-fA-F]{2}$/.test(raw.slice(i + 1, i + 3))) { bytes.push(parseInt(raw.slice(i + 1, i + 3), 16)); i += 2 } else bytes.push(raw.charCodeAt(i) & 0xff)
   }
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(bytes))
-  } catch {
-    throw new BadRequestError('invalid key: not valid UTF-8')
-  }
+  if (!isUtf8(new Uint8Array(bytes))) throw new BadRequestError('invalid key: not valid UTF-8')
 }
+const NOT_PLAIN_ASCII = /[%\u0080-\uffff]/
 
 export function kvRoutes (api: ApiServer, storage: Storage, maxBody = MAX_VALUE_BYTES): void {
   api.route({

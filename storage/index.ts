@@ -132,7 +132,18 @@ export function createStorage (components: StorageComponents, init: StorageInit 
   const metrics = new StorageMetrics(components.registry)
   metrics.watchEngine(() => engine.stats())
   const hlc = new HybridClock(self, clock, { maxDrift: init.maxClockDrift ?? DEFAULT_MAX_CLOCK_DRIFT })
-  const ring = (): Ring => Ring.of(membership.members().concat(self), { vnodes })
+  // Asked for on every operation; Ring.of sorts and joins the member ids to find its cached ring, which cost a write
+  // about 2 % of a coordinator's CPU. The view's list comes in a stable order, so an unchanged list is the same ring.
+  let ringMembers: string[] = []
+  let lastRing: Ring | undefined
+  const ring = (): Ring => {
+    const members = membership.members()
+    if (lastRing == null || !sameList(members, ringMembers)) {
+      lastRing = Ring.of(members.concat(self), { vnodes })
+      ringMembers = members.slice()
+    }
+    return lastRing
+  }
 
   const service = new ReplicaService({ engine, clock, hlc, logger, onClockSkew: (n) => { metrics.clockSkewRefused.inc(n) } }, {
     merkleDepth: init.merkleDepth, maxBatchBytes, maxKeyBytes: init.maxKeyBytes, maxValueBytes: init.maxValueBytes, maxClockDrift: init.maxClockDrift
@@ -207,4 +218,10 @@ export function createStorage (components: StorageComponents, init: StorageInit 
       }
     }
   }
+}
+
+function sameList (a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }

@@ -104,6 +104,29 @@ test('YoungBufferCollector collects after each step of buffer growth, follows a 
   t.true(young.check(), 'a MiB of growth wakes it')
 })
 
+test('YoungBufferCollector counts a step only when it comes within its window: slow growth runs no collection', t => {
+  let external = 100 * MiB
+  let clock = 0
+  let collected = 0
+  const young = new YoungBufferCollector({ step: 16 * MiB, window: 500, now: () => clock, externalBytes: () => external, collect: () => { collected++ } })
+  young.start()
+  young.stop()
+  // 4 MiB every 200 ms (20 MiB/s), for 10 s: each window sees at most 12 MiB.
+  for (let i = 0; i < 50; i++) {
+    clock += 200
+    external += 4 * MiB
+    young.check()
+  }
+  t.is(collected, 0)
+  // The same growth in 100 ms is a bulk transfer's pace.
+  for (let i = 0; i < 4; i++) {
+    clock += 25
+    external += 4 * MiB
+    young.check()
+  }
+  t.is(collected, 1)
+})
+
 test('YoungBufferCollector runs real young collections while a process churns through buffers, and none after stop', async t => {
   let minors = 0
   const witness = new PerformanceObserver(list => {
