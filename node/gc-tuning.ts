@@ -9,9 +9,10 @@ import * as C from './constants.js'
  *
  * `--max-semi-space-size=16`: Node 24 lets the young generation grow to 2 x 64 MiB: a node moving file chunks filled
  * it and held ~50 MiB more RSS than with 4 MiB semi-spaces, with no measured loss in speed, and that headroom is what
- * pays for `tuneGc` below within the 300 MiB a transfer may use. 4 MiB was too small for a KV node: each scavenge
- * copies the live objects of every request in flight, and it ran one every ~40 ms; 16 MiB semi-spaces gave quorum
- * writes ~20 % more per core than 4 (8: ~10 %) at ~25 MiB more peak RSS on a file node (BENCHMARKS.md, kv, session 17).
+ * pays for `tuneGc` below within the 300 MiB a transfer may use. 4 MiB, the default until session 17, was too small
+ * for a KV node: each scavenge copies the live objects of every request in flight, and it ran one every ~40 ms. 16 MiB
+ * semi-spaces gave quorum writes ~20 % more per core than 4 (8: ~10 %), for 30-50 MiB more peak RSS on a file node:
+ * 232-236 MiB against 187-208 over five back-to-back 200 MiB round trips (BENCHMARKS.md, kv, session 17).
  *
  * `--single-threaded-gc`: V8's collector otherwise hands parts of each scavenge to helper threads and waits for
  * them. When the machine's cores are all busy (several nodes, or a node and its load, on two cores) a helper may not
@@ -144,7 +145,7 @@ export interface YoungBufferCollectorInit {
   /** Runs a young-generation collection. @default V8's `gc({ type: 'minor' })`, exposed at start */
   collect?: () => void
   /**
-   * A step of growth counts only if it comes within this long (ms); slower growth starts the count again.
+   * Only growth within this long (ms) counts towards a step: slower growth runs no collection.
    * @default `youngBufferWindow` (500 ms)
    */
   window?: number
@@ -178,8 +179,8 @@ export class YoungBufferCollector {
   private timer?: ReturnType<typeof setTimeout>
   private readonly window: number
   private readonly now: () => number
-  private base = 0
-  private baseAt = 0
+  /** What `externalBytes` read at each look within the last `window`, oldest first. */
+  private samples: Array<{ bytes: number, at: number }> = []
   private last = 0
   private quiet = C.youngBufferQuietChecks
   /** Young collections it has run. */
@@ -203,8 +204,8 @@ export class YoungBufferCollector {
       const gc = runInNewContext('gc') as (options: { type: 'minor' | 'major' }) => void
       this.collect = () => { gc({ type: 'minor' }) }
     }
-    this.base = this.last = this.externalBytes()
-    this.baseAt = this.now()
+    this.last = this.externalBytes()
+    this.samples = [{ bytes: this.last, at: this.now() }]
     this.schedule(this.idleInterval)
   }
 
@@ -222,20 +223,21 @@ export class YoungBufferCollector {
     if (now - this.last >= this.step / 64) this.quiet = 0
     else this.quiet++
     this.last = now
-    // Freed buffers leave the count once V8's sweeper gets to them, after the collection returns.
-    if (now < this.base) this.base = now
+    // Growth counts from the lowest reading within the window: freed buffers leave the count only once V8's sweeper
+    // gets to them, after a collection returns, and slower growth than a step per window runs no collection at all.
+    // Only a node moving bulk data allocates buffers that fast. A KV load's slow net growth would otherwise set one
+    // off now and then, and one that lands while V8 is marking the old generation makes V8 finish that marking at
+    // once: a 45-65 ms pause, several times the p99 the KV store aims for.
     const at = this.now()
-    if (now - this.base >= this.step) {
+    while (this.samples.length > 0 && at - this.samples[0].at > this.window) this.samples.shift()
+    this.samples.push({ bytes: now, at })
+    let low = now
+    for (const sample of this.samples) if (sample.bytes < low) low = sample.bytes
+    if (now - low >= this.step) {
       this.collect?.()
       this.collections++
-      this.base = this.last = this.externalBytes()
-      this.baseAt = at
-    } else if (at - this.baseAt >= this.window) {
-      // Only a node moving bulk data allocates buffers this fast. A KV load's slow net growth would otherwise set one
-      // off now and then, and one that lands while V8 is marking the old generation makes V8 finish that marking at
-      // once: a 45-65 ms pause, several times the p99 the KV store aims for.
-      this.base = now
-      this.baseAt = at
+      this.last = this.externalBytes()
+      this.samples = [{ bytes: this.last, at }]
     }
     return this.quiet < C.youngBufferQuietChecks
   }

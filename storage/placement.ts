@@ -1,5 +1,5 @@
 import type { TokenRange } from './storage.js'
-import { tokenOf, fromRingRange, normalize, rangeSize, TOKEN_SPACE } from './tokens.js'
+import { tokenOf, hashToken, fromRingRange, normalize, rangeSize, TOKEN_SPACE } from './tokens.js'
 import { DEFAULT_REPLICATION_FACTOR, DEFAULT_VNODES } from './constants.js'
 
 export interface RingInit {
@@ -39,7 +39,7 @@ export class Ring {
     this.vnodes = init.vnodes ?? DEFAULT_VNODES
     const points: Array<{ t: bigint, m: number }> = []
     this.members.forEach((m, mi) => {
-      for (let i = 0; i < this.vnodes; i++) points.push({ t: tokenOf(`${m}#${i}`), m: mi })
+      for (let i = 0; i < this.vnodes; i++) points.push({ t: hashToken(`${m}#${i}`), m: mi })
     })
     points.sort((a, b) => a.t < b.t ? -1 : a.t > b.t ? 1 : a.m - b.m)
     this.tokens = points.map(p => p.t)

@@ -12,12 +12,17 @@ export const TOKEN_SPACE = 1n << 64n
 export function tokenOf (label: string): bigint {
   let t = recentTokens.get(label)
   if (t === undefined) {
-    t = hash('sha256', label, 'buffer').readBigUInt64BE(0)
+    t = hashToken(label)
     // Emptied when full rather than kept in LRU order: a lookup must stay cheaper than the hash it saves.
     if (recentTokens.size >= TOKEN_CACHE_SIZE) recentTokens.clear()
     recentTokens.set(label, t)
   }
   return t
+}
+
+/** tokenOf without the cache of recent keys: for labels hashed once in a while by the thousand (a ring's vnodes). */
+export function hashToken (label: string): bigint {
+  return hash('sha256', label, 'buffer').readBigUInt64BE(0)
 }
 
 /**

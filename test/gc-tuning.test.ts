@@ -108,23 +108,23 @@ test('YoungBufferCollector counts a step only when it comes within its window: s
   let external = 100 * MiB
   let clock = 0
   let collected = 0
-  const young = new YoungBufferCollector({ step: 16 * MiB, window: 500, now: () => clock, externalBytes: () => external, collect: () => { collected++ } })
+  const young = new YoungBufferCollector({ step: 16 * MiB, window: 500, now: () => clock, externalBytes: () => external, collect: () => { collected++; external -= 12 * MiB } })
   young.start()
   young.stop()
-  // 4 MiB every 200 ms (20 MiB/s), for 10 s: each window sees at most 12 MiB.
-  for (let i = 0; i < 50; i++) {
-    clock += 200
-    external += 4 * MiB
-    young.check()
-  }
+  const look = (ms: number, grow: number): void => { clock += ms; external += grow; young.check() }
+  // 4 MiB every 200 ms (20 MiB/s), for 10 s: no 500 ms holds more than 12 MiB of it.
+  for (let i = 0; i < 50; i++) look(200, 4 * MiB)
   t.is(collected, 0)
-  // The same growth in 100 ms is a bulk transfer's pace.
-  for (let i = 0; i < 4; i++) {
-    clock += 25
-    external += 4 * MiB
-    young.check()
-  }
+  // A second with no growth, then 16 MiB in 75 ms: a bulk transfer's pace.
+  for (let i = 0; i < 4; i++) look(250, 0)
+  for (let i = 0; i < 3; i++) look(25, 4 * MiB)
+  t.is(collected, 0, '12 MiB so far')
+  look(25, 4 * MiB)
   t.is(collected, 1)
+  // 16 MiB in 100 ms that starts late in one window and ends in the next still counts.
+  for (let i = 0; i < 9; i++) look(50, 0)
+  for (let i = 0; i < 4; i++) look(25, 4 * MiB)
+  t.is(collected, 2)
 })
 
 test('YoungBufferCollector runs real young collections while a process churns through buffers, and none after stop', async t => {
