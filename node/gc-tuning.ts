@@ -11,7 +11,7 @@ import * as C from './constants.js'
  * it and held ~50 MiB more RSS than with 4 MiB semi-spaces, with no measured loss in speed, and that headroom is what
  * pays for `tuneGc` below within the 300 MiB a transfer may use. 4 MiB, the default until session 17, was too small
  * for a KV node: each scavenge copies the live objects of every request in flight, and it ran one every ~40 ms. 16 MiB
- * semi-spaces gave quorum writes ~20 % more per core than 4 (8: ~10 %), for 30-50 MiB more peak RSS on a file node:
+ * semi-spaces gave quorum writes ~20 % more per core than 4 (8: ~10 %), for 25-50 MiB more peak RSS on a file node:
  * 232-236 MiB against 187-208 over five back-to-back 200 MiB round trips (BENCHMARKS.md, kv, session 17).
  *
  * `--single-threaded-gc`: V8's collector otherwise hands parts of each scavenge to helper threads and waits for
@@ -167,7 +167,7 @@ export interface YoungBufferCollectorInit {
  * session 7).
  *
  * A node that moves no buffers pays one look every `idleInterval` (~2 µs each). Growth slower than a step per
- * `window` runs none: on a KV node its rare collections could each turn V8's incremental marking into a 45-65 ms pause
+ * `window` runs none: on a KV node its rare collections could each turn V8's incremental marking into a 46-66 ms pause
  * (BENCHMARKS.md, kv, session 17).
  */
 export class YoungBufferCollector {
@@ -181,6 +181,7 @@ export class YoungBufferCollector {
   private readonly now: () => number
   /** What `externalBytes` read at each look within the last `window`, oldest first. */
   private samples: Array<{ bytes: number, at: number }> = []
+  private readonly maxSamples: number
   private last = 0
   private quiet = C.youngBufferQuietChecks
   /** Young collections it has run. */
@@ -194,6 +195,7 @@ export class YoungBufferCollector {
     this.collect = init.collect
     this.window = init.window ?? C.youngBufferWindow
     this.now = init.now ?? (() => performance.now())
+    this.maxSamples = Math.ceil(this.window / Math.max(1, this.activeInterval)) + 2
   }
 
   start (): void {
@@ -215,8 +217,8 @@ export class YoungBufferCollector {
   }
 
   /**
-   * Looks once: collects if buffers grew by `step` since the last collection (or since they last shrank). Returns
-   * whether buffers are being allocated, which sets how soon it looks again.
+   * Looks once: collects if buffers grew by `step` over the lowest reading of the last `window` (and since the last
+   * collection). Returns whether buffers are being allocated, which sets how soon it looks again.
    */
   check (): boolean {
     const now = this.externalBytes()
@@ -227,9 +229,10 @@ export class YoungBufferCollector {
     // gets to them, after a collection returns, and slower growth than a step per window runs no collection at all.
     // Only a node moving bulk data allocates buffers that fast. A KV load's slow net growth would otherwise set one
     // off now and then, and one that lands while V8 is marking the old generation makes V8 finish that marking at
-    // once: a 45-65 ms pause, several times the p99 the KV store aims for.
+    // once: a 46-66 ms pause, several times the p99 the KV store aims for.
     const at = this.now()
-    while (this.samples.length > 0 && at - this.samples[0].at > this.window) this.samples.shift()
+    // Bounded by count as well, for a clock that stalls.
+    while (this.samples.length > 0 && (at - this.samples[0].at > this.window || this.samples.length > this.maxSamples)) this.samples.shift()
     this.samples.push({ bytes: now, at })
     let low = now
     for (const sample of this.samples) if (sample.bytes < low) low = sample.bytes

@@ -19,7 +19,7 @@ export interface RingRange {
 }
 
 /**
- * Consistent-hash ring with virtual nodes. Member m places vnodes at tokenOf(`${m}#${i}`)
+ * Consistent-hash ring with virtual nodes. Member m places vnodes at hashToken(`${m}#${i}`)
  * for i < vnodes. A key's token is tokenOf(key); its replicas are the distinct members met
  * walking clockwise from the first vnode at or after that token. Deterministic: every node
  * with the same member list computes the same placement, and adding a member only moves the

@@ -6,8 +6,9 @@ export const MAX_TOKEN = (1n << 64n) - 1n
 export const TOKEN_SPACE = 1n << 64n
 
 /**
- * The ring position of a key or vnode label: the first 8 bytes of its SHA-256, big-endian. One-shot `hash()` rather
- * than a Hash object: it is computed several times per request, and the object cost more than the hashing.
+ * The ring position of a key: the first 8 bytes of its SHA-256, big-endian (`hashToken`), remembered for recent keys.
+ * One-shot `hash()` rather than a Hash object: it is computed several times per request, and the object cost more
+ * than the hashing.
  */
 export function tokenOf (label: string): bigint {
   let t = recentTokens.get(label)

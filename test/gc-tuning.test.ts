@@ -115,13 +115,13 @@ test('YoungBufferCollector counts a step only when it comes within its window: s
   // 4 MiB every 200 ms (20 MiB/s), for 10 s: no 500 ms holds more than 12 MiB of it.
   for (let i = 0; i < 50; i++) look(200, 4 * MiB)
   t.is(collected, 0)
-  // A second with no growth, then 16 MiB in 75 ms: a bulk transfer's pace.
+  // A second with no growth, then 16 MiB over four looks 25 ms apart: a bulk transfer's pace.
   for (let i = 0; i < 4; i++) look(250, 0)
   for (let i = 0; i < 3; i++) look(25, 4 * MiB)
   t.is(collected, 0, '12 MiB so far')
   look(25, 4 * MiB)
   t.is(collected, 1)
-  // 16 MiB in 100 ms that starts late in one window and ends in the next still counts.
+  // The same 16 MiB, starting 450 ms after the last collection and ending 550 ms after it, still counts.
   for (let i = 0; i < 9; i++) look(50, 0)
   for (let i = 0; i < 4; i++) look(25, 4 * MiB)
   t.is(collected, 2)
