@@ -1,3 +1,4 @@
+import { sameItems } from '../lib/arrays.js'
 import { systemClock, type Clock, type Random, type TimerHandle } from '../lib/clock.js'
 import { silentLogger, type Logger } from '../lib/log.js'
 import { TokenBuckets } from '../lib/token-bucket.js'
@@ -663,7 +664,7 @@ export class Membership {
         return true
       }
       const previous = rec.state
-      const changed = !sameMeta(rec.meta, meta) || !sameAddrs(rec.addrs, u.addrs)
+      const changed = !sameMeta(rec.meta, meta) || !sameItems(rec.addrs, u.addrs)
       rec.addrs = u.addrs
       rec.meta = meta
       rec.alive = u
@@ -1223,10 +1224,6 @@ export class Membership {
     }, ms)
     this.timers.add(handle)
   }
-}
-
-function sameAddrs (a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i])
 }
 
 function sameMeta (a: MemberMeta, b: MemberMeta): boolean {

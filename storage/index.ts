@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { silentLogger, componentLogger, type Logger } from '../lib/log.js'
+import { sameItems } from '../lib/arrays.js'
 import type { StorageEngine } from './engine.js'
 import type { MembershipView, ReplicaTransport, ConsistencyLevel } from './types.js'
 import { HybridClock } from './hlc.js'
@@ -138,7 +139,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
   let lastRing: Ring | undefined
   const ring = (): Ring => {
     const members = membership.members()
-    if (lastRing == null || !sameList(members, ringMembers)) {
+    if (lastRing == null || !sameItems(members, ringMembers)) {
       lastRing = Ring.of(members.concat(self), { vnodes })
       ringMembers = members.slice()
     }
@@ -218,10 +219,4 @@ export function createStorage (components: StorageComponents, init: StorageInit 
       }
     }
   }
-}
-
-function sameList (a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }
