@@ -202,15 +202,15 @@ function parseTimeout (v: string | null): number | undefined {
 function rawKey (url: string | undefined): void {
   const path = (url ?? '').split('?')[0]
   const raw = path.replace(/^\/v1\/kv\/?/, '')
-  // Plain ASCII, the usual key, is UTF-8 as it stands.
-  if (!NOT_PLAIN_ASCII.test(raw)) return
+  // Plain ASCII without escapes, the usual key, is UTF-8 as it stands.
+  if (!ESCAPED_OR_NOT_ASCII.test(raw)) return
   const bytes: number[] = []
   for (let i = 0; i < raw.length; i++) {
     if (raw[i] === '%' && /^[0-9a-fA-F]{2}$/.test(raw.slice(i + 1, i + 3))) { bytes.push(parseInt(raw.slice(i + 1, i + 3), 16)); i += 2 } else bytes.push(raw.charCodeAt(i) & 0xff)
   }
   if (!isUtf8(new Uint8Array(bytes))) throw new BadRequestError('invalid key: not valid UTF-8')
 }
-const NOT_PLAIN_ASCII = /[%\u0080-\uffff]/
+const ESCAPED_OR_NOT_ASCII = /[%\u0080-\uffff]/
 
 export function kvRoutes (api: ApiServer, storage: Storage, maxBody = MAX_VALUE_BYTES): void {
   api.route({
