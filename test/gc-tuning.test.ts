@@ -121,7 +121,7 @@ test('YoungBufferCollector counts a step only when it comes within its window: s
   t.is(collected, 0, '12 MiB so far')
   look(25, 4 * MiB)
   t.is(collected, 1)
-  // The same 16 MiB, starting 450 ms after the last collection and ending 550 ms after it, still counts.
+  // The same 16 MiB, arriving between 450 and 550 ms after the last collection (across where a fixed window would end), still counts.
   for (let i = 0; i < 9; i++) look(50, 0)
   for (let i = 0; i < 4; i++) look(25, 4 * MiB)
   t.is(collected, 2)
