@@ -51,6 +51,10 @@ export interface ApiServerInit {
   logger?: Logger
   /** For `meshos_api_requests_total` and `meshos_api_malformed_requests_total`. @default none (no metrics) */
   registry?: Registry
+  /** Connections held at once; past it new ones are closed at once. @default `apiMaxConnections` (2048) */
+  maxConnections?: number
+  /** How long an idle keep-alive connection stays open (ms). @default `apiKeepAliveTimeout` (2 minutes) */
+  keepAliveTimeout?: number
 }
 
 interface CompiledRoute extends Route {
@@ -196,11 +200,18 @@ export class ApiServer {
     const server = createServer({ connectionsCheckingInterval: C.apiConnectionsCheckInterval }, (req, res) => { void this.dispatch(req, res) })
     server.requestTimeout = C.apiRequestTimeout
     server.headersTimeout = C.apiHeadersTimeout
-    server.maxConnections = C.apiMaxConnections
+    const maxConnections = this.init.maxConnections ?? C.apiMaxConnections
+    const keepAlive = this.init.keepAliveTimeout ?? C.apiKeepAliveTimeout
+    const crowded = Math.floor(maxConnections * C.apiCrowdedShare)
+    // Read by Node each time a connection goes idle, for its timer and its Keep-Alive header.
+    const pace = (): void => { server.keepAliveTimeout = this.sockets.size >= crowded ? Math.min(keepAlive, C.apiCrowdedKeepAliveTimeout) : keepAlive }
+    server.maxConnections = maxConnections
+    pace()
     server.on('clientError', this.onClientError)
     server.on('connection', (s) => {
       this.sockets.add(s)
-      s.on('close', () => this.sockets.delete(s))
+      pace()
+      s.on('close', () => { this.sockets.delete(s); pace() })
     })
     await new Promise<void>((resolve, reject) => {
       const fail = (err: NodeJS.ErrnoException): void => {

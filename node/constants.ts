@@ -15,6 +15,20 @@ export const apiConnectionsCheckInterval = 5 * second
  * token is checked only once the headers are in) left none for a file repair.
  */
 export const apiMaxConnections = 2048
+/**
+ * How long an idle keep-alive connection stays open. A client that sends on a connection just as the server closes it
+ * gets ECONNRESET, and many clients never learn the server's limit: a Node agent made without a `timeout` ignores the
+ * `Keep-Alive` hint, and Go (90 s), curl (118 s) and browsers keep idle connections far longer than Node's default of
+ * 5 s (6 s with its buffer). Load scripts driving the KV API hit that race now and then; past these clients' own idle
+ * limits, they close first.
+ */
+export const apiKeepAliveTimeout = 2 * minute
+/**
+ * Past this share of `apiMaxConnections` held, a connection that goes idle is kept only `apiCrowdedKeepAliveTimeout`,
+ * so that clients that leave connections open cannot lock new ones out for a whole keep-alive timeout.
+ */
+export const apiCrowdedShare = 0.75
+export const apiCrowdedKeepAliveTimeout = 5 * second
 
 /** Bootstrap dials back off from this to the maximum, with jitter, and never give up. */
 export const bootstrapInitialBackoff = 500

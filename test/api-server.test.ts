@@ -1,0 +1,65 @@
+import { connect, type Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import test, { type ExecutionContext } from 'ava'
+import { ApiServer, type ApiServerInit } from '../node/api.js'
+import { waitFor } from './util.js'
+
+async function server (t: ExecutionContext, init: Partial<ApiServerInit> = {}): Promise<ApiServer> {
+  const api = new ApiServer({ host: '127.0.0.1', port: 0, ...init })
+  api.route({ method: 'GET', path: '/v1/ping', handler: () => ({ ok: true }) })
+  await api.start()
+  t.teardown(async () => { await api.stop() })
+  return api
+}
+
+/** A raw keep-alive connection: each `get` sends one request and resolves with the response's head once its body is in. */
+async function connection (t: ExecutionContext, api: ApiServer): Promise<{ socket: Socket, closed: () => boolean, get: () => Promise<string> }> {
+  const socket = connect(api.address.port, api.address.host)
+  t.teardown(() => { socket.destroy() })
+  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+  let closed = false
+  socket.on('close', () => { closed = true })
+  socket.on('error', () => {})
+  let buffered = ''
+  let waiting: ((head: string) => void) | undefined
+  socket.on('data', d => {
+    buffered += d.toString('latin1')
+    const end = buffered.indexOf('\r\n\r\n')
+    if (end < 0) return
+    const head = buffered.slice(0, end)
+    const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0)
+    if (buffered.length < end + 4 + length) return
+    buffered = buffered.slice(end + 4 + length)
+    waiting?.(head)
+  })
+  const get = async (): Promise<string> => await new Promise<string>(resolve => {
+    waiting = resolve
+    socket.write('GET /v1/ping HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: keep-alive\r\n\r\n')
+  })
+  return { socket, closed: () => closed, get }
+}
+
+test('an idle keep-alive connection outlives Node\'s 6 s close, so that clients that keep theirs longer do not race the server', async t => {
+  const api = await server(t)
+  const c = await connection(t, api)
+  const first = await c.get()
+  t.regex(first, /^HTTP\/1\.1 200/)
+  t.regex(first, /keep-alive: timeout=120/i)
+  // Node's default closes an idle connection 6 s after its last response, and a request sent just then met a reset.
+  // The idle time is what is under test here, not a wait for some event.
+  await sleep(7000)
+  t.false(c.closed())
+  t.regex(await c.get(), /^HTTP\/1\.1 200/)
+})
+
+test('past three quarters of its connection cap, connections that go idle are kept 5 s', async t => {
+  const api = await server(t, { maxConnections: 8 })
+  const c = await connection(t, api)
+  t.regex(await c.get(), /keep-alive: timeout=120/i)
+  const others = await Promise.all(Array.from({ length: 5 }, async () => await connection(t, api)))
+  // The server counts a connection once it has accepted it, which may come after the client saw it connect.
+  await waitFor('the server to count the new connections', async () => /keep-alive: timeout=5\b/i.test(await c.get()), 10_000)
+  for (const o of others) o.socket.destroy()
+  await waitFor('the server to see them close', async () => /keep-alive: timeout=120/i.test(await c.get()), 10_000)
+  t.pass()
+})
