@@ -1,12 +1,14 @@
 // `npm run bench -- kv [seconds-per-cell]`: YCSB-A-like (50% read, 50% update, zipfian keys, 1 KiB values) against
 // local 3- and 5-node testnets at one/quorum/all, a single-node RF=1 baseline through the same API, and a local
-// redis-server driven by the same load generator over a minimal RESP client.
+// redis-server driven by the same load generator over a minimal RESP client. The mesh is driven over a lean HTTP/1.1
+// client (bench/http-client.ts); `KV_BENCH_CLIENT=node` drives it with Node's http.request instead.
 import { createConnection, createServer, type Socket } from 'node:net'
 import { readFile } from 'node:fs/promises'
 import { spawn, execSync, type ChildProcess } from 'node:child_process'
 import { Agent, request } from 'node:http'
 import { createTestnet, type Testnet } from '../testnet/index.js'
 import { machine, summarize, table, writeResult } from './util.js'
+import { HttpPool } from './http-client.js'
 import { seededRandom } from '../lib/clock.js'
 
 const KEYS = 10_000
@@ -111,21 +113,33 @@ async function runAtRate (system: string, level: string, rate: number, seconds: 
   return cell
 }
 
+/**
+ * Drives the HTTP API with the lean client (bench/http-client.ts), or with Node's `http.request` when
+ * `KV_BENCH_CLIENT=node`, the driver of sessions 1-17, for comparing figures across that change.
+ */
 function httpDriver (apis: string[], level: string): { driver: Driver, close: () => void } {
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 })
   let next = 0
-  const driver: Driver = async (op, key) => {
-    const u = new URL(apis[next++ % apis.length])
-    await new Promise<void>((resolve, reject) => {
-      const req = request({ host: u.hostname, port: u.port, agent, method: op === 'get' ? 'GET' : 'PUT', path: `/v1/kv/${key}?consistency=${level}`, headers: op === 'put' ? { 'content-type': 'application/octet-stream', 'content-length': VALUE.byteLength } : {} }, (res) => {
-        res.on('data', () => {})
-        res.on('end', () => { (res.statusCode === 200 || res.statusCode === 404) ? resolve() : reject(new Error(`HTTP ${res.statusCode}`)) })
+  if (process.env.KV_BENCH_CLIENT === 'node') {
+    const agent = new Agent({ keepAlive: true, maxSockets: 256 })
+    const driver: Driver = async (op, key) => {
+      const u = new URL(apis[next++ % apis.length])
+      await new Promise<void>((resolve, reject) => {
+        const req = request({ host: u.hostname, port: u.port, agent, method: op === 'get' ? 'GET' : 'PUT', path: `/v1/kv/${key}?consistency=${level}`, headers: op === 'put' ? { 'content-type': 'application/octet-stream', 'content-length': VALUE.byteLength } : {} }, (res) => {
+          res.on('data', () => {})
+          res.on('end', () => { (res.statusCode === 200 || res.statusCode === 404) ? resolve() : reject(new Error(`HTTP ${res.statusCode}`)) })
+        })
+        req.on('error', reject)
+        req.end(op === 'put' ? VALUE : undefined)
       })
-      req.on('error', reject)
-      req.end(op === 'put' ? VALUE : undefined)
-    })
+    }
+    return { driver, close: () => { agent.destroy() } }
   }
-  return { driver, close: () => { agent.destroy() } }
+  const pools = apis.map(a => { const u = new URL(a); return new HttpPool(u.hostname, Number(u.port)) })
+  const driver: Driver = async (op, key) => {
+    const status = await pools[next++ % pools.length].request(op === 'get' ? 'GET' : 'PUT', `/v1/kv/${key}?consistency=${level}`, op === 'put' ? VALUE : undefined)
+    if (status !== 200 && status !== 404) throw new Error(`HTTP ${status}`)
+  }
+  return { driver, close: () => { for (const p of pools) p.close() } }
 }
 
 async function load (apis: string[]): Promise<void> {
@@ -264,6 +278,7 @@ export async function main (args: string[]): Promise<void> {
   })
   process.stdout.write(table(['system', 'level', 'conc', 'ops/s ÷ single node', 'ops/s ÷ redis', 'p99 ÷ single node'], ratios) + '\n')
   const m = machine()
-  process.stdout.write(`\ncores ${m.cores}, commit ${m.commit}\n`)
-  process.stdout.write(`written to ${await writeResult('kv', { seconds, cells })}\n`)
+  const client = process.env.KV_BENCH_CLIENT === 'node' ? 'node:http' : 'lean'
+  process.stdout.write(`\ncores ${m.cores}, commit ${m.commit}, mesh driven by the ${client} HTTP client\n`)
+  process.stdout.write(`written to ${await writeResult('kv', { seconds, client, cells })}\n`)
 }
