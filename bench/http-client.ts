@@ -13,7 +13,8 @@ interface Conn {
 
 /**
  * A lean HTTP/1.1 client for load generation, as wrk is: keep-alive connections to one origin, one request in flight on
- * each, idle ones reused last-in first-out. It reads the status and skips the body (content-length or chunked).
+ * each, idle ones reused last-in first-out, at most `maxSockets` of them (requests beyond wait, first come first served,
+ * as with Node's agent). It reads the status and skips the body (content-length or chunked).
  *
  * Node's `http.request` costs the load generator 50-70 µs of CPU per request, and the generator shares the machine with
  * the nodes it measures; this costs a fraction of that (BENCHMARKS.md, kv, session 18).
@@ -21,8 +22,12 @@ interface Conn {
 export class HttpPool {
   private readonly idle: Conn[] = []
   private readonly all = new Set<Conn>()
+  /** Connections open or opening. */
+  private open = 0
+  private readonly waiting: Array<{ resolve: (c: Conn | undefined) => void }> = []
 
-  constructor (private readonly host: string, private readonly port: number) {}
+  /** `maxSockets`: connections at most, as Node's agent's option. @default 256 */
+  constructor (private readonly host: string, private readonly port: number, private readonly maxSockets = 256) {}
 
   /** Sends one request and resolves with the response's status once its body is in. */
   async request (method: string, path: string, body?: Uint8Array): Promise<number> {
@@ -35,8 +40,15 @@ export class HttpPool {
       else c.socket.write(head, 'latin1')
     })
     if (c.closing) this.drop(c)
-    else this.idle.push(c)
+    else this.release(c)
     return status
+  }
+
+  /** Hands a finished connection to the next waiting request, or keeps it idle. */
+  private release (c: Conn): void {
+    const w = this.waiting.shift()
+    if (w != null) w.resolve(c)
+    else this.idle.push(c)
   }
 
   close (): void {
@@ -46,13 +58,21 @@ export class HttpPool {
   }
 
   private async take (): Promise<Conn> {
-    for (let c = this.idle.pop(); c != null; c = this.idle.pop()) if (!c.dead) return c
-    const socket = connect(this.port, this.host)
-    socket.setNoDelay(true)
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve)
-      socket.once('error', reject)
-    })
+    for (;;) {
+      for (let c = this.idle.pop(); c != null; c = this.idle.pop()) if (!c.dead) return c
+      if (this.open < this.maxSockets) break
+      // A connection handed over, or undefined when one closed and a new one may be opened.
+      const c = await new Promise<Conn | undefined>(resolve => { this.waiting.push({ resolve }) })
+      if (c != null && !c.dead) return c
+    }
+    this.open++
+    let socket: Socket
+    try {
+      socket = await this.connect()
+    } catch (err) {
+      this.closed()
+      throw err
+    }
     const c: Conn = { socket, dead: false, closing: false }
     this.all.add(c)
     socket.on('data', (d: Buffer) => {
@@ -70,14 +90,34 @@ export class HttpPool {
       w?.reject(err)
     }
     socket.on('error', fail)
+    // Dead from the server's FIN on, so that the pool does not hand it out in the moment before 'close'.
+    socket.on('end', () => { fail(new Error('connection closed by the server')) })
     socket.on('close', () => { fail(new Error('connection closed')) })
     return c
   }
 
+  private async connect (): Promise<Socket> {
+    const socket = connect(this.port, this.host)
+    socket.setNoDelay(true)
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve)
+      socket.once('error', reject)
+    })
+    return socket
+  }
+
   private drop (c: Conn): void {
+    if (c.dead) return
     c.dead = true
     this.all.delete(c)
     c.socket.destroy()
+    this.closed()
+  }
+
+  /** A connection is gone: a waiting request may open another. */
+  private closed (): void {
+    this.open--
+    this.waiting.shift()?.resolve(undefined)
   }
 }
 
@@ -91,7 +131,10 @@ function parse (c: Conn): void {
   const status = Number(head.slice(9, 12))
   const length = /\r\ncontent-length: *(\d+)/i.exec(head)
   let next: number
-  if (length != null) {
+  if ((status >= 100 && status < 200) || status === 204 || status === 304) {
+    // No body by definition (the client sends no HEAD).
+    next = end + 4
+  } else if (length != null) {
     next = end + 4 + Number(length[1])
     if (buf.length < next) return
   } else if (/\r\ntransfer-encoding: *chunked/i.test(head)) {
@@ -100,6 +143,7 @@ function parse (c: Conn): void {
       const nl = buf.indexOf('\r\n', at)
       if (nl < 0) return
       const size = parseInt(buf.toString('latin1', at, nl), 16)
+      if (!Number.isInteger(size) || size < 0) throw new Error('malformed chunk size')
       at = nl + 2 + size + 2
       if (buf.length < at) return
       if (size === 0) break

@@ -203,7 +203,9 @@ export class ApiServer {
     const maxConnections = this.init.maxConnections ?? C.apiMaxConnections
     const keepAlive = this.init.keepAliveTimeout ?? C.apiKeepAliveTimeout
     const crowded = Math.floor(maxConnections * C.apiCrowdedShare)
-    // Read by Node each time a connection goes idle, for its timer and its Keep-Alive header.
+    // Node reads this when a request's headers arrive, for the response's Keep-Alive header, and again when the
+    // connection goes idle, for its timer: a request in flight as crowding begins may advertise the long timeout and
+    // still be closed after the short one.
     const pace = (): void => { server.keepAliveTimeout = this.sockets.size >= crowded ? Math.min(keepAlive, C.apiCrowdedKeepAliveTimeout) : keepAlive }
     server.maxConnections = maxConnections
     pace()
