@@ -99,6 +99,22 @@ export interface ReplicaStats {
  * this node's data, against the local engine. Put it behind the RPC layer one method per
  * {@link ReplicaTransport} method; the in-process transport calls it directly.
  */
+/** A replica write decided under its keys' locks and finished after them (see ReplicaService.pending). */
+interface QueuedWrite {
+  /** Commits of pending writes that some record was refused for. */
+  dependsOn: Array<Promise<void>>
+  write?: {
+    commit: Promise<void>
+    /** Its entry in `inflight`. */
+    id: number
+    winners: Map<string, KvRecord>
+    /** Each winner's key as this write found it, pending writes included (for the record counts). */
+    before: Map<string, { tombstone: boolean } | undefined>
+    tokens: bigint[]
+    mortal: bigint[]
+  }
+}
+
 export class ReplicaService {
   private readonly engine: StorageEngine
   private readonly clock: Clock
@@ -111,11 +127,19 @@ export class ReplicaService {
   private readonly versionCacheSize: number
   private readonly locks = new Map<string, Promise<void>>()
   /**
-   * The stored version of keys: those loaded at start, then every key written since, the least recently written
-   * dropped past `versionCacheSize`. apply() and purge() are the only writers of data keys and both run under the key's
-   * lock, so an entry is exact; it saves the LevelDB read before a replica write.
+   * The committed version of keys: those loaded at start, then every key written since, the least recently written
+   * dropped past `versionCacheSize`. apply() and purge() are the only writers of data keys; an entry is set once its
+   * write has committed, so it is exact; it saves the LevelDB read before a replica write.
    */
   private readonly versions = new Map<string, { ts: KvRecord['ts'], tombstone: boolean }>()
+  /**
+   * Writes decided and handed to the engine but not yet committed, per key: the newest version among them, how many
+   * there are, and the commit that carries the newest. A key's lock is held until its write is queued, not until it
+   * commits: the engine applies batches in the order they are queued, so the next write of the key can be decided
+   * against this version meanwhile and share the same group commit. Held through the commit, each write of a hot key
+   * waited out the fsync of the one before, and a zipfian load made about a fifth fewer writes per core.
+   */
+  private readonly pending = new Map<string, { ts: KvRecord['ts'], tombstone: boolean, writes: number, commit: Promise<void> }>()
   /**
    * `versions` holds every key stored here (loaded at start, and never yet over its bound), so a key it lacks is not
    * stored: the first write of a new key needs no engine read either. A miss read the engine before every such write,
@@ -410,70 +434,103 @@ export class ReplicaService {
     if (records.length === 0) return []
     for (const r of records) this.hlc.update(r.ts)
     const keys = [...new Set(records.map(r => r.key))]
-    return await this.withKeys(keys, async () => {
-      const existing = new Map<string, { ts: KvRecord['ts'], tombstone: boolean }>()
+    let queued: QueuedWrite | undefined
+    const results = await this.withKeys(keys, async () => {
+      // What the engine holds, where known; a key with a write pending is decided against that write instead.
+      const committed = new Map<string, { ts: KvRecord['ts'], tombstone: boolean }>()
       const misses: string[] = []
       for (const k of keys) {
         const v = this.versions.get(k)
-        if (v != null) existing.set(k, v)
-        else misses.push(k)
+        if (v != null) committed.set(k, v)
+        else if (!this.pending.has(k)) misses.push(k)
       }
       if (misses.length > 0 && !this.versionsComplete) {
         const raws = await this.engine.getMany(misses.map(k => dataKey(k)))
         raws.forEach((raw, i) => {
           const stored = raw == null ? undefined : StoredRecord.decode(raw).record
-          if (stored != null) existing.set(misses[i], { ts: stored.ts, tombstone: stored.tombstone })
+          if (stored != null) committed.set(misses[i], { ts: stored.ts, tombstone: stored.tombstone })
         })
       }
       const winners = new Map<string, KvRecord>()
+      const dependsOn: Array<Promise<void>> = []
       const results = records.map(r => {
-        const current = winners.get(r.key)?.ts ?? existing.get(r.key)?.ts
-        if (current != null && compareTimestamps(current, r.ts) >= 0) return false
+        const pending = this.pending.get(r.key)
+        const current = winners.get(r.key)?.ts ?? pending?.ts ?? committed.get(r.key)?.ts
+        if (current != null && compareTimestamps(current, r.ts) >= 0) {
+          // Refused for a version not yet durable: answered once it is, and as a failure if it never becomes so.
+          if (!winners.has(r.key) && pending != null) dependsOn.push(pending.commit)
+          return false
+        }
         winners.set(r.key, r)
         return true
       })
-      if (winners.size === 0) return results
-      const id = this.nextWriteId++
+      if (winners.size === 0) {
+        queued = { dependsOn }
+        return results
+      }
       const storedAt = Math.floor(this.clock.now())
-      this.inflight.set(id, storedAt)
+      const ops: EngineOp[] = []
       const tokens: bigint[] = []
       const mortal: bigint[] = []
+      const before = new Map<string, { tombstone: boolean } | undefined>()
+      for (const r of winners.values()) {
+        const token = tokenOf(r.key)
+        tokens.push(token)
+        if (r.tombstone || r.expiresAt !== 0n) mortal.push(token)
+        ops.push({ type: 'put', key: dataKey(r.key, token), value: StoredRecord.encode({ record: r, storedAt: BigInt(storedAt) }) })
+        // Also when only a pending write has it: that write may yet fail.
+        if (!committed.has(r.key)) ops.push({ type: 'put', key: KEY_PREFIX + r.key, value: EMPTY })
+        before.set(r.key, this.pending.get(r.key) ?? committed.get(r.key))
+      }
+      const id = this.nextWriteId++
+      this.inflight.set(id, storedAt)
+      const commit = this.engine.batch(ops)
+      for (const r of winners.values()) {
+        this.pending.set(r.key, { ts: r.ts, tombstone: r.tombstone, writes: (this.pending.get(r.key)?.writes ?? 0) + 1, commit })
+      }
+      queued = { dependsOn, write: { commit, id, winners, before, tokens, mortal } }
+      return results
+    })
+    const w = queued?.write
+    if (w != null) {
       try {
-        const ops: EngineOp[] = []
-        for (const r of winners.values()) {
-          const token = tokenOf(r.key)
-          tokens.push(token)
-          if (r.tombstone || r.expiresAt !== 0n) mortal.push(token)
-          ops.push({ type: 'put', key: dataKey(r.key, token), value: StoredRecord.encode({ record: r, storedAt: BigInt(storedAt) }) })
-          if (!existing.has(r.key)) ops.push({ type: 'put', key: KEY_PREFIX + r.key, value: EMPTY })
-        }
-        await this.engine.batch(ops)
+        await w.commit
       } finally {
-        this.inflight.delete(id)
-        for (const t of tokens) this.changed(t)
+        this.inflight.delete(w.id)
+        for (const t of w.tokens) this.changed(t)
         // Counted once the write has ended, so that a count read before a scan began never covers a record the scan
         // could not see.
-        for (const t of mortal) this.mortalWrites[Number(t >> TREE_BUCKET_SHIFT)]++
-      }
-      for (const r of winners.values()) {
-        const before = existing.get(r.key)
-        this.versions.delete(r.key)
-        this.versions.set(r.key, { ts: this.cachedTs(r.ts), tombstone: r.tombstone })
-        if (this.versions.size > this.versionCacheSize) {
-          this.versions.delete(this.versions.keys().next().value as string)
-          this.versionsComplete = false
+        for (const t of w.mortal) this.mortalWrites[Number(t >> TREE_BUCKET_SHIFT)]++
+        for (const r of w.winners.values()) {
+          const p = this.pending.get(r.key)
+          if (p != null && --p.writes === 0) this.pending.delete(r.key)
         }
+      }
+      for (const r of w.winners.values()) {
+        const current = this.versions.get(r.key)
+        if (current == null || compareTimestamps(current.ts, r.ts) < 0) {
+          this.versions.delete(r.key)
+          this.versions.set(r.key, { ts: this.cachedTs(r.ts), tombstone: r.tombstone })
+          if (this.versions.size > this.versionCacheSize) {
+            this.versions.delete(this.versions.keys().next().value as string)
+            this.versionsComplete = false
+          }
+        }
+        const before = w.before.get(r.key)
         if (before == null) this.counts.records++
         if (r.tombstone && before?.tombstone !== true) this.counts.tombstones++
         if (!r.tombstone && before?.tombstone === true) this.counts.tombstones--
       }
-      return results
-    })
+    }
+    if (queued != null && queued.dependsOn.length > 0) await Promise.all(queued.dependsOn)
+    return results
   }
 
   /** Deletes the key if it still holds exactly this version. Returns true if deleted. */
   async purge (key: string, ts: KvRecord['ts']): Promise<boolean> {
     return await this.withKey(key, async () => {
+      // A newer write is queued and would be deleted with it; a later round purges what is left then.
+      if (this.pending.has(key)) return false
       const existing = (await this.getStored(key))?.record
       if (existing == null || compareTimestamps(existing.ts, ts) !== 0) return false
       this.versions.delete(key)

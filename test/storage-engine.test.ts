@@ -4,7 +4,7 @@ import { HybridClock, LevelEngine, MemoryEngine, ReplicaService, compareKeys, to
 import { systemClock } from '../lib/clock.js'
 import { silentLogger } from '../lib/log.js'
 import type { Record as KvRecord } from '../storage/storage.js'
-import { tempDir } from './storage-helpers.js'
+import { tempDir, waitFor } from './storage-helpers.js'
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
 const text = (b: Uint8Array): string => new TextDecoder().decode(b)
@@ -202,4 +202,66 @@ test('a Merkle tree is kept while no write touches its span, and built again, th
   t.is(second, await fresh(), 'and it is the tree a fresh replica builds')
   t.true(await s.purge(inside, (await s.read({ key: inside, digestOnly: true })).version))
   t.is(await tree(), await fresh(), 'a purge too')
+})
+
+/** A MemoryEngine whose commits wait until released, in order, or fail on request. */
+function gatedEngine (): { engine: MemoryEngine, queued: () => number, release: (fail?: boolean) => void } {
+  const engine = new MemoryEngine()
+  const waiting: Array<{ ops: Parameters<MemoryEngine['batch']>[0], resolve: () => void, reject: (err: Error) => void }> = []
+  const batch = engine.batch.bind(engine)
+  engine.batch = async (ops) => await new Promise<void>((resolve, reject) => { waiting.push({ ops, resolve, reject }) })
+  return {
+    engine,
+    queued: () => waiting.length,
+    release: (fail = false) => {
+      const w = waiting.shift()
+      if (w == null) throw new Error('no commit waiting')
+      if (fail) w.reject(new Error('disk failed'))
+      else void batch(w.ops).then(w.resolve, w.reject)
+    }
+  }
+}
+
+test('a write of a key whose last write is still committing is queued behind it, not held until it commits; the newest wins', async t => {
+  const { engine, queued, release } = gatedEngine()
+  await engine.open()
+  const s = new ReplicaService({ engine, clock: systemClock, hlc: new HybridClock('n', systemClock), logger: silentLogger })
+  await s.start()
+  const rec = (wall: number): KvRecord => ({ key: 'hot', value: new TextEncoder().encode(`v${wall}`), ts: { wall: BigInt(wall), logical: 0, node: 'n' }, tombstone: false, expiresAt: 0n })
+  const first = s.write({ records: [rec(10)] })
+  await waitFor(() => queued() === 1, 'the first commit to be queued')
+  const second = s.write({ records: [rec(20)] })
+  // Queued while the first has not committed: before, the key's lock held it until then.
+  await waitFor(() => queued() === 2, 'the second commit to be queued')
+  const older = s.write({ records: [rec(15)] })
+  t.is(queued(), 2, 'a version older than a pending one is not written')
+  release()
+  release()
+  t.is((await first).applied, 1)
+  t.is((await second).applied, 1)
+  t.is((await older).superseded, 1)
+  t.is(text((await s.read({ key: 'hot', digestOnly: false })).record!.value), 'v20')
+  t.false(await s.purge('hot', rec(10).ts), 'an overwritten version is not purged')
+})
+
+test('a record refused for a pending version that then fails to commit is answered as a failure, not as superseded', async t => {
+  const { engine, queued, release } = gatedEngine()
+  await engine.open()
+  const s = new ReplicaService({ engine, clock: systemClock, hlc: new HybridClock('n', systemClock), logger: silentLogger })
+  await s.start()
+  const rec = (wall: number): KvRecord => ({ key: 'k', value: new TextEncoder().encode(`v${wall}`), ts: { wall: BigInt(wall), logical: 0, node: 'n' }, tombstone: false, expiresAt: 0n })
+  const newer = s.write({ records: [rec(20)] })
+  await waitFor(() => queued() === 1, 'the newer commit to be queued')
+  const older = s.write({ records: [rec(10)] })
+  // The older write waits on the newer one's commit, and a purge of the key stands back while that is pending.
+  t.false(await s.purge('k', rec(20).ts))
+  release(true)
+  await t.throwsAsync(newer, { message: /disk failed/ })
+  await t.throwsAsync(older, { message: /disk failed/ })
+  // Nothing pending or cached claims the failed version: the older write now lands.
+  const retry = s.write({ records: [rec(10)] })
+  await waitFor(() => queued() === 1, 'the retried commit to be queued')
+  release()
+  t.is((await retry).applied, 1)
+  t.is(text((await s.read({ key: 'k', digestOnly: false })).record!.value), 'v10')
 })
