@@ -99,6 +99,18 @@ export interface ReplicaStats {
  * this node's data, against the local engine. Put it behind the RPC layer one method per
  * {@link ReplicaTransport} method; the in-process transport calls it directly.
  */
+/** The writes of one key queued in the engine and not yet committed (see ReplicaService.pending). */
+interface PendingWrites {
+  /** The newest of them, and the commit that carries it. */
+  ts: KvRecord['ts']
+  tombstone: boolean
+  commit: Promise<void>
+  /** How many there are. */
+  writes: number
+  /** What the engine holds for the key meanwhile (undefined: nothing, or not known), for the record counts. */
+  stored: { tombstone: boolean } | undefined
+}
+
 /** A replica write decided under its keys' locks and finished after them (see ReplicaService.pending). */
 interface QueuedWrite {
   /** Commits of pending writes that some record was refused for. */
@@ -108,8 +120,6 @@ interface QueuedWrite {
     /** Its entry in `inflight`. */
     id: number
     winners: Map<string, KvRecord>
-    /** Each winner's key as this write found it, pending writes included (for the record counts). */
-    before: Map<string, { tombstone: boolean } | undefined>
     tokens: bigint[]
     mortal: bigint[]
   }
@@ -139,7 +149,7 @@ export class ReplicaService {
    * against this version meanwhile and share the same group commit. Held through the commit, each write of a hot key
    * waited out the fsync of the one before, and a zipfian load made about a fifth fewer writes per core.
    */
-  private readonly pending = new Map<string, { ts: KvRecord['ts'], tombstone: boolean, writes: number, commit: Promise<void> }>()
+  private readonly pending = new Map<string, PendingWrites>()
   /**
    * `versions` holds every key stored here (loaded at start, and never yet over its bound), so a key it lacks is not
    * stored: the first write of a new key needs no engine read either. A miss read the engine before every such write,
@@ -436,13 +446,18 @@ export class ReplicaService {
     const keys = [...new Set(records.map(r => r.key))]
     let queued: QueuedWrite | undefined
     const results = await this.withKeys(keys, async () => {
-      // What the engine holds, where known; a key with a write pending is decided against that write instead.
+      // What the engine holds, where known; a key with writes pending is decided against the newest of them instead.
       const committed = new Map<string, { ts: KvRecord['ts'], tombstone: boolean }>()
+      // Taken before the engine read below: a pending write that ends during it leaves `pending`, and its key, not read,
+      // would then be decided against nothing. Under the locks no new one can start, so this stays the newest.
+      const pendingAt = new Map<string, PendingWrites>()
       const misses: string[] = []
       for (const k of keys) {
+        const p = this.pending.get(k)
+        if (p != null) pendingAt.set(k, p)
         const v = this.versions.get(k)
         if (v != null) committed.set(k, v)
-        else if (!this.pending.has(k)) misses.push(k)
+        else if (p == null) misses.push(k)
       }
       if (misses.length > 0 && !this.versionsComplete) {
         const raws = await this.engine.getMany(misses.map(k => dataKey(k)))
@@ -454,7 +469,7 @@ export class ReplicaService {
       const winners = new Map<string, KvRecord>()
       const dependsOn: Array<Promise<void>> = []
       const results = records.map(r => {
-        const pending = this.pending.get(r.key)
+        const pending = pendingAt.get(r.key)
         const current = winners.get(r.key)?.ts ?? pending?.ts ?? committed.get(r.key)?.ts
         if (current != null && compareTimestamps(current, r.ts) >= 0) {
           // Refused for a version not yet durable: answered once it is, and as a failure if it never becomes so.
@@ -472,7 +487,6 @@ export class ReplicaService {
       const ops: EngineOp[] = []
       const tokens: bigint[] = []
       const mortal: bigint[] = []
-      const before = new Map<string, { tombstone: boolean } | undefined>()
       for (const r of winners.values()) {
         const token = tokenOf(r.key)
         tokens.push(token)
@@ -480,21 +494,32 @@ export class ReplicaService {
         ops.push({ type: 'put', key: dataKey(r.key, token), value: StoredRecord.encode({ record: r, storedAt: BigInt(storedAt) }) })
         // Also when only a pending write has it: that write may yet fail.
         if (!committed.has(r.key)) ops.push({ type: 'put', key: KEY_PREFIX + r.key, value: EMPTY })
-        before.set(r.key, this.pending.get(r.key) ?? committed.get(r.key))
       }
       const id = this.nextWriteId++
       this.inflight.set(id, storedAt)
       const commit = this.engine.batch(ops)
       for (const r of winners.values()) {
-        this.pending.set(r.key, { ts: r.ts, tombstone: r.tombstone, writes: (this.pending.get(r.key)?.writes ?? 0) + 1, commit })
+        const p = this.pending.get(r.key)
+        if (p != null) {
+          p.ts = r.ts
+          p.tombstone = r.tombstone
+          p.commit = commit
+          p.writes++
+        } else {
+          // Any write pending at the check above has ended since, and `versions` holds it if it committed.
+          const stored = this.versions.get(r.key) ?? committed.get(r.key)
+          this.pending.set(r.key, { ts: r.ts, tombstone: r.tombstone, commit, writes: 1, stored: stored == null ? undefined : { tombstone: stored.tombstone } })
+        }
       }
-      queued = { dependsOn, write: { commit, id, winners, before, tokens, mortal } }
+      queued = { dependsOn, write: { commit, id, winners, tokens, mortal } }
       return results
     })
     const w = queued?.write
     if (w != null) {
+      let committed = false
       try {
         await w.commit
+        committed = true
       } finally {
         this.inflight.delete(w.id)
         for (const t of w.tokens) this.changed(t)
@@ -503,7 +528,15 @@ export class ReplicaService {
         for (const t of w.mortal) this.mortalWrites[Number(t >> TREE_BUCKET_SHIFT)]++
         for (const r of w.winners.values()) {
           const p = this.pending.get(r.key)
-          if (p != null && --p.writes === 0) this.pending.delete(r.key)
+          if (p == null) continue
+          // Commits of one key end in the order they were queued, so `stored` is what this one replaced.
+          if (committed) {
+            if (p.stored == null) this.counts.records++
+            if (r.tombstone && p.stored?.tombstone !== true) this.counts.tombstones++
+            if (!r.tombstone && p.stored?.tombstone === true) this.counts.tombstones--
+            p.stored = { tombstone: r.tombstone }
+          }
+          if (--p.writes === 0) this.pending.delete(r.key)
         }
       }
       for (const r of w.winners.values()) {
@@ -516,10 +549,6 @@ export class ReplicaService {
             this.versionsComplete = false
           }
         }
-        const before = w.before.get(r.key)
-        if (before == null) this.counts.records++
-        if (r.tombstone && before?.tombstone !== true) this.counts.tombstones++
-        if (!r.tombstone && before?.tombstone === true) this.counts.tombstones--
       }
     }
     if (queued != null && queued.dependsOn.length > 0) await Promise.all(queued.dependsOn)
@@ -533,13 +562,15 @@ export class ReplicaService {
       if (this.pending.has(key)) return false
       const existing = (await this.getStored(key))?.record
       if (existing == null || compareTimestamps(existing.ts, ts) !== 0) return false
-      this.versions.delete(key)
       const token = tokenOf(key)
       try {
         await this.engine.batch([{ type: 'del', key: dataKey(key, token) }, { type: 'del', key: KEY_PREFIX + key }])
       } finally {
         this.changed(token)
       }
+      // Only now: were the delete to fail while the cache is complete, the key would read as absent, and an older
+      // write win over the version still stored.
+      this.versions.delete(key)
       this.counts.records--
       if (existing.tombstone) this.counts.tombstones--
       return true

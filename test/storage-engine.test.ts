@@ -204,12 +204,24 @@ test('a Merkle tree is kept while no write touches its span, and built again, th
   t.is(await tree(), await fresh(), 'a purge too')
 })
 
-/** A MemoryEngine whose commits wait until released, in order, or fail on request. */
-function gatedEngine (): { engine: MemoryEngine, queued: () => number, release: (fail?: boolean) => void } {
+/** A MemoryEngine whose commits wait until released, in order, or fail on request; reads can be held as well. */
+function gatedEngine (): { engine: MemoryEngine, queued: () => number, release: (fail?: boolean) => void, holdReads: () => () => void, readsWaiting: () => number } {
   const engine = new MemoryEngine()
   const waiting: Array<{ ops: Parameters<MemoryEngine['batch']>[0], resolve: () => void, reject: (err: Error) => void }> = []
   const batch = engine.batch.bind(engine)
   engine.batch = async (ops) => await new Promise<void>((resolve, reject) => { waiting.push({ ops, resolve, reject }) })
+  let gate: Promise<void> | undefined
+  let readsWaiting = 0
+  const getMany = engine.getMany.bind(engine)
+  engine.getMany = async (keys) => {
+    readsWaiting++
+    try {
+      await gate
+    } finally {
+      readsWaiting--
+    }
+    return await getMany(keys)
+  }
   return {
     engine,
     queued: () => waiting.length,
@@ -218,7 +230,13 @@ function gatedEngine (): { engine: MemoryEngine, queued: () => number, release: 
       if (w == null) throw new Error('no commit waiting')
       if (fail) w.reject(new Error('disk failed'))
       else void batch(w.ops).then(w.resolve, w.reject)
-    }
+    },
+    holdReads: () => {
+      let open!: () => void
+      gate = new Promise<void>(resolve => { open = resolve })
+      return () => { gate = undefined; open() }
+    },
+    readsWaiting: () => readsWaiting
   }
 }
 
@@ -241,7 +259,36 @@ test('a write of a key whose last write is still committing is queued behind it,
   t.is((await second).applied, 1)
   t.is((await older).superseded, 1)
   t.is(text((await s.read({ key: 'hot', digestOnly: false })).record!.value), 'v20')
-  t.false(await s.purge('hot', rec(10).ts), 'an overwritten version is not purged')
+})
+
+test('a pending write that commits while a batch reads other keys is still the version that batch decides its key against', async t => {
+  const { engine, queued, release, holdReads, readsWaiting } = gatedEngine()
+  await engine.open()
+  // One cached version: past it the cache is partial, and keys it lacks are read before they are written.
+  const s = new ReplicaService({ engine, clock: systemClock, hlc: new HybridClock('n', systemClock), logger: silentLogger }, { versionCacheSize: 1 })
+  await s.start()
+  const rec = (key: string, wall: number): KvRecord => ({ key, value: new TextEncoder().encode(`${key}${wall}`), ts: { wall: BigInt(wall), logical: 0, node: 'n' }, tombstone: false, expiresAt: 0n })
+  for (const k of ['a', 'b']) {
+    const w = s.write({ records: [rec(k, 1)] })
+    await waitFor(() => queued() === 1, 'a seed commit')
+    release()
+    await w
+  }
+  const newer = s.write({ records: [rec('k', 20)] })
+  await waitFor(() => queued() === 1, 'the newer commit to be queued')
+  const open = holdReads()
+  const mixed = s.write({ records: [rec('k', 15), rec('m', 1)] })
+  await waitFor(() => readsWaiting() === 1, 'the batch to read m')
+  release()
+  t.is((await newer).applied, 1)
+  open()
+  await waitFor(() => queued() === 1, 'the batch\'s commit to be queued')
+  release()
+  const r = await mixed
+  t.deepEqual([r.applied, r.superseded], [1, 1], 'k@15 is refused, m@1 applied')
+  t.is(text((await s.read({ key: 'k', digestOnly: false })).record!.value), 'k20')
+  t.is((await s.read({ key: 'k', digestOnly: true })).version?.wall, 20n)
+  t.is((await s.stats()).records, 4)
 })
 
 test('a record refused for a pending version that then fails to commit is answered as a failure, not as superseded', async t => {
@@ -264,4 +311,15 @@ test('a record refused for a pending version that then fails to commit is answer
   release()
   t.is((await retry).applied, 1)
   t.is(text((await s.read({ key: 'k', digestOnly: false })).record!.value), 'v10')
+
+  // A write decided against a pending first write of a key that then fails still counts the key as a new record.
+  const first = s.write({ records: [{ ...rec(30), key: 'n' }] })
+  await waitFor(() => queued() === 1, 'the first write of n to be queued')
+  const second = s.write({ records: [{ ...rec(40), key: 'n' }] })
+  await waitFor(() => queued() === 2, 'the second write of n to be queued')
+  release(true)
+  release()
+  await t.throwsAsync(first, { message: /disk failed/ })
+  t.is((await second).applied, 1)
+  t.is((await s.stats()).records, 2)
 })
