@@ -499,7 +499,12 @@ export class AntiEntropy {
       // Old enough but not yet proven held by every replica: look again on the segment's next visit.
       else due = now
     }
-    for (const e of dead) if (await this.c.service.purge(e.record.key, e.record.ts)) purged++
+    for (const e of dead) {
+      const outcome = await this.c.service.purgeIfUnchanged(e.record.key, e.record.ts)
+      if (outcome === 'purged') purged++
+      // A live write of the key is committing; should it fail, the record is still dead, and no mortal write says so.
+      else if (outcome === 'pending') due = now
+    }
     this.collectDue.set(seg, { due, mortal })
     this.counters.purged += purged
     this.c.metrics.tombstonesPurged.inc(purged)

@@ -30,8 +30,9 @@ export interface EngineStats {
 /**
  * The local, single-node store under a replica. Small on purpose so another engine can be slotted in.
  * A resolved batch() is durable according to the engine's durability setting; ops of one batch apply atomically.
- * Batches apply in the order batch() was called, whether or not the earlier ones have resolved: of two puts of one key,
- * the later call's stands. The replica relies on this to queue a key's next write before the last one has committed.
+ * Batches apply, and their promises settle, in the order batch() was called, whether or not the earlier ones have
+ * resolved: of two puts of one key, the later call's stands. The replica relies on this to queue a key's next write
+ * before the last one has committed.
  */
 export interface StorageEngine {
   open(): Promise<void>

@@ -506,8 +506,10 @@ export class ReplicaService {
           p.commit = commit
           p.writes++
         } else {
-          // Any write pending at the check above has ended since, and `versions` holds it if it committed.
-          const stored = this.versions.get(r.key) ?? committed.get(r.key)
+          // A write pending at the check above has ended since; its entry's `stored` is what the engine holds now, whether
+          // it committed or failed (a pending key was not read from the engine).
+          const ended = pendingAt.get(r.key)
+          const stored = ended != null ? ended.stored : committed.get(r.key)
           this.pending.set(r.key, { ts: r.ts, tombstone: r.tombstone, commit, writes: 1, stored: stored == null ? undefined : { tombstone: stored.tombstone } })
         }
       }
@@ -557,11 +559,19 @@ export class ReplicaService {
 
   /** Deletes the key if it still holds exactly this version. Returns true if deleted. */
   async purge (key: string, ts: KvRecord['ts']): Promise<boolean> {
+    return await this.purgeIfUnchanged(key, ts) === 'purged'
+  }
+
+  /**
+   * purge(), saying why not: `changed` when the key no longer holds this version, `pending` when a write of it is
+   * queued and not yet committed (it would be deleted with the version; the write may yet fail and leave the version
+   * dead, so the caller should look again).
+   */
+  async purgeIfUnchanged (key: string, ts: KvRecord['ts']): Promise<'purged' | 'changed' | 'pending'> {
     return await this.withKey(key, async () => {
-      // A newer write is queued and would be deleted with it; a later round purges what is left then.
-      if (this.pending.has(key)) return false
+      if (this.pending.has(key)) return 'pending'
       const existing = (await this.getStored(key))?.record
-      if (existing == null || compareTimestamps(existing.ts, ts) !== 0) return false
+      if (existing == null || compareTimestamps(existing.ts, ts) !== 0) return 'changed'
       const token = tokenOf(key)
       try {
         await this.engine.batch([{ type: 'del', key: dataKey(key, token) }, { type: 'del', key: KEY_PREFIX + key }])
@@ -573,7 +583,7 @@ export class ReplicaService {
       this.versions.delete(key)
       this.counts.records--
       if (existing.tombstone) this.counts.tombstones--
-      return true
+      return 'purged'
     })
   }
 

@@ -300,8 +300,7 @@ test('a record refused for a pending version that then fails to commit is answer
   const newer = s.write({ records: [rec(20)] })
   await waitFor(() => queued() === 1, 'the newer commit to be queued')
   const older = s.write({ records: [rec(10)] })
-  // The older write waits on the newer one's commit, and a purge of the key stands back while that is pending.
-  t.false(await s.purge('k', rec(20).ts))
+  // The older write waits on the newer one's commit.
   release(true)
   await t.throwsAsync(newer, { message: /disk failed/ })
   await t.throwsAsync(older, { message: /disk failed/ })
@@ -322,4 +321,51 @@ test('a record refused for a pending version that then fails to commit is answer
   await t.throwsAsync(first, { message: /disk failed/ })
   t.is((await second).applied, 1)
   t.is((await s.stats()).records, 2)
+})
+
+test('a purge stands back while a newer write of its key is committing, which it would otherwise delete', async t => {
+  const { engine, queued, release } = gatedEngine()
+  await engine.open()
+  const s = new ReplicaService({ engine, clock: systemClock, hlc: new HybridClock('n', systemClock), logger: silentLogger })
+  await s.start()
+  const rec = (wall: number, tombstone = false): KvRecord => ({ key: 'k', value: new TextEncoder().encode(`v${wall}`), ts: { wall: BigInt(wall), logical: 0, node: 'n' }, tombstone, expiresAt: 0n })
+  const dead = s.write({ records: [rec(10, true)] })
+  await waitFor(() => queued() === 1, 'the tombstone to be queued')
+  release()
+  await dead
+  const live = s.write({ records: [rec(20)] })
+  await waitFor(() => queued() === 1, 'the live write to be queued')
+  // The tombstone is what the engine holds, but its delete would be queued behind the live write and remove that.
+  t.is(await s.purgeIfUnchanged('k', rec(10).ts), 'pending')
+  release()
+  t.is((await live).applied, 1)
+  t.is(text((await s.read({ key: 'k', digestOnly: false })).record!.value), 'v20')
+  t.is(await s.purgeIfUnchanged('k', rec(10).ts), 'changed')
+})
+
+test('the record count holds when a pending write fails while a batch reads other keys', async t => {
+  const { engine, queued, release, holdReads, readsWaiting } = gatedEngine()
+  await engine.open()
+  const s = new ReplicaService({ engine, clock: systemClock, hlc: new HybridClock('n', systemClock), logger: silentLogger }, { versionCacheSize: 1 })
+  await s.start()
+  const rec = (key: string, wall: number): KvRecord => ({ key, value: new TextEncoder().encode(`${key}${wall}`), ts: { wall: BigInt(wall), logical: 0, node: 'n' }, tombstone: false, expiresAt: 0n })
+  for (const k of ['k', 'a']) {
+    const w = s.write({ records: [rec(k, 1)] })
+    await waitFor(() => queued() === 1, 'a seed commit')
+    release()
+    await w
+  }
+  const failing = s.write({ records: [rec('k', 20)] })
+  await waitFor(() => queued() === 1, 'the failing write to be queued')
+  const open = holdReads()
+  const mixed = s.write({ records: [rec('k', 25), rec('m', 1)] })
+  await waitFor(() => readsWaiting() === 1, 'the batch to read m')
+  release(true)
+  await t.throwsAsync(failing, { message: /disk failed/ })
+  open()
+  await waitFor(() => queued() === 1, 'the batch\'s commit to be queued')
+  release()
+  t.is((await mixed).applied, 2)
+  t.is(text((await s.read({ key: 'k', digestOnly: false })).record!.value), 'k25')
+  t.is((await s.stats()).records, 3, 'k, a and m')
 })
