@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { HybridClock, LevelEngine, MemoryEngine, ReplicaService, compareKeys, tokenOf, validateKey, validateValue, KeyTooLargeError, ValueTooLargeError, InvalidKeyError, type StorageEngine } from '../storage/index.js'
 import { systemClock } from '../lib/clock.js'
 import { silentLogger } from '../lib/log.js'
-import type { Record as KvRecord } from '../storage/storage.js'
+import type { Record as KvRecord, WriteResponse } from '../storage/storage.js'
 import { tempDir, waitFor } from './storage-helpers.js'
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -240,12 +240,42 @@ function gatedEngine (): { engine: MemoryEngine, queued: () => number, release: 
   }
 }
 
-test('a write of a key whose last write is still committing is queued behind it, not held until it commits; the newest wins', async t => {
-  const { engine, queued, release } = gatedEngine()
-  await engine.open()
-  const s = new ReplicaService({ engine, clock: systemClock, hlc: new HybridClock('n', systemClock), logger: silentLogger })
+/** A record of key at wall-clock time wall, valued `${key}${wall}`. */
+const krec = (key: string, wall: number, tombstone = false): KvRecord => ({ key, value: new TextEncoder().encode(`${key}${wall}`), ts: { wall: BigInt(wall), logical: 0, node: 'n' }, tombstone, expiresAt: 0n })
+
+/** A replica on a gated engine, and `seed`, which writes records one by one and lets each commit through. */
+async function gatedReplica (init: { versionCacheSize?: number } = {}): Promise<ReturnType<typeof gatedEngine> & { s: ReplicaService, seed: (...records: KvRecord[]) => Promise<void> }> {
+  const g = gatedEngine()
+  await g.engine.open()
+  const s = new ReplicaService({ engine: g.engine, clock: systemClock, hlc: new HybridClock('n', systemClock), logger: silentLogger }, init)
   await s.start()
-  const rec = (wall: number): KvRecord => ({ key: 'hot', value: new TextEncoder().encode(`v${wall}`), ts: { wall: BigInt(wall), logical: 0, node: 'n' }, tombstone: false, expiresAt: 0n })
+  const seed = async (...records: KvRecord[]): Promise<void> => {
+    for (const r of records) {
+      const w = s.write({ records: [r] })
+      await waitFor(() => g.queued() === 1, 'a seed commit')
+      g.release()
+      await w
+    }
+  }
+  return { ...g, s, seed }
+}
+
+/**
+ * Queues a write of k at `pendingWall`, then a batch of k at `batchWall` and of m, whose engine read of m is held (m is
+ * not cached); resolves once that read waits, with both writes and `open`, which lets the read through.
+ */
+async function batchReadingPastPendingWrite (g: Awaited<ReturnType<typeof gatedReplica>>, pendingWall: number, batchWall: number): Promise<{ pending: Promise<WriteResponse>, batch: Promise<WriteResponse>, open: () => void }> {
+  const pending = g.s.write({ records: [krec('k', pendingWall)] })
+  await waitFor(() => g.queued() === 1, 'the pending write to be queued')
+  const open = g.holdReads()
+  const batch = g.s.write({ records: [krec('k', batchWall), krec('m', 1)] })
+  await waitFor(() => g.readsWaiting() === 1, 'the batch to read m')
+  return { pending, batch, open }
+}
+
+test('a write of a key whose last write is still committing is queued behind it, not held until it commits; the newest wins', async t => {
+  const { s, queued, release } = await gatedReplica()
+  const rec = (wall: number): KvRecord => krec('hot', wall)
   const first = s.write({ records: [rec(10)] })
   await waitFor(() => queued() === 1, 'the first commit to be queued')
   const second = s.write({ records: [rec(20)] })
@@ -258,27 +288,15 @@ test('a write of a key whose last write is still committing is queued behind it,
   t.is((await first).applied, 1)
   t.is((await second).applied, 1)
   t.is((await older).superseded, 1)
-  t.is(text((await s.read({ key: 'hot', digestOnly: false })).record!.value), 'v20')
+  t.is(text((await s.read({ key: 'hot', digestOnly: false })).record!.value), 'hot20')
 })
 
 test('a pending write that commits while a batch reads other keys is still the version that batch decides its key against', async t => {
-  const { engine, queued, release, holdReads, readsWaiting } = gatedEngine()
-  await engine.open()
   // One cached version: past it the cache is partial, and keys it lacks are read before they are written.
-  const s = new ReplicaService({ engine, clock: systemClock, hlc: new HybridClock('n', systemClock), logger: silentLogger }, { versionCacheSize: 1 })
-  await s.start()
-  const rec = (key: string, wall: number): KvRecord => ({ key, value: new TextEncoder().encode(`${key}${wall}`), ts: { wall: BigInt(wall), logical: 0, node: 'n' }, tombstone: false, expiresAt: 0n })
-  for (const k of ['a', 'b']) {
-    const w = s.write({ records: [rec(k, 1)] })
-    await waitFor(() => queued() === 1, 'a seed commit')
-    release()
-    await w
-  }
-  const newer = s.write({ records: [rec('k', 20)] })
-  await waitFor(() => queued() === 1, 'the newer commit to be queued')
-  const open = holdReads()
-  const mixed = s.write({ records: [rec('k', 15), rec('m', 1)] })
-  await waitFor(() => readsWaiting() === 1, 'the batch to read m')
+  const g = await gatedReplica({ versionCacheSize: 1 })
+  const { s, queued, release } = g
+  await g.seed(krec('a', 1), krec('b', 1))
+  const { pending: newer, batch: mixed, open } = await batchReadingPastPendingWrite(g, 20, 15)
   release()
   t.is((await newer).applied, 1)
   open()
@@ -292,11 +310,8 @@ test('a pending write that commits while a batch reads other keys is still the v
 })
 
 test('a record refused for a pending version that then fails to commit is answered as a failure, not as superseded', async t => {
-  const { engine, queued, release } = gatedEngine()
-  await engine.open()
-  const s = new ReplicaService({ engine, clock: systemClock, hlc: new HybridClock('n', systemClock), logger: silentLogger })
-  await s.start()
-  const rec = (wall: number): KvRecord => ({ key: 'k', value: new TextEncoder().encode(`v${wall}`), ts: { wall: BigInt(wall), logical: 0, node: 'n' }, tombstone: false, expiresAt: 0n })
+  const { s, queued, release } = await gatedReplica()
+  const rec = (wall: number): KvRecord => krec('k', wall)
   const newer = s.write({ records: [rec(20)] })
   await waitFor(() => queued() === 1, 'the newer commit to be queued')
   const older = s.write({ records: [rec(10)] })
@@ -309,12 +324,12 @@ test('a record refused for a pending version that then fails to commit is answer
   await waitFor(() => queued() === 1, 'the retried commit to be queued')
   release()
   t.is((await retry).applied, 1)
-  t.is(text((await s.read({ key: 'k', digestOnly: false })).record!.value), 'v10')
+  t.is(text((await s.read({ key: 'k', digestOnly: false })).record!.value), 'k10')
 
   // A write decided against a pending first write of a key that then fails still counts the key as a new record.
-  const first = s.write({ records: [{ ...rec(30), key: 'n' }] })
+  const first = s.write({ records: [krec('n', 30)] })
   await waitFor(() => queued() === 1, 'the first write of n to be queued')
-  const second = s.write({ records: [{ ...rec(40), key: 'n' }] })
+  const second = s.write({ records: [krec('n', 40)] })
   await waitFor(() => queued() === 2, 'the second write of n to be queued')
   release(true)
   release()
@@ -324,42 +339,24 @@ test('a record refused for a pending version that then fails to commit is answer
 })
 
 test('a purge stands back while a newer write of its key is committing, which it would otherwise delete', async t => {
-  const { engine, queued, release } = gatedEngine()
-  await engine.open()
-  const s = new ReplicaService({ engine, clock: systemClock, hlc: new HybridClock('n', systemClock), logger: silentLogger })
-  await s.start()
-  const rec = (wall: number, tombstone = false): KvRecord => ({ key: 'k', value: new TextEncoder().encode(`v${wall}`), ts: { wall: BigInt(wall), logical: 0, node: 'n' }, tombstone, expiresAt: 0n })
-  const dead = s.write({ records: [rec(10, true)] })
-  await waitFor(() => queued() === 1, 'the tombstone to be queued')
-  release()
-  await dead
+  const { s, seed, queued, release } = await gatedReplica()
+  const rec = (wall: number, tombstone = false): KvRecord => krec('k', wall, tombstone)
+  await seed(rec(10, true))
   const live = s.write({ records: [rec(20)] })
   await waitFor(() => queued() === 1, 'the live write to be queued')
   // The tombstone is what the engine holds, but its delete would be queued behind the live write and remove that.
   t.is(await s.purgeIfUnchanged('k', rec(10).ts), 'pending')
   release()
   t.is((await live).applied, 1)
-  t.is(text((await s.read({ key: 'k', digestOnly: false })).record!.value), 'v20')
+  t.is(text((await s.read({ key: 'k', digestOnly: false })).record!.value), 'k20')
   t.is(await s.purgeIfUnchanged('k', rec(10).ts), 'changed')
 })
 
 test('the record count holds when a pending write fails while a batch reads other keys', async t => {
-  const { engine, queued, release, holdReads, readsWaiting } = gatedEngine()
-  await engine.open()
-  const s = new ReplicaService({ engine, clock: systemClock, hlc: new HybridClock('n', systemClock), logger: silentLogger }, { versionCacheSize: 1 })
-  await s.start()
-  const rec = (key: string, wall: number): KvRecord => ({ key, value: new TextEncoder().encode(`${key}${wall}`), ts: { wall: BigInt(wall), logical: 0, node: 'n' }, tombstone: false, expiresAt: 0n })
-  for (const k of ['k', 'a']) {
-    const w = s.write({ records: [rec(k, 1)] })
-    await waitFor(() => queued() === 1, 'a seed commit')
-    release()
-    await w
-  }
-  const failing = s.write({ records: [rec('k', 20)] })
-  await waitFor(() => queued() === 1, 'the failing write to be queued')
-  const open = holdReads()
-  const mixed = s.write({ records: [rec('k', 25), rec('m', 1)] })
-  await waitFor(() => readsWaiting() === 1, 'the batch to read m')
+  const g = await gatedReplica({ versionCacheSize: 1 })
+  const { s, queued, release } = g
+  await g.seed(krec('k', 1), krec('a', 1))
+  const { pending: failing, batch: mixed, open } = await batchReadingPastPendingWrite(g, 20, 25)
   release(true)
   await t.throwsAsync(failing, { message: /disk failed/ })
   open()
