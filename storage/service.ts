@@ -94,11 +94,6 @@ export interface ReplicaStats {
   bytes: number
 }
 
-/**
- * The replica side: every operation a remote coordinator or anti-entropy peer performs on
- * this node's data, against the local engine. Put it behind the RPC layer one method per
- * {@link ReplicaTransport} method; the in-process transport calls it directly.
- */
 /** The writes of one key queued in the engine and not yet committed (see ReplicaService.pending). */
 interface PendingWrites {
   /** The newest of them, and the commit that carries it. */
@@ -125,6 +120,11 @@ interface QueuedWrite {
   }
 }
 
+/**
+ * The replica side: every operation a remote coordinator or anti-entropy peer performs on
+ * this node's data, against the local engine. Put it behind the RPC layer one method per
+ * {@link ReplicaTransport} method; the in-process transport calls it directly.
+ */
 export class ReplicaService {
   private readonly engine: StorageEngine
   private readonly clock: Clock
@@ -147,7 +147,7 @@ export class ReplicaService {
    * there are, and the commit that carries the newest. A key's lock is held until its write is queued, not until it
    * commits: the engine applies batches in the order they are queued, so the next write of the key can be decided
    * against this version meanwhile and share the same group commit. Held through the commit, each write of a hot key
-   * waited out the fsync of the one before, and a zipfian load made about a fifth fewer writes per core.
+   * waited out the fsync of the one before (about 15 % more writes per core under zipfian keys; BENCHMARKS.md, kv).
    */
   private readonly pending = new Map<string, PendingWrites>()
   /**
