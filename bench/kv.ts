@@ -12,6 +12,8 @@ import { HttpPool } from './http-client.js'
 import { seededRandom } from '../lib/clock.js'
 
 const KEYS = 10_000
+/** Which client drives the mesh: Node's `http.request` (sessions 1-17) when `KV_BENCH_CLIENT=node`, else the lean one. */
+const CLIENT = process.env.KV_BENCH_CLIENT === 'node' ? 'node:http' : 'lean'
 const VALUE = Buffer.alloc(1024, 'x')
 const CONCURRENCY = [1, 16, 64]
 const LEVELS = ['one', 'quorum', 'all'] as const
@@ -119,7 +121,7 @@ async function runAtRate (system: string, level: string, rate: number, seconds: 
  */
 function httpDriver (apis: string[], level: string): { driver: Driver, close: () => void } {
   let next = 0
-  if (process.env.KV_BENCH_CLIENT === 'node') {
+  if (CLIENT === 'node:http') {
     const agent = new Agent({ keepAlive: true, maxSockets: 256 })
     const driver: Driver = async (op, key) => {
       const u = new URL(apis[next++ % apis.length])
@@ -278,7 +280,6 @@ export async function main (args: string[]): Promise<void> {
   })
   process.stdout.write(table(['system', 'level', 'conc', 'ops/s ÷ single node', 'ops/s ÷ redis', 'p99 ÷ single node'], ratios) + '\n')
   const m = machine()
-  const client = process.env.KV_BENCH_CLIENT === 'node' ? 'node:http' : 'lean'
-  process.stdout.write(`\ncores ${m.cores}, commit ${m.commit}, mesh driven by the ${client} HTTP client\n`)
-  process.stdout.write(`written to ${await writeResult('kv', { seconds, client, cells })}\n`)
+  process.stdout.write(`\ncores ${m.cores}, commit ${m.commit}, mesh driven by the ${CLIENT} HTTP client\n`)
+  process.stdout.write(`written to ${await writeResult('kv', { seconds, client: CLIENT, cells })}\n`)
 }
