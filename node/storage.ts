@@ -38,7 +38,8 @@ export const kvService = {
     fetch: { request: M.FetchRequest, response: M.FetchResponse },
     merkle: { request: M.MerkleRequest, response: M.MerkleResponse },
     fetchRange: { request: M.FetchRangeRequest, response: M.FetchRangeResponse },
-    scan: { request: M.ScanRequest, response: M.ScanResponse }
+    scan: { request: M.ScanRequest, response: M.ScanResponse },
+    purges: { request: M.PurgesRequest, response: M.PurgesResponse }
   }
 } satisfies ServiceDef<any>
 
@@ -49,13 +50,17 @@ export interface NodeStorageEnv {
   durability: Durability
   /** MESH_KV_ANTI_ENTROPY_MS: interval between anti-entropy rounds. @default 2 s */
   antiEntropyInterval?: number
+  /** MESH_KV_TOMBSTONE_MIN_AGE_MS: how old a dead record must be before it is purged. @default 3 h 30 min */
+  tombstoneMinAge?: number
 }
 
-/** Replication factor and durability come from the config (--replication-factor, --durability); only the test knob is here. */
-export function storageEnv (env: NodeJS.ProcessEnv = process.env): Pick<NodeStorageEnv, 'antiEntropyInterval'> {
+/** Replication factor and durability come from the config (--replication-factor, --durability); only the test knobs are here. */
+export function storageEnv (env: NodeJS.ProcessEnv = process.env): Pick<NodeStorageEnv, 'antiEntropyInterval' | 'tombstoneMinAge'> {
   const ae = env.MESH_KV_ANTI_ENTROPY_MS != null ? Number(env.MESH_KV_ANTI_ENTROPY_MS) : undefined
   if (ae != null && !(ae >= 50)) throw new InvalidConfigError('MESH_KV_ANTI_ENTROPY_MS must be at least 50')
-  return { antiEntropyInterval: ae }
+  const tomb = env.MESH_KV_TOMBSTONE_MIN_AGE_MS != null ? Number(env.MESH_KV_TOMBSTONE_MIN_AGE_MS) : undefined
+  if (tomb != null && !(Number.isFinite(tomb) && tomb >= 0)) throw new InvalidConfigError('MESH_KV_TOMBSTONE_MIN_AGE_MS must be a number of ms, 0 or more')
+  return { antiEntropyInterval: ae, tombstoneMinAge: tomb }
 }
 
 /** The node's wall clock as storage sees it, offset by --clock-skew-ms (a test flag). */
@@ -165,7 +170,8 @@ export function rpcTransport (node: MeshNode, timeout = 10 * second): ReplicaTra
     fetch: call('fetch'),
     merkle: call('merkle'),
     fetchRange: call('fetchRange'),
-    scan: call('scan')
+    scan: call('scan'),
+    purges: call('purges')
   }
 }
 
@@ -363,9 +369,13 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     // tasks' records and logs, stored here too, are sized for.
     maxValueBytes: Math.max(node.config.kvMaxValueBytes, MAX_VALUE_BYTES),
     maxBatchBytes: 4 * MiB,
-    antiEntropy: env.antiEntropyInterval != null ? { interval: env.antiEntropyInterval } : undefined,
+    antiEntropy: env.antiEntropyInterval != null || env.tombstoneMinAge != null
+      ? { ...(env.antiEntropyInterval != null ? { interval: env.antiEntropyInterval } : {}), ...(env.tombstoneMinAge != null ? { tombstoneMinAge: env.tombstoneMinAge } : {}) }
+      : undefined,
     // An identity that has run before with no record of its ring peers: its storage directory was lost or wiped.
-    rebuild: !fresh && expected.length === 0
+    rebuild: !fresh && expected.length === 0,
+    // Away longer than the ring keeps a dead member: the others may have purged deletes this replica missed.
+    absence: { ringGrace: DEAD_GRACE_MS }
   })
   const s = storage.service
   const handlers = Object.fromEntries((Object.keys(replicaMethods) as ReplicaMethod[]).map(name =>

@@ -164,6 +164,13 @@ export class AntiEntropy {
   /** True until a rebuild (see AntiEntropyInit.rebuild) has compared every segment with every co-replica. */
   get rebuilding (): boolean { return this.rebuilt != null }
 
+  /** Starts a rebuild now (see AntiEntropyInit.rebuild): this replica's data was found stale and dropped. */
+  rebuild (): void {
+    if (this.rebuilt != null) return
+    this.rebuilt = new Set()
+    this.c.service.rebuilding = true
+  }
+
   start (): void {
     if (!this.enabled || this.running) return
     this.running = true
@@ -214,6 +221,12 @@ export class AntiEntropy {
     const ring = this.c.ring()
     const pending = this.rebuildPending(ring)
     if (pending.length === 0) {
+      try {
+        await this.c.service.endRebuild()
+      } catch (err) {
+        // Kept on disk, the rebuild runs again after a restart: more work, never less safety.
+        this.log.warn({ err }, 'could not record the end of the rebuild')
+      }
       this.rebuilt = undefined
       this.c.service.rebuilding = false
       this.log.info('rebuild complete: every segment compared with every co-replica; serving reads again')
@@ -499,6 +512,8 @@ export class AntiEntropy {
       // Old enough but not yet proven held by every replica: look again on the segment's next visit.
       else due = now
     }
+    // Recorded first: a replica back from a long absence asks whether a record that died while it was away was purged.
+    if (dead.length > 0) await this.c.service.notePurging(dead.reduce((latest, e) => Math.max(latest, deadSince(e.record)), 0))
     for (const e of dead) {
       const outcome = await this.c.service.purgeIfUnchanged(e.record.key, e.record.ts)
       if (outcome === 'purged') purged++

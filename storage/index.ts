@@ -9,6 +9,7 @@ import { ReplicaService } from './service.js'
 import { HintStore, type HintsInit, type HintTargetStats } from './hints.js'
 import { Coordinator, type PutOptions, type GetOptions, type OperationOptions, type WriteResult, type GetResult, type ScanOptions, type ScanResult, type HandoffResult } from './coordinator.js'
 import { AntiEntropy, type AntiEntropyInit, type AntiEntropyStats } from './anti-entropy.js'
+import { AbsenceGuard, type AbsenceGuardInit } from './absence.js'
 import { StorageMetrics } from './metrics.js'
 import { Ring } from './placement.js'
 import { DEFAULT_REPLICATION_FACTOR, DEFAULT_VNODES, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_CLOCK_DRIFT, DEFAULT_MAX_HINT_AGE, TOMBSTONE_MIN_AGE_MARGIN } from './constants.js'
@@ -25,6 +26,7 @@ export { ReplicaService, type ReplicaServiceInit, type ReplicaStats } from './se
 export { HintStore, type HintsInit, type HintStats, type HintTargetStats } from './hints.js'
 export { Coordinator, requiredAnswers, type PutOptions, type GetOptions, type OperationOptions, type WriteResult, type GetResult, type ScanOptions, type ScanResult, type HandoffResult } from './coordinator.js'
 export { AntiEntropy, type AntiEntropyInit, type AntiEntropyStats, type RoundResult } from './anti-entropy.js'
+export { AbsenceGuard, type AbsenceGuardInit } from './absence.js'
 export { StorageMetrics } from './metrics.js'
 export { LocalNetwork, LocalReplicaTransport, LocalMembership, type FailureMode } from './local.js'
 export { replicaMethods } from './methods.js'
@@ -74,6 +76,8 @@ export interface StorageInit {
   rebuild?: boolean
   /** Write batches a coordinator may have unanswered at one remote replica (see CoordinatorInit). @default 1 */
   maxBatchesInFlight?: number
+  /** @default see AbsenceGuardInit */
+  absence?: AbsenceGuardInit
 }
 
 export interface StorageStats {
@@ -88,6 +92,11 @@ export interface StorageStats {
   ready: boolean
   /** This replica lost its data and refuses reads until anti-entropy has compared it with every co-replica. */
   rebuilding: boolean
+  /**
+   * This replica is back from an absence long enough for the ring to have dropped it, and serves no data until the
+   * members say whether they purged deleted records meanwhile (see AbsenceGuard).
+   */
+  quarantined: boolean
   /** Hints held here, per target node. */
   hints: { [target: string]: HintTargetStats }
   /** The ring's members as this node sees them now, sorted (nodes that disagree here place keys differently). */
@@ -125,7 +134,13 @@ export function createStorage (components: StorageComponents, init: StorageInit 
   const clock = components.clock ?? systemClock
   const root = components.logger ?? silentLogger
   const logger = componentLogger(root, 'storage')
-  const { engine, membership, transport } = components
+  const { engine, transport } = components
+  // The store is ready once membership is and the replica knows its data is not stale: see AbsenceGuard.
+  let guard: AbsenceGuard | undefined
+  const membership: MembershipView = {
+    ...components.membership,
+    ready: () => components.membership.ready?.() !== false && guard?.settled() !== false
+  }
   const self = membership.self()
   const rf = init.replicationFactor ?? DEFAULT_REPLICATION_FACTOR
   const vnodes = init.vnodes ?? DEFAULT_VNODES
@@ -169,6 +184,8 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     ...init.antiEntropy, replicationFactor: rf, maxBatchBytes, rebuild: init.rebuild
   })
   const co = coordinator
+  guard = new AbsenceGuard({ service, transport, membership: components.membership, antiEntropy, clock, logger }, init.absence)
+  const absence = guard
 
   return {
     service,
@@ -179,11 +196,18 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     async start () {
       await engine.open()
       await service.start()
+      // A wiped replica: its rebuild is kept on disk, so that a restart before it ends does not pass for a whole
+      // replica. (What it purged before the wipe is forgotten: it answers a returning replica as having purged nothing,
+      // as a member of an older version does. Answering "everything" made every replica back from an absence drop its
+      // data, all of them at once after an outage of the whole mesh.)
+      if (antiEntropy.rebuilding && service.absence == null) await service.setAbsence({ phase: 'rebuilding', before: 0, awayFrom: 0 })
+      await absence.start()
       await hints.start()
       antiEntropy.start()
       logger.info({ self, rf, vnodes }, 'storage started')
     },
     async stop () {
+      await absence.stop()
       await antiEntropy.stop()
       await hints.stop()
       await co.stop()
@@ -195,6 +219,11 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     delete: async (key, opts) => await co.delete(key, opts),
     scan: async (opts) => await co.scan(opts),
     async handoff (signal) {
+      // Data that may be stale must not reach other replicas; its ranges' other replicas hold what is current.
+      if (service.quarantined) {
+        logger.warn('leaving before knowing whether this replica\'s data is stale: no handoff')
+        return { records: 0, failed: 0, hintsPending: hints.stats().pending }
+      }
       const result = await co.handoff(signal)
       for (const target of Object.keys(hints.stats().byTarget)) {
         signal?.throwIfAborted()
@@ -211,6 +240,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
         hintsPending: hints.stats().pending,
         ready: membership.ready?.() ?? true,
         rebuilding: antiEntropy.rebuilding,
+        quarantined: service.quarantined,
         hints: await hints.targets(),
         ring: [...r.members],
         ringShare: r.share(self),

@@ -4,7 +4,7 @@ import type { MembershipEvent, MembershipView, ReplicaTransport } from './types.
 import type { ReplicaService } from './service.js'
 import type {
   WriteRequest, WriteResponse, ReadRequest, ReadResponse, ReadManyRequest, ReadManyResponse, FetchRequest, FetchResponse,
-  MerkleRequest, MerkleResponse, FetchRangeRequest, FetchRangeResponse, ScanRequest, ScanResponse
+  MerkleRequest, MerkleResponse, FetchRangeRequest, FetchRangeResponse, ScanRequest, ScanResponse, PurgesRequest, PurgesResponse
 } from './storage.js'
 import { raceSignal } from './util.js'
 
@@ -99,6 +99,10 @@ export class LocalReplicaTransport implements ReplicaTransport {
 
   async scan (peer: string, req: ScanRequest, signal: AbortSignal): Promise<ScanResponse> {
     return await this.network.call(peer, 'scan', req, signal, async (s, r, sig) => await s.scan(r, sig))
+  }
+
+  async purges (peer: string, req: PurgesRequest, signal: AbortSignal): Promise<PurgesResponse> {
+    return await this.network.call(peer, 'purges', req, signal, async (s, r, sig) => await s.purges(r, sig))
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Codec } from 'protons-runtime'
 import {
   WriteRequest, WriteResponse, ReadRequest, ReadResponse, ReadManyRequest, ReadManyResponse, FetchRequest, FetchResponse,
-  MerkleRequest, MerkleResponse, FetchRangeRequest, FetchRangeResponse, ScanRequest, ScanResponse
+  MerkleRequest, MerkleResponse, FetchRangeRequest, FetchRangeResponse, ScanRequest, ScanResponse, PurgesRequest, PurgesResponse
 } from './storage.js'
 import type { ReplicaMethod } from './types.js'
 
@@ -18,5 +18,6 @@ export const replicaMethods: { [M in ReplicaMethod]: { request: () => Codec<any>
   fetch: { request: FetchRequest.codec, response: FetchResponse.codec },
   merkle: { request: MerkleRequest.codec, response: MerkleResponse.codec },
   fetchRange: { request: FetchRangeRequest.codec, response: FetchRangeResponse.codec },
-  scan: { request: ScanRequest.codec, response: ScanResponse.codec }
+  scan: { request: ScanRequest.codec, response: ScanResponse.codec },
+  purges: { request: PurgesRequest.codec, response: PurgesResponse.codec }
 }

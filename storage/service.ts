@@ -8,7 +8,8 @@ import { compareTimestamps } from './hlc.js'
 import {
   StoredRecord, type Record as KvRecord, type TokenRange, type Version,
   type WriteRequest, type WriteResponse, type ReadRequest, type ReadResponse, type ReadManyRequest, type ReadManyResponse, type FetchRequest, type FetchResponse,
-  type MerkleRequest, type MerkleResponse, type FetchRangeRequest, type FetchRangeResponse, type ScanRequest, type ScanResponse
+  type MerkleRequest, type MerkleResponse, type FetchRangeRequest, type FetchRangeResponse, type ScanRequest, type ScanResponse,
+  type PurgesRequest, type PurgesResponse
 } from './storage.js'
 import { tokenOf, tokenHex, MAX_TOKEN, normalize, intersect, FULL_RANGE } from './tokens.js'
 import { validateKey, isDead, recordBytes } from './record.js'
@@ -22,6 +23,21 @@ const DATA_END = 'd0'
 export const KEY_PREFIX = 'k/'
 /** Hints, see hints.ts. */
 export const HINT_PREFIX = 'h/'
+/** When this replica was last known to be in service (wall ms): see markAlive. */
+const ALIVE_KEY = 'm/alive'
+/** The latest moment a record this replica purged had died (wall ms): see notePurging. */
+const PURGED_KEY = 'm/purged'
+/** An absence check or the rebuild it decided, not yet finished: see AbsenceState. */
+const ABSENCE_KEY = 'm/absence'
+
+/**
+ * Where a replica is in dealing with an absence (AbsenceGuard), kept across restarts. `checking`: asking the members
+ * whether a record that died after `awayFrom` (its last record of being in service before the absence) was purged.
+ * `rebuilding`: one was, and the records stored before `before` are being dropped and the rest refilled from
+ * co-replicas (also after a wiped data dir, with nothing to drop). Both are times in this replica's clock: records
+ * stored since `before` were taken after the absence and are kept.
+ */
+export interface AbsenceState { phase: 'checking' | 'rebuilding', before: number, awayFrom: number }
 
 export function dataKey (key: string, token = tokenOf(key)): string {
   return DATA_PREFIX + tokenHex(token) + key
@@ -32,6 +48,29 @@ export function tokenOfDataKey (engineKey: string): bigint {
 }
 
 const EMPTY = new Uint8Array(0)
+
+function encodeTime (at: number): Uint8Array {
+  const b = new Uint8Array(8)
+  new DataView(b.buffer).setFloat64(0, at)
+  return b
+}
+
+function decodeAbsence (raw: Uint8Array | undefined): AbsenceState | undefined {
+  if (raw == null) return undefined
+  try {
+    const v = JSON.parse(new TextDecoder().decode(raw)) as Partial<AbsenceState>
+    if ((v.phase === 'checking' || v.phase === 'rebuilding') && Number.isFinite(v.before) && Number.isFinite(v.awayFrom)) return { phase: v.phase, before: v.before as number, awayFrom: v.awayFrom as number }
+  } catch {}
+  // Unreadable: the safe reading is that a check was under way since ever, with everything held from before it. Any
+  // member's answer then counts as a purge (even "never", 0), so it always ends in a rebuild.
+  return { phase: 'checking', before: Number.MAX_SAFE_INTEGER, awayFrom: 0 }
+}
+
+function decodeTime (raw: Uint8Array | undefined): number | undefined {
+  if (raw == null || raw.byteLength !== 8) return undefined
+  const at = new DataView(raw.buffer, raw.byteOffset, 8).getFloat64(0)
+  return Number.isFinite(at) ? at : undefined
+}
 /** A Merkle tree's leaves, packed (about 17 KiB at depth 10), with the writes into its span when it was built. */
 interface KeptTree { writes: number, leaves: Uint8Array<ArrayBuffer>, present: Uint8Array, count: number }
 /** Token buckets for telling which trees a write touches: 256, by a token's top byte. */
@@ -177,6 +216,19 @@ export class ReplicaService {
    * could miss an acknowledged write held by a single surviving replica.
    */
   rebuilding = false
+  /**
+   * This replica came back from an absence long enough for the ring to have dropped it, and has not yet learnt whether
+   * the others purged tombstones meanwhile (see AbsenceGuard): its data may hold values deleted since, which must not
+   * reach a read or another replica. It takes writes, and answers no reads and no anti-entropy requests.
+   */
+  quarantined = false
+  /** ALIVE_KEY as start() found it: when this replica was last in service before this start. */
+  lastAliveBeforeStart: number | undefined
+  /** ABSENCE_KEY: an absence check or rebuild that a previous run began and did not finish. */
+  absence: AbsenceState | undefined
+  /** The latest storedAt of the records start() found. */
+  newestStoredAt = 0
+  private lastPurgeAt = 0
   private readonly active = new Set<Promise<unknown>>()
   private readonly maxClockDrift: bigint
   private readonly onClockSkew?: (records: number) => void
@@ -206,7 +258,9 @@ export class ReplicaService {
     // fast) with a clock still behind it, the coordinator's re-stamp lost again, and the write was lost while the
     // answer said it was taken.
     const horizon = BigInt(Math.floor(this.clock.now())) + this.maxClockDrift
+    let newestStoredAt = 0
     for await (const e of this.entries([FULL_RANGE])) {
+      newestStoredAt = Math.max(newestStoredAt, Number(e.stored.storedAt))
       if (e.record.ts != null && e.record.ts.wall <= horizon) this.hlc.update(e.record.ts)
       counts.records++
       if (e.record.tombstone) counts.tombstones++
@@ -214,7 +268,81 @@ export class ReplicaService {
     }
     this.counts = counts
     this.versionsComplete = counts.records <= this.versionCacheSize
+    // None in a data dir of a version before the record existed. (Its newest record would stand in badly: a replica
+    // that ran idle for an hour looked an hour away, and dropped its data at the upgrade.)
+    this.lastAliveBeforeStart = decodeTime(await this.engine.get(ALIVE_KEY))
+    this.newestStoredAt = newestStoredAt
+    this.lastPurgeAt = decodeTime(await this.engine.get(PURGED_KEY)) ?? 0
+    this.absence = decodeAbsence(await this.engine.get(ABSENCE_KEY))
     this.stopped = false
+  }
+
+  /** Records that this replica is in service now: see AbsenceGuard. Durable when it resolves. */
+  async markAlive (at: number): Promise<void> {
+    await this.engine.batch([{ type: 'put', key: ALIVE_KEY, value: encodeTime(at) }])
+  }
+
+  /**
+   * Records, before dead records are purged, the latest moment any of them died (a tombstone's stamp, a value's
+   * expiry): a replica back from a long absence asks for it, and one recorded only after the purge could be lost to a
+   * crash in between. A record that died before the replica left, it held dead; one that died since may be a delete
+   * it missed.
+   */
+  async notePurging (diedAt: number): Promise<void> {
+    if (diedAt <= this.lastPurgeAt) return
+    await this.engine.batch([{ type: 'put', key: PURGED_KEY, value: encodeTime(diedAt) }])
+    this.lastPurgeAt = Math.max(this.lastPurgeAt, diedAt)
+  }
+
+  /** Records where this replica is in dealing with an absence (undefined: done). Durable when it resolves. */
+  async setAbsence (state: AbsenceState | undefined): Promise<void> {
+    await this.engine.batch([state == null
+      ? { type: 'del', key: ABSENCE_KEY }
+      : { type: 'put', key: ABSENCE_KEY, value: new TextEncoder().encode(JSON.stringify(state)) }])
+    this.absence = state
+  }
+
+  /** A rebuild has compared every segment with every co-replica. */
+  async endRebuild (): Promise<void> {
+    if (this.absence?.phase === 'rebuilding') await this.setAbsence(undefined)
+  }
+
+  async purges (_req: PurgesRequest, signal?: AbortSignal): Promise<PurgesResponse> {
+    return await this.run(signal, async () => ({ lastPurgeAt: BigInt(Math.floor(this.lastPurgeAt)) }))
+  }
+
+  /**
+   * Deletes every record stored here before `before` (clock ms), unless a write has replaced it since: what a replica
+   * held before an absence in which the others may have purged the tombstones that deleted some of it (AbsenceGuard).
+   * Returns how many.
+   */
+  async forgetRecordsFromBefore (before: number, signal?: AbortSignal): Promise<number> {
+    let forgotten = 0
+    let group: KvRecord[] = []
+    // A key with a write still committing is looked at again once it has: should that write fail, the old record stays.
+    let again: KvRecord[] = []
+    // Many at once, so that their deletes share group commits rather than take an fsync each.
+    const settle = async (): Promise<void> => {
+      const outcomes = await Promise.all(group.map(async r => await this.purgeIfUnchanged(r.key, r.ts)))
+      outcomes.forEach((o, i) => { if (o === 'purged') forgotten++; else if (o === 'pending') again.push(group[i]) })
+      group = []
+    }
+    for await (const e of this.entries([FULL_RANGE])) {
+      signal?.throwIfAborted()
+      if (Number(e.stored.storedAt) >= before) continue
+      group.push(e.record)
+      if (group.length >= 256) await settle()
+    }
+    await settle()
+    while (again.length > 0) {
+      signal?.throwIfAborted()
+      const waiting = again
+      again = []
+      await Promise.all(waiting.map(async r => await this.pending.get(r.key)?.commit.catch(() => {})))
+      group = waiting
+      await settle()
+    }
+    return forgotten
   }
 
   /** Refuses new requests and waits for those in progress, so the engine can be closed under none. */
@@ -237,7 +365,12 @@ export class ReplicaService {
   }
 
   private refuseIfRebuilding (): void {
+    this.refuseIfQuarantined()
     if (this.rebuilding) throw new UnavailableError('this replica is rebuilding its data after losing it and serves no reads yet')
+  }
+
+  private refuseIfQuarantined (): void {
+    if (this.quarantined) throw new UnavailableError('this replica is back from a long absence and serves no data until it knows whether its data is stale')
   }
 
   // --- RPC surface -------------------------------------------------------------------------
@@ -308,6 +441,7 @@ export class ReplicaService {
   async fetch (req: FetchRequest, signal?: AbortSignal): Promise<FetchResponse> {
     if (req.keys.length > MAX_FETCH_KEYS) throw new BadRequestError(`at most ${MAX_FETCH_KEYS} keys in one fetch, got ${req.keys.length}`)
     return await this.run(signal, async () => {
+      this.refuseIfQuarantined()
       const records: KvRecord[] = []
       let bytes = 0
       for (const key of req.keys) {
@@ -326,6 +460,7 @@ export class ReplicaService {
   async merkle (req: MerkleRequest, signal?: AbortSignal): Promise<MerkleResponse> {
     checkRanges(req.ranges)
     return await this.run(signal, async () => {
+      this.refuseIfQuarantined()
       const span = req.span ?? FULL_RANGE
       const levels = await this.tree(span, req.ranges, signal)
       const depth = Math.min(req.depth, this.merkleDepth)
@@ -336,6 +471,7 @@ export class ReplicaService {
   async fetchRange (req: FetchRangeRequest, signal?: AbortSignal): Promise<FetchRangeResponse> {
     checkRanges(req.ranges)
     return await this.run(signal, async () => {
+      this.refuseIfQuarantined()
       const limit = req.limit > 0 ? req.limit : 1000
       const records: KvRecord[] = []
       const versions: Version[] = []

@@ -1,3 +1,5 @@
+/* eslint-disable require-yield */
+
 import { decodeMessage, encodeMessage, MaxLengthError, message, streamMessage } from 'protons-runtime'
 import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
@@ -2433,6 +2435,159 @@ export namespace MerkleResponse {
 
   export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MerkleResponse>): Generator<MerkleResponseDepthFieldEvent | MerkleResponseHashesFieldEvent | MerkleResponseCountFieldEvent> {
     return streamMessage(buf, MerkleResponse.codec(), opts)
+  }
+}
+
+export interface PurgesRequest {}
+
+export namespace PurgesRequest {
+  let _codec: Codec<PurgesRequest>
+
+  export const codec = (): Codec<PurgesRequest> => {
+    if (_codec == null) {
+      _codec = message<PurgesRequest>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {}
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export function encode (obj: Partial<PurgesRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, PurgesRequest.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PurgesRequest>): PurgesRequest {
+    return decodeMessage(buf, PurgesRequest.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PurgesRequest>): Generator<{}> {
+    return streamMessage(buf, PurgesRequest.codec(), opts)
+  }
+}
+
+export interface PurgesResponse {
+  lastPurgeAt: bigint
+}
+
+export namespace PurgesResponse {
+  let _codec: Codec<PurgesResponse>
+
+  export const codec = (): Codec<PurgesResponse> => {
+    if (_codec == null) {
+      _codec = message<PurgesResponse>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.lastPurgeAt != null && obj.lastPurgeAt !== 0n)) {
+          w.uint32(8)
+          w.uint64(obj.lastPurgeAt)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          lastPurgeAt: 0n
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.lastPurgeAt = reader.uint64()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.lastPurgeAt`,
+                value: reader.uint64()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface PurgesResponseLastPurgeAtFieldEvent {
+    field: '$.lastPurgeAt'
+    value: bigint
+  }
+
+  export function encode (obj: Partial<PurgesResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, PurgesResponse.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PurgesResponse>): PurgesResponse {
+    return decodeMessage(buf, PurgesResponse.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PurgesResponse>): Generator<PurgesResponseLastPurgeAtFieldEvent> {
+    return streamMessage(buf, PurgesResponse.codec(), opts)
   }
 }
 

@@ -1,6 +1,6 @@
 import type {
   WriteRequest, WriteResponse, ReadRequest, ReadResponse, ReadManyRequest, ReadManyResponse, FetchRequest, FetchResponse,
-  MerkleRequest, MerkleResponse, FetchRangeRequest, FetchRangeResponse, ScanRequest, ScanResponse
+  MerkleRequest, MerkleResponse, FetchRangeRequest, FetchRangeResponse, ScanRequest, ScanResponse, PurgesRequest, PurgesResponse
 } from './storage.js'
 
 /**
@@ -52,6 +52,7 @@ export interface ReplicaTransport {
   merkle(peer: string, req: MerkleRequest, signal: AbortSignal): Promise<MerkleResponse>
   fetchRange(peer: string, req: FetchRangeRequest, signal: AbortSignal): Promise<FetchRangeResponse>
   scan(peer: string, req: ScanRequest, signal: AbortSignal): Promise<ScanResponse>
+  purges(peer: string, req: PurgesRequest, signal: AbortSignal): Promise<PurgesResponse>
 }
 
 export type ReplicaMethod = keyof ReplicaTransport

@@ -1,0 +1,250 @@
+import type { Clock, TimerHandle } from '../lib/clock.js'
+import type { Logger } from '../lib/log.js'
+import { MeshError } from '../lib/errors.js'
+import { second, minute } from '../lib/units.js'
+import type { ReplicaService } from './service.js'
+import type { MembershipView, ReplicaTransport } from './types.js'
+
+/** The part of anti-entropy the guard drives. */
+export interface Rebuilder {
+  rebuild(): void
+}
+
+export interface AbsenceGuardComponents {
+  service: ReplicaService
+  transport: ReplicaTransport
+  /** The view as membership gives it: its readiness, not the store's (which waits for this guard). */
+  membership: MembershipView
+  antiEntropy: Rebuilder
+  clock: Clock
+  logger: Logger
+}
+
+export interface AbsenceGuardInit {
+  /** @default true */
+  enabled?: boolean
+  /** How long the ring keeps a member that is down; a longer absence may have had this replica dropped (ms). @default 45 seconds */
+  ringGrace?: number
+  /** How often the replica records that it is in service (ms). @default 5 seconds */
+  aliveInterval?: number
+  /** How far apart two members' clocks may be (ms): a record that died this long before the absence began counts. @default 10 minutes */
+  clockSlack?: number
+  /** Between rounds of asking the members, and between looks at a membership view that is not ready (ms). @default 1 second */
+  retryInterval?: number
+  /** Deadline of one member's answer (ms). @default 5 seconds */
+  timeout?: number
+}
+
+/**
+ * Keeps a replica that was away long enough for the ring to drop it from bringing deleted data back. While it was out
+ * of the ring, the others' tombstone GC did not count it as a replica, so a delete it missed may have been purged
+ * everywhere else; its old value of the key would then be the only version left, and anti-entropy would copy it back
+ * (Cassandra's zombie data, which it leaves to the operator: a node down past `gc_grace_seconds` must be wiped by hand).
+ *
+ * The replica records every few seconds that it is in service. At start, if that record is older than the ring's grace,
+ * it serves no data (see ReplicaService.quarantined) and asks every ring member for the latest moment a record it
+ * purged had died. If one died after the absence began, the replica may have missed its delete: it drops what it held
+ * from before this start and rebuilds from its co-replicas (AntiEntropy.rebuild), keeping the writes taken since.
+ * Otherwise, as after a restart shorter than the tombstone minimum age or an outage of the whole mesh, it keeps its
+ * data. A member that does not answer is waited for, not guessed at: it answers, or the ring drops it. A member of a
+ * version without the question cannot say, and is taken to have purged nothing (as before this guard existed).
+ * Where it is (checking, rebuilding) is kept on disk, so a restart resumes it.
+ */
+export class AbsenceGuard {
+  private readonly c: AbsenceGuardComponents
+  private readonly log: Logger
+  private readonly enabled: boolean
+  private readonly ringGrace: number
+  private readonly aliveInterval: number
+  private readonly clockSlack: number
+  private readonly retryInterval: number
+  private readonly timeout: number
+  private checking = false
+  private timer?: TimerHandle
+  private controller = new AbortController()
+  private work?: Promise<void>
+  private marking: Promise<void> = Promise.resolve()
+  /** The ring's members the last time this replica saw most of them alive (see inTouch). */
+  private lastTouchRing: string[] = []
+
+  constructor (components: AbsenceGuardComponents, init: AbsenceGuardInit = {}) {
+    this.c = components
+    this.log = components.logger.child({ component: 'storage-absence' })
+    this.enabled = init.enabled ?? true
+    this.ringGrace = init.ringGrace ?? 45 * second
+    this.aliveInterval = init.aliveInterval ?? 5 * second
+    this.clockSlack = init.clockSlack ?? 10 * minute
+    this.retryInterval = init.retryInterval ?? second
+    this.timeout = init.timeout ?? 5 * second
+  }
+
+  /** False while the replica does not yet know whether its data is stale: the store coordinates nothing meanwhile. */
+  settled (): boolean { return !this.checking }
+
+  /** After ReplicaService.start(), and after a wiped replica's rebuild has been recorded (ReplicaService.setAbsence). */
+  async start (): Promise<void> {
+    this.controller = new AbortController()
+    const { service, clock } = this.c
+    const last = service.lastAliveBeforeStart
+    let state = service.absence
+    const now = clock.now()
+    // Away again, even in the middle of an earlier check or rebuild: everything held until now may be stale, and only
+    // what is stored from now on was taken after the absence (past every record held, should the clock have stepped
+    // back). A check still asks about deaths since the earliest absence; a rebuild already decided goes on. Kept on
+    // disk, so that a restart keeps the line. A clock behind the last record of being in service is taken as away.
+    if (this.enabled && last != null && (now - last > this.ringGrace || now < last)) {
+      state = {
+        phase: state?.phase === 'rebuilding' ? 'rebuilding' : 'checking',
+        before: Math.max(now, service.newestStoredAt + 1),
+        awayFrom: Math.min(state?.awayFrom ?? last, last)
+      }
+      await service.setAbsence(state)
+      this.log.warn({ awayMs: Math.round(now - last), phase: state.phase }, 'back after an absence the ring may have dropped this replica for: serving no data until the members say whether they purged deletes it may have missed')
+    }
+    if (state != null) {
+      this.checking = true
+      service.quarantined = true
+      const signal = this.controller.signal
+      const { phase, before, awayFrom } = state
+      this.work = this.retrying(signal, async () => {
+        if (phase === 'checking') await this.decide(awayFrom, before, signal)
+        else await this.rebuild(before, signal)
+      })
+    } else {
+      this.markAlive()
+    }
+    this.tick()
+  }
+
+  async stop (): Promise<void> {
+    this.controller.abort()
+    if (this.timer != null) this.c.clock.clearTimeout(this.timer)
+    this.timer = undefined
+    await this.work
+    // The last moment in service: a graceful stop is an absence like any other once the ring lets go of this node.
+    this.markAlive()
+    await this.marking
+  }
+
+  private tick (): void {
+    this.timer = this.c.clock.setTimeout(() => {
+      this.markAlive()
+      this.tick()
+    }, this.aliveInterval)
+  }
+
+  /**
+   * Only while this replica sees most of the ring alive: cut off from it (a partition, its peers declared dead), it is
+   * out of their rings as surely as if it were down, and a crash then must find the absence at the next start.
+   */
+  private markAlive (): void {
+    if (!this.inTouch()) return
+    const at = this.c.clock.now()
+    this.marking = this.marking.then(async () => { await this.c.service.markAlive(at) })
+      .catch(err => { this.log.warn({ err }, 'could not record that this replica is in service') })
+  }
+
+  /**
+   * Measured against the ring as it was when last in touch, as well as now: the view drops members dead past their
+   * grace, and a replica cut off from everyone would otherwise soon count itself a majority of a ring of one.
+   */
+  private inTouch (): boolean {
+    const self = this.c.membership.self()
+    const ring = new Set(this.c.membership.members())
+    for (const p of this.lastTouchRing) ring.add(p)
+    ring.delete(self)
+    let alive = 0
+    for (const p of ring) if (this.c.membership.isAlive(p)) alive++
+    const touching = (alive + 1) * 2 > ring.size + 1
+    if (touching) this.lastTouchRing = this.c.membership.members()
+    return touching
+  }
+
+  /** Runs fn until it succeeds or the guard stops; a failure (the engine, say) is logged and tried again later. */
+  private async retrying (signal: AbortSignal, fn: () => Promise<void>): Promise<void> {
+    for (let failures = 0; ; failures++) {
+      try {
+        await fn()
+        return
+      } catch (err) {
+        if (signal.aborted) return
+        this.log.error({ err, failures: failures + 1 }, 'dealing with this replica\'s absence failed; trying again')
+        try {
+          await this.sleep(Math.min(30 * second, this.retryInterval * 2 ** Math.min(failures, 5)), signal)
+        } catch {
+          return
+        }
+      }
+    }
+  }
+
+  private async decide (lastAlive: number, before: number, signal: AbortSignal): Promise<void> {
+    const self = this.c.membership.self()
+    // Whole milliseconds, as a record's stamp is: a delete in the same millisecond as the last record of being in
+    // service may have come after it.
+    const since = Math.floor(lastAlive) - this.clockSlack
+    let answered = new Set<string>()
+    let confirming = false
+    let purger: string | undefined
+    for (let round = 0; purger == null; round++) {
+      if (round > 0) await this.sleep(this.retryInterval, signal)
+      if (this.c.membership.ready?.() === false) continue
+      // Asked afresh each round: a member that stays down leaves the ring after its grace, and then no longer counts.
+      const waiting = this.c.membership.members().filter(p => p !== self && !answered.has(p))
+      if (waiting.length === 0) {
+        if (confirming) break
+        // Once more, every member: one that answered just before a purge it had already begun has recorded it since.
+        confirming = true
+        answered = new Set()
+        continue
+      }
+      await Promise.all(waiting.map(async peer => {
+        try {
+          const res = await this.c.transport.purges(peer, {}, AbortSignal.any([signal, AbortSignal.timeout(this.timeout)]))
+          answered.add(peer)
+          if (Number(res.lastPurgeAt) >= since) purger = peer
+        } catch (err) {
+          if (err instanceof MeshError && err.code === 'UNKNOWN_METHOD') {
+            answered.add(peer)
+            this.log.warn({ peer }, 'member runs a version that cannot say what it purged; taken to have purged nothing')
+          } else if (round % 10 === 9) {
+            this.log.warn({ err, peer }, 'member has not said what it purged; waiting for it, or for the ring to drop it')
+          }
+        }
+      }))
+      signal.throwIfAborted()
+    }
+    if (purger != null) {
+      this.log.warn({ purgedBy: purger }, 'a member purged a record that died while this replica was away: dropping what it held from before, and rebuilding from its co-replicas')
+      await this.c.service.setAbsence({ phase: 'rebuilding', before, awayFrom: lastAlive })
+      await this.rebuild(before, signal)
+    } else {
+      this.log.info('no member purged a record that died while this replica was away: keeping its data')
+      await this.c.service.setAbsence(undefined)
+      this.settle()
+    }
+  }
+
+  private async rebuild (before: number, signal: AbortSignal): Promise<void> {
+    const forgotten = await this.c.service.forgetRecordsFromBefore(before, signal)
+    this.log.info({ forgotten }, 'dropped the records held from before the absence; rebuilding')
+    // Reads stay refused until the rebuild has compared every segment with every co-replica (it then clears the state).
+    this.c.antiEntropy.rebuild()
+    this.settle()
+  }
+
+  private settle (): void {
+    this.c.service.quarantined = false
+    this.checking = false
+    this.markAlive()
+  }
+
+  private async sleep (ms: number, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted()
+    await new Promise<void>((resolve, reject) => {
+      const h = this.c.clock.setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve() }, ms)
+      const onAbort = (): void => { this.c.clock.clearTimeout(h); reject(signal.reason) }
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+}

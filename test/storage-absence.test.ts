@@ -1,0 +1,181 @@
+import test from 'ava'
+import { KeyNotFoundError, type StorageInit, type ReplicaService } from '../storage/index.js'
+import { Cluster, fastInit, waitFor, text } from './storage-helpers.js'
+
+// A ring grace of a fraction of a second stands for the 45 s a daemon's ring keeps a member that is down, and no
+// clock slack: these nodes share one clock.
+const ringGrace = 300
+const init: StorageInit = {
+  ...fastInit,
+  replicationFactor: 3,
+  absence: { ringGrace, aliveInterval: 50, clockSlack: 0, retryInterval: 20, timeout: 2000 }
+}
+
+/** Stops node-3 gracefully and takes it out of the ring, as the others do with a member that stays down. */
+async function away (c: Cluster): Promise<number> {
+  await c.stopNode('node-3')
+  c.membership.leave('node-3')
+  return Date.now()
+}
+
+/** Waits out the ring's grace (the clock, not an event: the absence itself is what is measured), then restarts node-3. */
+async function comeBack (c: Cluster, since: number): Promise<void> {
+  await waitFor(() => Date.now() - since > ringGrace * 2, 'the absence to outlast the ring grace')
+  c.membership.join('node-3')
+  await c.startNode('node-3')
+}
+
+async function settled (c: Cluster, id: string): Promise<void> {
+  await waitFor(async () => {
+    const s = await c.node(id).stats()
+    return s.ready && !s.quarantined && !s.rebuilding
+  }, `${id} back in service`)
+}
+
+async function purgedOnOthers (c: Cluster, key: string): Promise<void> {
+  await waitFor(async () => (await c.node('node-1').service.getStored(key)) == null && (await c.node('node-2').service.getStored(key)) == null, `${key}'s tombstone purged on nodes 1 and 2`)
+}
+
+/**
+ * Writes `zombie` (and `kept`) to all three, takes node-3 away, deletes `zombie` and waits until nodes 1 and 2 have
+ * purged its tombstone: node-3 then holds the only version of the key, the deleted value.
+ */
+async function missedDelete (c: Cluster, beforeLeaving?: () => Promise<void>): Promise<number> {
+  await c.node('node-1').put('zombie', 'old', { consistency: 'all' })
+  await c.node('node-1').put('kept', 'x', { consistency: 'all' })
+  await beforeLeaving?.()
+  const since = await away(c)
+  await c.node('node-1').delete('zombie', { consistency: 'all' })
+  await purgedOnOthers(c, 'zombie')
+  return since
+}
+
+/** Holds node's answers to `purges` until the returned function is called. */
+function holdPurges (service: ReplicaService): () => void {
+  let release!: () => void
+  const gate = new Promise<void>(resolve => { release = resolve })
+  const purges = service.purges.bind(service)
+  service.purges = async (req, signal) => { await gate; return await purges(req, signal) }
+  return release
+}
+
+const value = (s: string): Uint8Array<ArrayBuffer> => new TextEncoder().encode(s)
+
+test('a replica away while a delete it missed was purged everywhere else does not bring the value back', async t => {
+  const c = await Cluster.create(t, 3, init)
+  const since = await missedDelete(c)
+  await comeBack(c, since)
+  await settled(c, 'node-3')
+  await t.throwsAsync(c.node('node-1').get('zombie', { consistency: 'all' }), { instanceOf: KeyNotFoundError })
+  t.is(await c.node('node-3').service.getStored('zombie'), undefined)
+  // What is not deleted comes back to it from its co-replicas.
+  t.is(text((await c.node('node-3').get('kept', { consistency: 'one', replica: 'node-3' })).value), 'x')
+})
+
+test('without the guard the same absence brings the deleted value back (what the guard is for)', async t => {
+  const c = await Cluster.create(t, 3, { ...init, absence: { ...init.absence, enabled: false } })
+  const since = await missedDelete(c)
+  await comeBack(c, since)
+  await waitFor(async () => await c.node('node-1').get('zombie', { consistency: 'all' }).then(() => true, () => false), 'anti-entropy to copy the old value back')
+  t.is(text((await c.node('node-1').get('zombie', { consistency: 'all' })).value), 'old')
+})
+
+test('a replica keeps its data when nothing that died while it was away was purged', async t => {
+  const c = await Cluster.create(t, 3, init)
+  await c.node('node-1').put('kept', 'x', { consistency: 'all' })
+  // Deleted before it left: it holds the tombstone, and the others' purge of it while it is away changes nothing.
+  await c.node('node-1').put('gone', 'y', { consistency: 'all' })
+  await c.node('node-1').delete('gone', { consistency: 'all' })
+  const since = await away(c)
+  await purgedOnOthers(c, 'gone')
+  await comeBack(c, since)
+  await settled(c, 'node-3')
+  const stored = await c.node('node-3').service.getStored('kept')
+  t.is(text(stored?.record?.value ?? new Uint8Array()), 'x')
+  // The record it held before, not a copy pulled again by a rebuild.
+  t.true(Number(stored?.storedAt) < since)
+  // Its tombstone of the deleted key (if its own GC has not purged it yet), not a value. (A read at ALL could race that
+  // purge: a digest of the tombstone, then no record left to fetch, answers UNAVAILABLE.)
+  const gone = await c.node('node-3').service.getStored('gone')
+  t.true(gone == null || gone.record?.tombstone === true)
+})
+
+test('until the members answer, a returning replica serves no data, sends none, and keeps the writes it takes', async t => {
+  const c = await Cluster.create(t, 3, init)
+  const since = await missedDelete(c)
+  const releases = [holdPurges(c.node('node-1').service), holdPurges(c.node('node-2').service)]
+  await comeBack(c, since)
+  const s3 = c.node('node-3')
+  t.true(s3.service.quarantined)
+  t.false((await s3.stats()).ready)
+  await t.throwsAsync(s3.service.read({ key: 'zombie', digestOnly: false }), { code: 'UNAVAILABLE' })
+  await t.throwsAsync(s3.service.merkle({ ranges: [], depth: 0 }), { code: 'UNAVAILABLE' })
+  await t.throwsAsync(s3.service.fetch({ keys: ['zombie'] }), { code: 'UNAVAILABLE' })
+  await t.throwsAsync(s3.get('zombie', { consistency: 'one', replica: 'node-3' }))
+  // Its own background work waits too: the others run many anti-entropy rounds, and none brings the value back.
+  const rounds = c.node('node-1').antiEntropy.stats().rounds
+  await waitFor(() => c.node('node-1').antiEntropy.stats().rounds > rounds + 20, 'anti-entropy rounds on node-1')
+  t.is(await c.node('node-1').service.getStored('zombie'), undefined)
+  t.is(await c.node('node-2').service.getStored('zombie'), undefined)
+  // A write that only it takes meanwhile is new, and stays: the rebuild could not bring it back from anyone.
+  const ts = { wall: BigInt(Date.now()), logical: 0, node: 'node-9' }
+  await s3.service.write({ records: [{ key: 'only3', value: value('new'), ts, tombstone: false, expiresAt: 0n }] })
+  for (const release of releases) release()
+  await settled(c, 'node-3')
+  t.is(await s3.service.getStored('zombie'), undefined)
+  t.is(text((await s3.service.getStored('only3'))?.record?.value ?? new Uint8Array()), 'new')
+})
+
+test('a member that does not answer is waited for, until it answers or the ring drops it', async t => {
+  const c = await Cluster.create(t, 3, init)
+  await c.node('node-1').put('kept', 'x', { consistency: 'all' })
+  const since = await away(c)
+  c.network.setDown('node-2', 'throw')
+  await comeBack(c, since)
+  const rounds = c.node('node-1').antiEntropy.stats().rounds
+  await waitFor(() => c.node('node-1').antiEntropy.stats().rounds > rounds + 20, 'time to pass on node-1')
+  t.true(c.node('node-3').service.quarantined, 'no decision while a member is silent')
+  // node-2 leaves the ring (as a daemon's view drops a member dead past its grace): node-1's answer decides.
+  c.membership.leave('node-2')
+  await settled(c, 'node-3')
+  const stored = await c.node('node-3').service.getStored('kept')
+  t.true(Number(stored?.storedAt) < since, 'nothing purged: its data kept')
+})
+
+test('a rebuild the check decided survives a restart of the replica before it ends', async t => {
+  const c = await Cluster.create(t, 3, init)
+  const since = await missedDelete(c)
+  // node-2 answers the check but takes no part in anti-entropy, so the rebuild cannot end.
+  c.network.unknownMethods.set('node-2', new Set(['merkle', 'fetchRange', 'fetch']))
+  await comeBack(c, since)
+  await waitFor(async () => (await c.node('node-3').stats()).rebuilding, 'the rebuild to begin')
+  await c.stopNode('node-3')
+  await c.startNode('node-3')
+  await waitFor(async () => (await c.node('node-3').stats()).rebuilding, 'the rebuild to resume after the restart')
+  await t.throwsAsync(c.node('node-3').get('kept', { consistency: 'one', replica: 'node-3' }))
+  c.network.unknownMethods.delete('node-2')
+  await settled(c, 'node-3')
+  t.is(text((await c.node('node-3').get('kept', { consistency: 'one', replica: 'node-3' })).value), 'x')
+  t.is(await c.node('node-3').service.getStored('zombie'), undefined)
+})
+
+test('away again before an earlier rebuild ended: the replica checks afresh, and drops what it took meanwhile too', async t => {
+  const c = await Cluster.create(t, 3, init)
+  // As a replica leaves it when it goes down in the middle of a rebuild that would drop nothing more.
+  const since = await missedDelete(c, async () => { await c.node('node-3').service.setAbsence({ phase: 'rebuilding', before: 0, awayFrom: 0 }) })
+  await comeBack(c, since)
+  await settled(c, 'node-3')
+  t.is(await c.node('node-3').service.getStored('zombie'), undefined)
+  await t.throwsAsync(c.node('node-1').get('zombie', { consistency: 'all' }), { instanceOf: KeyNotFoundError })
+})
+
+test('a member of a version that cannot say what it purged is taken to have purged nothing', async t => {
+  const c = await Cluster.create(t, 3, init)
+  await c.node('node-1').put('kept', 'x', { consistency: 'all' })
+  const since = await away(c)
+  c.network.unknownMethods.set('node-1', new Set(['purges']))
+  c.network.unknownMethods.set('node-2', new Set(['purges']))
+  await comeBack(c, since)
+  await settled(c, 'node-3')
+  t.true(Number((await c.node('node-3').service.getStored('kept'))?.storedAt) < since, 'its data kept')
+})
