@@ -58,8 +58,9 @@ export interface NodeStorageEnv {
 export function storageEnv (env: NodeJS.ProcessEnv = process.env): Pick<NodeStorageEnv, 'antiEntropyInterval' | 'tombstoneMinAge'> {
   const ae = env.MESH_KV_ANTI_ENTROPY_MS != null ? Number(env.MESH_KV_ANTI_ENTROPY_MS) : undefined
   if (ae != null && !(ae >= 50)) throw new InvalidConfigError('MESH_KV_ANTI_ENTROPY_MS must be at least 50')
-  const tomb = env.MESH_KV_TOMBSTONE_MIN_AGE_MS != null ? Number(env.MESH_KV_TOMBSTONE_MIN_AGE_MS) : undefined
-  if (tomb != null && !(Number.isFinite(tomb) && tomb >= 0)) throw new InvalidConfigError('MESH_KV_TOMBSTONE_MIN_AGE_MS must be a number of ms, 0 or more')
+  const rawTomb = env.MESH_KV_TOMBSTONE_MIN_AGE_MS
+  if (rawTomb != null && !/^\d+$/.test(rawTomb)) throw new InvalidConfigError(`MESH_KV_TOMBSTONE_MIN_AGE_MS must be a whole number of ms, 0 or more, got '${rawTomb}'`)
+  const tomb = rawTomb != null ? Number(rawTomb) : undefined
   return { antiEntropyInterval: ae, tombstoneMinAge: tomb }
 }
 

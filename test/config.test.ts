@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import test from 'ava'
 import { configFromEnv, configFromFile, durationMs, resolveConfig, defaults } from '../node/config.js'
 import { MeshError } from '../lib/errors.js'
+import { storageEnv } from '../node/storage.js'
 import { mesh, tempDir } from './util.js'
 
 const id = '12D3KooWPpq66L6e4HoDvgdFW37tRo8EBxc5D25UgK7TDLccyeRM'
@@ -105,4 +106,15 @@ test('every way of starting the daemon passes the Node flags it is meant to star
   }
   // The image's daemon starts through that wrapper.
   t.regex((await readFile(new URL('Dockerfile', root), 'utf8')).split('\n').find(l => l.startsWith('ENTRYPOINT')) ?? '', /"\/usr\/local\/bin\/mesh", "start"/)
+})
+
+test('the storage test knobs are read from the environment and checked', t => {
+  t.deepEqual(storageEnv({}), { antiEntropyInterval: undefined, tombstoneMinAge: undefined })
+  t.deepEqual(storageEnv({ MESH_KV_ANTI_ENTROPY_MS: '100', MESH_KV_TOMBSTONE_MIN_AGE_MS: '0' }), { antiEntropyInterval: 100, tombstoneMinAge: 0 })
+  for (const bad of ['-1', 'soon', '']) {
+    const err = t.throws(() => storageEnv({ MESH_KV_TOMBSTONE_MIN_AGE_MS: bad }))
+    t.is((err as MeshError).code, 'INVALID_CONFIG')
+    t.regex((err as Error).message, /MESH_KV_TOMBSTONE_MIN_AGE_MS/)
+  }
+  t.throws(() => storageEnv({ MESH_KV_ANTI_ENTROPY_MS: '10' }), { message: /at least 50/ })
 })
