@@ -475,7 +475,7 @@ export class Coordinator {
   }
 
   private async readFrom (key: string, candidates: string[], required: number, shortfall: (answered: number) => ConsistencyShortfall,
-    timeoutMs: number, signal: AbortSignal, opts: GetOptions): Promise<GetResult> {
+    timeoutMs: number, signal: AbortSignal, opts: GetOptions, again = true): Promise<GetResult> {
     const onTimeout = (answered: number): Error => opts.signal?.aborted === true ? opts.signal.reason : new ConsistencyTimeoutError(shortfall(answered), timeoutMs)
 
     // One full read, digests (versions) from the rest; replacements for failures are digests too.
@@ -494,15 +494,20 @@ export class Coordinator {
     let record = [...answers.values()].find(a => a.record != null && compareTimestamps(a.record.ts, best) === 0)?.record
     if (record == null) {
       // The full read was stale (or failed): fetch the newest from a replica that has it.
+      let vanished = false
       for (const [peer, a] of answers) {
         if (!valid(a) || compareTimestamps(a.version, best) !== 0) continue
         try {
           const full = await this.read(peer, key, false, signal, timeoutMs)
           if (full.record != null && compareTimestamps(full.record.ts, best) >= 0) { record = full.record; break }
+          vanished = true
         } catch (err) {
           if (signal.aborted) throw onTimeout(answers.size - 1)
         }
       }
+      // A replica answered without the version its digest named: it was purged (a tombstone past its age) or replaced
+      // in between. A fresh read sees what is there now, where this one could only say UNAVAILABLE.
+      if (record == null && vanished && again) return await this.readFrom(key, candidates, required, shortfall, timeoutMs, signal, opts, false)
       if (record == null) throw new ConsistencyUnavailableError(shortfall(answers.size - 1))
     }
     const stale = [...answers].filter(([, a]) => a.found ? valid(a) && compareTimestamps(a.version, record.ts) < 0 : true).map(([p]) => p)

@@ -593,6 +593,30 @@ test('a node whose clock runs hours fast cannot hide later writes: its own write
   await t.throwsAsync(c.node(other).get(key, { consistency: 'all' }), { code: 'NOT_FOUND' })
 })
 
+test('a read whose newest version is purged between its digest and its full read reads again, not UNAVAILABLE', async t => {
+  const c = await Cluster.create(t, 3, noAntiEntropy)
+  const key = 'purged-mid-read'
+  await c.node('node-1').put(key, 'v', { consistency: 'all' })
+  await c.node('node-1').delete(key, { consistency: 'all' })
+  // Only node-2 still holds the tombstone, as when the others' GC has purged it and its own is about to.
+  for (const id of ['node-1', 'node-3']) {
+    const stored = await c.node(id).service.getStored(key)
+    t.true(await c.node(id).service.purge(key, stored?.record?.ts))
+  }
+  const s2 = c.node('node-2').service
+  const readMany = s2.readMany.bind(s2)
+  let purgedFirst = 0
+  s2.readMany = async (req, signal) => {
+    if (req.reads.some(r => r.key === key && !r.digestOnly)) {
+      const stored = await s2.getStored(key)
+      if (stored?.record != null && await s2.purge(key, stored.record.ts)) purgedFirst++
+    }
+    return await readMany(req, signal)
+  }
+  await t.throwsAsync(c.node('node-1').get(key, { consistency: 'all' }), { instanceOf: KeyNotFoundError })
+  t.is(purgedFirst, 1, 'the full read found the tombstone purged')
+})
+
 test('scan merges replicas, newest wins, tombstones dropped, ordered and limited', async t => {
   const c = await Cluster.create(t, 5, noAntiEntropy)
   const s = c.node('node-2')
