@@ -10,12 +10,23 @@ export function deadline (ms: number, signal?: AbortSignal): AbortSignal {
   return signal == null ? timeout : AbortSignal.any([signal, timeout])
 }
 
-/** Resolves after `ms`, or rejects when the signal aborts. Not for waiting on events: wait for the event. */
-export async function delay (ms: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Resolves after `ms`, or rejects when the signal aborts. Not for waiting on events: wait for the event. On `clock`'s
+ * timers when given (protocol code on virtual time); otherwise on a plain timer, which keeps the process alive.
+ */
+export async function delay (ms: number, signal?: AbortSignal, clock?: Clock): Promise<void> {
   signal?.throwIfAborted()
   await new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => { clearTimeout(t); reject(signal?.reason) }
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve() }, ms)
+    const done = (): void => { signal?.removeEventListener('abort', onAbort); resolve() }
+    let cancel: () => void
+    if (clock == null) {
+      const t = setTimeout(done, ms)
+      cancel = () => { clearTimeout(t) }
+    } else {
+      const h = clock.setTimeout(done, ms)
+      cancel = () => { clock.clearTimeout(h) }
+    }
+    const onAbort = (): void => { cancel(); reject(signal?.reason) }
     signal?.addEventListener('abort', onAbort, { once: true })
   })
 }

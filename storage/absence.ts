@@ -1,6 +1,7 @@
 import type { Clock, TimerHandle } from '../lib/clock.js'
 import type { Logger } from '../lib/log.js'
 import { MeshError } from '../lib/errors.js'
+import { delay } from '../lib/abort.js'
 import { second, minute } from '../lib/units.js'
 import type { ReplicaService } from './service.js'
 import type { MembershipView, ReplicaTransport } from './types.js'
@@ -170,7 +171,7 @@ export class AbsenceGuard {
         if (signal.aborted) return
         this.log.error({ err, failures: failures + 1 }, 'dealing with this replica\'s absence failed; trying again')
         try {
-          await this.sleep(Math.min(30 * second, this.retryInterval * 2 ** Math.min(failures, 5)), signal)
+          await delay(Math.min(30 * second, this.retryInterval * 2 ** Math.min(failures, 5)), signal, this.c.clock)
         } catch {
           return
         }
@@ -187,7 +188,7 @@ export class AbsenceGuard {
     let confirming = false
     let purger: string | undefined
     for (let round = 0; purger == null; round++) {
-      if (round > 0) await this.sleep(this.retryInterval, signal)
+      if (round > 0) await delay(this.retryInterval, signal, this.c.clock)
       if (this.c.membership.ready?.() === false) continue
       // Asked afresh each round: a member that stays down leaves the ring after its grace, and then no longer counts.
       const waiting = this.c.membership.members().filter(p => p !== self && !answered.has(p))
@@ -237,14 +238,5 @@ export class AbsenceGuard {
     this.c.service.quarantined = false
     this.checking = false
     this.markAlive()
-  }
-
-  private async sleep (ms: number, signal: AbortSignal): Promise<void> {
-    signal.throwIfAborted()
-    await new Promise<void>((resolve, reject) => {
-      const h = this.c.clock.setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve() }, ms)
-      const onAbort = (): void => { this.c.clock.clearTimeout(h); reject(signal.reason) }
-      signal.addEventListener('abort', onAbort, { once: true })
-    })
   }
 }
