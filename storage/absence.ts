@@ -67,6 +67,9 @@ export class AbsenceGuard {
   private marking: Promise<void> = Promise.resolve()
   /** The ring's members the last time this replica saw most of them alive (see inTouch). */
   private lastTouchRing: string[] = []
+  /** When this replica last saw most of the ring alive (clock ms): what an absence is measured from while it runs. */
+  private lastTouchAt = 0
+  private running = false
 
   constructor (components: AbsenceGuardComponents, init: AbsenceGuardInit = {}) {
     this.c = components
@@ -80,50 +83,83 @@ export class AbsenceGuard {
   }
 
   /** False while the replica does not yet know whether its data is stale: the store coordinates nothing meanwhile. */
-  settled (): boolean { return !this.checking }
+  settled (): boolean {
+    this.noticeAbsence()
+    return !this.checking
+  }
+
+  /**
+   * An absence without a restart: this process frozen (SIGSTOP, a paused VM) or its event loop stalled, or the
+   * replica cut off from most of the ring, for longer than the grace, and back in touch now. Looked for wherever the
+   * store's readiness is asked and before the replica serves data (ReplicaService.beforeServing), so that nothing
+   * it holds is served or sent between its return and the check. Cheap unless the last touch is that old.
+   */
+  noticeAbsence (): void {
+    if (!this.enabled || !this.running || this.checking) return
+    if (this.c.clock.now() - this.lastTouchAt <= this.ringGrace || !this.inTouch()) return
+    this.begin(this.lastTouchAt)
+  }
 
   /** After ReplicaService.start(), and after a wiped replica's rebuild has been recorded (ReplicaService.setAbsence). */
   async start (): Promise<void> {
     this.controller = new AbortController()
-    const { service, clock } = this.c
-    const last = service.lastAliveBeforeStart
-    let state = service.absence
-    const now = clock.now()
-    // Away again, even in the middle of an earlier check or rebuild: everything held until now may be stale, and only
-    // what is stored from now on was taken after the absence (past every record held, should the clock have stepped
-    // back). A check still asks about deaths since the earliest absence; a rebuild already decided goes on. Kept on
-    // disk, so that a restart keeps the line. A clock behind the last record of being in service is taken as away.
+    this.running = true
+    this.lastTouchAt = this.c.clock.now()
+    this.c.service.beforeServing = () => { this.noticeAbsence() }
+    const last = this.c.service.lastAliveBeforeStart
+    const now = this.c.clock.now()
+    // A clock behind the last record of being in service is taken as away too.
     if (this.enabled && last != null && (now - last > this.ringGrace || now < last)) {
-      state = {
-        phase: state?.phase === 'rebuilding' ? 'rebuilding' : 'checking',
-        before: Math.max(now, service.newestStoredAt + 1),
-        awayFrom: Math.min(state?.awayFrom ?? last, last)
-      }
-      await service.setAbsence(state)
-      this.log.warn({ awayMs: Math.round(now - last), phase: state.phase }, 'back after an absence the ring may have dropped this replica for: serving no data until the members say whether they purged deletes it may have missed')
-    }
-    if (state != null) {
-      this.checking = true
-      service.quarantined = true
-      const signal = this.controller.signal
-      const { phase, before, awayFrom } = state
-      this.work = this.retrying(signal, async () => {
-        if (phase === 'checking') await this.decide(awayFrom, before, signal)
-        else await this.rebuild(before, signal)
-      })
+      this.begin(last)
+    } else if (this.c.service.absence != null) {
+      this.begin()
     } else {
       this.markAlive()
     }
     this.tick()
   }
 
+  /**
+   * Quarantines the replica at once, records where it is, and goes on with the check or the rebuild. `awayFrom`: the
+   * last moment in service before an absence just found; without it, a check or rebuild kept on disk resumes.
+   */
+  private begin (awayFrom?: number): void {
+    this.checking = true
+    this.c.service.quarantined = true
+    const { service, clock } = this.c
+    let state = service.absence
+    if (awayFrom != null) {
+      // Away again, even in the middle of an earlier check or rebuild: everything held until now may be stale, and
+      // only what is stored from now on was taken after the absence (past every record held, should the clock have
+      // stepped back). A check still asks about deaths since the earliest absence; a rebuild already decided goes
+      // on. Kept on disk, so that a restart keeps the line.
+      const now = clock.now()
+      state = {
+        phase: state?.phase === 'rebuilding' ? 'rebuilding' : 'checking',
+        before: Math.max(now, service.newestStoredAt + 1),
+        awayFrom: Math.min(state?.awayFrom ?? awayFrom, awayFrom)
+      }
+      this.log.warn({ awayMs: Math.round(now - awayFrom), phase: state.phase }, 'back after an absence the ring may have dropped this replica for: serving no data until the members say whether they purged deletes it may have missed')
+    }
+    if (state == null) return
+    const found = state
+    const signal = this.controller.signal
+    this.work = this.retrying(signal, async () => {
+      if (awayFrom != null) await service.setAbsence(found)
+      if (found.phase === 'checking') await this.decide(found.awayFrom, found.before, signal)
+      else await this.rebuild(found.before, signal)
+    })
+  }
+
   async stop (): Promise<void> {
+    this.running = false
     this.controller.abort()
     if (this.timer != null) this.c.clock.clearTimeout(this.timer)
     this.timer = undefined
     await this.work
     // The last moment in service: a graceful stop is an absence like any other once the ring lets go of this node.
-    this.markAlive()
+    // Not after an absence not yet noticed (a stop right after a freeze), which the next start must find.
+    if (this.c.clock.now() - this.lastTouchAt <= this.ringGrace) this.markAlive()
     await this.marking
   }
 
@@ -137,10 +173,15 @@ export class AbsenceGuard {
   /**
    * Only while this replica sees most of the ring alive: cut off from it (a partition, its peers declared dead), it is
    * out of their rings as surely as if it were down, and a crash then must find the absence at the next start.
+   * (So in a 2-node mesh with one node down, the other checks itself once it returns: briefly not ready.)
    */
   private markAlive (): void {
-    if (!this.inTouch()) return
+    // Not while checking either: until the check's state is on disk, the record of the absence is this one.
+    if (this.checking || !this.inTouch()) return
+    // First: a timer firing late after a freeze must not pass the return off as no absence.
+    this.noticeAbsence()
     const at = this.c.clock.now()
+    this.lastTouchAt = at
     this.marking = this.marking.then(async () => { await this.c.service.markAlive(at) })
       .catch(err => { this.log.warn({ err }, 'could not record that this replica is in service') })
   }
@@ -237,6 +278,8 @@ export class AbsenceGuard {
   private settle (): void {
     this.c.service.quarantined = false
     this.checking = false
+    // The check has just heard from every member: in touch as of now, however long it took.
+    this.lastTouchAt = this.c.clock.now()
     this.markAlive()
   }
 }

@@ -1,6 +1,7 @@
 import type { Logger } from '../lib/log.js'
 import type { Clock, TimerHandle } from '../lib/clock.js'
 import { withDeadline } from '../lib/abort.js'
+import { UnavailableError } from '../lib/errors.js'
 import type { Record as KvRecord, TokenRange, Version } from './storage.js'
 import type { MembershipView, ReplicaTransport } from './types.js'
 import type { ReplicaService, LocalEntry } from './service.js'
@@ -400,6 +401,9 @@ export class AntiEntropy {
       result.pulled += res.records.length
     }
     for (const batch of batches(pushNow, this.maxBatchBytes)) {
+      // A round under way when this replica came back from an absence (a freeze) sends nothing more until it is
+      // checked, and does not count as complete.
+      if (this.c.membership.ready?.() === false) throw new UnavailableError('this replica is not ready (back from an absence?): round abandoned')
       await this.c.transport.write(peer, { records: batch }, signal)
       result.pushed += batch.length
     }

@@ -220,6 +220,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     scan: async (opts) => await co.scan(opts),
     async handoff (signal) {
       // Data that may be stale must not reach other replicas; its ranges' other replicas hold what is current.
+      absence.noticeAbsence()
       if (service.quarantined) {
         logger.warn('leaving before knowing whether this replica\'s data is stale: no handoff')
         return { records: 0, failed: 0, hintsPending: hints.stats().pending }

@@ -228,6 +228,8 @@ export class ReplicaService {
   absence: AbsenceState | undefined
   /** The latest storedAt of the records start() found. */
   newestStoredAt = 0
+  /** Called before the replica serves data, so that an absence it has just come back from is noticed first (AbsenceGuard). */
+  beforeServing?: () => void
   private lastPurgeAt = 0
   private readonly active = new Set<Promise<unknown>>()
   private readonly maxClockDrift: bigint
@@ -370,6 +372,7 @@ export class ReplicaService {
   }
 
   private refuseIfQuarantined (): void {
+    this.beforeServing?.()
     if (this.quarantined) throw new UnavailableError('this replica is back from a long absence and serves no data until it knows whether its data is stale')
   }
 

@@ -1,4 +1,5 @@
 import test from 'ava'
+import { systemClock } from '../lib/clock.js'
 import { KeyNotFoundError, type StorageInit, type ReplicaService } from '../storage/index.js'
 import { Cluster, fastInit, waitFor, text } from './storage-helpers.js'
 
@@ -178,4 +179,52 @@ test('a member of a version that cannot say what it purged is taken to have purg
   await comeBack(c, since)
   await settled(c, 'node-3')
   t.true(Number((await c.node('node-3').service.getStored('kept'))?.storedAt) < since, 'its data kept')
+})
+
+/**
+ * Freezes node-3 (its clock stands still, as a stopped process's does, its background work stops and it answers
+ * nothing) while the others drop it from their ring and purge the delete it missed; then its clock jumps back.
+ */
+async function freezeWhileDeleted (c: Cluster, frozen: { at?: number }): Promise<void> {
+  await c.node('node-1').put('zombie', 'old', { consistency: 'all' })
+  frozen.at = systemClock.now()
+  await c.node('node-3').antiEntropy.stop()
+  c.network.setDown('node-3', 'timeout')
+  c.membership.leave('node-3')
+  await c.node('node-1').delete('zombie', { consistency: 'all' })
+  await purgedOnOthers(c, 'zombie')
+  await waitFor(() => systemClock.now() - (frozen.at as number) > ringGrace * 2, 'the freeze to outlast the ring grace')
+  frozen.at = undefined
+}
+
+function freezableClock (frozen: { at?: number }): typeof systemClock {
+  return { ...systemClock, now: () => frozen.at ?? systemClock.now() }
+}
+
+test('a replica frozen past the grace, and back without a restart, is checked before it serves or sends anything', async t => {
+  const frozen: { at?: number } = {}
+  const c = await Cluster.create(t, 3, init, { 'node-3': freezableClock(frozen) })
+  const n3 = c.node('node-3')
+  await freezeWhileDeleted(c, frozen)
+  // Resumed: it answers again, and its background work goes on where it stopped.
+  c.membership.join('node-3')
+  c.network.setDown('node-3', false)
+  n3.antiEntropy.start()
+  await settled(c, 'node-3')
+  t.is(await n3.service.getStored('zombie'), undefined)
+  await t.throwsAsync(c.node('node-1').get('zombie', { consistency: 'all' }), { instanceOf: KeyNotFoundError })
+  t.is(await c.node('node-1').service.getStored('zombie'), undefined)
+})
+
+test('a replica stopped right after a freeze it has not yet noticed leaves the absence for its next start to find', async t => {
+  const frozen: { at?: number } = {}
+  const c = await Cluster.create(t, 3, init, { 'node-3': freezableClock(frozen) })
+  await freezeWhileDeleted(c, frozen)
+  await c.stopNode('node-3')
+  c.network.setDown('node-3', false)
+  c.membership.join('node-3')
+  await c.startNode('node-3')
+  await settled(c, 'node-3')
+  t.is(await c.node('node-3').service.getStored('zombie'), undefined)
+  await t.throwsAsync(c.node('node-1').get('zombie', { consistency: 'all' }), { instanceOf: KeyNotFoundError })
 })
