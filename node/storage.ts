@@ -370,9 +370,8 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     // tasks' records and logs, stored here too, are sized for.
     maxValueBytes: Math.max(node.config.kvMaxValueBytes, MAX_VALUE_BYTES),
     maxBatchBytes: 4 * MiB,
-    antiEntropy: env.antiEntropyInterval != null || env.tombstoneMinAge != null
-      ? { ...(env.antiEntropyInterval != null ? { interval: env.antiEntropyInterval } : {}), ...(env.tombstoneMinAge != null ? { tombstoneMinAge: env.tombstoneMinAge } : {}) }
-      : undefined,
+    // Unset knobs are undefined, and AntiEntropy takes its defaults for them.
+    antiEntropy: { interval: env.antiEntropyInterval, tombstoneMinAge: env.tombstoneMinAge },
     // An identity that has run before with no record of its ring peers: its storage directory was lost or wiped.
     rebuild: !fresh && expected.length === 0,
     // Away longer than the ring keeps a dead member: the others may have purged deletes this replica missed.

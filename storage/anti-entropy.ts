@@ -156,10 +156,7 @@ export class AntiEntropy {
     this.rebuildInterval = init.rebuildInterval ?? 0
     this.rebalanceGrace = init.rebalanceGrace ?? REBALANCE_GRACE
     this.tombstoneMinAge = init.tombstoneMinAge ?? DEFAULT_MAX_HINT_AGE + TOMBSTONE_MIN_AGE_MARGIN
-    if (init.rebuild === true) {
-      this.rebuilt = new Set()
-      this.c.service.rebuilding = true
-    }
+    if (init.rebuild === true) this.rebuild()
   }
 
   /** True until a rebuild (see AntiEntropyInit.rebuild) has compared every segment with every co-replica. */

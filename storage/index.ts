@@ -180,8 +180,9 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     maxBatchesInFlight: init.maxBatchesInFlight
   })
   const antiEntropy = new AntiEntropy({ service, transport, membership, clock, logger, metrics, ring }, {
-    tombstoneMinAge: (init.hints?.maxAge ?? DEFAULT_MAX_HINT_AGE) + TOMBSTONE_MIN_AGE_MARGIN,
-    ...init.antiEntropy, replicationFactor: rf, maxBatchBytes, rebuild: init.rebuild
+    ...init.antiEntropy,
+    tombstoneMinAge: init.antiEntropy?.tombstoneMinAge ?? (init.hints?.maxAge ?? DEFAULT_MAX_HINT_AGE) + TOMBSTONE_MIN_AGE_MARGIN,
+    replicationFactor: rf, maxBatchBytes, rebuild: init.rebuild
   })
   const co = coordinator
   guard = new AbsenceGuard({ service, transport, membership: components.membership, antiEntropy, clock, logger }, init.absence)
