@@ -378,8 +378,9 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     absence: { ringGrace: DEAD_GRACE_MS }
   })
   const s = storage.service
+  // The caller is passed on: a request from a peer this replica lost touch with is how it learns it is back (AbsenceGuard).
   const handlers = Object.fromEntries((Object.keys(replicaMethods) as ReplicaMethod[]).map(name =>
-    [name, async (req: any, ctx: { signal: AbortSignal }) => await (s as any)[name](req, ctx.signal)]))
+    [name, async (req: any, ctx: { signal: AbortSignal, peer: { toString: () => string } }) => await (s as any)[name](req, ctx.signal, ctx.peer.toString())]))
   return {
     name: 'storage',
     /** The store itself, for subsystems built on it (tasks keep their state here). */

@@ -6,6 +6,9 @@ import { second, minute } from '../lib/units.js'
 import type { ReplicaService } from './service.js'
 import type { MembershipView, ReplicaTransport } from './types.js'
 
+/** Peers a check takes from one member's report of its ring, and callers it keeps: a bound on what a peer can add. */
+const MAX_REPORTED_MEMBERS = 4096
+
 /** The part of anti-entropy the guard drives. */
 export interface Rebuilder {
   rebuild(): void
@@ -69,6 +72,14 @@ export class AbsenceGuard {
   private lastTouchRing: string[] = []
   /** When this replica last saw most of the ring alive (clock ms): what an absence is measured from while it runs. */
   private lastTouchAt = 0
+  /**
+   * The peers alive at the last touch and not lost since: those this replica stayed with while it was cut off (the
+   * rest of a minority). Any other peer it hears from, or sees alive again, after an absence is proof of its return.
+   */
+  private companions = new Set<string>()
+  /** Peers from beyond a cut that asked this replica for data while it was away or checking: asked in turn. */
+  private readonly contacts = new Set<string>()
+  private unsubscribe: Array<() => void> = []
   private running = false
 
   constructor (components: AbsenceGuardComponents, init: AbsenceGuardInit = {}) {
@@ -90,14 +101,32 @@ export class AbsenceGuard {
 
   /**
    * An absence without a restart: this process frozen (SIGSTOP, a paused VM) or its event loop stalled, or the
-   * replica cut off from most of the ring, for longer than the grace, and back in touch now. Looked for wherever the
-   * store's readiness is asked and before the replica serves data (ReplicaService.beforeServing), so that nothing
-   * it holds is served or sent between its return and the check. Cheap unless the last touch is that old.
+   * replica cut off from most of the ring, for longer than the grace, and back now. Looked for wherever the store's
+   * readiness is asked and before the replica serves data (ReplicaService.beforeServing), so that nothing it holds
+   * is served or sent between its return and the check. Cheap unless the last touch is that old.
+   *
+   * Back means in touch with most of the ring again, or in contact with a peer from beyond the cut: `caller` (a peer
+   * asking for data) or a peer seen alive again that is not a companion. After a partition heals, the others often
+   * reach this replica before it sees them alive (their failure detectors saw it first), and they must not be
+   * served meanwhile. Companions are served on: the rest of a minority was cut off with this replica, and purged
+   * nothing it did not see.
    */
-  noticeAbsence (): void {
-    if (!this.enabled || !this.running || this.checking) return
-    if (this.c.clock.now() - this.lastTouchAt <= this.ringGrace || !this.inTouch()) return
-    this.begin(this.lastTouchAt)
+  noticeAbsence (caller?: string): void {
+    if (!this.enabled || !this.running) return
+    const stranger = caller != null && caller !== this.c.membership.self() && !this.companions.has(caller)
+    if (this.checking) {
+      if (stranger && this.contacts.size < MAX_REPORTED_MEMBERS) this.contacts.add(caller)
+      return
+    }
+    if (this.c.clock.now() - this.lastTouchAt <= this.ringGrace) return
+    if (stranger && this.contacts.size < MAX_REPORTED_MEMBERS) this.contacts.add(caller)
+    if (this.inTouch() || stranger || this.seesStranger()) this.begin(this.lastTouchAt)
+  }
+
+  private seesStranger (): boolean {
+    const self = this.c.membership.self()
+    for (const p of this.c.membership.alive()) if (p !== self && !this.companions.has(p)) return true
+    return false
   }
 
   /** After ReplicaService.start(), and after a wiped replica's rebuild has been recorded (ReplicaService.setAbsence). */
@@ -105,7 +134,11 @@ export class AbsenceGuard {
     this.controller = new AbortController()
     this.running = true
     this.lastTouchAt = this.c.clock.now()
-    this.c.service.beforeServing = () => { this.noticeAbsence() }
+    this.companions = new Set(this.c.membership.alive())
+    const lost = (peer: string): void => { this.companions.delete(peer) }
+    this.unsubscribe = [this.c.membership.on('dead', lost), this.c.membership.on('left', lost)]
+    this.c.service.beforeServing = (caller) => { this.noticeAbsence(caller) }
+    this.c.service.ringMembers = () => this.c.membership.members()
     const last = this.c.service.lastAliveBeforeStart
     const now = this.c.clock.now()
     // A clock behind the last record of being in service is taken as away too.
@@ -153,6 +186,7 @@ export class AbsenceGuard {
 
   async stop (): Promise<void> {
     this.running = false
+    for (const off of this.unsubscribe.splice(0)) off()
     this.controller.abort()
     if (this.timer != null) this.c.clock.clearTimeout(this.timer)
     this.timer = undefined
@@ -176,12 +210,14 @@ export class AbsenceGuard {
    * (So in a 2-node mesh with one node down, the other checks itself once it returns: briefly not ready.)
    */
   private markAlive (): void {
+    // First: a timer firing late after a freeze must not pass the return off as no absence. (Also looked for while out
+    // of touch: a stranger seen alive again is a return even to a replica that nothing asks for data.)
+    this.noticeAbsence()
     // Not while checking either: until the check's state is on disk, the record of the absence is this one.
     if (this.checking || !this.inTouch()) return
-    // First: a timer firing late after a freeze must not pass the return off as no absence.
-    this.noticeAbsence()
     const at = this.c.clock.now()
     this.lastTouchAt = at
+    this.companions = new Set(this.c.membership.alive())
     this.marking = this.marking.then(async () => { await this.c.service.markAlive(at) })
       .catch(err => { this.log.warn({ err }, 'could not record that this replica is in service') })
   }
@@ -226,35 +262,62 @@ export class AbsenceGuard {
     // service may have come after it.
     const since = Math.floor(lastAlive) - this.clockSlack
     let answered = new Set<string>()
+    const reports = new Map<string, string[]>()
+    const seenInRing = new Set<string>()
     let confirming = false
     let purger: string | undefined
-    for (let round = 0; purger == null; round++) {
+    const ask = async (peer: string, round: number): Promise<void> => {
+      try {
+        const res = await this.c.transport.purges(peer, {}, AbortSignal.any([signal, AbortSignal.timeout(this.timeout)]))
+        answered.add(peer)
+        reports.set(peer, res.members.slice(0, MAX_REPORTED_MEMBERS))
+        if (Number(res.lastPurgeAt) >= since) purger ??= peer
+      } catch (err) {
+        if (err instanceof MeshError && err.code === 'UNKNOWN_METHOD') {
+          answered.add(peer)
+          this.log.warn({ peer }, 'member runs a version that cannot say what it purged; taken to have purged nothing')
+        } else if (round % 10 === 9) {
+          this.log.warn({ err, peer }, 'member has not said what it purged; waiting for it, or for the ring to drop it')
+        }
+      }
+    }
+    for (let round = 0; ; round++) {
       if (round > 0) await delay(this.retryInterval, signal, this.c.clock)
       if (this.c.membership.ready?.() === false) continue
-      // Asked afresh each round: a member that stays down leaves the ring after its grace, and then no longer counts.
-      const waiting = this.c.membership.members().filter(p => p !== self && !answered.has(p))
-      if (waiting.length === 0) {
-        if (confirming) break
+      const members = new Set(this.c.membership.members())
+      members.delete(self)
+      for (const p of members) seenInRing.add(p)
+      // Asked: this replica's ring, and the peers that asked it for data since it was back, and every member of the
+      // rings those asked report. Back from a cut, its own ring may lack the members beyond it (it dropped them as
+      // they dropped it). Waited for until they answer or this ring drops them (a member that stays down leaves it
+      // after its grace); one it has not yet had in its ring is waited for until it has.
+      const wanted = new Set<string>(members)
+      for (const p of this.contacts) wanted.add(p)
+      for (const r of reports.values()) for (const p of r) wanted.add(p)
+      wanted.delete(self)
+      for (const p of wanted) if (!members.has(p) && seenInRing.has(p)) wanted.delete(p)
+      // Decided once this replica's ring holds every member that answered (and has not dropped since), and not
+      // before: a rebuild compares with the co-replicas of this ring, and serving resumes on it.
+      const ringHoldsAnswered = [...answered].every(p => members.has(p) || !wanted.has(p))
+      if (purger != null) {
+        if (ringHoldsAnswered) break
+        continue
+      }
+      const waiting = [...wanted].filter(p => !answered.has(p))
+      if (waiting.length > 0) {
+        // Now and then the members that answered too, for their rings as they are now: one may have dropped a member
+        // it reported that is down, and which would otherwise be waited for.
+        await Promise.all((round % 10 === 9 ? [...wanted] : waiting).map(async peer => { await ask(peer, round) }))
+        signal.throwIfAborted()
+        continue
+      }
+      if (purger == null && !confirming) {
         // Once more, every member: one that answered just before a purge it had already begun has recorded it since.
         confirming = true
         answered = new Set()
         continue
       }
-      await Promise.all(waiting.map(async peer => {
-        try {
-          const res = await this.c.transport.purges(peer, {}, AbortSignal.any([signal, AbortSignal.timeout(this.timeout)]))
-          answered.add(peer)
-          if (Number(res.lastPurgeAt) >= since) purger = peer
-        } catch (err) {
-          if (err instanceof MeshError && err.code === 'UNKNOWN_METHOD') {
-            answered.add(peer)
-            this.log.warn({ peer }, 'member runs a version that cannot say what it purged; taken to have purged nothing')
-          } else if (round % 10 === 9) {
-            this.log.warn({ err, peer }, 'member has not said what it purged; waiting for it, or for the ring to drop it')
-          }
-        }
-      }))
-      signal.throwIfAborted()
+      if (ringHoldsAnswered) break
     }
     if (purger != null) {
       this.log.warn({ purgedBy: purger }, 'a member purged a record that died while this replica was away: dropping what it held from before, and rebuilding from its co-replicas')
@@ -280,6 +343,8 @@ export class AbsenceGuard {
     this.checking = false
     // The check has just heard from every member: in touch as of now, however long it took.
     this.lastTouchAt = this.c.clock.now()
+    this.companions = new Set(this.c.membership.alive())
+    this.contacts.clear()
     this.markAlive()
   }
 }

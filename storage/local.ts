@@ -26,6 +26,8 @@ export class LocalNetwork {
   readonly unknownMethods = new Map<string, Set<string>>()
   /** Peers whose requests wait (see `hold`), with the requests waiting. */
   private readonly held = new Map<string, Array<() => void>>()
+  /** Links cut by `sever`, as 'from>to'. */
+  private readonly severed = new Set<string>()
 
   register (peer: string, service: ReplicaService): void { this.services.set(peer, service) }
   unregister (peer: string): void { this.services.delete(peer) }
@@ -49,9 +51,13 @@ export class LocalNetwork {
     for (const go of waiting) go()
   }
 
+  /** Requests between a and b fail both ways, as across a partition (or stop failing, with `mend`). */
+  sever (a: string, b: string): void { this.severed.add(`${a}>${b}`); this.severed.add(`${b}>${a}`) }
+  mend (a: string, b: string): void { this.severed.delete(`${a}>${b}`); this.severed.delete(`${b}>${a}`) }
+
   isDown (peer: string): boolean { return this.down.has(peer) || !this.services.has(peer) }
 
-  async call<Req, Res> (peer: string, method: string, req: Req, signal: AbortSignal, fn: (s: ReplicaService, req: Req, signal: AbortSignal) => Promise<Res>): Promise<Res> {
+  async call<Req, Res> (peer: string, method: string, req: Req, signal: AbortSignal, fn: (s: ReplicaService, req: Req, signal: AbortSignal) => Promise<Res>, from?: string): Promise<Res> {
     signal.throwIfAborted()
     this.calls.set(method, (this.calls.get(method) ?? 0) + 1)
     this.callsTo.set(peer, (this.callsTo.get(peer) ?? 0) + 1)
@@ -63,46 +69,47 @@ export class LocalNetwork {
     const mode = this.down.get(peer)
     const service = this.services.get(peer)
     if (mode === 'timeout') return await raceSignal(new Promise<never>(() => {}), signal)
-    if (mode === 'throw' || service == null) throw new NodeUnreachableError(`${peer} is unreachable`)
+    if (mode === 'throw' || service == null || (from != null && this.severed.has(`${from}>${peer}`))) throw new NodeUnreachableError(`${peer} is unreachable`)
     const res = await raceSignal(fn(service, structuredClone(req), signal), signal)
     return structuredClone(res)
   }
 
-  transport (): LocalReplicaTransport { return new LocalReplicaTransport(this) }
+  /** `from`: the calling node, which the replicas are told (as the RPC layer tells them the remote peer). */
+  transport (from?: string): LocalReplicaTransport { return new LocalReplicaTransport(this, from) }
 }
 
 export class LocalReplicaTransport implements ReplicaTransport {
-  constructor (private readonly network: LocalNetwork) {}
+  constructor (private readonly network: LocalNetwork, private readonly from?: string) {}
   async write (peer: string, req: WriteRequest, signal: AbortSignal): Promise<WriteResponse> {
-    return await this.network.call(peer, 'write', req, signal, async (s, r, sig) => await s.write(r, sig))
+    return await this.network.call(peer, 'write', req, signal, async (s, r, sig) => await s.write(r, sig), this.from)
   }
 
   async read (peer: string, req: ReadRequest, signal: AbortSignal): Promise<ReadResponse> {
-    return await this.network.call(peer, 'read', req, signal, async (s, r, sig) => await s.read(r, sig))
+    return await this.network.call(peer, 'read', req, signal, async (s, r, sig) => await s.read(r, sig, this.from), this.from)
   }
 
   async readMany (peer: string, req: ReadManyRequest, signal: AbortSignal): Promise<ReadManyResponse> {
-    return await this.network.call(peer, 'readMany', req, signal, async (s, r, sig) => await s.readMany(r, sig))
+    return await this.network.call(peer, 'readMany', req, signal, async (s, r, sig) => await s.readMany(r, sig, this.from), this.from)
   }
 
   async fetch (peer: string, req: FetchRequest, signal: AbortSignal): Promise<FetchResponse> {
-    return await this.network.call(peer, 'fetch', req, signal, async (s, r, sig) => await s.fetch(r, sig))
+    return await this.network.call(peer, 'fetch', req, signal, async (s, r, sig) => await s.fetch(r, sig, this.from), this.from)
   }
 
   async merkle (peer: string, req: MerkleRequest, signal: AbortSignal): Promise<MerkleResponse> {
-    return await this.network.call(peer, 'merkle', req, signal, async (s, r, sig) => await s.merkle(r, sig))
+    return await this.network.call(peer, 'merkle', req, signal, async (s, r, sig) => await s.merkle(r, sig, this.from), this.from)
   }
 
   async fetchRange (peer: string, req: FetchRangeRequest, signal: AbortSignal): Promise<FetchRangeResponse> {
-    return await this.network.call(peer, 'fetchRange', req, signal, async (s, r, sig) => await s.fetchRange(r, sig))
+    return await this.network.call(peer, 'fetchRange', req, signal, async (s, r, sig) => await s.fetchRange(r, sig, this.from), this.from)
   }
 
   async scan (peer: string, req: ScanRequest, signal: AbortSignal): Promise<ScanResponse> {
-    return await this.network.call(peer, 'scan', req, signal, async (s, r, sig) => await s.scan(r, sig))
+    return await this.network.call(peer, 'scan', req, signal, async (s, r, sig) => await s.scan(r, sig, this.from), this.from)
   }
 
   async purges (peer: string, req: PurgesRequest, signal: AbortSignal): Promise<PurgesResponse> {
-    return await this.network.call(peer, 'purges', req, signal, async (s, r, sig) => await s.purges(r, sig))
+    return await this.network.call(peer, 'purges', req, signal, async (s, r, sig) => await s.purges(r, sig), this.from)
   }
 }
 

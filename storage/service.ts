@@ -228,8 +228,13 @@ export class ReplicaService {
   absence: AbsenceState | undefined
   /** The latest storedAt of the records start() found. */
   newestStoredAt = 0
-  /** Called before the replica serves data, so that an absence it has just come back from is noticed first (AbsenceGuard). */
-  beforeServing?: () => void
+  /**
+   * Called before the replica serves data, so that an absence it has just come back from is noticed first
+   * (AbsenceGuard). `caller`: the peer asking, when another node asks.
+   */
+  beforeServing?: (caller?: string) => void
+  /** The ring's members as this node sees them, told to a replica checking itself after an absence (AbsenceGuard). */
+  ringMembers?: () => string[]
   private lastPurgeAt = 0
   private readonly active = new Set<Promise<unknown>>()
   private readonly maxClockDrift: bigint
@@ -310,7 +315,7 @@ export class ReplicaService {
   }
 
   async purges (_req: PurgesRequest, signal?: AbortSignal): Promise<PurgesResponse> {
-    return await this.run(signal, async () => ({ lastPurgeAt: BigInt(Math.floor(this.lastPurgeAt)) }))
+    return await this.run(signal, async () => ({ lastPurgeAt: BigInt(Math.floor(this.lastPurgeAt)), members: this.ringMembers?.() ?? [] }))
   }
 
   /**
@@ -366,13 +371,13 @@ export class ReplicaService {
     }
   }
 
-  private refuseIfRebuilding (): void {
-    this.refuseIfQuarantined()
+  private refuseIfRebuilding (caller?: string): void {
+    this.refuseIfQuarantined(caller)
     if (this.rebuilding) throw new UnavailableError('this replica is rebuilding its data after losing it and serves no reads yet')
   }
 
-  private refuseIfQuarantined (): void {
-    this.beforeServing?.()
+  private refuseIfQuarantined (caller?: string): void {
+    this.beforeServing?.(caller)
     if (this.quarantined) throw new UnavailableError('this replica is back from a long absence and serves no data until it knows whether its data is stale')
   }
 
@@ -406,10 +411,10 @@ export class ReplicaService {
     })
   }
 
-  async read (req: ReadRequest, signal?: AbortSignal): Promise<ReadResponse> {
+  async read (req: ReadRequest, signal?: AbortSignal, caller?: string): Promise<ReadResponse> {
     return await this.run(signal, async () => {
       signal?.throwIfAborted()
-      this.refuseIfRebuilding()
+      this.refuseIfRebuilding(caller)
       return await this.readOne(req)
     })
   }
@@ -418,11 +423,11 @@ export class ReplicaService {
    * Several reads from one coordinator (its clients' concurrent reads of this replica), answered in order. They fail
    * together: the coordinator has validated every key, so what fails one (the engine, a rebuild) fails the rest.
    */
-  async readMany (req: ReadManyRequest, signal?: AbortSignal): Promise<ReadManyResponse> {
+  async readMany (req: ReadManyRequest, signal?: AbortSignal, caller?: string): Promise<ReadManyResponse> {
     if (req.reads.length > MAX_READ_BATCH) throw new BadRequestError(`at most ${MAX_READ_BATCH} reads in one request, got ${req.reads.length}`)
     return await this.run(signal, async () => {
       signal?.throwIfAborted()
-      this.refuseIfRebuilding()
+      this.refuseIfRebuilding(caller)
       return { results: await Promise.all(req.reads.map(async r => await this.readOne(r))) }
     })
   }
@@ -441,10 +446,10 @@ export class ReplicaService {
     return req.digestOnly ? { found: true, version: record.ts } : { found: true, record, version: record.ts }
   }
 
-  async fetch (req: FetchRequest, signal?: AbortSignal): Promise<FetchResponse> {
+  async fetch (req: FetchRequest, signal?: AbortSignal, caller?: string): Promise<FetchResponse> {
     if (req.keys.length > MAX_FETCH_KEYS) throw new BadRequestError(`at most ${MAX_FETCH_KEYS} keys in one fetch, got ${req.keys.length}`)
     return await this.run(signal, async () => {
-      this.refuseIfQuarantined()
+      this.refuseIfQuarantined(caller)
       const records: KvRecord[] = []
       let bytes = 0
       for (const key of req.keys) {
@@ -460,10 +465,10 @@ export class ReplicaService {
     })
   }
 
-  async merkle (req: MerkleRequest, signal?: AbortSignal): Promise<MerkleResponse> {
+  async merkle (req: MerkleRequest, signal?: AbortSignal, caller?: string): Promise<MerkleResponse> {
     checkRanges(req.ranges)
     return await this.run(signal, async () => {
-      this.refuseIfQuarantined()
+      this.refuseIfQuarantined(caller)
       const span = req.span ?? FULL_RANGE
       const levels = await this.tree(span, req.ranges, signal)
       const depth = Math.min(req.depth, this.merkleDepth)
@@ -471,10 +476,10 @@ export class ReplicaService {
     })
   }
 
-  async fetchRange (req: FetchRangeRequest, signal?: AbortSignal): Promise<FetchRangeResponse> {
+  async fetchRange (req: FetchRangeRequest, signal?: AbortSignal, caller?: string): Promise<FetchRangeResponse> {
     checkRanges(req.ranges)
     return await this.run(signal, async () => {
-      this.refuseIfQuarantined()
+      this.refuseIfQuarantined(caller)
       const limit = req.limit > 0 ? req.limit : 1000
       const records: KvRecord[] = []
       const versions: Version[] = []
@@ -495,9 +500,9 @@ export class ReplicaService {
     })
   }
 
-  async scan (req: ScanRequest, signal?: AbortSignal): Promise<ScanResponse> {
+  async scan (req: ScanRequest, signal?: AbortSignal, caller?: string): Promise<ScanResponse> {
     return await this.run(signal, async () => {
-      this.refuseIfRebuilding()
+      this.refuseIfRebuilding(caller)
       const limit = Math.min(req.limit > 0 ? req.limit : DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT)
       const start = KEY_PREFIX + req.prefix
       const records: KvRecord[] = []

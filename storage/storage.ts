@@ -2504,6 +2504,7 @@ export namespace PurgesRequest {
 
 export interface PurgesResponse {
   lastPurgeAt: bigint
+  members: string[]
 }
 
 export namespace PurgesResponse {
@@ -2521,12 +2522,20 @@ export namespace PurgesResponse {
           w.uint64(obj.lastPurgeAt)
         }
 
+        if (obj.members != null && obj.members.length > 0) {
+          for (const value of obj.members) {
+            w.uint32(18)
+            w.string(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          lastPurgeAt: 0n
+          lastPurgeAt: 0n,
+          members: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -2539,6 +2548,14 @@ export namespace PurgesResponse {
               obj.lastPurgeAt = reader.uint64()
               break
             }
+            case 2: {
+              if (opts.limits?.members != null && obj.members.length === opts.limits.members) {
+                throw new MaxLengthError('Decode error - repeated field "members" had too many elements')
+              }
+
+              obj.members.push(reader.string())
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -2548,6 +2565,10 @@ export namespace PurgesResponse {
 
         return obj
       }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          members: 0
+        }
+
         const end = length == null ? reader.len : reader.pos + length
 
         while (reader.pos < end) {
@@ -2559,6 +2580,21 @@ export namespace PurgesResponse {
                 field: `${prefix}.lastPurgeAt`,
                 value: reader.uint64()
               }
+              break
+            }
+            case 2: {
+              if (opts.limits?.members != null && obj.members === opts.limits.members) {
+                throw new MaxLengthError('Streaming decode error - repeated field "members" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.members[]`,
+                index: obj.members,
+                value: reader.string()
+              }
+
+              obj.members++
+
               break
             }
             default: {
@@ -2578,6 +2614,12 @@ export namespace PurgesResponse {
     value: bigint
   }
 
+  export interface PurgesResponseMembersFieldEvent {
+    field: '$.members[]'
+    index: number
+    value: string
+  }
+
   export function encode (obj: Partial<PurgesResponse>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PurgesResponse.codec())
   }
@@ -2586,7 +2628,7 @@ export namespace PurgesResponse {
     return decodeMessage(buf, PurgesResponse.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PurgesResponse>): Generator<PurgesResponseLastPurgeAtFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PurgesResponse>): Generator<PurgesResponseLastPurgeAtFieldEvent | PurgesResponseMembersFieldEvent> {
     return streamMessage(buf, PurgesResponse.codec(), opts)
   }
 }

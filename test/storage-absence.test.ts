@@ -1,6 +1,6 @@
 import test from 'ava'
 import { systemClock } from '../lib/clock.js'
-import { KeyNotFoundError, type StorageInit, type ReplicaService } from '../storage/index.js'
+import { KeyNotFoundError, LocalMembership, type StorageInit, type ReplicaService } from '../storage/index.js'
 import { Cluster, fastInit, waitFor, text } from './storage-helpers.js'
 
 // A ring grace of a fraction of a second stands for the 45 s a daemon's ring keeps a member that is down, and no
@@ -227,4 +227,126 @@ test('a replica stopped right after a freeze it has not yet noticed leaves the a
   await settled(c, 'node-3')
   t.is(await c.node('node-3').service.getStored('zombie'), undefined)
   await t.throwsAsync(c.node('node-1').get('zombie', { consistency: 'all' }), { instanceOf: KeyNotFoundError })
+})
+
+/**
+ * Cuts `inside` off from the rest of the ring: no request crosses, each side holds the other dead (`view` is how the
+ * inside sees the ring; the shared membership is how the outside does). Returns when the cut began.
+ */
+function cut (c: Cluster, inside: string[], view: LocalMembership): number {
+  const outside = c.ids.filter(id => !inside.includes(id))
+  for (const a of inside) for (const b of outside) c.network.sever(a, b)
+  for (const a of inside) c.membership.setAlive(a, false)
+  for (const b of outside) view.setAlive(b, false)
+  return Date.now()
+}
+
+function mendCut (c: Cluster, inside: string[]): void {
+  for (const a of inside) for (const b of c.ids.filter(id => !inside.includes(id))) c.network.mend(a, b)
+}
+
+async function outlastGrace (since: number): Promise<void> {
+  await waitFor(() => Date.now() - since > ringGrace * 2, 'the cut to outlast the ring grace')
+}
+
+/** Time passing, measured in node's anti-entropy rounds rather than slept. */
+async function rounds (c: Cluster, id: string, n = 20): Promise<void> {
+  const start = c.node(id).antiEntropy.stats().rounds
+  await waitFor(() => c.node(id).antiEntropy.stats().rounds > start + n, `${n} anti-entropy rounds on ${id}`)
+}
+
+test('healed on one side first: the others reach a replica that still holds them dead, and get nothing from it until it is checked', async t => {
+  const view = new LocalMembership(['node-1', 'node-2', 'node-3'])
+  const c = await Cluster.create(t, 3, init, {}, { 'node-3': view })
+  await c.node('node-1').put('zombie', 'old', { consistency: 'all' })
+  await c.node('node-1').put('kept', 'x', { consistency: 'all' })
+  const since = cut(c, ['node-3'], view)
+  // Each side's ring drops the other past its grace; the others delete the key and purge its tombstone meanwhile.
+  c.membership.leave('node-3')
+  view.leave('node-1')
+  view.leave('node-2')
+  await c.node('node-1').delete('zombie', { consistency: 'all' })
+  await purgedOnOthers(c, 'zombie')
+  await outlastGrace(since)
+  // The others see node-3 again first, and their anti-entropy asks it for its data; it still holds them dead.
+  mendCut(c, ['node-3'])
+  c.membership.join('node-3')
+  await rounds(c, 'node-1')
+  const n3 = c.node('node-3')
+  t.is(await c.node('node-1').service.getStored('zombie'), undefined)
+  t.is(await c.node('node-2').service.getStored('zombie'), undefined)
+  t.true(n3.service.quarantined, 'a request from beyond the cut quarantines it')
+  // Its own ring, without the others, has no one to ask what was purged: the check waits until it sees them.
+  t.true(n3.service.quarantined, 'no decision out of sight of the ring')
+  view.join('node-1')
+  view.join('node-2')
+  await settled(c, 'node-3')
+  t.is(await n3.service.getStored('zombie'), undefined)
+  await t.throwsAsync(c.node('node-1').get('zombie', { consistency: 'all' }), { instanceOf: KeyNotFoundError })
+  t.is(text((await n3.get('kept', { consistency: 'one', replica: 'node-3' })).value), 'x')
+})
+
+test('cut off with others, a replica serves them on; the first peer from beyond the cut quarantines it until it sees the ring', async t => {
+  const ids = ['node-1', 'node-2', 'node-3', 'node-4', 'node-5']
+  const minority = new LocalMembership(ids)
+  const c = await Cluster.create(t, 5, init, {}, { 'node-4': minority, 'node-5': minority })
+  await c.node('node-1').put('k', 'v', { consistency: 'all' })
+  const since = cut(c, ['node-4', 'node-5'], minority)
+  await outlastGrace(since)
+  const s4 = c.node('node-4').service
+  // The rest of the minority was cut off with it, and purged nothing it did not see.
+  await s4.read({ key: 'k', digestOnly: false }, undefined, 'node-5')
+  await s4.merkle({ ranges: [], depth: 0 }, undefined, 'node-5')
+  t.false(s4.quarantined)
+  await t.throwsAsync(s4.merkle({ ranges: [], depth: 0 }, undefined, 'node-1'), { code: 'UNAVAILABLE' })
+  t.true(s4.quarantined)
+  await t.throwsAsync(s4.read({ key: 'k', digestOnly: false }, undefined, 'node-5'), { code: 'UNAVAILABLE' })
+  await rounds(c, 'node-1')
+  t.true(s4.quarantined, 'no decision out of sight of the ring')
+  mendCut(c, ['node-4', 'node-5'])
+  for (const id of ['node-1', 'node-2', 'node-3']) minority.setAlive(id, true)
+  for (const id of ['node-4', 'node-5']) c.membership.setAlive(id, true)
+  await settled(c, 'node-4')
+  await settled(c, 'node-5')
+  t.true(Number((await s4.getStored('k'))?.storedAt ?? 0) < since || (await s4.getStored('k')) == null, 'nothing purged: its data kept')
+})
+
+test('a replica cut off alone that sees a peer from beyond the cut alive again quarantines itself before sending it anything', async t => {
+  const ids = ['node-1', 'node-2', 'node-3', 'node-4', 'node-5']
+  const view = new LocalMembership(ids)
+  const c = await Cluster.create(t, 5, init, {}, { 'node-5': view })
+  const since = cut(c, ['node-5'], view)
+  await outlastGrace(since)
+  await rounds(c, 'node-1')
+  await c.node('node-5').stats()
+  t.false(c.node('node-5').service.quarantined, 'nothing yet says it is back')
+  // One peer in sight is not most of the ring, but it is contact: node-5's anti-entropy would send it data.
+  c.network.mend('node-5', 'node-1')
+  view.setAlive('node-1', true)
+  await waitFor(() => c.node('node-5').service.quarantined, 'node-5 to quarantine itself')
+  t.false((await c.node('node-5').stats()).ready)
+  await rounds(c, 'node-1')
+  t.true(c.node('node-5').service.quarantined, 'the members beyond the cut are waited for')
+  mendCut(c, ['node-5'])
+  for (const id of ['node-2', 'node-3', 'node-4']) view.setAlive(id, true)
+  c.membership.setAlive('node-5', true)
+  await settled(c, 'node-5')
+})
+
+test('survivors of a mesh that lost most of its members for good are not held by a new member that asks them for data', async t => {
+  const c = await Cluster.create(t, 5, init)
+  await c.node('node-1').put('k', 'v', { consistency: 'all' })
+  for (const id of ['node-3', 'node-4', 'node-5']) {
+    await c.stopNode(id)
+    c.membership.setAlive(id, false)
+  }
+  const since = Date.now()
+  for (const id of ['node-3', 'node-4', 'node-5']) c.membership.leave(id)
+  await outlastGrace(since)
+  // Most of the ring as it was is gone, so the survivors never count as in touch again; a new member asks node-1.
+  c.membership.join('node-6')
+  await c.startNode('node-6')
+  await t.throwsAsync(c.node('node-1').service.read({ key: 'k', digestOnly: false }, undefined, 'node-6'), { code: 'UNAVAILABLE' })
+  await settled(c, 'node-1')
+  t.is(text((await c.node('node-1').get('k', { consistency: 'one', replica: 'node-1' })).value), 'v')
 })

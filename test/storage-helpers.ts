@@ -38,14 +38,15 @@ export class Cluster {
   readonly network = new LocalNetwork()
   readonly membership: LocalMembership
   readonly nodes = new Map<string, Node>()
-  constructor (readonly t: ExecutionContext, readonly root: string, readonly ids: string[], readonly init: StorageInit, readonly clocks: { [id: string]: Clock } = {}) {
+  /** `views`: nodes that see the mesh through a membership of their own instead of the shared one (a one-sided partition). */
+  constructor (readonly t: ExecutionContext, readonly root: string, readonly ids: string[], readonly init: StorageInit, readonly clocks: { [id: string]: Clock } = {}, readonly views: { [id: string]: LocalMembership } = {}) {
     this.membership = new LocalMembership(ids)
   }
 
-  static async create (t: ExecutionContext, n = 5, init: StorageInit = fastInit, clocks: { [id: string]: Clock } = {}): Promise<Cluster> {
+  static async create (t: ExecutionContext, n = 5, init: StorageInit = fastInit, clocks: { [id: string]: Clock } = {}, views: { [id: string]: LocalMembership } = {}): Promise<Cluster> {
     const root = await tempDir(t)
     const ids = Array.from({ length: n }, (_, i) => `node-${i + 1}`)
-    const c = new Cluster(t, root, ids, init, clocks)
+    const c = new Cluster(t, root, ids, init, clocks, views)
     t.teardown(async () => { await c.stopAll() })
     for (const id of ids) await c.startNode(id)
     return c
@@ -55,8 +56,8 @@ export class Cluster {
     const dir = join(this.root, id)
     const storage = createStorage({
       engine: new LevelEngine({ path: dir }),
-      membership: this.membership.view(id),
-      transport: this.network.transport(),
+      membership: (this.views[id] ?? this.membership).view(id),
+      transport: this.network.transport(id),
       clock: this.clocks[id] ?? systemClock,
       logger: silentLogger
     }, { ...this.init, ...init })
