@@ -113,13 +113,10 @@ export class AbsenceGuard {
    */
   noticeAbsence (caller?: string): void {
     if (!this.enabled || !this.running) return
+    if (!this.checking && this.c.clock.now() - this.lastTouchAt <= this.ringGrace) return
     const stranger = caller != null && caller !== this.c.membership.self() && !this.companions.has(caller)
-    if (this.checking) {
-      if (stranger && this.contacts.size < MAX_REPORTED_MEMBERS) this.contacts.add(caller)
-      return
-    }
-    if (this.c.clock.now() - this.lastTouchAt <= this.ringGrace) return
     if (stranger && this.contacts.size < MAX_REPORTED_MEMBERS) this.contacts.add(caller)
+    if (this.checking) return
     if (this.inTouch() || stranger || this.seesStranger()) this.begin(this.lastTouchAt)
   }
 
@@ -139,6 +136,13 @@ export class AbsenceGuard {
     this.unsubscribe = [this.c.membership.on('dead', lost), this.c.membership.on('left', lost)]
     this.c.service.beforeServing = (caller) => { this.noticeAbsence(caller) }
     this.c.service.ringMembers = () => this.c.membership.members()
+    // A peer checking itself asks every member, companions too: one that was cut off with this replica is back then,
+    // and what this replica would serve it from now on may be stale for the others it now reaches.
+    this.c.service.onPurges = (caller) => {
+      if (caller == null || caller === this.c.membership.self()) return
+      this.companions.delete(caller)
+      this.noticeAbsence(caller)
+    }
     const last = this.c.service.lastAliveBeforeStart
     const now = this.c.clock.now()
     // A clock behind the last record of being in service is taken as away too.
@@ -264,6 +268,7 @@ export class AbsenceGuard {
     let answered = new Set<string>()
     const reports = new Map<string, string[]>()
     const seenInRing = new Set<string>()
+    let inTouchSince: number | undefined
     let confirming = false
     let purger: string | undefined
     const ask = async (peer: string, round: number): Promise<void> => {
@@ -296,6 +301,14 @@ export class AbsenceGuard {
       for (const r of reports.values()) for (const p of r) wanted.add(p)
       wanted.delete(self)
       for (const p of wanted) if (!members.has(p) && seenInRing.has(p)) wanted.delete(p)
+      // A peer this ring still lacks once this replica has seen most of the ring alive for the ring's grace is down past
+      // its grace, or gone: the ring would have taken it in otherwise. (Out of touch, it may be beyond a cut, and is
+      // waited for.)
+      if (this.inTouch()) inTouchSince ??= this.c.clock.now()
+      else inTouchSince = undefined
+      if (inTouchSince != null && this.c.clock.now() - inTouchSince > this.ringGrace) {
+        for (const p of wanted) if (!members.has(p)) wanted.delete(p)
+      }
       // Decided once this replica's ring holds every member that answered (and has not dropped since), and not
       // before: a rebuild compares with the co-replicas of this ring, and serving resumes on it.
       const ringHoldsAnswered = [...answered].every(p => members.has(p) || !wanted.has(p))
@@ -345,6 +358,9 @@ export class AbsenceGuard {
     this.lastTouchAt = this.c.clock.now()
     this.companions = new Set(this.c.membership.alive())
     this.contacts.clear()
+    // The ring as the members that answered have it, and this one holds every one of them: what being in touch is
+    // measured against from now on, rather than a ring of members lost for good before the check.
+    this.lastTouchRing = this.c.membership.members()
     this.markAlive()
   }
 }

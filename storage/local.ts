@@ -109,7 +109,7 @@ export class LocalReplicaTransport implements ReplicaTransport {
   }
 
   async purges (peer: string, req: PurgesRequest, signal: AbortSignal): Promise<PurgesResponse> {
-    return await this.network.call(peer, 'purges', req, signal, async (s, r, sig) => await s.purges(r, sig), this.from)
+    return await this.network.call(peer, 'purges', req, signal, async (s, r, sig) => await s.purges(r, sig, this.from), this.from)
   }
 }
 

@@ -235,6 +235,8 @@ export class ReplicaService {
   beforeServing?: (caller?: string) => void
   /** The ring's members as this node sees them, told to a replica checking itself after an absence (AbsenceGuard). */
   ringMembers?: () => string[]
+  /** Called when a peer asks what this replica purged: it is checking itself after an absence (AbsenceGuard). */
+  onPurges?: (caller?: string) => void
   private lastPurgeAt = 0
   private readonly active = new Set<Promise<unknown>>()
   private readonly maxClockDrift: bigint
@@ -314,7 +316,8 @@ export class ReplicaService {
     if (this.absence?.phase === 'rebuilding') await this.setAbsence(undefined)
   }
 
-  async purges (_req: PurgesRequest, signal?: AbortSignal): Promise<PurgesResponse> {
+  async purges (_req: PurgesRequest, signal?: AbortSignal, caller?: string): Promise<PurgesResponse> {
+    this.onPurges?.(caller)
     return await this.run(signal, async () => ({ lastPurgeAt: BigInt(Math.floor(this.lastPurgeAt)), members: this.ringMembers?.() ?? [] }))
   }
 

@@ -3,9 +3,9 @@ import { systemClock } from '../lib/clock.js'
 import { KeyNotFoundError, LocalMembership, type StorageInit, type ReplicaService } from '../storage/index.js'
 import { Cluster, fastInit, waitFor, text } from './storage-helpers.js'
 
-// A ring grace of a fraction of a second stands for the 45 s a daemon's ring keeps a member that is down, and no
-// clock slack: these nodes share one clock.
-const ringGrace = 300
+// A ring grace of a second stands for the 45 s a daemon's ring keeps a member that is down (longer than a loaded test
+// process stalls: a stall past the grace passes for a freeze), and no clock slack: these nodes share one clock.
+const ringGrace = 1000
 const init: StorageInit = {
   ...fastInit,
   replicationFactor: 3,
@@ -349,4 +349,103 @@ test('survivors of a mesh that lost most of its members for good are not held by
   await t.throwsAsync(c.node('node-1').service.read({ key: 'k', digestOnly: false }, undefined, 'node-6'), { code: 'UNAVAILABLE' })
   await settled(c, 'node-1')
   t.is(text((await c.node('node-1').get('k', { consistency: 'one', replica: 'node-1' })).value), 'v')
+})
+
+test('a companion that comes back first is not served stale data by the rest of the minority, still cut off', async t => {
+  const ids = ['node-1', 'node-2', 'node-3', 'node-4', 'node-5']
+  const v4 = new LocalMembership(ids)
+  const v5 = new LocalMembership(ids)
+  const c = await Cluster.create(t, 5, { ...init, replicationFactor: 5 }, {}, { 'node-4': v4, 'node-5': v5 })
+  await c.node('node-1').put('zombie', 'old', { consistency: 'all' })
+  await c.node('node-1').put('kept', 'x', { consistency: 'all' })
+  const majority = ['node-1', 'node-2', 'node-3']
+  const minority = ['node-4', 'node-5']
+  for (const a of minority) for (const b of majority) c.network.sever(a, b)
+  for (const a of minority) c.membership.setAlive(a, false)
+  for (const b of majority) { v4.setAlive(b, false); v5.setAlive(b, false) }
+  const since = Date.now()
+  for (const a of minority) c.membership.leave(a)
+  for (const b of majority) { v4.leave(b); v5.leave(b) }
+  await c.node('node-1').delete('zombie', { consistency: 'all' })
+  await waitFor(async () => {
+    for (const id of majority) if ((await c.node(id).service.getStored('zombie')) != null) return false
+    return true
+  }, 'the tombstone purged on the majority')
+  await outlastGrace(since)
+  // The cut heals for node-4 alone: it checks itself, drops its data and rebuilds from its co-replicas, node-5 among them.
+  for (const b of majority) { c.network.mend('node-4', b); v4.join(b) }
+  c.membership.join('node-4')
+  await waitFor(() => c.node('node-5').service.quarantined, 'node-5, asked by node-4\'s check, to check itself too')
+  await rounds(c, 'node-1')
+  t.is(await c.node('node-4').service.getStored('zombie'), undefined)
+  t.is(await c.node('node-1').service.getStored('zombie'), undefined)
+  for (const b of majority) { c.network.mend('node-5', b); v5.join(b) }
+  c.membership.join('node-5')
+  for (const id of ids) await settled(c, id)
+  await t.throwsAsync(c.node('node-1').get('zombie', { consistency: 'all' }), { instanceOf: KeyNotFoundError })
+  t.is(text((await c.node('node-4').get('kept', { consistency: 'one', replica: 'node-4' })).value), 'x')
+})
+
+/** node-5 cut off alone; past the grace, node-1 reaches it (a merkle request) and is then lost for good. */
+async function contactThenLost (c: Cluster, view: LocalMembership, afterContact?: () => Promise<void>): Promise<void> {
+  const others = ['node-1', 'node-2', 'node-3', 'node-4']
+  const since = cut(c, ['node-5'], view)
+  c.membership.leave('node-5')
+  for (const b of others) view.leave(b)
+  await afterContact?.()
+  await outlastGrace(since)
+  c.network.mend('node-5', 'node-1')
+  await refused(c.node('node-5').service.merkle({ ranges: [], depth: 0 }, undefined, 'node-1'))
+}
+
+async function refused (p: Promise<unknown>): Promise<void> {
+  await p.then(() => { throw new Error('served') }, (err: { code?: string }) => { if (err.code !== 'UNAVAILABLE') throw err })
+}
+
+async function loseForGood (c: Cluster, id: string): Promise<void> {
+  await c.stopNode(id)
+  c.membership.setAlive(id, false)
+  c.membership.leave(id)
+}
+
+test('a peer that reaches a returning replica and is then lost for good does not hold it quarantined', async t => {
+  const view = new LocalMembership(['node-1', 'node-2', 'node-3', 'node-4', 'node-5'])
+  const c = await Cluster.create(t, 5, init, {}, { 'node-5': view })
+  await c.node('node-1').put('k', 'v', { consistency: 'all' })
+  await contactThenLost(c, view)
+  t.true(c.node('node-5').service.quarantined)
+  await loseForGood(c, 'node-1')
+  mendCut(c, ['node-5'])
+  for (const b of ['node-2', 'node-3', 'node-4']) view.join(b)
+  c.membership.join('node-5')
+  await settled(c, 'node-5')
+  t.is(text((await c.node('node-5').get('k', { consistency: 'quorum' })).value), 'v')
+})
+
+test('a member that said it purged, and is then lost for good, does not hold the returning replica quarantined', async t => {
+  const view = new LocalMembership(['node-1', 'node-2', 'node-3', 'node-4', 'node-5'])
+  const c = await Cluster.create(t, 5, init, {}, { 'node-5': view })
+  await c.node('node-1').put('zombie', 'old', { consistency: 'all' })
+  let answered = false
+  const purges = c.node('node-1').service.purges.bind(c.node('node-1').service)
+  c.node('node-1').service.purges = async (req, signal, caller) => {
+    const res = await purges(req, signal, caller)
+    if (caller === 'node-5') answered = true
+    return res
+  }
+  await contactThenLost(c, view, async () => {
+    await c.node('node-1').delete('zombie', { consistency: 'all' })
+    await waitFor(async () => {
+      for (const id of ['node-1', 'node-2', 'node-3', 'node-4']) if ((await c.node(id).service.getStored('zombie')) != null) return false
+      return true
+    }, 'the tombstone purged on the others')
+  })
+  await waitFor(() => answered, 'node-1 to tell node-5 it purged')
+  await loseForGood(c, 'node-1')
+  mendCut(c, ['node-5'])
+  for (const b of ['node-2', 'node-3', 'node-4']) view.join(b)
+  c.membership.join('node-5')
+  await settled(c, 'node-5')
+  t.is(await c.node('node-5').service.getStored('zombie'), undefined)
+  await t.throwsAsync(c.node('node-2').get('zombie', { consistency: 'all' }), { instanceOf: KeyNotFoundError })
 })
