@@ -130,21 +130,25 @@ export class AbsenceGuard {
   async start (): Promise<void> {
     this.controller = new AbortController()
     this.running = true
-    this.lastTouchAt = this.c.clock.now()
     this.companions = new Set(this.c.membership.alive())
     const lost = (peer: string): void => { this.companions.delete(peer) }
     this.unsubscribe = [this.c.membership.on('dead', lost), this.c.membership.on('left', lost)]
     this.c.service.beforeServing = (caller) => { this.noticeAbsence(caller) }
     this.c.service.ringMembers = () => this.c.membership.members()
-    // A peer checking itself asks every member, companions too: one that was cut off with this replica is back then,
-    // and what this replica would serve it from now on may be stale for the others it now reaches.
-    this.c.service.onPurges = (caller) => {
+    // A peer checking itself asks every member, companions too. One that was cut off with this replica and is back
+    // in touch with the ring is a companion no more: what this replica would serve it from now on may be stale for
+    // the others it now reaches. (One checking itself inside the cut is not back, and stays one.)
+    this.c.service.onPurges = (caller, back) => {
       if (caller == null || caller === this.c.membership.self()) return
-      this.companions.delete(caller)
+      if (back) this.companions.delete(caller)
       this.noticeAbsence(caller)
     }
     const last = this.c.service.lastAliveBeforeStart
     const now = this.c.clock.now()
+    // Measured from the last record, and against its ring, not from this start: a check at this start that does not
+    // bring the replica back in touch (one made inside a cut) leaves the absence to be checked again on return.
+    this.lastTouchRing = this.c.service.ringBeforeStart
+    this.lastTouchAt = Math.min(now, last ?? now, this.c.service.absence?.awayFrom ?? now)
     // A clock behind the last record of being in service is taken as away too.
     if (this.enabled && last != null && (now - last > this.ringGrace || now < last)) {
       this.begin(last)
@@ -222,7 +226,8 @@ export class AbsenceGuard {
     const at = this.c.clock.now()
     this.lastTouchAt = at
     this.companions = new Set(this.c.membership.alive())
-    this.marking = this.marking.then(async () => { await this.c.service.markAlive(at) })
+    const ring = this.lastTouchRing
+    this.marking = this.marking.then(async () => { await this.c.service.markAlive(at, ring) })
       .catch(err => { this.log.warn({ err }, 'could not record that this replica is in service') })
   }
 
@@ -273,7 +278,7 @@ export class AbsenceGuard {
     let purger: string | undefined
     const ask = async (peer: string, round: number): Promise<void> => {
       try {
-        const res = await this.c.transport.purges(peer, {}, AbortSignal.any([signal, AbortSignal.timeout(this.timeout)]))
+        const res = await this.c.transport.purges(peer, { back: this.inTouch() }, AbortSignal.any([signal, AbortSignal.timeout(this.timeout)]))
         answered.add(peer)
         reports.set(peer, res.members.slice(0, MAX_REPORTED_MEMBERS))
         if (Number(res.lastPurgeAt) >= since) purger ??= peer
@@ -335,32 +340,44 @@ export class AbsenceGuard {
     if (purger != null) {
       this.log.warn({ purgedBy: purger }, 'a member purged a record that died while this replica was away: dropping what it held from before, and rebuilding from its co-replicas')
       await this.c.service.setAbsence({ phase: 'rebuilding', before, awayFrom: lastAlive })
-      await this.rebuild(before, signal)
+      await this.rebuild(before, signal, answered)
     } else {
       this.log.info('no member purged a record that died while this replica was away: keeping its data')
       await this.c.service.setAbsence(undefined)
-      this.settle()
+      this.settle(answered)
     }
   }
 
-  private async rebuild (before: number, signal: AbortSignal): Promise<void> {
+  private async rebuild (before: number, signal: AbortSignal, heard?: Set<string>): Promise<void> {
     const forgotten = await this.c.service.forgetRecordsFromBefore(before, signal)
     this.log.info({ forgotten }, 'dropped the records held from before the absence; rebuilding')
     // Reads stay refused until the rebuild has compared every segment with every co-replica (it then clears the state).
     this.c.antiEntropy.rebuild()
-    this.settle()
+    this.settle(heard)
   }
 
-  private settle (): void {
+  /**
+   * Serving again. Back in touch only if it sees most of the ring alive, or heard from most of it (`heard`: the members
+   * that answered the check): a check made inside a cut heard only the others cut off, and is no proof that the
+   * absence is over. The absence is then still measured from where it began, and checked again on return.
+   */
+  private settle (heard?: Set<string>): void {
+    const self = this.c.membership.self()
+    const ring = new Set([...this.lastTouchRing, ...this.c.membership.members()])
+    ring.delete(self)
+    let answered = 0
+    for (const p of ring) if (heard?.has(p) === true) answered++
+    const back = this.inTouch() || (answered + 1) * 2 > ring.size + 1
     this.c.service.quarantined = false
     this.checking = false
-    // The check has just heard from every member: in touch as of now, however long it took.
-    this.lastTouchAt = this.c.clock.now()
     this.companions = new Set(this.c.membership.alive())
     this.contacts.clear()
-    // The ring as the members that answered have it, and this one holds every one of them: what being in touch is
-    // measured against from now on, rather than a ring of members lost for good before the check.
-    this.lastTouchRing = this.c.membership.members()
+    if (back) {
+      this.lastTouchAt = this.c.clock.now()
+      // The ring as the members that answered have it, and this one holds every one of them: what being in touch is
+      // measured against from now on, rather than a ring of members lost for good before the check.
+      this.lastTouchRing = this.c.membership.members()
+    }
     this.markAlive()
   }
 }

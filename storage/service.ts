@@ -25,6 +25,8 @@ export const KEY_PREFIX = 'k/'
 export const HINT_PREFIX = 'h/'
 /** When this replica was last known to be in service (wall ms): see markAlive. */
 const ALIVE_KEY = 'm/alive'
+/** The ring's members when this replica was last in service, newline-separated: see markAlive. */
+const RING_KEY = 'm/ring'
 /** The latest moment a record this replica purged had died (wall ms): see notePurging. */
 const PURGED_KEY = 'm/purged'
 /** An absence check or the rebuild it decided, not yet finished: see AbsenceState. */
@@ -224,6 +226,9 @@ export class ReplicaService {
   quarantined = false
   /** ALIVE_KEY as start() found it: when this replica was last in service before this start. */
   lastAliveBeforeStart: number | undefined
+  /** RING_KEY as start() found it: the ring's members then (empty if none was recorded). */
+  ringBeforeStart: string[] = []
+  private ringWritten = ''
   /** ABSENCE_KEY: an absence check or rebuild that a previous run began and did not finish. */
   absence: AbsenceState | undefined
   /** The latest storedAt of the records start() found. */
@@ -236,7 +241,7 @@ export class ReplicaService {
   /** The ring's members as this node sees them, told to a replica checking itself after an absence (AbsenceGuard). */
   ringMembers?: () => string[]
   /** Called when a peer asks what this replica purged: it is checking itself after an absence (AbsenceGuard). */
-  onPurges?: (caller?: string) => void
+  onPurges?: (caller: string | undefined, back: boolean) => void
   private lastPurgeAt = 0
   private readonly active = new Set<Promise<unknown>>()
   private readonly maxClockDrift: bigint
@@ -280,15 +285,24 @@ export class ReplicaService {
     // None in a data dir of a version before the record existed. (Its newest record would stand in badly: a replica
     // that ran idle for an hour looked an hour away, and dropped its data at the upgrade.)
     this.lastAliveBeforeStart = decodeTime(await this.engine.get(ALIVE_KEY))
+    this.ringWritten = new TextDecoder().decode(await this.engine.get(RING_KEY) ?? EMPTY)
+    this.ringBeforeStart = this.ringWritten === '' ? [] : this.ringWritten.split('\n')
     this.newestStoredAt = newestStoredAt
     this.lastPurgeAt = decodeTime(await this.engine.get(PURGED_KEY)) ?? 0
     this.absence = decodeAbsence(await this.engine.get(ABSENCE_KEY))
     this.stopped = false
   }
 
-  /** Records that this replica is in service now: see AbsenceGuard. Durable when it resolves. */
-  async markAlive (at: number): Promise<void> {
-    await this.engine.batch([{ type: 'put', key: ALIVE_KEY, value: encodeTime(at) }])
+  /**
+   * Records that this replica is in service now, and the ring it is in touch with (written only when it changed): see
+   * AbsenceGuard. Durable when it resolves.
+   */
+  async markAlive (at: number, ring?: string[]): Promise<void> {
+    const ops: Array<{ type: 'put', key: string, value: Uint8Array }> = [{ type: 'put', key: ALIVE_KEY, value: encodeTime(at) }]
+    const joined = ring == null ? this.ringWritten : [...ring].sort().join('\n')
+    if (joined !== this.ringWritten) ops.push({ type: 'put', key: RING_KEY, value: new TextEncoder().encode(joined) })
+    await this.engine.batch(ops)
+    this.ringWritten = joined
   }
 
   /**
@@ -316,8 +330,8 @@ export class ReplicaService {
     if (this.absence?.phase === 'rebuilding') await this.setAbsence(undefined)
   }
 
-  async purges (_req: PurgesRequest, signal?: AbortSignal, caller?: string): Promise<PurgesResponse> {
-    this.onPurges?.(caller)
+  async purges (req: PurgesRequest, signal?: AbortSignal, caller?: string): Promise<PurgesResponse> {
+    this.onPurges?.(caller, req.back === true)
     return await this.run(signal, async () => ({ lastPurgeAt: BigInt(Math.floor(this.lastPurgeAt)), members: this.ringMembers?.() ?? [] }))
   }
 

@@ -1,5 +1,3 @@
-/* eslint-disable require-yield */
-
 import { decodeMessage, encodeMessage, MaxLengthError, message, streamMessage } from 'protons-runtime'
 import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
@@ -2438,7 +2436,9 @@ export namespace MerkleResponse {
   }
 }
 
-export interface PurgesRequest {}
+export interface PurgesRequest {
+  back: boolean
+}
 
 export namespace PurgesRequest {
   let _codec: Codec<PurgesRequest>
@@ -2450,11 +2450,18 @@ export namespace PurgesRequest {
           w.fork()
         }
 
+        if ((obj.back != null && obj.back !== false)) {
+          w.uint32(8)
+          w.bool(obj.back)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
-        const obj: any = {}
+        const obj: any = {
+          back: false
+        }
 
         const end = length == null ? reader.len : reader.pos + length
 
@@ -2462,6 +2469,10 @@ export namespace PurgesRequest {
           const tag = reader.uint32()
 
           switch (tag >>> 3) {
+            case 1: {
+              obj.back = reader.bool()
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -2477,6 +2488,13 @@ export namespace PurgesRequest {
           const tag = reader.uint32()
 
           switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.back`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -2489,6 +2507,11 @@ export namespace PurgesRequest {
     return _codec
   }
 
+  export interface PurgesRequestBackFieldEvent {
+    field: '$.back'
+    value: boolean
+  }
+
   export function encode (obj: Partial<PurgesRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PurgesRequest.codec())
   }
@@ -2497,7 +2520,7 @@ export namespace PurgesRequest {
     return decodeMessage(buf, PurgesRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PurgesRequest>): Generator<{}> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PurgesRequest>): Generator<PurgesRequestBackFieldEvent> {
     return streamMessage(buf, PurgesRequest.codec(), opts)
   }
 }

@@ -1,4 +1,4 @@
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { systemClock } from '../lib/clock.js'
 import { KeyNotFoundError, LocalMembership, type StorageInit, type ReplicaService } from '../storage/index.js'
 import { Cluster, fastInit, waitFor, text } from './storage-helpers.js'
@@ -448,4 +448,60 @@ test('a member that said it purged, and is then lost for good, does not hold the
   await settled(c, 'node-5')
   t.is(await c.node('node-5').service.getStored('zombie'), undefined)
   await t.throwsAsync(c.node('node-2').get('zombie', { consistency: 'all' }), { instanceOf: KeyNotFoundError })
+})
+
+const five = ['node-1', 'node-2', 'node-3', 'node-4', 'node-5']
+
+/**
+ * {node-4, node-5} cut off from {node-1, node-2, node-3} (each with a view of its own), each side dropping the other past
+ * the grace, while the majority deletes `zombie` and purges its tombstone.
+ */
+async function minorityCutWhileDeleted (t: ExecutionContext): Promise<{ c: Cluster, v4: LocalMembership, v5: LocalMembership }> {
+  const v4 = new LocalMembership(five)
+  const v5 = new LocalMembership(five)
+  const c = await Cluster.create(t, 5, { ...init, replicationFactor: 5 }, {}, { 'node-4': v4, 'node-5': v5 })
+  await c.node('node-1').put('zombie', 'old', { consistency: 'all' })
+  const since = Date.now()
+  for (const a of ['node-4', 'node-5']) for (const b of ['node-1', 'node-2', 'node-3']) c.network.sever(a, b)
+  for (const a of ['node-4', 'node-5']) { c.membership.setAlive(a, false); c.membership.leave(a) }
+  for (const b of ['node-1', 'node-2', 'node-3']) { for (const v of [v4, v5]) { v.setAlive(b, false); v.leave(b) } }
+  await c.node('node-1').delete('zombie', { consistency: 'all' })
+  await waitFor(async () => {
+    for (const id of ['node-1', 'node-2', 'node-3']) if ((await c.node(id).service.getStored('zombie')) != null) return false
+    return true
+  }, 'the tombstone purged on the majority')
+  await outlastGrace(since)
+  return { c, v4, v5 }
+}
+
+/** Heals the cut (after more time in it) and checks that the deleted value stays deleted. */
+async function healWithoutZombie (t: ExecutionContext, c: Cluster, v4: LocalMembership, v5: LocalMembership): Promise<void> {
+  await outlastGrace(Date.now())
+  mendCut(c, ['node-4', 'node-5'])
+  for (const b of ['node-1', 'node-2', 'node-3']) { v4.join(b); v5.join(b) }
+  for (const a of ['node-4', 'node-5']) c.membership.join(a)
+  await rounds(c, 'node-1', 40)
+  t.is(await c.node('node-1').service.getStored('zombie'), undefined, 'the deleted value came back')
+  for (const id of five) await settled(c, id)
+  await t.throwsAsync(c.node('node-1').get('zombie', { consistency: 'all' }), { instanceOf: KeyNotFoundError })
+}
+
+test('a check made inside a cut (a companion lost for a moment) does not count as the return: the real return is checked too', async t => {
+  const { c, v4, v5 } = await minorityCutWhileDeleted(t)
+  // A missed probe: node-5 is no companion of node-4's any more, and node-4 checks itself, inside the cut.
+  v4.setAlive('node-5', false)
+  v4.setAlive('node-5', true)
+  await waitFor(() => c.node('node-4').service.quarantined, 'node-4 to check itself')
+  await settled(c, 'node-4')
+  await settled(c, 'node-5')
+  await healWithoutZombie(t, c, v4, v5)
+})
+
+test('a replica restarted inside a cut checks itself there, and again on its return', async t => {
+  const { c, v4, v5 } = await minorityCutWhileDeleted(t)
+  await c.stopNode('node-5')
+  await c.startNode('node-5')
+  await settled(c, 'node-5')
+  await settled(c, 'node-4')
+  await healWithoutZombie(t, c, v4, v5)
 })
