@@ -1,7 +1,9 @@
 // `npm run bench -- kv [seconds-per-cell]`: YCSB-A-like (50% read, 50% update, zipfian keys, 1 KiB values) against
 // local 3- and 5-node testnets at one/quorum/all, a single-node RF=1 baseline through the same API, and a local
 // redis-server driven by the same load generator over a minimal RESP client. The mesh is driven over a lean HTTP/1.1
-// client (bench/http-client.ts); `KV_BENCH_CLIENT=node` drives it with Node's http.request instead.
+// client (bench/http-client.ts); `KV_BENCH_CLIENT=node` drives it with Node's http.request instead. Next to each
+// n-node mesh, n independent single-node meshes under the same load show what n daemons make here with nothing to
+// replicate: the ceiling for its writes/s/core, and the latency of its half-peak rate without replication.
 import { createConnection, createServer, type Socket } from 'node:net'
 import { readFile } from 'node:fs/promises'
 import { spawn, execSync, type ChildProcess } from 'node:child_process'
@@ -258,6 +260,36 @@ async function mesh (n: number, seconds: number, env: Record<string, string> = {
   } finally { await net.stop() }
 }
 
+/**
+ * What n daemons on this machine make with nothing to replicate: n independent one-node meshes (RF=1) under the same
+ * updates-only load, round-robin. The per-core write target is counted over the node processes, and n daemons sharing
+ * the cores cost more per request than one (more processes than cores: switches, caches, n event loops and GCs), so
+ * this is the ceiling an n-node RF=3 mesh's writes/s/core is measured against, in the same run. With `rate`, also the
+ * open-loop mixed load at that rate (the RF=3 mesh's half-peak rate): the latency the machine gives that load with
+ * nothing to replicate.
+ */
+async function floor (n: number, seconds: number, rate?: number, concurrency = CONCURRENCY[CONCURRENCY.length - 1]): Promise<Cell[]> {
+  const nets: Testnet[] = []
+  try {
+    const started = await Promise.allSettled(Array.from({ length: n }, async () => await createTestnet(1, { logLevel: 'warn', env: { MESH_REPLICATION_FACTOR: '1' }, allowExec: false })))
+    for (const net of started) if (net.status === 'fulfilled') nets.push(net.value)
+    for (const net of started) if (net.status === 'rejected') throw net.reason
+    await Promise.all(nets.map(async net => {
+      await net.waitFor('the node ready to coordinate', async () => (await net.client(0, { timeout: 5000 }).json('GET', '/v1/storage/stats') as { ready?: boolean }).ready !== false, 60_000, 100)
+    }))
+    const apis = nets.map(x => x.nodes[0].api)
+    await load(apis)
+    const pids = nets.map(x => x.nodes[0].pid).filter((p): p is number => p != null)
+    const { driver, close } = httpDriver(apis, 'one')
+    const cells = [await run(`${n} independent nodes RF=1`, 'one, updates only', concurrency, seconds, driver, pids, 1)]
+    if (rate != null && rate > 0) cells.push(await runAtRate(`${n} independent nodes RF=1`, 'one', rate, seconds, driver, pids))
+    close()
+    return cells
+  } finally {
+    await Promise.all(nets.map(async net => { await net.stop() }))
+  }
+}
+
 export async function main (args: string[]): Promise<void> {
   const seconds = Number(args[0] ?? 3)
   const cells: Cell[] = []
@@ -269,6 +301,12 @@ export async function main (args: string[]): Promise<void> {
     const cs = await mesh(n, seconds, env)
     print(cs)
     cells.push(...cs)
+    if (n > 1) {
+      const peak = Math.max(...cs.filter(c => c.level === 'quorum').map(c => c.opsPerSec))
+      const fs = await floor(n, seconds, peak / 2)
+      print(fs)
+      cells.push(...fs)
+    }
   }
   const rc = await redis(seconds)
   print(rc)
@@ -279,6 +317,15 @@ export async function main (args: string[]): Promise<void> {
     return [c.system, c.level, c.concurrency, c.opsPerSec / (base?.opsPerSec ?? NaN), c.opsPerSec / (red?.opsPerSec ?? NaN), c.p99 / (base?.p99 ?? NaN)]
   })
   process.stdout.write(table(['system', 'level', 'conc', 'ops/s ÷ single node', 'ops/s ÷ redis', 'p99 ÷ single node'], ratios) + '\n')
+  // The per-core target against what the same number of daemons make here with nothing to replicate.
+  const perCore = [3, 5].map(n => {
+    const rf3 = cells.find(c => c.system === `${n} nodes RF=3` && c.level === 'quorum, updates only')
+    const fl = cells.find(c => c.system === `${n} independent nodes RF=1`)
+    const half = cells.find(c => c.system === `${n} nodes RF=3` && c.level.startsWith('quorum @'))
+    const flHalf = cells.find(c => c.system === `${n} independent nodes RF=1` && c.level.startsWith('one @'))
+    return [`${n} nodes`, rf3?.writesPerCore ?? NaN, fl?.writesPerCore ?? NaN, (rf3?.writesPerCore ?? NaN) / (fl?.writesPerCore ?? NaN), 3000 / (fl?.writesPerCore ?? NaN), half?.p99 ?? NaN, flHalf?.p99 ?? NaN]
+  })
+  process.stdout.write('\n' + table(['nodes', 'RF=3 quorum writes/s/core', 'no replication (independent RF=1) writes/s/core', 'RF=3 ÷ no replication', 'target 3,000 ÷ no replication', 'RF=3 p99 at half peak, ms', 'no replication p99 at that rate, ms'], perCore) + '\n')
   const m = machine()
   process.stdout.write(`\ncores ${m.cores}, commit ${m.commit}, mesh driven by the ${CLIENT} HTTP client\n`)
   process.stdout.write(`written to ${await writeResult('kv', { seconds, client: CLIENT, cells })}\n`)
