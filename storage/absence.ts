@@ -114,6 +114,9 @@ export class AbsenceGuard {
   noticeAbsence (caller?: string): void {
     if (!this.enabled || !this.running) return
     if (!this.checking && this.c.clock.now() - this.lastTouchAt <= this.ringGrace) return
+    // Still the absence a rebuild kept on disk is for: what was held from before it is dropped already.
+    const state = this.c.service.absence
+    if (!this.checking && state != null && this.lastTouchAt <= state.awayFrom) return
     const stranger = caller != null && caller !== this.c.membership.self() && !this.companions.has(caller)
     if (stranger && this.contacts.size < MAX_REPORTED_MEMBERS) this.contacts.add(caller)
     if (this.checking) return
@@ -132,7 +135,13 @@ export class AbsenceGuard {
     this.running = true
     this.companions = new Set(this.c.membership.alive())
     const lost = (peer: string): void => { this.companions.delete(peer) }
-    this.unsubscribe = [this.c.membership.on('dead', lost), this.c.membership.on('left', lost)]
+    // A member that left gracefully is gone from the ring for good, not beyond a cut: being in touch is no longer
+    // measured against it (or a node scaled down from a mesh of two would count itself away for ever).
+    const left = (peer: string): void => {
+      lost(peer)
+      this.lastTouchRing = this.lastTouchRing.filter(p => p !== peer)
+    }
+    this.unsubscribe = [this.c.membership.on('dead', lost), this.c.membership.on('left', left)]
     this.c.service.beforeServing = (caller) => { this.noticeAbsence(caller) }
     this.c.service.ringMembers = () => this.c.membership.members()
     // A peer checking itself asks every member, companions too. One that was cut off with this replica and is back
@@ -148,7 +157,8 @@ export class AbsenceGuard {
     // Measured from the last record, and against its ring, not from this start: a check at this start that does not
     // bring the replica back in touch (one made inside a cut) leaves the absence to be checked again on return.
     this.lastTouchRing = this.c.service.ringBeforeStart
-    this.lastTouchAt = Math.min(now, last ?? now, this.c.service.absence?.awayFrom ?? now)
+    // (A recent record after an absence's start means the replica was back in touch since it began.)
+    this.lastTouchAt = Math.min(now, last ?? this.c.service.absence?.awayFrom ?? now)
     // A clock behind the last record of being in service is taken as away too.
     if (this.enabled && last != null && (now - last > this.ringGrace || now < last)) {
       this.begin(last)
@@ -169,6 +179,9 @@ export class AbsenceGuard {
     this.c.service.quarantined = true
     const { service, clock } = this.c
     let state = service.absence
+    // No later in service than the absence kept on disk began: the same absence, whose check or rebuild goes on as it
+    // was (a new line would drop what the rebuild has fetched, and the writes taken since, all over again).
+    if (awayFrom != null && state != null && awayFrom <= state.awayFrom) awayFrom = undefined
     if (awayFrom != null) {
       // Away again, even in the middle of an earlier check or rebuild: everything held until now may be stale, and
       // only what is stored from now on was taken after the absence (past every record held, should the clock have
@@ -247,6 +260,18 @@ export class AbsenceGuard {
     return touching
   }
 
+  /** Sees most of the ring alive, or heard from most of it (`heard`: the members that answered a check). */
+  private isBack (heard?: Set<string>): boolean {
+    if (this.inTouch()) return true
+    if (heard == null || heard.size === 0) return false
+    const self = this.c.membership.self()
+    const ring = new Set([...this.lastTouchRing, ...this.c.membership.members()])
+    ring.delete(self)
+    let answered = 0
+    for (const p of ring) if (heard.has(p)) answered++
+    return (answered + 1) * 2 > ring.size + 1
+  }
+
   /** Runs fn until it succeeds or the guard stops; a failure (the engine, say) is logged and tried again later. */
   private async retrying (signal: AbortSignal, fn: () => Promise<void>): Promise<void> {
     for (let failures = 0; ; failures++) {
@@ -276,15 +301,21 @@ export class AbsenceGuard {
     let inTouchSince: number | undefined
     let confirming = false
     let purger: string | undefined
+    // The members asked once this replica was back: a companion still cut off learns from that question that it must
+    // check itself before serving this replica again (see ReplicaService.onPurges).
+    const toldBack = new Set<string>()
     const ask = async (peer: string, round: number): Promise<void> => {
       try {
-        const res = await this.c.transport.purges(peer, { back: this.inTouch() }, AbortSignal.any([signal, AbortSignal.timeout(this.timeout)]))
+        const back = this.isBack(answered)
+        const res = await this.c.transport.purges(peer, { back }, AbortSignal.any([signal, AbortSignal.timeout(this.timeout)]))
         answered.add(peer)
+        if (back) toldBack.add(peer)
         reports.set(peer, res.members.slice(0, MAX_REPORTED_MEMBERS))
         if (Number(res.lastPurgeAt) >= since) purger ??= peer
       } catch (err) {
         if (err instanceof MeshError && err.code === 'UNKNOWN_METHOD') {
           answered.add(peer)
+          toldBack.add(peer)
           this.log.warn({ peer }, 'member runs a version that cannot say what it purged; taken to have purged nothing')
         } else if (round % 10 === 9) {
           this.log.warn({ err, peer }, 'member has not said what it purged; waiting for it, or for the ring to drop it')
@@ -317,6 +348,13 @@ export class AbsenceGuard {
       // Decided once this replica's ring holds every member that answered (and has not dropped since), and not
       // before: a rebuild compares with the co-replicas of this ring, and serving resumes on it.
       const ringHoldsAnswered = [...answered].every(p => members.has(p) || !wanted.has(p))
+      // Back by now, the members asked before it was are asked again, and so told.
+      const untold = ringHoldsAnswered && this.isBack(answered) ? [...answered].filter(p => wanted.has(p) && !toldBack.has(p)) : []
+      if (untold.length > 0) {
+        await Promise.all(untold.map(async peer => { await ask(peer, round) }))
+        signal.throwIfAborted()
+        continue
+      }
       if (purger != null) {
         if (ringHoldsAnswered) break
         continue
@@ -362,12 +400,7 @@ export class AbsenceGuard {
    * absence is over. The absence is then still measured from where it began, and checked again on return.
    */
   private settle (heard?: Set<string>): void {
-    const self = this.c.membership.self()
-    const ring = new Set([...this.lastTouchRing, ...this.c.membership.members()])
-    ring.delete(self)
-    let answered = 0
-    for (const p of ring) if (heard?.has(p) === true) answered++
-    const back = this.inTouch() || (answered + 1) * 2 > ring.size + 1
+    const back = this.isBack(heard)
     this.c.service.quarantined = false
     this.checking = false
     this.companions = new Set(this.c.membership.alive())

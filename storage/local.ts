@@ -139,6 +139,15 @@ export class LocalMembership {
     this.events.emit('left', peer)
   }
 
+  /**
+   * Out of the ring without leaving: as a daemon's view drops a member dead past its grace (no `left`, which is a
+   * graceful leave). Dead first, if it was alive.
+   */
+  drop (peer: string): void {
+    this.memberSet.delete(peer)
+    if (this.aliveSet.delete(peer)) this.events.emit('dead', peer)
+  }
+
   setAlive (peer: string, alive: boolean): void {
     if (alive === this.aliveSet.has(peer)) return
     if (alive) this.aliveSet.add(peer)
