@@ -114,9 +114,10 @@ export class AbsenceGuard {
   noticeAbsence (caller?: string): void {
     if (!this.enabled || !this.running) return
     if (!this.checking && this.c.clock.now() - this.lastTouchAt <= this.ringGrace) return
-    // Still the absence a rebuild kept on disk is for: what was held from before it is dropped already.
+    // Still the absence a rebuild kept on disk is for, decided once back: what was held from before it is dropped
+    // already. (One decided inside a cut is checked again on return: its companions must learn that it is back.)
     const state = this.c.service.absence
-    if (!this.checking && state != null && this.lastTouchAt <= state.awayFrom) return
+    if (!this.checking && state?.back === true && this.lastTouchAt <= state.awayFrom) return
     const stranger = caller != null && caller !== this.c.membership.self() && !this.companions.has(caller)
     if (stranger && this.contacts.size < MAX_REPORTED_MEMBERS) this.contacts.add(caller)
     if (this.checking) return
@@ -179,19 +180,20 @@ export class AbsenceGuard {
     this.c.service.quarantined = true
     const { service, clock } = this.c
     let state = service.absence
-    // No later in service than the absence kept on disk began: the same absence, whose check or rebuild goes on as it
-    // was (a new line would drop what the rebuild has fetched, and the writes taken since, all over again).
-    if (awayFrom != null && state != null && awayFrom <= state.awayFrom) awayFrom = undefined
+    // No later in service than the absence kept on disk began, whose rebuild was decided once back: the same absence,
+    // whose rebuild goes on as it was (a new line would drop what it has fetched, and the writes taken since, again).
+    if (awayFrom != null && state?.back === true && awayFrom <= state.awayFrom) awayFrom = undefined
     if (awayFrom != null) {
       // Away again, even in the middle of an earlier check or rebuild: everything held until now may be stale, and
       // only what is stored from now on was taken after the absence (past every record held, should the clock have
-      // stepped back). A check still asks about deaths since the earliest absence; a rebuild already decided goes
-      // on. Kept on disk, so that a restart keeps the line.
+      // stepped back). A check asks about deaths since the earliest absence, and tells the members it is back; a
+      // rebuild already decided is made whatever they say. Kept on disk, so that a restart keeps the line.
       const now = clock.now()
       state = {
-        phase: state?.phase === 'rebuilding' ? 'rebuilding' : 'checking',
+        phase: 'checking',
         before: Math.max(now, service.newestStoredAt + 1),
-        awayFrom: Math.min(state?.awayFrom ?? awayFrom, awayFrom)
+        awayFrom: Math.min(state?.awayFrom ?? awayFrom, awayFrom),
+        rebuild: state?.phase === 'rebuilding' || state?.rebuild === true
       }
       this.log.warn({ awayMs: Math.round(now - awayFrom), phase: state.phase }, 'back after an absence the ring may have dropped this replica for: serving no data until the members say whether they purged deletes it may have missed')
     }
@@ -200,7 +202,7 @@ export class AbsenceGuard {
     const signal = this.controller.signal
     this.work = this.retrying(signal, async () => {
       if (awayFrom != null) await service.setAbsence(found)
-      if (found.phase === 'checking') await this.decide(found.awayFrom, found.before, signal)
+      if (found.phase === 'checking') await this.decide(found.awayFrom, found.before, signal, found.rebuild === true)
       else await this.rebuild(found.before, signal)
     })
   }
@@ -290,7 +292,7 @@ export class AbsenceGuard {
     }
   }
 
-  private async decide (lastAlive: number, before: number, signal: AbortSignal): Promise<void> {
+  private async decide (lastAlive: number, before: number, signal: AbortSignal, mustRebuild = false): Promise<void> {
     const self = this.c.membership.self()
     // Whole milliseconds, as a record's stamp is: a delete in the same millisecond as the last record of being in
     // service may have come after it.
@@ -375,9 +377,10 @@ export class AbsenceGuard {
       }
       if (ringHoldsAnswered) break
     }
-    if (purger != null) {
-      this.log.warn({ purgedBy: purger }, 'a member purged a record that died while this replica was away: dropping what it held from before, and rebuilding from its co-replicas')
-      await this.c.service.setAbsence({ phase: 'rebuilding', before, awayFrom: lastAlive })
+    if (purger != null || mustRebuild) {
+      if (purger != null) this.log.warn({ purgedBy: purger }, 'a member purged a record that died while this replica was away: dropping what it held from before, and rebuilding from its co-replicas')
+      else this.log.warn('away again before a rebuild ended: dropping what it held from before, and rebuilding from its co-replicas')
+      await this.c.service.setAbsence({ phase: 'rebuilding', before, awayFrom: lastAlive, back: this.isBack(answered) })
       await this.rebuild(before, signal, answered)
     } else {
       this.log.info('no member purged a record that died while this replica was away: keeping its data')

@@ -39,7 +39,15 @@ const ABSENCE_KEY = 'm/absence'
  * co-replicas (also after a wiped data dir, with nothing to drop). Both are times in this replica's clock: records
  * stored since `before` were taken after the absence and are kept.
  */
-export interface AbsenceState { phase: 'checking' | 'rebuilding', before: number, awayFrom: number }
+export interface AbsenceState {
+  phase: 'checking' | 'rebuilding'
+  before: number
+  awayFrom: number
+  /** The rebuild was decided by a check that found the replica back in touch (not one made inside a cut). */
+  back?: boolean
+  /** The check ends in a rebuild whatever the members say: one was under way when the replica was away again. */
+  rebuild?: boolean
+}
 
 export function dataKey (key: string, token = tokenOf(key)): string {
   return DATA_PREFIX + tokenHex(token) + key
@@ -61,7 +69,7 @@ function decodeAbsence (raw: Uint8Array | undefined): AbsenceState | undefined {
   if (raw == null) return undefined
   try {
     const v = JSON.parse(new TextDecoder().decode(raw)) as Partial<AbsenceState>
-    if ((v.phase === 'checking' || v.phase === 'rebuilding') && Number.isFinite(v.before) && Number.isFinite(v.awayFrom)) return { phase: v.phase, before: v.before as number, awayFrom: v.awayFrom as number }
+    if ((v.phase === 'checking' || v.phase === 'rebuilding') && Number.isFinite(v.before) && Number.isFinite(v.awayFrom)) return { phase: v.phase, before: v.before as number, awayFrom: v.awayFrom as number, back: v.back === true, rebuild: v.rebuild === true }
   } catch {}
   // Unreadable: the safe reading is that a check was under way since ever, with everything held from before it. Any
   // member's answer then counts as a purge (even "never", 0), so it always ends in a rebuild.
