@@ -180,9 +180,11 @@ export class AbsenceGuard {
     this.c.service.quarantined = true
     const { service, clock } = this.c
     let state = service.absence
-    // No later in service than the absence kept on disk began, whose rebuild was decided once back: the same absence,
-    // whose rebuild goes on as it was (a new line would drop what it has fetched, and the writes taken since, again).
-    if (awayFrom != null && state?.back === true && awayFrom <= state.awayFrom) awayFrom = undefined
+    // No later in service than the absence kept on disk began: the same absence. Its check goes on as it was (a new
+    // line would count the writes taken during it as held from before, to be dropped), and so does a rebuild decided
+    // once back (a new line would drop what it has fetched, and those writes, again). A rebuild decided inside a cut
+    // is checked again: its companions must learn that the replica is back.
+    if (awayFrom != null && state != null && (state.phase === 'checking' || state.back === true) && awayFrom <= state.awayFrom) awayFrom = undefined
     if (awayFrom != null) {
       // Away again, even in the middle of an earlier check or rebuild: everything held until now may be stale, and
       // only what is stored from now on was taken after the absence (past every record held, should the clock have

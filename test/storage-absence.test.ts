@@ -599,6 +599,7 @@ test.serial('a node left alone by a graceful leave is in touch with a ring of on
   await c.startNode('node-1')
   const last = c.node('node-1').service.lastAliveBeforeStart ?? 0
   t.true(stopped - last < ringGrace, `its last record of being in service was ${stopped - last} ms old when it stopped`)
+  t.false(c.node('node-1').service.quarantined)
 })
 
 test.serial('a rebuild decided inside a cut and still under way when the cut heals does not end the absence', async t => {
@@ -628,4 +629,25 @@ test.serial('a rebuild decided inside a cut and still under way when the cut hea
   t.is(await c.node('node-4').service.getStored('zombie'), undefined)
   t.is(await c.node('node-1').service.getStored('zombie'), undefined)
   await t.throwsAsync(c.node('node-1').get('zombie', { consistency: 'quorum' }), { instanceOf: KeyNotFoundError })
+})
+
+test.serial('a restart during the check resumes it, and keeps the writes taken during it', async t => {
+  const c = await Cluster.create(t, 3, init)
+  const since = await missedDelete(c)
+  const releases = [holdPurges(c.node('node-1').service), holdPurges(c.node('node-2').service)]
+  await comeBack(c, since)
+  const s3 = (): ReplicaService => c.node('node-3').service
+  await waitFor(() => s3().absence?.phase === 'checking', 'the check on disk')
+  const before = s3().absence?.before
+  const ts = { wall: BigInt(Date.now()), logical: 0, node: 'node-9' }
+  await s3().write({ records: [{ key: 'only3', value: value('new'), ts, tombstone: false, expiresAt: 0n }] })
+  // A quick restart while the check still waits for the members.
+  await c.stopNode('node-3')
+  await c.startNode('node-3')
+  t.true(s3().quarantined)
+  t.is(s3().absence?.before, before)
+  for (const release of releases) release()
+  await settled(c, 'node-3')
+  t.is(await s3().getStored('zombie'), undefined)
+  t.is(text((await s3().getStored('only3'))?.record?.value ?? new Uint8Array()), 'new')
 })
