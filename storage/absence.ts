@@ -8,6 +8,8 @@ import type { MembershipView, ReplicaTransport } from './types.js'
 
 /** Peers a check takes from one member's report of its ring, and callers it keeps: a bound on what a peer can add. */
 const MAX_REPORTED_MEMBERS = 4096
+/** Longer than any peer id; a longer entry in a member's report is not one. */
+const MAX_MEMBER_ID_LENGTH = 256
 
 /** The part of anti-entropy the guard drives. */
 export interface Rebuilder {
@@ -52,7 +54,9 @@ export interface AbsenceGuardInit {
  * Otherwise, as after a restart shorter than the tombstone minimum age or an outage of the whole mesh, it keeps its
  * data. A member that does not answer is waited for, not guessed at: it answers, or the ring drops it. A member of a
  * version without the question cannot say, and is taken to have purged nothing (as before this guard existed).
- * Where it is (checking, rebuilding) is kept on disk, so a restart resumes it.
+ * Where it is (checking, rebuilding) is kept on disk with a record of running, so a short restart resumes it and a
+ * longer one, an absence again, starts a new check. An absence noticed without a restart (see noticeAbsence) is
+ * dealt with the same way, its line drawn when it is noticed.
  */
 export class AbsenceGuard {
   private readonly c: AbsenceGuardComponents
@@ -154,17 +158,24 @@ export class AbsenceGuard {
       this.noticeAbsence(caller)
     }
     const last = this.c.service.lastAliveBeforeStart
+    const state = this.c.service.absence
     const now = this.c.clock.now()
     // Measured from the last record, and against its ring, not from this start: a check at this start that does not
     // bring the replica back in touch (one made inside a cut) leaves the absence to be checked again on return.
     this.lastTouchRing = this.c.service.ringBeforeStart
     // (A recent record after an absence's start means the replica was back in touch since it began.)
-    this.lastTouchAt = Math.min(now, last ?? this.c.service.absence?.awayFrom ?? now)
+    this.lastTouchAt = Math.min(now, last ?? state?.awayFrom ?? now)
     // A clock behind the last record of being in service is taken as away too.
-    if (this.enabled && last != null && (now - last > this.ringGrace || now < last)) {
+    const awayLongSince = (at: number | undefined): boolean => at == null || now - at > this.ringGrace || now < at
+    if (state != null) {
+      // A check or rebuild under way: resumed as it was after a short stop (a new line would count the writes taken
+      // during it as held from before, to be dropped, and drop what a rebuild has fetched again). After a longer one,
+      // an absence of its own: a new check, which ends in a rebuild if one was under way.
+      const running = Math.max(last ?? -Infinity, this.c.service.absenceAliveBeforeStart ?? -Infinity)
+      if (this.enabled && awayLongSince(Number.isFinite(running) ? running : undefined)) this.begin(Math.min(state.awayFrom, last ?? state.awayFrom))
+      else this.begin()
+    } else if (this.enabled && last != null && awayLongSince(last)) {
       this.begin(last)
-    } else if (this.c.service.absence != null) {
-      this.begin()
     } else {
       this.markAlive()
     }
@@ -180,11 +191,6 @@ export class AbsenceGuard {
     this.c.service.quarantined = true
     const { service, clock } = this.c
     let state = service.absence
-    // No later in service than the absence kept on disk began: the same absence. Its check goes on as it was (a new
-    // line would count the writes taken during it as held from before, to be dropped), and so does a rebuild decided
-    // once back (a new line would drop what it has fetched, and those writes, again). A rebuild decided inside a cut
-    // is checked again: its companions must learn that the replica is back.
-    if (awayFrom != null && state != null && (state.phase === 'checking' || state.back === true) && awayFrom <= state.awayFrom) awayFrom = undefined
     if (awayFrom != null) {
       // Away again, even in the middle of an earlier check or rebuild: everything held until now may be stale, and
       // only what is stored from now on was taken after the absence (past every record held, should the clock have
@@ -202,10 +208,17 @@ export class AbsenceGuard {
     if (state == null) return
     const found = state
     const signal = this.controller.signal
+    let recorded = awayFrom == null
     this.work = this.retrying(signal, async () => {
-      if (awayFrom != null) await service.setAbsence(found)
-      if (found.phase === 'checking') await this.decide(found.awayFrom, found.before, signal, found.rebuild === true)
-      else await this.rebuild(found.before, signal)
+      if (!recorded) {
+        await service.setAbsence(found, clock.now())
+        recorded = true
+      }
+      // Tried again after a failure, from where the disk says it is: a rebuild decided, and its drop begun, must not
+      // be taken back by a second check that hears of no purge.
+      const current = service.absence ?? found
+      if (current.phase === 'checking') await this.decide(current.awayFrom, current.before, signal, current.rebuild === true)
+      else await this.rebuild(current.before, signal)
     })
   }
 
@@ -225,6 +238,11 @@ export class AbsenceGuard {
   private tick (): void {
     this.timer = this.c.clock.setTimeout(() => {
       this.markAlive()
+      if (this.c.service.absence != null) {
+        const at = this.c.clock.now()
+        this.marking = this.marking.then(async () => { await this.c.service.markAbsenceAlive(at) })
+          .catch(err => { this.log.warn({ err }, 'could not record that this replica is running') })
+      }
       this.tick()
     }, this.aliveInterval)
   }
@@ -314,7 +332,7 @@ export class AbsenceGuard {
         const res = await this.c.transport.purges(peer, { back }, AbortSignal.any([signal, AbortSignal.timeout(this.timeout)]))
         answered.add(peer)
         if (back) toldBack.add(peer)
-        reports.set(peer, res.members.slice(0, MAX_REPORTED_MEMBERS))
+        reports.set(peer, res.members.slice(0, MAX_REPORTED_MEMBERS).filter(m => m.length > 0 && m.length <= MAX_MEMBER_ID_LENGTH))
         if (Number(res.lastPurgeAt) >= since) purger ??= peer
       } catch (err) {
         if (err instanceof MeshError && err.code === 'UNKNOWN_METHOD') {
@@ -382,7 +400,7 @@ export class AbsenceGuard {
     if (purger != null || mustRebuild) {
       if (purger != null) this.log.warn({ purgedBy: purger }, 'a member purged a record that died while this replica was away: dropping what it held from before, and rebuilding from its co-replicas')
       else this.log.warn('away again before a rebuild ended: dropping what it held from before, and rebuilding from its co-replicas')
-      await this.c.service.setAbsence({ phase: 'rebuilding', before, awayFrom: lastAlive, back: this.isBack(answered) })
+      await this.c.service.setAbsence({ phase: 'rebuilding', before, awayFrom: lastAlive, back: this.isBack(answered) }, this.c.clock.now())
       await this.rebuild(before, signal, answered)
     } else {
       this.log.info('no member purged a record that died while this replica was away: keeping its data')

@@ -201,7 +201,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
       // replica. (What it purged before the wipe is forgotten: it answers a returning replica as having purged nothing,
       // as a member of an older version does. Answering "everything" made every replica back from an absence drop its
       // data, all of them at once after an outage of the whole mesh.)
-      if (antiEntropy.rebuilding && service.absence == null) await service.setAbsence({ phase: 'rebuilding', before: 0, awayFrom: 0 })
+      if (antiEntropy.rebuilding && service.absence == null) await service.setAbsence({ phase: 'rebuilding', before: 0, awayFrom: 0 }, clock.now())
       await absence.start()
       await hints.start()
       antiEntropy.start()

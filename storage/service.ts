@@ -31,13 +31,16 @@ const RING_KEY = 'm/ring'
 const PURGED_KEY = 'm/purged'
 /** An absence check or the rebuild it decided, not yet finished: see AbsenceState. */
 const ABSENCE_KEY = 'm/absence'
+/** The last moment this replica was running with ABSENCE_KEY set (wall ms): see markAbsenceAlive. */
+const ABSENCE_ALIVE_KEY = 'm/absence-alive'
 
 /**
  * Where a replica is in dealing with an absence (AbsenceGuard), kept across restarts. `checking`: asking the members
  * whether a record that died after `awayFrom` (its last record of being in service before the absence) was purged.
- * `rebuilding`: one was, and the records stored before `before` are being dropped and the rest refilled from
- * co-replicas (also after a wiped data dir, with nothing to drop). Both are times in this replica's clock: records
- * stored since `before` were taken after the absence and are kept.
+ * `rebuilding`: one was (or `rebuild` said so), and the records stored before `before` are being dropped and the rest
+ * refilled from co-replicas (also after a wiped data dir, with nothing to drop). Both are times in this replica's
+ * clock: records stored since `before` were taken after the absence was noticed, and are kept. A restart within the
+ * ring's grace of the last moment it ran with this state (ABSENCE_ALIVE_KEY) resumes it; a later one draws a new line.
  */
 export interface AbsenceState {
   phase: 'checking' | 'rebuilding'
@@ -239,6 +242,8 @@ export class ReplicaService {
   private ringWritten = ''
   /** ABSENCE_KEY: an absence check or rebuild that a previous run began and did not finish. */
   absence: AbsenceState | undefined
+  /** ABSENCE_ALIVE_KEY as start() found it: when that run was last running with it. */
+  absenceAliveBeforeStart: number | undefined
   /** The latest storedAt of the records start() found. */
   newestStoredAt = 0
   /**
@@ -298,6 +303,7 @@ export class ReplicaService {
     this.newestStoredAt = newestStoredAt
     this.lastPurgeAt = decodeTime(await this.engine.get(PURGED_KEY)) ?? 0
     this.absence = decodeAbsence(await this.engine.get(ABSENCE_KEY))
+    this.absenceAliveBeforeStart = decodeTime(await this.engine.get(ABSENCE_ALIVE_KEY))
     this.stopped = false
   }
 
@@ -325,12 +331,25 @@ export class ReplicaService {
     this.lastPurgeAt = Math.max(this.lastPurgeAt, diedAt)
   }
 
-  /** Records where this replica is in dealing with an absence (undefined: done). Durable when it resolves. */
-  async setAbsence (state: AbsenceState | undefined): Promise<void> {
-    await this.engine.batch([state == null
-      ? { type: 'del', key: ABSENCE_KEY }
-      : { type: 'put', key: ABSENCE_KEY, value: new TextEncoder().encode(JSON.stringify(state)) }])
+  /**
+   * Records where this replica is in dealing with an absence (undefined: done), and that it is running with it now.
+   * Durable when it resolves.
+   */
+  async setAbsence (state: AbsenceState | undefined, at?: number): Promise<void> {
+    await this.engine.batch(state == null
+      ? [{ type: 'del', key: ABSENCE_KEY }, { type: 'del', key: ABSENCE_ALIVE_KEY }]
+      : [{ type: 'put', key: ABSENCE_KEY, value: new TextEncoder().encode(JSON.stringify(state)) }, ...(at == null ? [] : [{ type: 'put' as const, key: ABSENCE_ALIVE_KEY, value: encodeTime(at) }])])
     this.absence = state
+  }
+
+  /**
+   * Records that this replica is running, with its absence still being dealt with (m/alive is not written then: it
+   * says "in touch"). A restart soon after resumes the check or rebuild where it was; one after longer than the ring's
+   * grace is an absence of its own.
+   */
+  async markAbsenceAlive (at: number): Promise<void> {
+    if (this.absence == null) return
+    await this.engine.batch([{ type: 'put', key: ABSENCE_ALIVE_KEY, value: encodeTime(at) }])
   }
 
   /** A rebuild has compared every segment with every co-replica. */

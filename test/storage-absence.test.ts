@@ -651,3 +651,55 @@ test.serial('a restart during the check resumes it, and keeps the writes taken d
   t.is(await s3().getStored('zombie'), undefined)
   t.is(text((await s3().getStored('only3'))?.record?.value ?? new Uint8Array()), 'new')
 })
+
+test.serial('a replica down long in the middle of its check starts a new one: what it took during the first can be stale too', async t => {
+  const c = await Cluster.create(t, 3, init)
+  const since = await missedDelete(c)
+  const releases = [holdPurges(c.node('node-1').service), holdPurges(c.node('node-2').service)]
+  await comeBack(c, since)
+  await waitFor(() => c.node('node-3').service.absence?.phase === 'checking', 'the check on disk')
+  // A write taken during the check, as a coordinator sends it to all three replicas.
+  await c.node('node-1').put('w', 'during the check', { consistency: 'all' })
+  t.not(await c.node('node-3').service.getStored('w'), undefined)
+  // Down again before the check ends, for long: meanwhile w is deleted, and purged on the others.
+  const down = await away(c)
+  await c.node('node-1').delete('w', { consistency: 'all' })
+  await purgedOnOthers(c, 'w')
+  for (const release of releases) release()
+  await comeBack(c, down)
+  await settled(c, 'node-3')
+  await rounds(c, 'node-1')
+  t.is(await c.node('node-3').service.getStored('w'), undefined)
+  t.is(await c.node('node-1').service.getStored('w'), undefined)
+  await t.throwsAsync(c.node('node-1').get('w', { consistency: 'all' }), { instanceOf: KeyNotFoundError })
+})
+
+test.serial('a rebuild whose drop failed is taken up again, even if the members no longer say they purged', async t => {
+  const c = await Cluster.create(t, 3, init)
+  const since = await missedDelete(c)
+  // The members say they purged at the first question only (as if the purger then left the ring).
+  for (const id of ['node-1', 'node-2']) {
+    const s = c.node(id).service
+    const purges = s.purges.bind(s)
+    let asked = 0
+    s.purges = async (req, signal, caller) => {
+      const res = await purges(req, signal, caller)
+      return ++asked <= 1 ? res : { ...res, lastPurgeAt: 0n }
+    }
+  }
+  let failures = 0
+  const failOnce = (service: ReplicaService): void => {
+    const forget = service.forgetRecordsFromBefore.bind(service)
+    service.forgetRecordsFromBefore = async (before, signal) => {
+      if (failures++ === 0) throw new Error('engine failure in the middle of the drop')
+      return await forget(before, signal)
+    }
+  }
+  c.membership.join('node-3')
+  await waitFor(() => Date.now() - since > ringGrace * 2, 'the absence to outlast the ring grace')
+  const n3 = await c.startNode('node-3', {}, failOnce)
+  t.truthy(n3)
+  await settled(c, 'node-3')
+  t.true(failures >= 2)
+  t.is(await c.node('node-3').service.getStored('zombie'), undefined)
+})

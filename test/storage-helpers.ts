@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { ExecutionContext } from 'ava'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { silentLogger } from '../lib/log.js'
-import { createStorage, LevelEngine, LocalMembership, LocalNetwork, type Storage, type StorageInit } from '../storage/index.js'
+import { createStorage, LevelEngine, LocalMembership, LocalNetwork, type ReplicaService, type Storage, type StorageInit } from '../storage/index.js'
 
 export async function tempDir (t: ExecutionContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'meshos-storage-'))
@@ -52,7 +52,8 @@ export class Cluster {
     return c
   }
 
-  async startNode (id: string, init: Partial<StorageInit> = {}): Promise<Node> {
+  /** `beforeStart`: given the replica service before the store starts (to wrap its methods). */
+  async startNode (id: string, init: Partial<StorageInit> = {}, beforeStart?: (service: ReplicaService) => void): Promise<Node> {
     const dir = join(this.root, id)
     const storage = createStorage({
       engine: new LevelEngine({ path: dir }),
@@ -61,6 +62,7 @@ export class Cluster {
       clock: this.clocks[id] ?? systemClock,
       logger: silentLogger
     }, { ...this.init, ...init })
+    beforeStart?.(storage.service)
     await storage.start()
     this.network.register(id, storage.service)
     const node = { id, dir, storage }
