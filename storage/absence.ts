@@ -68,6 +68,8 @@ export class AbsenceGuard {
   private readonly retryInterval: number
   private readonly timeout: number
   private checking = false
+  /** The check under way is the one m/absence holds (not one just begun, whose state is still being written). */
+  private checkOnDisk = false
   private timer?: TimerHandle
   private controller = new AbortController()
   private work?: Promise<void>
@@ -164,14 +166,15 @@ export class AbsenceGuard {
     // bring the replica back in touch (one made inside a cut) leaves the absence to be checked again on return.
     this.lastTouchRing = this.c.service.ringBeforeStart
     // (A recent record after an absence's start means the replica was back in touch since it began.)
-    this.lastTouchAt = Math.min(now, last ?? state?.awayFrom ?? now)
+    // (A wiped replica's state says 0: it has nothing from before its wipe.)
+    this.lastTouchAt = Math.min(now, last ?? (state != null && state.awayFrom > 0 ? state.awayFrom : now))
     // A clock behind the last record of being in service is taken as away too.
     const awayLongSince = (at: number | undefined): boolean => at == null || now - at > this.ringGrace || now < at
     if (state != null) {
       // A check or rebuild under way: resumed as it was after a short stop (a new line would count the writes taken
       // during it as held from before, to be dropped, and drop what a rebuild has fetched again). After a longer one,
       // an absence of its own: a new check, which ends in a rebuild if one was under way.
-      const running = Math.max(last ?? -Infinity, this.c.service.absenceAliveBeforeStart ?? -Infinity)
+      const running = Math.max(last ?? -Infinity, this.c.service.absenceAliveAt ?? -Infinity)
       if (this.enabled && awayLongSince(Number.isFinite(running) ? running : undefined)) this.begin(Math.min(state.awayFrom, last ?? state.awayFrom))
       else this.begin()
     } else if (this.enabled && last != null && awayLongSince(last)) {
@@ -187,10 +190,13 @@ export class AbsenceGuard {
    * last moment in service before an absence just found; without it, a check or rebuild kept on disk resumes.
    */
   private begin (awayFrom?: number): void {
-    this.checking = true
-    this.c.service.quarantined = true
     const { service, clock } = this.c
     let state = service.absence
+    // A wiped replica's rebuild resumed: there is nothing from before to drop, and it takes writes and coordinates at
+    // once (its reads are refused while anti-entropy rebuilds it).
+    const wiped = awayFrom == null && state?.phase === 'rebuilding' && state.before === 0
+    this.checking = !wiped
+    this.c.service.quarantined = !wiped
     if (awayFrom != null) {
       // Away again, even in the middle of an earlier check or rebuild: everything held until now may be stale, and
       // only what is stored from now on was taken after the absence (past every record held, should the clock have
@@ -209,10 +215,12 @@ export class AbsenceGuard {
     const found = state
     const signal = this.controller.signal
     let recorded = awayFrom == null
+    this.checkOnDisk = recorded
     this.work = this.retrying(signal, async () => {
       if (!recorded) {
         await service.setAbsence(found, clock.now())
         recorded = true
+        this.checkOnDisk = true
       }
       // Tried again after a failure, from where the disk says it is: a rebuild decided, and its drop begun, must not
       // be taken back by a second check that hears of no purge.
@@ -238,7 +246,10 @@ export class AbsenceGuard {
   private tick (): void {
     this.timer = this.c.clock.setTimeout(() => {
       this.markAlive()
-      if (this.c.service.absence != null) {
+      // Running with the check on disk and in touch with the ring: a restart soon after may resume it. Not out of
+      // touch: a crash then must find an absence at the next start, as markAlive's record does. (Once the check is
+      // over, markAlive's own record says as much.)
+      if (this.checking && this.checkOnDisk && this.c.service.absence != null && this.inTouch()) {
         const at = this.c.clock.now()
         this.marking = this.marking.then(async () => { await this.c.service.markAbsenceAlive(at) })
           .catch(err => { this.log.warn({ err }, 'could not record that this replica is running') })

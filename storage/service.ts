@@ -242,8 +242,8 @@ export class ReplicaService {
   private ringWritten = ''
   /** ABSENCE_KEY: an absence check or rebuild that a previous run began and did not finish. */
   absence: AbsenceState | undefined
-  /** ABSENCE_ALIVE_KEY as start() found it: when that run was last running with it. */
-  absenceAliveBeforeStart: number | undefined
+  /** ABSENCE_ALIVE_KEY: when this replica was last known running with `absence` set (found by start(), then as written). */
+  absenceAliveAt: number | undefined
   /** The latest storedAt of the records start() found. */
   newestStoredAt = 0
   /**
@@ -303,7 +303,7 @@ export class ReplicaService {
     this.newestStoredAt = newestStoredAt
     this.lastPurgeAt = decodeTime(await this.engine.get(PURGED_KEY)) ?? 0
     this.absence = decodeAbsence(await this.engine.get(ABSENCE_KEY))
-    this.absenceAliveBeforeStart = decodeTime(await this.engine.get(ABSENCE_ALIVE_KEY))
+    this.absenceAliveAt = decodeTime(await this.engine.get(ABSENCE_ALIVE_KEY))
     this.stopped = false
   }
 
@@ -340,6 +340,7 @@ export class ReplicaService {
       ? [{ type: 'del', key: ABSENCE_KEY }, { type: 'del', key: ABSENCE_ALIVE_KEY }]
       : [{ type: 'put', key: ABSENCE_KEY, value: new TextEncoder().encode(JSON.stringify(state)) }, ...(at == null ? [] : [{ type: 'put' as const, key: ABSENCE_ALIVE_KEY, value: encodeTime(at) }])])
     this.absence = state
+    this.absenceAliveAt = state == null ? undefined : at ?? this.absenceAliveAt
   }
 
   /**
@@ -350,6 +351,7 @@ export class ReplicaService {
   async markAbsenceAlive (at: number): Promise<void> {
     if (this.absence == null) return
     await this.engine.batch([{ type: 'put', key: ABSENCE_ALIVE_KEY, value: encodeTime(at) }])
+    this.absenceAliveAt = at
   }
 
   /** A rebuild has compared every segment with every co-replica. */

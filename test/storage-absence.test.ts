@@ -703,3 +703,40 @@ test.serial('a rebuild whose drop failed is taken up again, even if the members 
   t.true(failures >= 2)
   t.is(await c.node('node-3').service.getStored('zombie'), undefined)
 })
+
+test.serial('a replica cut off during its rebuild, and restarted soon after the heal, checks itself again', async t => {
+  const view = new LocalMembership(['node-1', 'node-2', 'node-3'])
+  const c = await Cluster.create(t, 3, init, {}, { 'node-3': view })
+  const since = await missedDelete(c)
+  // node-2 answers node-3's check, and then takes no part in anti-entropy with it: the rebuild cannot end.
+  const s2 = c.node('node-2').service
+  const purges = s2.purges.bind(s2)
+  s2.purges = async (req, signal, caller) => {
+    const res = await purges(req, signal, caller)
+    if (caller === 'node-3') c.network.sever('node-2', 'node-3')
+    return res
+  }
+  await comeBack(c, since)
+  await waitFor(async () => (await c.node('node-3').stats()).rebuilding && !c.node('node-3').service.quarantined, 'the rebuild to begin')
+  // A write taken during the rebuild, after its line.
+  await c.node('node-1').put('z2', 'old', { consistency: 'all' })
+  t.not(await c.node('node-3').service.getStored('z2'), undefined)
+  // Cut off alone past the grace: the others drop it, delete z2 and purge its tombstone.
+  const cutAt = cut(c, ['node-3'], view)
+  c.membership.drop('node-3')
+  await c.node('node-1').delete('z2', { consistency: 'quorum' })
+  await purgedOnOthers(c, 'z2')
+  await outlastGrace(cutAt)
+  // Stopped inside the cut; the cut heals; it starts again at once.
+  await c.stopNode('node-3')
+  s2.purges = purges
+  mendCut(c, ['node-3'])
+  for (const b of ['node-1', 'node-2']) view.setAlive(b, true)
+  c.membership.join('node-3')
+  await c.startNode('node-3')
+  await settled(c, 'node-3')
+  await rounds(c, 'node-1', 40)
+  t.is(await c.node('node-3').service.getStored('z2'), undefined)
+  t.is(await c.node('node-1').service.getStored('z2'), undefined)
+  await t.throwsAsync(c.node('node-1').get('z2', { consistency: 'all' }), { instanceOf: KeyNotFoundError })
+})
