@@ -40,7 +40,8 @@ const ABSENCE_ALIVE_KEY = 'm/absence-alive'
  * `rebuilding`: one was (or `rebuild` said so), and the records stored before `before` are being dropped and the rest
  * refilled from co-replicas (also after a wiped data dir, with nothing to drop). Both are times in this replica's
  * clock: records stored since `before` were taken after the absence was noticed, and are kept. A restart within the
- * ring's grace of the last moment it ran with this state (ABSENCE_ALIVE_KEY) resumes it; a later one draws a new line.
+ * ring's grace of its last moment in touch with the ring (ALIVE_KEY, or ABSENCE_ALIVE_KEY during a check) resumes it;
+ * a later one draws a new line.
  */
 export interface AbsenceState {
   phase: 'checking' | 'rebuilding'
@@ -344,9 +345,8 @@ export class ReplicaService {
   }
 
   /**
-   * Records that this replica is running, with its absence still being dealt with (m/alive is not written then: it
-   * says "in touch"). A restart soon after resumes the check or rebuild where it was; one after longer than the ring's
-   * grace is an absence of its own.
+   * Records that this replica is checking itself, in touch with the ring (ALIVE_KEY is not written during a check). A
+   * restart soon after resumes the check where it was; one after longer than the ring's grace is an absence of its own.
    */
   async markAbsenceAlive (at: number): Promise<void> {
     if (this.absence == null) return
