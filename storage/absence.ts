@@ -214,12 +214,10 @@ export class AbsenceGuard {
     if (state == null) return
     const found = state
     const signal = this.controller.signal
-    let recorded = awayFrom == null
-    this.checkOnDisk = recorded
+    this.checkOnDisk = awayFrom == null
     this.work = this.retrying(signal, async () => {
-      if (!recorded) {
+      if (!this.checkOnDisk) {
         await service.setAbsence(found, clock.now())
-        recorded = true
         this.checkOnDisk = true
       }
       // Tried again after a failure, from where the disk says it is: a rebuild decided, and its drop begun, must not
@@ -249,7 +247,7 @@ export class AbsenceGuard {
       // Running with the check on disk and in touch with the ring: a restart soon after may resume it. Not out of
       // touch: a crash then must find an absence at the next start, as markAlive's record does. (Once the check is
       // over, markAlive's own record says as much.)
-      if (this.checking && this.checkOnDisk && this.c.service.absence != null && this.inTouch()) {
+      if (this.checking && this.checkOnDisk && this.inTouch()) {
         const at = this.c.clock.now()
         this.marking = this.marking.then(async () => { await this.c.service.markAbsenceAlive(at) })
           .catch(err => { this.log.warn({ err }, 'could not record that this replica is running') })
