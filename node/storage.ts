@@ -372,7 +372,8 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     maxBatchBytes: 4 * MiB,
     // Unset knobs are undefined, and AntiEntropy takes its defaults for them.
     antiEntropy: { interval: env.antiEntropyInterval, tombstoneMinAge: env.tombstoneMinAge },
-    // An identity that has run before with no record of its ring peers: its storage directory was lost or wiped.
+    // An identity that has run before with no record of its ring peers: its storage directory may have been lost or
+    // wiped (or the node crashed before it first saved them; the store tells the two apart by its own records).
     rebuild: !fresh && expected.length === 0,
     // Away longer than the ring keeps a dead member: the others may have purged deletes this replica missed.
     absence: { ringGrace: DEAD_GRACE_MS }

@@ -183,6 +183,9 @@ export class AbsenceGuard {
       this.markAlive()
     }
     this.tick()
+    // On disk before the replica takes a write: a crash soon after must not leave data without a record of service
+    // (taken for a wiped replica's, it would not be checked).
+    await this.marking
   }
 
   /**
@@ -197,6 +200,8 @@ export class AbsenceGuard {
     const wiped = awayFrom == null && state?.phase === 'rebuilding' && state.before === 0
     this.checking = !wiped
     this.c.service.quarantined = !wiped
+    // Its reads refused from now, not once the work below gets to it.
+    if (wiped) this.c.antiEntropy.rebuild()
     if (awayFrom != null) {
       // Away again, even in the middle of an earlier check or rebuild: everything held until now may be stale, and
       // only what is stored from now on was taken after the absence (past every record held, should the clock have

@@ -70,8 +70,9 @@ export interface StorageInit {
   /** @default see AntiEntropyInit */
   antiEntropy?: Omit<AntiEntropyInit, 'replicationFactor' | 'maxBatchBytes'>
   /**
-   * This replica lost its data (its data dir was wiped but its identity, and so its place on the ring, is old): it
-   * takes writes at once but serves reads only after anti-entropy has compared it with every co-replica. @default false
+   * This replica may have lost its data (its data dir was wiped but its identity, and so its place on the ring, is
+   * old). Taken as lost if the engine holds no record of having been in service: it then takes writes at once but
+   * serves reads only after anti-entropy has compared it with every co-replica. @default false
    */
   rebuild?: boolean
   /** Write batches a coordinator may have unanswered at one remote replica (see CoordinatorInit). @default 1 */
@@ -182,7 +183,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
   const antiEntropy = new AntiEntropy({ service, transport, membership, clock, logger, metrics, ring }, {
     ...init.antiEntropy,
     tombstoneMinAge: init.antiEntropy?.tombstoneMinAge ?? (init.hints?.maxAge ?? DEFAULT_MAX_HINT_AGE) + TOMBSTONE_MIN_AGE_MARGIN,
-    replicationFactor: rf, maxBatchBytes, rebuild: init.rebuild
+    replicationFactor: rf, maxBatchBytes
   })
   const co = coordinator
   guard = new AbsenceGuard({ service, transport, membership: components.membership, antiEntropy, clock, logger }, init.absence)
@@ -201,7 +202,12 @@ export function createStorage (components: StorageComponents, init: StorageInit 
       // replica. (What it purged before the wipe is forgotten: it answers a returning replica as having purged nothing,
       // as a member of an older version does. Answering "everything" made every replica back from an absence drop its
       // data, all of them at once after an outage of the whole mesh.)
-      if (antiEntropy.rebuilding && service.absence == null) await service.setAbsence({ phase: 'rebuilding', before: 0, awayFrom: 0 }, clock.now())
+      // Wiped only if the engine holds no record of having been in service: a daemon that crashed before it first
+      // saved its ring members (init.rebuild's hint) still holds what it took, which may be stale, and must be checked
+      // as any replica back from an absence is. Rebuilt on top of as if wiped, a delete it missed came back.
+      if (init.rebuild === true && service.lastAliveBeforeStart == null && service.absence == null) {
+        await service.setAbsence({ phase: 'rebuilding', before: 0, awayFrom: 0 }, clock.now())
+      }
       await absence.start()
       await hints.start()
       antiEntropy.start()

@@ -88,6 +88,19 @@ test.serial('without the guard the same absence brings the deleted value back (w
   t.is(text((await c.node('node-1').get('zombie', { consistency: 'all' })).value), 'old')
 })
 
+// A daemon that crashes before it first saves its ring members starts again with the hint that it may have been wiped.
+// Its data says otherwise: it was checked as a wiped replica is not, and a delete it missed came back.
+test.serial('a replica started as if wiped, whose data shows it was in service, is checked like any replica back from an absence', async t => {
+  const c = await Cluster.create(t, 3, init)
+  const since = await missedDelete(c)
+  await waitFor(() => Date.now() - since > ringGrace * 2, 'the absence to outlast the ring grace')
+  c.membership.join('node-3')
+  await c.startNode('node-3', { rebuild: true })
+  await settled(c, 'node-3')
+  await staysDeleted(t, c, 'zombie', ['node-1', 'node-2', 'node-3'])
+  t.is(text((await c.node('node-1').get('kept', { consistency: 'one', replica: 'node-3' })).value), 'x')
+})
+
 test.serial('a replica keeps its data when nothing that died while it was away was purged', async t => {
   const c = await Cluster.create(t, 3, init)
   await c.node('node-1').put('kept', 'x', { consistency: 'all' })
