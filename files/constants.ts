@@ -55,6 +55,10 @@ export const CHUNK_TIMEOUT = 15 * second
 export const HEDGE_AFTER = 2 * second
 /** Deadline of small control calls (has, pin, unpin, pins). */
 export const CONTROL_TIMEOUT = 5 * second
+/** Times an rm asks a member that does not answer its unpin, while the member is alive. */
+export const UNPIN_ATTEMPTS = 3
+/** Pause before an rm asks again, times the attempt's number. */
+export const UNPIN_RETRY_DELAY = 0.25 * second
 /** Deadline of a provider lookup before falling back to asking members. */
 export const FIND_TIMEOUT = 5 * second
 /** How long a provider lookup's answer is reused by later reads of the same file. */

@@ -6,6 +6,7 @@ import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { BadRequestError, MeshError, UnavailableError, toMeshError } from '../lib/errors.js'
 import { silentLogger, type Logger } from '../lib/log.js'
+import { delay } from '../lib/abort.js'
 import { releaseBuffer } from '../lib/release.js'
 import { placement as ringPlacement } from '../storage/placement.js'
 import * as C from './constants.js'
@@ -37,6 +38,8 @@ export interface FilesMembership {
   readonly peerId: string
   /** Alive members; may or may not include this node. */
   aliveMembers: () => Array<{ peerId: string }>
+  /** Members suspected of having failed, not yet declared dead: most are alive. @default none */
+  suspectMembers?: () => Array<{ peerId: string }>
   /** Returns an unsubscribe function. */
   on: (event: FilesMembershipEvent, fn: (peerId: string) => void) => () => void
 }
@@ -668,8 +671,8 @@ export class Files {
   }
 
   /** Calls `method` on every alive member but this node (and `exclude`), in parallel; members that fail are left out. */
-  private async askAll<K extends 'has' | 'pins' | 'unpin'>(method: K, req: K extends 'has' ? M.HasRequest : K extends 'pins' ? M.PinsRequest : M.UnpinRequest, signal: AbortSignal, exclude: Set<string> = new Set(), silent?: string[]): Promise<Array<{ peer: string, res: K extends 'has' ? M.HasResponse : K extends 'pins' ? M.PinsResponse : M.UnpinResponse }>> {
-    const peers = this.alive().filter(p => p !== this.self && !exclude.has(p))
+  private async askAll<K extends 'has' | 'pins' | 'unpin'>(method: K, req: K extends 'has' ? M.HasRequest : K extends 'pins' ? M.PinsRequest : M.UnpinRequest, signal: AbortSignal, exclude: Set<string> = new Set(), silent?: string[], among: string[] = this.alive()): Promise<Array<{ peer: string, res: K extends 'has' ? M.HasResponse : K extends 'pins' ? M.PinsResponse : M.UnpinResponse }>> {
+    const peers = [...new Set(among)].filter(p => p !== this.self && !exclude.has(p))
     const out: Array<{ peer: string, res: any }> = []
     await Promise.all(peers.map(async peer => {
       try {
@@ -907,7 +910,19 @@ export class Files {
     this.manifests.delete(cid.toString())
     this.providerCache.delete(cid.toString())
     const local = await this.unpinLocal(cid, removedAt, seenPinnedAt)
-    const answers = await this.askAll('unpin', { cid: cid.bytes, trim: false, removedAt: BigInt(removedAt), seenPinnedAt: BigInt(seenPinnedAt) }, signal)
+    const req = { cid: cid.bytes, trim: false, removedAt: BigInt(removedAt), seenPinnedAt: BigInt(seenPinnedAt) }
+    // Suspects too, and a member that did not answer (a stream to it that failed just after it was frozen, say) is
+    // asked again while it is alive or suspect: the same removal, so asking twice is harmless. Left to repair rounds, a
+    // holder kept its copy for up to a round, and the caller was told fewer copies went than did.
+    const reachable = (): string[] => [...this.alive(), ...(this.components.membership.suspectMembers?.() ?? []).map(m => m.peerId)]
+    let silent: string[] = []
+    const answers = await this.askAll('unpin', req, signal, new Set(), silent, reachable())
+    for (let attempt = 1; attempt < C.UNPIN_ATTEMPTS && silent.length > 0; attempt++) {
+      await delay(attempt * C.UNPIN_RETRY_DELAY, signal)
+      const again = silent
+      silent = []
+      answers.push(...await this.askAll('unpin', req, signal, new Set(), silent, reachable().filter(p => again.includes(p))))
+    }
     const removed = (local.removed ? 1 : 0) + answers.filter(a => a.res.removed).length
     if (removed === 0) {
       const kept = (local.kept ? 1 : 0) + answers.filter(a => a.res.kept).length

@@ -93,6 +93,7 @@ function membership (node: MeshNode): FilesMembership {
   return {
     get peerId () { return m.peerId },
     aliveMembers: () => m.aliveMembers(),
+    suspectMembers: () => m.members().filter(x => x.state === 'suspect'),
     on: (event, fn) => m.events.on(event, ({ member }) => { fn(member.peerId) })
   }
 }

@@ -180,6 +180,10 @@ export class AbsenceGuard {
     } else if (this.enabled && last != null && awayLongSince(last)) {
       this.begin(last)
     } else {
+      // The first record of being in service is written in touch or not (an absence is measured from now, as
+      // lastTouchAt says): a crash before it would leave data with no record of service, which a start without the
+      // ring members file takes for a wiped replica's.
+      if (last == null) await this.c.service.markAlive(now, this.lastTouchRing)
       this.markAlive()
     }
     this.tick()

@@ -42,7 +42,8 @@ export interface AntiEntropyInit {
   maxBatchBytes?: number
   /**
    * This replica lost its data: before it serves reads again, compare every segment with every co-replica, one round
-   * after another without waiting out the interval (see ReplicaService.rebuilding). @default false
+   * after another without waiting out the interval (see ReplicaService.rebuilding). Not kept on disk: the store
+   * starts its rebuilds with rebuild() once it knows where the replica is (StorageInit.rebuild). @default false
    */
   rebuild?: boolean
   /** Pause between rebuild rounds (ms). @default 0 */

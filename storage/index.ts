@@ -68,7 +68,7 @@ export interface StorageInit {
   /** @default see HintsInit */
   hints?: HintsInit
   /** @default see AntiEntropyInit */
-  antiEntropy?: Omit<AntiEntropyInit, 'replicationFactor' | 'maxBatchBytes'>
+  antiEntropy?: Omit<AntiEntropyInit, 'replicationFactor' | 'maxBatchBytes' | 'rebuild'>
   /**
    * This replica may have lost its data (its data dir was wiped but its identity, and so its place on the ring, is
    * old). Taken as lost if the engine holds no record of having been in service: it then takes writes at once but

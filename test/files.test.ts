@@ -21,12 +21,14 @@ const chunkSize = 16 * KiB
 /** Membership the test drives: one shared view of who is alive. */
 class World {
   readonly alive = new Set<string>()
+  readonly suspect = new Set<string>()
   private readonly listeners = new Map<string, Set<(peerId: string) => void>>()
 
   view (peerId: string): FilesMembership {
     return {
       peerId,
       aliveMembers: () => [...this.alive].map(p => ({ peerId: p })),
+      suspectMembers: () => [...this.suspect].map(p => ({ peerId: p })),
       on: (event: FilesMembershipEvent, fn: (p: string) => void) => {
         const key = `${peerId} ${event}`
         let set = this.listeners.get(key)
@@ -826,6 +828,28 @@ test('rm unpins everywhere and collects chunks no other file references; a repli
   const named = await nodes[0].rpc.call(nodes[1].peerId, filesService, 'pins', { cids: [CID.parse(fa.cid).bytes], after: '', limit: 0 })
   t.deepEqual(named.removed.map(r => CID.decode(r.cid).toString()), [fa.cid])
   t.deepEqual(await nodes[2].files.list(), [])
+})
+
+test('rm reaches a holder its membership suspects, and asks again a holder whose first answer is lost', async t => {
+  const { nodes, world } = await mesh(t, 4)
+  const f = await nodes[0].files.importFile(source(randomBytes(2 * chunkSize)), { replicas: 4 })
+  t.is(f.replicas, 4)
+  // Suspected, not declared dead: most suspects are alive (one just resumed from a freeze, say).
+  world.alive.delete(nodes[3].peerId)
+  world.suspect.add(nodes[3].peerId)
+  // The remover's first unpin to node 2 is lost, as on a stream to a peer that was frozen a moment ago.
+  const rpc = nodes[1].rpc
+  const call = rpc.call.bind(rpc)
+  let lost = 0
+  rpc.call = (async (peer: string, service: any, method: string, req: any, opts: any) => {
+    if (method === 'unpin' && peer === nodes[2].peerId && lost++ === 0) throw new MeshError('UNAVAILABLE', 'stream reset')
+    return await call(peer, service, method, req, opts)
+  }) as typeof rpc.call
+  const rm = await nodes[1].files.remove(f.cid)
+  t.is(lost, 2, 'node 2 was asked twice')
+  t.is(rm.removed, 4)
+  t.is(rm.collected, 4 * 3, 'manifest + 2 chunks on each holder')
+  for (const n of nodes) t.is(n.files.store.stats.blocks, 0)
 })
 
 /** Each node's wall clock, `skew[i]` ms off the real one. */

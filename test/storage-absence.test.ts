@@ -101,6 +101,19 @@ test.serial('a replica started as if wiped, whose data shows it was in service, 
   t.is(text((await c.node('node-1').get('kept', { consistency: 'one', replica: 'node-3' })).value), 'x')
 })
 
+test.serial('a replica whose first start finds most of the ring down records that it is in service all the same: started again as if wiped, it keeps its data', async t => {
+  const view = new LocalMembership(['node-1', 'node-2', 'node-3'])
+  view.setAlive('node-1', false)
+  view.setAlive('node-2', false)
+  const c = await Cluster.create(t, 3, init, {}, { 'node-3': view })
+  const ts = { wall: BigInt(Date.now()), logical: 0, node: 'node-1' }
+  await c.node('node-3').service.write({ records: [{ key: 'taken', value: value('v'), ts, tombstone: false, expiresAt: 0n }] })
+  await c.stopNode('node-3')
+  await c.startNode('node-3', { rebuild: true })
+  t.false((await c.node('node-3').stats()).rebuilding, 'not taken for a wiped replica')
+  t.is(text((await c.node('node-3').service.getStored('taken'))?.record?.value ?? new Uint8Array()), 'v')
+})
+
 test.serial('a replica keeps its data when nothing that died while it was away was purged', async t => {
   const c = await Cluster.create(t, 3, init)
   await c.node('node-1').put('kept', 'x', { consistency: 'all' })
