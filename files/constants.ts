@@ -59,6 +59,8 @@ export const CONTROL_TIMEOUT = 5 * second
 export const UNPIN_ATTEMPTS = 3
 /** Pause before an rm asks again, times the attempt's number. */
 export const UNPIN_RETRY_DELAY = 0.25 * second
+/** Removals whose answer a member remembers, for removers that ask again. */
+export const UNPINNED_REMEMBERED = 1024
 /** Deadline of a provider lookup before falling back to asking members. */
 export const FIND_TIMEOUT = 5 * second
 /** How long a provider lookup's answer is reused by later reads of the same file. */

@@ -243,6 +243,8 @@ export class Files {
   private readonly readFirstWindow: number
   private readonly chunkTimeout: number
   private readonly controlTimeout: number
+  /** The latest removals that unpinned a copy here, newest last: a remover that lost the answer asks again. */
+  private readonly unpinned = new Map<string, { removedAt: number, collected: number }>()
   private readonly findTimeout: number
   readonly hedgeAfter: number
   private readonly metrics?: Metrics
@@ -704,7 +706,7 @@ export class Files {
    * held every pin in one message, and a member with tens of thousands of files (or long names) answered past the
    * message limit, so listings left it out and repair rounds counted it silent.
    */
-  private async askPins (cids: CID[] | undefined, signal: AbortSignal, silent?: string[]): Promise<Array<{ peer: string, res: M.PinsResponse }>> {
+  private async askPins (cids: CID[] | undefined, signal: AbortSignal, silent?: string[], among?: string[]): Promise<Array<{ peer: string, res: M.PinsResponse }>> {
     const merged = new Map<string, M.PinsResponse>()
     const quiet = new Set<string>()
     const take = (answers: Array<{ peer: string, res: M.PinsResponse }>): void => {
@@ -718,7 +720,7 @@ export class Files {
       for (let i = 0; i < cids.length || i === 0; i += this.pinsPage) {
         const lost: string[] = []
         // A member silent once is not asked again this round: each batch would wait out its deadline once more.
-        take(await this.askAll('pins', { cids: cids.slice(i, i + this.pinsPage).map(c => c.bytes), after: '', limit: 0 }, signal, quiet, lost))
+        take(await this.askAll('pins', { cids: cids.slice(i, i + this.pinsPage).map(c => c.bytes), after: '', limit: 0 }, signal, quiet, lost, among))
         for (const p of lost) quiet.add(p)
       }
     } else {
@@ -903,7 +905,9 @@ export class Files {
     // Later than every copy's pin time (as far as this node's clock allows): a holder away during the removal, pinned
     // by a clock ahead of this one, must still lose to it when it is back. Every member records this one time.
     const now = this.now()
-    const pinTimes = this.pinTimesOf(cid, await this.askPins([cid], signal))
+    // Suspects too (most are alive): a holder's copy must be counted, and unpinned.
+    const reachable = (): string[] => [...this.alive(), ...(this.components.membership.suspectMembers?.() ?? []).map(m => m.peerId)]
+    const pinTimes = this.pinTimesOf(cid, await this.askPins([cid], signal, undefined, reachable()))
     const removedAt = Math.max(now, ...pinTimes.filter(t => t <= now + C.MAX_TIME_AHEAD).map(t => t + 1))
     const seenPinnedAt = Math.max(0, ...pinTimes)
     // Cached, a removed file's manifest would still answer reads and stats here.
@@ -911,14 +915,18 @@ export class Files {
     this.providerCache.delete(cid.toString())
     const local = await this.unpinLocal(cid, removedAt, seenPinnedAt)
     const req = { cid: cid.bytes, trim: false, removedAt: BigInt(removedAt), seenPinnedAt: BigInt(seenPinnedAt) }
-    // Suspects too, and a member that did not answer (a stream to it that failed just after it was frozen, say) is
-    // asked again while it is alive or suspect: the same removal, so asking twice is harmless. Left to repair rounds, a
-    // holder kept its copy for up to a round, and the caller was told fewer copies went than did.
-    const reachable = (): string[] => [...this.alive(), ...(this.components.membership.suspectMembers?.() ?? []).map(m => m.peerId)]
+    // A member that did not answer (a stream to it that failed just after it was frozen, say) is asked again while it
+    // is alive or suspect: the same removal, which it answers as it did the first time (see unpinLocal). Left to repair
+    // rounds, a holder kept its copy for up to a round, and the caller was told fewer copies went than did.
     let silent: string[] = []
     const answers = await this.askAll('unpin', req, signal, new Set(), silent, reachable())
     for (let attempt = 1; attempt < C.UNPIN_ATTEMPTS && silent.length > 0; attempt++) {
-      await delay(attempt * C.UNPIN_RETRY_DELAY, signal)
+      try {
+        await delay(attempt * C.UNPIN_RETRY_DELAY, signal)
+      } catch {
+        // Out of time: what was removed is reported; the rest learn of the removal in their repair rounds.
+        break
+      }
       const again = silent
       silent = []
       answers.push(...await this.askAll('unpin', req, signal, new Set(), silent, reachable().filter(p => again.includes(p))))
@@ -1026,6 +1034,10 @@ export class Files {
   /** Drops the pin and collects unreferenced blocks; `removedAt` undefined is a trim (a surplus copy), not a removal. */
   private async unpinLocal (cid: CID, removedAt: number | undefined, seenPinnedAt?: number): Promise<{ removed: boolean, collected: number, kept: boolean }> {
     const key = cid.toString()
+    // The same removal asked again, by a remover that lost this member's answer: answered as the first time was, or
+    // the remover would count a copy removed as none.
+    const prior = removedAt != null ? this.unpinned.get(key) : undefined
+    if (prior != null && prior.removedAt === removedAt && !this.pins.pins.has(key)) return { removed: true, collected: prior.collected, kept: false }
     if (removedAt != null) await this.pins.tombstone(key, removedAt)
     // A copy pinned after the removal and after every copy the remover saw (a put that came between the rm's look at
     // the pins and its unpin here) stays.
@@ -1059,6 +1071,14 @@ export class Files {
     this.providerCache.delete(key)
     void this.components.contentRouting?.unprovide?.(cid).catch(() => {})
     this.log.info({ cid: key, collected, trim: removedAt == null }, removedAt == null ? 'surplus replica dropped' : 'file unpinned')
+    if (removedAt != null) {
+      this.unpinned.delete(key)
+      this.unpinned.set(key, { removedAt, collected })
+      for (const oldest of this.unpinned.keys()) {
+        if (this.unpinned.size <= C.UNPINNED_REMEMBERED) break
+        this.unpinned.delete(oldest)
+      }
+    }
     return { removed: true, collected, kept: false }
   }
 

@@ -4,32 +4,13 @@ import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 import { MeshClient } from '../cli/client.js'
 import { startDaemon, tempDir, waitFor } from './util.js'
+import { reservePort, releasePort } from '../testnet/index.js'
 
-/**
- * A free port below the kernel's ephemeral range. A port the kernel handed out for `listen(0)` and that was then closed
- * lies inside that range, where any outgoing connection of a test running alongside can take it before the daemon
- * binds it (a fresh-clone CI run lost the seed of the bootstrap test that way); below the range only explicit binds
- * compete.
- */
-async function freePort (): Promise<number> {
-  let low = 32768
-  try {
-    low = Number((await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/)[0]) || low
-  } catch {}
-  const floor = Math.min(10_000, low - 1000)
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = floor + Math.floor(Math.random() * (low - floor))
-    const s = createServer()
-    const ok = await new Promise<boolean>(resolve => {
-      s.once('error', () => { resolve(false) })
-      s.listen(port, '127.0.0.1', () => { resolve(true) })
-    })
-    if (ok) {
-      await new Promise(resolve => s.close(resolve))
-      return port
-    }
-  }
-  throw new Error('no free port below the ephemeral range')
+/** A port of this test's own below the kernel's ephemeral range (see reservePort), given back when the test ends. */
+async function freePort (t: ExecutionContext): Promise<number> {
+  const port = await reservePort()
+  t.teardown(() => { releasePort(port) })
+  return port
 }
 
 const local = ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--log-level', 'info']
@@ -77,7 +58,7 @@ test('a bootstrap peer that is down is retried with backoff until it comes up', 
   const seedDir = await tempDir(t)
   const joinerDir = await tempDir(t)
   // Start the seed once to learn its peer id, then stop it so that it is down when the joiner starts.
-  const port = await freePort()
+  const port = await freePort(t)
   const seedArgs = ['--data-dir', seedDir, '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', '127.0.0.1:0']
   const once = startDaemon(t, seedArgs)
   const seedInfo = await once.info()
@@ -99,7 +80,7 @@ test('a bootstrap peer that is down is retried with backoff until it comes up', 
 })
 
 test('a peer or API address already in use stops the start with LISTEN_FAILED, naming the address', async t => {
-  const port = await freePort()
+  const port = await freePort(t)
   const holder = createServer()
   await new Promise<void>(resolve => holder.listen(port, '127.0.0.1', resolve))
   t.teardown(async () => { await new Promise(resolve => holder.close(resolve)) })
@@ -121,7 +102,7 @@ for (const which of ['peer', 'API'] as const) {
 
 async function startAfterFailedStart (t: ExecutionContext, which: 'peer' | 'API'): Promise<void> {
   const dir = await tempDir(t)
-  const port = await freePort()
+  const port = await freePort(t)
   const holder = createServer()
   await new Promise<void>(resolve => holder.listen(port, '127.0.0.1', resolve))
   t.teardown(async () => { await new Promise(resolve => holder.close(resolve)) })

@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { MeshClient } from '../cli/client.js'
 import { mesh, meshBin, waitFor } from './util.js'
+import { sweepStalePorts } from '../testnet/index.js'
 
 interface Ctx { dir: string, stderr: () => string, proc: ChildProcess, exited: Promise<number | null>, nodes: Array<{ index: number, peerId: string, pid: number, api: string, addrs: string[], dataDir: string }> }
 const test = anyTest as TestFn<Ctx>
@@ -181,6 +182,8 @@ test('nodes stop by themselves when the testnet process is killed before it can 
     if (proc.exitCode == null && proc.signalCode == null) { proc.kill('SIGKILL'); await exited }
     for (const pid of pids) { try { process.kill(pid, 'SIGKILL') } catch {} }
     await rm(dir, { recursive: true, force: true })
+    // The killed process's port reservations (its exit hook never ran).
+    await sweepStalePorts()
   })
   const manifest = await waitFor('testnet.json', async () => JSON.parse(await readFile(join(dir, 'testnet.json'), 'utf8')), 90_000, 200)
   pids = manifest.nodes.map((n: { pid: number }) => n.pid)

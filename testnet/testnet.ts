@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { mkdtemp, mkdir, readFile, rm, writeFile, open } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,6 +7,7 @@ import { MeshClient } from '../cli/client.js'
 import { writeNetworkKey } from '../node/pnet.js'
 import { DAEMON_NODE_FLAGS } from '../node/gc-tuning.js'
 import { second } from '../lib/units.js'
+import { reservePort, releasePort } from './ports.js'
 
 export interface TestnetNodeInfo {
   index: number
@@ -61,6 +61,7 @@ export class Testnet {
   readonly nodes: TestnetNodeInfo[] = []
   private readonly procs: NodeProcess[] = []
   private stopped = false
+  private readonly ports: number[] = []
   /** Path of the mesh's network key, when it has one. */
   networkKeyFile?: string
 
@@ -83,8 +84,8 @@ export class Testnet {
     // A restarted node keeps its ports, as a real one would: peers and bootstrap lists hold its address.
     const previous = this.nodes[index]
     const previousPort = (re: RegExp, s?: string): number | undefined => { const m = s == null ? null : re.exec(s); return m == null ? undefined : Number(m[1]) }
-    const listenPort = previousPort(/\/tcp\/(\d+)/, previous?.addrs[0]) ?? (base == null ? await freePort() : base + 2 * index)
-    const apiPort = previousPort(/:(\d+)$/, previous?.api) ?? (base == null ? await freePort() : base + 2 * index + 1)
+    const listenPort = previousPort(/\/tcp\/(\d+)/, previous?.addrs[0]) ?? (base == null ? await this.reserve() : base + 2 * index)
+    const apiPort = previousPort(/:(\d+)$/, previous?.api) ?? (base == null ? await this.reserve() : base + 2 * index + 1)
     const args = [
       ...DAEMON_NODE_FLAGS,
       binPath, 'start',
@@ -224,35 +225,15 @@ export class Testnet {
     this.stopped = true
     await Promise.all(this.procs.map(async (_, i) => { await this.stopNode(i, 10 * second) }))
     if (this.ownsDir) await rm(this.dir, { recursive: true, force: true, maxRetries: 3 })
+    for (const port of this.ports.splice(0)) releasePort(port)
   }
-}
 
-/** Ports this process has handed out: never handed out twice, should a node that held one be stopped meanwhile. */
-const handedOut = new Set<number>()
-
-/**
- * A free loopback port below the kernel's ephemeral range, or 0 (the kernel's choice) if there is no room below it. A
- * restarted node keeps its ports; one the kernel chose lies in that range, where any outgoing connection on the
- * machine may take it as its local port while the node is down, and the restart then failed with LISTEN_FAILED.
- */
-async function freePort (): Promise<number> {
-  const lowest = 10_000
-  const range = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').then(t => Number(t.trim().split(/\s+/)[0]), () => NaN)
-  const ephemeral = Number.isInteger(range) && range > 0 ? range : process.platform === 'linux' ? 32_768 : 49_152
-  if (ephemeral - lowest < 1000) return 0
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = lowest + Math.floor(Math.random() * (ephemeral - lowest))
-    if (handedOut.has(port)) continue
-    // Taken before the probe: nodes start concurrently.
-    handedOut.add(port)
-    const free = await new Promise<boolean>(resolve => {
-      const server = createServer()
-      server.once('error', () => { resolve(false) })
-      server.listen({ host: '127.0.0.1', port, exclusive: true }, () => { server.close(() => { resolve(true) }) })
-    })
-    if (free) return port
+  /** Held until stop(), not just until the node binds it: a restarted node takes its ports again (see reservePort). */
+  private async reserve (): Promise<number> {
+    const port = await reservePort()
+    this.ports.push(port)
+    return port
   }
-  return 0
 }
 
 /**
