@@ -1,5 +1,5 @@
-import test from 'ava'
-import { readFile } from 'node:fs/promises'
+import test, { type ExecutionContext } from 'ava'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createTestnet } from '../testnet/index.js'
 import { KvClient } from '../cli/kv-client.js'
@@ -10,7 +10,7 @@ interface Stats { ready: boolean, quarantined: boolean, rebuilding: boolean, rin
 // Real processes: the claim is about a node that crashes, stays down past the ring's grace (45 s in a daemon) and
 // comes back with its data dir. Tombstones may go at once (MESH_KV_TOMBSTONE_MIN_AGE_MS=0), so the others purge the
 // delete the dead node missed as soon as it is out of their ring.
-test('a node killed and kept away while a delete it missed is purged comes back without the deleted value', async t => {
+async function killedPastPurge (t: ExecutionContext, losePeersFile: boolean): Promise<void> {
   t.timeout(4 * 60_000)
   const net = await createTestnet(3, { logLevel: 'warn', env: { MESH_KV_ANTI_ENTROPY_MS: '100', MESH_KV_TOMBSTONE_MIN_AGE_MS: '0' } })
   t.teardown(async () => { await net.stop() })
@@ -22,6 +22,8 @@ test('a node killed and kept away while a delete it missed is purged comes back 
   await kv.put('kept', 'x', { consistency: 'all' })
 
   await net.kill(2, 'SIGKILL')
+  // As if killed before it first saved its ring members: the daemon's hint that its storage may have been wiped.
+  if (losePeersFile) await rm(join(net.nodes[2].dataDir, 'storage', 'peers.json'))
   const gone = net.nodes[2].peerId
   await kv.delete('zombie', { consistency: 'quorum' })
   await waitFor('node 2 out of the ring of nodes 0 and 1', async () => (await Promise.all([0, 1].map(stats))).every(s => !s.ring.includes(gone)), 120_000, 500)
@@ -36,4 +38,12 @@ test('a node killed and kept away while a delete it missed is purged comes back 
   t.is(Buffer.from((await kv.get('kept', { consistency: 'one', replica: gone })).value).toString(), 'x')
   const log = await readFile(join(net.nodes[2].dataDir, 'mesh.log'), 'utf8')
   t.regex(log, /a member purged a record that died while this replica was away/)
+}
+
+test('a node killed and kept away while a delete it missed is purged comes back without the deleted value', async t => {
+  await killedPastPurge(t, false)
+})
+
+test('a node killed before it saved its ring members, and kept away while a delete it missed is purged, is checked, not rebuilt on its old data', async t => {
+  await killedPastPurge(t, true)
 })
