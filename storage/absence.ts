@@ -212,11 +212,14 @@ export class AbsenceGuard {
       // stepped back). A check asks about deaths since the earliest absence, and tells the members it is back; a
       // rebuild already decided is made whatever they say. Kept on disk, so that a restart keeps the line.
       const now = clock.now()
+      const rebuild = state?.phase === 'rebuilding' || state?.rebuild === true
       state = {
         phase: 'checking',
         before: Math.max(now, service.newestStoredAt + 1),
         awayFrom: Math.min(state?.awayFrom ?? awayFrom, awayFrom),
-        rebuild: state?.phase === 'rebuilding' || state?.rebuild === true
+        rebuild,
+        // What the rebuild under way would have kept (none if that is not known).
+        ...(rebuild && state?.keepAfter != null ? { keepAfter: state.keepAfter } : {})
       }
       this.log.warn({ awayMs: Math.round(now - awayFrom), phase: state.phase }, 'back after an absence the ring may have dropped this replica for: serving no data until the members say whether they purged deletes it may have missed')
     }
@@ -232,8 +235,8 @@ export class AbsenceGuard {
       // Tried again after a failure, from where the disk says it is: a rebuild decided, and its drop begun, must not
       // be taken back by a second check that hears of no purge.
       const current = service.absence ?? found
-      if (current.phase === 'checking') await this.decide(current.awayFrom, current.before, signal, current.rebuild === true)
-      else await this.rebuild(current.before, signal)
+      if (current.phase === 'checking') await this.decide(current.awayFrom, current.before, signal, current.rebuild === true, current.keepAfter)
+      else await this.rebuild(current.before, signal, undefined, current.keepAfter)
     })
   }
 
@@ -330,7 +333,8 @@ export class AbsenceGuard {
     }
   }
 
-  private async decide (lastAlive: number, before: number, signal: AbortSignal, mustRebuild = false): Promise<void> {
+  /** `keptBefore`: with `mustRebuild`, what the rebuild under way kept (undefined: none). */
+  private async decide (lastAlive: number, before: number, signal: AbortSignal, mustRebuild = false, keptBefore?: number): Promise<void> {
     const self = this.c.membership.self()
     // Whole milliseconds, as a record's stamp is: a delete in the same millisecond as the last record of being in
     // service may have come after it.
@@ -341,6 +345,8 @@ export class AbsenceGuard {
     let inTouchSince: number | undefined
     let confirming = false
     let purger: string | undefined
+    // The latest moment a record any member purged had died: a record stamped after it was deleted by none of them.
+    let purgedUpTo = 0
     // The members asked once this replica was back: a companion still cut off learns from that question that it must
     // check itself before serving this replica again (see ReplicaService.onPurges).
     const toldBack = new Set<string>()
@@ -352,6 +358,7 @@ export class AbsenceGuard {
         if (back) toldBack.add(peer)
         reports.set(peer, res.members.slice(0, MAX_REPORTED_MEMBERS).filter(m => m.length > 0 && m.length <= MAX_MEMBER_ID_LENGTH))
         if (Number(res.lastPurgeAt) >= since) purger ??= peer
+        purgedUpTo = Math.max(purgedUpTo, Number(res.lastPurgeAt))
       } catch (err) {
         if (err instanceof MeshError && err.code === 'UNKNOWN_METHOD') {
           answered.add(peer)
@@ -418,8 +425,11 @@ export class AbsenceGuard {
     if (purger != null || mustRebuild) {
       if (purger != null) this.log.warn({ purgedBy: purger }, 'a member purged a record that died while this replica was away: dropping what it held from before, and rebuilding from its co-replicas')
       else this.log.warn('away again before a rebuild ended: dropping what it held from before, and rebuilding from its co-replicas')
-      await this.c.service.setAbsence({ phase: 'rebuilding', before, awayFrom: lastAlive, back: this.isBack(answered) }, this.c.clock.now())
-      await this.rebuild(before, signal, answered)
+      // Writes taken after every purge (on the minority side of a cut, say) are kept: only what a purged tombstone
+      // may have deleted must go. (A rebuild decided before, of which it is not known, keeps nothing.)
+      const keepAfter = mustRebuild ? (keptBefore == null ? undefined : Math.max(keptBefore, purgedUpTo)) : purgedUpTo
+      await this.c.service.setAbsence({ phase: 'rebuilding', before, awayFrom: lastAlive, back: this.isBack(answered), ...(keepAfter != null ? { keepAfter } : {}) }, this.c.clock.now())
+      await this.rebuild(before, signal, answered, keepAfter)
     } else {
       this.log.info('no member purged a record that died while this replica was away: keeping its data')
       await this.c.service.setAbsence(undefined)
@@ -427,9 +437,9 @@ export class AbsenceGuard {
     }
   }
 
-  private async rebuild (before: number, signal: AbortSignal, heard?: Set<string>): Promise<void> {
-    const forgotten = await this.c.service.forgetRecordsFromBefore(before, signal)
-    this.log.info({ forgotten }, 'dropped the records held from before the absence; rebuilding')
+  private async rebuild (before: number, signal: AbortSignal, heard?: Set<string>, keepAfter?: number): Promise<void> {
+    const forgotten = await this.c.service.forgetRecordsFromBefore(before, signal, keepAfter)
+    this.log.info({ forgotten, keptStampedAfter: keepAfter }, 'dropped the records held from before the absence that a purged delete may have deleted; rebuilding')
     // Reads stay refused until the rebuild has compared every segment with every co-replica (it then clears the state).
     this.c.antiEntropy.rebuild()
     this.settle(heard)

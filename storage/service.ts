@@ -51,6 +51,12 @@ export interface AbsenceState {
   back?: boolean
   /** The check ends in a rebuild whatever the members say: one was under way when the replica was away again. */
   rebuild?: boolean
+  /**
+   * A rebuild keeps the records stamped after this (clock ms): the latest moment a record the members purged had died.
+   * No purged tombstone can have deleted a write stamped later. Unset: it keeps none (a rebuild decided before this
+   * was known).
+   */
+  keepAfter?: number
 }
 
 export function dataKey (key: string, token = tokenOf(key)): string {
@@ -73,7 +79,7 @@ function decodeAbsence (raw: Uint8Array | undefined): AbsenceState | undefined {
   if (raw == null) return undefined
   try {
     const v = JSON.parse(new TextDecoder().decode(raw)) as Partial<AbsenceState>
-    if ((v.phase === 'checking' || v.phase === 'rebuilding') && Number.isFinite(v.before) && Number.isFinite(v.awayFrom)) return { phase: v.phase, before: v.before as number, awayFrom: v.awayFrom as number, back: v.back === true, rebuild: v.rebuild === true }
+    if ((v.phase === 'checking' || v.phase === 'rebuilding') && Number.isFinite(v.before) && Number.isFinite(v.awayFrom)) return { phase: v.phase, before: v.before as number, awayFrom: v.awayFrom as number, back: v.back === true, rebuild: v.rebuild === true, ...(Number.isFinite(v.keepAfter) ? { keepAfter: v.keepAfter } : {}) }
   } catch {}
   // Unreadable: the safe reading is that a check was under way since ever, with everything held from before it. Any
   // member's answer then counts as a purge (even "never", 0), so it always ends in a rebuild.
@@ -365,11 +371,11 @@ export class ReplicaService {
   }
 
   /**
-   * Deletes every record stored here before `before` (clock ms), unless a write has replaced it since: what a replica
-   * held before an absence in which the others may have purged the tombstones that deleted some of it (AbsenceGuard).
-   * Returns how many.
+   * Deletes every record stored here before `before` (clock ms), unless a write has replaced it since or it is stamped
+   * after `keepAfter`: what a replica held before an absence in which the others may have purged the tombstones that
+   * deleted some of it (AbsenceGuard). Returns how many.
    */
-  async forgetRecordsFromBefore (before: number, signal?: AbortSignal): Promise<number> {
+  async forgetRecordsFromBefore (before: number, signal?: AbortSignal, keepAfter?: number): Promise<number> {
     let forgotten = 0
     let group: KvRecord[] = []
     // A key with a write still committing is looked at again once it has: should that write fail, the old record stays.
@@ -383,6 +389,7 @@ export class ReplicaService {
     for await (const e of this.entries([FULL_RANGE])) {
       signal?.throwIfAborted()
       if (Number(e.stored.storedAt) >= before) continue
+      if (keepAfter != null && e.record.ts != null && Number(e.record.ts.wall) > keepAfter) continue
       group.push(e.record)
       if (group.length >= 256) await settle()
     }
