@@ -347,6 +347,8 @@ export class AbsenceGuard {
     let purger: string | undefined
     // The latest moment a record any member purged had died: a record stamped after it was deleted by none of them.
     let purgedUpTo = 0
+    // A member that cannot say: when another did purge, a rebuild keeps nothing (its purges may be later).
+    let unknownPurges = false
     // The members asked once this replica was back: a companion still cut off learns from that question that it must
     // check itself before serving this replica again (see ReplicaService.onPurges).
     const toldBack = new Set<string>()
@@ -363,6 +365,7 @@ export class AbsenceGuard {
         if (err instanceof MeshError && err.code === 'UNKNOWN_METHOD') {
           answered.add(peer)
           toldBack.add(peer)
+          unknownPurges = true
           this.log.warn({ peer }, 'member runs a version that cannot say what it purged; taken to have purged nothing')
         } else if (round % 10 === 9) {
           this.log.warn({ err, peer }, 'member has not said what it purged; waiting for it, or for the ring to drop it')
@@ -402,10 +405,8 @@ export class AbsenceGuard {
         signal.throwIfAborted()
         continue
       }
-      if (purger != null) {
-        if (ringHoldsAnswered) break
-        continue
-      }
+      // Every member is heard, and confirmed, even once one has said it purged: what the rebuild keeps is measured
+      // against the latest purge of them all.
       const waiting = [...wanted].filter(p => !answered.has(p))
       if (waiting.length > 0) {
         // Now and then the members that answered too, for their rings as they are now: one may have dropped a member
@@ -414,7 +415,7 @@ export class AbsenceGuard {
         signal.throwIfAborted()
         continue
       }
-      if (purger == null && !confirming) {
+      if (!confirming) {
         // Once more, every member: one that answered just before a purge it had already begun has recorded it since.
         confirming = true
         answered = new Set()
@@ -426,8 +427,14 @@ export class AbsenceGuard {
       if (purger != null) this.log.warn({ purgedBy: purger }, 'a member purged a record that died while this replica was away: dropping what it held from before, and rebuilding from its co-replicas')
       else this.log.warn('away again before a rebuild ended: dropping what it held from before, and rebuilding from its co-replicas')
       // Writes taken after every purge (on the minority side of a cut, say) are kept: only what a purged tombstone
-      // may have deleted must go. (A rebuild decided before, of which it is not known, keeps nothing.)
-      const keepAfter = mustRebuild ? (keptBefore == null ? undefined : Math.max(keptBefore, purgedUpTo)) : purgedUpTo
+      // may have deleted must go. (A rebuild decided before, of which it is not known, keeps nothing; nor does one
+      // decided with a member that cannot say what it purged.)
+      // Nor when a member the others report was not heard in the last round (waited out, dropped from this ring):
+      // its purges are not known.
+      const reported = new Set<string>([...this.c.membership.members(), ...[...reports.values()].flat()])
+      reported.delete(self)
+      const heardAll = [...reported].every(p => answered.has(p))
+      const keepAfter = !heardAll || unknownPurges || (mustRebuild && keptBefore == null) ? undefined : Math.max(keptBefore ?? 0, purgedUpTo)
       await this.c.service.setAbsence({ phase: 'rebuilding', before, awayFrom: lastAlive, back: this.isBack(answered), ...(keepAfter != null ? { keepAfter } : {}) }, this.c.clock.now())
       await this.rebuild(before, signal, answered, keepAfter)
     } else {

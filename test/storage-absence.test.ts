@@ -1,5 +1,6 @@
 import test, { type ExecutionContext } from 'ava'
 import { systemClock } from '../lib/clock.js'
+import { MeshError } from '../lib/errors.js'
 import { KeyNotFoundError, LocalMembership, type StorageInit, type ReplicaService } from '../storage/index.js'
 import { Cluster, fastInit, waitFor, text } from './storage-helpers.js'
 
@@ -322,9 +323,8 @@ test.serial('healed on one side first: the others reach a replica that still hol
   t.is(text((await n3.get('kept', { consistency: 'one', replica: 'node-3' })).value), 'x')
 })
 
-test.serial('a write a replica took on its side of a cut, after the others\' last purge, survives the rebuild its return decides', async t => {
-  const view = new LocalMembership(['node-1', 'node-2', 'node-3'])
-  const c = await Cluster.create(t, 3, init, {}, { 'node-3': view })
+/** node-3 cut off alone while `zombie` is deleted and purged by the others; then it takes `minority` at ONE. */
+async function cutWhileDeleted (c: Cluster, view: LocalMembership): Promise<number> {
   await c.node('node-1').put('zombie', 'old', { consistency: 'all' })
   await c.node('node-1').put('kept', 'x', { consistency: 'all' })
   const since = cut(c, ['node-3'], view)
@@ -333,20 +333,61 @@ test.serial('a write a replica took on its side of a cut, after the others\' las
   view.drop('node-2')
   await c.node('node-1').delete('zombie', { consistency: 'all' })
   await purgedOnOthers(c, 'zombie')
-  // Stamped after every purge: no purged delete can have deleted it. (Taken at ONE here; a minority of two replicas
-  // of a key meets its quorum the same way.)
-  const n3 = c.node('node-3')
-  await n3.put('minority', 'taken in the cut', { consistency: 'one' })
-  await outlastGrace(since)
+  await c.node('node-3').put('minority', 'taken in the cut', { consistency: 'one' })
+  return since
+}
+
+function healCut (c: Cluster, view: LocalMembership): void {
   mendCut(c, ['node-3'])
   c.membership.join('node-3')
   view.join('node-1')
   view.join('node-2')
+}
+
+test.serial('a write a replica took on its side of a cut, after the others\' last purge, survives the rebuild its return decides', async t => {
+  const view = new LocalMembership(['node-1', 'node-2', 'node-3'])
+  const c = await Cluster.create(t, 3, init, {}, { 'node-3': view })
+  // `minority` is stamped after every purge: no purged delete can have deleted it. (Taken at ONE here; a minority of
+  // two replicas of a key meets its quorum the same way.)
+  const since = await cutWhileDeleted(c, view)
+  const n3 = c.node('node-3')
+  await outlastGrace(since)
+  healCut(c, view)
   await settled(c, 'node-3')
   await staysDeleted(t, c, 'zombie', ['node-1', 'node-2', 'node-3'])
   t.is(text((await n3.service.getStored('minority'))?.record?.value ?? new Uint8Array()), 'taken in the cut')
   await waitFor(async () => await c.node('node-1').get('minority', { consistency: 'all' }).then(r => text(r.value) === 'taken in the cut', () => false), 'the write taken in the cut on every replica')
   t.is(text((await c.node('node-1').get('kept', { consistency: 'one', replica: 'node-3' })).value), 'x')
+})
+
+test.serial('a member that cannot say what it purged, beside one that purged, leaves the rebuild nothing to keep', async t => {
+  const view = new LocalMembership(['node-1', 'node-2', 'node-3'])
+  const c = await Cluster.create(t, 3, init, {}, { 'node-3': view })
+  const since = await cutWhileDeleted(c, view)
+  // Its purges may be later than node-1's, and the write taken in the cut may be one of the values they deleted.
+  c.network.unknownMethods.set('node-2', new Set(['purges']))
+  await outlastGrace(since)
+  healCut(c, view)
+  await settled(c, 'node-3')
+  await staysDeleted(t, c, 'zombie', ['node-1', 'node-2', 'node-3'])
+  t.is(await c.node('node-3').service.getStored('minority'), undefined)
+})
+
+test.serial('a member the others report, but that the check did not hear, leaves the rebuild nothing to keep', async t => {
+  const view = new LocalMembership(['node-1', 'node-2', 'node-3'])
+  const c = await Cluster.create(t, 3, init, {}, { 'node-3': view })
+  const since = await cutWhileDeleted(c, view)
+  // node-2 has since purged a record that died after the write node-3 took, which may be one it deleted.
+  await c.node('node-2').service.notePurging(Date.now() + 1)
+  await outlastGrace(since)
+  // Back in touch through node-1 alone: node-2, dropped from node-3's ring during the cut, is not asked.
+  mendCut(c, ['node-3'])
+  c.membership.join('node-3')
+  view.join('node-1')
+  await settled(c, 'node-3')
+  t.is(await c.node('node-3').service.getStored('minority'), undefined)
+  view.join('node-2')
+  await staysDeleted(t, c, 'zombie', ['node-1', 'node-2', 'node-3'])
 })
 
 test.serial('cut off with others, a replica serves them on; the first peer from beyond the cut quarantines it until it sees the ring', async t => {
@@ -766,14 +807,14 @@ test.serial('a replica cut off during its rebuild, and restarted soon after the 
   const view = new LocalMembership(['node-1', 'node-2', 'node-3'])
   const c = await Cluster.create(t, 3, init, {}, { 'node-3': view })
   const since = await missedDelete(c)
-  // node-2 answers node-3's check, and then takes no part in anti-entropy with it: the rebuild cannot end.
+  // node-2 answers node-3's check, and takes no part in anti-entropy with it: the rebuild cannot end.
   const s2 = c.node('node-2').service
-  const purges = s2.purges.bind(s2)
-  s2.purges = async (req, signal, caller) => {
-    const res = await purges(req, signal, caller)
-    if (caller === 'node-3') c.network.sever('node-2', 'node-3')
-    return res
-  }
+  let refusing = true
+  const refuse = (caller?: string): void => { if (refusing && caller === 'node-3') throw new MeshError('UNAVAILABLE', 'refused for the test') }
+  const [merkle, fetchRange, fetch] = [s2.merkle.bind(s2), s2.fetchRange.bind(s2), s2.fetch.bind(s2)]
+  s2.merkle = async (req, signal, caller) => { refuse(caller); return await merkle(req, signal, caller) }
+  s2.fetchRange = async (req, signal, caller) => { refuse(caller); return await fetchRange(req, signal, caller) }
+  s2.fetch = async (req, signal, caller) => { refuse(caller); return await fetch(req, signal, caller) }
   await comeBack(c, since)
   await waitFor(async () => (await c.node('node-3').stats()).rebuilding && !c.node('node-3').service.quarantined, 'the rebuild to begin')
   // A write taken during the rebuild, after its line.
@@ -787,7 +828,7 @@ test.serial('a replica cut off during its rebuild, and restarted soon after the 
   await outlastGrace(cutAt)
   // Stopped inside the cut; the cut heals; it starts again at once.
   await c.stopNode('node-3')
-  s2.purges = purges
+  refusing = false
   mendCut(c, ['node-3'])
   for (const b of ['node-1', 'node-2']) view.setAlive(b, true)
   c.membership.join('node-3')
