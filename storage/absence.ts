@@ -349,6 +349,9 @@ export class AbsenceGuard {
     let purgedUpTo = 0
     // A member that cannot say: when another did purge, a rebuild keeps nothing (its purges may be later).
     let unknownPurges = false
+    let purgerAt: number | undefined
+    // Every member named by this ring or by a member that answered was heard in the last round.
+    let heardAll = false
     // The members asked once this replica was back: a companion still cut off learns from that question that it must
     // check itself before serving this replica again (see ReplicaService.onPurges).
     const toldBack = new Set<string>()
@@ -359,7 +362,10 @@ export class AbsenceGuard {
         answered.add(peer)
         if (back) toldBack.add(peer)
         reports.set(peer, res.members.slice(0, MAX_REPORTED_MEMBERS).filter(m => m.length > 0 && m.length <= MAX_MEMBER_ID_LENGTH))
-        if (Number(res.lastPurgeAt) >= since) purger ??= peer
+        if (Number(res.lastPurgeAt) >= since) {
+          purger ??= peer
+          purgerAt ??= this.c.clock.now()
+        }
         purgedUpTo = Math.max(purgedUpTo, Number(res.lastPurgeAt))
       } catch (err) {
         if (err instanceof MeshError && err.code === 'UNKNOWN_METHOD') {
@@ -406,7 +412,9 @@ export class AbsenceGuard {
         continue
       }
       // Every member is heard, and confirmed, even once one has said it purged: what the rebuild keeps is measured
-      // against the latest purge of them all.
+      // against the latest purge of them all. But a rebuild that keeps nothing is safe as soon as one has: a member
+      // that does not answer (down, or unreachable while membership holds it alive) holds the decision only so long.
+      if (purgerAt != null && this.c.clock.now() - purgerAt > 2 * this.timeout && ringHoldsAnswered) break
       const waiting = [...wanted].filter(p => !answered.has(p))
       if (waiting.length > 0) {
         // Now and then the members that answered too, for their rings as they are now: one may have dropped a member
@@ -421,7 +429,15 @@ export class AbsenceGuard {
         answered = new Set()
         continue
       }
-      if (ringHoldsAnswered) break
+      if (ringHoldsAnswered) {
+        // Not only those still waited for: one this ring has dropped may be alive beyond it (back from a cut, this
+        // replica has not yet seen it again), and what it purged is not known. (The report of a member that did not
+        // answer this round, one dead since, say, does not count: its own name is in it.)
+        const named = new Set([...members, ...[...answered].flatMap(p => reports.get(p) ?? [])])
+        named.delete(self)
+        heardAll = [...named].every(p => answered.has(p))
+        break
+      }
     }
     if (purger != null || mustRebuild) {
       if (purger != null) this.log.warn({ purgedBy: purger }, 'a member purged a record that died while this replica was away: dropping what it held from before, and rebuilding from its co-replicas')
@@ -429,11 +445,7 @@ export class AbsenceGuard {
       // Writes taken after every purge (on the minority side of a cut, say) are kept: only what a purged tombstone
       // may have deleted must go. (A rebuild decided before, of which it is not known, keeps nothing; nor does one
       // decided with a member that cannot say what it purged.)
-      // Nor when a member the others report was not heard in the last round (waited out, dropped from this ring):
-      // its purges are not known.
-      const reported = new Set<string>([...this.c.membership.members(), ...[...reports.values()].flat()])
-      reported.delete(self)
-      const heardAll = [...reported].every(p => answered.has(p))
+      // Nor when a member was not heard (see heardAll): its purges are not known.
       const keepAfter = !heardAll || unknownPurges || (mustRebuild && keptBefore == null) ? undefined : Math.max(keptBefore ?? 0, purgedUpTo)
       await this.c.service.setAbsence({ phase: 'rebuilding', before, awayFrom: lastAlive, back: this.isBack(answered), ...(keepAfter != null ? { keepAfter } : {}) }, this.c.clock.now())
       await this.rebuild(before, signal, answered, keepAfter)

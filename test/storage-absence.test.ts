@@ -390,6 +390,20 @@ test.serial('a member the others report, but that the check did not hear, leaves
   await staysDeleted(t, c, 'zombie', ['node-1', 'node-2', 'node-3'])
 })
 
+test.serial('a member that never answers holds a check that has heard of a purge only for a while: the rebuild then keeps nothing', async t => {
+  const view = new LocalMembership(['node-1', 'node-2', 'node-3'])
+  const c = await Cluster.create(t, 3, init, {}, { 'node-3': view })
+  const since = await cutWhileDeleted(c, view)
+  // Alive to membership, but its answers never come (a stuck store, a one-way link).
+  const release = holdPurges(c.node('node-2').service)
+  t.teardown(release)
+  await outlastGrace(since)
+  healCut(c, view)
+  await settled(c, 'node-3')
+  await staysDeleted(t, c, 'zombie', ['node-1', 'node-3'])
+  t.is(await c.node('node-3').service.getStored('minority'), undefined)
+})
+
 test.serial('cut off with others, a replica serves them on; the first peer from beyond the cut quarantines it until it sees the ring', async t => {
   const ids = ['node-1', 'node-2', 'node-3', 'node-4', 'node-5']
   const minority = new LocalMembership(ids)
