@@ -352,6 +352,9 @@ export class AbsenceGuard {
     let purgerAt: number | undefined
     // Every member named by this ring or by a member that answered was heard in the last round.
     let heardAll = false
+    // Every member that answered, in any round (`answered` starts again for the confirming round).
+    const heardEver = new Set<string>()
+    let cutShort = false
     // The members asked once this replica was back: a companion still cut off learns from that question that it must
     // check itself before serving this replica again (see ReplicaService.onPurges).
     const toldBack = new Set<string>()
@@ -360,6 +363,7 @@ export class AbsenceGuard {
         const back = this.isBack(answered)
         const res = await this.c.transport.purges(peer, { back }, AbortSignal.any([signal, AbortSignal.timeout(this.timeout)]))
         answered.add(peer)
+        heardEver.add(peer)
         if (back) toldBack.add(peer)
         reports.set(peer, res.members.slice(0, MAX_REPORTED_MEMBERS).filter(m => m.length > 0 && m.length <= MAX_MEMBER_ID_LENGTH))
         if (Number(res.lastPurgeAt) >= since) {
@@ -370,6 +374,7 @@ export class AbsenceGuard {
       } catch (err) {
         if (err instanceof MeshError && err.code === 'UNKNOWN_METHOD') {
           answered.add(peer)
+          heardEver.add(peer)
           toldBack.add(peer)
           unknownPurges = true
           this.log.warn({ peer }, 'member runs a version that cannot say what it purged; taken to have purged nothing')
@@ -404,6 +409,13 @@ export class AbsenceGuard {
       // Decided once this replica's ring holds every member that answered (and has not dropped since), and not
       // before: a rebuild compares with the co-replicas of this ring, and serving resumes on it.
       const ringHoldsAnswered = [...answered].every(p => members.has(p) || !wanted.has(p))
+      // But a rebuild that keeps nothing is safe as soon as a member has said it purged: a member that does not answer
+      // (down, or unreachable while membership holds it alive) holds the decision only so long. (Measured against
+      // every member heard in any round: `answered` may have just started again for the confirming round.)
+      if (purgerAt != null && this.c.clock.now() - purgerAt > 2 * this.timeout && [...heardEver].every(p => members.has(p) || !wanted.has(p))) {
+        cutShort = true
+        break
+      }
       // Back by now, the members asked before it was are asked again, and so told.
       const untold = ringHoldsAnswered && this.isBack(answered) ? [...answered].filter(p => wanted.has(p) && !toldBack.has(p)) : []
       if (untold.length > 0) {
@@ -412,9 +424,7 @@ export class AbsenceGuard {
         continue
       }
       // Every member is heard, and confirmed, even once one has said it purged: what the rebuild keeps is measured
-      // against the latest purge of them all. But a rebuild that keeps nothing is safe as soon as one has: a member
-      // that does not answer (down, or unreachable while membership holds it alive) holds the decision only so long.
-      if (purgerAt != null && this.c.clock.now() - purgerAt > 2 * this.timeout && ringHoldsAnswered) break
+      // against the latest purge of them all.
       const waiting = [...wanted].filter(p => !answered.has(p))
       if (waiting.length > 0) {
         // Now and then the members that answered too, for their rings as they are now: one may have dropped a member
@@ -431,14 +441,17 @@ export class AbsenceGuard {
       }
       if (ringHoldsAnswered) {
         // Not only those still waited for: one this ring has dropped may be alive beyond it (back from a cut, this
-        // replica has not yet seen it again), and what it purged is not known. (The report of a member that did not
-        // answer this round, one dead since, say, does not count: its own name is in it.)
-        const named = new Set([...members, ...[...answered].flatMap(p => reports.get(p) ?? [])])
+        // replica has not yet seen it again), and what it purged is not known; nor is what a member that answered
+        // only before the confirming round purged since. (Only the reports of members that answered the last round
+        // name others: a dead member's ring is not waited for.)
+        const named = new Set([...members, ...heardEver, ...[...answered].flatMap(p => reports.get(p) ?? [])])
         named.delete(self)
         heardAll = [...named].every(p => answered.has(p))
         break
       }
     }
+    // Cut short (see above), the last round's answers may be few: what was heard in any round says whether it is back.
+    const heard = cutShort ? new Set([...answered, ...heardEver]) : answered
     if (purger != null || mustRebuild) {
       if (purger != null) this.log.warn({ purgedBy: purger }, 'a member purged a record that died while this replica was away: dropping what it held from before, and rebuilding from its co-replicas')
       else this.log.warn('away again before a rebuild ended: dropping what it held from before, and rebuilding from its co-replicas')
@@ -447,12 +460,12 @@ export class AbsenceGuard {
       // decided with a member that cannot say what it purged.)
       // Nor when a member was not heard (see heardAll): its purges are not known.
       const keepAfter = !heardAll || unknownPurges || (mustRebuild && keptBefore == null) ? undefined : Math.max(keptBefore ?? 0, purgedUpTo)
-      await this.c.service.setAbsence({ phase: 'rebuilding', before, awayFrom: lastAlive, back: this.isBack(answered), ...(keepAfter != null ? { keepAfter } : {}) }, this.c.clock.now())
-      await this.rebuild(before, signal, answered, keepAfter)
+      await this.c.service.setAbsence({ phase: 'rebuilding', before, awayFrom: lastAlive, back: this.isBack(heard), ...(keepAfter != null ? { keepAfter } : {}) }, this.c.clock.now())
+      await this.rebuild(before, signal, heard, keepAfter)
     } else {
       this.log.info('no member purged a record that died while this replica was away: keeping its data')
       await this.c.service.setAbsence(undefined)
-      this.settle(answered)
+      this.settle(heard)
     }
   }
 
