@@ -360,7 +360,7 @@ export class AbsenceGuard {
     const toldBack = new Set<string>()
     const ask = async (peer: string, round: number): Promise<void> => {
       try {
-        const back = this.isBack(answered)
+        const back = this.isBack(new Set([...answered, ...heardEver]))
         const res = await this.c.transport.purges(peer, { back }, AbortSignal.any([signal, AbortSignal.timeout(this.timeout)]))
         answered.add(peer)
         heardEver.add(peer)
@@ -413,6 +413,11 @@ export class AbsenceGuard {
       // (down, or unreachable while membership holds it alive) holds the decision only so long. (Measured against
       // every member heard in any round: `answered` may have just started again for the confirming round.)
       if (purgerAt != null && this.c.clock.now() - purgerAt > 2 * this.timeout && [...heardEver].every(p => members.has(p) || !wanted.has(p))) {
+        // Told first, once, that this replica is back: a companion asked before, and still cut off, must not go on
+        // serving it unchecked data during its rebuild.
+        const untold = this.isBack(heardEver) ? [...heardEver].filter(p => wanted.has(p) && !toldBack.has(p)) : []
+        await Promise.all(untold.map(async peer => { await ask(peer, round) }))
+        signal.throwIfAborted()
         cutShort = true
         break
       }

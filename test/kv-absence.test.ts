@@ -23,7 +23,7 @@ async function killedPastPurge (t: ExecutionContext, losePeersFile: boolean): Pr
 
   await net.kill(2, 'SIGKILL')
   // As if killed before it first saved its ring members: the daemon's hint that its storage may have been wiped.
-  if (losePeersFile) await rm(join(net.nodes[2].dataDir, 'storage', 'peers.json'))
+  if (losePeersFile) await rm(join(net.nodes[2].dataDir, 'storage', 'peers.json'), { force: true })
   const gone = net.nodes[2].peerId
   await kv.delete('zombie', { consistency: 'quorum' })
   await waitFor('node 2 out of the ring of nodes 0 and 1', async () => (await Promise.all([0, 1].map(stats))).every(s => !s.ring.includes(gone)), 120_000, 500)
