@@ -292,18 +292,27 @@ async function rounds (c: Cluster, id: string, n = 20): Promise<void> {
   await waitFor(() => c.node(id).antiEntropy.stats().rounds > start + n, `${n} anti-entropy rounds on ${id}`)
 }
 
-test.serial('healed on one side first: the others reach a replica that still holds them dead, and get nothing from it until it is checked', async t => {
-  const view = new LocalMembership(['node-1', 'node-2', 'node-3'])
-  const c = await Cluster.create(t, 3, init, {}, { 'node-3': view })
+/**
+ * node-3 cut off alone while `zombie` is deleted and purged by the others (each side's ring drops the other); then, if
+ * `minorityWrite`, it takes `minority` at ONE. Returns when the cut began.
+ */
+async function cutWhileDeleted (c: Cluster, view: LocalMembership, minorityWrite = true): Promise<number> {
   await c.node('node-1').put('zombie', 'old', { consistency: 'all' })
   await c.node('node-1').put('kept', 'x', { consistency: 'all' })
   const since = cut(c, ['node-3'], view)
-  // Each side's ring drops the other past its grace; the others delete the key and purge its tombstone meanwhile.
   c.membership.drop('node-3')
   view.drop('node-1')
   view.drop('node-2')
   await c.node('node-1').delete('zombie', { consistency: 'all' })
   await purgedOnOthers(c, 'zombie')
+  if (minorityWrite) await c.node('node-3').put('minority', 'taken in the cut', { consistency: 'one' })
+  return since
+}
+
+test.serial('healed on one side first: the others reach a replica that still holds them dead, and get nothing from it until it is checked', async t => {
+  const view = new LocalMembership(['node-1', 'node-2', 'node-3'])
+  const c = await Cluster.create(t, 3, init, {}, { 'node-3': view })
+  const since = await cutWhileDeleted(c, view, false)
   await outlastGrace(since)
   // The others see node-3 again first, and their anti-entropy asks it for its data; it still holds them dead.
   mendCut(c, ['node-3'])
@@ -322,20 +331,6 @@ test.serial('healed on one side first: the others reach a replica that still hol
   await t.throwsAsync(c.node('node-1').get('zombie', { consistency: 'all' }), { instanceOf: KeyNotFoundError })
   t.is(text((await n3.get('kept', { consistency: 'one', replica: 'node-3' })).value), 'x')
 })
-
-/** node-3 cut off alone while `zombie` is deleted and purged by the others; then it takes `minority` at ONE. */
-async function cutWhileDeleted (c: Cluster, view: LocalMembership): Promise<number> {
-  await c.node('node-1').put('zombie', 'old', { consistency: 'all' })
-  await c.node('node-1').put('kept', 'x', { consistency: 'all' })
-  const since = cut(c, ['node-3'], view)
-  c.membership.drop('node-3')
-  view.drop('node-1')
-  view.drop('node-2')
-  await c.node('node-1').delete('zombie', { consistency: 'all' })
-  await purgedOnOthers(c, 'zombie')
-  await c.node('node-3').put('minority', 'taken in the cut', { consistency: 'one' })
-  return since
-}
 
 function healCut (c: Cluster, view: LocalMembership): void {
   mendCut(c, ['node-3'])
