@@ -4,7 +4,8 @@ import { DataDirLockedError } from '../lib/errors.js'
 
 export const lockFile = 'mesh.pid'
 
-function isRunning (pid: number): boolean {
+/** A process with this pid exists (one of another user's counts). */
+export function isRunning (pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { hour } from '../lib/units.js'
+import { isRunning } from '../node/lock.js'
 
 /** Below the range, ports no service of a developer's machine is likely to hold. */
 const LOWEST = 10_000
@@ -98,17 +99,15 @@ async function lock (port: number, retry = true): Promise<boolean> {
 
 /** Left by a process that has exited (killed before its exit hook ran), or very old. */
 async function stale (port: number): Promise<boolean> {
-  try {
-    const [text, info] = await Promise.all([readFile(lockPath(port), 'utf8'), stat(lockPath(port))])
-    if (Date.now() - info.mtimeMs > STALE_AFTER) return true
-    const pid = Number(text)
-    // Being written this moment by its owner: not stale.
-    if (!Number.isInteger(pid) || pid <= 0) return false
-    process.kill(pid, 0)
-    return false
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH'
-  }
+  const found = await Promise.all([readFile(lockPath(port), 'utf8'), stat(lockPath(port))]).catch(() => undefined)
+  // Given back meanwhile: not a reservation to take over.
+  if (found == null) return false
+  const [text, info] = found
+  if (Date.now() - info.mtimeMs > STALE_AFTER) return true
+  const pid = Number(text)
+  // Being written this moment by its owner: not stale.
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  return !isRunning(pid)
 }
 
 async function listenable (port: number): Promise<boolean> {
