@@ -34,6 +34,8 @@ export class KvClient {
   private static path (key: string, q: Record<string, string | number | undefined>): string {
     // `/v1/kv/` is the scan route: an empty key would be answered as a wrong method on it.
     if (key === '') throw new BadRequestError('the key is empty')
+    // URLs resolve a path segment of `.` or `..` (escaped or not) away, so the request would name another route.
+    if (key === '.' || key === '..') throw new BadRequestError(`the key ${key} cannot be named in the HTTP API's path; choose another key`)
     const enc = key.split('/').map(encodeURIComponent).join('%2F')
     const qs = new URLSearchParams()
     for (const [k, v] of Object.entries(q)) if (v !== undefined) qs.set(k, String(v))

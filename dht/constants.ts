@@ -22,8 +22,13 @@ export const ALPHA = 3
 export const RECORD_TTL = 1 * hour
 /** How often a node re-provides what it advertises: well before RECORD_TTL runs out. */
 export const REPROVIDE_INTERVAL = 20 * minute
-/** How long a withdraw notice (tombstone) is honoured without a newer advertise notice: the record TTL. */
-export const TOMBSTONE_TTL = RECORD_TTL
+/**
+ * How long a withdraw notice (tombstone) is honoured without a newer advertise notice: as long as a copy of the record
+ * written just after the withdrawal can still be served. kad-dht deletes an expired record only in its reprovider's
+ * pass, once per REPROVIDE_INTERVAL, so a record lives up to RECORD_TTL plus that; and a delivery already under way
+ * when the node withdrew ends, with its retries, within a minute.
+ */
+export const TOMBSTONE_TTL = RECORD_TTL + REPROVIDE_INTERVAL + 1 * minute
 /** Added to TOMBSTONE_TTL when a provider decides whether its old withdrawal may still hide it: receivers start the clock later. */
 export const TOMBSTONE_CLOCK_MARGIN = 1 * minute
 

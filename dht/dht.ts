@@ -67,7 +67,7 @@ export interface MeshDhtInit {
   provideTimeout?: number
   /** How often advertised names are re-provided. @default `REPROVIDE_INTERVAL` (20 min) */
   reprovideInterval?: number
-  /** How long a withdraw notice hides a provider without a newer advertise notice. @default `TOMBSTONE_TTL` (1 h) */
+  /** How long a withdraw notice hides a provider without a newer advertise notice. @default `TOMBSTONE_TTL` (81 min) */
   tombstoneTtl?: number
   /** Closest members a lookup asks at once. @default `FIND_FANOUT` (3) */
   findFanout?: number
@@ -218,6 +218,12 @@ export class MeshDht {
   private readonly kadIds = new Map<string, { id: PeerId, kid: Buffer }>()
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => { this.pushRecordsTo(evt.detail) }
   /**
+   * Key → the tail of its provides and withdrawals, run one at a time in the order they were asked for. Run together,
+   * a reprovide round reached a name withdrawn meanwhile and advertised it again with a newer notice, and a withdrawal
+   * racing an advert took the later sequence number though the advert was the final state.
+   */
+  private readonly keyOps = new Map<string, Promise<void>>()
+  /**
    * What gossipsub does with a notice after this node has looked at it. An applied one travels on. So does a
    * well-formed one from a sender this node does not count as a member: this node's view may lag (a joiner not yet
    * known here) and others may know it; its size and age are checked already, and gossipsub drops duplicates. A
@@ -253,11 +259,14 @@ export class MeshDht {
     const m = this.init.membership
     if (m != null) {
       const seed = ({ member }: { member: { peerId: string, addrs: string[] } }): void => { void this.seed(member) }
+      // A member's new addresses or metadata (a busy node's load, once a second) change nothing it stores: only its
+      // routing entry is refreshed. A member that restarted reconnects, and `peer:connect` sends it its records.
+      const readdress = ({ member }: { member: { peerId: string, addrs: string[] } }): void => { void this.seed(member, false) }
       const drop = ({ member }: { member: { peerId: string } }): void => { void this.unseed(member.peerId) }
       // A member that was away (frozen, partitioned, restarting) missed the withdraw notices sent meanwhile, and would go
       // on answering finds from its stored records with the withdrawn providers until those expired (up to 80 min).
       const back = (): void => { this.renoticeSoon() }
-      this.unsubscribe.push(m.events.on('join', seed), m.events.on('alive', seed), m.events.on('update', seed), m.events.on('dead', drop), m.events.on('left', drop),
+      this.unsubscribe.push(m.events.on('join', seed), m.events.on('alive', seed), m.events.on('update', readdress), m.events.on('dead', drop), m.events.on('left', drop),
         m.events.on('join', back), m.events.on('alive', back))
       for (const member of m.aliveMembers()) void this.seed(member)
     }
@@ -291,7 +300,7 @@ export class MeshDht {
 
   // ---------------------------------------------------------------- seeding from membership
 
-  private async seed (member: { peerId: string, addrs: string[] }): Promise<void> {
+  private async seed (member: { peerId: string, addrs: string[] }, push = true): Promise<void> {
     if (member.peerId === this.peerId || !this.running) return
     try {
       const id = peerIdFromString(member.peerId)
@@ -299,7 +308,7 @@ export class MeshDht {
       if (multiaddrs.length > 0) await this.libp2p.peerStore.merge(id, { multiaddrs })
       await this.internals.routingTable.add(id, { signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(C.SEED_TIMEOUT)]) })
       this.metrics?.routingTable.set(this.routingTableSize)
-      this.pushRecordsTo(id)
+      if (push) this.pushRecordsTo(id)
     } catch (err) {
       this.log.debug({ err, peer: member.peerId }, 'could not add member to the routing table')
     }
@@ -424,6 +433,20 @@ export class MeshDht {
    * closest.
    */
   async provide (key: CID, options: { signal?: AbortSignal } = {}): Promise<ProvideResult> {
+    return await this.inKeyOrder(key, async () => await this.provideNow(key, options))
+  }
+
+  /** Runs `fn` after every provide and withdrawal of `key` asked for before it has ended. */
+  private async inKeyOrder<T> (key: CID, fn: () => Promise<T>): Promise<T> {
+    const k = key.toString()
+    const run = (this.keyOps.get(k) ?? Promise.resolve()).then(fn)
+    const tail = run.then(() => {}, () => {})
+    this.keyOps.set(k, tail)
+    void tail.then(() => { if (this.keyOps.get(k) === tail) this.keyOps.delete(k) })
+    return await run
+  }
+
+  private async provideNow (key: CID, options: { signal?: AbortSignal }): Promise<ProvideResult> {
     const started = performance.now()
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.init.provideTimeout ?? C.PROVIDE_TIMEOUT), ...(options.signal != null ? [options.signal] : [])])
     this.provided.add(key.toString())
@@ -642,6 +665,10 @@ export class MeshDht {
 
   /** Stops providing `key`: drops the local record and sends a withdraw notice (see the withdrawal rule). */
   async unprovide (key: CID): Promise<void> {
+    await this.inKeyOrder(key, async () => { await this.unprovideNow(key) })
+  }
+
+  private async unprovideNow (key: CID): Promise<void> {
     this.provided.delete(key.toString())
     this.withdrawnAt.set(key.toString(), Date.now())
     await this.kad.cancelReprovide(key).catch(() => {})
@@ -824,7 +851,10 @@ export class MeshDht {
       }
       if (!this.running) return
       const key = CID.parse(a.key)
-      await this.provide(key).catch((err: unknown) => { this.log.warn({ err, name: a.name, why }, 'reprovide failed') })
+      // Only while this very advert stands: a name withdrawn (or advertised anew) since the round began is not touched.
+      await this.inKeyOrder(key, async () => {
+        if (this.adverts.get(a.name) === a && this.running) await this.provideNow(key, {})
+      }).catch((err: unknown) => { this.log.warn({ err, name: a.name, why }, 'reprovide failed') })
     }
   }
 
@@ -838,8 +868,14 @@ export class MeshDht {
     // Also that of the writes before durable ones ("<file>.<pid>.tmp").
     await removeStaleTemps(dirname(path), { only: basename(path), legacy: name => name.startsWith(`${basename(path)}.`) && name.endsWith('.tmp') })
     try {
-      const data = JSON.parse(await readFile(path, 'utf8')) as { adverts?: Advert[], withdrawn?: Record<string, number> }
+      const data = JSON.parse(await readFile(path, 'utf8')) as { adverts?: Advert[], withdrawn?: Record<string, number>, withdrawnSeq?: Record<string, number> }
       for (const [key, at] of Object.entries(data.withdrawn ?? {})) if (typeof at === 'number') this.withdrawnAt.set(key, at)
+      // The notices as they were sent, so that members coming back after this restart still get them (renoticeSoon).
+      for (const [key, seq] of Object.entries(data.withdrawnSeq ?? {})) {
+        if (!Number.isSafeInteger(seq) || seq <= 0 || !this.withdrawnAt.has(key)) continue
+        this.withdrawSeqs.set(key, seq)
+        this.lastSeq = Math.max(this.lastSeq, seq)
+      }
       for (const a of data.adverts ?? []) {
         try { validateResourceName(a.name) } catch { continue }
         this.adverts.set(a.name, { ...a, key: (await resourceKey(a.name)).toString() })
@@ -865,7 +901,8 @@ export class MeshDht {
       const ttl = this.tombstoneHorizon
       for (const [key, at] of this.withdrawnAt) if (Date.now() - at >= ttl) { this.withdrawnAt.delete(key); this.withdrawSeqs.delete(key) }
       const withdrawn = Object.fromEntries(this.withdrawnAt)
-      await writeFileDurable(path, JSON.stringify({ version: 1, adverts: this.advertised(), withdrawn }) + '\n')
+      const withdrawnSeq = Object.fromEntries([...this.withdrawSeqs].filter(([key]) => this.withdrawnAt.has(key)))
+      await writeFileDurable(path, JSON.stringify({ version: 1, adverts: this.advertised(), withdrawn, withdrawnSeq }) + '\n')
     }
     const next = this.saving.then(write, write)
     this.nextSave = next

@@ -49,7 +49,9 @@
  *   own lookups. A later advertise notice with a higher sequence number clears the tombstone; a provide sends one when
  *   the node withdrew the key within a tombstone's lifetime (only then can one exist; other provides send none). So a
  *   withdrawn provider disappears from every lookup as soon as the notice arrives (well under a second), and at the
- *   latest when the records expire (`RECORD_TTL`, 1 h), which is also how long a tombstone lasts.
+ *   latest when the records expire (`RECORD_TTL`, 1 h, deleted in kad-dht's next cleanup pass, up to 20 min later). A
+ *   tombstone lasts as long as such a record can still be served (`TOMBSTONE_TTL`, 81 min). Provides and withdrawals
+ *   of one key run one at a time, in the order asked, so a reprovide round never advertises a name withdrawn during it.
  * - **Death or leave**: lookups return only providers that this node's membership holds `alive` or `suspect`. A
  *   provider declared `dead` or `left` (or unknown to membership) is dropped from results on the membership event,
  *   without waiting for its records to expire; it is also removed from the routing table. When it comes back (join,

@@ -129,6 +129,16 @@ export type ProbeOutcome = 'ack' | 'indirect-ack' | 'fail'
 const MAX_INCARNATION = 2 ** 31
 
 /** A claim about a member, preceded by the member's signed alive it is about, when we hold one. */
+/**
+ * The update with a signature of its own. Decoded bytes are views into the received frame (noise decrypts in place
+ * into the socket's chunk), and a member's record holds its updates for as long as the member is known: each kept a
+ * chunk of up to 64 KiB alive.
+ */
+function kept (u: Update): Update {
+  const sig = u.signature
+  return sig.byteLength === sig.buffer.byteLength ? u : { ...u, signature: sig.slice() }
+}
+
 function withAlive (rec: MemberRecord): Update[] {
   return rec.alive !== undefined && rec.alive !== rec.last ? [rec.alive, rec.last] : [rec.last]
 }
@@ -548,10 +558,15 @@ export class Membership {
     }
     const relaySeq = this.nextSeq()
     const timeout = this.cfg.probeTimeout * C.NACK_TIMEOUT_FRACTION
-    const timer = this.clock.setTimeout(() => {
-      if (this.relays.delete(relaySeq)) this.reply(from, { ...emptyMessage(MessageType.NACK), seq: msg.seq })
+    const relay: Relay = { requester: from, seq: msg.seq, timer: undefined as unknown as TimerHandle }
+    relay.timer = this.clock.setTimeout(() => {
+      if (this.relays.get(relaySeq) !== relay) return
+      this.reply(from, { ...emptyMessage(MessageType.NACK), seq: msg.seq })
+      // A late ack still counts while the requester's probe waits out its period (it ends no sooner for the nack), so
+      // it is passed on until then.
+      relay.timer = this.clock.setTimeout(() => { if (this.relays.get(relaySeq) === relay) this.relays.delete(relaySeq) }, this.cfg.probeInterval)
     }, timeout)
-    this.relays.set(relaySeq, { requester: from, seq: msg.seq, timer })
+    this.relays.set(relaySeq, relay)
     const to: PeerAddress = { peerId: msg.target, addrs: known !== undefined && known.addrs.length > 0 ? known.addrs : msg.targetAddrs }
     this.sendPing(to, relaySeq, known)
   }
@@ -585,7 +600,10 @@ export class Membership {
    * Merges a push-pull table. A remote `dead` is taken only as `suspect` (as memberlist does): after a
    * partition each side holds the other dead, and taking that at face value would kill live members
    * that simply had not heard of the partition; as a suspicion, the member gets to refute.
-   * Members we have never heard of that the remote holds dead or left are recorded quietly.
+   * Members we have never heard of that the remote holds dead or left are not recorded, as memberlist does: every
+   * node reaps them on its own clock, and a record taken from a node that has not reaped yet came back with its time
+   * of death reset to now, so a member dead for good circulated for ever and looked freshly dead (storage puts a member
+   * dead for less than its grace back in its ring).
    */
   private merge (from: string, states: Update[]): void {
     const groups = new Map<string, { alive?: Update, other?: Update }>()
@@ -599,11 +617,7 @@ export class Membership {
       else g.other = u
     }
     for (const [member, g] of groups) {
-      if (member !== this.peerId && !this.table.has(member) && g.alive !== undefined &&
-          (g.other?.kind === Kind.DEAD || g.other?.kind === Kind.LEFT)) {
-        this.recordQuietly(g.alive, g.other)
-        continue
-      }
+      if (member !== this.peerId && !this.table.has(member) && (g.other?.kind === Kind.DEAD || g.other?.kind === Kind.LEFT)) continue
       if (g.alive !== undefined) this.apply(g.alive, from)
       if (g.other !== undefined) {
         const u = g.other.kind === Kind.DEAD
@@ -612,26 +626,6 @@ export class Membership {
         this.apply(u, from)
       }
     }
-  }
-
-  private recordQuietly (alive: Update, other: Update): void {
-    // A dead is unsigned: only about the incarnation the member signed, as in apply(). Above it, one forged entry
-    // would make the member's every later alive look old to this node.
-    if (other.kind === Kind.DEAD ? other.incarnation !== alive.incarnation : alive.incarnation > other.incarnation) return
-    if (!this.validAlive(alive)) return
-    if (other.kind === Kind.LEFT && !this.verify(other)) return
-    const rec: MemberRecord = {
-      peerId: alive.member,
-      addrs: alive.addrs,
-      state: kindToState(other.kind),
-      incarnation: other.incarnation,
-      meta: metaFromWire(alive.meta),
-      stateSince: this.clock.now(),
-      alive,
-      last: other
-    }
-    this.table.set(rec.peerId, rec)
-    this.track(rec)
   }
 
   /** Applies one update under SWIM's rules; returns whether it changed anything. */
@@ -644,6 +638,7 @@ export class Membership {
     if (u.kind === Kind.ALIVE) {
       if (rec !== undefined && u.incarnation <= rec.incarnation) return false
       if (!this.validAlive(u)) return false
+      u = kept(u)
       const meta = metaFromWire(u.meta)
       if (rec === undefined) {
         const fresh: MemberRecord = {
@@ -676,6 +671,8 @@ export class Membership {
         this.events.emit('join', { member: this.info(rec), previous })
       } else if (previous === 'suspect') {
         this.events.emit('alive', { member: this.info(rec), previous })
+        // Its new addresses or metadata (a load published while it was suspected) are news of their own.
+        if (changed) this.events.emit('update', { member: this.info(rec), previous: 'alive' })
       } else if (changed) {
         this.events.emit('update', { member: this.info(rec), previous })
       }
@@ -695,6 +692,7 @@ export class Membership {
     }
     if (u.incarnation === rec.incarnation && stateRank(state) <= stateRank(rec.state)) return false
     if (u.kind === Kind.LEFT && !this.verify(u)) return false
+    u = kept(u)
 
     const previous = rec.state
     rec.incarnation = u.incarnation

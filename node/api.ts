@@ -36,6 +36,11 @@ export interface Route {
   access?: Access | 'public'
   /** @default 1 MiB */
   maxBody?: number
+  /**
+   * The body is streamed in for as long as it takes (a file's upload): once the route runs, an authorised client, the
+   * deadline for the whole request (`requestTimeout`) no longer applies, only the socket's own errors. @default false
+   */
+  streamsBody?: boolean
 }
 
 export interface ApiTokens {
@@ -55,6 +60,10 @@ export interface ApiServerInit {
   maxConnections?: number
   /** How long an idle keep-alive connection stays open (ms). @default `apiKeepAliveTimeout` (2 minutes) */
   keepAliveTimeout?: number
+  /** How long a whole request may take to arrive, but for `streamsBody` routes (ms). @default `apiRequestTimeout` (5 minutes) */
+  requestTimeout?: number
+  /** How often Node looks for requests past their deadlines (ms). @default `apiConnectionsCheckInterval` (5 s) */
+  connectionsCheckingInterval?: number
 }
 
 interface CompiledRoute extends Route {
@@ -84,6 +93,8 @@ export class ApiServer {
   private server?: Server
   private readonly log: Logger
   private readonly sockets = new Set<import('node:net').Socket>()
+  /** Connections carrying a `streamsBody` request now. */
+  private readonly streaming = new WeakSet<Socket>()
   onRequest?: (method: string, route: string, status: number) => void
 
   private readonly requests?: Counter<'method' | 'route' | 'status'>
@@ -127,6 +138,8 @@ export class ApiServer {
    */
   private readonly onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => {
     const reason = err.code ?? 'unknown'
+    // An upload still streaming in past the request deadline: left to go on (Node asks once per request).
+    if (reason === 'ERR_HTTP_REQUEST_TIMEOUT' && this.streaming.has(socket)) return
     // A client that went away is not a malformed request.
     if (reason !== 'ECONNRESET') this.malformed?.inc({ reason })
     // As Node's own handler: once a response on this connection has begun, another status line cannot follow it, and
@@ -197,9 +210,10 @@ export class ApiServer {
   }
 
   async start (): Promise<void> {
-    const server = createServer({ connectionsCheckingInterval: C.apiConnectionsCheckInterval }, (req, res) => { void this.dispatch(req, res) })
-    server.requestTimeout = C.apiRequestTimeout
-    server.headersTimeout = C.apiHeadersTimeout
+    const server = createServer({ connectionsCheckingInterval: this.init.connectionsCheckingInterval ?? C.apiConnectionsCheckInterval }, (req, res) => { void this.dispatch(req, res) })
+    server.requestTimeout = this.init.requestTimeout ?? C.apiRequestTimeout
+    // Node applies the request deadline only when it is longer than the headers' one.
+    server.headersTimeout = server.requestTimeout > 0 ? Math.min(C.apiHeadersTimeout, server.requestTimeout / 2) : C.apiHeadersTimeout
     const maxConnections = this.init.maxConnections ?? C.apiMaxConnections
     const keepAlive = this.init.keepAliveTimeout ?? C.apiKeepAliveTimeout
     const crowded = Math.floor(maxConnections * C.apiCrowdedShare)
@@ -287,7 +301,16 @@ export class ApiServer {
   }
 
   private async dispatch (req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost')
+    // A target that URL cannot parse (`//[`, a port past 65535) is answered like any bad request. Thrown out here, it went
+    // unanswered and held its connection open: 2,048 of them took every connection the API allows.
+    let url: URL
+    let badTarget = false
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost')
+    } catch {
+      url = new URL('http://localhost/')
+      badTarget = true
+    }
     const method = req.method ?? 'GET'
     const aborter = new AbortController()
     // Only a response closed before it finished means the client left; building an error (and its stack) for every
@@ -295,6 +318,7 @@ export class ApiServer {
     res.on('close', () => { if (!res.writableFinished) aborter.abort(new MeshError('ABORTED', 'client went away')) })
     let routeName = 'unmatched'
     try {
+      if (badTarget) throw new MeshError('BAD_REQUEST', 'the request target is not a valid URL')
       let m: ReturnType<ApiServer['match']>
       try {
         m = this.match(method, url.pathname)
@@ -312,6 +336,11 @@ export class ApiServer {
       const rawQuery = (req.url ?? '').split('?', 2)[1] ?? ''
       if (/[%\u0080-\u00ff]/.test(rawQuery) && !isUtf8Query(rawQuery)) throw new MeshError('BAD_REQUEST', 'the query string is not UTF-8')
       this.authorise(req, route.access ?? (route.method === 'GET' ? 'read' : 'write'))
+      if (route.streamsBody === true) {
+        const socket = req.socket
+        this.streaming.add(socket)
+        res.once('close', () => { this.streaming.delete(socket) })
+      }
       const maxBody = route.maxBody ?? C.apiMaxBody
       const declared = Number(req.headers['content-length'] ?? 0)
       if (declared > maxBody) throw new PayloadTooLargeError(`request body of ${declared} bytes exceeds the limit of ${maxBody}`)

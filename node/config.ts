@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { InvalidConfigError } from '../lib/errors.js'
@@ -11,9 +12,16 @@ const multiaddrString = z.string().refine((s) => {
   try { multiaddr(s); return s.startsWith('/') } catch { return false }
 }, { message: 'not a valid multiaddr' })
 
+// The peer id is parsed here, not only when the node dials: a bad one let the daemon start fully and then exit 70
+// (INTERNAL, "Incorrect length"), which a supervisor restarts for ever.
 const bootstrapAddr = multiaddrString.refine((s) => {
-  try { return multiaddr(s).getComponents().some(c => c.name === 'p2p') } catch { return false }
-}, { message: 'a bootstrap address must end in /p2p/<peerId>' })
+  try {
+    const id = multiaddr(s).getComponents().find(c => c.name === 'p2p')?.value
+    if (id == null) return false
+    peerIdFromString(id)
+    return true
+  } catch { return false }
+}, { message: 'a bootstrap address must end in /p2p/<peerId>, with a valid peer id' })
 
 export const hostPort = z.string().refine((s) => parseHostPort(s) != null, { message: 'expected HOST:PORT with a port from 0 to 65535' })
 

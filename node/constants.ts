@@ -37,6 +37,14 @@ export const bootstrapDialTimeout = 5 * second
 
 /** How long a graceful stop may take before the daemon exits anyway. */
 export const gracefulStopTimeout = 20 * second
+/**
+ * The shares of that stop the subsystems that wait on others take, one after another: tasks (its running tasks
+ * killed and their records written back), then storage's handoff, then membership's leave (LEAVE_TIMEOUT, 2 s).
+ * They add up to less than gracefulStopTimeout, so that a slow mesh still gets the leave, and LevelDB its close:
+ * with 15 s and 8 s the daemon was forced out mid-stop and the others saw it die instead of leave.
+ */
+export const tasksStopTimeout = 8 * second
+export const handoffTimeout = 7 * second
 /** How often a node started by a testnet (MESH_PARENT_PID) checks that its parent still runs. */
 export const parentCheckInterval = 1 * second
 

@@ -130,8 +130,10 @@ export async function createNodeFiles (node: MeshNode): Promise<Subsystem | unde
       api.route({
         method: 'POST',
         path: '/v1/files',
-        // The body is streamed into chunks, never buffered, so there is no size limit to enforce here.
+        // The body is streamed into chunks, never buffered, so there is no size limit to enforce here, nor a deadline
+        // for all of it to arrive: a large file on a slow link takes what it takes.
         maxBody: Number.MAX_SAFE_INTEGER,
+        streamsBody: true,
         handler: async ({ req, query, signal }) => {
           const replicas = intParam(query, 'replicas')
           const chunkSize = intParam(query, 'chunkSize')

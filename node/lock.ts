@@ -1,4 +1,5 @@
-import { open, readFile, rm, mkdir, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { link, open, readdir, readFile, rename, rm, mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DataDirLockedError } from '../lib/errors.js'
 
@@ -61,6 +62,58 @@ async function ownerRuns (pid: number, ownerPath: string): Promise<boolean> {
 /** Beside the lock: the owner's pid, boot id and start tick, so that a reused pid is told apart exactly. */
 export const ownerFile = 'mesh.pid.owner'
 
+/** How long a lock file with no pid in it yet counts as being written by a process taking it. */
+const FRESH_LOCK = 10_000
+
+/**
+ * Creates the lock file with this process's pid already in it, or returns false if a lock exists. The pid is written to
+ * a file of its own and hard-linked into place: a lock created empty and written after let another daemon read no pid
+ * in that moment, take the lock for stale, and run beside this one. Where the filesystem has no hard links, the lock is
+ * created and written in two steps, and an empty one is taken for held while it is young (FRESH_LOCK).
+ */
+async function createLock (path: string): Promise<boolean> {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  await writeFile(tmp, `${process.pid}\n`, { mode: 0o644, flag: 'wx' })
+  try {
+    await link(tmp, path)
+    return true
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') return false
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS' && code !== 'EXDEV') throw err
+  } finally {
+    await rm(tmp, { force: true })
+  }
+  try {
+    const fh = await open(path, 'wx', 0o644)
+    try { await fh.writeFile(`${process.pid}\n`) } finally { await fh.close() }
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw err
+  }
+}
+
+/** Files that processes taking the lock left when they died on the way (`mesh.pid.<pid>.<hex>.tmp` or `.stale`). */
+async function sweepLeftovers (dataDir: string): Promise<void> {
+  const names = await readdir(dataDir).catch(() => [] as string[])
+  for (const name of names) {
+    const m = /^mesh\.pid\.(\d+)\.[0-9a-f]+\.(tmp|stale)$/.exec(name)
+    if (m != null && (Number(m[1]) === process.pid || !isRunning(Number(m[1])))) await rm(join(dataDir, name), { force: true })
+  }
+}
+
+/** The lock's contents and age, or undefined if there is none. */
+async function readLock (path: string): Promise<{ text: string, pid: number, ageMs: number } | undefined> {
+  try {
+    const [text, st] = await Promise.all([readFile(path, 'utf8'), stat(path)])
+    return { text, pid: Number(text.trim()), ageMs: Date.now() - st.mtimeMs }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
 /**
  * Takes the data dir for this process, so a second daemon fails with a clear error instead of sharing LevelDB files
  * and the identity. A lock left by a process that no longer runs is taken over.
@@ -69,11 +122,9 @@ export async function lockDataDir (dataDir: string): Promise<{ release: () => Pr
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
   const path = join(dataDir, lockFile)
   const ownerPath = join(dataDir, ownerFile)
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fh = await open(path, 'wx', 0o644)
-      await fh.writeFile(`${process.pid}\n`)
-      await fh.close()
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (await createLock(path)) {
+      await sweepLeftovers(dataDir)
       const me = await processIdentity('self')
       if (me != null) await writeFile(ownerPath, JSON.stringify({ pid: process.pid, ...me }) + '\n', { mode: 0o644 })
       let released = false
@@ -88,16 +139,30 @@ export async function lockDataDir (dataDir: string): Promise<{ release: () => Pr
           }
         }
       }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     }
-    const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim())
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && await ownerRuns(pid, ownerPath)) {
+    const held = await readLock(path)
+    if (held == null) continue
+    const { pid } = held
+    if (!(Number.isInteger(pid) && pid > 0)) {
+      // No pid yet: a process is writing it (where hard links are missing), unless the file is old (a crash then).
+      if (held.ageMs < FRESH_LOCK) throw new DataDirLockedError(`data dir ${dataDir} is being locked by another mesh daemon; stop it or choose another --data-dir`)
+    } else if (pid !== process.pid && await ownerRuns(pid, ownerPath)) {
       throw new DataDirLockedError(`data dir ${dataDir} is in use by another mesh daemon (pid ${pid}); stop it or choose another --data-dir`)
     }
-    // Stale: its owner is gone (or its pid now belongs to another process). Remove it and race again.
-    await rm(ownerPath, { force: true })
-    await rm(path, { force: true })
+    // Stale: its owner is gone (or its pid now belongs to another process). It is moved aside rather than removed, so
+    // that a lock another process took over in the meantime is never deleted: what was moved is checked, and put back
+    // if it is not the stale lock judged here.
+    const aside = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.stale`
+    try {
+      await rename(path, aside)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
+      throw err
+    }
+    const moved = await readFile(aside, 'utf8').catch(() => undefined)
+    if (moved !== held.text) await link(aside, path).catch(() => {})
+    else await rm(ownerPath, { force: true })
+    await rm(aside, { force: true })
   }
   throw new DataDirLockedError(`could not lock data dir ${dataDir}`)
 }

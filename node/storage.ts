@@ -1,3 +1,4 @@
+import { peerIdFromString } from '@libp2p/peer-id'
 import { isUtf8 } from 'node:buffer'
 import { join } from 'node:path'
 import { mkdir, readFile } from 'node:fs/promises'
@@ -5,6 +6,7 @@ import { systemClock, type Clock } from '../lib/clock.js'
 import { removeStaleTemps, writeFileDurable } from '../lib/durable.js'
 import { MeshError, BadRequestError, InvalidConfigError } from '../lib/errors.js'
 import { MiB, second } from '../lib/units.js'
+import * as C from './constants.js'
 import type { ServiceDef } from '../rpc/index.js'
 import {
   createStorage, LevelEngine, replicaMethods, consistencyLevels, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_TTL, MAX_SCAN_LIMIT,
@@ -243,6 +245,9 @@ export function kvRoutes (api: ApiServer, storage: Storage, maxBody = MAX_VALUE_
       rawKey(req.url)
       const consistency = parseConsistency(query.get('consistency'))
       const replica = query.get('replica') ?? undefined
+      if (replica != null) {
+        try { peerIdFromString(replica) } catch { throw new BadRequestError('replica= must be a peer id') }
+      }
       const timeoutMs = parseTimeout(query.get('timeout'))
       if (replica != null && consistency != null && consistency !== 'one') throw new BadRequestError('replica= needs consistency=one')
       const r = await storage.get(params.key, { consistency: replica != null ? 'one' : consistency, replica, timeoutMs, signal })
@@ -405,7 +410,7 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     },
     async stop () {
       try {
-        const r = await storage.handoff(AbortSignal.timeout(8 * second))
+        const r = await storage.handoff(AbortSignal.timeout(C.handoffTimeout))
         log.info(r, 'handoff before leaving done')
       } catch (err) {
         log.warn({ err }, 'handoff before leaving incomplete; anti-entropy will restore replicas')

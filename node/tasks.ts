@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises'
 import { BadRequestError, MeshError } from '../lib/errors.js'
 import { deadline } from '../lib/abort.js'
 import { second } from '../lib/units.js'
+import * as C from './constants.js'
 import {
   TaskManager, tasksService, tasksHandlers, rpcTasksTransport, statusOf, taskStates, isTaskId, constants as TC,
   type TaskStore, type TasksMembership, type TaskFiles, type TaskState, type TaskMember
@@ -195,7 +196,7 @@ export async function createNodeTasks (node: MeshNode): Promise<Subsystem | unde
       await manager.start()
     },
     async stop () {
-      await Promise.race([manager.stop(), new Promise<void>(resolve => { deadline(15 * second).addEventListener('abort', () => { resolve() }) })])
+      await Promise.race([manager.stop(), new Promise<void>(resolve => { deadline(C.tasksStopTimeout).addEventListener('abort', () => { resolve() }) })])
     },
     routes (api) { taskRoutes(api, manager, node) },
     stats () { return manager.stats() }

@@ -64,3 +64,49 @@ test('past three quarters of its connection cap, connections that go idle are ke
   for (const o of others) o.socket.destroy()
   t.regex(await headWhen('the server to see them close', /keep-alive: timeout=120/i), /^HTTP\/1\.1 200/)
 })
+
+test('a request target that is not a URL gets a 400 JSON error, and its keep-alive connection serves the next request', async t => {
+  const api = await server(t)
+  for (const target of ['//[', 'http://a:99999/']) {
+    const c = await connection(t, api)
+    const answer = new Promise<string>(resolve => {
+      let got = ''
+      c.socket.on('data', d => { got += d.toString('latin1'); if (got.includes('}}')) resolve(got) })
+    })
+    c.socket.write(`GET ${target} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: keep-alive\r\n\r\n`)
+    const raw = await answer
+    t.regex(raw, /^HTTP\/1\.1 400 /, target)
+    t.is(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).error.code, 'BAD_REQUEST')
+    c.socket.removeAllListeners('data')
+    const next = await connection(t, api)
+    t.regex(await next.get(), /^HTTP\/1\.1 200 /)
+  }
+})
+
+test('a streamed upload may take longer than the request deadline; any other request body may not', async t => {
+  const api = new ApiServer({ host: '127.0.0.1', port: 0, requestTimeout: 1000, connectionsCheckingInterval: 200 })
+  const drain = async (req: import('node:http').IncomingMessage): Promise<number> => { let n = 0; for await (const c of req) n += (c as Buffer).byteLength; return n }
+  api.route({ method: 'POST', path: '/v1/upload', streamsBody: true, maxBody: Number.MAX_SAFE_INTEGER, handler: async ({ req }) => ({ bytes: await drain(req) }) })
+  api.route({ method: 'POST', path: '/v1/other', maxBody: Number.MAX_SAFE_INTEGER, handler: async ({ req }) => ({ bytes: await drain(req) }) })
+  await api.start()
+  t.teardown(async () => { await api.stop() })
+  // A body trickled in over about 3 s, three request deadlines.
+  const post = async (path: string): Promise<string> => {
+    const c = await connection(t, api)
+    const answer = new Promise<string>(resolve => {
+      let got = ''
+      c.socket.on('data', d => { got += d.toString('latin1'); if (got.includes('}')) resolve(got) })
+      c.socket.on('close', () => { resolve(got) })
+    })
+    c.socket.write(`POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 30\r\n\r\n`)
+    for (let i = 0; i < 30 && !c.closed(); i++) {
+      c.socket.write('x')
+      await sleep(100)
+    }
+    return await answer
+  }
+  const upload = await post('/v1/upload')
+  t.regex(upload, /^HTTP\/1\.1 200 /)
+  t.is(JSON.parse(upload.slice(upload.indexOf('\r\n\r\n') + 4)).bytes, 30)
+  t.regex(await post('/v1/other'), /^HTTP\/1\.1 408 /)
+})

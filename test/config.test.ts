@@ -74,6 +74,14 @@ test('how long ended tasks are kept is configurable as a duration, within bounds
   }
 })
 
+test('a bootstrap address whose /p2p/ part is not a peer id is refused by name, before anything starts', t => {
+  for (const bad of ['/ip4/127.0.0.1/tcp/1/p2p/1111111111', '/ip4/127.0.0.1/tcp/1/p2p/bafkqaaa']) {
+    const err = t.throws(() => resolveConfig({ bootstrap: [bad] }))
+    t.is((err as MeshError).code, 'INVALID_CONFIG')
+    t.regex(err!.message, /bootstrap\.0: .*valid peer id/)
+  }
+})
+
 test('mesh start with bad flags exits with a clear one-line error', async t => {
   const dir = await tempDir(t)
   const r = await mesh(['start', '--data-dir', dir, '--listen', 'bogus', '--api', 'nope'])

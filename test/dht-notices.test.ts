@@ -7,6 +7,7 @@ import * as Digest from 'multiformats/hashes/digest'
 import { sha512 } from 'multiformats/hashes/sha2'
 import { MAX_NOTICE_BYTES, NOTICE_TOPIC, RESOURCE_KEY_PREFIX } from '../dht/constants.js'
 import type { MeshDht } from '../dht/dht.js'
+import type { PeerId } from '@libp2p/interface'
 import { resourceKey } from '../dht/keys.js'
 import { resolveConfig } from '../node/config.js'
 import { createMeshLibp2p } from '../node/libp2p.js'
@@ -319,4 +320,55 @@ test.serial('an expiry withdraws only the advert that expired, not one that rene
   await waitFor('the expiry pass', () => expired != null, WAIT, 20)
   t.false(expired, 'the renewed advert is not the one that expired')
   t.deepEqual(dht.advertised().map(a => [a.name, a.expiresAt]), [['renewed', undefined]])
+})
+
+test.serial('a name withdrawn while a reprovide round runs is not advertised again by that round', async t => {
+  const { victim, member } = await meshOfTwo(t)
+  const dht = dhtOf(member)
+  const names = Array.from({ length: 20 }, (_, i) => `round-${i}`)
+  for (const name of names) await dht.advertise(name)
+  const last = names[names.length - 1]
+  const key = await resourceKey(last)
+  // The round the 20-minute timer starts, with the last name withdrawn while the round works through the others.
+  const round = (dht as unknown as { reprovideAll: (why: string) => Promise<void> }).reprovideAll('interval')
+  t.true(await dht.withdraw(last))
+  await round
+  t.false(dht.advertised().some(a => a.name === last), 'not listed')
+  t.false((await storedProviders(member, key)).includes(peerIdOf(member)), 'no record of its own')
+  // A marker withdrawn after the round: gossipsub delivers one publisher's messages to a peer in order, so once the
+  // victim has the marker's notice it has every notice the round sent before it.
+  await dht.advertise('round-marker')
+  await dht.withdraw('round-marker')
+  const slot = (name: string, k: CID): { op: string } | undefined =>
+    (dhtOf(victim) as unknown as { notices: Map<string, { op: string }> }).notices.get(`${peerIdOf(member)}/${k.toString()}`)
+  const marker = await resourceKey('round-marker')
+  await waitFor('the victim to take the marker\'s withdraw notice', () => slot('round-marker', marker)?.op === 'withdraw', WAIT, 50)
+  t.is(slot(last, key)?.op, 'withdraw', 'the last notice the victim has about the name is the withdrawal')
+  t.false((await findIds(victim, key)).includes(peerIdOf(member)), 'the victim does not find the member as provider')
+})
+
+test.serial('a member\'s new metadata does not make the others send it their records again', async t => {
+  const { victim, member } = await meshOfTwo(t)
+  const dht = dhtOf(victim)
+  for (let i = 0; i < 10; i++) await dht.advertise(`meta-${i}`)
+  const to = member.libp2p.peerId
+  const keys = new Set<string>()
+  const sender = (dht as unknown as { sender: { send: (...a: any[]) => Promise<void>, sendConfirmed: (...a: any[]) => Promise<boolean> } }).sender
+  const send = sender.send.bind(sender)
+  const sendConfirmed = sender.sendConfirmed.bind(sender)
+  const note = (peer: PeerId, msg: { key?: Uint8Array }): void => {
+    if (peer.equals(to) && msg.key != null) keys.add(Buffer.from(msg.key).toString('hex'))
+  }
+  sender.send = async (peer: PeerId, msg: { key?: Uint8Array }, o?: unknown) => { note(peer, msg); await send(peer, msg, o) }
+  sender.sendConfirmed = async (peer: PeerId, msg: { key?: Uint8Array }, o?: unknown) => { note(peer, msg); return await sendConfirmed(peer, msg, o) }
+  // As a busy node's tasks publish its load, once a second.
+  for (let load = 1; load <= 3; load++) {
+    member.membership.setMeta({ load })
+    await waitFor(`the victim to see load ${load}`, () => victim.membership.member(peerIdOf(member))?.meta.load === load, WAIT, 20)
+  }
+  // A record sent after the updates, through the same per-peer lane as any push they would have caused.
+  await dht.advertise('meta-marker')
+  const marker = Buffer.from((await resourceKey('meta-marker')).multihash.bytes).toString('hex')
+  await waitFor('the marker record to be sent', () => keys.has(marker), WAIT, 20)
+  t.deepEqual([...keys], [marker], 'only the marker was sent to the member')
 })

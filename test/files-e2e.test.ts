@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { copyFile, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { copyFile, lstat, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import test from 'ava'
 import { createTestnet, type Testnet } from '../testnet/index.js'
@@ -143,6 +143,31 @@ test.serial(`HTTP: ${bigMiB} MiB streams through with flat memory on both nodes;
   const cli = await mesh(['file', 'get', cid, '-o', join(dir, 'part.bin'), '--offset', '1000000', '--length', '1000000', '--api', net.nodes[3].api])
   t.is(cli.code, 0, cli.stderr)
   t.true((await readFile(join(dir, 'part.bin'))).equals(want))
+
+  // Through a symlink: the file it names is written, and the link stays a link.
+  await writeFile(join(dir, 'target.bin'), '')
+  await symlink(join(dir, 'target.bin'), join(dir, 'link.bin'))
+  const viaLink = await mesh(['file', 'get', cid, '-o', join(dir, 'link.bin'), '--offset', '1000000', '--length', '1000000', '--api', net.nodes[3].api])
+  t.is(viaLink.code, 0, viaLink.stderr)
+  t.true((await lstat(join(dir, 'link.bin'))).isSymbolicLink())
+  t.true((await readFile(join(dir, 'target.bin'))).equals(want))
+  // Into a FIFO, as into a pipe: written straight in, not replaced by a regular file.
+  const fifo = join(dir, 'fifo')
+  await new Promise<void>((resolve, reject) => { spawn('mkfifo', [fifo]).once('exit', c => { c === 0 ? resolve() : reject(new Error(`mkfifo exited ${c}`)) }) })
+  const [intoFifo, fromFifo] = await Promise.all([
+    mesh(['file', 'get', cid, '-o', fifo, '--offset', '1000000', '--length', '1000000', '--api', net.nodes[3].api]),
+    readFile(fifo)
+  ])
+  t.is(intoFifo.code, 0, intoFifo.stderr)
+  t.true(fromFifo.equals(want))
+  t.true((await stat(fifo)).isFIFO())
+  // To stdout, with a reader that stops early (`| head -c 10`): a quiet end, not an INTERNAL error.
+  const early = spawn(process.execPath, [meshBin, 'file', 'get', cid, '-o', '-', '--api', net.nodes[3].api], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let earlyErr = ''
+  early.stderr.on('data', d => { earlyErr += d })
+  const earlyExit = new Promise<number | null>(resolve => early.once('exit', resolve))
+  early.stdout.once('data', () => { early.stdout.destroy() })
+  t.is(await earlyExit, 0, earlyErr)
 
   const bad = await fetch(`${net.nodes[4].api}/v1/files/${cid}`, { headers: { range: `bytes=${size}-` } })
   t.is(bad.status, 416)

@@ -139,6 +139,7 @@ test.serial('put/get/del/scan over HTTP and the CLI; bad input gets a clear 4xx 
     // 2^64 ms: it wrapped round the 64-bit expiry and was acknowledged, then the value read as expired.
     ['ttl past 100 years', raw(api, 'PUT', '/v1/kv/x?ttl=18446744073709551616ms', Buffer.from('v')), 400],
     ['bad scan limit', raw(api, 'GET', '/v1/kv?prefix=a&limit=-1'), 400],
+    ['replica that is not a peer id', raw(api, 'GET', '/v1/kv/x?consistency=one&replica=garbage'), 400],
     ['truncated body', raw(api, 'PUT', '/v1/kv/trunc', Buffer.from('abc'), { 'content-length': 100 }, true), -1]
   ]
   for (const [what, p, status] of cases) {
@@ -154,6 +155,14 @@ test.serial('put/get/del/scan over HTTP and the CLI; bad input gets a clear 4xx 
   t.true((await net.client(1).health()).ok)
   r = await mesh(['kv', 'get', 'bin key', '--api', api, '--json'])
   t.is(r.code, 0, r.stderr)
+  // Keys a URL path resolves away: a clear BAD_REQUEST, not a NOT_FOUND a script would read as "absent".
+  for (const key of ['.', '..']) {
+    for (const args of [['get', key], ['put', key, 'v'], ['del', key]]) {
+      r = await mesh(['kv', ...args, '--api', api, '--json'])
+      t.is(r.code, 64, `kv ${args.join(' ')}: ${r.stderr}`)
+      t.is(JSON.parse(r.stdout).error.code, 'BAD_REQUEST')
+    }
+  }
 })
 
 test.serial('a replica down: quorum works, all fails with UNAVAILABLE (exit 2), hints reach it within 10 s of its return', async t => {

@@ -102,7 +102,10 @@ export class Testnet {
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', log.fd, log.fd],
       env: { ...process.env, ...this.opts.env, MESH_PARENT_PID: String(process.pid) },
-      detached: false
+      // A process group of its own: a terminal's Ctrl-C reaches the whole foreground group, so each node took it as a
+      // first signal, then the testnet's own SIGTERM as the second, and forced its exit without a graceful stop. The
+      // testnet stops its nodes itself, and a node whose testnet is gone stops by itself (MESH_PARENT_PID).
+      detached: true
     })
     await log.close()
     const proc: NodeProcess = this.procs[index] ?? { info: undefined as unknown as TestnetNodeInfo, expectExit: false, frozen: false }

@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs'
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
-import { basename, dirname } from 'node:path'
+import { lstat, readFile, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { basename, dirname, resolve } from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Option, type Command } from 'commander'
@@ -103,18 +103,31 @@ export function registerFileCommands (program: Command): void {
       const length = opts.length ?? null
       const api = client(opts)
       const toStdout = opts.output === '-'
+      // The file a symlink names is the one written, not the link replaced by the rename below. Something that is not a
+      // regular file (a FIFO, /dev/null, a terminal) is written straight into, as stdout is: renaming a finished part
+      // over it replaced it with a regular file.
+      let output = opts.output
+      let direct = toStdout
+      if (!toStdout) {
+        if ((await lstat(output).catch(() => undefined))?.isSymbolicLink() === true) {
+          output = await realpath(output).catch(async () => resolve(dirname(output), await readlink(output)))
+        }
+        const existing = await stat(output).catch(() => undefined)
+        if (existing != null && !existing.isFile() && !existing.isDirectory()) direct = true
+      }
       // Bytes arrive in order and each chunk was verified before it was sent, so any prefix already written is
       // good: a re-run asks only for the rest. The state file ties the partial file to this cid and range.
-      const part = `${opts.output}.part`
-      const stateFile = `${opts.output}.part.json`
+      const part = `${output}.part`
+      const stateFile = `${output}.part.json`
       const want: PartState = { cid, offset, length }
       let have = 0
+      let written = 0
       // Written once the node answers with bytes: a get that fails first (no such file, a bad range) leaves nothing.
       let fresh = false
-      if (!toStdout) {
+      if (!direct) {
         // Found only at the rename, after the whole download, and with the parts left beside the directory.
-        if ((await stat(opts.output).catch(() => undefined))?.isDirectory() === true) throw new BadRequestError(`${opts.output} is a directory; give the path of the file to write`)
-        if ((await stat(dirname(opts.output)).catch(() => undefined))?.isDirectory() !== true) throw new BadRequestError(`cannot write ${opts.output}: ${dirname(opts.output)} is not a directory`)
+        if ((await stat(output).catch(() => undefined))?.isDirectory() === true) throw new BadRequestError(`${opts.output} is a directory; give the path of the file to write`)
+        if ((await stat(dirname(output)).catch(() => undefined))?.isDirectory() !== true) throw new BadRequestError(`cannot write ${opts.output}: ${dirname(output)} is not a directory`)
         const prev = await readFile(stateFile, 'utf8').then(t => JSON.parse(t) as PartState, () => undefined)
         if (prev != null && prev.cid === want.cid && prev.offset === want.offset && prev.length === want.length) {
           have = await stat(part).then(s => s.size, () => 0)
@@ -150,7 +163,7 @@ export function registerFileCommands (program: Command): void {
           // A 1 MiB queue lets the socket's pieces gather while a write is in the thread pool, and leave in one writev:
           // with the default 16 KiB each 64 KiB piece was a write of its own, and a 200 MiB get took 0.8-1.0 s of this
           // process's CPU against 0.63-0.65.
-          const sink = toStdout ? process.stdout : createWriteStream(part, { flags: have > 0 ? 'a' : 'w', highWaterMark: 1024 * 1024 })
+          const sink = toStdout ? process.stdout : createWriteStream(direct ? output : part, { flags: have > 0 ? 'a' : 'w', highWaterMark: 1024 * 1024 })
           try {
             await pipeline(res, progress.counter(), sink)
           } catch (err) {
@@ -161,16 +174,19 @@ export function registerFileCommands (program: Command): void {
             // The node ends the response early when it cannot fetch the rest (its providers went away): that is the
             // mesh's availability, not a bug here, and the bytes so far are kept. (A reader of stdout that went away
             // is not the node's doing.)
-            if (res.complete || (code !== 'ECONNRESET' && code !== 'ERR_STREAM_PREMATURE_CLOSE') || (toStdout && process.stdout.destroyed)) throw err
-            throw new MeshError('UNAVAILABLE', `the transfer was interrupted after ${progress.done} bytes${toStdout ? '' : '; run the same get again to resume'}`)
+            // A reader of stdout that stopped (`| head`) wanted no more: that ends the get as it ends `cat`, quietly.
+            if (toStdout && (code === 'EPIPE' || process.stdout.destroyed)) return
+            if (res.complete || (code !== 'ECONNRESET' && code !== 'ERR_STREAM_PREMATURE_CLOSE')) throw err
+            throw new MeshError('UNAVAILABLE', `the transfer was interrupted after ${progress.done} bytes${direct ? '' : '; run the same get again to resume'}`)
           }
           progress.end()
+          written = progress.done
         }
       }
-      let size = 0
-      if (!toStdout) {
+      let size = written
+      if (!direct) {
         size = (await stat(part)).size
-        await rename(part, opts.output)
+        await rename(part, output)
         await rm(stateFile, { force: true })
       }
       if (!toStdout) print(opts, { cid, path: opts.output, size, resumedFrom: have }, () => {})
