@@ -62,6 +62,8 @@ export interface ApiServerInit {
   keepAliveTimeout?: number
   /** How long a whole request may take to arrive, but for `streamsBody` routes (ms). @default `apiRequestTimeout` (5 minutes) */
   requestTimeout?: number
+  /** How long a `streamsBody` request's connection may carry no bytes either way before it is closed (ms). @default `apiStreamIdleTimeout` (2 minutes) */
+  streamIdleTimeout?: number
   /** How often Node looks for requests past their deadlines (ms). @default `apiConnectionsCheckInterval` (5 s) */
   connectionsCheckingInterval?: number
 }
@@ -339,7 +341,13 @@ export class ApiServer {
       if (route.streamsBody === true) {
         const socket = req.socket
         this.streaming.add(socket)
-        res.once('close', () => { this.streaming.delete(socket) })
+        // No overall deadline, but one for silence: a client gone without a word (a dropped link, a suspended laptop)
+        // would otherwise hold the connection and its half-imported file for the daemon's life.
+        socket.setTimeout(this.init.streamIdleTimeout ?? C.apiStreamIdleTimeout, () => { socket.destroy() })
+        res.once('close', () => {
+          this.streaming.delete(socket)
+          socket.setTimeout(0)
+        })
       }
       const maxBody = route.maxBody ?? C.apiMaxBody
       const declared = Number(req.headers['content-length'] ?? 0)

@@ -3,6 +3,8 @@ import { MiB, millisecond, minute, second } from '../lib/units.js'
 /** Largest JSON body an API route accepts unless it sets its own. */
 export const apiMaxBody = 1 * MiB
 export const apiRequestTimeout = 5 * minute
+/** How long an upload that streams past apiRequestTimeout may go without a byte before its connection is closed. */
+export const apiStreamIdleTimeout = 2 * minute
 export const apiHeadersTimeout = 30 * second
 /**
  * How often the API server checks the headers and request deadlines. Node's default, 30 s, let a client that

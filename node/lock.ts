@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { link, open, readdir, readFile, rename, rm, mkdir, stat, writeFile } from 'node:fs/promises'
+import { link, open, readdir, readFile, rm, mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DataDirLockedError } from '../lib/errors.js'
 
@@ -51,7 +51,8 @@ async function processIdentity (pid: number | 'self'): Promise<{ boot: string, s
  */
 async function ownerRuns (pid: number, ownerPath: string): Promise<boolean> {
   if (!isRunning(pid)) return false
-  const recorded = await readFile(ownerPath, 'utf8').then(t => JSON.parse(t) as { pid?: number, boot?: string, start?: string }, () => undefined)
+  // Being written by its owner as it is read, it may be partial: then the pid alone decides, as for an older daemon.
+  const recorded = await readFile(ownerPath, 'utf8').then(t => { try { return JSON.parse(t) as { pid?: number, boot?: string, start?: string } } catch { return undefined } }, () => undefined)
   if (recorded?.pid === pid && typeof recorded.boot === 'string' && typeof recorded.start === 'string') {
     const now = await processIdentity(pid)
     if (now != null) return now.boot === recorded.boot && now.start === recorded.start
@@ -94,13 +95,29 @@ async function createLock (path: string): Promise<boolean> {
   }
 }
 
-/** Files that processes taking the lock left when they died on the way (`mesh.pid.<pid>.<hex>.tmp` or `.stale`). */
+/** Files that processes taking the lock left when they died on the way (`mesh.pid.<pid>.<hex>.tmp`). */
 async function sweepLeftovers (dataDir: string): Promise<void> {
   const names = await readdir(dataDir).catch(() => [] as string[])
   for (const name of names) {
-    const m = /^mesh\.pid\.(\d+)\.[0-9a-f]+\.(tmp|stale)$/.exec(name)
+    const m = /^mesh\.pid\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name)
     if (m != null && (Number(m[1]) === process.pid || !isRunning(Number(m[1])))) await rm(join(dataDir, name), { force: true })
   }
+}
+
+/** Held, for a moment, by the one process removing a stale lock. */
+const guardFile = 'mesh.pid.takeover'
+
+/** Takes the takeover guard, or returns false if another process holds it; one left by a crash is removed. */
+async function takeGuard (guardPath: string): Promise<boolean> {
+  try {
+    await writeFile(guardPath, `${process.pid}\n`, { mode: 0o644, flag: 'wx' })
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  }
+  const guard = await readLock(guardPath)
+  if (guard != null && (guard.ageMs > FRESH_LOCK || (Number.isInteger(guard.pid) && guard.pid > 0 && !isRunning(guard.pid)))) await rm(guardPath, { force: true })
+  return false
 }
 
 /** The lock's contents and age, or undefined if there is none. */
@@ -122,7 +139,8 @@ export async function lockDataDir (dataDir: string): Promise<{ release: () => Pr
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
   const path = join(dataDir, lockFile)
   const ownerPath = join(dataDir, ownerFile)
-  for (let attempt = 0; attempt < 5; attempt++) {
+  const guardPath = join(dataDir, guardFile)
+  for (let attempt = 0; attempt < 100; attempt++) {
     if (await createLock(path)) {
       await sweepLeftovers(dataDir)
       const me = await processIdentity('self')
@@ -149,20 +167,23 @@ export async function lockDataDir (dataDir: string): Promise<{ release: () => Pr
     } else if (pid !== process.pid && await ownerRuns(pid, ownerPath)) {
       throw new DataDirLockedError(`data dir ${dataDir} is in use by another mesh daemon (pid ${pid}); stop it or choose another --data-dir`)
     }
-    // Stale: its owner is gone (or its pid now belongs to another process). It is moved aside rather than removed, so
-    // that a lock another process took over in the meantime is never deleted: what was moved is checked, and put back
-    // if it is not the stale lock judged here.
-    const aside = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.stale`
-    try {
-      await rename(path, aside)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
-      throw err
+    // Stale: its owner is gone (or its pid now belongs to another process). Only the holder of the takeover guard
+    // removes a lock, and only the one it has just read: a lock can be created only where none is, so none can have
+    // replaced it meanwhile. (Removing what was judged stale without it deleted the lock another starter had just
+    // taken, and both ran.)
+    if (!await takeGuard(guardPath)) {
+      await new Promise(resolve => setTimeout(resolve, 20 + Math.random() * 30))
+      continue
     }
-    const moved = await readFile(aside, 'utf8').catch(() => undefined)
-    if (moved !== held.text) await link(aside, path).catch(() => {})
-    else await rm(ownerPath, { force: true })
-    await rm(aside, { force: true })
+    try {
+      const again = await readLock(path)
+      if (again?.text === held.text) {
+        await rm(ownerPath, { force: true })
+        await rm(path, { force: true })
+      }
+    } finally {
+      await rm(guardPath, { force: true })
+    }
   }
   throw new DataDirLockedError(`could not lock data dir ${dataDir}`)
 }

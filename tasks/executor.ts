@@ -1,4 +1,5 @@
 import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises'
+import { constants } from 'node:os'
 import { dirname, join } from 'node:path'
 import { systemClock, type Clock, type TimerHandle } from '../lib/clock.js'
 import * as C from './constants.js'
@@ -32,8 +33,6 @@ export interface ExecutionResult {
   durationMs: number
 }
 
-const signals: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGSEGV: 11, SIGABRT: 6, SIGPIPE: 13 }
-
 /** Keeps the first `max` bytes of a stream and counts the rest, so a chatty task cannot exhaust the daemon's memory. */
 export class BoundedBuffer {
   private readonly chunks: Buffer[] = []
@@ -49,13 +48,17 @@ export class BoundedBuffer {
     this.dropped += b.byteLength - piece.byteLength
   }
 
+  /** Counts bytes dropped before they got here (a launcher passes on no more than it is told is kept). */
+  skip (bytes: number): void { this.dropped += bytes }
+
   text (): string { return Buffer.concat(this.chunks).toString('utf8') }
   get truncated (): boolean { return this.dropped > 0 }
 }
 
 /**
  * One child process in its own process group, so that a kill reaches whatever the command spawned. Ends on exit,
- * timeout or kill(); a kill is SIGTERM, then SIGKILL after the grace.
+ * timeout or kill(); a kill is SIGTERM, then SIGKILL after the grace. What the process leaves in its group when it
+ * exits is ended the same way, by the starter.
  */
 export class Execution {
   readonly stdout: BoundedBuffer
@@ -77,8 +80,9 @@ export class Execution {
     this.stderr = new BoundedBuffer(max)
     this.started = this.clock.now()
     const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: init.cwd, ...(init.env ?? {}) }
-    this.child = (init.starter ?? directStarter).launch({ cmd: init.cmd, args: init.args ?? [], cwd: init.cwd, env })
+    this.child = (init.starter ?? directStarter).launch({ cmd: init.cmd, args: init.args ?? [], cwd: init.cwd, env, maxOutput: max, killGrace: this.killGrace })
     this.child.onOutput((fd, b) => { (fd === 1 ? this.stdout : this.stderr).push(Buffer.from(b.buffer, b.byteOffset, b.byteLength)) })
+    this.child.onDropped?.((fd, bytes) => { (fd === 1 ? this.stdout : this.stderr).skip(bytes) })
     // A kill asked for before a launcher reported the pid goes out as soon as it does, and its grace counts from
     // then: a helper slow to answer (forked lazily on a loaded host) must not cost the process its SIGTERM.
     this.child.onStarted(() => { if (this.killReason != null) this.terminate() })
@@ -97,7 +101,7 @@ export class Execution {
       })
       // 'close' rather than 'exit': the captured output is complete only once the pipes are closed.
       this.child.onClose((code, signal) => {
-        const exitCode = code ?? (128 + (signal != null ? (signals[signal] ?? 0) : 0))
+        const exitCode = code ?? (128 + (signal != null ? (constants.signals[signal] ?? 0) : 0))
         const outcome = this.killReason ?? 'exited'
         const error = outcome === 'timeout' ? `timed out after ${init.timeout ?? C.DEFAULT_TIMEOUT} ms` : outcome === 'killed' ? 'cancelled' : undefined
         finish({ exitCode, outcome, ...(error != null ? { error } : {}) })

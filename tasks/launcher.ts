@@ -1,6 +1,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { LauncherGoneError } from './errors.js'
+import { endGroup, groupStarted } from './group.js'
 
 /** A started task process, wherever it was started: what Execution needs of it. */
 export interface ProcessHandle {
@@ -10,15 +11,29 @@ export interface ProcessHandle {
   readonly ended: boolean
   onStarted(fn: (pid: number) => void): void
   onOutput(fn: (fd: 1 | 2, data: Uint8Array) => void): void
+  /** Output not passed on, past `maxOutput` of the stream: counted only. Absent: the starter passes everything on. */
+  onDropped?(fn: (fd: 1 | 2, bytes: number) => void): void
   /** The process could not start; `code` is the errno name (ENOENT, EACCES, ...). */
   onError(fn: (err: { code?: string, message: string }) => void): void
   /** Exit, once the output pipes are closed too. */
   onClose(fn: (code: number | null, signal: NodeJS.Signals | null) => void): void
 }
 
-export interface LaunchSpec { cmd: string, args: string[], cwd: string, env: Record<string, string> }
+export interface LaunchSpec {
+  cmd: string
+  args: string[]
+  cwd: string
+  env: Record<string, string>
+  /** Bytes of each of stdout and stderr the caller keeps: a starter may pass on no more, and count the rest. */
+  maxOutput: number
+  /** Between SIGTERM and SIGKILL for what the process leaves in its group when it exits. */
+  killGrace: number
+}
 
-/** Starts task processes: in a process group of their own, stdin ignored, stdout and stderr piped. */
+/**
+ * Starts task processes: in a process group of their own, stdin ignored, stdout and stderr piped. When the process
+ * exits, what is left in its group is ended (endGroup).
+ */
 export interface ProcessStarter { launch(spec: LaunchSpec): ProcessHandle }
 
 /** Messages between the daemon and its launcher process. */
@@ -26,6 +41,7 @@ export type LauncherRequest = { t: 'spawn', id: number } & LaunchSpec
 export type LauncherReply =
   | { t: 'pid', id: number, pid: number }
   | { t: 'out', id: number, fd: 1 | 2, data: Uint8Array }
+  | { t: 'dropped', id: number, fd: 1 | 2, bytes: number }
   | { t: 'error', id: number, code?: string, message: string }
   | { t: 'close', id: number, code: number | null, signal: NodeJS.Signals | null }
 
@@ -34,26 +50,34 @@ class Handle implements ProcessHandle {
   ended = false
   private started: Array<(pid: number) => void> = []
   private output: Array<(fd: 1 | 2, data: Uint8Array) => void> = []
+  private drops: Array<(fd: 1 | 2, bytes: number) => void> = []
   private errors: Array<(err: { code?: string, message: string }) => void> = []
   private closes: Array<(code: number | null, signal: NodeJS.Signals | null) => void> = []
   onStarted (fn: (pid: number) => void): void { if (this.pid != null) fn(this.pid); else this.started.push(fn) }
   onOutput (fn: (fd: 1 | 2, data: Uint8Array) => void): void { this.output.push(fn) }
+  onDropped (fn: (fd: 1 | 2, bytes: number) => void): void { this.drops.push(fn) }
   onError (fn: (err: { code?: string, message: string }) => void): void { this.errors.push(fn) }
   onClose (fn: (code: number | null, signal: NodeJS.Signals | null) => void): void { this.closes.push(fn) }
   start (pid: number): void { this.pid = pid; for (const f of this.started.splice(0)) f(pid) }
   out (fd: 1 | 2, data: Uint8Array): void { for (const f of this.output) f(fd, data) }
+  dropped (fd: 1 | 2, bytes: number): void { for (const f of this.drops) f(fd, bytes) }
   error (err: { code?: string, message: string }): void { this.ended = true; for (const f of this.errors) f(err) }
   close (code: number | null, signal: NodeJS.Signals | null): void { this.ended = true; for (const f of this.closes) f(code, signal) }
 }
 
-/** Starts each process from this process: a fork of the whole daemon per task. */
+/**
+ * Starts each process from this process: a fork of the whole daemon per task. Its output is passed on whole: the
+ * caller's bounded buffers drop what they do not keep, in this same process.
+ */
 export const directStarter: ProcessStarter = {
   launch (spec) {
     const h = new Handle()
     const child: ChildProcess = spawn(spec.cmd, spec.args, { cwd: spec.cwd, env: spec.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-    if (child.pid != null) h.start(child.pid)
+    const pid = child.pid
+    if (pid != null) { groupStarted(pid); h.start(pid) }
     child.stdout?.on('data', (b: Buffer) => { h.out(1, b) })
     child.stderr?.on('data', (b: Buffer) => { h.out(2, b) })
+    child.once('exit', (_code, signal) => { if (pid != null) endGroup(pid, spec.killGrace, signal) })
     child.once('error', (err: NodeJS.ErrnoException) => { if (child.pid == null) h.error({ code: err.code, message: err.message }) })
     child.once('close', (code, signal) => { h.close(code, signal) })
     return h
@@ -97,6 +121,7 @@ export class Launcher implements ProcessStarter {
       if (h == null) return
       if (m.t === 'pid') h.start(m.pid)
       else if (m.t === 'out') h.out(m.fd, m.data)
+      else if (m.t === 'dropped') h.dropped(m.fd, m.bytes)
       else if (m.t === 'error') { this.done(m.id); h.error({ code: m.code, message: m.message }) } else { this.done(m.id); h.close(m.code, m.signal) }
     })
     proc.once('exit', () => {

@@ -71,6 +71,11 @@ interface Held {
   /** Writes of this record, in order. */
   write: Promise<void>
   exec?: Execution
+  /**
+   * Aborted by a cancel, a stop or a drop of the run in progress: cuts short the fetch of its inputs and the storing
+   * of its outputs, which have no process to kill and each had only FILES_TIMEOUT (2 minutes).
+   */
+  abort?: AbortController
   cancelRequested?: boolean
   /** Ownership was lost (another node adopted the task): finish without writing. */
   dropped?: boolean
@@ -250,6 +255,7 @@ export class TaskManager {
     for (const h of this.held.values()) {
       if (h.phase === 'running') {
         h.requeueOnStop = true
+        h.abort?.abort(new TasksUnavailableError('the node is stopping'))
         h.exec?.kill('killed')
         if (h.finished != null) pending.push(h.finished)
       }
@@ -287,15 +293,27 @@ export class TaskManager {
     })
     for (const s of specs) this.checkFeasible(s)
     const sig = deadline(C.STORE_TIMEOUT + Math.ceil(specs.length / C.SUBMIT_CONCURRENCY) * C.STORE_TIMEOUT, signal)
+    // A key repeated within the batch names its first spec's task: submitted side by side, neither finds the other's
+    // key in the store, and both ran.
+    const firstWithKey = new Map<string, number>()
+    const todo: number[] = []
+    const sameAs = new Map<number, number>()
+    specs.forEach((s, i) => {
+      const first = s.idempotencyKey == null ? undefined : firstWithKey.get(s.idempotencyKey)
+      if (first != null) { sameAs.set(i, first); return }
+      if (s.idempotencyKey != null) firstWithKey.set(s.idempotencyKey, i)
+      todo.push(i)
+    })
     const out = new Array<TaskRecord>(specs.length)
     let next = 0
     const worker = async (): Promise<void> => {
-      while (next < specs.length) {
-        const i = next++
+      while (next < todo.length) {
+        const i = todo[next++]
         out[i] = await this.submitOne(specs[i], sig)
       }
     }
-    await Promise.all(Array.from({ length: Math.min(C.SUBMIT_CONCURRENCY, specs.length) }, worker))
+    await Promise.all(Array.from({ length: Math.min(C.SUBMIT_CONCURRENCY, todo.length) }, worker))
+    for (const [i, first] of sameAs) out[i] = out[first]
     return out
   }
 
@@ -452,6 +470,7 @@ export class TaskManager {
       return h.rec
     }
     h.cancelRequested = true
+    h.abort?.abort(new TasksUnavailableError(`task ${id} was cancelled`))
     h.exec?.kill('killed')
     if (h.finished != null) await waitAtMost(h.finished, 5 * C.KILL_GRACE, signal)
     return h.rec
@@ -598,6 +617,7 @@ export class TaskManager {
       updatedAt: now
     }
     h.phase = 'running'
+    h.abort = new AbortController()
     h.finished = new Promise(resolve => { h.resolveFinished = resolve })
     this.usedSlots += h.rec.spec.cpu
     this.usedMem += h.rec.spec.mem ?? 0
@@ -617,18 +637,21 @@ export class TaskManager {
     const dir = join(this.init.dir, `${h.rec.id}-${attempt}-${++this.runSeq}`)
     let result: ExecutionResult & { outputs?: Array<{ path: string, cid: string }> }
     const started = this.clock.now()
+    // This run's: a run queued again after it ends has its own.
+    const stop = (h.abort as AbortController).signal
     try {
       await prepareScratch(dir, spec.files)
       const files = this.components.files
       for (const input of spec.inputs) {
-        if (h.cancelRequested === true || h.requeueOnStop === true || h.dropped === true) break
+        if (stop.aborted) break
         try {
-          await files?.fetch(input.cid, join(dir, input.path), deadline(C.FILES_TIMEOUT))
+          await withDeadline(C.FILES_TIMEOUT, stop, async sig => { await files?.fetch(input.cid, join(dir, input.path), sig) })
         } catch (err) {
+          if (stop.aborted) break
           throw new InputError(`input ${input.cid}: ${toMeshError(err).message}`)
         }
       }
-      if (h.cancelRequested === true || h.requeueOnStop === true || h.dropped === true) {
+      if (stop.aborted) {
         result = { exitCode: 143, outcome: 'killed', error: 'cancelled', durationMs: 0 }
       } else {
         h.exec = new Execution({
@@ -645,10 +668,12 @@ export class TaskManager {
         if (result.outcome === 'exited' && result.exitCode === 0 && spec.outputs.length > 0) {
           const outputs: Array<{ path: string, cid: string }> = []
           try {
-            for (const p of spec.outputs) outputs.push({ path: p, cid: await (files as TaskFiles).store(join(dir, p), deadline(C.FILES_TIMEOUT)) })
+            for (const p of spec.outputs) outputs.push({ path: p, cid: await withDeadline(C.FILES_TIMEOUT, stop, async sig => await (files as TaskFiles).store(join(dir, p), sig)) })
             result.outputs = outputs
           } catch (err) {
-            result = { ...result, exitCode: result.exitCode, outcome: 'spawn-error', error: `storing outputs: ${toMeshError(err).message}` }
+            result = stop.aborted
+              ? { ...result, outcome: 'killed', error: 'cancelled while storing its outputs' }
+              : { ...result, exitCode: result.exitCode, outcome: 'spawn-error', error: `storing outputs: ${toMeshError(err).message}` }
           }
         }
       }
@@ -675,6 +700,7 @@ export class TaskManager {
     const exec = h.exec
     const logs = exec == null ? undefined : { stdout: exec.stdout.text(), stderr: exec.stderr.text(), truncated: exec.stdout.truncated || exec.stderr.truncated }
     h.exec = undefined
+    h.abort = undefined
     // Free the slot before the store is written: the next task needs no wait on this one's bookkeeping.
     this.pump()
     try {
@@ -686,6 +712,13 @@ export class TaskManager {
       // try fenced by the same check, and again until it lands (persistEnd); only the logs, unchecked, are skipped.
       let unchecked = false
       if ((verify || this.fenced()) && !(await this.checkMine(h).catch(() => { unchecked = true; return true }))) return
+      // Logs first: once the record says the task ended, its logs are there to read.
+      if (logs != null && !unchecked && (logs.stdout !== '' || logs.stderr !== '')) {
+        await withDeadline(C.STORE_TIMEOUT, undefined, async sig => { await this.components.store.put(C.LOG_PREFIX + h.rec.id, new TextEncoder().encode(JSON.stringify(logs)), sig, this.retention) })
+          .catch(err => { this.log.warn({ err, id: h.rec.id }, 'storing task logs failed') })
+      }
+      // The end is decided after the awaits above, and acted on before any other: a cancel that came while they ran
+      // (answered once this finishes) had otherwise seen the task queued again, and its next run go ahead.
       const attempts = h.rec.attempts.slice()
       attempts[attempts.length - 1] = { ...attempts[attempts.length - 1], end: now, exitCode: result.exitCode, ...(result.error != null ? { error: result.error } : {}) }
       let state: TaskState
@@ -713,11 +746,6 @@ export class TaskManager {
         exitCode: state === 'queued' ? undefined : result.exitCode,
         error: state === 'succeeded' || state === 'queued' ? undefined : result.error ?? `exit code ${result.exitCode}`,
         updatedAt: now
-      }
-      // Logs first: once the record says the task ended, its logs are there to read.
-      if (logs != null && !unchecked && (logs.stdout !== '' || logs.stderr !== '')) {
-        await withDeadline(C.STORE_TIMEOUT, undefined, async sig => { await this.components.store.put(C.LOG_PREFIX + h.rec.id, new TextEncoder().encode(JSON.stringify(logs)), sig, this.retention) })
-          .catch(err => { this.log.warn({ err, id: h.rec.id }, 'storing task logs failed') })
       }
       if (state === 'queued' && !this.stopping) {
         h.phase = 'queued'
@@ -856,6 +884,7 @@ export class TaskManager {
       this.held.delete(h.rec.id)
     } else if (h.phase === 'running') {
       // finish() sees `dropped` and records nothing; the adopter's run is the one that counts.
+      h.abort?.abort(new TasksUnavailableError(`task ${h.rec.id} is held elsewhere now`))
       h.exec?.kill('killed')
     }
   }

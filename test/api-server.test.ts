@@ -84,7 +84,7 @@ test('a request target that is not a URL gets a 400 JSON error, and its keep-ali
 })
 
 test('a streamed upload may take longer than the request deadline; any other request body may not', async t => {
-  const api = new ApiServer({ host: '127.0.0.1', port: 0, requestTimeout: 1000, connectionsCheckingInterval: 200 })
+  const api = new ApiServer({ host: '127.0.0.1', port: 0, requestTimeout: 1000, connectionsCheckingInterval: 200, streamIdleTimeout: 1500 })
   const drain = async (req: import('node:http').IncomingMessage): Promise<number> => { let n = 0; for await (const c of req) n += (c as Buffer).byteLength; return n }
   api.route({ method: 'POST', path: '/v1/upload', streamsBody: true, maxBody: Number.MAX_SAFE_INTEGER, handler: async ({ req }) => ({ bytes: await drain(req) }) })
   api.route({ method: 'POST', path: '/v1/other', maxBody: Number.MAX_SAFE_INTEGER, handler: async ({ req }) => ({ bytes: await drain(req) }) })
@@ -109,4 +109,9 @@ test('a streamed upload may take longer than the request deadline; any other req
   t.regex(upload, /^HTTP\/1\.1 200 /)
   t.is(JSON.parse(upload.slice(upload.indexOf('\r\n\r\n') + 4)).bytes, 30)
   t.regex(await post('/v1/other'), /^HTTP\/1\.1 408 /)
+  // An upload whose client goes silent is still cut off.
+  const silent = await connection(t, api)
+  silent.socket.write('POST /v1/upload HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 30\r\n\r\nxx')
+  await waitFor('the silent upload\'s connection to be closed', () => silent.closed(), 30_000, 50)
+  t.pass()
 })

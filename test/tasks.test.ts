@@ -1,17 +1,19 @@
 import test, { type ExecutionContext } from 'ava'
 import { pino } from 'pino'
-import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { constants, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { seededRandom, systemClock, type Clock } from '../lib/clock.js'
 import { MeshError, NodeUnreachableError, UnavailableError, toMeshError } from '../lib/errors.js'
 import {
   TaskManager, Execution, Launcher, directStarter, planSteal, chooseVictim, adopterFor, normalizeSpec, terminalStates,
-  type TaskStore, type TasksMembership, type TaskMember, type TasksTransport, type TaskRecord, type ProcessStarter, type ProcessHandle
+  type TaskStore, type TasksMembership, type TaskMember, type TasksTransport, type TaskRecord, type ProcessStarter, type ProcessHandle,
+  type TaskFiles
 } from '../tasks/index.js'
 import { encodeRecord, taskIdPrefix } from '../tasks/types.js'
-import { END_RETRY_INTERVAL, RETENTION, SCAN_LIMIT, WRITE_TRIES } from '../tasks/constants.js'
+import { END_RETRY_INTERVAL, MAX_OUTPUT_BYTES, RETENTION, SCAN_LIMIT, WRITE_TRIES } from '../tasks/constants.js'
+import { MiB } from '../lib/units.js'
 
 // ---- in-process mesh: a shared store, membership and transport
 
@@ -101,12 +103,13 @@ class LocalMesh {
     }
   }
 
-  async add (id: string, dir: string, opts: { slots?: number, allowExec?: boolean, tags?: string[], memory?: number, clock?: Clock, wrapStore?: (s: TaskStore) => TaskStore, wrapTransport?: (t: TasksTransport) => TasksTransport, sweepInterval?: number } = {}): Promise<TaskManager> {
+  async add (id: string, dir: string, opts: { slots?: number, allowExec?: boolean, tags?: string[], memory?: number, clock?: Clock, wrapStore?: (s: TaskStore) => TaskStore, wrapTransport?: (t: TasksTransport) => TasksTransport, sweepInterval?: number, files?: TaskFiles } = {}): Promise<TaskManager> {
     this.members.set(id, { peerId: id, state: 'alive', capacity: 0, load: 0, tags: [] })
     const m = new TaskManager({
       store: (opts.wrapStore ?? (x => x))(crashable(this.store, () => this.crashed.has(id))),
       membership: this.membership(id),
       transport: (opts.wrapTransport ?? (x => x))(this.transport(id)),
+      ...(opts.files != null ? { files: opts.files } : {}),
       random: seededRandom(id.length * 7919 + id.charCodeAt(id.length - 1)),
       ...(opts.clock != null ? { clock: opts.clock } : {}),
       ...(process.env.TASKS_TEST_LOG != null ? { logger: pino({ level: 'debug', base: { node: id } }, pino.destination(process.env.TASKS_TEST_LOG)) as any } : {})
@@ -226,7 +229,81 @@ for (const [name, starter] of [['direct', directStarter], ['launcher', launcher]
     t.is(r.exitCode, 128 + 15)
     await rm(dir, { recursive: true, force: true })
   })
+
+  test(`executor (${name}) reports 128 + the signal's number for any signal`, async t => {
+    const dir = await tmp()
+    t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+    for (const sig of ['USR1', 'ALRM', 'BUS', 'XCPU', 'TERM'] as const) {
+      const r = await new Execution({ cmd: 'sh', args: ['-c', `kill -${sig} $$`], cwd: dir, starter }).done
+      t.is(r.exitCode, 128 + constants.signals[`SIG${sig}`], sig)
+    }
+  })
+
+  test(`executor (${name}) ends what the process left running in its group once it exits`, async t => {
+    const dir = await tmp()
+    const left: number[] = []
+    t.teardown(async () => {
+      for (const pid of left) { try { process.kill(pid, 'SIGKILL') } catch {} }
+      await rm(dir, { recursive: true, force: true })
+    })
+    // Output redirected: the leftover holds no pipe, and the task's end is seen at once.
+    const quiet = await new Execution({ cmd: 'sh', args: ['-c', `sleep ${leftoverMark} >/dev/null 2>&1 </dev/null & echo $! > bg.pid`], cwd: dir, starter }).done
+    t.is(quiet.outcome, 'exited')
+    t.is(quiet.exitCode, 0)
+    const pid = Number(await readFile(join(dir, 'bg.pid'), 'utf8'))
+    left.push(pid)
+    await until('the leftover ended', () => !leftoverRuns(pid), 30_000)
+    // Output not redirected: the leftover holds stdout, and until it was ended the task's end was not seen.
+    const e = new Execution({ cmd: 'sh', args: ['-c', `sleep ${leftoverMark} & echo $!`], cwd: dir, timeout: 60_000, starter })
+    const loud = await e.done
+    left.push(Number(e.stdout.text()))
+    t.is(loud.outcome, 'exited')
+    t.is(loud.exitCode, 0)
+    await until('the leftover ended', () => !leftoverRuns(Number(e.stdout.text())), 30_000)
+  })
 }
+
+/** An argument of `sleep` no other process has, to tell a task's leftover from a process that took its pid since. */
+const leftoverMark = '987654.25'
+
+/** The process runs and is the `sleep` a task left (an exited one not yet reaped, a zombie, does not run). */
+function leftoverRuns (pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z' && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(leftoverMark)
+  } catch {
+    return false
+  }
+}
+
+test.serial('the launcher passes on no more output than is kept, and its memory stays bounded under a flood', async t => {
+  const dir = await tmp()
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  // What crosses the channel from the helper, counted as it arrives here.
+  const passed = { 1: 0, 2: 0 }
+  const counting: ProcessStarter = {
+    launch (spec) {
+      const h = launcher.launch(spec)
+      h.onOutput((fd, b) => { passed[fd] += b.byteLength })
+      return h
+    }
+  }
+  const e = new Execution({ cmd: 'yes', cwd: dir, starter: counting })
+  t.teardown(async () => { e.kill(); await e.done })
+  // Serial: the flood takes a core or two while it lasts. The helper counts what it does not pass on; all of it had
+  // been sent, and what the channel had not taken yet was held by the helper (426 MiB by the end of this wait).
+  await until('a flood of output', () => e.stdout.dropped >= 256 * MiB, 120_000)
+  const helper = Number(readFileSync(`/proc/${e.pid}/stat`, 'utf8').split(') ')[1].split(' ')[1])
+  const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${helper}/status`, 'utf8'))?.[1]) * 1024
+  t.true(rss < 256 * MiB, `helper RSS ${Math.round(rss / MiB)} MiB`)
+  e.kill()
+  const r = await e.done
+  t.is(r.outcome, 'killed')
+  t.is(passed[1], MAX_OUTPUT_BYTES)
+  t.is(passed[2], 0)
+  t.is(e.stdout.text().length, MAX_OUTPUT_BYTES)
+  t.true(e.stdout.truncated)
+})
 
 // ---- scheduling decisions
 
@@ -868,4 +945,114 @@ test.serial('an end written again after the node was cut off does not overwrite 
   const r = stored(mesh, task.id)
   t.is(r.state, 'succeeded')
   t.is(r.node, 'node-b')
+})
+
+/**
+ * Files whose fetch (and store) go on until their signal aborts, as a fetch from a slow or unreachable holder does;
+ * `fast` ones fetch an empty file and store at once.
+ */
+function filesThatHang (fast = false): TaskFiles & { fetching: number, storing: number, aborted: number } {
+  const files = {
+    fetching: 0,
+    storing: 0,
+    aborted: 0,
+    check: () => {},
+    fetch: async (_cid: string, dest: string, signal: AbortSignal): Promise<void> => {
+      if (fast) { await writeFile(dest, ''); return }
+      files.fetching++
+      await hang(signal)
+    },
+    store: async (_path: string, signal: AbortSignal): Promise<string> => {
+      if (fast) return 'bafy-stored'
+      files.storing++
+      return await hang(signal)
+    }
+  }
+  const hang = async (signal: AbortSignal): Promise<never> => await new Promise((_resolve, reject) => {
+    signal.addEventListener('abort', () => { files.aborted++; reject(signal.reason) }, { once: true })
+  })
+  return files
+}
+
+test.serial('a cancel stops a task while it fetches its inputs, and while it stores its outputs', async t => {
+  const { mesh, dir } = await meshIn(t)
+  const files = filesThatHang()
+  const a = await mesh.add('node-a', dir, { slots: 1, files })
+  const [fetching] = await a.submit([{ cmd: 'true', inputs: [{ cid: 'x', path: 'in' }] }])
+  await until('the fetch under way', () => files.fetching === 1)
+  // Answered with the end, not with `running` once the cancel gave up waiting.
+  t.is((await a.cancel(fetching.id)).state, 'cancelled')
+  t.is(stored(mesh, fetching.id).state, 'cancelled')
+  t.is(files.aborted, 1)
+  const [storing] = await a.submit([{ cmd: 'touch', args: ['out'], outputs: ['out'] }])
+  await until('the store under way', () => files.storing === 1)
+  t.is((await a.cancel(storing.id)).state, 'cancelled')
+  t.is(stored(mesh, storing.id).state, 'cancelled')
+  t.is(files.aborted, 2)
+})
+
+test.serial('a graceful stop while a task fetches its inputs hands it on without spending a retry', async t => {
+  const { mesh, dir } = await meshIn(t)
+  const files = filesThatHang()
+  const a = await mesh.add('node-a', dir, { slots: 1, files })
+  const [task] = await a.submit([{ cmd: 'true', inputs: [{ cid: 'x', path: 'in' }], retries: 0 }])
+  await until('running recorded', () => files.fetching === 1 && stored(mesh, task.id).state === 'running')
+  await mesh.add('node-b', dir, { slots: 1, files: filesThatHang(true) })
+  await mesh.leave('node-a')
+  t.is(files.aborted, 1)
+  await until('run by node-b', () => stored(mesh, task.id).state === 'succeeded', 30_000)
+    .catch(err => { t.log(JSON.stringify(stored(mesh, task.id))); throw err })
+  const r = stored(mesh, task.id)
+  t.is(r.node, 'node-b')
+  t.is(r.nodeRetries, 0)
+})
+
+test.serial('a cancel that comes while a failed run is being recorded ends the task: it is not queued and run again', async t => {
+  const { mesh, dir } = await meshIn(t)
+  // The failed run's logs are written first, and held here until the cancel has reached the holder.
+  let release = (): void => {}
+  const held = new Promise<void>(resolve => { release = resolve })
+  t.teardown(() => { release() })
+  let holding = false
+  let cancelRead = false
+  const a = await mesh.add('node-a', dir, {
+    slots: 1,
+    wrapStore: inner => ({
+      ...inner,
+      put: async (k, v, s, ttl) => {
+        if (k.startsWith('tasks/log/')) { holding = true; await held }
+        await inner.put(k, v, s, ttl)
+      },
+      get: async (k, s) => {
+        const v = await inner.get(k, s)
+        if (holding && k.startsWith('tasks/t/')) cancelRead = true
+        return v
+      }
+    })
+  })
+  const [task] = await a.submit([{ cmd: 'sh', args: ['-c', 'if [ "$MESH_TASK_ATTEMPT" = 1 ]; then echo failing; exit 1; fi; echo ran-again'], retryFailed: 1 }])
+  await until('the failed run being recorded', () => holding)
+  const cancelled = a.cancel(task.id)
+  // The cancel has read the record; the holder marks the task before anything else awaits.
+  await until('the cancel at the holder', () => cancelRead)
+  release()
+  t.is((await cancelled).state, 'cancelled')
+  await until('the end recorded', () => terminalStates.has(stored(mesh, task.id).state))
+  const r = stored(mesh, task.id)
+  t.is(r.state, 'cancelled')
+  t.is(r.attempts.length, 1)
+  t.deepEqual(a.stats(), { tasksRunning: 0, tasksQueued: 0 })
+})
+
+test('an idempotency key repeated within one batch submits one task', async t => {
+  const { mesh, dir } = await meshIn(t)
+  const a = await mesh.add('node-a', dir, { slots: 2 })
+  const recs = await a.submit([{ cmd: 'true', idempotencyKey: 'k1' }, { cmd: 'true', args: ['other'] }, { cmd: 'true', idempotencyKey: 'k1' }])
+  t.is(recs[2].id, recs[0].id)
+  t.not(recs[1].id, recs[0].id)
+  t.is(mesh.store.records().length, 2)
+  const [again] = await a.submit([{ cmd: 'true', idempotencyKey: 'k1' }])
+  t.is(again.id, recs[0].id)
+  await until('both ran', () => mesh.store.records().every(r => r.state === 'succeeded'))
+  t.is(stored(mesh, recs[0].id).attempts.length, 1)
 })
