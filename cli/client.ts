@@ -177,7 +177,13 @@ export class MeshClient {
 
 /** The JSON body of an answer from `MeshClient.stream`. */
 export async function readJson (res: http.IncomingMessage): Promise<unknown> {
-  return JSON.parse(await readText(res))
+  const text = await readText(res)
+  try {
+    return JSON.parse(text)
+  } catch {
+    // A node always answers JSON here: anything else is another server (a wrong --api), not a fault of this program.
+    throw new MeshError('NODE_UNREACHABLE', 'the server did not answer as a mesh node (not JSON); check --api')
+  }
 }
 
 async function readText (res: http.IncomingMessage): Promise<string> {

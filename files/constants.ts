@@ -63,6 +63,8 @@ export const UNPIN_RETRY_DELAY = 0.25 * second
 export const UNPINNED_REMEMBERED = 1024
 /** Deadline of a provider lookup before falling back to asking members. */
 export const FIND_TIMEOUT = 5 * second
+/** How long a manifest read here is reused for a file this node does not hold (it learns of no removal). */
+export const MANIFEST_CACHE_TTL = 30 * second
 /** How long a provider lookup's answer is reused by later reads of the same file. */
 export const PROVIDER_CACHE_TTL = 30 * second
 /** How often each node checks the replication of the files it holds, besides on membership events. */

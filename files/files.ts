@@ -255,7 +255,7 @@ export class Files {
   /** Blocks whose store by `putChunk` is under way (a pin that rides with a manifest waits for its chunks). */
   private readonly storing = new Map<string, Promise<boolean>>()
   /** Recently read manifests: a ranged or resumed read, and the size probe before it, need not fetch them again. */
-  private readonly manifests = new Map<string, Manifest>()
+  private readonly manifests = new Map<string, { manifest: Manifest, at: number }>()
   private readonly providerCache = new Map<string, { at: number, peers: string[] }>()
   private readonly timers: NodeJS.Timeout[] = []
   private readonly unsubscribe: Array<() => void> = []
@@ -609,8 +609,11 @@ export class Files {
 
   /** The manifest of a file: local, or fetched from a provider and verified. */
   private async manifest (cid: CID, transfer: Transfer, signal: AbortSignal): Promise<Manifest> {
+    // The content never changes, but whether the file exists does: a file removed since is found removed once the
+    // entry is older than a read and its size probe need (a reader that is not a holder hears of no removal), and at
+    // once where this node held it (unpinLocal drops the entry).
     const cached = this.manifests.get(cid.toString())
-    if (cached != null) return cached
+    if (cached != null && (this.pins.pins.has(cid.toString()) || performance.now() - cached.at < C.MANIFEST_CACHE_TTL)) return cached.manifest
     let bytes: Uint8Array | undefined
     try {
       bytes = await this.store.get(cid)
@@ -622,9 +625,9 @@ export class Files {
       if (this.pins.pins.has(cid.toString())) await this.store.put(cid, bytes)
     }
     const manifest = decodeManifest(cid, bytes)
-    // Manifests are immutable (content-addressed), so a cache needs no invalidation, only a bound.
+    this.manifests.delete(cid.toString())
     if (this.manifests.size >= 32) this.manifests.delete(this.manifests.keys().next().value as string)
-    this.manifests.set(cid.toString(), manifest)
+    this.manifests.set(cid.toString(), { manifest, at: performance.now() })
     return manifest
   }
 
@@ -1036,6 +1039,7 @@ export class Files {
     const key = cid.toString()
     // The same removal asked again, by a remover that lost this member's answer: answered as the first time was, or
     // the remover would count a copy removed as none.
+    this.manifests.delete(key)
     const prior = removedAt != null ? this.unpinned.get(key) : undefined
     if (prior != null && prior.removedAt === removedAt && !this.pins.pins.has(key)) return { removed: true, collected: prior.collected, kept: false }
     if (removedAt != null) await this.pins.tombstone(key, removedAt)

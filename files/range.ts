@@ -18,7 +18,8 @@ export function parseRange (header: string | undefined, size: number): ByteRange
   if (a === '' && b === '') throw new BadRequestError(`malformed Range header: ${header}`)
   if (a === '') {
     const suffix = Number(b)
-    if (suffix === 0) return 'unsatisfiable'
+    // An empty file has no last bytes to give (RFC 9110: a suffix range of an empty representation is unsatisfiable).
+    if (suffix === 0 || size === 0) return 'unsatisfiable'
     const length = Math.min(suffix, size)
     return { offset: size - length, length }
   }

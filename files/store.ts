@@ -146,29 +146,35 @@ export class ChunkStore {
         reused = true
       } catch {}
     }
-    const fh = await open(tmp, reused ? 'r+' : 'w')
-    try {
-      await fh.writeFile(data)
-      if (reused) await fh.truncate(data.byteLength)
-      if (this.fsync) await fh.sync()
-    } finally {
-      await fh.close()
-    }
     const fan = cid.toString().slice(-2)
     const fanDir = join(this.blocks, fan)
-    if (!this.fanDirs.has(fan)) {
-      await mkdir(fanDir, { recursive: true })
-      if (this.fsync) await syncDir(this.blocks)
-      this.fanDirs.add(fan)
-    }
     try {
-      await rename(tmp, final)
+      const fh = await open(tmp, reused ? 'r+' : 'w')
+      try {
+        await fh.writeFile(data)
+        if (reused) await fh.truncate(data.byteLength)
+        if (this.fsync) await fh.sync()
+      } finally {
+        await fh.close()
+      }
+      if (!this.fanDirs.has(fan)) {
+        await mkdir(fanDir, { recursive: true })
+        if (this.fsync) await syncDir(this.blocks)
+        this.fanDirs.add(fan)
+      }
+      try {
+        await rename(tmp, final)
+      } catch (err) {
+        // Removed behind the store's back (an operator clearing a directory): make it again.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+        await mkdir(fanDir, { recursive: true })
+        if (this.fsync) await syncDir(this.blocks)
+        await rename(tmp, final)
+      }
     } catch (err) {
-      // Removed behind the store's back (an operator clearing a directory): make it again.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-      await mkdir(fanDir, { recursive: true })
-      if (this.fsync) await syncDir(this.blocks)
-      await rename(tmp, final)
+      // A write that failed (a full disk, most often) leaves no partial block behind to hold the space until a restart.
+      await rm(tmp, { force: true }).catch(() => {})
+      throw err
     }
     // A rename is on disk only once its directory is: without this, a power loss could take back a block whose put
     // was answered, on every replica at once if they share the outage.

@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { BadRequestError, InvalidConfigError, MeshError, UnavailableError } from '../lib/errors.js'
 import { releaseBuffer } from '../lib/release.js'
+import * as C from './constants.js'
 import { Files, parseFileCid, parseRange, type ContentRouting, type FilesInit, type FilesMembership } from '../files/index.js'
 import type { CID } from 'multiformats/cid'
 import type { ApiServer } from './api.js'
@@ -38,10 +39,19 @@ async function sendBody (first: Uint8Array | undefined, body: AsyncGenerator<Uin
   }
 }
 
-/** Resolves when `res` can take more; rejects when it closes first or `signal` aborts. */
+/**
+ * Resolves when `res` can take more; rejects when it closes first, `signal` aborts, or the client reads nothing for
+ * `apiStreamIdleTimeout`: a client that stopped reading held the chunks in flight (4 MiB or so) for as long as it kept
+ * its connection, and enough of them, the node's memory.
+ */
 async function drained (res: ServerResponse, signal: AbortSignal): Promise<void> {
   await new Promise<void>((resolve, reject) => {
+    const stalled = setTimeout(() => {
+      done(new UnavailableError('the client stopped reading'))
+      res.destroy()
+    }, C.apiStreamIdleTimeout)
     const done = (err?: Error): void => {
+      clearTimeout(stalled)
       res.off('drain', onDrain)
       res.off('close', onClose)
       signal.removeEventListener('abort', onAbort)

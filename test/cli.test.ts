@@ -1,7 +1,7 @@
 import test from 'ava'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { mesh } from './util.js'
@@ -111,12 +111,17 @@ test('a server that is not a mesh node (a wrong --api) is NODE_UNREACHABLE, and 
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { server.close() })
   const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  for (const args of [['kv', 'get', 'k'], ['status']]) {
+  const dir = await mkdtemp(join(tmpdir(), 'meshos-wrong-api-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  await writeFile(join(dir, 'in.txt'), 'hello')
+  const cid = 'bagaaierasords4njcts6vs7qvdjfcvgnume4hqohf65zsfguprqphs3icwea'
+  for (const args of [['kv', 'get', 'k'], ['status'], ['file', 'get', cid, '-o', join(dir, 'out.bin')], ['file', 'get', cid, '-o', join(dir, 'part.bin'), '--offset', '2'], ['file', 'put', join(dir, 'in.txt')]]) {
     const r = await mesh([...args, '--api', api, '--json'])
     t.is(r.code, 69, args.join(' '))
     t.is(JSON.parse(r.stdout).error.code, 'NODE_UNREACHABLE', args.join(' '))
     t.false(r.stdout.includes('<html>'), args.join(' '))
   }
+  t.deepEqual((await readdir(dir)).sort(), ['in.txt'], 'no page saved as a file, no part left')
 })
 
 test('token create in a dir where no node has started says so, and still makes the token for the first start', async t => {

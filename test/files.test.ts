@@ -179,6 +179,21 @@ test('a deleted block\'s file takes the next block, cut to its size; the spares 
   t.deepEqual(again.stats, { blocks: 2, bytes: 350 * KiB })
 })
 
+test('a block write that fails leaves no partial file in the store\'s temp dir', async t => {
+  const dir = await tempDir(t)
+  const store = new ChunkStore({ dir })
+  await store.start()
+  const data = randomBytes(64 * KiB)
+  const cid = chunkCid(data)
+  // Where the block's directory should be, a file: the write is done, its move into place fails (as on a full disk,
+  // where it is the write itself).
+  await writeFile(join(dir, 'chunks', cid.toString().slice(-2)), '')
+  await t.throwsAsync(store.put(cid, data))
+  const { readdir } = await import('node:fs/promises')
+  t.deepEqual(await readdir(join(dir, 'tmp')), [])
+  t.deepEqual(store.stats, { blocks: 0, bytes: 0 })
+})
+
 test('the same content gets the same id; ids are CIDv1 raw chunks and json manifests', t => {
   const a = chunkCid(new TextEncoder().encode('hello'))
   t.is(a.version, 1)
@@ -218,6 +233,7 @@ test('Range headers', t => {
   t.deepEqual(parseRange('bytes=-10', 100), { offset: 90, length: 10 })
   t.deepEqual(parseRange('bytes=90-1000', 100), { offset: 90, length: 10 })
   t.is(parseRange('bytes=100-', 100), 'unsatisfiable')
+  t.is(parseRange('bytes=-5', 0), 'unsatisfiable', 'an empty file has no last bytes')
   t.is(parseRange(undefined, 100), undefined)
   t.is(parseRange('bytes=1-2,5-6', 100), undefined)
   t.throws(() => parseRange('bytes=5-2', 100))
@@ -797,6 +813,11 @@ test('rm unpins everywhere and collects chunks no other file references; a repli
   const fb = await nodes[0].files.importFile(source(b), { replicas: 4, name: 'b' })
   t.is(fa.replicas, 4)
   const sharedCid = chunkCid(shared)
+
+  // Node 2 has read the file (its manifest is cached there); the removal must still be seen by its next read.
+  let bytes = 0
+  for await (const piece of (await nodes[2].files.read(fa.cid)).body) bytes += piece.byteLength
+  t.is(bytes, a.byteLength)
 
   // Node 3 is away during the rm.
   world.alive.delete(nodes[3].peerId)

@@ -4,6 +4,7 @@ import { basename, dirname, resolve } from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Option, type Command } from 'commander'
+import { CID } from 'multiformats/cid'
 import { BadRequestError, MeshError } from '../../lib/errors.js'
 import { readJson } from '../client.js'
 import { action, client, clientCommand, print, type ClientOpts } from '../common.js'
@@ -94,6 +95,9 @@ export function registerFileCommands (program: Command): void {
       print(opts, { cid: out.cid, size: out.size, chunks: out.chunks, replicas: out.replicas }, () => { process.stdout.write(`${out.cid}\n`) })
     }))
 
+  /** The form a node writes a file id in (its ETag), whatever base the user gave it in. */
+  const canonicalCid = (cid: string): string => { try { return CID.parse(cid).toString() } catch { return cid } }
+
   clientCommand(file.command('get <cid>').description('fetch a file; an interrupted get resumes where it stopped'))
     .requiredOption('-o, --output <path>', 'where to write it ("-" for stdout)')
     .option('--offset <bytes>', 'first byte to fetch', int('offset'))
@@ -157,6 +161,16 @@ export function registerFileCommands (program: Command): void {
           if (Number(head.headers['content-length']) !== from) throw err
         }
         if (res != null) {
+          // A node names the file it sends (its ETag) and the range it starts at. Another server (a wrong --api) would
+          // have its page saved as the file, or, ignoring the range, its whole body appended to a resumed part.
+          if (res.headers.etag?.replace(/^(W\/)?"|"$/g, '') !== canonicalCid(cid)) {
+            res.resume()
+            throw new MeshError('NODE_UNREACHABLE', `the server at ${api.api} did not answer as a mesh node (no ETag naming the file); check --api`)
+          }
+          if (headers.range != null && (res.statusCode !== 206 || !(res.headers['content-range'] ?? '').startsWith(`bytes ${from}-`))) {
+            res.resume()
+            throw new MeshError('NODE_UNREACHABLE', `the server at ${api.api} did not answer the range asked for (bytes ${from}-); check --api`)
+          }
           if (fresh) await writeFile(stateFile, JSON.stringify(want))
           const total = Number(res.headers['content-length'] ?? NaN)
           const progress = new Progress('get', Number.isFinite(total) ? have + total : undefined, have)
