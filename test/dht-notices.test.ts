@@ -372,3 +372,23 @@ test.serial('a member\'s new metadata does not make the others send it their rec
   await waitFor('the marker record to be sent', () => keys.has(marker), WAIT, 20)
   t.deepEqual([...keys], [marker], 'only the marker was sent to the member')
 })
+
+test.serial('a withdrawal is sent again as it was after a restart: its sequence number is kept in the data dir', async t => {
+  const dataDir = await tempDir(t, 'meshos-dht-restart-')
+  const privateKey = await generateKeyPair('Ed25519')
+  const config = resolveConfig({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', logLevel: 'silent' })
+  const seqs = (node: MeshNode): Map<string, number> => (dhtOf(node) as unknown as { withdrawSeqs: Map<string, number> }).withdrawSeqs
+  const first = new MeshNode({ config, privateKey })
+  t.teardown(async () => { await first.stop({ leave: false }) })
+  await first.start()
+  await dhtOf(first).advertise('kept-withdrawal')
+  await dhtOf(first).withdraw('kept-withdrawal')
+  const key = (await resourceKey('kept-withdrawal')).toString()
+  const seq = seqs(first).get(key)
+  t.truthy(seq)
+  await first.stop({ leave: false })
+  const second = new MeshNode({ config, privateKey })
+  t.teardown(async () => { await second.stop({ leave: false }) })
+  await second.start()
+  t.is(seqs(second).get(key), seq, 'the same notice, to send members that come back')
+})
