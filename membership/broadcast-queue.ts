@@ -20,7 +20,7 @@ export interface BroadcastQueueInit {
 export interface TakeOptions {
   /** At most this many updates. */
   maxCount: number
-  /** Stop adding updates once their encoded sizes would exceed this. */
+  /** Stop adding updates once their encoded sizes would exceed this. An update larger than this is taken alone. */
   maxBytes: number
   /** An update is retired once it has been taken this many times (λ·log N). */
   retransmitLimit: number
@@ -86,7 +86,14 @@ export class BroadcastQueue {
         const e = b[i]
         if (e.gone || e.transmits !== t) continue
         if (e.member === opts.skipMember) continue
-        if (bytes + e.size > opts.maxBytes) continue
+        if (bytes + e.size > opts.maxBytes) {
+          // An update larger than the whole budget would be passed over by every message for ever: it goes in a
+          // message of its own.
+          if (out.length > 0 || e.size <= opts.maxBytes) continue
+          out.push(e.update)
+          taken.push(e)
+          break outer
+        }
         out.push(e.update)
         taken.push(e)
         bytes += e.size

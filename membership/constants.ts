@@ -139,6 +139,25 @@ export const MAX_PUSH_PULL_BACKLOG = 4 * MiB
 /** Push-pull parts held over all peers: many joiners (or strangers) that never read their replies hold no more. */
 export const MAX_PUSH_PULL_BACKLOG_TOTAL = 32 * MiB
 
+/**
+ * Peers the libp2p transport keeps an outbound entry (a stream, or messages waiting for one) for. Entries go once their
+ * stream closes (idle streams close after 120 s) with nothing waiting; past this many, the least recently used goes
+ * too (its stream is closed and reopened on the next send). A member talks to a few dozen peers a minute, so this is
+ * only reached when something sends to many ids (relayed probes, claims naming other peers) faster than they expire.
+ */
+export const MAX_OUTBOUND_PEERS = 1024
+
+/**
+ * A member's signed alive carries at most this many addresses, each at most MAX_ADDR_BYTES long, and encodes in at most
+ * MAX_ALIVE_BYTES: below MAX_PIGGYBACK_BYTES, so it always fits a message's gossip. An alive of a host with ~100
+ * addresses (container bridges, IPv4 and IPv6) was larger than that, was never gossiped, and its refutations did not
+ * spread: it was declared dead after any short stall. Its own extra addresses are left out (counted in
+ * stats.addrsDropped); a received alive beyond the bounds is refused (stats.oversizedUpdates).
+ */
+export const MAX_ADDRS = 32
+export const MAX_ADDR_BYTES = 256
+export const MAX_ALIVE_BYTES = 6 * KiB
+
 /** Encoded member metadata may not exceed this. */
 export const MAX_META_BYTES = 1 * KiB
 
@@ -167,3 +186,17 @@ export const VERIFY_RATE = 1000
 
 /** Relayed pings for ping-req (state held per outstanding request) are capped so a flood cannot grow memory. */
 export const MAX_PENDING_RELAYS = 1024
+
+/**
+ * Claims about our own incarnation beyond this are ignored, so refuting can never overflow the uint32 on the wire, and
+ * a life never starts above half of it, so it has room for 2^30 refutations and metadata changes of its own.
+ */
+export const MAX_INCARNATION = 2 ** 31
+
+/**
+ * A new process starts its incarnation at the wall-clock seconds since this instant (2025-01-01T00:00:00Z), so it is
+ * above what an earlier life of the same peer signed (unless that life re-signed more than once a second on average):
+ * a signed leave or alive from that life, replayed by a stale node, is then outbid instead of taking down this one.
+ * 2^30 seconds from here is the year 2059; MAX_INCARNATION / 2 is the ceiling after that.
+ */
+export const INCARNATION_EPOCH = Date.UTC(2025, 0, 1)

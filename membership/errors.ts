@@ -43,3 +43,11 @@ export class AsyncSignerError extends MeshError {
     this.name = 'AsyncSignerError'
   }
 }
+
+/** A starting incarnation that is not an integer in [0, limit]. */
+export class InvalidIncarnationError extends MeshError {
+  constructor (incarnation: number, limit: number) {
+    super('BAD_REQUEST', `a starting incarnation must be an integer from 0 to ${limit}, not ${incarnation}`)
+    this.name = 'InvalidIncarnationError'
+  }
+}

@@ -4,7 +4,7 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { componentLogger, silentLogger, type Logger } from '../lib/log.js'
 import { Libp2pTransport, type Libp2pTransportInit } from './libp2p-transport.js'
-import { Membership, type MembershipInit } from './membership.js'
+import { incarnationSeed, Membership, type MembershipInit } from './membership.js'
 import { Ed25519Signer, Ed25519Verifier } from './signer.js'
 import type { MemberInfo, MemberMeta, MembershipEvents, MembershipStats, MemberState } from './types.js'
 import type { TypedEmitter } from './emitter.js'
@@ -13,7 +13,7 @@ export * from './types.js'
 export * from './errors.js'
 export * as constants from './constants.js'
 export { PROTOCOL } from './constants.js'
-export { Membership, type MembershipInit, type ProbeOutcome } from './membership.js'
+export { Membership, incarnationSeed, type MembershipInit, type ProbeOutcome } from './membership.js'
 export { Libp2pTransport, type Libp2pTransportInit, type Libp2pTransportStats } from './libp2p-transport.js'
 export { Ed25519Signer, Ed25519Verifier, FakeSigner, FakeVerifier } from './signer.js'
 export { BroadcastQueue } from './broadcast-queue.js'
@@ -36,6 +36,11 @@ export interface CreateMembershipInit extends Omit<MembershipInit, 'peerId' | 'a
   registry?: Registry
   /** Options for the libp2p transport. @default {} */
   transport?: Omit<Libp2pTransportInit, 'libp2p' | 'logger' | 'onMalformed' | 'onFrame'>
+  /**
+   * This life's first incarnation. A process keeps nothing of its earlier lives, so it starts from the wall clock,
+   * above what they signed (see INCARNATION_EPOCH). @default incarnationSeed(Date.now())
+   */
+  incarnation?: number
 }
 
 /** Membership running over libp2p: the state machine, its transport and its metrics. */
@@ -113,6 +118,7 @@ export function createMembership (init: CreateMembershipInit): Libp2pMembership 
   })
   const membership = new Membership({
     ...rest,
+    incarnation: rest.incarnation ?? incarnationSeed(Date.now()),
     peerId: libp2p.peerId.toString(),
     addrs: () => libp2p.getMultiaddrs().map(a => a.toString()),
     transport,

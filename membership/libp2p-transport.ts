@@ -4,7 +4,7 @@ import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { silentLogger, type Logger } from '../lib/log.js'
 import { second } from '../lib/units.js'
 import { FrameDecoder, encodeLengthPrefixed } from '../rpc/framing.js'
-import { MAX_FRAME_BYTES, MAX_PUSH_PULL_BACKLOG, MAX_PUSH_PULL_BACKLOG_TOTAL, PROTOCOL } from './constants.js'
+import { MAX_FRAME_BYTES, MAX_OUTBOUND_PEERS, MAX_PUSH_PULL_BACKLOG, MAX_PUSH_PULL_BACKLOG_TOTAL, PROTOCOL } from './constants.js'
 import { MessageType, SwimMessage } from './swim.js'
 import type { PeerAddress, Transport } from './types.js'
 
@@ -22,6 +22,8 @@ export interface Libp2pTransportInit {
   maxBacklogBytes?: number
   /** The same over all peers. @default MAX_PUSH_PULL_BACKLOG_TOTAL (32 MiB) */
   maxTotalBacklogBytes?: number
+  /** Peers with an outbound entry (stream or waiting messages); the least recently used goes beyond it. @default MAX_OUTBOUND_PEERS (1024) */
+  maxPeers?: number
   /** @default 8 */
   maxInboundStreams?: number
   /** @default 8 */
@@ -79,6 +81,7 @@ export class Libp2pTransport implements Transport {
   private readonly maxTotalBacklogBytes: number
   /** Push-pull bytes held over all peers. */
   private backlogBytes = 0
+  private readonly maxPeers: number
   private readonly maxInboundStreams: number
   private readonly maxOutboundStreams: number
   private readonly log: Logger
@@ -98,12 +101,16 @@ export class Libp2pTransport implements Transport {
     this.maxPending = init.maxPendingPerPeer ?? 32
     this.maxBacklogBytes = init.maxBacklogBytes ?? MAX_PUSH_PULL_BACKLOG
     this.maxTotalBacklogBytes = init.maxTotalBacklogBytes ?? MAX_PUSH_PULL_BACKLOG_TOTAL
+    this.maxPeers = Math.max(1, init.maxPeers ?? MAX_OUTBOUND_PEERS)
     this.maxInboundStreams = init.maxInboundStreams ?? 8
     this.maxOutboundStreams = init.maxOutboundStreams ?? 8
     this.log = init.logger ?? silentLogger
     this.onMalformed = init.onMalformed
     this.onFrame = init.onFrame
   }
+
+  /** Peers with an outbound entry: an open stream, a dial in progress, or messages waiting. */
+  get outboundPeers (): number { return this.outbound.size }
 
   /** Where received messages go (the state machine's onMessage). */
   setReceiver (fn: (from: string, msg: SwimMessage) => void): void {
@@ -162,9 +169,17 @@ export class Libp2pTransport implements Transport {
     const reliable = msg.type === MessageType.PUSH_PULL || msg.type === MessageType.PUSH_PULL_REPLY
     let out = this.outbound.get(key)
     if (out === undefined) {
+      // Bounded: every id a message names could otherwise leave an entry here (relayed probes, accusers, strangers).
+      while (this.outbound.size >= this.maxPeers) {
+        const [oldKey, oldest] = this.outbound.entries().next().value as [string, Outbound]
+        this.evict(oldKey, oldest)
+      }
       out = { opening: false, pending: [], backlog: [], reliableBytes: 0 }
-      this.outbound.set(key, out)
+    } else {
+      // Map order is insertion order: moved to the end, the map's first entry is the least recently used.
+      this.outbound.delete(key)
     }
+    this.outbound.set(key, out)
     const stream = out.stream
     if (stream !== undefined && stream.status === 'open' && stream.writeStatus === 'writable') {
       this.write(key, out, stream, frame, reliable)
@@ -177,6 +192,25 @@ export class Libp2pTransport implements Transport {
     }
     out.pending.push({ frame, reliable })
     if (!out.opening) this.open(key, out, to)
+  }
+
+  /** Drops a peer's entry, what waits in it and its stream; a dial in progress closes what it opens (see open). */
+  private evict (key: string, out: Outbound): void {
+    this.outbound.delete(key)
+    this.stats.dropped += out.pending.length + out.backlog.length
+    for (const p of out.pending) if (p.reliable) this.release(out, p.frame.byteLength)
+    for (const f of out.backlog) this.release(out, f.byteLength)
+    out.pending.length = 0
+    out.backlog.length = 0
+    const stream = out.stream
+    out.stream = undefined
+    if (stream !== undefined) void closeQuietly(stream)
+  }
+
+  /** Forgets a peer's entry once it holds nothing: no stream, no dial, nothing waiting. */
+  private forgetIfIdle (key: string, out: Outbound): void {
+    if (this.outbound.get(key) !== out) return
+    if (out.stream === undefined && !out.opening && out.pending.length === 0 && out.backlog.length === 0) this.outbound.delete(key)
   }
 
   private release (out: Outbound, bytes: number): void {
@@ -246,6 +280,8 @@ export class Libp2pTransport implements Transport {
       this.stats.dropped += out.backlog.length
       for (const f of out.backlog) this.release(out, f.byteLength)
       out.backlog.length = 0
+      if (out.stream === stream) out.stream = undefined
+      this.forgetIfIdle(key, out)
     }
     stream.addEventListener('drain', onDrain)
     stream.addEventListener('close', onClose)
@@ -264,8 +300,10 @@ export class Libp2pTransport implements Transport {
       }
       out.stream = stream
       stream.addEventListener('close', () => {
-        // Idle streams time out after 120 s: forget this one and open a fresh one on the next send.
+        // Idle streams time out after 120 s: forget this one (and the peer, when nothing waits for it) and open a
+        // fresh one on the next send.
         if (out.stream === stream) out.stream = undefined
+        this.forgetIfIdle(key, out)
       })
       // We never expect data on our outbound stream; reading it keeps the muxer's buffers empty.
       stream.addEventListener('message', () => {})
@@ -280,6 +318,9 @@ export class Libp2pTransport implements Transport {
       clearTimeout(timer)
       this.dials.delete(controller)
       out.opening = false
+      // A failed dial leaves nothing: one entry per id ever dialled (relayed probes of peers that never answer) grew
+      // the map without bound.
+      this.forgetIfIdle(key, out)
     })
   }
 
@@ -293,8 +334,19 @@ export class Libp2pTransport implements Transport {
       return await this.libp2p.dialProtocol(addrs, this.protocol, { signal })
     }
     const peer: PeerId = peerIdFromString(to.peerId)
+    // A peer the peer store does not know is dialled at the given addresses without recording them: they may come from
+    // any peer (a relayed probe's target), and merging them filled the store with whatever strangers named. Members'
+    // addresses are recorded from their signed alive (index.ts, on join, update and alive).
     if (addrs.length > 0 && !(await this.libp2p.peerStore.has(peer).catch(() => false))) {
-      await this.libp2p.peerStore.merge(peer, { multiaddrs: addrs }).catch(() => {})
+      const id = peer.toString()
+      const withId: Multiaddr[] = []
+      for (const a of addrs) {
+        const last = lastPeerId(a.toString())
+        // An address that ends in another peer's id is not this peer's.
+        if (last === undefined) withId.push(a.encapsulate(`/p2p/${id}`))
+        else if (last === id) withId.push(a)
+      }
+      if (withId.length > 0) return await this.libp2p.dialProtocol(withId, this.protocol, { signal })
     }
     return await this.libp2p.dialProtocol(peer, this.protocol, { signal })
   }
@@ -333,7 +385,13 @@ export class Libp2pTransport implements Transport {
   }
 }
 
-
+/** The peer id an address ends in (`…/p2p/<id>`), if any. */
+function lastPeerId (addr: string): string | undefined {
+  const i = addr.lastIndexOf('/p2p/')
+  if (i < 0) return undefined
+  const id = addr.slice(i + 5)
+  return id.includes('/') ? undefined : id
+}
 
 /** close() may reject with an Event rather than an Error; either way the stream is done with. */
 async function closeQuietly (stream: Stream): Promise<void> {

@@ -2,16 +2,17 @@ import { sameItems } from '../lib/arrays.js'
 import { systemClock, type Clock, type Random, type TimerHandle } from '../lib/clock.js'
 import { silentLogger, type Logger } from '../lib/log.js'
 import { TokenBuckets } from '../lib/token-bucket.js'
+import { second } from '../lib/units.js'
 import { BroadcastQueue } from './broadcast-queue.js'
 import {
   emptyMessage, emptyMeta, kindToState, metaFromWire, metaToWire, signedBytes,
   stateRank, updateSize, validateMeta
 } from './codec.js'
 import * as C from './constants.js'
-import { JoinFailedError, MembershipNotRunningError } from './errors.js'
+import { InvalidIncarnationError, JoinFailedError, MembershipNotRunningError } from './errors.js'
 import { TypedEmitter } from './emitter.js'
 import { Suspicion } from './suspicion.js'
-import { Kind, MessageType, type SwimMessage, type Update } from './swim.js'
+import { Kind, MessageType, Update as UpdateCodec, type SwimMessage, type Update } from './swim.js'
 import type {
   MemberInfo, MemberMeta, MembershipEvents, MembershipStats, MemberState, PeerAddress, Signer, Transport, Verifier
 } from './types.js'
@@ -82,6 +83,23 @@ export interface MembershipInit {
   joinTimeout?: number
   /** @default VERIFIED_CACHE_SIZE (4096) */
   verifiedCacheSize?: number
+  /**
+   * The incarnation this life starts at. A process should start above any incarnation an earlier life of its peer id
+   * signed, or that life's leave, replayed, holds this one `left` until it refutes: give it {@link incarnationSeed} of
+   * the wall clock (createMembership does). Tests and the simulator on virtual time start at 0.
+   * An integer in [0, MAX_INCARNATION / 2].
+   * @default 0
+   */
+  incarnation?: number
+}
+
+/**
+ * Where a new life's incarnation starts: whole seconds of `wallClockMs` since INCARNATION_EPOCH, so each process of a
+ * peer starts above the last (which re-signed at most once a second on average), clamped to [0, MAX_INCARNATION / 2].
+ */
+export function incarnationSeed (wallClockMs: number): number {
+  const s = Math.floor((wallClockMs - C.INCARNATION_EPOCH) / second)
+  return Number.isFinite(s) ? Math.min(Math.max(0, s), C.MAX_INCARNATION / 2) : 0
 }
 
 interface MemberRecord {
@@ -125,8 +143,7 @@ interface PendingJoin {
 /** Probe outcome, reported to an optional observer (metrics). */
 export type ProbeOutcome = 'ack' | 'indirect-ack' | 'fail'
 
-/** Claims about our own incarnation beyond this are ignored, so refuting can never overflow the uint32 on the wire. */
-const MAX_INCARNATION = 2 ** 31
+const MAX_INCARNATION = C.MAX_INCARNATION
 
 /** A claim about a member, preceded by the member's signed alive it is about, when we hold one. */
 /**
@@ -171,13 +188,15 @@ export class Membership {
     heals: 0,
     broadcastsDropped: 0,
     relaysRefused: 0,
-    verifyBudgetExceeded: 0
+    verifyBudgetExceeded: 0,
+    oversizedUpdates: 0,
+    addrsDropped: 0
   }
 
   /** Optional observer of probe outcomes (for metrics). */
   onProbeOutcome?: (outcome: ProbeOutcome) => void
 
-  private readonly cfg: Required<Omit<MembershipInit, 'peerId' | 'addrs' | 'transport' | 'signer' | 'verifier' | 'clock' | 'random' | 'logger' | 'meta' | 'seeds'>>
+  private readonly cfg: Required<Omit<MembershipInit, 'peerId' | 'addrs' | 'transport' | 'signer' | 'verifier' | 'clock' | 'random' | 'logger' | 'meta' | 'seeds' | 'incarnation'>>
   private readonly addrsOf: () => string[]
   private readonly transport: Transport
   private readonly signer: Signer
@@ -210,6 +229,8 @@ export class Membership {
   private leaving = false
   private seq = 0
   private lhm = 0
+  /** When a claim about us last raised lhm (see applyAboutSelf). */
+  private suspectedAt = -Infinity
   private probeOrder: string[] = []
   private probeIndex = 0
   private probeTimer?: TimerHandle
@@ -258,12 +279,16 @@ export class Membership {
 
     const meta = { ...emptyMeta(), ...init.meta, tags: { ...init.meta?.tags } }
     validateMeta(meta, this.cfg.maxMetaBytes)
+    const incarnation = init.incarnation ?? 0
+    if (!Number.isSafeInteger(incarnation) || incarnation < 0 || incarnation > MAX_INCARNATION / 2) {
+      throw new InvalidIncarnationError(incarnation, MAX_INCARNATION / 2)
+    }
     const now = this.clock.now()
     const self: MemberRecord = {
       peerId: this.peerId,
       addrs: this.addrsOf(),
       state: 'alive',
-      incarnation: 0,
+      incarnation,
       meta,
       stateSince: now,
       last: undefined as unknown as Update
@@ -686,8 +711,10 @@ export class Membership {
     if (u.kind !== Kind.LEFT && u.incarnation > (rec.alive?.incarnation ?? -1)) return false
 
     if (u.kind === Kind.SUSPECT && rec.state === 'suspect' && u.incarnation === rec.incarnation) {
-      // Another accuser: a Lifeguard confirmation. Re-gossip it only while it still shortens the timeout.
-      if (rec.suspicion?.confirm(u.accuser) === true) this.broadcast(u)
+      // Another accuser: a Lifeguard confirmation. Re-gossip it only while it still shortens the timeout. Accusers are
+      // unauthenticated, so only a live member we know counts: one peer naming K invented accusers in one message cut
+      // the timeout to its floor, as if K members had failed to reach the suspect independently.
+      if (this.isLiveAccuser(u.accuser, u.member) && rec.suspicion?.confirm(u.accuser) === true) this.broadcast(u)
       return false
     }
     if (u.incarnation === rec.incarnation && stateRank(state) <= stateRank(rec.state)) return false
@@ -724,9 +751,18 @@ export class Membership {
         // reply, buddy ping) and is refuted first. Taken alone, anyone could push our incarnation to the limit, and
         // we could never refute again.
         if (u.incarnation !== self.incarnation) return false
-        // Being suspected hints that we are the slow one (Lifeguard): back off a little.
-        this.adjustHealth(1)
-        this.refute(u.incarnation, [u.accuser, from])
+        // Being suspected hints that we are the slow one (Lifeguard): back off a little. Only when a live member we
+        // know accuses us, and once a protocol period (a member is probed about once a round, and a refutation
+        // outbids every claim made before it arrives): a stream of claims, each about the incarnation the last
+        // refutation made, pegged the multiplier and slowed our probing ninefold.
+        const now = this.clock.now()
+        if (this.isLiveAccuser(u.accuser, this.peerId) && now - this.suspectedAt >= this.cfg.probeInterval) {
+          this.suspectedAt = now
+          this.adjustHealth(1)
+        }
+        // The refutation goes straight to the accuser only when it is a member we know: sending to any id a claim
+        // names had the transport dial (and keep state for) peers that do not exist. Whoever told us is connected.
+        this.refute(u.incarnation, this.table.has(u.accuser) ? [u.accuser, from] : [from])
         return true
       case Kind.LEFT:
         // A leave from an earlier life of this node, still circulating.
@@ -754,7 +790,18 @@ export class Membership {
     }
   }
 
+  /** Whether `accuser` is a live member this node knows (itself included), other than the member it accuses. */
+  private isLiveAccuser (accuser: string, suspect: string): boolean {
+    if (accuser === '' || accuser === suspect) return false
+    const rec = this.table.get(accuser)
+    return rec !== undefined && (rec.state === 'alive' || rec.state === 'suspect')
+  }
+
   private validAlive (u: Update): boolean {
+    if (!aliveFits(u, updateSize(u))) {
+      this.stats.oversizedUpdates++
+      return false
+    }
     const meta = metaFromWire(u.meta)
     try {
       validateMeta(meta, this.cfg.maxMetaBytes)
@@ -960,9 +1007,10 @@ export class Membership {
 
   private reply (to: string, msg: SwimMessage): void {
     const rec = this.table.get(to)
-    // Someone we hold suspect or dead is talking to us: tell it, so it can refute at once. (A left stands: the member
-    // comes back under a new incarnation of its own.)
-    if (rec !== undefined && rec.state !== 'alive' && rec.last.kind !== Kind.LEFT) msg.updates = withAlive(rec)
+    // Someone we hold suspect, dead or left is talking to us: tell it, so it can refute at once. A member held left
+    // while it runs is one whose leave from an earlier life was replayed after it restarted (a leaving member ignores
+    // claims about itself while it lingers): gossip about it may have died out long before it talks to us again.
+    if (rec !== undefined && rec.state !== 'alive') msg.updates = withAlive(rec)
     this.send(this.addressOf(to), msg)
   }
 
@@ -1112,17 +1160,28 @@ export class Membership {
 
   private signSelf (): void {
     const self = this.self
-    self.addrs = this.addrsOf()
+    const all = this.addrsOf()
+    // Within the bounds every receiver checks (aliveFits): too long ones go, then the last ones, until it fits.
+    const addrs = all.filter(a => Buffer.byteLength(a) <= C.MAX_ADDR_BYTES).slice(0, C.MAX_ADDRS)
     const u: Update = {
       kind: Kind.ALIVE,
       member: this.peerId,
       incarnation: self.incarnation,
-      addrs: self.addrs,
+      addrs,
       meta: metaToWire(self.meta),
       accuser: '',
-      signature: new Uint8Array(0)
+      signature: new Uint8Array(ED25519_SIGNATURE_BYTES)
     }
-    const signed: Update = { ...u, signature: this.signer.sign(signedBytes(u)) as Uint8Array<ArrayBuffer> }
+    while (addrs.length > 0 && !aliveFits(u, UpdateCodec.encode(u).byteLength)) {
+      addrs.pop()
+      u.addrs = [...addrs]
+    }
+    if (all.length > u.addrs.length && this.stats.addrsDropped !== all.length - u.addrs.length) {
+      this.log.warn({ addrs: all.length, kept: u.addrs.length }, 'too many or too long addresses for a signed alive; the rest are not announced')
+    }
+    this.stats.addrsDropped = all.length - u.addrs.length
+    self.addrs = u.addrs
+    const signed: Update = { ...u, signature: this.signer.sign(signedBytes({ ...u, signature: new Uint8Array(0) })) as Uint8Array<ArrayBuffer> }
     self.alive = signed
     self.last = signed
   }
@@ -1222,6 +1281,16 @@ export class Membership {
     }, ms)
     this.timers.add(handle)
   }
+}
+
+/** Ed25519; the bound on a whole alive is checked as if signed, before signing. */
+const ED25519_SIGNATURE_BYTES = 64
+
+/** Whether an alive of `size` encoded bytes is within the bounds (MAX_ADDRS, MAX_ADDR_BYTES, MAX_ALIVE_BYTES). */
+function aliveFits (u: Update, size: number): boolean {
+  if (u.addrs.length > C.MAX_ADDRS || size > C.MAX_ALIVE_BYTES) return false
+  for (const a of u.addrs) if (Buffer.byteLength(a) > C.MAX_ADDR_BYTES) return false
+  return true
 }
 
 function sameMeta (a: MemberMeta, b: MemberMeta): boolean {

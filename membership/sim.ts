@@ -121,12 +121,13 @@ export class Simulation {
 
   /**
    * A crashed node's process starting again under the same identity and address, with what a restart keeps: nothing
-   * (an empty table, incarnation 0) and the given seeds (none by default, as for a mesh's first node). Started.
+   * (an empty table, the given incarnation, 0 by default as if its wall clock had gone back) and the given seeds (none by
+   * default, as for a mesh's first node). Started.
    */
-  restart (id: string, opts: { seeds?: string[] } = {}): SimNode {
+  restart (id: string, opts: { seeds?: string[], incarnation?: number } = {}): SimNode {
     const old = this.node(id)
     if (!old.crashed) throw new Error(`${id} is still running; crash it first`)
-    const node = this.build(id, old.index, old.addr, { seeds: opts.seeds ?? [] })
+    const node = this.build(id, old.index, old.addr, { seeds: opts.seeds ?? [], membership: { incarnation: opts.incarnation } })
     this.nodes[old.index] = node
     this.byId.set(id, node)
     this.byAddr.set(old.addr, node)

@@ -93,4 +93,8 @@ export interface MembershipStats {
   relaysRefused: number
   /** Updates left unverified because their sender had used up its signature checks (VERIFY_RATE). */
   verifyBudgetExceeded: number
+  /** Alive updates refused for too many or too long addresses, or their size (MAX_ADDRS, MAX_ALIVE_BYTES). */
+  oversizedUpdates: number
+  /** This node's own addresses left out of its signed alive to keep it within those bounds, at its last signing. */
+  addrsDropped: number
 }

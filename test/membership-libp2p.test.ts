@@ -6,9 +6,13 @@ import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import type { Libp2p, Stream } from '@libp2p/interface'
-import { createMembership, PROTOCOL, type Libp2pMembership } from '../membership/index.js'
+import { createMembership, incarnationSeed, PROTOCOL, type Libp2pMembership } from '../membership/index.js'
 import { Libp2pTransport } from '../membership/libp2p-transport.js'
-import { emptyMessage } from '../membership/codec.js'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { hour } from '../lib/units.js'
+import { emptyMessage, signedBytes } from '../membership/codec.js'
+import { Membership } from '../membership/membership.js'
+import { FakeSigner, FakeVerifier } from '../membership/signer.js'
 import { Kind, MessageType, type SwimMessage, type Update } from '../membership/swim.js'
 
 /** Polls until `cond` holds; real time, generous deadline, no fixed sleeps. */
@@ -55,7 +59,10 @@ test('three libp2p nodes converge; garbage and oversized frames close only their
       try { await n.libp2p.stop() } catch {}
     }
   })
+  const startedAt = Date.now()
   nodes.push(await makeNode([]))
+  // A process starts from the wall clock: above any incarnation an earlier life of its peer id signed.
+  t.true(nodes[0].membership.membership.incarnation >= incarnationSeed(startedAt))
   const seed = nodes[0].libp2p.getMultiaddrs()[0].toString()
   nodes.push(await makeNode([seed]))
   nodes.push(await makeNode([seed]))
@@ -129,4 +136,90 @@ test('a push-pull table in many parts arrives whole over a new stream, past the 
   for (let i = 0; i < parts; i++) a.send(to, part(i))
   await until(() => got.length === parts, 'every part, on the open stream')
   t.deepEqual(got, Array.from({ length: parts }, (_, i) => i))
+})
+
+/** A stream that stays open until closed, and counts what it is sent. */
+class FakeStream extends EventTarget {
+  status = 'open'
+  writeStatus = 'writable'
+  writableNeedsDrain = false
+  sent = 0
+  send (): boolean { this.sent++; return true }
+  async close (): Promise<void> { this.end() }
+  abort (): void { this.end() }
+  end (): void {
+    if (this.status !== 'open') return
+    this.status = 'closed'
+    this.writeStatus = 'closed'
+    this.dispatchEvent(new Event('close'))
+  }
+}
+
+/** Just enough of libp2p for the transport: dials go to `dial`, and the peer store is counted. */
+function stubLibp2p (dial: (target: unknown) => Promise<FakeStream>): { libp2p: Libp2p, merges: () => number } {
+  let merges = 0
+  const libp2p = {
+    handle: async () => {},
+    unhandle: async () => {},
+    dialProtocol: dial,
+    peerStore: { has: async () => false, merge: async () => { merges++ } }
+  }
+  return { libp2p: libp2p as unknown as Libp2p, merges: () => merges }
+}
+
+async function randomPeerId (): Promise<string> {
+  return peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+}
+
+test('relayed probes of unknown targets and claims naming invented accusers leave nothing behind in the transport or the peer store', async t => {
+  let dials = 0
+  const { libp2p, merges } = stubLibp2p(async () => { dials++; throw new Error('unreachable') })
+  const transport = new Libp2pTransport({ libp2p })
+  await transport.start()
+  const m = new Membership({ peerId: 'me', addrs: ['/ip4/127.0.0.1/tcp/1'], transport, signer: new FakeSigner('me'), verifier: new FakeVerifier(), probeInterval: hour, pushPullInterval: hour, healInterval: hour })
+  m.start()
+  t.teardown(async () => { m.stop(); await transport.stop() })
+  const a: Update = { kind: Kind.ALIVE, member: 'a', incarnation: 1, addrs: ['/ip4/10.0.0.1/tcp/1'], accuser: '', signature: new Uint8Array(0) }
+  m.onMessage('a', { ...emptyMessage(MessageType.GOSSIP), updates: [{ ...a, signature: new FakeSigner('a').sign(signedBytes(a)) as Uint8Array<ArrayBuffer> }] })
+  // A live member asks us to probe 200 peers nobody knows, at addresses of its choosing.
+  for (let i = 0; i < 200; i++) {
+    m.onMessage('a', { ...emptyMessage(MessageType.PING_REQ), seq: i + 1, target: await randomPeerId(), targetAddrs: [`/ip4/198.51.100.7/tcp/${1000 + i}`] })
+  }
+  // And sends 200 suspicions of us, each naming a made-up accuser.
+  for (let i = 0; i < 200; i++) {
+    m.onMessage('a', { ...emptyMessage(MessageType.GOSSIP), updates: [{ kind: Kind.SUSPECT, member: 'me', incarnation: m.incarnation, addrs: [], accuser: await randomPeerId(), signature: new Uint8Array(0) }] })
+  }
+  await until(() => dials >= 200 && transport.outboundPeers === 0, 'every failed dial forgotten')
+  t.is(dials, 200, 'the relayed probes were tried; no refutation went to an invented accuser')
+  t.is(merges(), 0, 'no address a peer named went into the peer store')
+  t.is(m.healthMultiplier, 0)
+})
+
+test('the transport keeps at most maxPeers outbound entries, and forgets a peer whose stream closed', async t => {
+  const streams: FakeStream[] = []
+  const { libp2p } = stubLibp2p(async () => {
+    const s = new FakeStream()
+    streams.push(s)
+    return s
+  })
+  const transport = new Libp2pTransport({ libp2p, maxPeers: 4 })
+  await transport.start()
+  t.teardown(async () => { await transport.stop() })
+  const ids: string[] = []
+  for (let i = 0; i < 10; i++) ids.push(await randomPeerId())
+  const ping = { ...emptyMessage(MessageType.PING), seq: 1 }
+  for (const id of ids) {
+    transport.send({ peerId: id, addrs: ['/ip4/10.0.0.9/tcp/4001'] }, ping)
+    t.true(transport.outboundPeers <= 4)
+  }
+  await until(() => streams.length === 10, 'every dial answered')
+  // The six least recently used were dropped, and any stream opened for them was closed.
+  t.is(transport.outboundPeers, 4)
+  await until(() => streams.filter(s => s.status === 'open').length === 4, 'evicted streams closed')
+  // A send reuses an open stream; a stream that closes with nothing waiting takes its entry with it.
+  const last = streams[streams.length - 1]
+  transport.send({ peerId: ids[9], addrs: [] }, ping)
+  t.is(last.sent, 2)
+  for (const s of streams) s.end()
+  t.is(transport.outboundPeers, 0)
 })

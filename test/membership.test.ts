@@ -2,17 +2,17 @@ import test from 'ava'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { seededRandom } from '../lib/clock.js'
-import { hour, KiB } from '../lib/units.js'
+import { hour, KiB, minute, second } from '../lib/units.js'
 import { VirtualClock } from '../lib/virtual-clock.js'
 import { BroadcastQueue } from '../membership/broadcast-queue.js'
 import { emptyMessage, emptyMeta, metaToWire, signedBytes } from '../membership/codec.js'
-import { MetaTooLargeError } from '../membership/errors.js'
-import { Membership, type MembershipInit } from '../membership/membership.js'
-import { VERIFY_BURST, VERIFY_RATE } from '../membership/constants.js'
+import { InvalidIncarnationError, MetaTooLargeError } from '../membership/errors.js'
+import { incarnationSeed, Membership, type MembershipInit } from '../membership/membership.js'
+import { INCARNATION_EPOCH, MAX_ADDR_BYTES, MAX_ADDRS, MAX_ALIVE_BYTES, MAX_INCARNATION, VERIFY_BURST, VERIFY_RATE } from '../membership/constants.js'
 import { Ed25519Signer, Ed25519Verifier, FakeSigner, FakeVerifier } from '../membership/signer.js'
 import { Simulation } from '../membership/sim.js'
 import { Suspicion, suspicionTimeout } from '../membership/suspicion.js'
-import { Kind, MessageType, type SwimMessage, type Update } from '../membership/swim.js'
+import { Kind, MessageType, Update as UpdateCodec, type SwimMessage, type Update } from '../membership/swim.js'
 import type { MemberMeta, MembershipEventName, PeerAddress, Signer } from '../membership/types.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -611,4 +611,182 @@ test('suspicions survive a stop and start of the watcher: the suspect is still d
   watcher.membership.stop()
   watcher.membership.start()
   t.true(sim.runUntil(() => watcher.stateOf(victim.id) === 'dead', 10 * 60_000))
+})
+
+// ---------------------------------------------------------------------------------------------
+// Lives of one peer id: a restarted process must not be taken down by what an earlier life signed
+
+test('a new life starts its incarnation from the wall clock, within the limit, and a bad one is a named error', t => {
+  t.is(incarnationSeed(INCARNATION_EPOCH + 90 * second + 999), 90)
+  t.is(incarnationSeed(INCARNATION_EPOCH - hour), 0, 'a clock before the epoch starts at 0')
+  t.is(incarnationSeed(INCARNATION_EPOCH + 1e15), MAX_INCARNATION / 2, 'never above half the limit: room to refute')
+  t.is(incarnationSeed(Number.NaN), 0)
+  const h = harness(t, { incarnation: 1234 })
+  t.is(h.m.incarnation, 1234)
+  t.is(h.m.member('me')?.incarnation, 1234)
+  for (const incarnation of [-1, 1.5, MAX_INCARNATION / 2 + 1]) {
+    t.throws(() => harness(t, { incarnation }), { instanceOf: InvalidIncarnationError })
+  }
+})
+
+test('a leave an earlier life signed, replayed after the peer restarted, is outbid by the new life\'s seeded incarnation', t => {
+  const h = harness(t)
+  // x's first life started at wall-clock w, changed its metadata three times and left; all that has been reaped.
+  const w = INCARNATION_EPOCH + 400 * 24 * hour
+  const oldLeft = left('x', incarnationSeed(w) + 3)
+  // Its new life starts ten seconds later.
+  gossip(h, 'x', alive('x', incarnationSeed(w + 10 * second)))
+  t.is(h.m.member('x')?.state, 'alive')
+  gossip(h, 'stale', oldLeft)
+  t.is(h.m.member('x')?.state, 'alive')
+  t.deepEqual(h.events.filter(e => e.peerId === 'x').map(e => e.type), ['join'])
+})
+
+test('a reply to a member held left carries the leave, and a running node refutes a leave of an earlier life at once', t => {
+  const h = harness(t)
+  gossip(h, 'x', alive('x', 0))
+  gossip(h, 'stale', left('x', 5))
+  t.is(h.m.member('x')?.state, 'left')
+  h.sent.length = 0
+  h.m.onMessage('x', { ...emptyMessage(MessageType.PING), seq: 4, target: 'me' })
+  const ack = h.sent.find(s => s.msg.type === MessageType.ACK && s.to.peerId === 'x')
+  t.truthy(ack?.msg.updates.find(u => u.kind === Kind.LEFT && u.member === 'x' && u.incarnation === 5))
+
+  // The other side: this node restarted at 0, and a member holds it left at 5.
+  const r = harness(t)
+  gossip(r, 'a', alive('a', 0))
+  r.m.onMessage('a', { ...emptyMessage(MessageType.ACK), seq: 1, updates: [left('me', 5)] })
+  t.is(r.m.incarnation, 6)
+  t.true(r.sent.some(s => s.to.peerId === 'a' && s.msg.updates.some(u => u.kind === Kind.ALIVE && u.member === 'me' && u.incarnation === 6)))
+})
+
+test('in a cluster, a restarted member that everyone is made to hold left by a replayed leave is alive again everywhere', t => {
+  const sim = new Simulation({ seed: 17, membership: { deadReclaimTime: 2 * minute } })
+  t.teardown(() => { sim.stop() })
+  const nodes = sim.addNodes(10, { staggerMs: 2 * second })
+  t.true(sim.runUntil(() => sim.converged(sim.nodes), 60 * second, 100))
+  const x = nodes[4]
+  for (let i = 0; i < 5; i++) x.membership.setMeta({ load: i + 1 })
+  const oldLeft = left(x.id, 5)
+  sim.crash(x.id)
+  const others = nodes.filter(n => n !== x)
+  t.true(sim.runUntil(() => others.every(n => n.stateOf(x.id) === 'dead'), 60 * second, 100))
+  // Reaped everywhere, so the new life (at 0: its wall clock went back, or it re-signed faster than once a second)
+  // is taken as it is.
+  t.true(sim.runUntil(() => others.every(n => n.membership.member(x.id) === undefined), 30 * minute, second))
+  sim.restart(x.id, { seeds: [nodes[0].addr] })
+  t.true(sim.runUntil(() => sim.allSee(x.id, 'alive', others), 30 * second, 100))
+  // Gossip about the join dies out; then a stale node hands the old leave to every member directly.
+  sim.run(60 * second)
+  for (const n of others) n.membership.onMessage('stale', { ...emptyMessage(MessageType.GOSSIP), updates: [oldLeft] })
+  t.true(others.every(n => n.stateOf(x.id) === 'left'))
+  // The first member x talks to tells it, and its refutation outbids the leave everywhere within a few periods.
+  t.true(sim.runUntil(() => others.every(n => n.stateOf(x.id) === 'alive' && (n.membership.member(x.id)?.incarnation ?? 0) > 5), 10 * second, 10))
+})
+
+// ---------------------------------------------------------------------------------------------
+// Accusers are unauthenticated: only live members this node knows count, and only they are sent to
+
+test('confirmations count only from live members this node knows, other than the suspect', t => {
+  const h = harness(t)
+  gossip(h, 'a', ...['a', 'b', 'c', 'd', 'x'].map(id => alive(id, 0)))
+  gossip(h, 'd', alive('d', 1), claim(Kind.DEAD, 'd', 1, 'a'))
+  const min = h.m.suspicionMin
+  // One message: a suspicion and K "confirmations" by accusers nobody knows, by the suspect itself, and by a member
+  // held dead.
+  gossip(h, 'a', claim(Kind.SUSPECT, 'x', 0, 'a'), ...['ghost-1', 'ghost-2', 'ghost-3', 'x', 'd', ''].map(acc => claim(Kind.SUSPECT, 'x', 0, acc)))
+  h.clock.advance(4 * min - 10)
+  t.is(h.m.member('x')?.state, 'suspect', 'no confirmation counted: the timeout is still the longest')
+  h.clock.advance(20)
+  t.is(h.m.member('x')?.state, 'dead')
+
+  // Known live accusers still shorten it.
+  gossip(h, 'a', alive('y', 0))
+  gossip(h, 'a', claim(Kind.SUSPECT, 'y', 0, 'a'), ...['b', 'c', 'me'].map(acc => claim(Kind.SUSPECT, 'y', 0, acc)))
+  h.clock.advance(min + 10)
+  t.is(h.m.member('y')?.state, 'dead')
+})
+
+test('claims about us naming invented accusers are refuted to the sender only, and do not peg the health multiplier', t => {
+  const h = harness(t)
+  gossip(h, 'a', alive('a', 0))
+  h.sent.length = 0
+  for (let i = 0; i < 50; i++) gossip(h, 'a', claim(Kind.SUSPECT, 'me', h.m.incarnation, `forged-${i}`))
+  t.is(h.m.stats.refutations, 50, 'each claim about the incarnation we hold is still refuted: it may be true')
+  t.is(h.m.healthMultiplier, 0, 'an accuser we do not know says nothing about our health')
+  t.deepEqual([...new Set(h.sent.map(s => s.to.peerId))], ['a'], 'nothing is sent to a made-up accuser')
+  // A known accuser raises it, once a protocol period however many claims come.
+  for (let i = 0; i < 50; i++) gossip(h, 'mallory', claim(Kind.SUSPECT, 'me', h.m.incarnation, 'a'))
+  t.is(h.m.healthMultiplier, 1)
+})
+
+// ---------------------------------------------------------------------------------------------
+// Size of a member's alive: bounded where it is signed and where it is received, and always gossiped
+
+test('an update larger than the byte budget is never passed over for good: it goes alone', t => {
+  const q = new BroadcastQueue()
+  q.enqueue(alive('a', 0), 100)
+  q.enqueue(alive('big', 0), 10_000)
+  q.enqueue(alive('c', 0), 100)
+  const takes: string[][] = []
+  for (let i = 0; i < 4 && q.has('big'); i++) takes.push(q.take({ maxCount: 64, maxBytes: 8 * KiB, retransmitLimit: 4 }).map(u => u.member))
+  t.false(q.has('big') && q.transmitsOf('big') === 0, 'taken at least once')
+  t.true(takes.some(m => m.length === 1 && m[0] === 'big'), takes.map(m => m.join(',')).join(' | '))
+  t.false(takes.some(m => m.length > 1 && m.includes('big')), 'never with others')
+})
+
+test('this node signs at most MAX_ADDRS addresses of at most MAX_ADDR_BYTES, within MAX_ALIVE_BYTES; others\' beyond that are refused', t => {
+  const long = `/dns4/${'x'.repeat(MAX_ADDR_BYTES)}/tcp/1`
+  const many = Array.from({ length: 100 }, (_, i) => `/ip6/fd00:dead:beef:${i.toString(16)}::1234/tcp/40001/p2p/12D3KooWPaddingPaddingPaddingPaddingPaddingPadding`)
+  const h = harness(t, { addrs: [long, ...many] })
+  const self = h.m.member('me')
+  t.is(self?.addrs.length, MAX_ADDRS)
+  t.false(self?.addrs.includes(long))
+  t.is(h.m.stats.addrsDropped, 101 - MAX_ADDRS)
+  // Addresses near the length limit: fewer fit in MAX_ALIVE_BYTES, and the last ones go.
+  const wide = Array.from({ length: 40 }, (_, i) => `/dns4/${String(i).padStart(3, '0')}${'w'.repeat(230)}/tcp/1`)
+  const w = harness(t, { addrs: wide, meta: { tags: { big: 'y'.repeat(900) } } })
+  const kept = w.m.member('me')?.addrs ?? []
+  t.true(kept.length > 0 && kept.length < MAX_ADDRS)
+  t.deepEqual(kept, wide.slice(0, kept.length))
+  t.is(w.m.stats.addrsDropped, wide.length - kept.length)
+  // What it sends (here, in a push-pull reply) is within the bound, and verifies.
+  w.m.onMessage('a', { ...emptyMessage(MessageType.PUSH_PULL), seq: 1, states: [alive('a', 0)] })
+  const mine = w.sent.flatMap(s => s.msg.states).find(u => u.member === 'me' && u.kind === Kind.ALIVE)
+  t.deepEqual(mine?.addrs, kept)
+  if (mine !== undefined) {
+    t.true(UpdateCodec.encode(mine).byteLength <= MAX_ALIVE_BYTES)
+    t.true(new FakeVerifier().verify('me', signedBytes(mine), mine.signature))
+  }
+
+  const withAddrs = (member: string, addrs: string[]): Update => {
+    const u: Update = { kind: Kind.ALIVE, member, incarnation: 1, addrs, meta: metaToWire(emptyMeta()), accuser: '', signature: new Uint8Array(0) }
+    return { ...u, signature: new FakeSigner(member).sign(signedBytes(u)) as Uint8Array<ArrayBuffer> }
+  }
+  gossip(h, 'a', withAddrs('x', many.slice(0, MAX_ADDRS + 1)), withAddrs('y', [long]), withAddrs('z', many.slice(0, MAX_ADDRS)))
+  t.is(h.m.member('x'), undefined)
+  t.is(h.m.member('y'), undefined)
+  t.is(h.m.member('z')?.state, 'alive')
+  t.is(h.m.stats.oversizedUpdates, 2)
+})
+
+test('in a cluster, a member with a hundred addresses has its changes and refutations gossiped: no false death after a freeze', t => {
+  const sim = new Simulation({ seed: 21 })
+  t.teardown(() => { sim.stop() })
+  const nodes = sim.addNodes(20, { staggerMs: 2 * second })
+  t.true(sim.runUntil(() => sim.converged(sim.nodes), 60 * second, 100))
+  const big = nodes[3]
+  const extra = Array.from({ length: 120 }, (_, i) => `/ip6/fd00:dead:beef:${i.toString(16)}::1234/tcp/40001/p2p/${big.id}-padding-padding-padding-padding-padding`)
+  ;(big.membership as unknown as { addrsOf: () => string[] }).addrsOf = () => [big.addr, ...extra]
+  big.membership.setMeta({ load: 7 })
+  const others = nodes.filter(n => n !== big)
+  t.true(sim.runUntil(() => others.every(n => n.membership.member(big.id)?.meta.load === 7), 2 * second, 10), 'the change spreads by gossip, not only by push-pull')
+  let deaths = 0
+  for (const n of others) n.membership.events.on('dead', e => { if (e.member.peerId === big.id) deaths++ })
+  sim.freeze(big.id)
+  sim.run(1500)
+  sim.resume(big.id)
+  sim.run(30 * second)
+  t.is(deaths, 0)
+  t.true(sim.allSee(big.id, 'alive', others))
 })
