@@ -279,7 +279,13 @@ export class MeshDht {
         ps.unsubscribe(C.NOTICE_TOPIC)
       })
     }
-    await this.loadAdverts()
+    try {
+      await this.loadAdverts()
+    } catch (err) {
+      // A start that fails leaves nothing running: its listeners, subscription and sender go with it.
+      await this.stop()
+      throw err
+    }
     this.scheduleExpiry()
     if (this.adverts.size > 0) void this.reprovideAll('restart')
     this.reprovideTimer = setInterval(() => { void this.reprovideAll('interval') }, this.init.reprovideInterval ?? C.REPROVIDE_INTERVAL)
