@@ -92,6 +92,14 @@ export const END_RETRY_INTERVAL = 5 * second
 export const VERIFY_AFTER = 2 * second
 /** Backstop sweep for tasks whose holder is gone (e.g. an adopter that died mid-adoption). */
 export const SWEEP_INTERVAL = 30 * second
+/**
+ * A node that is not the adopter looks for records under its own name that it does not hold every this many backstop
+ * rounds when nothing says it should (every round when something does): each look reads every task record.
+ */
+export const OWN_SWEEP_ROUNDS = 10
+/** A restart's recovery of the tasks under the node's name is tried this often, this many times, before it is left to the backstop rounds. */
+export const RECOVERY_RETRY_INTERVAL = 2 * second
+export const RECOVERY_TRIES = 30
 /** Largest scan of task records at once. */
 export const SCAN_LIMIT = 10_000
 /**

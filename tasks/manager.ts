@@ -155,6 +155,8 @@ export class TaskManager {
   private stealCost?: number
   /** Tasks that ended here lately: a stale scan must not bring them back. */
   private readonly ended = new Set<string>()
+  /** Tasks recorded by a submission still in progress, not yet held (see submit). */
+  private readonly submitting = new Set<string>()
   private readonly victimView = new Map<string, { queued: number, running: number, until: number }>()
   private lastMeta = -Infinity
   private metaTimer?: TimerHandle
@@ -230,11 +232,16 @@ export class TaskManager {
     this.every(C.TICK_INTERVAL, () => { this.tick() })
     this.every(this.init.sweepInterval ?? C.SWEEP_INTERVAL, () => { this.backstopSweep() })
     // Tasks this node held before a crash are in the store under its name: take them back.
-    // The store may refuse work while the node is still learning the membership: retry until a sweep goes through.
+    // The store may refuse work while the node is still learning the membership: retry until a sweep goes through, at
+    // first often, then (ownOwed) with the backstop sweeps, for as long as it takes.
+    this.ownOwed = true
     const recover = (tries: number): void => {
-      this.sweep(r => r.node === this.self, 'restart', ok => { if (!ok && tries > 0 && !this.stopping) this.once(2 * C.TICK_INTERVAL * 4, () => { recover(tries - 1) }) })
+      this.sweep(r => r.node === this.self, 'restart', ok => {
+        if (ok) this.ownOwed = false
+        else if (tries > 0 && !this.stopping) this.once(C.RECOVERY_RETRY_INTERVAL, () => { recover(tries - 1) })
+      })
     }
-    recover(30)
+    recover(C.RECOVERY_TRIES)
     this.kickSteal()
     this.log.info({ slots: this.slots, allowExec: this.allowExec, tags: this.tags }, 'tasks started')
   }
@@ -283,16 +290,24 @@ export class TaskManager {
   /**
    * Records each task at quorum, then queues it here. Returns when every record is durable, so an id handed to the
    * caller always resolves. A spec with an idempotency key seen before returns the first task instead.
+   *
+   * A batch is all or nothing: no task of it is queued before every record has landed, and when one write fails the
+   * others stop and those already recorded are withdrawn (recorded cancelled, as a single failed submission is). The
+   * caller told that the batch failed submits it again, and before, the rest of the first batch had run as well.
    */
   async submit (input: unknown[], signal?: AbortSignal): Promise<TaskRecord[]> {
     this.assertRunning()
     if (input.length === 0) throw new InvalidTaskError('no tasks to submit')
     if (input.length > C.MAX_BATCH) throw new InvalidTaskError(`at most ${C.MAX_BATCH} tasks per submission`)
-    const specs = input.map((x, i) => {
-      try { return normalizeSpec(x) } catch (err) { throw input.length > 1 ? new InvalidTaskError(`task ${i}: ${(err as Error).message}`) : err }
-    })
-    for (const s of specs) this.checkFeasible(s)
-    const sig = deadline(C.STORE_TIMEOUT + Math.ceil(specs.length / C.SUBMIT_CONCURRENCY) * C.STORE_TIMEOUT, signal)
+    // A batch's errors name the task, by its index, so that a client can point at the line of its file.
+    const inBatch = <T>(i: number, fn: () => T): T => {
+      try { return fn() } catch (err) { throw input.length > 1 && toMeshError(err).code === 'BAD_REQUEST' ? new InvalidTaskError(`task ${i}: ${(err as Error).message}`) : err }
+    }
+    const specs = input.map((x, i) => inBatch(i, () => normalizeSpec(x)))
+    specs.forEach((s, i) => { inBatch(i, () => { this.checkFeasible(s) }) })
+    // Aborted at the first failure, so that the writes still to go are not made only to be withdrawn.
+    const failed = new AbortController()
+    const sig = AbortSignal.any([deadline(C.STORE_TIMEOUT + Math.ceil(specs.length / C.SUBMIT_CONCURRENCY) * C.STORE_TIMEOUT, signal), failed.signal])
     // A key repeated within the batch names its first spec's task: submitted side by side, neither finds the other's
     // key in the store, and both ran.
     const firstWithKey = new Map<string, number>()
@@ -305,14 +320,33 @@ export class TaskManager {
       todo.push(i)
     })
     const out = new Array<TaskRecord>(specs.length)
+    const recorded: TaskRecord[] = []
+    let error: unknown
     let next = 0
     const worker = async (): Promise<void> => {
-      while (next < todo.length) {
+      while (next < todo.length && error == null) {
         const i = todo[next++]
-        out[i] = await this.submitOne(specs[i], sig)
+        try {
+          const r = await this.record(specs[i], sig)
+          out[i] = r.rec
+          if (r.fresh) recorded.push(r.rec)
+        } catch (err) {
+          error ??= err
+          failed.abort(err)
+        }
       }
     }
-    await Promise.all(Array.from({ length: Math.min(C.SUBMIT_CONCURRENCY, todo.length) }, worker))
+    try {
+      await Promise.all(Array.from({ length: Math.min(C.SUBMIT_CONCURRENCY, todo.length) }, worker))
+      if (error != null) {
+        for (const rec of recorded) this.withdraw(rec, error)
+        throw error
+      }
+      // Only now may they run: every record of the batch is durable.
+      await Promise.all(recorded.map(async rec => { await this.accept(rec, sig) }))
+    } finally {
+      for (const rec of recorded) this.submitting.delete(rec.id)
+    }
     for (const [i, first] of sameAs) out[i] = out[first]
     return out
   }
@@ -500,13 +534,17 @@ export class TaskManager {
     for (const i of s.inputs) this.components.files?.check(i.cid)
   }
 
-  private async submitOne (spec: TaskSpec, signal: AbortSignal): Promise<TaskRecord> {
+  /**
+   * Writes a new task's record (not yet queued here: see submit), or finds the task an idempotency key names.
+   * `fresh`: the record is new, and the task is in `submitting` until it is queued or withdrawn.
+   */
+  private async record (spec: TaskSpec, signal: AbortSignal): Promise<{ rec: TaskRecord, fresh: boolean }> {
     const store = this.components.store
     if (spec.idempotencyKey != null) {
       const prior = await store.get(C.IDEMPOTENCY_PREFIX + spec.idempotencyKey, signal)
       if (prior != null) {
         const b = await store.get(C.TASK_PREFIX + new TextDecoder().decode(prior), signal)
-        if (b != null) return decodeRecord(b)
+        if (b != null) return { rec: decodeRecord(b), fresh: false }
       }
     }
     const now = this.clock.now()
@@ -525,21 +563,37 @@ export class TaskManager {
       updatedAt: now,
       submittedTo: this.self
     }
+    // Named after this node and held nowhere until it is queued: the sweep that takes back such records must not.
+    this.submitting.add(rec.id)
     try {
       await store.put(C.TASK_PREFIX + rec.id, encodeRecord(rec), signal)
     } catch (err) {
-      // The write may still land. A queued record that nothing holds waited for this node's next restart and ran then,
-      // though the caller was told the submission failed (and had submitted it again): it is recorded cancelled
-      // instead (a later write, so it wins), held here as ended and written again until that lands. Without its
-      // idempotency key, which the caller's resubmission must not find pointing at this record.
-      if (!this.stopping) {
-        const undone: TaskRecord = { ...rec, spec: { ...rec.spec, idempotencyKey: undefined }, state: 'cancelled', reason: undefined, error: `the submission failed: ${toMeshError(err).message}`, updatedAt: this.clock.now() }
-        const h: Held = { rec: undone, phase: 'finishing', write: Promise.resolve(), stored: { node: rec.node, attempt: rec.attempt } }
-        this.held.set(rec.id, h)
-        this.persistEnd(h).then(() => { if (this.held.get(rec.id) === h) this.held.delete(rec.id) }, () => {})
-      }
+      this.withdraw(rec, err)
+      this.submitting.delete(rec.id)
       throw err
     }
+    return { rec, fresh: true }
+  }
+
+  /**
+   * Undoes the record of a task whose submission failed. Its write may still land (or has): a queued record that
+   * nothing holds waited for this node's next restart and ran then, though the caller was told the submission failed
+   * (and had submitted it again). It is recorded cancelled instead (a later write, so it wins), held here as ended and
+   * written again until that lands. Without its idempotency key, which the caller's resubmission must not find pointing
+   * at this record.
+   */
+  private withdraw (rec: TaskRecord, err: unknown): void {
+    if (this.stopping) return
+    const undone: TaskRecord = { ...rec, spec: { ...rec.spec, idempotencyKey: undefined }, state: 'cancelled', reason: undefined, error: `the submission failed: ${toMeshError(err).message}`, updatedAt: this.clock.now() }
+    const h: Held = { rec: undone, phase: 'finishing', write: Promise.resolve(), stored: { node: rec.node, attempt: rec.attempt } }
+    this.held.set(rec.id, h)
+    this.persistEnd(h).then(() => { if (this.held.get(rec.id) === h) this.held.delete(rec.id) }, () => {})
+  }
+
+  /** Writes a recorded task's idempotency key, then queues the task here. */
+  private async accept (rec: TaskRecord, signal: AbortSignal): Promise<void> {
+    const store = this.components.store
+    const spec = rec.spec
     // After the record, so the key never names a task that does not exist; two racing resubmissions may both run.
     if (spec.idempotencyKey != null) {
       const key = C.IDEMPOTENCY_PREFIX + spec.idempotencyKey
@@ -561,9 +615,8 @@ export class TaskManager {
         }, C.WRITE_TRIES)
       }
     }
-    if (this.stopping) return rec
+    if (this.stopping) return
     this.hold(rec)
-    return rec
   }
 
   private waitReason (spec: TaskSpec): string | undefined {
@@ -982,7 +1035,9 @@ export class TaskManager {
       if ((code === 'TIMEOUT' || code === 'ABORTED' || code === 'NODE_UNREACHABLE' || code === 'INTERNAL' || code === 'UNAVAILABLE') && !this.lostReplyLook) {
         this.lostReplyLook = true
         this.sweep(r => r.node === this.self, 'lost steal reply')
-        this.once(C.STEAL_TIMEOUT, () => { this.sweep(r => r.node === this.self, 'lost steal reply, second look', () => { this.lostReplyLook = false }) })
+        this.once(C.STEAL_TIMEOUT, () => {
+          this.sweep(r => r.node === this.self, 'lost steal reply, second look', ok => { this.lostReplyLook = false; if (!ok) this.ownOwed = true })
+        })
       }
     } finally {
       this.stealing = false
@@ -1027,15 +1082,43 @@ export class TaskManager {
 
   /** A lost steal reply's looks in the store are pending (see steal). */
   private lostReplyLook = false
+  /**
+   * This node's own records are owed a look: its restart recovery has not gone through yet, or a lost steal reply's
+   * looks failed. A record under a live node's name that the node does not hold is adopted by nobody else, and stayed
+   * queued for good (a store outage longer than the recovery's tries at a restart).
+   */
+  private ownOwed = false
+  private backstopRounds = 0
 
+  /**
+   * The adopter of the live members takes the tasks of holders that are gone. Every node takes back the records under
+   * its own name that it does not hold: at each round while they are owed a look (ownOwed), else every
+   * OWN_SWEEP_ROUNDS rounds, for dead ends nothing reports (a stolen task's record that landed after both looks for a
+   * lost reply); the adopter in every round, in the scan it makes anyway.
+   */
   private backstopSweep (): void {
     // One waiting at most: a sweep of many records can outlast the interval, and each tick queued another.
     if (this.backstopQueued) return
     const live = this.liveMembers().map(m => m.peerId)
-    if (adopterFor(live) !== this.self) return
+    const adopter = adopterFor(live) === this.self
+    const own = adopter || this.ownOwed || ++this.backstopRounds % C.OWN_SWEEP_ROUNDS === 0
+    if (!adopter && !own) return
     const set = new Set(live)
+    // A record of this node's written only just now may be a steal's move whose reply is on its way: it is left to the
+    // next round, which must then look again.
+    const settled = this.clock.now() - C.STEAL_TIMEOUT
+    let deferred = false
+    const mine = (r: TaskRecord): boolean => {
+      if (r.updatedAt < settled) return true
+      if (!this.holds(r.id) && !this.ended.has(r.id) && !this.submitting.has(r.id)) deferred = true
+      return false
+    }
     this.backstopQueued = true
-    this.sweep(r => !set.has(r.node), 'backstop', () => { this.backstopQueued = false })
+    this.sweep(r => r.node === this.self ? own && mine(r) : adopter && !set.has(r.node), 'backstop', ok => {
+      this.backstopQueued = false
+      if (ok && own && !deferred) this.ownOwed = false
+      else if (deferred) this.ownOwed = true
+    })
   }
 
   /** Adopts every unfinished task in the store that matches and is not held here. One sweep at a time. */
@@ -1049,7 +1132,7 @@ export class TaskManager {
       // Page by page: a sweep holds one page at a time, and a deadline that passes loses only the pages not read.
       for await (const records of this.recordPages(deadline(C.SCAN_TIMEOUT))) {
         for (const r of records) {
-          if (terminalStates.has(r.state) || !match(r) || this.holds(r.id)) continue
+          if (terminalStates.has(r.state) || !match(r) || this.holds(r.id) || this.submitting.has(r.id)) continue
           if (this.ended.has(r.id)) continue
           // One task whose record cannot be read or written now does not keep the sweep from the others; the sweep
           // then counts as failed, so that its caller runs it again (a restart's recovery had skipped such a task,
@@ -1079,7 +1162,7 @@ export class TaskManager {
   private async adopt (scanned: TaskRecord, why: string, match: (r: TaskRecord) => boolean): Promise<void> {
     // A scan is a snapshot, and not at quorum: the task may have ended or moved since. Read it again at quorum.
     const r = await this.get(scanned.id).catch(err => { if (err instanceof TaskNotFoundError) return undefined; throw err })
-    if (r == null || terminalStates.has(r.state) || !match(r) || this.holds(r.id) || this.ended.has(r.id)) return
+    if (r == null || terminalStates.has(r.state) || !match(r) || this.holds(r.id) || this.ended.has(r.id) || this.submitting.has(r.id)) return
     const now = this.clock.now()
     let rec: TaskRecord = { ...r, node: this.self, updatedAt: now }
     if (r.state === 'running') {
@@ -1097,7 +1180,7 @@ export class TaskManager {
     }
     rec.reason = this.waitReason(rec.spec)
     await this.putRecord(rec, deadline(C.STORE_TIMEOUT))
-    if (this.stopping || this.holds(r.id)) return
+    if (this.stopping || this.holds(r.id) || this.submitting.has(r.id)) return
     this.hold(rec, { verify: true })
   }
 

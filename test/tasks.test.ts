@@ -12,7 +12,7 @@ import {
   type TaskFiles
 } from '../tasks/index.js'
 import { encodeRecord, taskIdPrefix } from '../tasks/types.js'
-import { END_RETRY_INTERVAL, MAX_OUTPUT_BYTES, RETENTION, SCAN_LIMIT, WRITE_TRIES } from '../tasks/constants.js'
+import { END_RETRY_INTERVAL, MAX_OUTPUT_BYTES, RECOVERY_RETRY_INTERVAL, RECOVERY_TRIES, RETENTION, SCAN_LIMIT, STEAL_TIMEOUT, WRITE_TRIES } from '../tasks/constants.js'
 import { MiB } from '../lib/units.js'
 
 // ---- in-process mesh: a shared store, membership and transport
@@ -1055,4 +1055,114 @@ test('an idempotency key repeated within one batch submits one task', async t =>
   t.is(again.id, recs[0].id)
   await until('both ran', () => mesh.store.records().every(r => r.state === 'succeeded'))
   t.is(stored(mesh, recs[0].id).attempts.length, 1)
+})
+
+test.serial('a batch whose fifth record write fails runs none of its tasks; its keys are free for the resubmission', async t => {
+  const { mesh, dir } = await meshIn(t)
+  let writes = 0
+  let failAt = 5
+  const a = await mesh.add('node-a', dir, {
+    wrapStore: inner => ({ ...inner, put: async (k, v, s, ttl) => { if (k.startsWith('tasks/t/') && ++writes === failAt) throw new UnavailableError('quorum not met'); await inner.put(k, v, s, ttl) } })
+  })
+  const marks = join(dir, 'marks')
+  const batch = Array.from({ length: 20 }, (_, i) => ({ cmd: 'sh', args: ['-c', `mkdir -p ${marks} && echo x >> ${join(marks, String(i))}`], idempotencyKey: `k${i}` }))
+  const err = await t.throwsAsync(a.submit(batch))
+  t.is(toMeshError(err).code, 'UNAVAILABLE')
+  // Every record that landed is withdrawn: cancelled, with the reason, and never run.
+  await until('the landed records withdrawn', () => mesh.store.records().every(r => r.state === 'cancelled'), 30_000)
+  t.true(mesh.store.records().length >= failAt, 'the failure came partway')
+  for (const r of mesh.store.records()) {
+    t.regex(r.error ?? '', /submission failed/)
+    t.deepEqual(r.attempts, [])
+  }
+  // Submitted again, whole: each task runs once, none is the withdrawn one its key had named.
+  failAt = 0
+  const withdrawn = new Set(mesh.store.records().map(r => r.id))
+  const again = await a.submit(batch)
+  t.false(again.some(r => withdrawn.has(r.id)))
+  await until('the resubmission run', () => again.every(r => stored(mesh, r.id).state === 'succeeded'))
+  for (let i = 0; i < batch.length; i++) t.is(readFileSync(join(marks, String(i)), 'utf8'), 'x\n', `task ${i} ran once`)
+})
+
+test('a batch names the task a spec error is about', async t => {
+  const { mesh, dir } = await meshIn(t)
+  const a = await mesh.add('node-a', dir)
+  const err = await t.throwsAsync(a.submit([{ cmd: 'true' }, { cmd: 'true' }, { cmd: 'true', cpu: 64 }]))
+  t.is(toMeshError(err).code, 'BAD_REQUEST')
+  t.regex(err?.message ?? '', /^task 2: cpu 64 is more than any node offers/)
+  t.is(mesh.store.records().length, 0)
+})
+
+test.serial('a record under a live node\'s name that it does not hold is taken back by that node', async t => {
+  const { mesh, dir } = await meshIn(t)
+  // node-a is the adopter of the live members (the first id): node-z's own sweep is the only one that looks.
+  await mesh.add('node-a', dir, { allowExec: false, sweepInterval: 100 })
+  let scans = 0
+  await mesh.add('node-z', dir, { sweepInterval: 100, wrapStore: inner => ({ ...inner, scan: async (p, l, s, after) => { const r = await inner.scan(p, l, s, after); scans++; return r } }) })
+  await until('its restart recovery done', () => scans > 0)
+  // As a steal's move whose reply was lost after both looks for it, or a restart recovery that gave up, leave it.
+  const now = Date.now() - 2 * STEAL_TIMEOUT
+  const rec: TaskRecord = { id: `${taskIdPrefix(now)}000000000abe`, spec: normalizeSpec({ cmd: 'true' }), state: 'queued', node: 'node-z', attempt: 0, attempts: [], nodeRetries: 0, failRetries: 0, outputs: [], submittedAt: now, updatedAt: now, submittedTo: 'node-a' }
+  mesh.store.data.set(`tasks/t/${rec.id}`, encodeRecord(rec))
+  await until('the task run', () => stored(mesh, rec.id).state === 'succeeded')
+  t.is(stored(mesh, rec.id).node, 'node-z')
+  t.is(stored(mesh, rec.id).nodeRetries, 0)
+})
+
+test.serial('a restart recovery that gives up while the store is out is taken up again once it is back', async t => {
+  const { mesh, dir } = await meshIn(t)
+  const now = Date.now()
+  const rec: TaskRecord = { id: `${taskIdPrefix(now)}000000000abd`, spec: normalizeSpec({ cmd: 'true' }), state: 'queued', node: 'node-z', attempt: 0, attempts: [], nodeRetries: 0, failRetries: 0, outputs: [], submittedAt: now, updatedAt: now, submittedTo: 'node-z' }
+  mesh.store.data.set(`tasks/t/${rec.id}`, encodeRecord(rec))
+  await mesh.add('node-a', dir, { allowExec: false })
+  // The recovery's retries come at once; the rest of time runs as it does.
+  let retries = 0
+  const clock: Clock = {
+    now: () => systemClock.now(),
+    setTimeout: (fn, ms) => ms === RECOVERY_RETRY_INTERVAL ? systemClock.setTimeout(() => { retries++; fn() }, 1) : systemClock.setTimeout(fn, ms),
+    clearTimeout: h => { systemClock.clearTimeout(h) }
+  }
+  let outage = true
+  let failedAfterLast = false
+  await mesh.add('node-z', dir, {
+    clock,
+    sweepInterval: 1500,
+    wrapStore: inner => ({
+      ...inner,
+      scan: async (p, l, s, after) => {
+        if (outage) { if (retries >= RECOVERY_TRIES) failedAfterLast = true; throw new UnavailableError('quorum not met') }
+        return await inner.scan(p, l, s, after)
+      }
+    })
+  })
+  await until('the recovery to give up', () => failedAfterLast, 30_000)
+  outage = false
+  await until('the task run', () => stored(mesh, rec.id).state === 'succeeded')
+  t.is(stored(mesh, rec.id).node, 'node-z')
+})
+
+test.serial('a steal whose reply is lost while the store cannot be scanned does not lose the task', async t => {
+  const { mesh, dir } = await meshIn(t)
+  const victim = await mesh.add('node-a', dir, { allowExec: false })
+  let cut = false
+  let failing = 0
+  await mesh.add('node-z', dir, {
+    slots: 1,
+    sweepInterval: 1000,
+    // Both looks for the lost reply fail.
+    wrapStore: inner => ({ ...inner, scan: async (p, l, s, after) => { if (cut && failing < 2) { failing++; throw new UnavailableError('quorum not met') } return await inner.scan(p, l, s, after) } }),
+    wrapTransport: inner => ({
+      ...inner,
+      steal: async (peer, req, sig) => {
+        const r = await inner.steal(peer, req, sig)
+        if (!cut && r.tasks.length > 0) { cut = true; throw new UnavailableError('rpc stream closed') }
+        return r
+      }
+    })
+  })
+  const [task] = await victim.submit([{ cmd: 'true' }])
+  await until('the steal cut', () => cut)
+  await until('the task run', () => stored(mesh, task.id).state === 'succeeded')
+  t.is(stored(mesh, task.id).node, 'node-z', 'run by the thief')
+  t.is(failing, 2)
 })

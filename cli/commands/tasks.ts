@@ -1,7 +1,8 @@
 import type { TaskStatus } from '../../tasks/index.js'
+import { normalizeSpec } from '../../tasks/types.js'
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { MeshError } from '../../lib/errors.js'
+import { BadRequestError, MeshError, toMeshError } from '../../lib/errors.js'
 import { parseDuration } from '../../dht/keys.js'
 import { delay } from '../../lib/abort.js'
 import { clientCommand, action, print, client, collect, type ClientOpts } from '../common.js'
@@ -121,28 +122,7 @@ export function registerTaskCommands (program: Command): void {
       if (opts.batch != null) {
         if (argv.length > 0) throw new MeshError('BAD_REQUEST', 'give either --batch or a command, not both')
         const text = opts.batch === '-' ? await readStdin() : await readFile(opts.batch, 'utf8')
-        const specs = text.split('\n').map(l => l.trim()).filter(l => l !== '').map((l, i) => {
-          try { return JSON.parse(l) as unknown } catch { throw new MeshError('BAD_REQUEST', `line ${i + 1} of the batch is not JSON`) }
-        })
-        const out: Status[] = []
-        // At most 1,000 specs and 8 MiB a request, well inside the API's limits (MAX_BATCH, MAX_SUBMIT_BYTES).
-        let group: unknown[] = []
-        let bytes = 0
-        const send = async (): Promise<void> => {
-          if (group.length === 0) return
-          const r = await c.json<{ tasks: Status[] }>('POST', '/v1/tasks', { tasks: group })
-          out.push(...r.tasks)
-          group = []
-          bytes = 0
-        }
-        for (const spec of specs) {
-          const size = Buffer.byteLength(JSON.stringify(spec))
-          if (group.length >= 1000 || (group.length > 0 && bytes + size > 8 * 1024 * 1024)) await send()
-          group.push(spec)
-          bytes += size
-        }
-        await send()
-        print(opts, { tasks: out }, () => { for (const s of out) process.stdout.write(`${s.id}\n`) })
+        await submitBatch(c, readBatch(text), opts)
         return
       }
       const s = await c.json<Status>('POST', '/v1/tasks', specFrom(argv, opts))
@@ -254,6 +234,74 @@ export function registerTaskCommands (program: Command): void {
         await delay(opts.interval)
       }
     }))
+}
+
+/** A spec of a batch file and its line number there (from 1; blank lines count). */
+interface BatchLine { line: number, spec: unknown }
+
+/**
+ * Parses and checks every line of a batch before anything is sent: a bad line found by the node after earlier requests
+ * had been accepted left those tasks running and the rest unsent. Errors name the line of the file.
+ */
+export function readBatch (text: string): BatchLine[] {
+  const out: BatchLine[] = []
+  for (const [i, raw] of text.split('\n').entries()) {
+    const l = raw.trim()
+    if (l === '') continue
+    let spec: unknown
+    try { spec = JSON.parse(l) } catch { throw new BadRequestError(`line ${i + 1} of the batch is not JSON`) }
+    try { normalizeSpec(spec) } catch (err) { throw new BadRequestError(`line ${i + 1} of the batch: ${(err as Error).message}`) }
+    out.push({ line: i + 1, spec })
+  }
+  return out
+}
+
+/** `task N: ...` in a node's answer to a batch: the task's index in that request. */
+const TASK_INDEX = /^task (\d+): /
+
+/**
+ * Sends a batch in requests of at most 1,000 specs and 8 MiB, well inside the API's limits (MAX_BATCH,
+ * MAX_SUBMIT_BYTES). A node takes each request whole or not at all; when one fails after earlier ones were taken, the
+ * ids of the tasks taken are printed before the error, with the line the rest starts at, so that a caller does not
+ * resubmit (and run twice) what was taken.
+ */
+async function submitBatch (c: MeshClient, lines: BatchLine[], opts: ClientOpts): Promise<void> {
+  const groups: BatchLine[][] = lines.length > 0 ? [[]] : []
+  let bytes = 0
+  for (const l of lines) {
+    const size = Buffer.byteLength(JSON.stringify(l.spec))
+    const g = groups[groups.length - 1]
+    if (g.length >= 1000 || (g.length > 0 && bytes + size > 8 * 1024 * 1024)) { groups.push([]); bytes = 0 }
+    groups[groups.length - 1].push(l)
+    bytes += size
+  }
+  const out: Status[] = []
+  for (const g of groups) {
+    try {
+      const r = await c.json<{ tasks: Status[] }>('POST', '/v1/tasks', { tasks: g.map(l => l.spec) })
+      out.push(...r.tasks)
+    } catch (err) {
+      const e = toMeshError(err)
+      const m = TASK_INDEX.exec(e.message)
+      const at = m != null ? g[Number(m[1])] : undefined
+      const reason = at != null ? `line ${at.line} of the batch: ${e.message.slice(m?.[0].length)}` : e.message
+      if (out.length === 0) throw new MeshError(e.code, reason)
+      const message = `${reason}; the tasks of lines ${lines[0].line}-${lines[out.length - 1].line} were submitted (${out.length}, ids printed), those from line ${g[0].line} on were not`
+      // Written out before the exit: a pipe's writes are asynchronous, and an exit cut the list short.
+      // With --json, one document: the tasks taken beside the error, with the error's exit code.
+      if (opts.json === true) {
+        await writeOut(JSON.stringify({ tasks: out, ...new MeshError(e.code, message).toJSON() }, null, 2) + '\n')
+        process.exit(e.exitCode)
+      }
+      await writeOut(out.map(s => `${s.id}\n`).join(''))
+      throw new MeshError(e.code, message)
+    }
+  }
+  print(opts, { tasks: out }, () => { for (const s of out) process.stdout.write(`${s.id}\n`) })
+}
+
+async function writeOut (text: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => { process.stdout.write(text, err => { if (err != null) reject(err); else resolve() }) })
 }
 
 async function readStdin (): Promise<string> {
