@@ -8,6 +8,9 @@ import { InvalidConfigError } from '../lib/errors.js'
 import { MiB } from '../lib/units.js'
 import { parseDuration } from '../tasks/types.js'
 
+/** The largest KV value any node may be configured to take, and so what every replica takes from its peers. */
+export const KV_MAX_VALUE_CEILING = 4 * MiB
+
 const multiaddrString = z.string().refine((s) => {
   try { multiaddr(s); return s.startsWith('/') } catch { return false }
 }, { message: 'not a valid multiaddr' })
@@ -65,7 +68,7 @@ export const configSchema = z.object({
    * its own limit, which is this or 1 MiB, whichever is larger). At most 4 MiB, so that one value always fits a
    * replica message (8 MiB) and a range page (4 MiB).
    */
-  kvMaxValueBytes: z.number().int().min(1024).max(4 * MiB),
+  kvMaxValueBytes: z.number().int().min(1024).max(KV_MAX_VALUE_CEILING),
   /** Test-only: offsets this node's wall clock, to show that a skewed clock loses no writes. */
   clockSkewMs: z.number().int().min(-86_400_000).max(86_400_000)
 }).strict()

@@ -226,6 +226,9 @@ function checkFirstBytes (boxed: MessageStream, refuse: () => void): void {
   }
 }
 
+/** At most one log line per this many ms for refused connections (all are counted). */
+const REFUSAL_LOG_INTERVAL = 10_000
+
 /**
  * libp2p's pnet protector, plus a log line that says why a connection was refused. A peer without our key still
  * completes pnet's nonce exchange; what it sends next decrypts to noise instead of the multistream-select header
@@ -234,6 +237,18 @@ function checkFirstBytes (boxed: MessageStream, refuse: () => void): void {
  */
 export function guardedPreSharedKey (init: { psk: Uint8Array, logger: Logger, onRefused?: () => void }): () => ConnectionProtector {
   const inner = preSharedKey({ psk: init.psk })()
+  // Anyone who can reach the port can make refusals (a scan, a health check that connects and closes): each is counted,
+  // but at most one line per REFUSAL_LOG_INTERVAL is logged, with how many were left out, so they cannot flood the log.
+  let lastLogged = -Infinity
+  let unlogged = 0
+  const refused = (fields: Record<string, unknown>, msg: string): void => {
+    init.onRefused?.()
+    const now = performance.now()
+    if (now - lastLogged < REFUSAL_LOG_INTERVAL) { unlogged++; return }
+    lastLogged = now
+    init.logger.warn({ ...fields, ...(unlogged > 0 ? { notLogged: unlogged } : {}) }, msg)
+    unlogged = 0
+  }
   return () => ({
     protect: async (connection: MessageStream, options?: AbortOptions): Promise<MessageStream> => {
       const remoteAddr = String((connection as unknown as { remoteAddr?: unknown }).remoteAddr ?? 'unknown')
@@ -241,12 +256,11 @@ export function guardedPreSharedKey (init: { psk: Uint8Array, logger: Logger, on
       try {
         boxed = await inner.protect(connection, options)
       } catch (err) {
-        init.logger.warn({ remoteAddr, direction: connection.direction, err: (err as Error).message }, 'connection refused: network key exchange failed')
+        refused({ remoteAddr, direction: connection.direction, err: (err as Error).message }, 'connection refused: network key exchange failed')
         throw err
       }
       checkFirstBytes(boxed, () => {
-        init.onRefused?.()
-        init.logger.warn({ remoteAddr, direction: connection.direction }, 'connection refused: the peer does not hold this mesh\'s network key')
+        refused({ remoteAddr, direction: connection.direction }, 'connection refused: the peer does not hold this mesh\'s network key')
         boxed.abort(new Error('network key mismatch'))
       })
       releaseCiphers(boxed)

@@ -7,6 +7,7 @@ import { removeStaleTemps, writeFileDurable } from '../lib/durable.js'
 import { MeshError, BadRequestError, InvalidConfigError } from '../lib/errors.js'
 import { MiB, second } from '../lib/units.js'
 import * as C from './constants.js'
+import { KV_MAX_VALUE_CEILING } from './config.js'
 import type { ServiceDef } from '../rpc/index.js'
 import {
   createStorage, LevelEngine, replicaMethods, consistencyLevels, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_TTL, MAX_SCAN_LIMIT,
@@ -164,12 +165,15 @@ export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS, readine
 
 /** ReplicaTransport over the node's RPC layer. */
 export function rpcTransport (node: MeshNode, timeout = 10 * second): ReplicaTransport {
-  const call = (method: ReplicaMethod) => async (peer: string, req: any, signal: AbortSignal): Promise<any> =>
-    await node.rpc.call(peer, kvService, method, req, { signal, timeout })
+  const call = (method: ReplicaMethod, limit = timeout) => async (peer: string, req: any, signal: AbortSignal): Promise<any> =>
+    await node.rpc.call(peer, kvService, method, req, { signal, timeout: limit })
+  // A coordinator's reads and writes carry their request's own deadline (`?timeout=`, up to MAX_REQUEST_TIMEOUT) in
+  // their signal: the RPC's cap must not cut a longer one short.
+  const request = Math.max(timeout, MAX_REQUEST_TIMEOUT)
   return {
-    write: call('write'),
-    read: call('read'),
-    readMany: call('readMany'),
+    write: call('write', request),
+    read: call('read', request),
+    readMany: call('readMany', request),
     fetch: call('fetch'),
     merkle: call('merkle'),
     fetchRange: call('fetchRange'),
@@ -200,10 +204,13 @@ export function parseTtl (v: string | null): number | undefined {
   return n
 }
 
+/** The longest deadline a KV request may ask for (`?timeout=`, ms). */
+const MAX_REQUEST_TIMEOUT = 60 * second
+
 function parseTimeout (v: string | null): number | undefined {
   if (v == null || v === '') return undefined
   const n = Number(v)
-  if (!Number.isFinite(n) || n <= 0 || n > 60_000) throw new BadRequestError('timeout must be a number of ms from 1 to 60000')
+  if (!Number.isFinite(n) || n <= 0 || n > MAX_REQUEST_TIMEOUT) throw new BadRequestError(`timeout must be a number of ms from 1 to ${MAX_REQUEST_TIMEOUT}`)
   return n
 }
 
@@ -373,7 +380,10 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     replicationFactor: env.replicationFactor,
     // The KV API takes at most the configured size (kvRoutes); the store itself never less than 1 MiB, which the
     // tasks' records and logs, stored here too, are sized for.
-    maxValueBytes: Math.max(node.config.kvMaxValueBytes, MAX_VALUE_BYTES),
+    // As a replica, it takes the largest value any node's API may be configured to take: a node whose limit is higher
+    // than this one's had its every batch to this one refused, with the other clients' records in it, and its hints
+    // for this one stuck behind that batch for hours.
+    maxValueBytes: KV_MAX_VALUE_CEILING,
     maxBatchBytes: 4 * MiB,
     // Unset knobs are undefined, and AntiEntropy takes its defaults for them.
     antiEntropy: { interval: env.antiEntropyInterval, tombstoneMinAge: env.tombstoneMinAge },

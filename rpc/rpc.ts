@@ -175,7 +175,7 @@ class Channel {
       }
       this.pending.set(id, entry)
       const frame: OutFrame = { id, kind: Frame.Kind.REQUEST, method, body, code: '', message: '' }
-      this.writer.write(frame, outer).catch((err) => {
+      this.writer.write(frame, outer, false, performance.now() + timeoutMs).catch((err) => {
         if (this.pending.get(id) === entry) {
           this.pending.delete(id)
           entry.reject(toMeshError(err))
@@ -250,10 +250,20 @@ export class FrameWriter {
    * server spend a minute adding and removing listeners. A waiter whose signal aborts leaves the set at once, so a
    * stream that stays blocked (a frozen peer) does not gather the callbacks of every call that timed out on it.
    */
-  private drained (signal?: AbortSignal): Promise<void> {
+  private drained (signal?: AbortSignal, deadlineAt?: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const woken = (): void => { signal?.removeEventListener('abort', aborted); resolve() }
-      const aborted = (): void => { this.drainWaiters.delete(woken); reject(signal?.reason) }
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const woken = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', aborted); resolve() }
+      const aborted = (): void => { clearTimeout(timer); this.drainWaiters.delete(woken); reject(signal?.reason) }
+      // A call's own deadline, which no signal carries (callers rarely pass one): a call that timed out waiting here
+      // was otherwise still sent once the peer read again, after its caller had given up, and held its frame till then.
+      if (deadlineAt != null) {
+        timer = setTimeout(() => {
+          signal?.removeEventListener('abort', aborted)
+          this.drainWaiters.delete(woken)
+          reject(new TimeoutError('rpc write timed out waiting for the peer to read'))
+        }, Math.max(0, deadlineAt - performance.now()))
+      }
       this.drainWaiters.add(woken)
       signal?.addEventListener('abort', aborted, { once: true })
       if (!this.listening) {
@@ -273,13 +283,16 @@ export class FrameWriter {
     for (const w of waiters) w()
   }
 
-  /** Queues a frame. `flush` sends it (and anything queued before it) now, as before a close. */
-  async write (frame: OutFrame, signal?: AbortSignal, flush = false): Promise<void> {
+  /**
+   * Queues a frame. `flush` sends it (and anything queued before it) now, as before a close. `deadlineAt`
+   * (performance.now() time) bounds the wait for a stream that does not drain.
+   */
+  async write (frame: OutFrame, signal?: AbortSignal, flush = false, deadlineAt?: number): Promise<void> {
     // Waiting for `drain` rather than stream.onDrain(): the latter stops applying backpressure after its first use.
     while (this.stream.writableNeedsDrain) {
       if (this.stream.status !== 'open') throw new UnavailableError('rpc stream closed')
       signal?.throwIfAborted()
-      await this.drained(signal)
+      await this.drained(signal, deadlineAt)
     }
     if (this.stream.writeStatus !== 'writable') throw new UnavailableError('rpc stream is not writable')
     // The body is appended by reference rather than copied into the frame (field 4 of Frame).
@@ -394,8 +407,22 @@ export class Rpc {
         if (channel.inFlight === 0) channel.fail(new UnavailableError('rpc stream closed'))
         channel = undefined
       }
-      if (channel == null) channel = await this.channel(key, peer, service, options.signal == null ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]))
-      const res = await channel.call(method, body, timeoutMs, `${service.name}.${method}`, options.signal)
+      let timeLeft = timeoutMs
+      if (channel == null) {
+        // Calls to a peer with no stream yet share one opening, which runs on its own deadline: each waits for it only
+        // as long as its own signal and deadline allow, so one caller's cancel fails no other, and a short deadline
+        // does not wait on a long one. The call then has what is left of its deadline, not a new one.
+        const opening = performance.now()
+        const deadline = options.signal == null ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)])
+        try {
+          channel = await raceSignal(this.channel(key, peer, service), deadline)
+        } catch (err) {
+          if (!deadline.aborted) throw err
+          throw options.signal?.aborted === true ? toMeshError(options.signal.reason) : new TimeoutError(`rpc ${service.name}.${method} timed out after ${timeoutMs} ms opening a stream to ${peerKey}`)
+        }
+        timeLeft = Math.max(1, timeoutMs - (performance.now() - opening))
+      }
+      const res = await channel.call(method, body, timeLeft, `${service.name}.${method}`, options.signal)
       let decoded: ResponseOf<M[K]>
       try {
         decoded = def.response.decode(res)
@@ -414,10 +441,11 @@ export class Rpc {
     }
   }
 
-  private async channel (key: string, peer: PeerId | string, service: ServiceDef<any>, signal: AbortSignal): Promise<Channel> {
+  private async channel (key: string, peer: PeerId | string, service: ServiceDef<any>): Promise<Channel> {
     let ch = this.channels.get(key)
     if (ch == null) {
       ch = (async () => {
+        const signal = AbortSignal.timeout(this.defaultTimeout)
         try {
           const stream = await this.components.libp2p.dialProtocol(typeof peer === 'string' ? peerIdFromString(peer) : peer, protocolId(service), { signal })
           const channel = new Channel(stream, service.maxMessageSize ?? C.maxMessageSize, () => {

@@ -228,9 +228,11 @@ export class Coordinator {
   private isAlive (peer: string): boolean { return peer === this.self || this.c.membership.isAlive(peer) }
 
   /** What the replica did with one record: the worst outcome of the records sent. */
-  private async write (peer: string, records: KvRecord[], signal: AbortSignal): Promise<WriteOutcome> {
+  private async write (peer: string, records: KvRecord[], signal: AbortSignal, timeoutMs?: number): Promise<WriteOutcome> {
     // The local replica batches too: one engine read and one engine write for the turn's records (see applyMany).
-    if (this.batchWrites && records.length === 1) return await this.writes.add(peer, records[0], signal)
+    // The request's own deadline goes with the record: its batch's send would otherwise end at the default (5 s), and
+    // a write given longer failed as UNAVAILABLE while its replicas were still answering.
+    if (this.batchWrites && records.length === 1) return await this.writes.add(peer, records[0], signal, timeoutMs)
     const outcomes = await this.sendWrites(peer, records, signal)
     for (const o of ['refused', 'skewed', 'superseded'] as const) if (outcomes.includes(o)) return o
     return 'applied'
@@ -426,7 +428,7 @@ export class Coordinator {
       }
       for (const peer of down) hint(peer)
       for (const peer of alive) {
-        this.track(this.write(peer, [record], sendSignal).then(
+        this.track(this.write(peer, [record], sendSignal, timeoutMs).then(
           (outcome) => {
             sent()
             if (outcome === 'skewed' || outcome === 'refused') {

@@ -33,9 +33,15 @@ test('a node with the wrong network key, or none, never joins; its connections a
     const d = startDaemon(t, args)
     strangers.push({ key, daemon: d, info: await d.info() })
   }
-  // Node 0 must have seen and refused each stranger's attempts, several times over (they retry with backoff).
+  // Node 0 must have seen and refused each stranger's attempts, several times over (they retry with backoff): each is
+  // counted, and logged (at most a line per 10 s, so that a scan of the port cannot flood the log).
   const log = async (): Promise<string> => await readFile(join(net.nodes[0].dataDir, 'mesh.log'), 'utf8')
-  await waitFor('node 0 to log refusals', async () => ((await log()).match(/connection refused: the peer does not hold this mesh's network key/g) ?? []).length >= 4, 60_000)
+  const refusals = async (): Promise<number> => {
+    const text = await (await fetch(`${net.nodes[0].api}/metrics`)).text()
+    return Number(/^meshos_connections_refused_total(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0)
+  }
+  await waitFor('node 0 to count refusals', async () => await refusals() >= 4, 60_000)
+  t.regex(await log(), /connection refused: (the peer does not hold this mesh's network key|network key exchange failed)/)
   for (const s of strangers) {
     await waitFor(`the ${s.key}-key stranger to retry its bootstrap`, () => (s.daemon.output().match(/bootstrap peer unreachable/g) ?? []).length >= 2, 60_000)
   }

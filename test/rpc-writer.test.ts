@@ -88,3 +88,15 @@ test('a write woken by a drain that finds the stream blocked again waits for the
   s.drain()
   t.deepEqual(await Promise.all([first, second]), ['sent', 'sent'])
 })
+
+test('a write past its deadline leaves the queue: it is not sent when the peer reads again', async t => {
+  const s = new BlockedStream()
+  const w = new FrameWriter(s as unknown as Stream)
+  // As a call without a signal of its own passes its deadline (Channel.call), the usual case.
+  const writes = Array.from({ length: 50 }, async () => await outcome(w.write(frame, undefined, false, performance.now() + 20)))
+  t.true((await Promise.all(writes)).every(o => o.startsWith('failed: rpc write timed out')))
+  t.is(waiting(w), 0, 'nothing held for the writes that gave up')
+  s.drain()
+  await turn()
+  t.is(s.sent, 0, 'no stale request reaches the peer')
+})

@@ -45,6 +45,20 @@ test('a write that met its level stands at its deadline when a hint it stores is
   await waitFor(() => coord.hints.stats().byTarget[replicas[2]] === 1, 'the hint stored')
 })
 
+test('a write given a deadline longer than the default waits that long for slow replicas', async t => {
+  // The store's default deadline is 300 ms here; the request asks for 5 s, and its replicas answer after about 600 ms.
+  const c = await Cluster.create(t, 3, { ...noAntiEntropy, timeout: 300 })
+  const key = 'slow-replicas'
+  const remotes = c.node('node-1').replicasOf(key).filter(r => r !== 'node-1')
+  for (const r of remotes) c.network.hold(r)
+  const put = c.node('node-1').put(key, 'v', { consistency: 'all', timeoutMs: 5000 })
+  // Released once the default deadline has surely passed: the write's batch must still be waiting for them.
+  await new Promise(resolve => setTimeout(resolve, 600))
+  for (const r of remotes) c.network.release(r)
+  const r = await put
+  t.is(r.acks, 3)
+})
+
 test('ALL fails fast with counts while a replica is down; unreachable and silent replicas too', async t => {
   const c = await Cluster.create(t, 5, noAntiEntropy)
   const key = 'all-key'
