@@ -77,6 +77,11 @@ export interface OperationOptions {
   timeoutMs?: number
 }
 
+/** A write forwarded from a hint: the hints it leaves keep that hint's time. */
+interface WriteOptions extends OperationOptions {
+  hintedAt?: number
+}
+
 export interface PutOptions extends OperationOptions {
   /** Time to live in ms; afterwards the key reads as not found. @default none */
   ttl?: number
@@ -358,7 +363,7 @@ export class Coordinator {
    * Sends the record to every alive replica and stores hints for the others; resolves when
    * the level is met. Sends that are still outstanding continue; failures become hints.
    */
-  private async writeRecord (record: KvRecord, level: ConsistencyLevel, opts: OperationOptions): Promise<WriteResult & { superseded?: boolean }> {
+  private async writeRecord (record: KvRecord, level: ConsistencyLevel, opts: WriteOptions): Promise<WriteResult & { superseded?: boolean }> {
     const timeoutMs = this.timeoutOf(opts)
     const replicas = this.c.ring().replicas(record.key, this.rf)
     const required = requiredAnswers(level, replicas.length)
@@ -421,7 +426,7 @@ export class Coordinator {
       opts.signal?.addEventListener('abort', onCallerAbort, { once: true })
       const hint = (peer: string): void => {
         hintsInFlight++
-        const p = this.c.hints.store(peer, record)
+        const p = this.c.hints.store(peer, record, opts.hintedAt)
           .then(ok => { if (ok) hinted++ })
           .finally(() => { hintsInFlight--; check() })
         this.track(p)
@@ -678,8 +683,8 @@ export class Coordinator {
   }
 
   /** Writes records to their current replicas with consistency ONE each (used to forward orphaned hints). */
-  async forward (records: KvRecord[], signal: AbortSignal): Promise<void> {
-    await Promise.all(records.map(async r => await this.writeRecord(r, 'one', { signal, timeoutMs: DEFAULT_ROUND_TIMEOUT })))
+  async forward (records: KvRecord[], signal: AbortSignal, hintedAt: number[] = []): Promise<void> {
+    await Promise.all(records.map(async (r, i) => await this.writeRecord(r, 'one', { signal, timeoutMs: DEFAULT_ROUND_TIMEOUT, hintedAt: hintedAt[i] })))
   }
 }
 

@@ -25,7 +25,8 @@ export interface HintsComponents {
    * Without it such hints are dropped (anti-entropy among the remaining replicas still repairs
    * anything a quorum saw).
    */
-  forward?: (records: KvRecord[], signal: AbortSignal) => Promise<void>
+  /** `hintedAt`: when each record was first hinted (clock ms), so that a hint made in forwarding keeps its age. */
+  forward?: (records: KvRecord[], signal: AbortSignal, hintedAt: number[]) => Promise<void>
 }
 
 export interface HintsInit {
@@ -165,13 +166,17 @@ export class HintStore {
     return out
   }
 
-  /** Stores a hint durably. False when the hint store is full (the hint is dropped and counted). */
-  async store (target: string, record: KvRecord): Promise<boolean> {
+  /**
+   * Stores a hint durably. False when the hint store is full (the hint is dropped and counted). `createdAt`: for a
+   * record forwarded from an older hint, that hint's time: a hint's age bounds how late a write can arrive, which
+   * tombstone GC counts on, so forwarding must not make it young again.
+   */
+  async store (target: string, record: KvRecord, createdAt?: number): Promise<boolean> {
     if (this.total >= this.maxHints) {
       this.c.metrics.hintsDropped.inc({ reason: 'full' })
       return false
     }
-    const now = Math.floor(this.c.clock.now())
+    const now = Math.floor(createdAt ?? this.c.clock.now())
     const key = `${HINT_PREFIX}${target}/${now.toString(16).padStart(12, '0')}${(this.seq++ % 0x100000000).toString(16).padStart(8, '0')}`
     this.total++
     this.pending.set(target, (this.pending.get(target) ?? 0) + 1)
@@ -249,7 +254,7 @@ export class HintStore {
     const signal = this.controller.signal
     const prefix = `${HINT_PREFIX}${target}/`
     while (this.running) {
-      const batch: Array<{ key: string, record: KvRecord }> = []
+      const batch: Array<{ key: string, record: KvRecord, createdAt: number }> = []
       const expired: string[] = []
       let bytes = 0
       const now = this.c.clock.now()
@@ -258,7 +263,7 @@ export class HintStore {
         if (hint.record == null || now - Number(hint.createdAt) > this.maxAge) { expired.push(k); continue }
         if (batch.length > 0 && bytes + recordBytes(hint.record) > this.maxBatchBytes) break
         bytes += recordBytes(hint.record)
-        batch.push({ key: k, record: hint.record })
+        batch.push({ key: k, record: hint.record, createdAt: Number(hint.createdAt) })
         if (batch.length >= Math.max(1, this.replayRate)) break
       }
       if (expired.length > 0) {
@@ -275,7 +280,7 @@ export class HintStore {
         if (this.c.forward == null) {
           this.c.metrics.hintsDropped.inc({ reason: 'left' }, batch.length)
         } else {
-          await withDeadline(budget, signal, async sig => { await this.c.forward?.(records, sig) })
+          await withDeadline(budget, signal, async sig => { await this.c.forward?.(records, sig, batch.map(b => b.createdAt)) })
         }
       } else {
         await withDeadline(budget, signal, async sig => await this.c.transport.write(target, { records }, sig))

@@ -168,7 +168,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
   let coordinator: Coordinator | undefined
   const hints = new HintStore({
     engine, clock, logger, membership, transport, metrics,
-    forward: async (records, signal) => { await coordinator?.forward(records, signal) }
+    forward: async (records, signal, hintedAt) => { await coordinator?.forward(records, signal, hintedAt) }
   }, { maxBatchBytes, ...init.hints })
   coordinator = new Coordinator({ service, hints, membership, transport, clock, hlc, logger, metrics, ring }, {
     replicationFactor: rf,

@@ -96,6 +96,28 @@ test('ALL fails fast with counts while a replica is down; unreachable and silent
   t.is(text((await c.node(coord).get(key, { timeoutMs: 3000 })).value), 'v3')
 })
 
+test('a hint forwarded to the current replicas keeps its age in the hints it leaves', async t => {
+  const c = await Cluster.create(t, 5, noAntiEntropy)
+  const key = 'forwarded'
+  const replicas = c.node('node-1').replicasOf(key)
+  const coord = c.other(...replicas)
+  const [gone, away] = replicas
+  c.down(gone)
+  await c.node(coord).put(key, 'v', { consistency: 'one' })
+  const hintedAt = Date.now()
+  await waitFor(() => Date.now() - hintedAt >= 400, 'the hint to age')
+  // `gone` leaves the ring for good (dead past its grace), so its hints go to whoever holds the key now: one is down.
+  c.down(away)
+  c.membership.drop(gone)
+  t.true(c.node(coord).replicasOf(key).includes(away))
+  // The coordinator's hint sweep finds `gone` out of the ring and forwards its hint.
+  const hintFor = async (peer: string): Promise<{ pending: number, oldestAgeMs: number } | undefined> => (await c.node(coord).stats()).hints[peer]
+  await waitFor(async () => (await hintFor(away))?.pending === 1 && (await hintFor(gone)) == null, 'the hint to be forwarded')
+  const age = (await hintFor(away))?.oldestAgeMs ?? -1
+  // A hint's age bounds how late its write can arrive, which tombstone GC counts on: forwarding must not renew it.
+  t.true(age >= 400, `the forwarded hint is ${age} ms old`)
+})
+
 test('hints are replayed when the replica comes back', async t => {
   const c = await Cluster.create(t, 5, noAntiEntropy)
   const key = 'hinted'
