@@ -40,16 +40,25 @@ async function sendBody (first: Uint8Array | undefined, body: AsyncGenerator<Uin
 }
 
 /**
- * Resolves when `res` can take more; rejects when it closes first, `signal` aborts, or the client reads nothing for
+ * Resolves when `res` can take more; rejects when it closes first, `signal` aborts, or no byte leaves for
  * `apiStreamIdleTimeout`: a client that stopped reading held the chunks in flight (4 MiB or so) for as long as it kept
  * its connection, and enough of them, the node's memory.
  */
 async function drained (res: ServerResponse, signal: AbortSignal): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const stalled = setTimeout(() => {
+    // Re-armed while bytes still leave: a slow client (a throttled link) is not a stopped one.
+    let sent = res.socket?.bytesWritten ?? 0
+    const check = (): void => {
+      const now = res.socket?.bytesWritten ?? 0
+      if (now !== sent) {
+        sent = now
+        stalled = setTimeout(check, C.apiStreamIdleTimeout)
+        return
+      }
       done(new UnavailableError('the client stopped reading'))
       res.destroy()
-    }, C.apiStreamIdleTimeout)
+    }
+    let stalled = setTimeout(check, C.apiStreamIdleTimeout)
     const done = (err?: Error): void => {
       clearTimeout(stalled)
       res.off('drain', onDrain)

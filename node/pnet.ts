@@ -239,15 +239,17 @@ export function guardedPreSharedKey (init: { psk: Uint8Array, logger: Logger, on
   const inner = preSharedKey({ psk: init.psk })()
   // Anyone who can reach the port can make refusals (a scan, a health check that connects and closes): each is counted,
   // but at most one line per REFUSAL_LOG_INTERVAL is logged, with how many were left out, so they cannot flood the log.
-  let lastLogged = -Infinity
-  let unlogged = 0
+  // One limiter per message, so that one kind of refusal cannot hide the other.
+  const limiters = new Map<string, { lastLogged: number, unlogged: number }>()
   const refused = (fields: Record<string, unknown>, msg: string): void => {
     init.onRefused?.()
     const now = performance.now()
-    if (now - lastLogged < REFUSAL_LOG_INTERVAL) { unlogged++; return }
-    lastLogged = now
-    init.logger.warn({ ...fields, ...(unlogged > 0 ? { notLogged: unlogged } : {}) }, msg)
-    unlogged = 0
+    let l = limiters.get(msg)
+    if (l == null) { l = { lastLogged: -Infinity, unlogged: 0 }; limiters.set(msg, l) }
+    if (now - l.lastLogged < REFUSAL_LOG_INTERVAL) { l.unlogged++; return }
+    l.lastLogged = now
+    init.logger.warn({ ...fields, ...(l.unlogged > 0 ? { notLogged: l.unlogged } : {}) }, msg)
+    l.unlogged = 0
   }
   return () => ({
     protect: async (connection: MessageStream, options?: AbortOptions): Promise<MessageStream> => {
@@ -256,7 +258,10 @@ export function guardedPreSharedKey (init: { psk: Uint8Array, logger: Logger, on
       try {
         boxed = await inner.protect(connection, options)
       } catch (err) {
-        refused({ remoteAddr, direction: connection.direction, err: (err as Error).message }, 'connection refused: network key exchange failed')
+        // A dial this node gave up on (another address won it, its deadline passed) is no refusal.
+        if (options?.signal?.aborted !== true) {
+          refused({ remoteAddr, direction: connection.direction, err: (err as Error).message }, 'connection refused: network key exchange failed')
+        }
         throw err
       }
       checkFirstBytes(boxed, () => {

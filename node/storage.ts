@@ -379,11 +379,12 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
   }, {
     replicationFactor: env.replicationFactor,
     // The KV API takes at most the configured size (kvRoutes); the store itself never less than 1 MiB, which the
-    // tasks' records and logs, stored here too, are sized for.
+    // tasks' records and logs, stored here too, are sized for. (Also what its reads are batched by.)
+    maxValueBytes: Math.max(node.config.kvMaxValueBytes, MAX_VALUE_BYTES),
     // As a replica, it takes the largest value any node's API may be configured to take: a node whose limit is higher
     // than this one's had its every batch to this one refused, with the other clients' records in it, and its hints
     // for this one stuck behind that batch for hours.
-    maxValueBytes: KV_MAX_VALUE_CEILING,
+    maxReplicaValueBytes: KV_MAX_VALUE_CEILING,
     maxBatchBytes: 4 * MiB,
     // Unset knobs are undefined, and AntiEntropy takes its defaults for them.
     antiEntropy: { interval: env.antiEntropyInterval, tombstoneMinAge: env.tombstoneMinAge },

@@ -415,7 +415,7 @@ export class Rpc {
         const opening = performance.now()
         const deadline = options.signal == null ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)])
         try {
-          channel = await raceSignal(this.channel(key, peer, service), deadline)
+          channel = await raceSignal(this.channel(key, peer, service, timeoutMs), deadline)
         } catch (err) {
           if (!deadline.aborted) throw err
           throw options.signal?.aborted === true ? toMeshError(options.signal.reason) : new TimeoutError(`rpc ${service.name}.${method} timed out after ${timeoutMs} ms opening a stream to ${peerKey}`)
@@ -441,11 +441,13 @@ export class Rpc {
     }
   }
 
-  private async channel (key: string, peer: PeerId | string, service: ServiceDef<any>): Promise<Channel> {
+  private async channel (key: string, peer: PeerId | string, service: ServiceDef<any>, timeoutMs: number): Promise<Channel> {
     let ch = this.channels.get(key)
     if (ch == null) {
       ch = (async () => {
-        const signal = AbortSignal.timeout(this.defaultTimeout)
+        // As long as the caller that started it would wait, and never less than the default: later callers wait for it
+        // only as long as their own deadlines allow.
+        const signal = AbortSignal.timeout(Math.max(this.defaultTimeout, timeoutMs))
         try {
           const stream = await this.components.libp2p.dialProtocol(typeof peer === 'string' ? peerIdFromString(peer) : peer, protocolId(service), { signal })
           const channel = new Channel(stream, service.maxMessageSize ?? C.maxMessageSize, () => {

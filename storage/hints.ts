@@ -82,7 +82,9 @@ export class HintStore {
   private readonly timeout: number
   private readonly pending = new Map<string, number>()
   private total = 0
-  private seq = 0
+  // From a random point, so that a forwarded hint, which keeps an earlier time, cannot take the key of a hint that an
+  // earlier run of this node stored at that same millisecond.
+  private seq = Math.floor(Math.random() * 0x100000000)
   private readonly replaying = new Map<string, Promise<void>>()
   private readonly again = new Set<string>()
   /** target -> replays failed in a row: a target alive in membership whose replays keep failing is worth a warning. */

@@ -59,6 +59,11 @@ export interface StorageInit {
   maxKeyBytes?: number
   /** @default 1 MiB */
   maxValueBytes?: number
+  /**
+   * The largest value this replica takes from its peers, which may be configured for more than this node's own
+   * writes (maxValueBytes). @default maxValueBytes
+   */
+  maxReplicaValueBytes?: number
   /** Largest batch of records per request/response (keep below the RPC message limit). @default 4 MiB */
   maxBatchBytes?: number
   /** Merkle leaves per segment are 2^depth; must be equal on every node. @default 10 */
@@ -163,7 +168,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
   }
 
   const service = new ReplicaService({ engine, clock, hlc, logger, onClockSkew: (n) => { metrics.clockSkewRefused.inc(n) } }, {
-    merkleDepth: init.merkleDepth, maxBatchBytes, maxKeyBytes: init.maxKeyBytes, maxValueBytes: init.maxValueBytes, maxClockDrift: init.maxClockDrift
+    merkleDepth: init.merkleDepth, maxBatchBytes, maxKeyBytes: init.maxKeyBytes, maxValueBytes: init.maxReplicaValueBytes ?? init.maxValueBytes, maxClockDrift: init.maxClockDrift
   })
   let coordinator: Coordinator | undefined
   const hints = new HintStore({
