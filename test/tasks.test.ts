@@ -165,6 +165,19 @@ async function tmp (): Promise<string> { return await mkdtemp(join(tmpdir(), 'me
 
 // The same tests for a process started here and one started by the launcher process.
 const launcher = new Launcher()
+
+/** A transport whose first steal that hands tasks over loses its reply: the connection closes before it arrives. */
+function loseFirstStealReply (lost: { cut: boolean }): (inner: TasksTransport) => TasksTransport {
+  return inner => ({
+    ...inner,
+    steal: async (peer, req, sig) => {
+      const r = await inner.steal(peer, req, sig)
+      if (!lost.cut && r.tasks.length > 0) { lost.cut = true; throw new UnavailableError('rpc stream closed') }
+      return r
+    }
+  })
+}
+
 test.after.always(() => { launcher.stop() })
 for (const [name, starter] of [['direct', directStarter], ['launcher', launcher]] as const) {
   test(`executor (${name}) captures output and the exit code`, async t => {
@@ -736,22 +749,14 @@ test.serial('a graceful stop puts a run retried after a failure back in the queu
 
 test.serial('a steal whose reply is lost to a closed connection (UNAVAILABLE) does not lose the task', async t => {
   const { mesh, dir } = await meshIn(t)
-  let cut = false
+  const lost = { cut: false }
   await mesh.add('node-a', dir, {
     slots: 1,
-    wrapTransport: inner => ({
-      ...inner,
-      steal: async (peer, req, sig) => {
-        const r = await inner.steal(peer, req, sig)
-        // The victim handed the tasks over; the connection closes before its reply arrives.
-        if (!cut && r.tasks.length > 0) { cut = true; throw new UnavailableError('rpc stream closed') }
-        return r
-      }
-    })
+    wrapTransport: loseFirstStealReply(lost)
   })
   const n = await mesh.add('node-n', dir, { allowExec: false })
   const [task] = await n.submit([{ cmd: 'true' }])
-  await until('the steal cut', () => cut)
+  await until('the steal cut', () => lost.cut)
   await until('the task run', () => stored(mesh, task.id).state === 'succeeded')
   t.is(stored(mesh, task.id).node, 'node-a', 'run by the thief')
 })
@@ -1144,24 +1149,17 @@ test.serial('a restart recovery that gives up while the store is out is taken up
 test.serial('a steal whose reply is lost while the store cannot be scanned does not lose the task', async t => {
   const { mesh, dir } = await meshIn(t)
   const victim = await mesh.add('node-a', dir, { allowExec: false })
-  let cut = false
+  const lost = { cut: false }
   let failing = 0
   await mesh.add('node-z', dir, {
     slots: 1,
     sweepInterval: 1000,
     // Both looks for the lost reply fail.
-    wrapStore: inner => ({ ...inner, scan: async (p, l, s, after) => { if (cut && failing < 2) { failing++; throw new UnavailableError('quorum not met') } return await inner.scan(p, l, s, after) } }),
-    wrapTransport: inner => ({
-      ...inner,
-      steal: async (peer, req, sig) => {
-        const r = await inner.steal(peer, req, sig)
-        if (!cut && r.tasks.length > 0) { cut = true; throw new UnavailableError('rpc stream closed') }
-        return r
-      }
-    })
+    wrapStore: inner => ({ ...inner, scan: async (p, l, s, after) => { if (lost.cut && failing < 2) { failing++; throw new UnavailableError('quorum not met') } return await inner.scan(p, l, s, after) } }),
+    wrapTransport: loseFirstStealReply(lost)
   })
   const [task] = await victim.submit([{ cmd: 'true' }])
-  await until('the steal cut', () => cut)
+  await until('the steal cut', () => lost.cut)
   await until('the task run', () => stored(mesh, task.id).state === 'succeeded')
   t.is(stored(mesh, task.id).node, 'node-z', 'run by the thief')
   t.is(failing, 2)
