@@ -662,8 +662,9 @@ export class Membership {
 
     if (u.kind === Kind.ALIVE) {
       if (rec !== undefined && u.incarnation <= rec.incarnation) return false
-      if (!this.validAlive(u)) return false
+      // Kept before the checks, so that the size they measure (cached per update) is the one broadcast reuses.
       u = kept(u)
+      if (!this.validAlive(u)) return false
       const meta = metaFromWire(u.meta)
       if (rec === undefined) {
         const fresh: MemberRecord = {

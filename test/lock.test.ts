@@ -1,4 +1,4 @@
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { spawn } from 'node:child_process'
 import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -36,33 +36,37 @@ async function contend (script: string, dataDir: string, n: number): Promise<str
   }
 }
 
-test('daemons starting at the same moment on one data dir: exactly one takes it, each time', async t => {
+/**
+ * `rounds` rounds of three stand-in daemons starting at once, each on a data dir of its own that `prepare` may seed;
+ * the rounds whose answers `ok` refuses, and the data dirs' lock debris (temp or stale lock files) after each round.
+ */
+async function contention (t: ExecutionContext, rounds: number, ok: (answers: string[]) => boolean, prepare?: (dataDir: string) => Promise<void>): Promise<{ wrong: string[], debris: string[] }> {
   const dir = await tempDir(t, 'meshos-lock-')
   const script = join(dir, 'bin.js')
   await writeFile(script, CONTENDER)
   const wrong: string[] = []
-  for (let round = 0; round < 40; round++) {
+  const debris: string[] = []
+  for (let round = 0; round < rounds; round++) {
     const dataDir = join(dir, `data-${round}`)
     await mkdir(dataDir)
+    await prepare?.(dataDir)
     const answers = await contend(script, dataDir, 3)
-    if (answers.filter(a => a === 'locked').length !== 1 || answers.filter(a => a === 'refused DATA_DIR_LOCKED').length !== 2) wrong.push(`round ${round}: ${answers.join(', ')}`)
+    if (!ok(answers)) wrong.push(`round ${round}: ${answers.join(', ')}`)
+    debris.push(...(await readdir(dataDir)).filter(f => f.startsWith('mesh.pid.') && f !== 'mesh.pid.owner'))
   }
+  return { wrong, debris }
+}
+
+const count = (answers: string[], answer: string): number => answers.filter(a => a === answer).length
+
+test('daemons starting at the same moment on one data dir: exactly one takes it, each time', async t => {
+  const { wrong } = await contention(t, 40, a => count(a, 'locked') === 1 && count(a, 'refused DATA_DIR_LOCKED') === 2)
   t.deepEqual(wrong, [], 'each round: one daemon locked, two refused with DATA_DIR_LOCKED')
 })
 
 test('a stale lock is taken over by exactly one of several daemons starting at once, and no debris is left', async t => {
-  const dir = await tempDir(t, 'meshos-lock-stale-')
-  const script = join(dir, 'bin.js')
-  await writeFile(script, CONTENDER)
-  const wrong: string[] = []
-  for (let round = 0; round < 20; round++) {
-    const dataDir = join(dir, `data-${round}`)
-    await mkdir(dataDir)
-    // Left by a daemon that crashed: a pid no process has (above the kernel's pid_max).
-    await writeFile(join(dataDir, 'mesh.pid'), '4194305\n')
-    const answers = await contend(script, dataDir, 3)
-    if (answers.filter(a => a === 'locked').length !== 1) wrong.push(`round ${round}: ${answers.join(', ')}`)
-    t.deepEqual((await readdir(dataDir)).filter(f => f.startsWith('mesh.pid.') && f !== 'mesh.pid.owner'), [], 'no temp or stale lock files')
-  }
+  // Left by a daemon that crashed: a pid no process has (above the kernel's pid_max).
+  const { wrong, debris } = await contention(t, 20, a => count(a, 'locked') === 1, async dataDir => { await writeFile(join(dataDir, 'mesh.pid'), '4194305\n') })
   t.deepEqual(wrong, [], 'each round: exactly one daemon took the stale lock over')
+  t.deepEqual(debris, [], 'no temp or stale lock files')
 })
