@@ -15,7 +15,7 @@ import { dashboardRoutes } from './dashboard.js'
 import { version } from './version.js'
 import * as C from './constants.js'
 import { createNodeDht, dhtLibp2pServices } from './dht.js'
-import { createNodeStorage } from './storage.js'
+import { createNodeStorage, prepareJoin, KV_META_KEY, KV_JOINING } from './storage.js'
 import { createNodeFiles } from './files.js'
 import { createNodeTasks } from './tasks.js'
 import type { Subsystem } from './subsystem.js'
@@ -69,6 +69,8 @@ export class MeshNode {
   readonly subsystems: Subsystem[] = []
   private bootstrapper?: Bootstrapper
   private startedAt = 0
+  /** This node announces itself as a joiner of the KV store (see prepareJoin); read by the storage subsystem. */
+  kvJoining = false
   /** Set by the daemon: a graceful stop and exit, as on SIGTERM. */
   onLeave?: () => void
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
@@ -120,7 +122,16 @@ export class MeshNode {
       throw peerListenError(err)
     }
     await this.rpc.start()
-    this.membership = createMembership({ libp2p: this.libp2p, privateKey, seeds: config.bootstrap, logger: this.log, registry: this.registry })
+    // Said in the first announcement: a member that heard of this node as a plain replica could read its ranges from it.
+    this.kvJoining = await prepareJoin(config.dataDir, this.newIdentity, config.bootstrap.length > 0)
+    this.membership = createMembership({
+      libp2p: this.libp2p,
+      privateKey,
+      seeds: config.bootstrap,
+      logger: this.log,
+      registry: this.registry,
+      ...(this.kvJoining ? { meta: { tags: { [KV_META_KEY]: KV_JOINING } } } : {})
+    })
     await this.membership.start()
     for (const create of [createNodeDht, createNodeStorage, createNodeFiles, createNodeTasks]) {
       const sub = await create(this)

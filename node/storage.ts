@@ -1,9 +1,9 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { isUtf8 } from 'node:buffer'
 import { join } from 'node:path'
-import { mkdir, readFile } from 'node:fs/promises'
+import { access, mkdir, readFile } from 'node:fs/promises'
 import { systemClock, type Clock } from '../lib/clock.js'
-import { removeStaleTemps, writeFileDurable } from '../lib/durable.js'
+import { removeDurable, removeStaleTemps, writeFileDurable } from '../lib/durable.js'
 import { MeshError, BadRequestError, InvalidConfigError } from '../lib/errors.js'
 import { MiB, second } from '../lib/units.js'
 import * as C from './constants.js'
@@ -26,6 +26,34 @@ import type { ApiServer } from './api.js'
  * on the new owners. `left` members leave at once.
  */
 export const DEAD_GRACE_MS = 45 * second
+
+/**
+ * The membership tag (`kv=joining`) of a node still copying the ranges it took on joining: the members read those ranges
+ * from the ring without it (MembershipView.joining).
+ */
+export const KV_META_KEY = 'kv'
+export const KV_JOINING = 'joining'
+
+/** Kept in the storage directory while a join is under way, so that a restart part way goes on joining. */
+const JOINING_FILE = 'joining'
+
+/**
+ * Whether this node starts as a joiner (StorageInit.joining), to be said in its first membership announcement. A new
+ * identity with seeds joins a mesh that may hold data, and is a joiner until its ranges are copied, across restarts;
+ * the first node of a new mesh holds everything there is from the start.
+ */
+export async function prepareJoin (dataDir: string, newIdentity: boolean, hasSeeds: boolean): Promise<boolean> {
+  const dir = join(dataDir, 'storage')
+  const file = join(dir, JOINING_FILE)
+  if (newIdentity) {
+    // A first start that failed may have left one, from seeds it was given then.
+    if (!hasSeeds) { await removeDurable(file).catch(() => {}); return false }
+    await mkdir(dir, { recursive: true })
+    await writeFileDurable(file, '')
+    return true
+  }
+  return await access(file).then(() => true, () => false)
+}
 
 /** The replica RPC service: `/meshos/kv/1.0.0`, one method per ReplicaTransport method. */
 export const kvService = {
@@ -55,16 +83,21 @@ export interface NodeStorageEnv {
   antiEntropyInterval?: number
   /** MESH_KV_TOMBSTONE_MIN_AGE_MS: how old a dead record must be before it is purged. @default 3 h 30 min */
   tombstoneMinAge?: number
+  /** MESH_KV_JOIN_DELAY_MS: how long a joining node waits before it copies its ranges (StorageInit.joinDelay). @default 5 s */
+  joinDelay?: number
 }
 
 /** Replication factor and durability come from the config (--replication-factor, --durability); only the test knobs are here. */
-export function storageEnv (env: NodeJS.ProcessEnv = process.env): Pick<NodeStorageEnv, 'antiEntropyInterval' | 'tombstoneMinAge'> {
+export function storageEnv (env: NodeJS.ProcessEnv = process.env): Pick<NodeStorageEnv, 'antiEntropyInterval' | 'tombstoneMinAge' | 'joinDelay'> {
   const ae = env.MESH_KV_ANTI_ENTROPY_MS != null ? Number(env.MESH_KV_ANTI_ENTROPY_MS) : undefined
   if (ae != null && !(ae >= 50)) throw new InvalidConfigError('MESH_KV_ANTI_ENTROPY_MS must be at least 50')
   const rawTomb = env.MESH_KV_TOMBSTONE_MIN_AGE_MS
   if (rawTomb != null && !/^\d+$/.test(rawTomb)) throw new InvalidConfigError(`MESH_KV_TOMBSTONE_MIN_AGE_MS must be a whole number of ms, 0 or more, got '${rawTomb}'`)
   const tomb = rawTomb != null ? Number(rawTomb) : undefined
-  return { antiEntropyInterval: ae, tombstoneMinAge: tomb }
+  const rawJoin = env.MESH_KV_JOIN_DELAY_MS
+  if (rawJoin != null && !/^\d+$/.test(rawJoin)) throw new InvalidConfigError(`MESH_KV_JOIN_DELAY_MS must be a whole number of ms, 0 or more, got '${rawJoin}'`)
+  const joinDelay = rawJoin != null ? Number(rawJoin) : undefined
+  return { antiEntropyInterval: ae, tombstoneMinAge: tomb, joinDelay }
 }
 
 /** The node's wall clock as storage sees it, offset by --clock-skew-ms (a test flag). */
@@ -109,6 +142,30 @@ export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS, readine
   let ready = readiness == null || (readiness.fresh === true && !readiness.hasSeeds && readiness.expected.length === 0)
   let signature = ''
   let changedAt = Date.now()
+  // The joiners are found in the same pass over the member table as the ring's members (storage asks for the ring, then
+  // the joiners, on every operation): read apart, a member that had just appeared was in the ring but not yet known to
+  // be joining, and was read from with nothing.
+  let joining: string[] = []
+  let joiningAt = -Infinity
+  const members_ = (): string[] => {
+    const now = Date.now()
+    const out: string[] = []
+    const joiners: string[] = []
+    for (const x of m.members()) {
+      if (x.peerId === self || x.state === 'alive' || x.state === 'suspect' || (x.state === 'dead' && now - x.stateSince < graceMs)) {
+        out.push(x.peerId)
+        if (x.peerId !== self && x.meta.tags[KV_META_KEY] === KV_JOINING) joiners.push(x.peerId)
+      }
+    }
+    if (!out.includes(self)) out.push(self)
+    joining = joiners
+    joiningAt = now
+    return out
+  }
+  const joining_ = (): string[] => {
+    if (Date.now() - joiningAt > 50) members_()
+    return joining
+  }
   const ready_ = (): boolean => {
     if (ready || readiness == null) return true
     const known = m.members().map(x => x.peerId).filter(p => p !== self).sort()
@@ -127,15 +184,8 @@ export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS, readine
   return {
     self: () => self,
     ready: ready_,
-    members: () => {
-      const now = Date.now()
-      const out: string[] = []
-      for (const x of m.members()) {
-        if (x.peerId === self || x.state === 'alive' || x.state === 'suspect' || (x.state === 'dead' && now - x.stateSince < graceMs)) out.push(x.peerId)
-      }
-      if (!out.includes(self)) out.push(self)
-      return out
-    },
+    joining: joining_,
+    members: members_,
     // A suspect is not convicted: writes still go to it (a failure becomes a hint) and reads may ask it. Treating
     // suspects as down would turn every brief suspicion, common on a loaded machine, into hint churn.
     alive: () => {
@@ -369,15 +419,37 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
   }
   let readyTimer: NodeJS.Timeout | undefined
   let savedReady = false
+  // The end of a join is recorded on disk before it is announced: a node that restarted joining again after the members
+  // had stopped counting it as pending would be read from the ring without it, which then lacked what it took meanwhile.
+  let joinEnded = false
+  let joinAnnounced = !node.kvJoining
+  let announcing = false
+  const announceJoined = (): void => {
+    if (!joinEnded || joinAnnounced || announcing) return
+    announcing = true
+    removeDurable(join(dir, JOINING_FILE)).then(() => {
+      const tags = { ...(node.membership.member(node.membership.peerId)?.meta.tags ?? {}) }
+      delete tags[KV_META_KEY]
+      node.membership.setMeta({ tags })
+      joinAnnounced = true
+    }).catch(err => { log.warn({ err }, 'could not record the end of the join; trying again') })
+      .finally(() => { announcing = false })
+  }
   const storage = createStorage({
     engine: new LevelEngine({ path: dir, durability: env.durability }),
     membership: view,
     transport: rpcTransport(node),
     clock: skewedClock(node.config.clockSkewMs),
     logger: node.log,
-    registry: node.registry
+    registry: node.registry,
+    onJoined: () => {
+      joinEnded = true
+      announceJoined()
+    }
   }, {
     replicationFactor: env.replicationFactor,
+    joining: node.kvJoining,
+    joinDelay: env.joinDelay,
     // The KV API takes at most the configured size (kvRoutes); the store itself never less than 1 MiB, which the
     // tasks' records and logs, stored here too, are sized for. (Also what its reads are batched by.)
     maxValueBytes: Math.max(node.config.kvMaxValueBytes, MAX_VALUE_BYTES),
@@ -415,6 +487,7 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
           storage.hints.sweep()
         }
         savePeers()
+        announceJoined()
       }, 250)
       readyTimer.unref()
       log.info({ dir, rf: env.replicationFactor, durability: env.durability, clockSkewMs: node.config.clockSkewMs }, 'kv store ready')

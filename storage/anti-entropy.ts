@@ -6,13 +6,13 @@ import type { Record as KvRecord, TokenRange, Version } from './storage.js'
 import type { MembershipView, ReplicaTransport } from './types.js'
 import type { ReplicaService, LocalEntry } from './service.js'
 import type { StorageMetrics } from './metrics.js'
-import type { Ring } from './placement.js'
+import { Placement, type Ring } from './placement.js'
 import { compareTimestamps } from './hlc.js'
 import { isDead, recordBytes } from './record.js'
-import { segment, intersect, normalize } from './tokens.js'
+import { segment, intersect, normalize, rangeSize } from './tokens.js'
 import {
   DEFAULT_ANTI_ENTROPY_INTERVAL, DEFAULT_SEGMENTS, DEFAULT_MAX_RECORDS_PER_ROUND, DEFAULT_ROUND_TIMEOUT,
-  DEFAULT_REPLICATION_FACTOR, DEFAULT_MAX_BATCH_BYTES, REBALANCE_GRACE, DEFAULT_MAX_HINT_AGE, TOMBSTONE_MIN_AGE_MARGIN
+  DEFAULT_REPLICATION_FACTOR, DEFAULT_MAX_BATCH_BYTES, REBALANCE_GRACE, DEFAULT_MAX_HINT_AGE, TOMBSTONE_MIN_AGE_MARGIN, JOIN_DELAY
 } from './constants.js'
 
 export interface AntiEntropyComponents {
@@ -22,7 +22,14 @@ export interface AntiEntropyComponents {
   clock: Clock
   logger: Logger
   metrics: StorageMetrics
+  /** The ring writes go to. */
   ring: () => Ring
+  /** Where keys live while members join (see Placement). @default ring() alone */
+  placement?: () => Placement
+  /** The view a join waits for before it copies. @default membership.ready */
+  viewReady?: () => boolean
+  /** Called once when a join (AntiEntropyInit.join) has ended. */
+  onJoined?: () => void
 }
 
 export interface AntiEntropyInit {
@@ -48,6 +55,15 @@ export interface AntiEntropyInit {
   rebuild?: boolean
   /** Pause between rebuild rounds (ms). @default 0 */
   rebuildInterval?: number
+  /**
+   * This node has just joined a mesh that may hold data: once its view is ready and `joinDelay` has passed, compare
+   * every segment of the ranges it now holds with every member that holds them in the ring reads use, one round after
+   * another, and then call `onJoined`. Until then the members read its ranges from that ring (MembershipView.joining),
+   * and the normal rounds wait. @default false
+   */
+  join?: boolean
+  /** See `join` and StorageInit.joinDelay (ms). @default `JOIN_DELAY` (5 s) */
+  joinDelay?: number
   /**
    * A record that arrived after this replica's last ring change and is not its own in that ring is left where it is
    * this long before it is moved to its replicas (ms): the sender knows of a ring change this replica has yet to hear of.
@@ -126,10 +142,25 @@ export class AntiEntropy {
   private tick = 0
   private ringKey = ''
   /** `peer segment` pairs compared completely since the rebuild began; undefined once it has ended (or never began). */
-  private rebuilt: Set<string> | undefined
+  private rebuilt: Map<string, TokenRange[]> | undefined
+  /**
+   * `peer segment` -> the ranges a join has compared completely with that peer there; undefined once it has ended (or
+   * never began). Ranges, not pairs: when the ring loses a member, a pair covers more than it did.
+   */
+  private joined: Map<string, TokenRange[]> | undefined
+  /** Pairs of a rebuild or join whose last round failed: the next rounds take other pairs first. */
+  private readonly failedPairs = new Set<string>()
+  /** The join's pairs, for the placement they were computed for (at 100 members that takes tens of ms). */
+  private joinPairs: { placement: Placement, pairs: Pair[] } | undefined
+  private settledPlacement: Placement | undefined
+  private readonly joinDelay: number
+  /** When the join's view was first ready. */
+  private joinReadyAt: number | undefined
   private readonly rebuildInterval: number
   private readonly rebalanceGrace: number
   private readonly tombstoneMinAge: number
+  /** No record moves away before this (see checkRing). */
+  private rebalanceHeldUntil = 0
   /** The ring's member list as last seen by `rebalance`, and when it was first seen. */
   private ringSeen = { key: '', since: 0 }
   /** segment -> engine key a rebalance stopped after, for the next round of that segment to go on from. */
@@ -157,7 +188,19 @@ export class AntiEntropy {
     this.rebuildInterval = init.rebuildInterval ?? 0
     this.rebalanceGrace = init.rebalanceGrace ?? REBALANCE_GRACE
     this.tombstoneMinAge = init.tombstoneMinAge ?? DEFAULT_MAX_HINT_AGE + TOMBSTONE_MIN_AGE_MARGIN
+    this.joinDelay = init.joinDelay ?? JOIN_DELAY
+    if (init.join === true) this.joined = new Map()
     if (init.rebuild === true) this.rebuild()
+  }
+
+  /** True until a join (see AntiEntropyInit.join) has compared its ranges with every member holding them. */
+  get joining (): boolean { return this.joined != null }
+
+  private placement (): Placement {
+    if (this.c.placement != null) return this.c.placement()
+    const ring = this.c.ring()
+    if (this.settledPlacement?.full !== ring) this.settledPlacement = new Placement(ring, [])
+    return this.settledPlacement
   }
 
   /** True until a rebuild (see AntiEntropyInit.rebuild) has compared every segment with every co-replica. */
@@ -166,7 +209,7 @@ export class AntiEntropy {
   /** Starts a rebuild now (see AntiEntropyInit.rebuild): this replica's data was found stale and dropped. */
   rebuild (): void {
     if (this.rebuilt != null) return
-    this.rebuilt = new Set()
+    this.rebuilt = new Map()
     this.c.service.rebuilding = true
   }
 
@@ -191,9 +234,12 @@ export class AntiEntropy {
   private schedule (): void {
     if (!this.running) return
     this.timer = this.c.clock.setTimeout(() => {
-      const work = this.rebuilt != null ? this.rebuildStep() : this.step()
+      // A join in a placement where every member joins ends at once, and the store is not ready until it has: it goes
+      // before a rebuild, which waits for the store to be ready.
+      const joinFirst = this.joined != null && (this.rebuilt == null || this.placement().allJoining)
+      const work = joinFirst ? this.joinStep() : this.rebuilt != null ? this.rebuildStep() : this.joined != null ? this.joinStep() : this.step()
       this.current = work.finally(() => { this.current = undefined; this.schedule() })
-    }, this.rebuilt != null ? this.rebuildInterval : this.interval)
+    }, this.rebuilt != null || this.joined != null ? this.rebuildInterval : this.interval)
   }
 
   /**
@@ -201,22 +247,47 @@ export class AntiEntropy {
    * this node, alive or not. A co-replica that is down holds up the end of the rebuild (reads are refused here
    * meanwhile, and go to the other replicas): it may be the only other holder of an acknowledged write.
    */
-  private rebuildPending (ring: Ring): Array<{ peer: string, seg: number }> {
-    const out: Array<{ peer: string, seg: number }> = []
+  private rebuildPending (ring: Ring): Pair[] {
+    const out: Pair[] = []
+    const p = this.placement()
     for (const peer of ring.members) {
       if (peer === this.self) continue
-      const shared = ring.sharedRanges(this.self, peer, this.rf)
+      const shared = p.sharedRanges(this.self, peer, this.rf)
       for (let seg = 0; seg < this.segments; seg++) {
-        if (this.rebuilt?.has(`${peer} ${seg}`) === true) continue
-        if (intersect(shared, [segment(seg, this.segments)]).length > 0) out.push({ peer, seg })
+        const ranges = intersect(shared, [segment(seg, this.segments)])
+        if (ranges.length > 0 && !covers(this.rebuilt, peer, seg, ranges)) out.push({ peer, seg, ranges, placement: p })
       }
     }
     return out
   }
 
+  /**
+   * Compares the first pair with a live peer whose last round did not fail (so that one peer this node cannot reach
+   * holds up no other), and records what it covered in `done`. False when no such pair is left.
+   */
+  private async comparePair (pending: Pair[], done: Map<string, TokenRange[]> | undefined, what: string): Promise<boolean> {
+    const alive = pending.filter(x => this.c.membership.isAlive(x.peer))
+    const next = alive.find(x => !this.failedPairs.has(`${x.peer} ${x.seg}`))
+    if (next == null) {
+      this.failedPairs.clear()
+      return false
+    }
+    const key = `${next.peer} ${next.seg}`
+    try {
+      const result = await withDeadline(this.timeout, this.controller.signal, async signal => await this.round(next.peer, next.seg, signal, next.ranges, next.placement))
+      // A round cut short at its record limit made progress: the pair is taken again next, not held back as failed.
+      if (result.complete) done?.set(key, normalize([...(done.get(key) ?? []), ...next.ranges]))
+    } catch (err) {
+      if (!this.controller.signal.aborted) this.log.debug({ err, peer: next.peer, seg: next.seg }, `${what} round failed`)
+      this.failedPairs.add(key)
+    }
+    return true
+  }
+
   /** One round of a rebuild: the next pending pair with an alive peer; ends the rebuild when none is pending. */
   private async rebuildStep (): Promise<void> {
-    if (this.c.membership.ready?.() === false) return
+    // Not at once again (the rebuild's rounds follow one another with no pause): the view may take seconds.
+    if (this.c.membership.ready?.() === false) { await this.pause(); return }
     const ring = this.c.ring()
     const pending = this.rebuildPending(ring)
     if (pending.length === 0) {
@@ -227,27 +298,64 @@ export class AntiEntropy {
         this.log.warn({ err }, 'could not record the end of the rebuild')
       }
       this.rebuilt = undefined
+      this.failedPairs.clear()
       this.c.service.rebuilding = false
       this.log.info('rebuild complete: every segment compared with every co-replica; serving reads again')
       return
     }
-    const next = pending.find(p => this.c.membership.isAlive(p.peer))
-    if (next == null) {
-      // Every pair left is with a member that is down: wait for it, or for the ring to drop it.
-      await this.pause()
-      return
-    }
-    try {
-      const result = await withDeadline(this.timeout, this.controller.signal, async signal => await this.round(next.peer, next.seg, signal))
-      if (result.complete) this.rebuilt?.add(`${next.peer} ${next.seg}`)
-    } catch (err) {
-      if (!this.controller.signal.aborted) this.log.debug({ err, peer: next.peer, seg: next.seg }, 'rebuild round failed')
-      await this.pause()
-    }
+    // Every pair left is with a member that is down (or failed just now): wait for it, or for the ring to drop it.
+    if (!await this.comparePair(pending, this.rebuilt, 'rebuild')) await this.pause()
   }
 
-  /** Waits one interval, or until stop(). */
-  private async pause (): Promise<void> {
+  /**
+   * The (peer, segment, ranges) a join must still compare: each member of the ring reads use with the ranges it holds
+   * that this node is pending for, alive or not (as in a rebuild, a member that is down may be the only other holder of
+   * an acknowledged write, so it holds up the end until it is back or leaves the ring). Those members hold every write
+   * acknowledged there: each write counted the level's answers among them (see Placement).
+   */
+  private joinPending (p: Placement): Pair[] {
+    if (this.joinPairs?.placement !== p) {
+      const mine = p.rangesOf(this.self, this.rf)
+      const pairs: Pair[] = []
+      for (const peer of p.read.members) {
+        if (peer === this.self) continue
+        const shared = intersect(mine, p.rangesOf(peer, this.rf))
+        for (let seg = 0; seg < this.segments; seg++) {
+          const ranges = intersect(shared, [segment(seg, this.segments)])
+          if (ranges.length > 0) pairs.push({ peer, seg, ranges, placement: p })
+        }
+      }
+      this.joinPairs = { placement: p, pairs }
+    }
+    return this.joinPairs.pairs.filter(x => !covers(this.joined, x.peer, x.seg, x.ranges))
+  }
+
+  /** One round of a join: waits out the join delay, then compares the next pending pair; ends the join when none is left. */
+  private async joinStep (): Promise<void> {
+    const ready = this.c.viewReady != null ? this.c.viewReady() : this.c.membership.ready?.() !== false
+    if (!ready) { await this.pause(); return }
+    const p = this.placement()
+    // Every member is joining: nobody holds more than this node, so there is nothing to wait for or copy; ended at once,
+    // before this node coordinates (see Placement.allJoining).
+    if (!p.allJoining) {
+      const now = this.c.clock.now()
+      this.joinReadyAt ??= now
+      if (now < this.joinReadyAt + this.joinDelay) { await this.pause(Math.min(this.interval, this.joinReadyAt + this.joinDelay - now)); return }
+    }
+    const pending = p.allJoining || p.read === p.full ? [] : this.joinPending(p)
+    if (pending.length === 0) {
+      this.joined = undefined
+      this.joinPairs = undefined
+      this.failedPairs.clear()
+      this.log.info('join complete: the ranges this node took are copied from every member holding them; serving reads')
+      this.c.onJoined?.()
+      return
+    }
+    if (!await this.comparePair(pending, this.joined, 'join')) await this.pause()
+  }
+
+  /** Waits one interval (or `ms`), or until stop(). */
+  private async pause (ms = this.interval): Promise<void> {
     const signal = this.controller.signal
     if (signal.aborted) return
     await new Promise<void>(resolve => {
@@ -258,15 +366,15 @@ export class AntiEntropy {
         resolve()
       }
       signal.addEventListener('abort', done, { once: true })
-      timer = this.c.clock.setTimeout(done, this.interval)
+      timer = this.c.clock.setTimeout(done, ms)
     })
   }
 
   private get self (): string { return this.c.membership.self() }
 
   /** Forgets GC proofs when the ring changed: they were about other replica sets. */
-  private checkRing (ring: Ring): void {
-    const key = ring.members.join(',')
+  private checkRing (): void {
+    const key = this.placement().key
     if (key !== this.ringKey) {
       this.ringKey = key
       this.synced = new Map()
@@ -274,7 +382,11 @@ export class AntiEntropy {
       this.collectDue.clear()
     }
     if (key !== this.ringSeen.key) {
-      this.ringSeen = { key, since: this.c.clock.now() }
+      const now = this.c.clock.now()
+      // Only a join's end (the same members, fewer joiners): members that have yet to hear of it read the ranges
+      // that moved from the replicas they had, which keep them for the rebalance grace.
+      if (this.ringSeen.key !== '' && this.ringSeen.key.split('|')[0] === key.split('|')[0]) this.rebalanceHeldUntil = now + this.rebalanceGrace
+      this.ringSeen = { key, since: now }
       this.rebalanceFrom.clear()
     }
   }
@@ -284,7 +396,7 @@ export class AntiEntropy {
     // A partial view would make this node hand off and forget data it still replicates.
     if (this.c.membership.ready?.() === false) return
     const ring = this.c.ring()
-    this.checkRing(ring)
+    this.checkRing()
     const peers = ring.members.filter(p => p !== this.self && this.c.membership.isAlive(p))
     const seg = Math.floor(this.tick / Math.max(1, peers.length)) % this.segments
     const peer = peers.length > 0 ? peers[this.tick % peers.length] : undefined
@@ -300,13 +412,18 @@ export class AntiEntropy {
     }
   }
 
-  /** Compares and repairs one segment with one peer. */
-  async round (peer: string, seg: number, signal: AbortSignal): Promise<RoundResult> {
-    const ring = this.c.ring()
-    this.checkRing(ring)
+  /**
+   * Compares and repairs one segment with one peer: the ranges both hold (see Placement), or `only`, the ranges both
+   * hold in placement `of`. (A GC proof is recorded only when that is still the placement.)
+   */
+  async round (peer: string, seg: number, signal: AbortSignal, only?: TokenRange[], of?: Placement): Promise<RoundResult> {
+    const p = this.placement()
+    this.checkRing()
     const result: RoundResult = { peer, segment: seg, differingLeaves: 0, pulled: 0, pushed: 0, purged: 0, complete: false }
     const span = segment(seg, this.segments)
-    const ranges = intersect(ring.sharedRanges(this.self, peer, this.rf), [span])
+    // The placement changed since the pair was chosen (a dead member's grace ran out meanwhile): its ranges are stale.
+    if (only != null && of !== p) return result
+    const ranges = intersect(only ?? p.sharedRanges(this.self, peer, this.rf), [span])
     if (ranges.length === 0) return { ...result, complete: true }
     this.counters.rounds++
     try {
@@ -334,7 +451,7 @@ export class AntiEntropy {
       } else {
         result.complete = true
       }
-      if (result.complete && this.c.ring().members.join(',') === this.ringKey) {
+      if (result.complete && this.placement() === p && p.key === this.ringKey) {
         let m = this.synced.get(peer)
         if (m == null) this.synced.set(peer, m = new Map())
         m.set(seg, t0)
@@ -419,12 +536,14 @@ export class AntiEntropy {
    * their replicas, and deletes them here once every replica acknowledged.
    */
   async rebalance (seg: number, signal: AbortSignal): Promise<number> {
-    const ring = this.c.ring()
+    const p = this.placement()
     const span = segment(seg, this.segments)
-    const foreign = intersect(normalize(ring.ranges(this.rf).filter(r => !r.replicas.includes(this.self)).flatMap(r => r.ranges)), [span])
+    // While members join, the ranges this node is a natural replica of stay here (it serves their reads), though the
+    // full ring has moved some of them away: the ring reads use decides what is foreign.
+    const foreign = intersect(normalize(p.read.ranges(this.rf).filter(x => !x.replicas.includes(this.self)).flatMap(x => x.ranges)), [span])
     const now = this.c.clock.now()
-    this.checkRing(ring)
-    if (foreign.length === 0) return 0
+    this.checkRing()
+    if (foreign.length === 0 || now < this.rebalanceHeldUntil) return 0
     const entries: Array<{ e: LocalEntry, targets: string[] }> = []
     let examined = 0
     // Each round goes on where the last one stopped, so that records waiting out their grace at the start of a
@@ -441,7 +560,7 @@ export class AntiEntropy {
       // went back to the leaving node, which then exited with them (seen: keys left with two copies after a leave).
       const storedAt = Number(e.stored.storedAt)
       if (storedAt > this.ringSeen.since && now - storedAt < this.rebalanceGrace) continue
-      const targets = ring.replicasForToken(e.token, this.rf)
+      const targets = p.targetsForToken(e.token, this.rf).replicas
       if (targets.every(t => this.c.membership.isAlive(t))) entries.push({ e, targets })
       if (entries.length >= this.maxRecords) { stopped = true; break }
     }
@@ -485,8 +604,8 @@ export class AntiEntropy {
    * a dead record old enough (or soon to be), or a tombstone or TTL value written since the last read.
    */
   async collect (seg: number, signal: AbortSignal): Promise<number> {
-    const ring = this.c.ring()
-    if (ring.members.join(',') !== this.ringKey) return 0
+    const p = this.placement()
+    if (p.key !== this.ringKey) return 0
     const now = this.c.clock.now()
     const span = segment(seg, this.segments)
     const mortal = this.c.service.mortalWritesIn(span)
@@ -501,7 +620,8 @@ export class AntiEntropy {
       signal.throwIfAborted()
       const r = e.record
       if (!r.tombstone && r.expiresAt === 0n) continue
-      const replicas = ring.replicasForToken(e.token, this.rf)
+      // While members join, the pending replicas hold the key too, and must be proven to hold the tombstone.
+      const replicas = p.targetsForToken(e.token, this.rf).replicas
       if (!replicas.includes(this.self)) continue
       const storedAt = Number(e.stored.storedAt)
       // Dead since it was stored here (a tombstone) or since it expired, whichever is later.
@@ -510,7 +630,7 @@ export class AntiEntropy {
         due = Math.min(due, diedHere + this.tombstoneMinAge)
         continue
       }
-      if (replicas.every(p => p === this.self || storedAt <= this.syncedAt(p, seg))) dead.push(e)
+      if (replicas.every(r => r === this.self || storedAt <= this.syncedAt(r, seg))) dead.push(e)
       // Old enough but not yet proven held by every replica: look again on the segment's next visit.
       else due = now
     }
@@ -527,6 +647,15 @@ export class AntiEntropy {
     this.c.metrics.tombstonesPurged.inc(purged)
     return purged
   }
+}
+
+/** A peer and segment a rebuild or join compares, and the ranges of it they hold in common. */
+interface Pair { peer: string, seg: number, ranges: TokenRange[], placement: Placement }
+
+/** The pair's ranges were all compared completely (ranges, not pairs: when the ring loses a member, a pair covers more). */
+function covers (done: Map<string, TokenRange[]> | undefined, peer: string, seg: number, ranges: TokenRange[]): boolean {
+  const d = done?.get(`${peer} ${seg}`)
+  return d != null && rangeSize(intersect(ranges, d)) === rangeSize(ranges)
 }
 
 /** When a dead record died: its delete's time, or its expiry. The same on every replica, unlike storedAt. */

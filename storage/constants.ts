@@ -26,6 +26,11 @@ export const DEFAULT_ROUND_TIMEOUT = 10 * second
  * takes longer (frozen, dying) is skipped for the rest of it, and its records are left to anti-entropy.
  */
 export const HANDOFF_BATCH_TIMEOUT = 4 * second
+/**
+ * How long a joining node waits, its view ready, before it copies its ranges: long enough for gossip to tell every
+ * member it is joining (a few probe intervals; memberlist spreads an update to 100 nodes in about a second).
+ */
+export const JOIN_DELAY = 5 * second
 /** How long a record that arrived after the last ring change, and is foreign in that ring, stays before it is moved. */
 export const REBALANCE_GRACE = 30 * second
 /** One anti-entropy round (one peer, one segment) per this interval. */

@@ -8,7 +8,7 @@ import type { ConsistencyLevel, MembershipView, ReplicaTransport } from './types
 import type { ReplicaService } from './service.js'
 import type { HintStore } from './hints.js'
 import type { StorageMetrics } from './metrics.js'
-import { Ring } from './placement.js'
+import { Ring, Placement } from './placement.js'
 import { HybridClock, compareTimestamps } from './hlc.js'
 import { validateKey, validateValue, isDead, recordBytes } from './record.js'
 import { compareKeys } from './engine.js'
@@ -31,8 +31,10 @@ export interface CoordinatorComponents {
   hlc: HybridClock
   logger: Logger
   metrics: StorageMetrics
-  /** The current ring (recomputed by the caller when membership changes). */
+  /** The current ring (recomputed by the caller when membership changes): where writes go. */
   ring: () => Ring
+  /** Where keys live while members join: reads go to `read`, writes to the natural and pending replicas. @default ring alone */
+  placement?: () => Placement
 }
 
 export interface CoordinatorInit {
@@ -303,6 +305,14 @@ export class Coordinator {
     return result
   }
 
+  private settledPlacement: Placement | undefined
+  private placement (): Placement {
+    if (this.c.placement != null) return this.c.placement()
+    const ring = this.c.ring()
+    if (this.settledPlacement?.full !== ring) this.settledPlacement = new Placement(ring, [])
+    return this.settledPlacement
+  }
+
   private async read (peer: string, key: string, digestOnly: boolean, signal: AbortSignal, timeoutMs: number): Promise<ReadResponse> {
     if (peer === this.self) return await this.c.service.read({ key, digestOnly }, signal)
     return await this.reads.add(peer, { key, digestOnly }, signal, timeoutMs)
@@ -365,8 +375,9 @@ export class Coordinator {
    */
   private async writeRecord (record: KvRecord, level: ConsistencyLevel, opts: WriteOptions): Promise<WriteResult & { superseded?: boolean }> {
     const timeoutMs = this.timeoutOf(opts)
-    const replicas = this.c.ring().replicas(record.key, this.rf)
-    const required = requiredAnswers(level, replicas.length)
+    // Each pending replica (a member joining) adds one to the answers the level needs: see Placement.
+    const { replicas, pending } = this.placement().targets(record.key, this.rf)
+    const required = requiredAnswers(level, replicas.length - pending) + (level === 'any' ? 0 : pending)
     const alive = replicas.filter(p => this.isAlive(p))
     const down = replicas.filter(p => !this.isAlive(p))
     const shortfall = (answered: number): ConsistencyShortfall => ({ op: 'write', level, answered, replicas: replicas.length, required })
@@ -471,7 +482,7 @@ export class Coordinator {
 
   private async readKey (key: string, level: ConsistencyLevel, opts: GetOptions): Promise<GetResult> {
     const timeoutMs = this.timeoutOf(opts)
-    const replicas = opts.replica != null ? [opts.replica] : this.c.ring().replicas(key, this.rf)
+    const replicas = opts.replica != null ? [opts.replica] : this.placement().read.replicas(key, this.rf)
     const required = requiredAnswers(level, replicas.length)
     const shortfall = (answered: number): ConsistencyShortfall => ({ op: 'read', level, answered, replicas: replicas.length, required })
     // Local first: it saves a network round trip for the full read.
@@ -632,7 +643,9 @@ export class Coordinator {
     const next = this.c.ring().members.filter(m => m !== this.self)
     const result: HandoffResult = { records: 0, failed: 0 }
     if (next.length === 0) return result
-    const ring = Ring.of(next, { vnodes: this.c.ring().vnodes })
+    // While members join, the records go to the natural and the pending replicas of the ring without this node.
+    const after = new Placement(Ring.of(next, { vnodes: this.c.ring().vnodes }), this.placement().joining)
+    const targetsOf = (token: bigint): string[] => after.targetsForToken(token, this.rf).replicas
     const queues = new Map<string, { records: KvRecord[], bytes: number }>()
     // One batch in flight per peer, the peers' batches side by side: sent one after another, a frozen peer's batch
     // held up every other peer's records until the leave's whole budget was spent (seen: a leave with one peer frozen
@@ -668,7 +681,7 @@ export class Coordinator {
     for await (const e of this.c.service.entries([FULL_RANGE])) {
       signal?.throwIfAborted()
       result.records++
-      for (const peer of ring.replicasForToken(e.token, this.rf)) {
+      for (const peer of targetsOf(e.token)) {
         if (gaveUp.has(peer) || !this.c.membership.isAlive(peer)) { result.failed++; continue }
         const q = queues.get(peer) ?? { records: [], bytes: 0 }
         queues.set(peer, q)

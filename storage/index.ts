@@ -11,7 +11,7 @@ import { Coordinator, type PutOptions, type GetOptions, type OperationOptions, t
 import { AntiEntropy, type AntiEntropyInit, type AntiEntropyStats } from './anti-entropy.js'
 import { AbsenceGuard, type AbsenceGuardInit } from './absence.js'
 import { StorageMetrics } from './metrics.js'
-import { Ring } from './placement.js'
+import { Ring, Placement } from './placement.js'
 import { DEFAULT_REPLICATION_FACTOR, DEFAULT_VNODES, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_CLOCK_DRIFT, DEFAULT_MAX_HINT_AGE, TOMBSTONE_MIN_AGE_MARGIN } from './constants.js'
 
 export * from './types.js'
@@ -44,6 +44,11 @@ export interface StorageComponents {
   logger?: Logger
   /** Metrics are registered here when given. */
   registry?: Registry
+  /**
+   * Called once when this node, started with `joining`, has copied its ranges: the host then stops announcing it as
+   * joining (see MembershipView.joining). @default none
+   */
+  onJoined?: () => void
 }
 
 export interface StorageInit {
@@ -73,7 +78,7 @@ export interface StorageInit {
   /** @default see HintsInit */
   hints?: HintsInit
   /** @default see AntiEntropyInit */
-  antiEntropy?: Omit<AntiEntropyInit, 'replicationFactor' | 'maxBatchBytes' | 'rebuild'>
+  antiEntropy?: Omit<AntiEntropyInit, 'replicationFactor' | 'maxBatchBytes' | 'rebuild' | 'join' | 'joinDelay'>
   /**
    * This replica may have lost its data (its data dir was wiped but its identity, and so its place on the ring, is
    * old). Taken as lost if the engine holds no record of having been in service: it then takes writes at once but
@@ -84,6 +89,18 @@ export interface StorageInit {
   maxBatchesInFlight?: number
   /** @default see AbsenceGuardInit */
   absence?: AbsenceGuardInit
+  /**
+   * This node is new to a mesh that may hold data, and the host announces it as joining (MembershipView.joining):
+   * it takes writes for its ranges at once, and is read from once anti-entropy has compared those ranges with every
+   * member that holds them now (see AntiEntropyInit.join). @default false
+   */
+  joining?: boolean
+  /**
+   * How long a joining node waits, once its view is ready, before it copies its ranges: the time for every member to
+   * hear that it is joining, so that no write acknowledged without it lands after the copy (Cassandra's ring delay).
+   * @default `JOIN_DELAY` (5 s)
+   */
+  joinDelay?: number
 }
 
 export interface StorageStats {
@@ -98,6 +115,10 @@ export interface StorageStats {
   ready: boolean
   /** This replica lost its data and refuses reads until anti-entropy has compared it with every co-replica. */
   rebuilding: boolean
+  /** This node joined the mesh and is still copying its ranges; members read its ranges from their other replicas. */
+  joining: boolean
+  /** Members this node sees as joining (itself included), whose ranges it reads from the ring without them. */
+  joiningMembers: string[]
   /**
    * This replica is back from an absence long enough for the ring to have dropped it, and serves no data until the
    * members say whether they purged deleted records meanwhile (see AbsenceGuard).
@@ -129,8 +150,12 @@ export interface Storage {
   readonly service: ReplicaService
   readonly antiEntropy: AntiEntropy
   readonly hints: HintStore
-  /** The ring as this node sees it now. */
+  /** The ring as this node sees it now: where writes go. */
   ring(): Ring
+  /** Where keys live while members join: the ring reads use, and each key's pending replicas (see Placement). */
+  placement(): Placement
+  /** This node is still copying the ranges it took on joining (StorageInit.joining). */
+  joining(): boolean
   /** The key's replicas in preference order. */
   replicasOf(key: string): string[]
   stats(): Promise<StorageStats>
@@ -145,7 +170,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
   let guard: AbsenceGuard | undefined
   const membership: MembershipView = {
     ...components.membership,
-    ready: () => components.membership.ready?.() !== false && guard?.settled() !== false
+    ready: () => viewReady() && !(selfJoining && placement().allJoining)
   }
   const self = membership.self()
   const rf = init.replicationFactor ?? DEFAULT_REPLICATION_FACTOR
@@ -166,6 +191,26 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     }
     return lastRing
   }
+  let selfJoining = init.joining === true
+  const joiningMembers = (): string[] => {
+    const others = membership.joining?.() ?? []
+    return selfJoining ? others.concat(self) : others
+  }
+  metrics.watchJoins(() => selfJoining, () => { const r = ring(); return joiningMembers().filter(m => r.members.includes(m)).length })
+  let lastPlacement: Placement | undefined
+  let placementJoining: string[] = []
+  const placement = (): Placement => {
+    const full = ring()
+    const joining = joiningMembers()
+    if (lastPlacement == null || lastPlacement.full !== full || !sameItems(joining, placementJoining)) {
+      lastPlacement = new Placement(full, joining)
+      placementJoining = joining.slice()
+    }
+    return lastPlacement
+  }
+  // The view the join waits for before it copies; the store's own readiness also waits for the join to end when every
+  // member is joining (it then ends at once), so that nothing is coordinated on a ring that is about to shrink.
+  const viewReady = (): boolean => components.membership.ready?.() !== false && guard?.settled() !== false
 
   const service = new ReplicaService({ engine, clock, hlc, logger, onClockSkew: (n) => { metrics.clockSkewRefused.inc(n) } }, {
     merkleDepth: init.merkleDepth, maxBatchBytes, maxKeyBytes: init.maxKeyBytes, maxValueBytes: init.maxReplicaValueBytes ?? init.maxValueBytes, maxClockDrift: init.maxClockDrift
@@ -175,7 +220,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     engine, clock, logger, membership, transport, metrics,
     forward: async (records, signal, hintedAt) => { await coordinator?.forward(records, signal, hintedAt) }
   }, { maxBatchBytes, ...init.hints })
-  coordinator = new Coordinator({ service, hints, membership, transport, clock, hlc, logger, metrics, ring }, {
+  coordinator = new Coordinator({ service, hints, membership, transport, clock, hlc, logger, metrics, ring, placement }, {
     replicationFactor: rf,
     maxClockDrift: init.maxClockDrift,
     defaultConsistency: init.defaultConsistency,
@@ -185,8 +230,16 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     maxBatchBytes,
     maxBatchesInFlight: init.maxBatchesInFlight
   })
-  const antiEntropy = new AntiEntropy({ service, transport, membership, clock, logger, metrics, ring }, {
+  const antiEntropy = new AntiEntropy({
+    service, transport, membership, clock, logger, metrics, ring, placement, viewReady,
+    onJoined: () => {
+      selfJoining = false
+      components.onJoined?.()
+    }
+  }, {
     ...init.antiEntropy,
+    join: selfJoining,
+    joinDelay: init.joinDelay,
     tombstoneMinAge: init.antiEntropy?.tombstoneMinAge ?? (init.hints?.maxAge ?? DEFAULT_MAX_HINT_AGE) + TOMBSTONE_MIN_AGE_MARGIN,
     replicationFactor: rf, maxBatchBytes
   })
@@ -199,6 +252,8 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     antiEntropy,
     hints,
     ring,
+    placement,
+    joining: () => selfJoining,
     replicasOf: (key) => ring().replicas(key, rf),
     async start () {
       await engine.open()
@@ -253,6 +308,8 @@ export function createStorage (components: StorageComponents, init: StorageInit 
         hintsPending: hints.stats().pending,
         ready: membership.ready?.() ?? true,
         rebuilding: antiEntropy.rebuilding,
+        joining: selfJoining,
+        joiningMembers: joiningMembers().filter(m => r.members.includes(m)),
         quarantined: service.quarantined,
         hints: await hints.targets(),
         ring: [...r.members],

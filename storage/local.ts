@@ -120,6 +120,7 @@ export class LocalReplicaTransport implements ReplicaTransport {
 export class LocalMembership {
   private readonly memberSet = new Set<string>()
   private readonly aliveSet = new Set<string>()
+  private readonly joiningSet = new Set<string>()
   private readonly events = new EventEmitter()
 
   constructor (members: string[] = []) {
@@ -155,12 +156,19 @@ export class LocalMembership {
     this.events.emit(alive ? 'alive' : 'dead', peer)
   }
 
+  /** Announces a member as joining (or done joining), as its membership metadata would. */
+  setJoining (peer: string, joining: boolean): void {
+    if (joining) this.joiningSet.add(peer)
+    else this.joiningSet.delete(peer)
+  }
+
   view (self: string): MembershipView {
     return {
       self: () => self,
       members: () => [...this.memberSet],
       alive: () => [...this.aliveSet],
       isAlive: (id) => this.aliveSet.has(id),
+      joining: () => [...this.joiningSet].filter(p => p !== self),
       on: (event: MembershipEvent, listener: (peerId: string) => void) => {
         this.events.on(event, listener)
         return () => { this.events.off(event, listener) }

@@ -47,6 +47,23 @@ export class StorageMetrics {
     this.rebalanced = new Counter({ name: 'meshos_kv_records_handed_off_total', help: 'Records moved to their new replicas after a ring change or before leaving', registers })
   }
 
+  /** Whether this node is still copying the ranges it took on joining, and how many members it sees joining. */
+  watchJoins (self: () => boolean, members: () => number): void {
+    const registers = this.registers
+    new Gauge({ // eslint-disable-line no-new
+      name: 'meshos_kv_joining',
+      help: '1 while this node copies the KV ranges it took on joining the mesh (its ranges are read from other replicas meanwhile)',
+      registers,
+      collect () { this.set(self() ? 1 : 0) }
+    })
+    new Gauge({ // eslint-disable-line no-new
+      name: 'meshos_kv_joining_members',
+      help: 'Ring members this node sees joining (itself included), whose ranges it reads from the ring without them',
+      registers,
+      collect () { this.set(members()) }
+    })
+  }
+
   /** The local engine's write and commit counts, read at each scrape: group commit shows as commits well under writes. */
   watchEngine (stats: () => EngineStats): void {
     const registers = this.registers

@@ -34,6 +34,13 @@ export interface MembershipView {
    * (ViewNotReadyError) and anti-entropy, rebalancing and orphaned-hint forwarding wait. Absent means always ready.
    */
   ready?(): boolean
+  /**
+   * Ring members announced as joining: new to a mesh that holds data, still copying their ranges from the members
+   * that hold them now (Cassandra's pending ranges). Writes go to them as well as to the replicas of the ring without
+   * them, and reads go only to the latter, so a quorum read never counts a replica that has yet to receive what was
+   * written before it came. Absent means none.
+   */
+  joining?(): string[]
   /** Subscribe; returns the unsubscribe function. */
   on(event: MembershipEvent, listener: (peerId: string) => void): () => void
 }

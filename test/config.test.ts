@@ -117,12 +117,14 @@ test('every way of starting the daemon passes the Node flags it is meant to star
 })
 
 test('the storage test knobs are read from the environment and checked', t => {
-  t.deepEqual(storageEnv({}), { antiEntropyInterval: undefined, tombstoneMinAge: undefined })
-  t.deepEqual(storageEnv({ MESH_KV_ANTI_ENTROPY_MS: '100', MESH_KV_TOMBSTONE_MIN_AGE_MS: '0' }), { antiEntropyInterval: 100, tombstoneMinAge: 0 })
-  for (const bad of ['-1', 'soon', '']) {
-    const err = t.throws(() => storageEnv({ MESH_KV_TOMBSTONE_MIN_AGE_MS: bad }))
-    t.is((err as MeshError).code, 'INVALID_CONFIG')
-    t.regex((err as Error).message, /MESH_KV_TOMBSTONE_MIN_AGE_MS/)
+  t.deepEqual(storageEnv({}), { antiEntropyInterval: undefined, tombstoneMinAge: undefined, joinDelay: undefined })
+  t.deepEqual(storageEnv({ MESH_KV_ANTI_ENTROPY_MS: '100', MESH_KV_TOMBSTONE_MIN_AGE_MS: '0', MESH_KV_JOIN_DELAY_MS: '250' }), { antiEntropyInterval: 100, tombstoneMinAge: 0, joinDelay: 250 })
+  for (const name of ['MESH_KV_TOMBSTONE_MIN_AGE_MS', 'MESH_KV_JOIN_DELAY_MS']) {
+    for (const bad of ['-1', 'soon', '']) {
+      const err = t.throws(() => storageEnv({ [name]: bad }))
+      t.is((err as MeshError).code, 'INVALID_CONFIG')
+      t.true((err as Error).message.includes(name))
+    }
   }
   t.throws(() => storageEnv({ MESH_KV_ANTI_ENTROPY_MS: '10' }), { message: /at least 50/ })
 })

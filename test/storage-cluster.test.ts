@@ -2,9 +2,9 @@ import test from 'ava'
 import { rm } from 'node:fs/promises'
 import { systemClock } from '../lib/clock.js'
 import { hour, minute } from '../lib/units.js'
-import { ConsistencyUnavailableError, ConsistencyTimeoutError, KeyNotFoundError, KeyTooLargeError, ValueTooLargeError, InvalidKeyError, compareTimestamps, segmentOf, tokenOf } from '../storage/index.js'
+import { Ring, ConsistencyUnavailableError, ConsistencyTimeoutError, KeyNotFoundError, KeyTooLargeError, ValueTooLargeError, InvalidKeyError, compareTimestamps, segmentOf, tokenOf } from '../storage/index.js'
 import { MAX_BATCHES_IN_FLIGHT, MAX_READ_BATCH } from '../storage/constants.js'
-import { Cluster, fastInit, waitFor, text } from './storage-helpers.js'
+import { Cluster, fastInit, waitFor, text, tempDir } from './storage-helpers.js'
 
 const noAntiEntropy = { ...fastInit, antiEntropy: { ...fastInit.antiEntropy, enabled: false } }
 
@@ -730,6 +730,130 @@ test('a joining node receives the ranges it now owns; old owners drop them; grac
   c.membership.leave('node-2')
   await c.stopNode('node-2')
   for (const k of keys) t.is(text((await c.node('node-1').get(k, { consistency: 'all' })).value), k)
+})
+
+test('nodes that join are not read from until they have copied their ranges; writes meanwhile count them too', async t => {
+  // Background rounds of the old members are slow here, so that only the joins' own copying fills the newcomers.
+  const c = await Cluster.create(t, 3, { ...fastInit, antiEntropy: { ...fastInit.antiEntropy, interval: 10 * minute } })
+  const before = Array.from({ length: 200 }, (_, i) => `pending/${i}`)
+  for (const k of before) await c.node('node-1').put(k, k, { consistency: 'all' })
+  // Two nodes join at once, announced as joining, and wait (as if their members had yet to hear of them) before copying.
+  for (const id of ['node-4', 'node-5']) {
+    c.ids.push(id)
+    c.membership.setJoining(id, true)
+    await c.startNode(id, { joining: true, joinDelay: 10 * minute })
+    c.membership.join(id)
+  }
+  const full = c.node('node-1').ring()
+  t.deepEqual(full.members, ['node-1', 'node-2', 'node-3', 'node-4', 'node-5'])
+  t.deepEqual(c.node('node-1').placement().read.members, ['node-1', 'node-2', 'node-3'])
+  t.deepEqual((await c.node('node-2').stats()).joiningMembers.sort(), ['node-4', 'node-5'])
+  t.true((await c.node('node-4').stats()).joining)
+  // Keys whose replicas in the new ring are mostly the newcomers, which hold nothing yet.
+  t.true(before.filter(k => full.replicas(k).filter(p => p === 'node-4' || p === 'node-5').length === 2).length > 0)
+  // Quorum reads through every node, the newcomers too, find every key.
+  for (const id of c.ids) {
+    for (const k of before) t.is(text((await c.node(id).get(k)).value), k, `${k} read through ${id}`)
+  }
+  // A write goes to the pending replicas too, and each one adds an answer to the level: a quorum is 3 of 4.
+  const read = c.node('node-1').placement().read
+  const k = Array.from({ length: 1000 }, (_, i) => `pending-w/${i}`).find(x => full.replicas(x).includes('node-4') && !read.replicas(x).includes('node-4')) as string
+  const w = await c.node('node-2').put(k, 'v', { consistency: 'quorum' })
+  t.true(w.acks >= 3, `acks ${w.acks}`)
+  const during = Array.from({ length: 100 }, (_, i) => `pending-d/${i}`)
+  for (const x of during) await c.node('node-3').put(x, x, { consistency: 'all' })
+  // The newcomers restart part way (a daemon keeps joining across a restart) and this time copy at once.
+  for (const id of ['node-4', 'node-5']) {
+    await c.stopNode(id)
+    await c.startNode(id, { joining: true, joinDelay: 0, antiEntropy: fastInit.antiEntropy })
+  }
+  await waitFor(() => !c.node('node-4').joining() && !c.node('node-5').joining(), 'joins ended')
+  t.deepEqual(c.membership.view('node-1').joining?.(), [])
+  t.true(c.node('node-1').placement().settled)
+  // Every replica of every key in the new ring holds it: the newcomers copied what was there and took what came.
+  for (const x of [...before, ...during]) {
+    for (const p of full.replicas(x)) t.is(text((await c.node('node-1').get(x, { consistency: 'one', replica: p })).value), x, `${x} on ${p}`)
+  }
+})
+
+/** A key for which `pick` holds, from `prefix/0` on. */
+function keyWhere (prefix: string, pick: (k: string) => boolean): string {
+  for (let i = 0; i < 100_000; i++) if (pick(`${prefix}/${i}`)) return `${prefix}/${i}`
+  throw new Error('no such key')
+}
+
+async function readOutcome (p: Promise<{ value: Uint8Array }>): Promise<string> {
+  try { return text((await p).value) } catch (err) { return (err as { code?: string }).code ?? String(err) }
+}
+
+const slowBackground = { ...fastInit, antiEntropy: { ...fastInit.antiEntropy, interval: 10 * minute }, hints: { ...fastInit.hints, sweepInterval: 10 * minute } }
+
+test('of two joiners, the one that ends first has copied every key it is read for while the other still joins', async t => {
+  const c = await Cluster.create(t, 3, slowBackground)
+  const v = { vnodes: fastInit.vnodes }
+  const withFour = Ring.of(['node-1', 'node-2', 'node-3', 'node-4'], v)
+  const full = Ring.of(['node-1', 'node-2', 'node-3', 'node-4', 'node-5'], v)
+  // A key node-4 holds in the ring with it but not node-5, and not in the full ring: read from node-4 once it has
+  // joined, while node-5 still joins.
+  const k = keyWhere('first', x => withFour.replicas(x).includes('node-4') && !full.replicas(x).includes('node-4'))
+  const missed = withFour.replicas(k)[0]
+  const coord = ['node-1', 'node-2', 'node-3'].find(p => p !== missed) as string
+  // A quorum write that one replica missed (its hint not yet replayed).
+  c.network.setDown(missed, 'throw')
+  t.is((await c.node(coord).put(k, 'v1')).acks, 2)
+  c.network.setDown(missed, false)
+  for (const id of ['node-5', 'node-4']) {
+    c.ids.push(id)
+    c.membership.setJoining(id, true)
+    await c.startNode(id, { joining: true, joinDelay: id === 'node-5' ? 10 * minute : 0, antiEntropy: fastInit.antiEntropy })
+    c.membership.join(id)
+  }
+  await waitFor(() => !c.node('node-4').joining(), 'node-4 joined')
+  t.deepEqual(c.node('node-1').placement().read.members, ['node-1', 'node-2', 'node-3', 'node-4'])
+  t.is(await readOutcome(c.node('node-4').get(k, { consistency: 'one', replica: 'node-4' })), 'v1')
+  t.is(await readOutcome(c.node('node-4').get(k)), 'v1')
+})
+
+test('a replica rebuilt while a node joins compares the ranges it is read for, not only those it keeps after the join', async t => {
+  const c = await Cluster.create(t, 3, slowBackground)
+  const v = { vnodes: fastInit.vnodes }
+  const before = Ring.of(['node-1', 'node-2', 'node-3'], v)
+  const after = Ring.of(['node-1', 'node-2', 'node-3', 'node-4'], v)
+  const wiped = 'node-1'
+  // A key node-1 is read for while node-4 joins, and gives up to it once the join ends.
+  const k = keyWhere('rebuilt', x => before.replicas(x).includes(wiped) && !after.replicas(x).includes(wiped))
+  const missed = before.replicas(k).find(p => p !== wiped) as string
+  const other = ['node-2', 'node-3'].find(p => p !== missed) as string
+  c.ids.push('node-4')
+  c.membership.setJoining('node-4', true)
+  await c.startNode('node-4', { joining: true, joinDelay: 10 * minute })
+  c.membership.join('node-4')
+  c.network.setDown(missed, 'throw')
+  t.is((await c.node(other).put(k, 'v1')).acks, 3, 'two natural replicas and the pending one')
+  c.network.setDown(missed, false)
+  // node-1 loses its disk and keeps its identity.
+  const dir = c.nodes.get(wiped)?.dir as string
+  await c.stopNode(wiped)
+  await rm(dir, { recursive: true, force: true })
+  await c.startNode(wiped, { rebuild: true, antiEntropy: fastInit.antiEntropy })
+  await waitFor(() => !c.node(wiped).antiEntropy.rebuilding, 'rebuild ended')
+  t.is(await readOutcome(c.node(wiped).get(k, { consistency: 'one', replica: wiped })), 'v1')
+})
+
+test('when every member is joining, one ends its join at once and the others join from it', async t => {
+  const root = await tempDir(t)
+  const ids = ['node-1', 'node-2', 'node-3']
+  const c = new Cluster(t, root, ids, fastInit)
+  t.teardown(async () => { await c.stopAll() })
+  for (const id of ids) c.membership.setJoining(id, true)
+  // Every node started with seeds: nobody holds data, and nobody is read from alone.
+  await c.startNode('node-1', { joining: true, joinDelay: 10 * minute })
+  await waitFor(() => !c.node('node-1').joining(), 'node-1 ended its join')
+  for (const id of ['node-2', 'node-3']) await c.startNode(id, { joining: true, joinDelay: 0 })
+  await waitFor(() => !c.node('node-2').joining() && !c.node('node-3').joining(), 'the others joined')
+  const keys = Array.from({ length: 50 }, (_, i) => `all/${i}`)
+  for (const k of keys) await c.node('node-2').put(k, k)
+  for (const id of ids) for (const k of keys) t.is(text((await c.node(id).get(k)).value), k)
 })
 
 test('a leave\'s hint delivery waits for a replay already running to the same replica: each hint is sent and counted once', async t => {

@@ -60,7 +60,9 @@ export class Cluster {
       membership: (this.views[id] ?? this.membership).view(id),
       transport: this.network.transport(id),
       clock: this.clocks[id] ?? systemClock,
-      logger: silentLogger
+      logger: silentLogger,
+      // As a daemon stops announcing itself as joining.
+      onJoined: () => { this.membership.setJoining(id, false) }
     }, { ...this.init, ...init })
     beforeStart?.(storage.service)
     await storage.start()

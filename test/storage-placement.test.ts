@@ -1,5 +1,5 @@
 import test from 'ava'
-import { placement, Ring, tokenOf, MAX_TOKEN, normalize, intersect, fromRingRange } from '../storage/index.js'
+import { placement, Placement, Ring, tokenOf, contains, MAX_TOKEN, normalize, intersect, fromRingRange } from '../storage/index.js'
 import { seededRandom } from '../lib/clock.js'
 
 const members = (n: number, offset = 0): string[] => Array.from({ length: n }, (_, i) => `12D3KooWpeer${i + offset}`)
@@ -80,4 +80,63 @@ test('token ranges: ring arcs cover the token space exactly once and per-member 
   }
   t.deepEqual(fromRingRange(10n, 5n), [{ start: 0n, end: 5n }, { start: 11n, end: MAX_TOKEN }])
   t.deepEqual(intersect([{ start: 0n, end: 10n }, { start: 20n, end: 30n }], [{ start: 5n, end: 25n }]), [{ start: 5n, end: 10n }, { start: 20n, end: 25n }])
+})
+
+test('while members join, every ring of the read members and some of the joiners places each key among its write targets', t => {
+  const v = { vnodes: 16 }
+  const read = Array.from({ length: 6 }, (_, i) => `m${i}`)
+  const joining = ['j0', 'j1', 'j2']
+  const p = new Placement(Ring.of([...read, ...joining], v), joining)
+  t.deepEqual(p.read.members, read)
+  t.false(p.settled)
+  // Every subset of the joiners, as their joins end in any order.
+  const subsets = [[], ['j0'], ['j1'], ['j2'], ['j0', 'j1'], ['j0', 'j2'], ['j1', 'j2'], joining]
+  for (let i = 0; i < 2000; i++) {
+    const key = `key/${i}`
+    const { replicas, pending } = p.targets(key)
+    t.deepEqual(replicas.slice(0, 3), p.read.replicas(key))
+    t.is(replicas.length, 3 + pending)
+    const required = 2 + pending
+    for (const ended of subsets) {
+      const later = Ring.of([...read, ...ended], v).replicas(key)
+      t.true(later.every(r => replicas.includes(r)), `${key}: ${later.join(',')} not within ${replicas.join(',')}`)
+      // Acks that miss as many targets as a write at quorum may still leave a quorum of the later ring holding it.
+      t.true(later.length - (replicas.length - required) >= 2)
+    }
+    for (const j of joining) {
+      // Pending just when it is a replica of the key in the ring of the read members and itself; holding the key then.
+      t.is(replicas.includes(j), Ring.of([...read, j], v).replicas(key).includes(j), `${key} ${j}`)
+      t.is(contains(p.rangesOf(j), tokenOf(key)), replicas.includes(j), `${key} ${j} ranges`)
+    }
+  }
+})
+
+test('pending replicas match the rings they stand for at every replication factor, and with fewer read members than it', t => {
+  const v = { vnodes: 8 }
+  for (const [readCount, rf] of [[1, 3], [2, 3], [3, 3], [5, 1], [5, 2], [7, 5]]) {
+    const read = Array.from({ length: readCount }, (_, i) => `r${i}`)
+    const joining = ['ja', 'jb']
+    const p = new Placement(Ring.of([...read, ...joining], v), joining)
+    for (let i = 0; i < 1500; i++) {
+      const key = `k${readCount}-${rf}/${i}`
+      const { replicas } = p.targets(key, rf)
+      for (const j of joining) {
+        const pending = Ring.of([...read, j], v).replicas(key, rf).includes(j)
+        t.is(replicas.includes(j), pending)
+        t.is(contains(p.rangesOf(j, rf), tokenOf(key)), pending)
+      }
+    }
+  }
+})
+
+test('a placement with no joiner, or with every member joining, is one ring', t => {
+  const ring = Ring.of(['a', 'b', 'c'], { vnodes: 8 })
+  for (const joining of [[], ['x'], ['a', 'b', 'c']]) {
+    const p = new Placement(ring, joining)
+    t.true(p.settled)
+    t.is(p.read, ring)
+    t.deepEqual(p.joining, [])
+    t.is(p.allJoining, joining.length === 3)
+    t.deepEqual(p.targets('k'), { replicas: ring.replicas('k'), pending: 0 })
+  }
 })
