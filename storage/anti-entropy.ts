@@ -162,7 +162,7 @@ export class AntiEntropy {
   /** No record moves away before this (see checkRing). */
   private rebalanceHeldUntil = 0
   /** The ring's member list as last seen by `rebalance`, and when it was first seen. */
-  private ringSeen = { key: '', since: 0 }
+  private ringSeen: { key: string, since: number, read: readonly string[] } = { key: '', since: 0, read: [] }
   /** segment -> engine key a rebalance stopped after, for the next round of that segment to go on from. */
   private readonly rebalanceFrom = new Map<number, string>()
   /**
@@ -275,8 +275,10 @@ export class AntiEntropy {
     const key = `${next.peer} ${next.seg}`
     try {
       const result = await withDeadline(this.timeout, this.controller.signal, async signal => await this.round(next.peer, next.seg, signal, next.ranges, next.placement))
-      // A round cut short at its record limit made progress: the pair is taken again next, not held back as failed.
+      // A round cut short at its record limit that moved records made progress: the pair is taken again next. One that
+      // moved none (records the peer refuses) is held back, or it would be taken again and again before the others.
       if (result.complete) done?.set(key, normalize([...(done.get(key) ?? []), ...next.ranges]))
+      else if (result.pulled + result.pushed === 0) this.failedPairs.add(key)
     } catch (err) {
       if (!this.controller.signal.aborted) this.log.debug({ err, peer: next.peer, seg: next.seg }, `${what} round failed`)
       this.failedPairs.add(key)
@@ -374,7 +376,8 @@ export class AntiEntropy {
 
   /** Forgets GC proofs when the ring changed: they were about other replica sets. */
   private checkRing (): void {
-    const key = this.placement().key
+    const p = this.placement()
+    const key = p.key
     if (key !== this.ringKey) {
       this.ringKey = key
       this.synced = new Map()
@@ -383,10 +386,12 @@ export class AntiEntropy {
     }
     if (key !== this.ringSeen.key) {
       const now = this.c.clock.now()
-      // Only a join's end (the same members, fewer joiners): members that have yet to hear of it read the ranges
-      // that moved from the replicas they had, which keep them for the rebalance grace.
-      if (this.ringSeen.key !== '' && this.ringSeen.key.split('|')[0] === key.split('|')[0]) this.rebalanceHeldUntil = now + this.rebalanceGrace
-      this.ringSeen = { key, since: now }
+      // A member that reads now go to (a join's end, or a new member this node never saw joining): members that have
+      // yet to hear of it read the ranges that moved from the replicas they had, which keep them for the rebalance
+      // grace. Seen whenever this node next looks, however short the join was and whatever else changed with it.
+      const prev = this.ringSeen
+      if (prev.key !== '' && p.read.members.some(m => !prev.read.includes(m))) this.rebalanceHeldUntil = now + this.rebalanceGrace
+      this.ringSeen = { key, since: now, read: p.read.members }
       this.rebalanceFrom.clear()
     }
   }

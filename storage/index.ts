@@ -191,7 +191,8 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     }
     return lastRing
   }
-  let selfJoining = init.joining === true
+  // A join ends by anti-entropy: without it, a node would never be read from (nor, every member joining, be ready).
+  let selfJoining = init.joining === true && init.antiEntropy?.enabled !== false
   const joiningMembers = (): string[] => {
     const others = membership.joining?.() ?? []
     return selfJoining ? others.concat(self) : others

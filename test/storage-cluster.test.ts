@@ -706,7 +706,8 @@ test('a scan stops at its size bound and says more keys follow; paging on with a
 })
 
 test('a joining node receives the ranges it now owns; old owners drop them; graceful leave hands off', async t => {
-  const c = await Cluster.create(t, 4)
+  // Old owners keep what moved for the rebalance grace after a new member is read from: short here.
+  const c = await Cluster.create(t, 4, { ...fastInit, antiEntropy: { ...fastInit.antiEntropy, rebalanceGrace: 300 } })
   const keys = Array.from({ length: 80 }, (_, i) => `join/${i}`)
   for (const k of keys) await c.node('node-1').put(k, k, { consistency: 'all' })
   // node-5 joins the ring.
@@ -839,6 +840,37 @@ test('a replica rebuilt while a node joins compares the ranges it is read for, n
   await waitFor(() => !c.node(wiped).antiEntropy.rebuilding, 'rebuild ended')
   t.is(await readOutcome(c.node(wiped).get(k, { consistency: 'one', replica: wiped })), 'v1')
 })
+
+for (const dropped of [false, true]) {
+  test(`the replicas that held a joiner's ranges for reads keep them for the rebalance grace after the join ends${dropped ? ', a member dropped at the same time' : ''}`, async t => {
+    const c = await Cluster.create(t, 4, { ...fastInit, antiEntropy: { ...fastInit.antiEntropy, rebalanceGrace: 10 * minute } })
+    const keys = Array.from({ length: 300 }, (_, i) => `held/${i}`)
+    for (const k of keys) await c.node('node-1').put(k, k, { consistency: 'all' })
+    // A member down holds up the join until the ring drops it: the join's end and the drop come together.
+    if (dropped) c.down('node-4')
+    c.ids.push('node-5')
+    c.membership.setJoining('node-5', true)
+    await c.startNode('node-5', { joining: true, joinDelay: 0 })
+    c.membership.join('node-5')
+    if (dropped) {
+      await waitFor(() => c.node('node-5').antiEntropy.stats().completeRounds > 0, 'node-5 comparing with the members that are up')
+      t.true(c.node('node-5').joining())
+      await c.stopNode('node-4')
+      c.membership.drop('node-4')
+    }
+    await waitFor(() => !c.node('node-5').joining(), 'node-5 joined')
+    const v = { vnodes: fastInit.vnodes }
+    const before = Ring.of(['node-1', 'node-2', 'node-3', 'node-4'], v)
+    const after = c.node('node-1').ring()
+    t.true(c.node('node-1').placement().settled)
+    const moved = keys.filter(k => before.replicas(k).includes('node-1') && !after.replicas(k).includes('node-1'))
+    t.true(moved.length > 0)
+    // Enough rounds for node-1 to visit every segment several times.
+    const rounds = c.node('node-1').antiEntropy.stats().rounds
+    await waitFor(() => c.node('node-1').antiEntropy.stats().rounds > rounds + 60, 'node-1 to go on with its rounds')
+    for (const k of moved) t.truthy(await c.node('node-1').service.getStored(k), `${k} kept on node-1`)
+  })
+}
 
 test('when every member is joining, one ends its join at once and the others join from it', async t => {
   const root = await tempDir(t)
