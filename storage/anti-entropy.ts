@@ -152,7 +152,6 @@ export class AntiEntropy {
   private readonly failedPairs = new Set<string>()
   /** The join's pairs, for the placement they were computed for (at 100 members that takes tens of ms). */
   private joinPairs: { placement: Placement, pairs: Pair[] } | undefined
-  private settledPlacement: Placement | undefined
   private readonly joinDelay: number
   /** When the join's view was first ready. */
   private joinReadyAt: number | undefined
@@ -196,12 +195,7 @@ export class AntiEntropy {
   /** True until a join (see AntiEntropyInit.join) has compared its ranges with every member holding them. */
   get joining (): boolean { return this.joined != null }
 
-  private placement (): Placement {
-    if (this.c.placement != null) return this.c.placement()
-    const ring = this.c.ring()
-    if (this.settledPlacement?.full !== ring) this.settledPlacement = new Placement(ring, [])
-    return this.settledPlacement
-  }
+  private placement (): Placement { return this.c.placement?.() ?? Placement.of(this.c.ring()) }
 
   /** True until a rebuild (see AntiEntropyInit.rebuild) has compared every segment with every co-replica. */
   get rebuilding (): boolean { return this.rebuilt != null }

@@ -305,13 +305,7 @@ export class Coordinator {
     return result
   }
 
-  private settledPlacement: Placement | undefined
-  private placement (): Placement {
-    if (this.c.placement != null) return this.c.placement()
-    const ring = this.c.ring()
-    if (this.settledPlacement?.full !== ring) this.settledPlacement = new Placement(ring, [])
-    return this.settledPlacement
-  }
+  private placement (): Placement { return this.c.placement?.() ?? Placement.of(this.c.ring()) }
 
   private async read (peer: string, key: string, digestOnly: boolean, signal: AbortSignal, timeoutMs: number): Promise<ReadResponse> {
     if (peer === this.self) return await this.c.service.read({ key, digestOnly }, signal)

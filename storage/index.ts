@@ -197,7 +197,9 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     const others = membership.joining?.() ?? []
     return selfJoining ? others.concat(self) : others
   }
-  metrics.watchJoins(() => selfJoining, () => { const r = ring(); return joiningMembers().filter(m => r.members.includes(m)).length })
+  // Unlike Placement.joining, also when every member is joining.
+  const joiningInRing = (): string[] => { const r = ring(); return joiningMembers().filter(m => r.members.includes(m)) }
+  metrics.watchJoins(() => selfJoining, () => joiningInRing().length)
   let lastPlacement: Placement | undefined
   let placementJoining: string[] = []
   const placement = (): Placement => {
@@ -310,7 +312,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
         ready: membership.ready?.() ?? true,
         rebuilding: antiEntropy.rebuilding,
         joining: selfJoining,
-        joiningMembers: joiningMembers().filter(m => r.members.includes(m)),
+        joiningMembers: joiningInRing(),
         quarantined: service.quarantined,
         hints: await hints.targets(),
         ring: [...r.members],

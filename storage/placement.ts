@@ -218,6 +218,14 @@ export class Placement {
     this.key = `${full.members.join(',')}|${this.joining.join(',')}`
   }
 
+  private static settled = new WeakMap<Ring, Placement>()
+  /** The placement of a ring with no member joining (one per ring, kept while the ring is). */
+  static of (ring: Ring): Placement {
+    let p = Placement.settled.get(ring)
+    if (p == null) Placement.settled.set(ring, p = new Placement(ring, []))
+    return p
+  }
+
   /** No member is pending: reads and writes use one ring. */
   get settled (): boolean { return this.joinerTokens.length === 0 }
 
