@@ -59,7 +59,6 @@ test('10,000 hostile frames to every protocol and random requests to every route
   // 2 min 42 s was measured with the machine loaded by four CPU hogs: room to spare on a slow CI host.
   t.timeout(360_000)
   t.log(`seed ${seed} (FUZZ_SEED=${seed} replays it)`)
-  const rand = seededRandom(seed)
   // Each concurrent worker draws from its own stream, derived from the seed: one shared stream would hand out its
   // numbers in whatever order I/O completed, and the seed would not replay the inputs.
   let streams = 0
