@@ -71,6 +71,8 @@ export class MeshNode {
   private startedAt = 0
   /** This node announces itself as a joiner of the KV store (see prepareJoin); read by the storage subsystem. */
   kvJoining = false
+  /** Stopping with a graceful leave (see stop): the ring lets go of this node at once. */
+  leaving = false
   /** Set by the daemon: a graceful stop and exit, as on SIGTERM. */
   onLeave?: () => void
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
@@ -169,6 +171,7 @@ export class MeshNode {
     // at that moment left the rest (storage with its LevelDB, tasks, the API server) running once the start went on.
     await this.starting?.catch(() => {})
     this.state = 'stopping'
+    this.leaving = options.leave ?? true
     this.bootstrapper?.stop()
     await this.api?.stop().catch(err => { this.log.warn({ err }, 'api stop failed') })
     // Subsystems stop while membership and RPC still run, so that storage can hand its ranges off first.

@@ -5,7 +5,7 @@ import { access, mkdir, readFile } from 'node:fs/promises'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { removeDurable, removeStaleTemps, writeFileDurable } from '../lib/durable.js'
 import { MeshError, BadRequestError, InvalidConfigError } from '../lib/errors.js'
-import { MiB, second } from '../lib/units.js'
+import { MiB, minute, second } from '../lib/units.js'
 import * as C from './constants.js'
 import { KV_MAX_VALUE_CEILING } from './config.js'
 import type { ServiceDef } from '../rpc/index.js'
@@ -27,6 +27,11 @@ import type { ApiServer } from './api.js'
  */
 export const DEAD_GRACE_MS = 45 * second
 
+/** How long a member remembers letting go of a peer that came back (MembershipView.letGo): its check comes at once. */
+const LET_GO_MEMORY = 10 * minute
+/** Members gone (dead or left) whose time of going a view keeps, for MembershipView.letGo. */
+const MAX_GONE_REMEMBERED = 10_000
+
 /**
  * The membership tag (`kv=joining`) of a node still copying the ranges it took on joining: the members read those ranges
  * from the ring without it (MembershipView.joining).
@@ -36,6 +41,11 @@ export const KV_JOINING = 'joining'
 
 /** Kept in the storage directory while a join is under way, so that a restart part way goes on joining. */
 const JOINING_FILE = 'joining'
+/**
+ * Written when the node leaves the ring gracefully, and removed once its next start has asked the members whether they
+ * let go of it (AbsenceGuardInit.left): after a whole mesh stopped, nobody has, and no node needs to join again.
+ */
+const LEFT_FILE = 'left'
 
 /**
  * Whether this node starts as a joiner (StorageInit.joining), to be said in its first membership announcement. A new
@@ -154,13 +164,52 @@ export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS, readine
     for (const x of m.members()) {
       if (x.peerId === self || x.state === 'alive' || x.state === 'suspect' || (x.state === 'dead' && now - x.stateSince < graceMs)) {
         out.push(x.peerId)
-        if (x.peerId !== self && x.meta.tags[KV_META_KEY] === KV_JOINING) joiners.push(x.peerId)
+        if (x.peerId !== self && x.meta.tags[KV_META_KEY] === KV_JOINING) {
+          joiners.push(x.peerId)
+          // It has heard: a later absence must be let go of anew to count.
+          letGoAt.delete(x.peerId)
+        }
       }
     }
     if (!out.includes(self)) out.push(self)
     joining = joiners
     joiningAt = now
     return out
+  }
+  // Members this ring let go of (see MembershipView.letGo), told to each when it asks, as its check after an absence
+  // does. `gone`: when a member died or left, kept until it is seen back (SWIM forgets dead and left members after
+  // 30 min, and a long absence must still count); `letGoAt`: when one this ring had let go of was seen back, until it
+  // says it is joining again or LET_GO_MEMORY has passed (its check asks at once).
+  const gone = new Map<string, { at: number, left: boolean }>()
+  const letGoAt = new Map<string, number>()
+  const onState = (event: string, fn: (peer: string, previous?: string) => void): void => {
+    unsubscribe.push(m.events.on(event as any, ({ member, previous }: { member: { peerId: string }, previous?: string }) => { fn(member.peerId, previous) }))
+  }
+  const wasLetGo = (g: { at: number, left: boolean } | undefined, now: number): boolean => g != null && (g.left || now - g.at > graceMs)
+  onState('dead', peer => { if (!gone.has(peer)) remember(peer, { at: Date.now(), left: false }) })
+  onState('left', peer => { remember(peer, { at: gone.get(peer)?.at ?? Date.now(), left: true }) })
+  onState('alive', peer => { gone.delete(peer) })
+  onState('join', peer => {
+    const now = Date.now()
+    if (wasLetGo(gone.get(peer), now)) letGoAt.set(peer, now)
+    gone.delete(peer)
+  })
+  const remember = (peer: string, g: { at: number, left: boolean }): void => {
+    gone.delete(peer)
+    gone.set(peer, g)
+    // Bounded: members that never come back are forgotten, oldest first.
+    if (gone.size > MAX_GONE_REMEMBERED) gone.delete(gone.keys().next().value as string)
+  }
+  const letGo = (peer: string): boolean => {
+    const now = Date.now()
+    const rec = m.member(peer)
+    if (rec?.state === 'left' || (rec?.state === 'dead' && now - rec.stateSince > graceMs)) return true
+    // Not seen back yet, its record perhaps reaped.
+    if ((rec == null || rec.state === 'dead') && wasLetGo(gone.get(peer), now)) return true
+    const at = letGoAt.get(peer)
+    if (at == null) return false
+    if (now - at > LET_GO_MEMORY) { letGoAt.delete(peer); return false }
+    return true
   }
   const joining_ = (): string[] => {
     if (Date.now() - joiningAt > 50) members_()
@@ -185,6 +234,7 @@ export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS, readine
     self: () => self,
     ready: ready_,
     joining: joining_,
+    letGo,
     members: members_,
     // A suspect is not convicted: writes still go to it (a failure becomes a hint) and reads may ask it. Treating
     // suspects as down would turn every brief suspicion, common on a loaded machine, into hint churn.
@@ -421,19 +471,48 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
   let savedReady = false
   // The end of a join is recorded on disk before it is announced: a node that restarted joining again after the members
   // had stopped counting it as pending would be read from the ring without it, which then lacked what it took meanwhile.
+  // The marker's writes and removals go one at a time, in the order asked for.
+  const marker = join(dir, JOINING_FILE)
+  const leftMarker = join(dir, LEFT_FILE)
+  let left = await access(leftMarker).then(() => true, () => false)
+  // Once the start's check is over (and a rejoin it decided is on disk, the queue being in order).
+  let stopping = false
+  const checkedLeave = (): void => {
+    if (!left || stopping || storage.service.quarantined) return
+    left = false
+    onMarker(async () => { await removeDurable(leftMarker) })
+      .catch(err => { log.warn({ err }, 'could not record that the return after leaving was checked') })
+  }
+  let markerOps: Promise<void> = Promise.resolve()
+  const onMarker = async (op: () => Promise<void>): Promise<void> => { const p = markerOps.then(op); markerOps = p.catch(() => {}); await p }
   let joinEnded = false
   let joinAnnounced = !node.kvJoining
   let announcing = false
+  const setJoiningTag = (on: boolean): void => {
+    const tags = { ...(node.membership.member(node.membership.peerId)?.meta.tags ?? {}) }
+    if (on) tags[KV_META_KEY] = KV_JOINING
+    else delete tags[KV_META_KEY]
+    node.membership.setMeta({ tags })
+  }
   const announceJoined = (): void => {
     if (!joinEnded || joinAnnounced || announcing) return
     announcing = true
-    removeDurable(join(dir, JOINING_FILE)).then(() => {
-      const tags = { ...(node.membership.member(node.membership.peerId)?.meta.tags ?? {}) }
-      delete tags[KV_META_KEY]
-      node.membership.setMeta({ tags })
+    onMarker(async () => {
+      await removeDurable(marker)
+      // A rejoin that began meanwhile keeps the tag (and writes the marker again after this).
+      if (!joinEnded) return
+      setJoiningTag(false)
       joinAnnounced = true
     }).catch(err => { log.warn({ err }, 'could not record the end of the join; trying again') })
       .finally(() => { announcing = false })
+  }
+  // Said at once, and on disk before the check that decided it ends (it waits for this): a restart part way must go on
+  // joining, and would otherwise find neither an absence nor a leave to check.
+  const announceRejoining = async (): Promise<void> => {
+    joinEnded = false
+    joinAnnounced = false
+    setJoiningTag(true)
+    await onMarker(async () => { await mkdir(dir, { recursive: true }); await writeFileDurable(marker, '') })
   }
   const storage = createStorage({
     engine: new LevelEngine({ path: dir, durability: env.durability }),
@@ -445,7 +524,8 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     onJoined: () => {
       joinEnded = true
       announceJoined()
-    }
+    },
+    onRejoining: announceRejoining
   }, {
     replicationFactor: env.replicationFactor,
     joining: node.kvJoining,
@@ -464,7 +544,7 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     // wiped (or the node crashed before it first saved them; the store tells the two apart by its own records).
     rebuild: !fresh && expected.length === 0,
     // Away longer than the ring keeps a dead member: the others may have purged deletes this replica missed.
-    absence: { ringGrace: DEAD_GRACE_MS }
+    absence: { ringGrace: DEAD_GRACE_MS, left }
   })
   const s = storage.service
   // The caller is passed on: a request from a peer this replica lost touch with is how it learns it is back (AbsenceGuard).
@@ -488,11 +568,19 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
         }
         savePeers()
         announceJoined()
+        checkedLeave()
       }, 250)
       readyTimer.unref()
       log.info({ dir, rf: env.replicationFactor, durability: env.durability, clockSkewMs: node.config.clockSkewMs }, 'kv store ready')
     },
     async stop () {
+      // The ready timer must not take back a marker written below (checkedLeave) while the handoff runs.
+      stopping = true
+      // Leaving, it is out of the ring at once, and the writes its ranges take until it is back go to other members.
+      if (node.leaving) {
+        await onMarker(async () => { await mkdir(dir, { recursive: true }); await writeFileDurable(leftMarker, '') })
+          .catch(err => { log.warn({ err }, 'could not record that this node leaves; unless it is away past the ring\'s grace, its next start is read from at once') })
+      }
       try {
         const r = await storage.handoff(AbortSignal.timeout(C.handoffTimeout))
         log.info(r, 'handoff before leaving done')

@@ -22,6 +22,13 @@ export interface AbsenceGuardComponents {
   /** The view as membership gives it: its readiness, not the store's (which waits for this guard). */
   membership: MembershipView
   antiEntropy: Rebuilder
+  /**
+   * A member answering the check said its ring let go of this replica while it was away (MembershipView.letGo): the
+   * writes its ranges took meanwhile went to other members, so it joins again before it serves (Storage's rejoin). Not
+   * on an absence alone: the survivors of a mesh that lost most of its members, or the last node of two, were out of
+   * touch with most of the ring but let go of by no live member, and hold what the others lack. @default none
+   */
+  onLetGo?: () => void | Promise<void>
   clock: Clock
   logger: Logger
 }
@@ -39,6 +46,11 @@ export interface AbsenceGuardInit {
   retryInterval?: number
   /** Deadline of one member's answer (ms). @default 5 seconds */
   timeout?: number
+  /**
+   * This replica left the ring gracefully when it last stopped: however soon it is back, the members may have let go of
+   * it, and it is checked as after an absence (which asks them). @default false
+   */
+  left?: boolean
 }
 
 /**
@@ -67,6 +79,7 @@ export class AbsenceGuard {
   private readonly clockSlack: number
   private readonly retryInterval: number
   private readonly timeout: number
+  private readonly left: boolean
   private checking = false
   /** The check under way is the one m/absence holds (not one just begun, whose state is still being written). */
   private checkOnDisk = false
@@ -97,6 +110,7 @@ export class AbsenceGuard {
     this.clockSlack = init.clockSlack ?? 10 * minute
     this.retryInterval = init.retryInterval ?? second
     this.timeout = init.timeout ?? 5 * second
+    this.left = init.left ?? false
   }
 
   /** False while the replica does not yet know whether its data is stale: the store coordinates nothing meanwhile. */
@@ -151,6 +165,7 @@ export class AbsenceGuard {
     this.unsubscribe = [this.c.membership.on('dead', lost), this.c.membership.on('left', left)]
     this.c.service.beforeServing = (caller) => { this.noticeAbsence(caller) }
     this.c.service.ringMembers = () => this.c.membership.members()
+    this.c.service.letGo = (peer) => this.c.membership.letGo?.(peer) === true
     // A peer checking itself asks every member, companions too. One that was cut off with this replica and is back
     // in touch with the ring is a companion no more: what this replica would serve it from now on may be stale for
     // the others it now reaches. (One checking itself inside the cut is not back, and stays one.)
@@ -175,9 +190,12 @@ export class AbsenceGuard {
       // during it as held from before, to be dropped, and drop what a rebuild has fetched again). After a longer one,
       // an absence of its own: a new check, which ends in a rebuild if one was under way.
       const running = Math.max(last ?? -Infinity, this.c.service.absenceAliveAt ?? -Infinity)
-      if (this.enabled && awayLongSince(Number.isFinite(running) ? running : undefined)) this.begin(Math.min(state.awayFrom, last ?? state.awayFrom))
+      // (After a leave, a wiped replica's rebuild is resumed, not checked anew: it serves no reads until it has compared
+      // its ranges with every co-replica in the ring as it is now, which holds every write acknowledged while it was out.)
+      const wiped = state.phase === 'rebuilding' && state.before === 0
+      if (this.enabled && ((this.left && !wiped) || awayLongSince(Number.isFinite(running) ? running : undefined))) this.begin(Math.min(state.awayFrom, last ?? state.awayFrom))
       else this.begin()
-    } else if (this.enabled && last != null && awayLongSince(last)) {
+    } else if (this.enabled && last != null && (this.left || awayLongSince(last))) {
       this.begin(last)
     } else {
       // The first record of being in service is written in touch or not (an absence is measured from now, as
@@ -355,6 +373,8 @@ export class AbsenceGuard {
     // Every member that answered, in any round (`answered` starts again for the confirming round).
     const heardEver = new Set<string>()
     let cutShort = false
+    // A member whose ring let go of this replica while it was away (see onLetGo).
+    let letGoBy: string | undefined
     // The members asked once this replica was back: a companion still cut off learns from that question that it must
     // check itself before serving this replica again (see ReplicaService.onPurges).
     const toldBack = new Set<string>()
@@ -371,6 +391,7 @@ export class AbsenceGuard {
           purgerAt ??= this.c.clock.now()
         }
         purgedUpTo = Math.max(purgedUpTo, Number(res.lastPurgeAt))
+        if (res.letGo) letGoBy ??= peer
       } catch (err) {
         if (err instanceof MeshError && err.code === 'UNKNOWN_METHOD') {
           answered.add(peer)
@@ -457,6 +478,11 @@ export class AbsenceGuard {
     }
     // Cut short (see above), the last round's answers may be few: what was heard in any round says whether it is back.
     const heard = cutShort ? new Set([...answered, ...heardEver]) : answered
+    // Before it serves again: reads of its ranges go elsewhere until it has copied them.
+    if (letGoBy != null) {
+      this.log.warn({ letGoBy }, 'the ring let go of this replica while it was away: joining again')
+      await this.c.onLetGo?.()
+    }
     if (purger != null || mustRebuild) {
       if (purger != null) this.log.warn({ purgedBy: purger }, 'a member purged a record that died while this replica was away: dropping what it held from before, and rebuilding from its co-replicas')
       else this.log.warn('away again before a rebuild ended: dropping what it held from before, and rebuilding from its co-replicas')

@@ -200,6 +200,18 @@ export class AntiEntropy {
   /** True until a rebuild (see AntiEntropyInit.rebuild) has compared every segment with every co-replica. */
   get rebuilding (): boolean { return this.rebuilt != null }
 
+  /**
+   * Starts a join now (see AntiEntropyInit.join): the ring let go of this node (it left, or was away past the ring's
+   * grace) and takes it back, and what it holds lacks the writes its ranges took meanwhile.
+   */
+  rejoin (): void {
+    if (!this.enabled) return
+    // Also part way through a join: what it compared before it was let go of took writes elsewhere since.
+    this.joined = new Map()
+    this.joinPairs = undefined
+    this.joinReadyAt = undefined
+  }
+
   /** Starts a rebuild now (see AntiEntropyInit.rebuild): this replica's data was found stale and dropped. */
   rebuild (): void {
     if (this.rebuilt != null) return

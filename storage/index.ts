@@ -49,6 +49,11 @@ export interface StorageComponents {
    * joining (see MembershipView.joining). @default none
    */
   onJoined?: () => void
+  /**
+   * Called when this node, not joining, starts to join again: the ring let go of it (see AbsenceGuard) and it must copy
+   * what its ranges took meanwhile before it is read from. The host announces it as joining until `onJoined`. @default none
+   */
+  onRejoining?: () => void | Promise<void>
 }
 
 export interface StorageInit {
@@ -192,7 +197,8 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     return lastRing
   }
   // A join ends by anti-entropy: without it, a node would never be read from (nor, every member joining, be ready).
-  let selfJoining = init.joining === true && init.antiEntropy?.enabled !== false
+  const joinable = init.antiEntropy?.enabled !== false
+  let selfJoining = init.joining === true && joinable
   const joiningMembers = (): string[] => {
     const others = membership.joining?.() ?? []
     return selfJoining ? others.concat(self) : others
@@ -237,6 +243,7 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     service, transport, membership, clock, logger, metrics, ring, placement, viewReady,
     onJoined: () => {
       selfJoining = false
+      service.joining = false
       components.onJoined?.()
     }
   }, {
@@ -247,7 +254,22 @@ export function createStorage (components: StorageComponents, init: StorageInit 
     replicationFactor: rf, maxBatchBytes
   })
   const co = coordinator
-  guard = new AbsenceGuard({ service, transport, membership: components.membership, antiEntropy, clock, logger }, init.absence)
+  service.joining = selfJoining
+  // Back in a ring that let go of it, a replica lacks what its ranges took meanwhile, on members that may not be among
+  // its co-replicas now (the one that stood in for it, with another that missed a write, makes a quorum): it is read
+  // from again only once it has copied those ranges, as a new node is. Its absence check finds this out (onLetGo).
+  const rejoin = async (): Promise<void> => {
+    if (!joinable) return
+    antiEntropy.rejoin()
+    if (!selfJoining) {
+      selfJoining = true
+      service.joining = true
+      logger.warn('the ring let go of this node while it was away: joining again, read from once it has copied its ranges')
+    }
+    // Again on a retry: the host makes it durable, and the check that asked does not end until it has.
+    await components.onRejoining?.()
+  }
+  guard = new AbsenceGuard({ service, transport, membership: components.membership, antiEntropy, clock, logger, onLetGo: rejoin }, init.absence)
   const absence = guard
 
   return {

@@ -121,6 +121,8 @@ export class LocalMembership {
   private readonly memberSet = new Set<string>()
   private readonly aliveSet = new Set<string>()
   private readonly joiningSet = new Set<string>()
+  /** Members the ring let go of (leave, drop) that have not since said they are joining: see MembershipView.letGo. */
+  private readonly letGoSet = new Set<string>()
   private readonly events = new EventEmitter()
 
   constructor (members: string[] = []) {
@@ -137,6 +139,7 @@ export class LocalMembership {
   leave (peer: string): void {
     this.memberSet.delete(peer)
     this.aliveSet.delete(peer)
+    this.letGoSet.add(peer)
     this.events.emit('left', peer)
   }
 
@@ -146,6 +149,7 @@ export class LocalMembership {
    */
   drop (peer: string): void {
     this.memberSet.delete(peer)
+    this.letGoSet.add(peer)
     if (this.aliveSet.delete(peer)) this.events.emit('dead', peer)
   }
 
@@ -156,10 +160,12 @@ export class LocalMembership {
     this.events.emit(alive ? 'alive' : 'dead', peer)
   }
 
+  /** Said to be joining, as a daemon's tag says it (see setJoining). */
+  isJoining (peer: string): boolean { return this.joiningSet.has(peer) }
+
   /** Announces a member as joining (or done joining), as its membership metadata would. */
   setJoining (peer: string, joining: boolean): void {
-    if (joining) this.joiningSet.add(peer)
-    else this.joiningSet.delete(peer)
+    if (joining) { this.joiningSet.add(peer); this.letGoSet.delete(peer) } else this.joiningSet.delete(peer)
   }
 
   view (self: string): MembershipView {
@@ -169,6 +175,7 @@ export class LocalMembership {
       alive: () => [...this.aliveSet],
       isAlive: (id) => this.aliveSet.has(id),
       joining: () => [...this.joiningSet].filter(p => p !== self),
+      letGo: (peer) => this.letGoSet.has(peer),
       on: (event: MembershipEvent, listener: (peerId: string) => void) => {
         this.events.on(event, listener)
         return () => { this.events.off(event, listener) }

@@ -242,6 +242,12 @@ export class ReplicaService {
    * reach a read or another replica. It takes writes, and answers no reads and no anti-entropy requests.
    */
   quarantined = false
+  /**
+   * This replica is joining (StorageInit.joining), or rejoining after the ring let go of it: the members read its ranges
+   * from the ring without it until it has copied them (see Placement). A coordinator that has not yet heard so, and asks
+   * it, is refused rather than answered from ranges it has not copied.
+   */
+  joining = false
   /** ALIVE_KEY as start() found it: when this replica was last in service before this start. */
   lastAliveBeforeStart: number | undefined
   /** RING_KEY as start() found it: the ring's members then (empty if none was recorded). */
@@ -260,6 +266,8 @@ export class ReplicaService {
   beforeServing?: (caller?: string) => void
   /** The ring's members as this node sees them, told to a replica checking itself after an absence (AbsenceGuard). */
   ringMembers?: () => string[]
+  /** Whether this node's ring let go of `peer` since it was last there (MembershipView.letGo), told to it when it asks. */
+  letGo?: (peer: string) => boolean
   /** Called when a peer asks what this replica purged: it is checking itself after an absence (AbsenceGuard). */
   onPurges?: (caller: string | undefined, back: boolean) => void
   private lastPurgeAt = 0
@@ -367,7 +375,11 @@ export class ReplicaService {
 
   async purges (req: PurgesRequest, signal?: AbortSignal, caller?: string): Promise<PurgesResponse> {
     this.onPurges?.(caller, req.back === true)
-    return await this.run(signal, async () => ({ lastPurgeAt: BigInt(Math.floor(this.lastPurgeAt)), members: this.ringMembers?.() ?? [] }))
+    return await this.run(signal, async () => ({
+      lastPurgeAt: BigInt(Math.floor(this.lastPurgeAt)),
+      members: this.ringMembers?.() ?? [],
+      letGo: caller != null && this.letGo?.(caller) === true
+    }))
   }
 
   /**
@@ -427,6 +439,7 @@ export class ReplicaService {
   private refuseIfRebuilding (caller?: string): void {
     this.refuseIfQuarantined(caller)
     if (this.rebuilding) throw new UnavailableError('this replica is rebuilding its data after losing it and serves no reads yet')
+    if (this.joining) throw new UnavailableError('this replica is joining and serves no reads until it has copied its ranges')
   }
 
   private refuseIfQuarantined (caller?: string): void {

@@ -2528,6 +2528,7 @@ export namespace PurgesRequest {
 export interface PurgesResponse {
   lastPurgeAt: bigint
   members: string[]
+  letGo: boolean
 }
 
 export namespace PurgesResponse {
@@ -2552,13 +2553,19 @@ export namespace PurgesResponse {
           }
         }
 
+        if ((obj.letGo != null && obj.letGo !== false)) {
+          w.uint32(24)
+          w.bool(obj.letGo)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
           lastPurgeAt: 0n,
-          members: []
+          members: [],
+          letGo: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -2577,6 +2584,10 @@ export namespace PurgesResponse {
               }
 
               obj.members.push(reader.string())
+              break
+            }
+            case 3: {
+              obj.letGo = reader.bool()
               break
             }
             default: {
@@ -2620,6 +2631,13 @@ export namespace PurgesResponse {
 
               break
             }
+            case 3: {
+              yield {
+                field: `${prefix}.letGo`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -2643,6 +2661,11 @@ export namespace PurgesResponse {
     value: string
   }
 
+  export interface PurgesResponseLetGoFieldEvent {
+    field: '$.letGo'
+    value: boolean
+  }
+
   export function encode (obj: Partial<PurgesResponse>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PurgesResponse.codec())
   }
@@ -2651,7 +2674,7 @@ export namespace PurgesResponse {
     return decodeMessage(buf, PurgesResponse.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PurgesResponse>): Generator<PurgesResponseLastPurgeAtFieldEvent | PurgesResponseMembersFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PurgesResponse>): Generator<PurgesResponseLastPurgeAtFieldEvent | PurgesResponseMembersFieldEvent | PurgesResponseLetGoFieldEvent> {
     return streamMessage(buf, PurgesResponse.codec(), opts)
   }
 }

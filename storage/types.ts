@@ -41,6 +41,12 @@ export interface MembershipView {
    * written before it came. Absent means none.
    */
   joining?(): string[]
+  /**
+   * This member's ring let go of `peer` (it left, or was dead past the ring's grace) since `peer` was last in it, and
+   * `peer` has not yet said it is joining again: back now, it lacks the writes its ranges took on other members
+   * meanwhile (see AbsenceGuard). Absent means never.
+   */
+  letGo?(peer: string): boolean
   /** Subscribe; returns the unsubscribe function. */
   on(event: MembershipEvent, listener: (peerId: string) => void): () => void
 }

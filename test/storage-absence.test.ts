@@ -11,7 +11,9 @@ const ringGrace = 1000
 const init: StorageInit = {
   ...fastInit,
   replicationFactor: 3,
-  absence: { ringGrace, aliveInterval: 50, clockSlack: 0, retryInterval: 20, timeout: 2000 }
+  absence: { ringGrace, aliveInterval: 50, clockSlack: 0, retryInterval: 20, timeout: 2000 },
+  // A replica back from an absence joins again; these nodes share one membership, which every member hears at once.
+  joinDelay: 0
 }
 
 /** Stops node-3 gracefully and takes it out of the ring, as the others do with a member that stays down. */
@@ -31,7 +33,7 @@ async function comeBack (c: Cluster, since: number, grace = ringGrace): Promise<
 async function settled (c: Cluster, id: string): Promise<void> {
   await waitFor(async () => {
     const s = await c.node(id).stats()
-    return s.ready && !s.quarantined && !s.rebuilding
+    return s.ready && !s.quarantined && !s.rebuilding && !s.joining
   }, `${id} back in service`)
 }
 
@@ -470,6 +472,8 @@ test.serial('survivors of a mesh that lost most of its members for good are not 
   await t.throwsAsync(c.node('node-1').service.read({ key: 'k', digestOnly: false }, undefined, 'node-6'), { code: 'UNAVAILABLE' })
   await settled(c, 'node-1')
   t.is(text((await c.node('node-1').get('k', { consistency: 'one', replica: 'node-1' })).value), 'v')
+  // Out of touch with most of the ring it had, but let go of by no member alive: it holds what it held, and is read.
+  t.deepEqual(c.rejoined, [])
 })
 
 test.serial('a companion that comes back first is not served stale data by the rest of the minority, still cut off', async t => {
@@ -853,4 +857,83 @@ test.serial('a replica cut off during its rebuild, and restarted soon after the 
   await settled(c, 'node-3')
   await rounds(c, 'node-1', 40)
   await staysDeleted(t, c, 'z2', ['node-3', 'node-1'])
+})
+
+test.serial('a replica back in a ring that let go of it joins again: it is not read from until it has copied what its ranges took meanwhile', async t => {
+  // No background repair or hint replay: what node-5 and node-4 lack stays lacking, as in the moments after a return.
+  const slow = { ...init, antiEntropy: { ...init.antiEntropy, interval: 10 * 60_000 }, hints: { ...init.hints, sweepInterval: 10 * 60_000 } }
+  const c = await Cluster.create(t, 5, slow)
+  const with5 = c.node('node-1').ring()
+  await c.stopNode('node-5')
+  c.membership.drop('node-5')
+  const since = Date.now()
+  const without5 = c.node('node-1').ring()
+  // Keys node-5 takes back from a member X that stood in for it, with node-4 a replica throughout, and R the third one.
+  const keys: Array<{ key: string, r: string }> = []
+  for (let i = 0; keys.length < 20 && i < 100_000; i++) {
+    const key = `back/${i}`
+    const now = with5.replicas(key, 3)
+    if (!now.includes('node-5') || !now.includes('node-4')) continue
+    const r = now.find(p => p !== 'node-5' && p !== 'node-4') as string
+    if (without5.replicas(key, 3).includes(r)) keys.push({ key, r })
+  }
+  t.true(keys.length >= 5, `${keys.length} keys`)
+  // Written while node-5 is away and node-4 misses them: acknowledged by X and R, a quorum of that ring.
+  c.network.setDown('node-4', 'throw')
+  for (const { key } of keys) {
+    const coord = c.other('node-4', 'node-5')
+    const w = await c.node(coord).put(key, `v-${key}`)
+    t.is(w.acks, 2)
+  }
+  c.network.setDown('node-4', false)
+  // node-5 comes back past the ring's grace; its check hears of no purge and it keeps its data, but it lacks those keys.
+  await comeBackAs(c, 'node-5', since, { joinDelay: 10 * 60_000 })
+  await waitFor(() => !c.node('node-5').service.quarantined, 'node-5\'s check')
+  t.true(c.node('node-5').joining())
+  t.true(c.membership.isJoining('node-5'), 'announced as joining')
+  t.deepEqual(c.rejoined, ['node-5'])
+  // Each key read with its R down: from node-5 and node-4 (neither holds it) if node-5 were read from; from X instead.
+  for (const { key, r } of keys) {
+    c.network.setDown(r, 'throw')
+    const coord = c.other('node-4', 'node-5', r)
+    t.is(await readOutcome(c.node(coord).get(key)), `v-${key}`, `${key} through ${coord} with ${r} down`)
+    c.network.setDown(r, false)
+  }
+  // A coordinator that has not heard of the join yet, and asks node-5, is refused rather than told it has no such key.
+  await t.throwsAsync(c.node('node-5').service.read({ key: keys[0].key, digestOnly: false }, undefined, 'node-1'), { message: /joining/ })
+  t.is(await readOutcome(c.node('node-1').get(keys[0].key, { consistency: 'one', replica: 'node-5' })), 'UNAVAILABLE')
+  // Restarted, it goes on joining (as a daemon does from its marker), copies its ranges and is read from again.
+  await c.stopNode('node-5')
+  await c.startNode('node-5', { joinDelay: 0 })
+  await waitFor(() => !c.node('node-5').joining() && !c.membership.isJoining('node-5'), 'node-5\'s join to end')
+  for (const { key } of keys) t.is(await readOutcome(c.node('node-1').get(key, { consistency: 'one', replica: 'node-5' })), `v-${key}`, `${key} on node-5`)
+})
+
+/** Waits out the ring's grace, then restarts `id` (taken back into the ring). */
+async function comeBackAs (c: Cluster, id: string, since: number, init: Partial<StorageInit> = {}): Promise<void> {
+  await waitFor(() => Date.now() - since > ringGrace * 2, 'the absence to outlast the ring grace')
+  c.membership.join(id)
+  await c.startNode(id, init)
+}
+
+async function readOutcome (p: Promise<{ value: Uint8Array }>): Promise<string> {
+  try { return text((await p).value) } catch (err) { return (err as { code?: string }).code ?? String(err) }
+}
+
+test.serial('of two nodes, the one that stayed and took the writes does not join again when the other is back past the grace; that one does', async t => {
+  const c = await Cluster.create(t, 2, init)
+  await c.stopNode('node-2')
+  c.membership.setAlive('node-2', false)
+  const since = Date.now()
+  c.membership.drop('node-2')
+  const keys = Array.from({ length: 20 }, (_, i) => `alone/${i}`)
+  for (const k of keys) await c.node('node-1').put(k, k)
+  await comeBackAs(c, 'node-2', since)
+  await settled(c, 'node-2')
+  await settled(c, 'node-1')
+  t.deepEqual(c.rejoined, ['node-2'])
+  for (const k of keys) {
+    t.is(await readOutcome(c.node('node-2').get(k)), k, `${k} through node-2`)
+    t.is(await readOutcome(c.node('node-1').get(k, { consistency: 'one', replica: 'node-2' })), k, `${k} on node-2`)
+  }
 })

@@ -38,6 +38,8 @@ export class Cluster {
   readonly network = new LocalNetwork()
   readonly membership: LocalMembership
   readonly nodes = new Map<string, Node>()
+  /** Nodes that began to join again (StorageComponents.onRejoining), in order. */
+  readonly rejoined: string[] = []
   /** `views`: nodes that see the mesh through a membership of their own instead of the shared one (a one-sided partition). */
   constructor (readonly t: ExecutionContext, readonly root: string, readonly ids: string[], readonly init: StorageInit, readonly clocks: { [id: string]: Clock } = {}, readonly views: { [id: string]: LocalMembership } = {}) {
     this.membership = new LocalMembership(ids)
@@ -62,8 +64,10 @@ export class Cluster {
       clock: this.clocks[id] ?? systemClock,
       logger: silentLogger,
       // As a daemon stops announcing itself as joining.
-      onJoined: () => { this.membership.setJoining(id, false) }
-    }, { ...this.init, ...init })
+      onJoined: () => { this.membership.setJoining(id, false) },
+      onRejoining: () => { this.rejoined.push(id); this.membership.setJoining(id, true) }
+      // A node still announced as joining starts joining, as a daemon does from its marker.
+    }, { ...this.init, joining: this.membership.isJoining(id), ...init })
     beforeStart?.(storage.service)
     await storage.start()
     this.network.register(id, storage.service)
