@@ -164,10 +164,15 @@ export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS, readine
     for (const x of m.members()) {
       if (x.peerId === self || x.state === 'alive' || x.state === 'suspect' || (x.state === 'dead' && now - x.stateSince < graceMs)) {
         out.push(x.peerId)
+        const back = x.peerId === self ? undefined : letGoAt.get(x.peerId)
         if (x.peerId !== self && x.meta.tags[KV_META_KEY] === KV_JOINING) {
           joiners.push(x.peerId)
-          // It has heard: a later absence must be let go of anew to count.
-          letGoAt.delete(x.peerId)
+          // Joining again since it was seen back without the tag: it has heard (and recorded it; see announceRejoining),
+          // and a later absence must be let go of anew to count. A tag it came back with is the join it was already in,
+          // whose progress the return undoes, and proves nothing.
+          if (back?.untagged === true) letGoAt.delete(x.peerId)
+        } else if (back != null) {
+          back.untagged = true
         }
       }
     }
@@ -179,9 +184,10 @@ export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS, readine
   // Members this ring let go of (see MembershipView.letGo), told to each when it asks, as its check after an absence
   // does. `gone`: when a member died or left, kept until it is seen back (SWIM forgets dead and left members after
   // 30 min, and a long absence must still count); `letGoAt`: when one this ring had let go of was seen back, until it
-  // says it is joining again or LET_GO_MEMORY has passed (its check asks at once).
+  // says it is joining again (the tag appearing after it was seen without it) or LET_GO_MEMORY has passed (its check
+  // asks at once).
   const gone = new Map<string, { at: number, left: boolean }>()
-  const letGoAt = new Map<string, number>()
+  const letGoAt = new Map<string, { at: number, untagged: boolean }>()
   const onState = (event: string, fn: (peer: string, previous?: string) => void): void => {
     unsubscribe.push(m.events.on(event as any, ({ member, previous }: { member: { peerId: string }, previous?: string }) => { fn(member.peerId, previous) }))
   }
@@ -191,8 +197,9 @@ export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS, readine
   onState('alive', peer => { gone.delete(peer) })
   onState('join', peer => {
     const now = Date.now()
-    if (wasLetGo(gone.get(peer), now)) letGoAt.set(peer, now)
+    if (wasLetGo(gone.get(peer), now)) letGoAt.set(peer, { at: now, untagged: false })
     gone.delete(peer)
+    for (const [p, b] of letGoAt) if (now - b.at > LET_GO_MEMORY) letGoAt.delete(p)
   })
   const remember = (peer: string, g: { at: number, left: boolean }): void => {
     gone.delete(peer)
@@ -206,9 +213,9 @@ export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS, readine
     if (rec?.state === 'left' || (rec?.state === 'dead' && now - rec.stateSince > graceMs)) return true
     // Not seen back yet, its record perhaps reaped.
     if ((rec == null || rec.state === 'dead') && wasLetGo(gone.get(peer), now)) return true
-    const at = letGoAt.get(peer)
-    if (at == null) return false
-    if (now - at > LET_GO_MEMORY) { letGoAt.delete(peer); return false }
+    const back = letGoAt.get(peer)
+    if (back == null) return false
+    if (now - back.at > LET_GO_MEMORY) { letGoAt.delete(peer); return false }
     return true
   }
   const joining_ = (): string[] => {
@@ -506,13 +513,15 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     }).catch(err => { log.warn({ err }, 'could not record the end of the join; trying again') })
       .finally(() => { announcing = false })
   }
-  // Said at once, and on disk before the check that decided it ends (it waits for this): a restart part way must go on
-  // joining, and would otherwise find neither an absence nor a leave to check.
+  // On disk before the check that decided it ends (it waits for this): a restart part way must go on joining, and would
+  // otherwise find neither an absence nor a leave to check. And on disk before it is said: a member that sees the tag
+  // stops telling this node it was let go of (membershipView), so a check run again after a failed write would not
+  // hear it a second time. (The replica refuses reads from the start meanwhile: ReplicaService.joining.)
   const announceRejoining = async (): Promise<void> => {
     joinEnded = false
     joinAnnounced = false
-    setJoiningTag(true)
     await onMarker(async () => { await mkdir(dir, { recursive: true }); await writeFileDurable(marker, '') })
+    setJoiningTag(true)
   }
   const storage = createStorage({
     engine: new LevelEngine({ path: dir, durability: env.durability }),

@@ -80,6 +80,8 @@ export class AbsenceGuard {
   private readonly retryInterval: number
   private readonly timeout: number
   private readonly left: boolean
+  /** A check heard that the ring let go of this replica, and the rejoin it asked for is not yet recorded. */
+  private letGo = false
   private checking = false
   /** The check under way is the one m/absence holds (not one just begun, whose state is still being written). */
   private checkOnDisk = false
@@ -481,7 +483,12 @@ export class AbsenceGuard {
     // Before it serves again: reads of its ranges go elsewhere until it has copied them.
     if (letGoBy != null) {
       this.log.warn({ letGoBy }, 'the ring let go of this replica while it was away: joining again')
+      this.letGo = true
+    }
+    // Kept across a retry of the check: the members that said so may not say it again.
+    if (this.letGo) {
       await this.c.onLetGo?.()
+      this.letGo = false
     }
     if (purger != null || mustRebuild) {
       if (purger != null) this.log.warn({ purgedBy: purger }, 'a member purged a record that died while this replica was away: dropping what it held from before, and rebuilding from its co-replicas')

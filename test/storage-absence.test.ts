@@ -937,3 +937,16 @@ test.serial('of two nodes, the one that stayed and took the writes does not join
     t.is(await readOutcome(c.node('node-1').get(k, { consistency: 'one', replica: 'node-2' })), k, `${k} on node-2`)
   }
 })
+
+test.serial('a rejoin whose record fails is made again when the check runs again, though the members no longer say so', async t => {
+  const c = await Cluster.create(t, 2, init)
+  await c.stopNode('node-2')
+  c.membership.setAlive('node-2', false)
+  const since = Date.now()
+  c.membership.drop('node-2')
+  c.failRejoins = 1
+  await comeBackAs(c, 'node-2', since, { joinDelay: 10 * 60_000 })
+  await waitFor(() => !c.node('node-2').service.quarantined, 'node-2\'s check')
+  t.deepEqual(c.rejoined, ['node-2', 'node-2'])
+  t.true(c.node('node-2').joining())
+})

@@ -40,6 +40,8 @@ export class Cluster {
   readonly nodes = new Map<string, Node>()
   /** Nodes that began to join again (StorageComponents.onRejoining), in order. */
   readonly rejoined: string[] = []
+  /** The next onRejoining calls that fail (see startNode). */
+  failRejoins = 0
   /** `views`: nodes that see the mesh through a membership of their own instead of the shared one (a one-sided partition). */
   constructor (readonly t: ExecutionContext, readonly root: string, readonly ids: string[], readonly init: StorageInit, readonly clocks: { [id: string]: Clock } = {}, readonly views: { [id: string]: LocalMembership } = {}) {
     this.membership = new LocalMembership(ids)
@@ -65,7 +67,12 @@ export class Cluster {
       logger: silentLogger,
       // As a daemon stops announcing itself as joining.
       onJoined: () => { this.membership.setJoining(id, false) },
-      onRejoining: () => { this.rejoined.push(id); this.membership.setJoining(id, true) }
+      onRejoining: () => {
+        this.rejoined.push(id)
+        this.membership.setJoining(id, true)
+        // As a daemon whose marker write failed after its tag went out (the members then no longer say they let go).
+        if (this.failRejoins > 0) { this.failRejoins--; throw new Error('could not write the joining marker (for the test)') }
+      }
       // A node still announced as joining starts joining, as a daemon does from its marker.
     }, { ...this.init, joining: this.membership.isJoining(id), ...init })
     beforeStart?.(storage.service)

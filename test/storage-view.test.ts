@@ -53,6 +53,7 @@ test.serial('a member dead past the ring\'s grace, or gone, is let go of; one de
   clock.now += 2 * second
   t.true(view.letGo!('b'), 'out of the ring')
   table.set('b', 'alive')
+  view.members()
   t.true(view.letGo!('b'), 'back, and not yet joining')
   // Once it says it is joining, the answer is spent: a later short absence is not one the ring let go of.
   table.set('b', 'alive', { [KV_META_KEY]: KV_JOINING })
@@ -88,5 +89,23 @@ test.serial('a member that came back is told it was let go of for a while, not f
   clock.now += 9 * minute
   t.true(view.letGo!('b'))
   clock.now += 2 * minute
+  t.false(view.letGo!('b'))
+})
+
+test.serial('a member let go of in the middle of a join, back with the tag it had, is told so: its join began before', t => {
+  const { table, view, clock } = setup(t)
+  table.set('b', 'alive', { [KV_META_KEY]: KV_JOINING })
+  view.members()
+  table.set('b', 'dead', { [KV_META_KEY]: KV_JOINING })
+  clock.now += DEAD_GRACE_MS + second
+  table.set('b', 'alive', { [KV_META_KEY]: KV_JOINING })
+  view.members()
+  t.true(view.letGo!('b'))
+  // Seen without the tag (its join over), then with it again: that is this return's rejoin.
+  table.set('b', 'alive')
+  view.members()
+  t.true(view.letGo!('b'))
+  table.set('b', 'alive', { [KV_META_KEY]: KV_JOINING })
+  view.members()
   t.false(view.letGo!('b'))
 })
