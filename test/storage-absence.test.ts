@@ -16,10 +16,10 @@ const init: StorageInit = {
   joinDelay: 0
 }
 
-/** Stops node-3 gracefully and takes it out of the ring, as the others do with a member that stays down. */
-async function away (c: Cluster): Promise<number> {
-  await c.stopNode('node-3')
-  c.membership.drop('node-3')
+/** Stops `id` gracefully and takes it out of the ring, as the others do with a member that stays down. */
+async function away (c: Cluster, id = 'node-3'): Promise<number> {
+  await c.stopNode(id)
+  c.membership.drop(id)
   return Date.now()
 }
 
@@ -864,9 +864,7 @@ test.serial('a replica back in a ring that let go of it joins again: it is not r
   const slow = { ...init, antiEntropy: { ...init.antiEntropy, interval: 10 * 60_000 }, hints: { ...init.hints, sweepInterval: 10 * 60_000 } }
   const c = await Cluster.create(t, 5, slow)
   const with5 = c.node('node-1').ring()
-  await c.stopNode('node-5')
-  c.membership.drop('node-5')
-  const since = Date.now()
+  const since = await away(c, 'node-5')
   const without5 = c.node('node-1').ring()
   // Keys node-5 takes back from a member X that stood in for it, with node-4 a replica throughout, and R the third one.
   const keys: Array<{ key: string, r: string }> = []
@@ -922,10 +920,7 @@ async function readOutcome (p: Promise<{ value: Uint8Array }>): Promise<string> 
 
 test.serial('of two nodes, the one that stayed and took the writes does not join again when the other is back past the grace; that one does', async t => {
   const c = await Cluster.create(t, 2, init)
-  await c.stopNode('node-2')
-  c.membership.setAlive('node-2', false)
-  const since = Date.now()
-  c.membership.drop('node-2')
+  const since = await away(c, 'node-2')
   const keys = Array.from({ length: 20 }, (_, i) => `alone/${i}`)
   for (const k of keys) await c.node('node-1').put(k, k)
   await comeBackAs(c, 'node-2', since)
@@ -940,10 +935,7 @@ test.serial('of two nodes, the one that stayed and took the writes does not join
 
 test.serial('a rejoin whose record fails is made again when the check runs again, though the members no longer say so', async t => {
   const c = await Cluster.create(t, 2, init)
-  await c.stopNode('node-2')
-  c.membership.setAlive('node-2', false)
-  const since = Date.now()
-  c.membership.drop('node-2')
+  const since = await away(c, 'node-2')
   c.failRejoins = 1
   await comeBackAs(c, 'node-2', since, { joinDelay: 10 * 60_000 })
   await waitFor(() => !c.node('node-2').service.quarantined, 'node-2\'s check')
