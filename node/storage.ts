@@ -164,7 +164,8 @@ export function membershipView (node: MeshNode, graceMs = DEAD_GRACE_MS, readine
     for (const x of m.members()) {
       if (x.peerId === self || x.state === 'alive' || x.state === 'suspect' || (x.state === 'dead' && now - x.stateSince < graceMs)) {
         out.push(x.peerId)
-        const back = x.peerId === self ? undefined : letGoAt.get(x.peerId)
+        // (On every operation: nothing looked up unless a member let go of came back.)
+        const back = letGoAt.size === 0 || x.peerId === self ? undefined : letGoAt.get(x.peerId)
         if (x.peerId !== self && x.meta.tags[KV_META_KEY] === KV_JOINING) {
           joiners.push(x.peerId)
           // Joining again since it was seen back without the tag: it has heard (and recorded it; see announceRejoining),
@@ -478,7 +479,6 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
   let savedReady = false
   // The end of a join is recorded on disk before it is announced: a node that restarted joining again after the members
   // had stopped counting it as pending would be read from the ring without it, which then lacked what it took meanwhile.
-  // The marker's writes and removals go one at a time, in the order asked for.
   const marker = join(dir, JOINING_FILE)
   const leftMarker = join(dir, LEFT_FILE)
   let left = await access(leftMarker).then(() => true, () => false)
@@ -490,8 +490,10 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
     onMarker(async () => { await removeDurable(leftMarker) })
       .catch(err => { log.warn({ err }, 'could not record that the return after leaving was checked') })
   }
+  // The markers' writes and removals go one at a time, in the order asked for.
   let markerOps: Promise<void> = Promise.resolve()
   const onMarker = async (op: () => Promise<void>): Promise<void> => { const p = markerOps.then(op); markerOps = p.catch(() => {}); await p }
+  const writeMarker = async (file: string): Promise<void> => { await onMarker(async () => { await mkdir(dir, { recursive: true }); await writeFileDurable(file, '') }) }
   let joinEnded = false
   let joinAnnounced = !node.kvJoining
   let announcing = false
@@ -520,7 +522,7 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
   const announceRejoining = async (): Promise<void> => {
     joinEnded = false
     joinAnnounced = false
-    await onMarker(async () => { await mkdir(dir, { recursive: true }); await writeFileDurable(marker, '') })
+    await writeMarker(marker)
     setJoiningTag(true)
   }
   const storage = createStorage({
@@ -587,8 +589,7 @@ export async function createNodeStorage (node: MeshNode): Promise<Subsystem | un
       stopping = true
       // Leaving, it is out of the ring at once, and the writes its ranges take until it is back go to other members.
       if (node.leaving) {
-        await onMarker(async () => { await mkdir(dir, { recursive: true }); await writeFileDurable(leftMarker, '') })
-          .catch(err => { log.warn({ err }, 'could not record that this node leaves; unless it is away past the ring\'s grace, its next start is read from at once') })
+        await writeMarker(leftMarker).catch(err => { log.warn({ err }, 'could not record that this node leaves; unless it is away past the ring\'s grace, its next start is read from at once') })
       }
       try {
         const r = await storage.handoff(AbortSignal.timeout(C.handoffTimeout))
